@@ -1,0 +1,40 @@
+"""JupyterLab integration: a jupyter-server-proxy entry point with a launcher tile.
+
+With hpcdash installed next to JupyterLab and jupyter-server-proxy, the Launcher shows an
+"hpcdash" tile; it opens the app at ``{base_url}hpcdash/``. The app is started on demand by
+jupyter-server-proxy on a free loopback port and sees the Jupyter server's working
+directory as its file root (override with the HPCDASH_ROOT environment variable).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+NAME = "hpcdash"
+ICON = Path(__file__).parent / "assets" / "hpcdash.svg"
+
+
+def setup_hpcdash() -> dict:
+    """The server-process description jupyter-server-proxy reads (it fills {port} and {base_url})."""
+    root = os.environ.get("HPCDASH_ROOT", os.getcwd())
+    config = {
+        "command": [
+            sys.executable, "-m", "hpcdash", "serve",
+            "--root", root,
+            "--address", "127.0.0.1",
+            "--port", "{port}",
+            "--prefix", "{base_url}" + NAME,
+            # jupyter-server-proxy opens the websocket itself and has already authenticated the user
+            "--allow-websocket-origin", "*",
+            "--no-show",
+        ],
+        "absolute_url": True,
+        "timeout": 120,
+        "new_browser_tab": False,
+        "launcher_entry": {"enabled": True, "title": "hpcdash", "category": "Notebook"},
+    }
+    if ICON.exists():
+        config["launcher_entry"]["icon_path"] = str(ICON)
+    return config

@@ -1,0 +1,59 @@
+"""The project's own files: packaging, anaconda-project commands, CI wiring, README quick start."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tomllib
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load_project() -> dict:
+    return yaml.safe_load((REPO / "anaconda-project.yml").read_text())
+
+
+def test_anaconda_project_has_the_holoviz_examples_structure():
+    spec = load_project()
+    for key in ("name", "description", "channels", "packages", "commands"):
+        assert spec.get(key), f"anaconda-project.yml lacks {key!r}"
+    assert spec["name"] == "hpcdash"
+    assert {"dashboard", "notebook", "test"} <= set(spec["commands"])
+    assert spec["commands"]["dashboard"]["supports_http_options"] is True
+    packages = [p for p in spec["packages"] if isinstance(p, str)]
+    names = {re.split(r"[<>=!]", p)[0] for p in packages}
+    core = {"panel", "holoviews", "bokeh", "datashader", "h5py", "numpy", "dask-jobqueue", "distributed", "param"}
+    assert core <= names, f"core packages missing: {core - names}"
+
+
+def test_anaconda_project_packages_cover_the_runtime_dependencies():
+    spec = load_project()
+    names = {re.split(r"[<>=!\[]", p)[0].lower() for p in spec["packages"] if isinstance(p, str)}
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    for dep in deps:
+        assert re.split(r"[<>=!\[]", dep)[0].lower() in names, f"{dep} is in pyproject.toml only"
+
+
+def test_every_anaconda_project_command_points_at_files_that_exist():
+    for name, cmd in load_project()["commands"].items():
+        if "notebook" in cmd:
+            assert (REPO / cmd["notebook"]).is_file(), f"{name}: {cmd['notebook']} missing"
+            continue
+        words = shlex.split(cmd["unix"])
+        paths = [w for w in words if "/" in w or w.endswith((".py", ".ipynb"))]
+        assert paths, f"command {name!r} names no file"
+        for p in paths:
+            assert (REPO / p).exists(), f"command {name!r} names {p}, which does not exist"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (REPO / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"^```(?:bash|sh)\n(.*?)\n```", quick, flags=re.S | re.M)
+    assert len(commands) == 2, "the quick start has exactly two commands"
+    assert all(len(c.strip().splitlines()) == 1 for c in commands)
+    ci = (REPO / ".ci" / "run").read_text()
+    assert commands[1].strip().split()[-1] in ci, "`.ci/run` runs the README's test command"
