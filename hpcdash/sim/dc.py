@@ -109,7 +109,9 @@ def assemble_operator(
         else:
             # face centre relative to the source; normal points out of the mesh
             rel = [np.broadcast_to(centers[a] - src[a], shape)[sel] for a in range(3)]
-            rel[axis] = np.full_like(rel[axis], (nodes[axis][0] if side == 0 else nodes[axis][-1]) - src[axis])
+            rel[axis] = np.full_like(
+                rel[axis], (nodes[axis][0] if side == 0 else nodes[axis][-1]) - src[axis]
+            )
             r2 = rel[0] ** 2 + rel[1] ** 2 + rel[2] ** 2
             normal = -1.0 if side == 0 else 1.0
             alpha = np.maximum(normal * rel[axis], 0.0) / r2  # (r_hat . n) / r, 1/m
@@ -131,7 +133,9 @@ def source_vector(mesh: TensorMesh, source_location: Sequence[float], current: f
     cell centres (a source on the surface z = 0 goes to the top layer of cells)."""
     q = np.zeros(mesh.shape_cells)
     idx, wts = [], []
-    for axis_name, pos in zip(("z", "y", "x"), (source_location[2], source_location[1], source_location[0])):
+    for axis_name, pos in zip(
+        ("z", "y", "x"), (source_location[2], source_location[1], source_location[0]), strict=True
+    ):
         c = mesh.centers(axis_name)
         p = float(np.clip(pos, c[0], c[-1]))
         i = int(np.clip(np.searchsorted(c, p) - 1, 0, max(c.size - 2, 0)))
@@ -200,9 +204,7 @@ def block_model(mesh: TensorMesh, background: float, blocks: Iterable[Block] = (
     z, y, x = mesh.cell_grid()
     sigma = np.full(mesh.shape_cells, float(background))
     for b in blocks:
-        inside = (
-            (x >= b.x[0]) & (x <= b.x[1]) & (y >= b.y[0]) & (y <= b.y[1]) & (z >= b.z[0]) & (z <= b.z[1])
-        )
+        inside = (x >= b.x[0]) & (x <= b.x[1]) & (y >= b.y[0]) & (y <= b.y[1]) & (z >= b.z[0]) & (z <= b.z[1])
         sigma[np.broadcast_to(inside, sigma.shape)] = b.sigma
     return sigma
 

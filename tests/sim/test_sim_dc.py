@@ -31,7 +31,9 @@ def relative_errors(mesh, phi, source, sigma_ref, near=3):
 
 def test_halfspace_formula():
     assert halfspace_potential(10.0, 0.01, 1.0) == pytest.approx(1 / (2 * np.pi * 0.1))
-    np.testing.assert_allclose(halfspace_potential(np.array([1.0, 2.0]), 1.0), [1 / (2 * np.pi), 1 / (4 * np.pi)])
+    np.testing.assert_allclose(
+        halfspace_potential(np.array([1.0, 2.0]), 1.0), [1 / (2 * np.pi), 1 / (4 * np.pi)]
+    )
 
 
 @pytest.mark.parametrize("source", [(0.0, 0.0, 0.0), (23.0, -12.0, 0.0), (25.0, -15.0, 0.0)])

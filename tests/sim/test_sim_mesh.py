@@ -41,7 +41,7 @@ def test_centres_nodes_volumes_consistent():
     np.testing.assert_allclose(mesh.nodes_x, [-1.0, 0.0, 2.0, 6.0])
     np.testing.assert_allclose(mesh.cell_centers_x, [-0.5, 1.0, 4.0])
     np.testing.assert_allclose(mesh.nodes_z, [-5.0, -4.5, -3.0, -2.0, 0.0])
-    for axis, h in zip("xyz", mesh.h):
+    for axis, h in zip("xyz", mesh.h, strict=True):
         nodes, centres = mesh.nodes(axis), mesh.centers(axis)
         assert nodes.size == h.size + 1 and centres.size == h.size
         np.testing.assert_allclose(np.diff(nodes), h)
@@ -55,9 +55,7 @@ def test_centres_nodes_volumes_consistent():
     np.testing.assert_allclose(mesh.edges["z"], mesh.nodes_z)
 
 
-@pytest.mark.parametrize(
-    "h", [[], [1.0, -1.0], [0.0], [[1.0, 2.0]], [np.nan]]
-)
+@pytest.mark.parametrize("h", [[], [1.0, -1.0], [0.0], [[1.0, 2.0]], [np.nan]])
 def test_bad_widths_are_refused(h):
     with pytest.raises(ValueError):
         TensorMesh(h, [1.0], [1.0])
