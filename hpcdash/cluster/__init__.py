@@ -1,0 +1,30 @@
+"""Cluster control: request, validate, start and watch Dask workers on a batch scheduler.
+
+``import hpcdash.cluster`` loads no Panel; the tab lives in :mod:`hpcdash.cluster.view`.
+"""
+
+from .control import (
+    BACKENDS,
+    ClusterControl,
+    ClusterStatus,
+    Estimate,
+    JobRecord,
+    RequestError,
+    Validation,
+    proxied_dashboard_link,
+)
+from .scheduler import JobState, SchedulerError, SchedulerUnavailableError
+
+__all__ = [
+    "BACKENDS",
+    "ClusterControl",
+    "ClusterStatus",
+    "Estimate",
+    "JobRecord",
+    "JobState",
+    "RequestError",
+    "SchedulerError",
+    "SchedulerUnavailableError",
+    "Validation",
+    "proxied_dashboard_link",
+]

@@ -1,0 +1,772 @@
+"""ClusterControl: request, validate, start, watch and stop a Dask cluster on a batch scheduler.
+
+A ``param.Parameterized`` model (no Panel import) used directly from notebooks and rendered by
+:mod:`hpcdash.cluster.view`. Backends: ``"local"`` (``distributed.LocalCluster``) and the
+dask-jobqueue classes ``"slurm"``, ``"pbs"``, ``"sge"``, ``"lsf"``, ``"htcondor"``.
+
+Configuration (dask config, e.g. ``~/.config/dask/jobqueue.yaml`` and ``~/.config/dask/hpcdash.yaml``):
+
+- ``jobqueue.<backend>``: the usual dask-jobqueue section. Its ``cores``, ``processes``, ``memory``,
+  ``walltime``, ``queue``, ``account`` (``project`` for SGE/LSF), ``job-extra-directives``,
+  ``job-script-prologue``, ``interface``, ``log-directory`` and ``python`` become the form's defaults
+  when that backend is picked.
+- ``hpcdash.profiles``: named requests picked in one call (``control.profile = "debug"`` or
+  ``control.apply_profile("debug")``)::
+
+      hpcdash:
+        profiles:
+          interactive: {backend: slurm, queue: interactive, cores: 2, memory: 4GB, walltime: "02:00:00"}
+          debug:       {backend: slurm, queue: debug, cores: 1, memory: 1GB, walltime: "00:10:00"}
+
+  Keys are ClusterControl parameter names (``-`` or ``_``); unknown keys raise ``ValueError``.
+- ``hpcdash.charge-per-node-hour`` (float) and ``hpcdash.cores-per-node`` (int) for :meth:`estimate`.
+
+Why the job class is wrapped: dask-jobqueue submits jobs inside ``cluster.scale()`` on its event loop
+and only *logs* a failed ``sbatch``; the user would see a worker-start timeout. ClusterControl passes
+a subclass of the backend's Job class that records every submission (job id, log file) and every
+submission failure (the scheduler's own message) in a registry that :meth:`status` reports.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import dask
+import dask_jobqueue  # noqa: F401  (loads the jobqueue.* defaults into dask.config)
+import distributed  # noqa: F401  (loads the distributed.* defaults into dask.config)
+import param
+from dask.utils import format_bytes, parse_bytes
+
+from . import scheduler as sched
+from .scheduler import JobState
+
+__all__ = [
+    "BACKENDS",
+    "ClusterControl",
+    "ClusterStatus",
+    "Estimate",
+    "JobRecord",
+    "RequestError",
+    "Validation",
+]
+
+BACKENDS = ("local", "slurm", "pbs", "sge", "lsf", "htcondor")
+_CLUSTER_CLASSES = {
+    "slurm": "SLURMCluster",
+    "pbs": "PBSCluster",
+    "sge": "SGECluster",
+    "lsf": "LSFCluster",
+    "htcondor": "HTCondorCluster",
+}
+# Request parameters that can come from jobqueue.<backend> and from profiles.
+REQUEST_FIELDS = ("cores", "processes", "memory", "walltime", "queue", "account", "job_extra_directives",
+                  "job_script_prologue", "interface", "log_directory", "python")
+_DUMMY_ADDRESS = "tcp://<insert-scheduler-address-here>:8786"
+
+
+class RequestError(Exception):
+    """The request cannot be submitted; ``str(err)`` is a user-facing sentence (often the scheduler's own),
+    ``field`` names the request parameter it concerns (``walltime``, ``queue``, ``memory``, ...) or None."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass
+class Validation:
+    """Outcome of :meth:`ClusterControl.validate`.
+
+    ``ok`` is True/False, or None when the backend offers no check (PBS, SGE, LSF, HTCondor).
+    ``message`` is the scheduler's own words; ``field`` the request parameter it most likely concerns.
+    """
+
+    ok: bool | None
+    message: str
+    expected_start: datetime | None = None
+    field: str | None = None
+    backend: str = ""
+
+
+@dataclass
+class JobRecord:
+    """One batch job submitted by this ClusterControl (times in seconds)."""
+
+    job_id: str | None
+    worker_name: str
+    state: str  # pending / running / completing / failed / ended
+    reason: str | None = None
+    expected_start: datetime | None = None
+    elapsed: float | None = None
+    time_left: float | None = None
+    time_limit: float | None = None
+    node: str | None = None
+    workers: int = 0
+    log_tail: str | None = None
+    submitted_at: float | None = None
+    slurm_state: str | None = None
+
+
+@dataclass
+class ClusterStatus:
+    """Snapshot of the cluster: one :class:`JobRecord` per batch job plus the Dask view of it.
+
+    ``memory`` is in bytes. ``phase`` is one of ``stopped``, ``idle``, ``requested``, ``queued``,
+    ``starting workers``, ``workers connected``. ``errors`` holds submission failures in the scheduler's words.
+    """
+
+    backend: str
+    running: bool
+    phase: str
+    requested_workers: int = 0
+    workers: int = 0
+    cores: int = 0
+    memory: int = 0
+    jobs: list[JobRecord] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    adapt: tuple[int, int] | None = None
+    dashboard_link: str | None = None
+
+    @property
+    def progress(self) -> float:
+        """Fraction of requested workers connected (0..1; 1 when nothing is requested)."""
+        if self.requested_workers <= 0:
+            return 1.0 if self.running else 0.0
+        return min(1.0, self.workers / self.requested_workers)
+
+
+@dataclass
+class Estimate:
+    """Cost of a request: ``jobs`` jobs for ``walltime_hours`` each."""
+
+    jobs: int
+    walltime_hours: float
+    node_hours: float
+    core_hours: float
+    charge: float
+    charge_unit: str = "units"
+
+
+# --------------------------------------------------------------------------------------------------
+# Observing dask-jobqueue's job submissions
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class _Submission:
+    worker_name: str
+    job_id: str | None = None
+    submitted_at: float = 0.0
+    error: str | None = None
+    err_log: str | None = None
+    closed_by_us: bool = False
+    last: sched.SlurmJob | None = None
+    gone: bool = False
+    log_tail: str | None = None
+
+
+class _JobRegistry:
+    """Thread-safe record of the jobs a cluster submitted (written from the cluster's event loop)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.items: list[_Submission] = []
+        self.errors: list[str] = []
+
+    def submitted(self, name: str, job_id: str, err_log: str | None) -> None:
+        with self._lock:
+            self.items.append(_Submission(name, job_id=str(job_id), submitted_at=time.time(), err_log=err_log))
+
+    def failed(self, name: str, message: str) -> None:
+        with self._lock:
+            self.items.append(_Submission(name, submitted_at=time.time(), error=message))
+            self.errors.append(message)
+
+    def closing(self, job_id: str | None, intended: bool) -> None:
+        with self._lock:
+            for s in self.items:
+                if s.job_id == job_id and job_id is not None:
+                    s.closed_by_us = s.closed_by_us or intended
+
+    def snapshot(self) -> list[_Submission]:
+        with self._lock:
+            return list(self.items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.items.clear()
+            self.errors.clear()
+
+
+def submission_message(err: BaseException) -> str:
+    """The scheduler's own words from dask-jobqueue's ``RuntimeError('Command exited ... stderr: ...')``."""
+    text = str(err)
+    m = re.search(r"stderr:\n(.*)", text, re.S)
+    msg = sched._clean_message(m.group(1) if m else text)
+    return msg or text.strip() or type(err).__name__
+
+
+def _observed_job_class(base: type, registry: _JobRegistry) -> type:
+    """A subclass of dask-jobqueue's ``base`` Job that reports submissions and failures to ``registry``."""
+
+    class ObservedJob(base):
+        async def start(self):
+            try:
+                await super().start()
+            except Exception as err:
+                registry.failed(self.name, submission_message(err))
+                raise
+            err_log = None
+            if self.log_directory:
+                err_log = os.path.join(self.log_directory, f"{self.job_name or 'worker'}-{self.job_id}.err")
+            registry.submitted(self.name, self.job_id, err_log)
+
+        async def close(self):
+            ref = getattr(self, "_cluster", None)
+            cluster = ref() if ref is not None else None
+            # SpecCluster removes the name from worker_spec before closing on scale-down / close; a
+            # worker that vanished (job cancelled outside, walltime reached) keeps its spec entry.
+            intended = cluster is None or self.name not in cluster.worker_spec or cluster.status.name in (
+                "closing", "closed")
+            registry.closing(self.job_id, intended)
+            await super().close()
+
+    ObservedJob.__name__ = ObservedJob.__qualname__ = base.__name__
+    return ObservedJob
+
+
+def _job_classes(backend: str) -> tuple[type, type]:
+    import dask_jobqueue as djq
+
+    cluster_cls = getattr(djq, _CLUSTER_CLASSES[backend])
+    return cluster_cls, cluster_cls.job_cls
+
+
+def _package_default(backend: str, key: str) -> Any:
+    """dask-jobqueue's shipped default for ``jobqueue.<backend>.<key>`` (from its jobqueue.yaml)."""
+    global _PACKAGE_DEFAULTS
+    if _PACKAGE_DEFAULTS is None:
+        import yaml
+
+        path = Path(dask_jobqueue.__file__).with_name("jobqueue.yaml")
+        try:
+            _PACKAGE_DEFAULTS = yaml.safe_load(path.read_text())["jobqueue"]
+        except (OSError, KeyError, TypeError):
+            _PACKAGE_DEFAULTS = {}
+    return _PACKAGE_DEFAULTS.get(backend, {}).get(key)
+
+
+_PACKAGE_DEFAULTS: dict | None = None
+
+
+def _lsf_walltime(walltime: str) -> str:
+    """LSF's ``-W`` takes ``[HH:]MM``; drop seconds from ``HH:MM:SS``."""
+    parts = walltime.split(":")
+    return ":".join(parts[:2]) if len(parts) == 3 else walltime
+
+
+# --------------------------------------------------------------------------------------------------
+class ClusterControl(param.Parameterized):
+    """Request, validate, start, scale, watch and stop a Dask cluster (local or on a batch scheduler).
+
+    Typical notebook use::
+
+        cc = ClusterControl(backend="slurm", queue="debug", cores=1, memory="1GB", walltime="00:10:00")
+        print(cc.job_script())       # exactly what sbatch will get
+        cc.validate()                # Validation(ok=True, expected_start=...)
+        cc.start(n=2); cc.client.wait_for_workers(2)
+        cc.status()                  # ClusterStatus with one JobRecord per job
+        cc.close()
+    """
+
+    backend = param.Selector(default="local", objects=list(BACKENDS), doc="Where workers run.")
+    profile = param.Selector(default="", objects=[""], doc="Named request from dask config 'hpcdash.profiles'.")
+
+    cores = param.Integer(default=1, bounds=(1, None), doc="Cores per job.")
+    processes = param.Integer(default=1, bounds=(1, None), doc="Dask worker processes per job.")
+    memory = param.String(default="2GB", doc="Memory per job, e.g. '4GB'.")
+    walltime = param.String(default="00:30:00", doc="Time limit per job, HH:MM:SS.")
+    queue = param.String(default="", doc="Queue / partition ('' = the scheduler's default).")
+    account = param.String(default="", doc="Account / project to charge ('' = none).")
+    job_extra_directives = param.List(default=[], item_type=str, doc="Extra scheduler directives, e.g. '--qos=debug'.")
+    job_script_prologue = param.List(default=[], item_type=str, doc="Shell lines run before the worker starts.")
+    interface = param.String(default="", doc="Network interface for scheduler and workers ('' = default).")
+    log_directory = param.String(default="", doc="Where batch jobs write stdout/stderr ('' = ~/.cache/hpcdash/worker-logs).")
+    python = param.String(default="", doc="Python of the workers ('' = this Python).")
+
+    n_workers = param.Integer(default=2, bounds=(0, None), doc="Workers for scale() without argument.")
+    adapt_minimum = param.Integer(default=0, bounds=(0, None))
+    adapt_maximum = param.Integer(default=2, bounds=(0, None))
+
+    charge_per_node_hour = param.Number(default=1.0, bounds=(0, None), doc="Charge per node-hour for estimate().")
+    charge_unit = param.String(default="units")
+    cores_per_node = param.Integer(default=0, bounds=(0, None),
+                                   doc="Cores of a node; 0 = each job is charged a whole node.")
+    base_url = param.String(default="", doc="Jupyter base URL; when set the dashboard link goes through "
+                            "jupyter-server-proxy ({base_url}proxy/{port}/status).")
+
+    running = param.Boolean(default=False, doc="A cluster is up.")
+    error = param.String(default="", doc="Last error, in words.")
+    error_field = param.String(default="", doc="Request parameter the last error concerns.")
+
+    def __init__(self, **params: Any):
+        explicit = set(params)
+        super().__init__(**params)
+        self._cluster = None
+        self._client = None
+        self._registry = _JobRegistry()
+        self._lock = threading.RLock()
+        self._adapt_bounds: tuple[int, int] | None = None
+        self._validated: tuple[str, float] | None = None
+        if not self.base_url:
+            self.base_url = os.environ.get("HPCDASH_BASE_URL") or os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or ""
+        cfg = dask.config.get("hpcdash", default={}) or {}
+        if "charge_per_node_hour" not in explicit and cfg.get("charge-per-node-hour") is not None:
+            self.charge_per_node_hour = float(cfg["charge-per-node-hour"])
+        if "cores_per_node" not in explicit and cfg.get("cores-per-node") is not None:
+            self.cores_per_node = int(cfg["cores-per-node"])
+        self.param.profile.objects = [""] + self.profiles()
+        self._apply_config_defaults(skip=explicit)
+        if self.profile:
+            self.apply_profile(self.profile, skip=explicit)
+        self.param.watch(self._on_backend, ["backend"])
+        self.param.watch(self._on_profile, ["profile"])
+
+    # ------------------------------------------------------------------ configuration
+    @staticmethod
+    def profiles() -> list[str]:
+        """Names of the profiles in dask config ``hpcdash.profiles``."""
+        return sorted((dask.config.get("hpcdash.profiles", default={}) or {}).keys())
+
+    def apply_profile(self, name: str, skip: set[str] | frozenset = frozenset()) -> None:
+        """Set the request from profile ``name`` (dask config ``hpcdash.profiles.<name>``) in one step."""
+        prof = (dask.config.get("hpcdash.profiles", default={}) or {}).get(name)
+        if prof is None:
+            raise ValueError(f"No profile {name!r} in dask config 'hpcdash.profiles' (have: {self.profiles()}).")
+        values = {k.replace("-", "_"): v for k, v in prof.items()}
+        unknown = set(values) - set(self.param) - {"profile"}
+        if unknown:
+            raise ValueError(f"Profile {name!r} has unknown keys: {sorted(unknown)}.")
+        backend = values.pop("backend", None)
+        with param.parameterized.discard_events(self):
+            if backend and "backend" not in skip:
+                self.backend = backend
+                self._apply_config_defaults(skip=skip)
+            self.param.update(**{k: self._coerce(k, v) for k, v in values.items() if k not in skip})
+        # one event for watchers (view refresh), after all values are in place
+        self.param.trigger("backend")
+
+    def _coerce(self, name: str, value: Any) -> Any:
+        if name in ("job_extra_directives", "job_script_prologue"):
+            if isinstance(value, dict):  # HTCondor style
+                return [f"{k} = {v}" for k, v in value.items()]
+            return [str(v) for v in (value or [])]
+        if name in ("queue", "account", "interface", "log_directory", "python", "memory", "walltime"):
+            return "" if value is None else str(value)
+        return value
+
+    def _apply_config_defaults(self, skip: set[str] | frozenset = frozenset()) -> None:
+        if self.backend == "local":
+            return
+        cfg = dask.config.get(f"jobqueue.{self.backend}", default={}) or {}
+        values = {}
+        for key in REQUEST_FIELDS:
+            if key in skip:
+                continue
+            ckey = key.replace("_", "-")
+            if key == "account" and self.backend in ("sge", "lsf"):
+                ckey = "project"
+            val = cfg.get(ckey)
+            # only what the user configured: dask-jobqueue's shipped defaults must not overwrite the form
+            if val is None or val == [] or val == _package_default(self.backend, ckey):
+                continue
+            values[key] = self._coerce(key, val)
+        if values:
+            self.param.update(**values)
+
+    def _on_backend(self, event) -> None:
+        if event.old != event.new:
+            self._apply_config_defaults()
+
+    def _on_profile(self, event) -> None:
+        if event.new:
+            self.apply_profile(event.new)
+
+    # ------------------------------------------------------------------ request -> dask-jobqueue
+    def _log_dir(self) -> str:
+        return self.log_directory or os.path.expanduser("~/.cache/hpcdash/worker-logs")
+
+    def job_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the backend's dask-jobqueue cluster/job class from the current request."""
+        if self.processes > self.cores:
+            raise RequestError(f"{self.processes} processes need at least {self.processes} cores.", "processes")
+        try:
+            parse_bytes(self.memory)
+        except (ValueError, TypeError) as err:
+            raise RequestError(f"Memory {self.memory!r} is not a size such as '4GB'.", "memory") from err
+        kw: dict[str, Any] = dict(
+            cores=self.cores, processes=self.processes, memory=self.memory,
+            job_script_prologue=list(self.job_script_prologue),
+            interface=self.interface or None, log_directory=self._log_dir(),
+            python=self.python or sys.executable,
+        )
+        b = self.backend
+        if b == "htcondor":
+            extra = {}
+            for line in self.job_extra_directives:
+                k, _, v = line.partition("=")
+                extra[k.strip()] = v.strip()
+            kw["job_extra_directives"] = extra
+            kw["disk"] = dask.config.get("jobqueue.htcondor.disk", default=None) or "1GB"
+        else:
+            kw["job_extra_directives"] = list(self.job_extra_directives)
+            if self.queue:
+                kw["queue"] = self.queue
+            if self.account:
+                kw["project" if b in ("sge", "lsf") else "account"] = self.account
+            if self.walltime:
+                kw["walltime"] = _lsf_walltime(self.walltime) if b == "lsf" else self.walltime
+        return kw
+
+    def job_script(self) -> str:
+        """The exact batch script for one job (the running cluster's, else with a placeholder scheduler
+        address and worker name). Nothing is submitted. For ``local`` a one-line description."""
+        if self.backend == "local":
+            return (f"# local backend: no batch job; LocalCluster workers with {max(1, self.cores // self.processes)} "
+                    f"thread(s) and {self.memory} / {self.processes} memory each")
+        if self._cluster is not None and self._backend_running == self.backend:
+            return self._cluster.job_script()
+        _, job_cls = _job_classes(self.backend)
+        kw = self.job_kwargs()
+        kw.update(config_name=job_cls.config_name, protocol=None, security=None)
+        try:
+            return job_cls(_DUMMY_ADDRESS, name="dummy-name", **kw).job_script()
+        except (ValueError, TypeError) as err:
+            raise RequestError(str(err)) from err
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> Validation:
+        """Check the request before anything is queued.
+
+        SLURM: ``sbatch --test-only`` on :meth:`job_script`, returning SLURM's message and expected start.
+        Other batch backends: ``ok=None`` (no check available). Local: checks the sizes only.
+        Sets ``error``/``error_field`` for the UI.
+        """
+        try:
+            script = self.job_script()
+        except RequestError as err:
+            return self._record_validation(Validation(False, str(err), field=err.field, backend=self.backend))
+        if self.backend == "local":
+            return self._record_validation(Validation(True, "The local cluster needs no validation.",
+                                                      backend="local"))
+        if self.backend != "slurm":
+            return self._record_validation(Validation(
+                None, f"Validation is not available for {self.backend.upper()}: hpcdash can check a request "
+                "before queueing it only on SLURM (sbatch --test-only).", backend=self.backend))
+        return self._record_validation(self._check_slurm(script))
+
+    def _check_slurm(self, script: str) -> Validation:
+        try:
+            chk = sched.check_submission(script)
+        except sched.SchedulerError as err:
+            return Validation(False, str(err), backend="slurm")
+        if chk.ok:
+            self._validated = (script, time.time())
+        return Validation(chk.ok, chk.message, chk.expected_start,
+                          None if chk.ok else sched.guess_field(chk.message), "slurm")
+
+    def _record_validation(self, v: Validation) -> Validation:
+        self.param.update(error="" if v.ok is not False else v.message,
+                          error_field=(v.field or "") if v.ok is False else "")
+        return v
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def client(self):
+        """The ``distributed.Client`` of the running cluster (None when stopped)."""
+        return self._client
+
+    @property
+    def cluster(self):
+        """The running dask cluster object (LocalCluster or a dask-jobqueue cluster), or None."""
+        return self._cluster
+
+    def start(self, n: int | None = None, *, validate: bool = True) -> None:
+        """Start the cluster (scheduler in this process) and a Client; then ``scale(n)`` if ``n`` is given.
+
+        For SLURM the request is validated first (unless ``validate=False``); a rejected request raises
+        :class:`RequestError` with SLURM's message and nothing is started.
+        """
+        with self._lock:
+            if self._cluster is not None:
+                if n is not None:
+                    self.scale(n, validate=validate)
+                return
+            if self.backend == "slurm" and validate:
+                v = self.validate()
+                if not v.ok:
+                    raise RequestError(v.message, v.field)
+            self._registry.clear()
+            self._adapt_bounds = None
+            from distributed import Client
+
+            try:
+                if self.backend == "local":
+                    from distributed import LocalCluster
+
+                    cluster = LocalCluster(
+                        n_workers=0, threads_per_worker=max(1, self.cores // self.processes),
+                        memory_limit=parse_bytes(self.memory) // self.processes, processes=True,
+                        dashboard_address=":0", silence_logs="error",
+                        host="127.0.0.1" if self.interface in ("", "lo") else None,
+                    )
+                else:
+                    cluster_cls, job_cls = _job_classes(self.backend)
+                    kw = self.job_kwargs()
+                    cluster = cluster_cls(job_cls=_observed_job_class(job_cls, self._registry),
+                                          scheduler_options={"dashboard_address": ":0"}, **kw)
+            except RequestError:
+                raise
+            except Exception as err:
+                self.param.update(error=f"The cluster could not start: {err}", error_field="")
+                raise
+            self._cluster = cluster
+            self._backend_running = self.backend
+            self._client = Client(cluster)
+            self.param.update(running=True, error="", error_field="")
+        if n is not None:
+            self.scale(n, validate=validate)
+
+    _backend_running: str | None = None
+
+    def _workers_per_job(self) -> int:
+        return self.processes if self._backend_running not in (None, "local") else 1
+
+    def scale(self, n: int | None = None, *, validate: bool = True) -> None:
+        """Ask for ``n`` workers (``n_workers`` when omitted); stops adaptive scaling.
+
+        On SLURM the running job script is checked with ``sbatch --test-only`` first (re-used for 60 s),
+        so a request SLURM would reject raises :class:`RequestError` instead of a silent worker timeout.
+        Submissions that fail anyway are reported by :meth:`status` (``errors`` and a failed JobRecord).
+        """
+        n = self.n_workers if n is None else int(n)
+        with self._lock:
+            if self._cluster is None:
+                raise RequestError("No cluster is running: start it first.")
+            if n > 0 and validate:
+                self._precheck()
+            adaptive = getattr(self._cluster, "_adaptive", None)
+            if adaptive is not None:
+                adaptive.stop()
+            self._adapt_bounds = None
+            self._cluster.scale(n)
+
+    def adapt(self, minimum: int | None = None, maximum: int | None = None, *, validate: bool = True,
+              **kwargs: Any) -> None:
+        """Let Dask scale between ``minimum`` and ``maximum`` workers with the load (``kwargs`` go to
+        ``distributed.Adaptive``, e.g. ``interval="1s"``). Lost jobs are replaced while adapting."""
+        lo = self.adapt_minimum if minimum is None else int(minimum)
+        hi = self.adapt_maximum if maximum is None else int(maximum)
+        if hi < lo:
+            raise RequestError(f"Adapt maximum {hi} is below minimum {lo}.")
+        with self._lock:
+            if self._cluster is None:
+                raise RequestError("No cluster is running: start it first.")
+            if hi > 0 and validate:
+                self._precheck()
+            self._cluster.adapt(minimum=lo, maximum=hi, **kwargs)
+            self._adapt_bounds = (lo, hi)
+
+    def _precheck(self) -> None:
+        if self._backend_running != "slurm":
+            return
+        script = self._cluster.job_script()
+        if self._validated and self._validated[1] > time.time() - 60 and \
+                self._validated[0].split("\n")[:-2] == script.split("\n")[:-2]:
+            return
+        v = self._record_validation(self._check_slurm(script))
+        if not v.ok:
+            raise RequestError(v.message, v.field)
+
+    def close(self) -> None:
+        """Close client and cluster; cancel any job of ours the scheduler still runs. Safe to call twice."""
+        with self._lock:
+            client, cluster = self._client, self._cluster
+            self._client = self._cluster = None
+            self._adapt_bounds = None
+            if client is not None:
+                try:
+                    client.close()
+                except Exception:  # noqa: BLE001 - closing must not fail the caller
+                    pass
+            if cluster is not None:
+                try:
+                    cluster.close()
+                except Exception:  # noqa: BLE001 - e.g. AssertionError after a failed submission
+                    pass
+            if self._backend_running == "slurm":
+                active = [s.job_id for s in self._registry.snapshot() if s.job_id and not s.gone]
+                for s in self._registry.snapshot():
+                    s.closed_by_us = True
+                try:
+                    sched.cancel_jobs(active)
+                except sched.SchedulerError:
+                    pass
+            self.running = False
+
+    def __del__(self):
+        try:
+            if self._cluster is not None:
+                self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> ClusterStatus:
+        """One :class:`JobRecord` per batch job plus connected workers, cores and memory (bytes).
+
+        Job states come from ``squeue`` (``squeue --start`` for the expected start of pending jobs); a job
+        that left the queue shows as ``ended``; failed jobs and jobs that ended without us stopping them
+        carry the tail of their stderr log.
+        """
+        cluster = self._cluster
+        backend = self._backend_running or self.backend
+        winfo: dict = {}
+        if cluster is not None:
+            try:
+                winfo = dict(cluster.scheduler_info.get("workers", {}))
+            except Exception:  # noqa: BLE001 - the info dict is replaced concurrently
+                winfo = {}
+        names = [str(w.get("name", "")) for w in winfo.values()]
+        jobs = self._job_records(names) if backend not in ("local",) else []
+        requested = 0
+        if cluster is not None:
+            requested = len(cluster.worker_spec) * self._workers_per_job()
+        connected = len(winfo)
+        if cluster is None:
+            phase = "stopped"
+        elif requested == 0 and connected == 0:
+            phase = "idle"
+        elif connected >= requested:
+            phase = "workers connected"
+        elif any(j.state == JobState.RUNNING for j in jobs):
+            phase = "starting workers"
+        elif any(j.state == JobState.PENDING for j in jobs):
+            phase = "queued"
+        else:
+            phase = "requested"
+        return ClusterStatus(
+            backend=backend, running=cluster is not None, phase=phase, requested_workers=requested,
+            workers=connected, cores=sum(int(w.get("nthreads", 0)) for w in winfo.values()),
+            memory=sum(int(w.get("memory_limit", 0) or 0) for w in winfo.values()),
+            jobs=jobs, errors=list(self._registry.errors), adapt=self._adapt_bounds,
+            dashboard_link=self.dashboard_url(),
+        )
+
+    def _job_records(self, worker_names: list[str]) -> list[JobRecord]:
+        subs = self._registry.snapshot()
+        live_ids = [s.job_id for s in subs if s.job_id and not s.gone]
+        queried: dict[str, sched.SlurmJob] = {}
+        if live_ids and (self._backend_running or self.backend) == "slurm":
+            try:
+                queried = sched.query_jobs(live_ids)
+            except sched.SchedulerError as err:
+                self.error = f"The queue could not be read: {err}"
+        records = []
+        for s in subs:
+            if s.error is not None:
+                records.append(JobRecord(None, s.worker_name, JobState.FAILED, reason=s.error,
+                                         submitted_at=s.submitted_at))
+                continue
+            if s.job_id in queried:
+                s.last = queried[s.job_id]
+            elif s.job_id in live_ids and (self._backend_running or self.backend) == "slurm":
+                s.gone = True
+            j = s.last
+            state = JobState.ENDED if s.gone else (j.state if j else JobState.PENDING)
+            rec = JobRecord(
+                job_id=s.job_id, worker_name=s.worker_name, state=state,
+                reason=_reason(j, state, s), expected_start=j.start if (j and state == JobState.PENDING) else None,
+                elapsed=j.elapsed if j else None, time_left=j.time_left if (j and state == JobState.RUNNING) else None,
+                time_limit=j.time_limit if j else None, node=j.node if j else None,
+                workers=sum(1 for n in worker_names if n == s.worker_name or n.startswith(s.worker_name + "-"))
+                if state in (JobState.RUNNING, JobState.COMPLETING) else 0,
+                submitted_at=s.submitted_at, slurm_state=j.slurm_state if j else None,
+            )
+            if state in (JobState.FAILED, JobState.ENDED) and (state == JobState.FAILED or not s.closed_by_us):
+                if s.log_tail is None and s.err_log:
+                    s.log_tail = sched.tail_file(s.err_log)
+                rec.log_tail = s.log_tail
+            records.append(rec)
+        # active first, then the most recent ended ones
+        active = [r for r in records if r.state not in (JobState.ENDED, JobState.FAILED)]
+        done = [r for r in records if r.state in (JobState.ENDED, JobState.FAILED)]
+        return active + done[-20:]
+
+    # ------------------------------------------------------------------ cost, links
+    def estimate(self, n_jobs: int | None = None) -> Estimate:
+        """Node-hours, core-hours and charge of ``n_jobs`` jobs (default: enough for ``n_workers``) for the
+        full walltime. A job counts as a whole node unless ``cores_per_node`` is set."""
+        if n_jobs is None:
+            n_jobs = math.ceil(self.n_workers / max(1, self.processes))
+        hours = (sched.parse_duration(self.walltime) or 0.0) / 3600.0
+        node_frac = 1.0 if not self.cores_per_node else min(1.0, self.cores / self.cores_per_node)
+        node_hours = n_jobs * hours * node_frac
+        return Estimate(jobs=n_jobs, walltime_hours=hours, node_hours=node_hours,
+                        core_hours=n_jobs * hours * self.cores,
+                        charge=node_hours * self.charge_per_node_hour, charge_unit=self.charge_unit)
+
+    def dashboard_url(self) -> str | None:
+        """Link to the Dask dashboard: ``{base_url}proxy/{port}/status`` when a Jupyter base URL is known
+        (``base_url``, ``HPCDASH_BASE_URL`` or ``JUPYTERHUB_SERVICE_PREFIX``), else the direct link."""
+        cluster = self._cluster
+        if cluster is None:
+            return None
+        try:
+            link = cluster.dashboard_link
+        except Exception:  # noqa: BLE001 - no dashboard (bokeh missing)
+            return None
+        return proxied_dashboard_link(link, self.base_url)
+
+    def request(self) -> dict[str, Any]:
+        """The request as a plain dict (parameter name -> value), e.g. to save as a profile."""
+        return {k: getattr(self, k) for k in ("backend",) + REQUEST_FIELDS}
+
+    def describe_memory(self, nbytes: int) -> str:
+        """``format_bytes`` for the UI."""
+        return format_bytes(nbytes)
+
+
+def proxied_dashboard_link(link: str, base_url: str | None) -> str:
+    """Rewrite a direct dashboard ``link`` for jupyter-server-proxy: ``{base_url}proxy/{port}/status``."""
+    if not base_url:
+        return link
+    port = urlparse(link).port
+    if port is None:
+        return link
+    return f"{base_url.rstrip('/')}/proxy/{port}/status"
+
+
+def _reason(j: sched.SlurmJob | None, state: str, s: _Submission) -> str | None:
+    if state == JobState.PENDING:
+        return j.reason if j else "submitted"
+    if state in (JobState.ENDED, JobState.FAILED):
+        if s.closed_by_us:
+            return "stopped by hpcdash"
+        if j is None:
+            return "left the queue"
+        st = j.slurm_state.split()[0]
+        return {"TIMEOUT": "walltime reached", "CANCELLED": "cancelled outside hpcdash",
+                "OUT_OF_MEMORY": "out of memory", "NODE_FAIL": "node failure",
+                "COMPLETED": "worker exited", "FAILED": "worker exited with an error",
+                "PREEMPTED": "preempted"}.get(st, st.lower())
+    return None
+

@@ -1,0 +1,375 @@
+"""Access to the batch scheduler's command-line tools (SLURM first).
+
+Plain subprocess calls parsed into dataclasses; no Panel, no Dask. Every call has a timeout and
+failures become :class:`SchedulerError` whose ``str`` is the scheduler's own message, so the
+state layer and the UI can show it to the user as it is.
+
+Commands used (all read ``SLURM_CONF`` from the environment like any SLURM client):
+
+- ``sbatch --test-only FILE``: validation of a job script, prints to stderr
+  ``sbatch: Job 23 to start at 2026-11-25T17:03:25 using 1 processors on nodes vm in partition debug``
+  or, with rc 1, ``allocation failure: <reason>``.
+- ``squeue -h -t all -j IDS -o FMT``: state, reason, elapsed, time left, node of our jobs.
+- ``squeue --start -h -j IDS -o FMT``: expected start of pending jobs (after a backfill pass).
+- ``scancel IDS``, ``scontrol show job -o ID``, ``sinfo`` for partitions.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+__all__ = [
+    "JobState",
+    "Partition",
+    "SchedulerError",
+    "SchedulerUnavailableError",
+    "SlurmJob",
+    "SubmitCheck",
+    "cancel_jobs",
+    "guess_field",
+    "job_details",
+    "list_partitions",
+    "parse_duration",
+    "query_jobs",
+    "slurm_available",
+    "tail_file",
+    "check_submission",
+]
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class SchedulerError(Exception):
+    """A scheduler command failed; ``str(err)`` is the scheduler's own message (a user-facing sentence)."""
+
+    def __init__(self, message: str, *, command: str = "", returncode: int | None = None):
+        super().__init__(message)
+        self.command = command
+        self.returncode = returncode
+
+
+class SchedulerUnavailableError(SchedulerError):
+    """The scheduler's client commands are not installed or the controller cannot be reached."""
+
+
+class JobState:
+    """The five states hpcdash shows for a batch job (SLURM has about twenty)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETING = "completing"
+    FAILED = "failed"
+    ENDED = "ended"
+
+
+# SLURM state (squeue %T) -> hpcdash state.
+_STATE_MAP = {
+    "PENDING": JobState.PENDING,
+    "REQUEUED": JobState.PENDING,
+    "REQUEUE_HOLD": JobState.PENDING,
+    "REQUEUE_FED": JobState.PENDING,
+    "RESV_DEL_HOLD": JobState.PENDING,
+    "SUSPENDED": JobState.PENDING,
+    "CONFIGURING": JobState.RUNNING,
+    "RUNNING": JobState.RUNNING,
+    "RESIZING": JobState.RUNNING,
+    "SIGNALING": JobState.RUNNING,
+    "STAGE_OUT": JobState.COMPLETING,
+    "COMPLETING": JobState.COMPLETING,
+    "FAILED": JobState.FAILED,
+    "NODE_FAIL": JobState.FAILED,
+    "BOOT_FAIL": JobState.FAILED,
+    "OUT_OF_MEMORY": JobState.FAILED,
+    "DEADLINE": JobState.FAILED,
+    "COMPLETED": JobState.ENDED,
+    "CANCELLED": JobState.ENDED,
+    "TIMEOUT": JobState.ENDED,
+    "PREEMPTED": JobState.ENDED,
+    "REVOKED": JobState.ENDED,
+    "SPECIAL_EXIT": JobState.FAILED,
+    "STOPPED": JobState.ENDED,
+}
+
+
+def map_state(slurm_state: str) -> str:
+    """Map a SLURM job state (``RUNNING``, ``CANCELLED by 0``, ...) to a :class:`JobState` value."""
+    key = slurm_state.split()[0].rstrip("+").upper() if slurm_state else ""
+    return _STATE_MAP.get(key, JobState.PENDING if not key else JobState.ENDED)
+
+
+@dataclass
+class SubmitCheck:
+    """Result of ``sbatch --test-only``: ``ok``, the scheduler's message and the expected start."""
+
+    ok: bool
+    message: str
+    expected_start: datetime | None = None
+    partition: str | None = None
+    nodes: str | None = None
+    returncode: int = 0
+
+
+@dataclass
+class SlurmJob:
+    """One job as ``squeue`` reports it (durations in seconds, ``None`` when SLURM gives none)."""
+
+    job_id: str
+    slurm_state: str
+    state: str
+    reason: str | None
+    start: datetime | None
+    elapsed: float | None
+    time_left: float | None
+    time_limit: float | None
+    node: str | None
+    name: str = ""
+    partition: str = ""
+
+
+@dataclass
+class Partition:
+    """A partition from ``sinfo``: name, time limit (seconds, ``None`` = unlimited), CPUs and memory per node (MB)."""
+
+    name: str
+    time_limit: float | None
+    nodes: int
+    cpus: int
+    memory_mb: int
+    available: bool
+    default: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def slurm_available() -> bool:
+    """True when the SLURM client commands (``sinfo``, ``sbatch``, ``squeue``) are on the PATH."""
+    return all(shutil.which(cmd) for cmd in ("sinfo", "sbatch", "squeue"))
+
+
+def _run(cmd: list[str], *, timeout: float = DEFAULT_TIMEOUT, check: bool = True) -> subprocess.CompletedProcess:
+    if shutil.which(cmd[0]) is None:
+        raise SchedulerUnavailableError(f"'{cmd[0]}' is not installed on this machine.", command=" ".join(cmd))
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+    except subprocess.TimeoutExpired as err:
+        raise SchedulerUnavailableError(
+            f"'{' '.join(cmd)}' did not answer within {timeout:.0f} s; is the SLURM controller running?",
+            command=" ".join(cmd),
+        ) from err
+    if check and proc.returncode != 0:
+        raise SchedulerError(_clean_message(proc.stderr or proc.stdout) or f"{cmd[0]} failed",
+                             command=" ".join(cmd), returncode=proc.returncode)
+    return proc
+
+
+def _clean_message(text: str) -> str:
+    """Join SLURM's stderr lines into one readable message, dropping the tool prefixes."""
+    lines = []
+    for line in text.strip().splitlines():
+        line = line.strip()
+        line = re.sub(r"^(sbatch|squeue|scancel|scontrol|sinfo): (error: |fatal: )?", "", line)
+        if line and line not in lines:
+            lines.append(line)
+    return " ".join(x if x[-1] in ".!?:" else x + "." for x in lines).rstrip(".") if lines else ""
+
+
+_START_RE = re.compile(
+    r"Job (?P<id>\d+) to start at (?P<start>\S+) using \d+ processors on nodes (?P<nodes>\S+)"
+    r"(?: in partition (?P<part>\S+))?"
+)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """Parse SLURM's ``2026-11-25T17:16:00`` (local time); ``N/A``/``Unknown``/empty -> None."""
+    if not text or text in ("N/A", "Unknown", "None", "(null)"):
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Seconds from SLURM's ``[D-]HH:MM:SS`` / ``MM:SS`` / ``MM``; ``UNLIMITED``/``INVALID``/``N/A`` -> None."""
+    if text is None:
+        return None
+    text = text.strip()
+    if not text or text.upper() in ("UNLIMITED", "INVALID", "N/A", "NOT_SET", "INFINITE"):
+        return None
+    days = 0
+    if "-" in text:
+        d, text = text.split("-", 1)
+        days = int(d)
+    parts = [int(p) for p in text.split(":")]
+    if len(parts) == 1:  # minutes (sbatch -t convention)
+        secs = parts[0] * 60 if days == 0 else parts[0] * 3600
+    elif len(parts) == 2:
+        secs = parts[0] * 60 + parts[1]
+    else:
+        secs = parts[0] * 3600 + parts[1] * 60 + parts[2]
+    return float(days * 86400 + secs)
+
+
+def check_submission(script: str, *, timeout: float = DEFAULT_TIMEOUT) -> SubmitCheck:
+    """Run ``sbatch --test-only`` on ``script`` (the text of a job script). Nothing is queued.
+
+    Returns ``SubmitCheck(ok=True, expected_start=...)`` or ``ok=False`` with SLURM's reason.
+    Raises :class:`SchedulerUnavailableError` if sbatch is missing or the controller does not answer.
+    Note: SLURM consumes a job id for every test submission.
+    """
+    with tempfile.NamedTemporaryFile("w", suffix=".sh", prefix="hpcdash-check-", delete=False) as fh:
+        fh.write(script)
+        path = fh.name
+    try:
+        proc = _run(["sbatch", "--test-only", path], timeout=timeout, check=False)
+    finally:
+        os.unlink(path)
+    out = (proc.stderr + "\n" + proc.stdout).strip()
+    if proc.returncode == 0:
+        m = _START_RE.search(out)
+        if m:
+            return SubmitCheck(ok=True, message=_clean_message(out), expected_start=parse_time(m["start"]),
+                               partition=m["part"], nodes=m["nodes"])
+        return SubmitCheck(ok=True, message=_clean_message(out))
+    msg = _clean_message(out)
+    if "Unable to contact slurm controller" in msg or "Could not establish a configuration source" in msg:
+        raise SchedulerUnavailableError(msg, command="sbatch --test-only", returncode=proc.returncode)
+    msg = re.sub(r"allocation failure: ", "", msg)
+    return SubmitCheck(ok=False, message=msg, returncode=proc.returncode)
+
+
+_SQUEUE_FIELDS = ["%i", "%T", "%r", "%S", "%M", "%L", "%N", "%l", "%j", "%P"]
+
+
+def query_jobs(job_ids: list[str] | tuple[str, ...], *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, SlurmJob]:
+    """State of the given jobs from ``squeue -t all`` (jobs SLURM already forgot are absent from the result).
+
+    Pending jobs get their expected start from ``squeue --start`` (SLURM fills it after a backfill pass).
+    """
+    ids = [str(j) for j in job_ids if j]
+    if not ids:
+        return {}
+    fmt = "|".join(_SQUEUE_FIELDS)
+    proc = _run(["squeue", "-h", "-t", "all", "-j", ",".join(ids), "-o", fmt], timeout=timeout, check=False)
+    if proc.returncode != 0:
+        msg = _clean_message(proc.stderr)
+        if "Invalid job id" in msg:  # all of them are gone from slurmctld's memory
+            return {}
+        raise SchedulerError(msg or "squeue failed", command="squeue", returncode=proc.returncode)
+    jobs: dict[str, SlurmJob] = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split("|")
+        if len(parts) < len(_SQUEUE_FIELDS):
+            continue
+        jid, st, reason, start, elapsed, left, node, limit, name, part = parts[: len(_SQUEUE_FIELDS)]
+        state = map_state(st)
+        jobs[jid] = SlurmJob(
+            job_id=jid, slurm_state=st, state=state,
+            reason=None if reason in ("None", "") else reason,
+            start=parse_time(start), elapsed=parse_duration(elapsed),
+            time_left=parse_duration(left) if state in (JobState.RUNNING, JobState.COMPLETING) else None,
+            time_limit=parse_duration(limit), node=node or None, name=name, partition=part,
+        )
+    pending = [j for j, job in jobs.items() if job.state == JobState.PENDING]
+    if pending:
+        for jid, start, reason in _expected_starts(pending, timeout=timeout):
+            if jid in jobs:
+                jobs[jid].start = start
+                if reason:
+                    jobs[jid].reason = reason
+    for job in jobs.values():
+        if job.state == JobState.PENDING and job.start is not None and job.start.year > 9000:
+            job.start = None
+    return jobs
+
+
+def _expected_starts(job_ids: list[str], *, timeout: float) -> list[tuple[str, datetime | None, str | None]]:
+    proc = _run(["squeue", "--start", "-h", "-j", ",".join(job_ids), "-o", "%i|%S|%r"], timeout=timeout, check=False)
+    rows = []
+    if proc.returncode != 0:
+        return rows
+    for line in proc.stdout.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3:
+            rows.append((parts[0], parse_time(parts[1]), None if parts[2] in ("None", "") else parts[2]))
+    return rows
+
+
+def cancel_jobs(job_ids: list[str] | tuple[str, ...], *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """``scancel`` the given jobs (jobs already gone are ignored)."""
+    ids = [str(j) for j in job_ids if j]
+    if ids:
+        _run(["scancel", *ids], timeout=timeout, check=False)
+
+
+def job_details(job_id: str, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, str]:
+    """``scontrol show job -o ID`` as a dict (``JobState``, ``Reason``, ``ExitCode``, ``StdErr``, ...).
+
+    Empty dict when SLURM no longer knows the job.
+    """
+    proc = _run(["scontrol", "show", "job", "-o", str(job_id)], timeout=timeout, check=False)
+    if proc.returncode != 0:
+        return {}
+    out: dict[str, str] = {}
+    for token in re.findall(r"(\S+?)=(\S*)", proc.stdout):
+        out.setdefault(token[0], token[1])
+    return out
+
+
+def list_partitions(*, timeout: float = DEFAULT_TIMEOUT) -> list[Partition]:
+    """Partitions from ``sinfo`` (name, time limit, node count, CPUs and memory per node, up/down)."""
+    proc = _run(["sinfo", "-h", "-o", "%P|%l|%D|%c|%m|%a"], timeout=timeout)
+    parts = []
+    for line in proc.stdout.splitlines():
+        p = line.split("|")
+        if len(p) != 6:
+            continue
+        name = p[0]
+        default = name.endswith("*")
+        parts.append(Partition(
+            name=name.rstrip("*"), time_limit=parse_duration(p[1]), nodes=int(p[2] or 0),
+            cpus=int(re.sub(r"\D.*", "", p[3]) or 0), memory_mb=int(re.sub(r"\D.*", "", p[4]) or 0),
+            available=p[5] == "up", default=default,
+        ))
+    return parts
+
+
+def tail_file(path: str | os.PathLike, lines: int = 20, max_bytes: int = 64_000) -> str | None:
+    """The last ``lines`` lines of a text file (reads at most ``max_bytes`` from its end); None if missing."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except OSError:
+        return None
+    text = data.decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# Words in SLURM's messages -> the request field that caused them.
+_FIELD_HINTS = [
+    (("time limit", "--time", "timelimit", "time specification"), "walltime"),
+    (("partition", "queue"), "queue"),
+    (("memory", "--mem", "node configuration is not available"), "memory"),
+    (("processors", "cpus", "cpu count", "--cpus-per-task"), "cores"),
+    (("account", "qos", "association"), "account"),
+]
+
+
+def guess_field(message: str) -> str | None:
+    """The request field a scheduler message most likely concerns (``walltime``, ``queue``, ``memory``,
+    ``cores``, ``account``) or None."""
+    low = message.lower()
+    for words, name in _FIELD_HINTS:
+        if any(w in low for w in words):
+            return name
+    return None

@@ -1,0 +1,141 @@
+"""ClusterControl driving the real local SLURM through dask-jobqueue (no mocks)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from hpcdash.cluster import RequestError
+from tests.cluster.cluster_helpers import squeue_ids, wait_until
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+
+def test_validate_good_request(slurm, make_control):
+    cc = make_control(backend="slurm")
+    v = cc.validate()
+    assert v.ok is True, v.message
+    assert v.expected_start is not None
+    assert "partition debug" in v.message
+    assert cc.error == ""
+
+
+@pytest.mark.parametrize(
+    ("change", "words", "field"),
+    [
+        ({"queue": "nosuch"}, "Invalid partition name specified", "queue"),
+        ({"walltime": "02:00:00"}, "Requested time limit is invalid", "walltime"),
+        ({"memory": "100GB"}, "Requested node configuration is not available", "memory"),
+    ],
+)
+def test_validate_bad_request_shows_slurm_message(slurm, make_control, change, words, field):
+    cc = make_control(backend="slurm", **change)
+    v = cc.validate()
+    assert v.ok is False
+    assert words in v.message
+    assert v.field == field
+    assert words in cc.error and cc.error_field == field
+    before = squeue_ids()
+    with pytest.raises(RequestError, match=words.split()[0]) as info:
+        cc.start(n=1)
+    assert info.value.field == field
+    assert cc.cluster is None and squeue_ids() <= before
+
+
+def test_start_scale_compute_scale_down_close(slurm, make_control):
+    cc = make_control(backend="slurm")
+    cc.start()
+    cc.scale(2)
+    cc.client.wait_for_workers(2, timeout=120)
+    assert cc.client.submit(sum, [1, 2, 3]).result(timeout=60) == 6
+    st = wait_until(lambda: (s := cc.status()) and sum(j.state == "running" for j in s.jobs) == 2 and s, 60,
+                    what="two running jobs")
+    assert st.phase == "workers connected" and st.workers == 2 and st.cores == 2 and st.progress == 1.0
+    assert st.memory > 1.5e9
+    ids = {j.job_id for j in st.jobs}
+    assert ids <= squeue_ids()
+    for j in st.jobs:
+        assert j.node and j.workers == 1 and 0 < j.time_left <= 600
+    assert st.dashboard_link.endswith("/status")
+    cc.scale(0)
+    wait_until(lambda: not (ids & squeue_ids()), 60, what="jobs leave the queue after scale(0)")
+    st = wait_until(lambda: (s := cc.status()) and s.workers == 0 and s, 30, what="no workers")
+    assert all(j.state == "ended" and j.reason == "stopped by hpcdash" for j in st.jobs)
+    cc.scale(1)
+    cc.client.wait_for_workers(1, timeout=120)
+    new = {j.job_id for j in cc.status().jobs if j.state == "running"}
+    cc.close()
+    assert not cc.running and cc.client is None
+    wait_until(lambda: not (new & squeue_ids()), 30, what="queue empty after close")
+
+
+def test_job_cancelled_outside_shows_ended_and_adapt_replaces_it(slurm, make_control):
+    cc = make_control(backend="slurm")
+    cc.start()
+    cc.adapt(2, 2, interval="1s")
+    cc.client.wait_for_workers(2, timeout=120)
+    victim = wait_until(lambda: [j for j in cc.status().jobs if j.state == "running"][:1], 60,
+                        what="a running job")[0]
+    subprocess.run(["scancel", victim.job_id], check=True)
+    rec = wait_until(lambda: [j for j in cc.status().jobs if j.job_id == victim.job_id and j.state == "ended"],
+                     60, what="cancelled job shows as ended")[0]
+    assert rec.reason == "cancelled outside hpcdash"
+    assert rec.log_tail and "CANCELLED" in rec.log_tail
+    replacement = wait_until(
+        lambda: [j for j in cc.status().jobs if j.state == "running" and j.job_id != victim.job_id
+                 and j.worker_name == victim.worker_name], 120, what="adapt submits a replacement job")
+    assert replacement
+    wait_until(lambda: cc.status().workers == 2, 120, what="two workers again")
+    assert cc.status().adapt == (2, 2)
+
+
+def test_pending_job_shows_reason_and_expected_start(slurm, make_control, filler_jobs):
+    filler = subprocess.run(["sbatch", "--parsable", "-c", "2", "-t", "00:05:00", "--wrap", "sleep 300"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    filler_jobs.append(filler)
+    wait_until(lambda: subprocess.run(["squeue", "-h", "-j", filler, "-o", "%T"], capture_output=True,
+                                      text=True).stdout.strip() == "RUNNING", 120, what="node filled")
+    cc = make_control(backend="slurm")
+    v = cc.validate()
+    assert v.ok and v.expected_start is not None
+    cc.start(n=1)
+    job = wait_until(lambda: [j for j in cc.status().jobs if j.state == "pending" and j.reason
+                              and j.expected_start is not None], 60, what="pending job with an expected start")[0]
+    assert job.reason in ("Resources", "Priority")
+    st = cc.status()
+    assert st.phase == "queued" and st.workers == 0 and st.progress == 0.0
+    subprocess.run(["scancel", filler], check=True)
+    cc.client.wait_for_workers(1, timeout=120)
+    assert wait_until(lambda: cc.status().phase == "workers connected", 60, what="worker connected")
+
+
+def test_worker_without_distributed_carries_stderr_tail(slurm, make_control):
+    cc = make_control(backend="slurm", python="/usr/bin/python3")
+    cc.start(n=1)
+    job = wait_until(lambda: [j for j in cc.status().jobs if j.state == "failed" and j.log_tail], 120,
+                     what="failed job with a log tail")[0]
+    assert "No module named 'distributed'" in job.log_tail
+    assert cc.status().workers == 0
+
+
+def test_failing_prologue_carries_stderr_tail(slurm, make_control):
+    cc = make_control(backend="slurm", job_script_prologue=["echo 'module load failed: nosuchmodule' >&2", "exit 1"])
+    assert "exit 1" in cc.job_script()
+    cc.start(n=1)
+    job = wait_until(lambda: [j for j in cc.status().jobs if j.state == "failed" and j.log_tail], 120,
+                     what="failed job with a log tail")[0]
+    assert "module load failed: nosuchmodule" in job.log_tail
+
+
+def test_rejected_submission_inside_scale_is_reported(slurm, make_control):
+    """sbatch failing inside dask-jobqueue's scale() is only logged there; ClusterControl reports it."""
+    cc = make_control(backend="slurm", walltime="02:00:00")
+    cc.start(validate=False)
+    cc.scale(1, validate=False)
+    st = wait_until(lambda: (s := cc.status()) and s.errors and s, 60, what="submission error in status")
+    assert "Requested time limit is invalid" in st.errors[0]
+    failed = [j for j in st.jobs if j.state == "failed"]
+    assert failed and failed[0].job_id is None and "time limit" in failed[0].reason
+    with pytest.raises(RequestError, match="time limit"):
+        cc.scale(2)
