@@ -1,0 +1,310 @@
+"""Slab cache, background read-ahead and latest-only request running.
+
+SlabCache
+    One process-wide LRU of *decoded chunk slabs* with a memory budget, shared by every
+    open :class:`~hpcdash.data.Volume`. A slab is the block of whole HDF5 chunks that a
+    slice along one axis has to decode anyway (for a 512^3 dataset chunked 64^3 and a
+    slice along z: ``data[64*k:64*(k+1), :, :]``). Once a slab is cached, every other
+    slice inside it costs a memory copy instead of a re-read and re-decompression.
+    Keys include the file's identity (device, inode, mtime, size), so a replaced file
+    never serves stale data. Loads of the same key are de-duplicated: a slice request
+    that needs a slab that read-ahead is already loading waits for that load.
+
+    Budget: ``HPCDASH_CACHE_MB`` in the environment (default 512), or
+    :func:`set_cache_budget` at run time. ``slab_cache().stats()`` reports hits,
+    misses, loads, evictions and bytes held (tests use it to prove that a second slice
+    inside a slab does not touch the file).
+
+Read-ahead
+    :func:`prefetch_executor` is a small shared thread pool used by
+    ``Volume.prefetch(axis, index, direction)`` to load the next slab in the direction
+    of travel while the user looks at the current slice.
+
+LatestOnly
+    Runs requests on one worker thread and drops requests that were superseded before
+    they started, so a slider drag never queues stale work::
+
+        latest = LatestOnly()                      # one per pane
+        fut = latest.submit(vol.slice, "z", 17)    # concurrent.futures.Future
+        # ... a newer submit() cancels fut if it has not started yet
+
+        # in an async Panel/Bokeh callback:
+        try:
+            arr = await latest.arun(vol.slice, "z", 17)
+        except Superseded:
+            return                                  # a newer request will render
+        # blocking variant (threaded servers): latest.run(fn, *args) -> result
+
+    At most one request runs and at most one waits per ``LatestOnly``; a request that
+    has started always completes and is returned (so a continuous drag still shows
+    progress), every request that was still waiting when a newer one arrived raises
+    :class:`Superseded`. Give each pane its own ``LatestOnly`` so linked panes read
+    concurrently; call ``close()`` when the pane goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+DEFAULT_BUDGET_MB = 512
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """Counters of a :class:`SlabCache` since creation (or the last ``reset_stats``)."""
+
+    hits: int
+    misses: int
+    loads: int
+    evictions: int
+    entries: int
+    nbytes: int
+    budget: int
+
+
+class SlabCache:
+    """Thread-safe LRU of numpy arrays with a byte budget and de-duplicated loads."""
+
+    def __init__(self, budget_bytes: int):
+        self._budget = int(budget_bytes)
+        self._data: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+        self._inflight: dict[Hashable, Future] = {}
+        self._nbytes = 0
+        self._lock = threading.RLock()
+        self._hits = self._misses = self._loads = self._evictions = 0
+
+    @property
+    def budget(self) -> int:
+        """Memory budget in bytes."""
+        return self._budget
+
+    def set_budget(self, budget_bytes: int) -> None:
+        """Change the budget (bytes); evicts least recently used slabs if needed."""
+        with self._lock:
+            self._budget = int(budget_bytes)
+            self._evict(0)
+
+    def fits(self, nbytes: int) -> bool:
+        """True if an entry of ``nbytes`` may be cached at all (at most half the budget)."""
+        return nbytes <= self._budget // 2
+
+    def get(self, key: Hashable) -> np.ndarray | None:
+        """The cached array for ``key`` (marked recently used) or None. Counts a hit/miss."""
+        with self._lock:
+            arr = self._data.get(key)
+            if arr is None:
+                self._misses += 1
+                return None
+            self._data.move_to_end(key)
+            self._hits += 1
+            return arr
+
+    def contains(self, key: Hashable) -> bool:
+        """True if ``key`` is cached or being loaded (does not count as a hit)."""
+        with self._lock:
+            return key in self._data or key in self._inflight
+
+    def put(self, key: Hashable, arr: np.ndarray) -> None:
+        """Insert ``arr`` (made read-only) if it fits in half the budget."""
+        nbytes = int(arr.nbytes)
+        if not self.fits(nbytes):
+            return
+        arr.flags.writeable = False
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._nbytes -= old.nbytes
+            self._evict(nbytes)
+            self._data[key] = arr
+            self._nbytes += nbytes
+
+    def _evict(self, incoming: int) -> None:
+        while self._data and self._nbytes + incoming > self._budget:
+            _, old = self._data.popitem(last=False)
+            self._nbytes -= old.nbytes
+            self._evictions += 1
+
+    def get_or_load(self, key: Hashable, loader: Callable[[], np.ndarray]) -> np.ndarray:
+        """Return the cached array or run ``loader()`` once (other callers wait for it)."""
+        with self._lock:
+            arr = self._data.get(key)
+            if arr is not None:
+                self._data.move_to_end(key)
+                self._hits += 1
+                return arr
+            fut = self._inflight.get(key)
+            owner = fut is None
+            if owner:
+                self._misses += 1
+                fut = Future()
+                self._inflight[key] = fut
+            else:
+                self._hits += 1  # served by a load already on its way (read-ahead)
+        if not owner:
+            return fut.result()
+        try:
+            arr = loader()
+            with self._lock:
+                self._loads += 1
+            self.put(key, arr)
+            fut.set_result(arr)
+            return arr
+        except BaseException as exc:
+            fut.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+
+    def invalidate(self, predicate: Callable[[Hashable], bool]) -> int:
+        """Drop every entry whose key satisfies ``predicate``; returns how many."""
+        with self._lock:
+            keys = [k for k in self._data if predicate(k)]
+            for k in keys:
+                self._nbytes -= self._data.pop(k).nbytes
+            return len(keys)
+
+    def clear(self) -> None:
+        """Drop everything (counters are kept)."""
+        with self._lock:
+            self._data.clear()
+            self._nbytes = 0
+
+    def reset_stats(self) -> None:
+        """Zero the hit/miss/load/eviction counters."""
+        with self._lock:
+            self._hits = self._misses = self._loads = self._evictions = 0
+
+    def stats(self) -> CacheStats:
+        """Current counters and size."""
+        with self._lock:
+            return CacheStats(self._hits, self._misses, self._loads, self._evictions,
+                              len(self._data), self._nbytes, self._budget)
+
+
+def _budget_from_env() -> int:
+    try:
+        mb = float(os.environ.get("HPCDASH_CACHE_MB", DEFAULT_BUDGET_MB))
+    except ValueError:
+        mb = DEFAULT_BUDGET_MB
+    return int(max(mb, 0) * 1024 * 1024)
+
+
+_CACHE = SlabCache(_budget_from_env())
+
+
+def slab_cache() -> SlabCache:
+    """The process-wide slab cache shared by all volumes."""
+    return _CACHE
+
+
+def set_cache_budget(nbytes: int) -> None:
+    """Set the process-wide slab cache budget in bytes (0 disables caching)."""
+    _CACHE.set_budget(nbytes)
+
+
+_EXECUTOR: ThreadPoolExecutor | None = None
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def prefetch_executor() -> ThreadPoolExecutor:
+    """Shared background pool for read-ahead (2 threads, created on first use)."""
+    global _EXECUTOR
+    with _EXECUTOR_LOCK:
+        if _EXECUTOR is None:
+            _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hpcdash-prefetch")
+        return _EXECUTOR
+
+
+class Superseded(Exception):
+    """The request was replaced by a newer one before it started."""
+
+
+class LatestOnly:
+    """Run callables on one worker thread; a new request replaces a waiting one.
+
+    See the module docstring for the intended use in a slider callback.
+    """
+
+    def __init__(self, name: str = "hpcdash-latest"):
+        self._cond = threading.Condition()
+        self._pending: tuple[Future, Callable, tuple, dict] | None = None
+        self._closed = False
+        self._latest: Future | None = None
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        """Queue ``fn(*args, **kwargs)``; cancels the request still waiting, if any."""
+        fut: Future = Future()
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("LatestOnly is closed")
+            if self._pending is not None:
+                self._pending[0].cancel()
+            self._pending = (fut, fn, args, kwargs)
+            self._latest = fut
+            self._cond.notify()
+        return fut
+
+    def is_latest(self, fut: Future) -> bool:
+        """True if ``fut`` is the most recently submitted request."""
+        return fut is self._latest
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Submit and wait; raises :class:`Superseded` if replaced before starting."""
+        fut = self.submit(fn, *args, **kwargs)
+        try:
+            return fut.result()
+        except CancelledError:
+            raise Superseded() from None
+
+    async def arun(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Async :meth:`run` for event-loop callbacks (Panel/Bokeh async callbacks)."""
+        fut = self.submit(fn, *args, **kwargs)
+        try:
+            return await asyncio.wrap_future(fut)
+        except asyncio.CancelledError:
+            if fut.cancelled():
+                raise Superseded() from None
+            raise
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._closed:
+                    self._cond.wait()
+                if self._pending is None:
+                    return
+                fut, fn, args, kwargs = self._pending
+                self._pending = None
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # delivered to the caller
+                fut.set_exception(exc)
+
+    def close(self) -> None:
+        """Cancel the waiting request and stop the worker after the running one."""
+        with self._cond:
+            self._closed = True
+            if self._pending is not None:
+                self._pending[0].cancel()
+                self._pending = None
+            self._cond.notify()
+
+    def __enter__(self) -> LatestOnly:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,409 @@
+"""Metadata conventions read from HDF5: dimension scales, NeXus NXdata and CF attributes.
+
+Pure functions over open ``h5py`` objects; no caching, no I/O beyond the metadata and
+the 1-D coordinate arrays.
+
+Axis resolution, per dimension, first match wins:
+
+1. HDF5 dimension scales (``DIMENSION_LIST``), as written by netCDF4-python, h5netcdf,
+   xarray and :func:`hpcdash.data.write_volume`. A netCDF "dimension without a
+   variable" (phony scale whose ``NAME`` starts with "This is a netCDF dimension but
+   not a netCDF variable") gives the dimension its name but index coordinates.
+2. NeXus NXdata: the dataset's parent group has ``NX_class = "NXdata"``; the group's
+   ``axes`` attribute (one name per dim, "." for none) and ``AXIS_indices`` attributes
+   name 1-D datasets in the group. Legacy ``axes="z:y:x"`` on the dataset works too.
+3. Nothing: ``dim_0, dim_1, ...`` with index coordinates.
+
+A 1-D coordinate of length ``n`` holds cell centres; of length ``n + 1`` cell edges
+(NeXus histogram data); a CF ``bounds`` attribute naming an ``(n, 2)`` dataset gives the
+edges explicitly.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+import h5py
+import numpy as np
+
+NETCDF_PHONY_PREFIX = "This is a netCDF dimension but not a netCDF variable"
+# Attributes that are HDF5/netCDF plumbing rather than user metadata.
+INTERNAL_ATTRS = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME", "_Netcdf4Dimid",
+                  "_Netcdf4Coordinates", "_nc3_strict", "_NCProperties"}
+MAX_ATTR_ITEMS = 10_000
+
+# Registered HDF5 filter ids -> short names (https://portal.hdfgroup.org/documentation/)
+FILTER_NAMES = {
+    1: "gzip", 2: "shuffle", 3: "fletcher32", 4: "szip", 5: "nbit", 6: "scaleoffset",
+    307: "bzip2", 32000: "lzf", 32001: "blosc", 32004: "lz4", 32008: "bitshuffle",
+    32013: "zfp", 32015: "zstd", 32017: "sz", 32018: "fcidecomp", 32024: "sz3",
+    32026: "blosc2", 32028: "bitround",
+}
+# Filters that only rearrange or check bytes: not reported as "compression".
+NON_COMPRESSING = {2, 3}
+
+
+def decode_value(value: Any) -> Any:
+    """Turn an h5py attribute value into plain Python (str, int, float, bool, list)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "O" or value.dtype.kind in "SU":
+            items = [decode_value(v) for v in value.ravel()[:MAX_ATTR_ITEMS]]
+            return items[0] if value.ndim == 0 else items
+        if value.dtype.names:  # compound attribute
+            return str(value.tolist())[:1000]
+        if value.ndim == 0:
+            return value.item()
+        return value.ravel()[:MAX_ATTR_ITEMS].tolist() if value.ndim > 1 else value[:MAX_ATTR_ITEMS].tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (h5py.Reference, h5py.RegionReference)):
+        return "<reference>"
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def attr(obj: h5py.HLObject, key: str, default: Any = None) -> Any:
+    """One decoded attribute, or ``default`` if missing or unreadable."""
+    try:
+        if key not in obj.attrs:
+            return default
+        return decode_value(obj.attrs[key])
+    except (OSError, TypeError, ValueError, KeyError):
+        return default
+
+
+def attr_str(obj: h5py.HLObject, key: str) -> str | None:
+    """A string attribute (first item of a list), or None."""
+    value = attr(obj, key)
+    if isinstance(value, list):
+        value = value[0] if len(value) == 1 else None
+    return value if isinstance(value, str) and value != "" else None
+
+
+def decoded_attrs(obj: h5py.HLObject) -> dict[str, Any]:
+    """All user attributes of ``obj``, decoded; HDF5/netCDF plumbing is left out."""
+    out: dict[str, Any] = {}
+    try:
+        keys = list(obj.attrs.keys())
+    except (OSError, TypeError):
+        return out
+    for key in keys:
+        if key in INTERNAL_ATTRS:
+            continue
+        try:
+            out[key] = decode_value(obj.attrs[key])
+        except (OSError, TypeError, ValueError):
+            continue
+    return out
+
+
+def is_numeric_dtype(dtype: np.dtype) -> bool:
+    """True for bool, int, uint and float dtypes (what can be coloured)."""
+    return dtype.kind in "biuf" and dtype.names is None
+
+
+def filters_of(ds: h5py.Dataset) -> list[tuple[int, str]]:
+    """The dataset's filter pipeline as ``[(filter_id, name), ...]``."""
+    out = []
+    try:
+        plist = ds.id.get_create_plist()
+        for i in range(plist.get_nfilters()):
+            code, _flags, _values, name = plist.get_filter(i)
+            words = name.decode("utf-8", "replace").split() if name else []
+            label = FILTER_NAMES.get(code) or (words[0] if words else f"filter {code}")
+            out.append((int(code), label))
+    except (OSError, ValueError, TypeError):
+        pass
+    return out
+
+
+def compression_of(ds: h5py.Dataset) -> str | None:
+    """Short description of the compression, e.g. "gzip", "blosc", "shuffle+zstd"; None if none."""
+    filters = filters_of(ds)
+    if not any(code not in NON_COMPRESSING for code, _ in filters):
+        return None
+    return "+".join(name for code, name in filters if code != 3)
+
+
+def missing_filters(ds: h5py.Dataset) -> list[tuple[int, str]]:
+    """Filters of the pipeline that this HDF5 library cannot run (plugins not found)."""
+    out = []
+    for code, name in filters_of(ds):
+        try:
+            if not h5py.h5z.filter_avail(code):
+                out.append((code, name))
+        except (OSError, ValueError):
+            out.append((code, name))
+    return out
+
+
+@dataclass
+class Axis:
+    """One resolved dimension of a dataset."""
+
+    name: str
+    centres: np.ndarray | None  # None: index coordinates
+    edges: np.ndarray | None  # None: derived from centres
+    units: str | None = None
+    long_name: str | None = None
+
+
+def _basename(name: str | None) -> str | None:
+    if not name:
+        return None
+    return posixpath.basename(name.rstrip("/")) or None
+
+
+def _read_1d(ds: h5py.Dataset) -> np.ndarray | None:
+    """A 1-D numeric coordinate as float64, with CF packing applied; None if unusable."""
+    if ds.ndim != 1 or not is_numeric_dtype(ds.dtype) or ds.shape[0] == 0:
+        return None
+    try:
+        values = np.asarray(ds[()], dtype=np.float64)
+    except (OSError, ValueError, TypeError):
+        return None
+    scale = attr(ds, "scale_factor")
+    offset = attr(ds, "add_offset")
+    if isinstance(scale, (int, float)):
+        values = values * scale
+    if isinstance(offset, (int, float)):
+        values = values + offset
+    return values
+
+
+def _bounds_edges(coord: h5py.Dataset, n: int) -> np.ndarray | None:
+    """Edges from a CF ``bounds`` attribute naming an (n, 2) dataset, or None."""
+    name = attr_str(coord, "bounds")
+    if not name:
+        return None
+    try:
+        bnds = coord.parent.get(name)
+        if not isinstance(bnds, h5py.Dataset) or bnds.shape != (n, 2):
+            return None
+        b = np.asarray(bnds[()], dtype=np.float64)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return np.concatenate([b[:, 0], b[-1:, 1]])
+
+
+def _axis_from_dataset(coord: h5py.Dataset, name: str, n: int, read_values: bool) -> Axis | None:
+    """An Axis from a 1-D coordinate dataset of length n (centres) or n + 1 (edges)."""
+    if coord.ndim != 1 or coord.shape[0] not in (n, n + 1) or not is_numeric_dtype(coord.dtype):
+        return None
+    units = attr_str(coord, "units")
+    long_name = attr_str(coord, "long_name")
+    if not read_values:
+        return Axis(name, None, None, units, long_name)
+    values = _read_1d(coord)
+    if values is None:
+        return None
+    if values.shape[0] == n + 1:
+        return Axis(name, 0.5 * (values[1:] + values[:-1]), values, units, long_name)
+    return Axis(name, values, _bounds_edges(coord, n), units, long_name)
+
+
+def _scale_axis(ds: h5py.Dataset, i: int, read_values: bool) -> Axis | None:
+    """Axis i from an attached dimension scale (or a dimension label)."""
+    n = ds.shape[i]
+    try:
+        dim = ds.dims[i]
+        nscales = len(dim)
+        label = dim.label or None
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError):
+        return None
+    for j in range(nscales):
+        try:
+            scale = dim[j]
+        except (OSError, ValueError, TypeError, KeyError, RuntimeError):
+            continue
+        if not isinstance(scale, h5py.Dataset):
+            continue
+        name = _basename(scale.name) or label or f"dim_{i}"
+        phony = attr(scale, "NAME")
+        if isinstance(phony, str) and phony.startswith(NETCDF_PHONY_PREFIX):
+            return Axis(name, None, None)
+        axis = _axis_from_dataset(scale, name, n, read_values)
+        if axis is not None:
+            return axis
+    if label:
+        return Axis(str(label), None, None)
+    return None
+
+
+def is_nxdata(group: h5py.Group) -> bool:
+    """True if the group is tagged ``NX_class = NXdata``."""
+    return attr_str(group, "NX_class") == "NXdata"
+
+
+def _split_axes(value: Any) -> list[str] | None:
+    if isinstance(value, str):
+        sep = ":" if ":" in value else ","
+        return [v.strip() for v in value.split(sep)] if (sep in value or value) else None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [v.strip() for v in value]
+    return None
+
+
+def _nxdata_axis_names(ds: h5py.Dataset) -> list[str | None]:
+    """Per dim, the NXdata axis dataset name (or None)."""
+    names: list[str | None] = [None] * ds.ndim
+    parent = ds.parent
+    if is_nxdata(parent):
+        axes = _split_axes(attr(parent, "axes"))
+        if axes and len(axes) == ds.ndim:
+            names = [None if a in (".", "") else a for a in axes]
+        # AXIS_indices override / complete the list
+        for key in list(parent.attrs.keys()):
+            if not key.endswith("_indices"):
+                continue
+            value = attr(parent, key)
+            if isinstance(value, list):
+                value = value[0] if len(value) == 1 else None
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < ds.ndim:
+                if names[value] is None:
+                    names[value] = key[: -len("_indices")]
+    if all(n is None for n in names):  # legacy NeXus: axes="z:y:x" on the signal itself
+        legacy = _split_axes(attr(ds, "axes"))
+        if legacy and len(legacy) == ds.ndim:
+            names = [None if a in (".", "") else a for a in legacy]
+    return names
+
+
+def resolve_axes(ds: h5py.Dataset, read_values: bool = True) -> list[Axis]:
+    """Resolve every dimension of ``ds`` (see the module docstring for the order).
+
+    With ``read_values=False`` only names and units are resolved (cheap, for listings);
+    ``centres`` is then None.
+    """
+    axes: list[Axis | None] = [_scale_axis(ds, i, read_values) for i in range(ds.ndim)]
+    if any(a is None for a in axes):
+        nx_names = _nxdata_axis_names(ds)
+        for i, nx_name in enumerate(nx_names):
+            if axes[i] is not None or not nx_name:
+                continue
+            try:
+                coord = ds.parent.get(nx_name)
+            except (OSError, ValueError, KeyError):
+                coord = None
+            if isinstance(coord, h5py.Dataset):
+                axes[i] = _axis_from_dataset(coord, nx_name, ds.shape[i], read_values)
+    out: list[Axis] = []
+    seen: set[str] = set()
+    for i, axis in enumerate(axes):
+        if axis is None:
+            axis = Axis(f"dim_{i}", None, None)
+        name = axis.name
+        k = 1
+        while name in seen:  # xarray needs distinct dim names
+            name = f"{axis.name}_{k}"
+            k += 1
+        axis.name = name
+        seen.add(name)
+        out.append(axis)
+    return out
+
+
+def has_dimension_scales(ds: h5py.Dataset) -> bool:
+    """True if any dimension of ``ds`` has a scale attached."""
+    try:
+        return any(len(ds.dims[i]) > 0 for i in range(ds.ndim))
+    except (OSError, ValueError, TypeError, RuntimeError):
+        return False
+
+
+def is_dimension_scale(ds: h5py.Dataset) -> bool:
+    """True for datasets that are themselves dimension scales (coordinates)."""
+    return attr(ds, "CLASS") == "DIMENSION_SCALE"
+
+
+def nexus_default_path(f: h5py.File) -> str | None:
+    """Follow the NeXus ``default`` chain from the file root to a signal dataset path."""
+    node: h5py.Group = f
+    for _ in range(8):
+        if is_nxdata(node):
+            signal = attr_str(node, "signal")
+            if signal:
+                target = node.get(signal)
+                if isinstance(target, h5py.Dataset):
+                    return target.name
+            return None
+        nxt = attr_str(node, "default")
+        if not nxt:
+            return None
+        try:
+            child = node.get(nxt)
+        except (OSError, KeyError, ValueError):
+            return None
+        if isinstance(child, h5py.Dataset):
+            return child.name
+        if not isinstance(child, h5py.Group):
+            return None
+        node = child
+    return None
+
+
+class CFDecoder:
+    """Applies CF decoding to raw values: fill/missing -> NaN, valid range, scale/offset.
+
+    The output dtype is floating: the dtype of ``scale_factor`` if packed, float32 for
+    float16/float32 and integers of at most 2 bytes, else float64.
+    """
+
+    def __init__(self, ds: h5py.Dataset):
+        self.fills = []
+        for key in ("_FillValue", "missing_value"):
+            value = attr(ds, key)
+            values = value if isinstance(value, list) else [value]
+            self.fills += [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        vrange = attr(ds, "valid_range")
+        vmin = attr(ds, "valid_min")
+        vmax = attr(ds, "valid_max")
+        if isinstance(vrange, list) and len(vrange) == 2:
+            vmin, vmax = vrange
+        self.vmin = vmin if isinstance(vmin, (int, float)) and not isinstance(vmin, bool) else None
+        self.vmax = vmax if isinstance(vmax, (int, float)) and not isinstance(vmax, bool) else None
+        scale = attr(ds, "scale_factor")
+        offset = attr(ds, "add_offset")
+        self.scale = scale if isinstance(scale, (int, float)) and not isinstance(scale, bool) else None
+        self.offset = offset if isinstance(offset, (int, float)) and not isinstance(offset, bool) else None
+        raw = ds.dtype
+        if self.scale is not None or self.offset is not None:
+            packed = [ds.attrs[k].dtype for k in ("scale_factor", "add_offset")
+                      if k in ds.attrs and hasattr(ds.attrs[k], "dtype")]
+            self.dtype = np.result_type(np.float32, *packed) if packed else np.dtype(np.float64)
+        elif raw.kind == "f":
+            self.dtype = np.dtype(np.float32) if raw.itemsize <= 4 else np.dtype(raw)
+        else:
+            self.dtype = np.dtype(np.float32) if raw.itemsize <= 2 else np.dtype(np.float64)
+
+    @property
+    def is_identity(self) -> bool:
+        """True if decoding only converts the dtype."""
+        return not self.fills and self.vmin is None and self.vmax is None \
+            and self.scale is None and self.offset is None
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        """Decode ``raw`` into a new floating array (never a view of ``raw``)."""
+        out = np.array(raw, dtype=self.dtype, copy=True)
+        if self.is_identity:
+            return out
+        bad = np.zeros(raw.shape, dtype=bool)
+        for fill in self.fills:
+            if isinstance(fill, float) and np.isnan(fill):
+                continue
+            bad |= raw == fill
+        if self.vmin is not None:
+            bad |= raw < self.vmin
+        if self.vmax is not None:
+            bad |= raw > self.vmax
+        if self.scale is not None:
+            out *= self.dtype.type(self.scale)
+        if self.offset is not None:
+            out += self.dtype.type(self.offset)
+        out[bad] = np.nan
+        return out

@@ -1,0 +1,723 @@
+"""Find and read plottable volumes in HDF5 files.
+
+``find_volumes(path)`` lists the numeric datasets of 2 or more dims (default pick first:
+the NeXus ``default`` chain, else the largest dataset with dimension scales, else the
+largest numeric dataset). ``open_volume(path, dataset=None)`` returns a :class:`Volume`
+that keeps its ``h5py.File`` open and reads 2-D slices through the process-wide slab
+cache (:mod:`hpcdash.data.cache`).
+
+Reading strategy
+    A slice along axis ``a`` at index ``i`` needs the *slab* of whole chunks that
+    contains plane ``i``; HDF5 must decode all of it anyway for compressed data. The
+    slab is read once, kept decoded in the shared LRU (memory budget, see
+    :mod:`hpcdash.data.cache`), and every further slice inside it is a memory copy.
+    Contiguous datasets and slabs bigger than half the budget are read plane by plane.
+
+Value range
+    ``Volume.value_range()`` is computed once per (file identity, dataset, method) and
+    kept in a process-wide dict: the CF/NetCDF ``actual_range`` attribute if present
+    (``write_volume`` stores it), else a strided sample of at most 27 whole chunks spread
+    over the volume (a 3 x 3 x 3 grid of chunk positions, each decoded once, no slab
+    cache pollution): a few MB of reading even for a 4 GiB volume. ``method="exact"``
+    streams the whole dataset chunk-slab by chunk-slab (bounded memory, slow for big
+    files, still cached). Only finite values count; an all-NaN volume gives (0, 1) and a
+    constant one (c - d, c + d) with d = max(0.5, |c| * 1e-6).
+
+Files changing on disk
+    Every slice first compares the file's (device, inode, mtime, size) with the values
+    seen at open. If the file was deleted or replaced, :class:`FileChangedError` is
+    raised (the Volume does not silently reopen: shapes and coordinates may have
+    changed); the caller opens it again. Cache keys include the identity, so nothing
+    stale is ever served.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import posixpath
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+try:  # registers blosc, bitshuffle, lz4, zstd, ... with HDF5
+    import hdf5plugin  # noqa: F401
+except ImportError:  # pragma: no cover - hdf5plugin is a dependency
+    hdf5plugin = None
+
+from .cache import prefetch_executor, slab_cache
+from .conventions import (
+    CFDecoder,
+    attr,
+    attr_str,
+    compression_of,
+    decoded_attrs,
+    has_dimension_scales,
+    is_dimension_scale,
+    is_numeric_dtype,
+    is_nxdata,
+    missing_filters,
+    nexus_default_path,
+    resolve_axes,
+)
+from .errors import (
+    BrokenLinkError,
+    CorruptFileError,
+    FileChangedError,
+    FilterMissingError,
+    MissingFileError,
+    NotHDF5Error,
+    NoVolumeError,
+    SliceIndexError,
+    UnsupportedDataError,
+    VolumeError,
+)
+
+# HDF5's own chunk cache per open file: the slab cache does the heavy lifting, this only
+# keeps partially read edge chunks from being decoded twice within one read.
+RDCC_NBYTES = 16 * 1024 * 1024
+RDCC_NSLOTS = 10007  # prime, per the HDF5 docs
+MAX_WALK_OBJECTS = 20_000
+SAMPLE_PER_DIM = 3
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """Description of one plottable dataset, as listed by :func:`find_volumes`."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    dims: tuple[str, ...]
+    units: str | None
+    long_name: str | None
+    chunks: tuple[int, ...] | None
+    compression: str | None
+    is_default: bool = False
+
+
+def _display(path: Path | str) -> str:
+    return Path(path).name or str(path)
+
+
+def file_identity(path: Path | str) -> tuple[int, int, int, int]:
+    """(device, inode, mtime_ns, size) of ``path``: changes when the file is replaced or rewritten."""
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def open_hdf5(path: Path | str) -> h5py.File:
+    """Open ``path`` read-only, mapping every failure to a clear :class:`VolumeError`."""
+    p = Path(path)
+    name = _display(p)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise MissingFileError(f"'{name}' does not exist.") from None
+    except OSError as exc:
+        raise MissingFileError(f"'{name}' cannot be read ({exc.strerror or exc}).") from None
+    if p.is_dir():
+        raise NotHDF5Error(f"'{name}' is a folder, not an HDF5 file.")
+    if st.st_size == 0:
+        raise NotHDF5Error(f"'{name}' is empty, not an HDF5 file.")
+    try:
+        with open(p, "rb"):
+            pass
+        is_h5 = h5py.is_hdf5(str(p))
+    except PermissionError:
+        raise MissingFileError(f"'{name}' cannot be read (permission denied).") from None
+    except OSError:
+        is_h5 = False
+    if not is_h5:
+        raise NotHDF5Error(f"'{name}' is not an HDF5 file.")
+    try:
+        # locking=False: HPC file systems often do not support HDF5 file locks, and a
+        # viewer must not block (or be blocked by) a job writing other files.
+        return h5py.File(p, "r", rdcc_nbytes=RDCC_NBYTES, rdcc_nslots=RDCC_NSLOTS, locking=False)
+    except OSError as exc:
+        raise CorruptFileError(
+            f"'{name}' looks like HDF5 but cannot be opened: it is truncated or damaged ({_short(exc)})."
+        ) from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def _unsupported_reason(ds: h5py.Dataset) -> str | None:
+    """Why ``ds`` cannot be shown as an image, or None if it can."""
+    dt = ds.dtype
+    if dt.names:
+        return "compound (table-like) data"
+    if dt.kind in "SUa" or h5py.check_string_dtype(dt) is not None:
+        return "text (string) data"
+    if dt.kind == "c":
+        return "complex numbers"
+    if h5py.check_vlen_dtype(dt) is not None:
+        return "variable-length data"
+    if h5py.check_ref_dtype(dt) is not None:
+        return "object references"
+    if not is_numeric_dtype(dt):
+        return f"data of type {dt}"
+    return None
+
+
+def _is_plottable(ds: h5py.Dataset) -> bool:
+    return (ds.ndim >= 2 and all(n > 0 for n in ds.shape) and _unsupported_reason(ds) is None)
+
+
+@dataclass
+class _Walk:
+    datasets: list[tuple[str, h5py.Dataset]]
+    broken: list[str]
+    excluded: set[str]  # names of CF bounds datasets
+
+
+def _walk(f: h5py.File) -> _Walk:
+    """All datasets reachable from the root, by their path in this file, following
+    soft and external links (broken ones are recorded, not raised)."""
+    out = _Walk([], [], set())
+    seen: set[int] = set()
+    stack: list[tuple[str, h5py.Group]] = [("/", f)]
+    count = 0
+    while stack and count < MAX_WALK_OBJECTS:
+        gpath, group = stack.pop(0)
+        try:
+            keys = list(group.keys())
+        except (OSError, KeyError, RuntimeError):
+            continue
+        for key in keys:
+            count += 1
+            path = posixpath.join(gpath, key)
+            try:
+                link = group.get(key, getlink=True)
+            except (OSError, KeyError, RuntimeError):
+                out.broken.append(path)
+                continue
+            try:
+                obj = group[key]
+            except (OSError, KeyError, RuntimeError, ValueError):
+                if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
+                    out.broken.append(path)
+                continue
+            try:
+                ident = hash(obj.id)
+            except (TypeError, ValueError):
+                ident = id(obj)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            if isinstance(obj, h5py.Group):
+                stack.append((path, obj))
+            elif isinstance(obj, h5py.Dataset):
+                out.datasets.append((path, obj))
+                bounds = attr_str(obj, "bounds")
+                if bounds and obj.ndim == 1:
+                    out.excluded.add(posixpath.normpath(posixpath.join(gpath, bounds)))
+    return out
+
+
+def _info(name: str, ds: h5py.Dataset, is_default: bool) -> VolumeInfo:
+    axes = resolve_axes(ds, read_values=False)
+    return VolumeInfo(
+        name=name,
+        shape=tuple(int(n) for n in ds.shape),
+        dtype=str(ds.dtype),
+        dims=tuple(a.name for a in axes),
+        units=attr_str(ds, "units"),
+        long_name=attr_str(ds, "long_name"),
+        chunks=tuple(ds.chunks) if ds.chunks else None,
+        compression=compression_of(ds),
+        is_default=is_default,
+    )
+
+
+def _list_volumes(f: h5py.File) -> list[VolumeInfo]:
+    walk = _walk(f)
+    candidates = [(n, ds) for n, ds in walk.datasets
+                  if n not in walk.excluded and not is_dimension_scale(ds) and _is_plottable(ds)]
+    if not candidates:
+        return []
+    default: str | None = None
+    nx = nexus_default_path(f)
+    if nx is not None:
+        for n, ds in candidates:
+            if n == nx or ds.name == nx:
+                default = n
+                break
+    if default is None:
+        scaled = [(n, ds) for n, ds in candidates if has_dimension_scales(ds)]
+        pool = scaled or candidates
+        default = max(pool, key=lambda item: item[1].size)[0]  # first of equal sizes wins
+    infos = [_info(n, ds, n == default) for n, ds in candidates]
+    infos.sort(key=lambda i: not i.is_default)
+    return infos
+
+
+def find_volumes(path: Path | str) -> list[VolumeInfo]:
+    """List the plottable datasets (numeric, 2 or more dims) of an HDF5 file.
+
+    The default pick comes first and has ``is_default=True``. Broken soft/external links
+    are skipped. Raises :class:`NotHDF5Error`, :class:`CorruptFileError`,
+    :class:`MissingFileError`, or :class:`NoVolumeError` if nothing is plottable.
+    """
+    with open_hdf5(path) as f:
+        try:
+            infos = _list_volumes(f)
+        except OSError as exc:
+            raise CorruptFileError(f"'{_display(path)}' cannot be read: it is truncated or damaged "
+                                   f"({_short(exc)}).") from None
+    if not infos:
+        raise NoVolumeError(f"'{_display(path)}' contains no numeric dataset with 2 or more dimensions.")
+    return infos
+
+
+def open_volume(path: Path | str, dataset: str | None = None) -> Volume:
+    """Open one dataset of an HDF5 file as a :class:`Volume` (default pick if ``dataset`` is None).
+
+    Use as a context manager, or call ``close()``.
+    """
+    return Volume(path, dataset)
+
+
+def _sane_range(vmin: float, vmax: float) -> tuple[float, float]:
+    if not (np.isfinite(vmin) and np.isfinite(vmax)):
+        return (0.0, 1.0)
+    if vmin == vmax:
+        d = max(0.5, abs(vmin) * 1e-6)
+        return (float(vmin - d), float(vmax + d))
+    return (float(vmin), float(vmax))
+
+
+_RANGES: dict[tuple, tuple[float, float]] = {}
+_RANGES_LOCK = threading.Lock()
+
+
+class Volume:
+    """One open N-D (N >= 2) dataset; see the module docstring for the read strategy.
+
+    Attributes: ``path``, ``name`` (path in the file), ``shape``, ``ndim``, ``dtype``
+    (stored dtype), ``dims``, ``coords`` (dim -> float64 cell centres), ``coord_units``,
+    ``attrs``, ``units``, ``long_name``, ``chunks``, ``compression``.
+    """
+
+    def __init__(self, path: Path | str, dataset: str | None = None):
+        self.path = Path(path).absolute()
+        self._fname = _display(self.path)
+        self._identity = file_identity(self.path) if self.path.exists() else None
+        self._file: h5py.File | None = open_hdf5(self.path)
+        self._closed = False
+        try:
+            self._setup(dataset)
+        except OSError as exc:
+            self.close()
+            raise CorruptFileError(f"'{self._fname}' cannot be read: it is truncated or damaged "
+                                   f"({_short(exc)}).") from None
+        except BaseException:
+            self.close()
+            raise
+
+    # -- opening ---------------------------------------------------------------
+    def _resolve(self, dataset: str | None) -> tuple[str, h5py.Dataset]:
+        f = self._file
+        assert f is not None
+        if dataset is None:
+            infos = _list_volumes(f)
+            if not infos:
+                raise NoVolumeError(f"'{self._fname}' contains no numeric dataset with 2 or more dimensions.")
+            dataset = infos[0].name
+        name = "/" + dataset.strip("/") if dataset.strip("/") else "/"
+        try:
+            link = f.get(name, getlink=True)
+        except (OSError, KeyError, ValueError):
+            link = None
+        try:
+            obj = f[name]
+        except (OSError, KeyError, ValueError):
+            if isinstance(link, h5py.ExternalLink):
+                raise BrokenLinkError(
+                    f"'{name}' in '{self._fname}' is an external link to '{link.path}' in "
+                    f"'{link.filename}', which cannot be opened.") from None
+            if isinstance(link, h5py.SoftLink):
+                raise BrokenLinkError(f"'{name}' in '{self._fname}' is a link to '{link.path}', "
+                                      f"which does not exist.") from None
+            raise NoVolumeError(f"There is no dataset '{name}' in '{self._fname}'.") from None
+        if isinstance(obj, h5py.Group):
+            target = nexus_default_path(obj) if (is_nxdata(obj) or attr(obj, "default")) else None
+            if target is None:
+                raise NoVolumeError(f"'{name}' in '{self._fname}' is a group, not a dataset.")
+            return target, f[target]
+        if not isinstance(obj, h5py.Dataset):
+            raise NoVolumeError(f"'{name}' in '{self._fname}' is not a dataset.")
+        return name, obj
+
+    def _setup(self, dataset: str | None) -> None:
+        name, ds = self._resolve(dataset)
+        reason = _unsupported_reason(ds)
+        if reason:
+            raise UnsupportedDataError(f"The dataset '{name}' holds {reason}, which cannot be shown as an image.")
+        if ds.ndim < 2:
+            raise UnsupportedDataError(
+                f"The dataset '{name}' has {ds.ndim} dimension{'s' if ds.ndim != 1 else ''}; "
+                "an image needs at least 2.")
+        if any(n == 0 for n in ds.shape):
+            raise UnsupportedDataError(f"The dataset '{name}' is empty (shape {tuple(ds.shape)}).")
+        missing = missing_filters(ds)
+        if missing:
+            fname = ", ".join(f"'{label}' (HDF5 filter id {code})" for code, label in missing)
+            raise FilterMissingError(
+                f"The dataset '{name}' is compressed with {fname}, which this installation cannot "
+                "decode; install or update hdf5plugin (pip install hdf5plugin) or set HDF5_PLUGIN_PATH.")
+        self._ds = ds
+        self.name = name
+        self.shape: tuple[int, ...] = tuple(int(n) for n in ds.shape)
+        self.ndim = ds.ndim
+        self.dtype = np.dtype(ds.dtype)
+        self.chunks: tuple[int, ...] | None = tuple(ds.chunks) if ds.chunks else None
+        self.compression = compression_of(ds)
+        axes = resolve_axes(ds, read_values=True)
+        self.dims: tuple[str, ...] = tuple(a.name for a in axes)
+        self.coords: dict[str, np.ndarray] = {}
+        self._edges: dict[str, np.ndarray | None] = {}
+        for axis, n in zip(axes, self.shape):
+            centres = axis.centres if axis.centres is not None else np.arange(n, dtype=np.float64)
+            centres = np.asarray(centres, dtype=np.float64)
+            centres.flags.writeable = False
+            self.coords[axis.name] = centres
+            self._edges[axis.name] = axis.edges
+        self.coord_units: dict[str, str | None] = {a.name: a.units for a in axes}
+        self.coord_long_names: dict[str, str | None] = {a.name: a.long_name for a in axes}
+        self.attrs: dict[str, Any] = decoded_attrs(ds)
+        self.units: str | None = attr_str(ds, "units")
+        self.long_name: str | None = attr_str(ds, "long_name")
+        self._decoder = CFDecoder(ds)
+        self._key = (str(self.path), self._identity, name)
+
+    # -- basic API ---------------------------------------------------------------
+    def __enter__(self) -> Volume:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        dims = ", ".join(f"{d}: {n}" for d, n in zip(getattr(self, "dims", ()), getattr(self, "shape", ())))
+        return f"<Volume {self._fname}:{getattr(self, 'name', '?')} ({dims}) {getattr(self, 'dtype', '')}>"
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
+
+    def close(self) -> None:
+        """Close the HDF5 file (cached slabs stay in the shared cache until evicted)."""
+        self._closed = True
+        f, self._file = self._file, None
+        if f is not None:
+            try:
+                f.close()
+            except Exception:  # closing a damaged file must not mask the real error
+                pass
+
+    @property
+    def info(self) -> VolumeInfo:
+        """This volume as a :class:`VolumeInfo`."""
+        return VolumeInfo(self.name, self.shape, str(self.dtype), self.dims, self.units, self.long_name,
+                          self.chunks, self.compression, False)
+
+    def axis_number(self, axis: int | str) -> int:
+        """Dimension number of ``axis`` (a dim name or an int, negative allowed)."""
+        if isinstance(axis, str):
+            if axis in self.dims:
+                return self.dims.index(axis)
+            raise SliceIndexError(f"'{axis}' is not a dimension of '{self.name}' (dimensions: "
+                                  f"{', '.join(self.dims)}).")
+        try:
+            i = operator.index(axis)
+        except TypeError:
+            raise SliceIndexError(f"Axis {axis!r} must be a dimension name or number.") from None
+        if -self.ndim <= i < self.ndim:
+            return i % self.ndim
+        raise SliceIndexError(f"Axis {i} is out of range for '{self.name}', which has {self.ndim} dimensions.")
+
+    def _index(self, dim: int, index: int) -> int:
+        n = self.shape[dim]
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise SliceIndexError(f"Index {index!r} for '{self.dims[dim]}' must be an integer.") from None
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise SliceIndexError(f"Index {index} is out of range for '{self.dims[dim]}' (0 to {n - 1}).")
+        return i
+
+    def edges(self, dim: int | str) -> np.ndarray:
+        """Cell edges of ``dim`` (length n + 1): CF ``bounds`` if given, else centre midpoints."""
+        name = self.dims[self.axis_number(dim)]
+        given = self._edges.get(name)
+        if given is not None:
+            return given.copy()
+        c = self.coords[name]
+        if c.size == 1:
+            return np.array([c[0] - 0.5, c[0] + 0.5])
+        mid = 0.5 * (c[1:] + c[:-1])
+        return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+    def is_uniform(self, dim: int | str) -> bool:
+        """True if the centre spacing of ``dim`` is constant within 1e-6 relative."""
+        c = self.coords[self.dims[self.axis_number(dim)]]
+        if c.size < 3:
+            return True
+        d = np.diff(c)
+        scale = np.abs(d).mean()
+        return bool(scale == 0 or np.all(np.abs(d - d.mean()) <= 1e-6 * scale))
+
+    # -- reading -----------------------------------------------------------------
+    def _check_open(self) -> h5py.Dataset:
+        if self._closed or self._file is None:
+            raise VolumeError(f"The volume '{self.name}' of '{self._fname}' is closed; open it again.")
+        try:
+            ident = file_identity(self.path)
+        except FileNotFoundError:
+            raise FileChangedError(f"'{self._fname}' was deleted after it was opened.") from None
+        except OSError as exc:
+            raise FileChangedError(f"'{self._fname}' can no longer be read ({exc.strerror or exc}).") from None
+        if ident != self._identity:
+            raise FileChangedError(
+                f"'{self._fname}' changed on disk after it was opened; open it again to see the new contents.")
+        return self._ds
+
+    def _plan(self, axis: int | str, index: int,
+              other_indices: dict[str, int]) -> tuple[int, int, dict[int, int], list[int]]:
+        ax = self.axis_number(axis)
+        idx = self._index(ax, index)
+        fixed: dict[int, int] = {}
+        for key, value in other_indices.items():
+            d = self.axis_number(key)
+            if d == ax:
+                raise SliceIndexError(f"'{self.dims[d]}' is the slicing axis; give its index once.")
+            fixed[d] = self._index(d, value)
+        display = [d for d in range(self.ndim) if d != ax and d not in fixed]
+        for d in display[:-2]:  # extra dims default to index 0
+            fixed[d] = 0
+        display = display[-2:]
+        if len(display) < 2:
+            raise SliceIndexError(f"Too many fixed indices for '{self.name}': two dimensions must remain.")
+        return ax, idx, fixed, display
+
+    def _block_len(self, ax: int, display: list[int]) -> int:
+        """Planes per slab along ``ax``: the chunk length if the slab fits the cache, else 1."""
+        if not self.chunks:
+            return 1
+        plane_bytes = self.dtype.itemsize * self.shape[display[0]] * self.shape[display[1]]
+        block = self.chunks[ax]
+        if block > 1 and slab_cache().fits(block * plane_bytes):
+            return block
+        return 1
+
+    def _read_block(self, ds: h5py.Dataset, ax: int, b0: int, b1: int, fixed: dict[int, int]) -> np.ndarray:
+        sel: list[Any] = []
+        for d in range(self.ndim):
+            if d == ax:
+                sel.append(slice(b0, b1))
+            elif d in fixed:
+                sel.append(fixed[d])
+            else:
+                sel.append(slice(None))
+        try:
+            raw = ds[tuple(sel)]
+        except OSError as exc:
+            raise self._read_error(exc) from None
+        pos = sum(1 for d in range(ax) if d not in fixed)  # position of ax among kept dims
+        return np.moveaxis(raw, pos, 0)
+
+    def _read_error(self, exc: OSError) -> VolumeError:
+        text = str(exc).lower()
+        if "filter" in text and ("not registered" in text or "not available" in text or "can't open" in text):
+            return FilterMissingError(
+                f"The dataset '{self.name}' uses a compression filter that this installation cannot decode "
+                f"({_short(exc)}); install or update hdf5plugin.")
+        return CorruptFileError(f"Reading '{self.name}' from '{self._fname}' failed: the file may be truncated "
+                                f"or damaged ({_short(exc)}).")
+
+    def _slab_key(self, ax: int, b0: int, fixed: dict[int, int]) -> tuple:
+        return self._key + (ax, b0, tuple(sorted(fixed.items())))
+
+    def _plane(self, ax: int, idx: int, fixed: dict[int, int], display: list[int]) -> np.ndarray:
+        ds = self._check_open()
+        block = self._block_len(ax, display)
+        b0 = (idx // block) * block
+        b1 = min(b0 + block, self.shape[ax])
+        slab = slab_cache().get_or_load(self._slab_key(ax, b0, fixed),
+                                        lambda: self._read_block(ds, ax, b0, b1, fixed))
+        return slab[idx - b0]
+
+    def read_raw(self, axis: int | str, index: int, **other_indices: int) -> np.ndarray:
+        """The stored (undecoded) 2-D values of a slice, a read-only view of the cache."""
+        ax, idx, fixed, display = self._plan(axis, index, other_indices)
+        return self._plane(ax, idx, fixed, display)
+
+    def slice(self, axis: int | str, index: int, **other_indices: int):
+        """A 2-D slice as an ``xarray.DataArray`` (float, CF-decoded, with coordinates).
+
+        ``axis`` is the normal axis (name or number) and ``index`` the position along it.
+        The two remaining dims keep file order; further dims (N-D > 3) take their index
+        from ``other_indices`` (by dim name), default 0. For a 2-D dataset the whole
+        array is returned whatever ``axis``/``index`` say (index must still be valid).
+        The normal axis and the fixed dims are attached as scalar coordinates.
+        """
+        import xarray as xr
+
+        if self.ndim == 2:
+            self._index(self.axis_number(axis), index)  # validate even though unused
+            if other_indices:
+                raise SliceIndexError(f"'{self.name}' is 2-D: no other indices are needed.")
+            display = [0, 1]
+            raw = self._whole_2d()
+            scalar: dict[str, int] = {}
+        else:
+            ax, idx, fixed, display = self._plan(axis, index, other_indices)
+            raw = self._plane(ax, idx, fixed, display)
+            scalar = {self.dims[ax]: idx, **{self.dims[d]: i for d, i in fixed.items()}}
+        data = self._decoder(raw)
+        d0, d1 = (self.dims[d] for d in display)
+        coords: dict[str, Any] = {d0: self.coords[d0], d1: self.coords[d1]}
+        for dim, i in scalar.items():
+            coords[dim] = self.coords[dim][i]
+        attrs = {k: v for k, v in (("units", self.units), ("long_name", self.long_name)) if v is not None}
+        da = xr.DataArray(data, dims=(d0, d1), coords=coords, name=posixpath.basename(self.name) or "data",
+                          attrs=attrs)
+        for dim in (d0, d1, *scalar):
+            units = self.coord_units.get(dim)
+            if units:
+                da.coords[dim].attrs["units"] = units
+            long_name = self.coord_long_names.get(dim)
+            if long_name:
+                da.coords[dim].attrs["long_name"] = long_name
+        return da
+
+    def _whole_2d(self) -> np.ndarray:
+        ds = self._check_open()
+        return slab_cache().get_or_load(self._key + ("2d",), lambda: self._read_block(ds, 0, 0, self.shape[0], {}))
+
+    def prefetch(self, axis: int | str, index: int, direction: int = 1, **other_indices: int) -> Future | None:
+        """Load, in the background, the slab that follows ``index`` in ``direction`` (+1/-1).
+
+        Also loads the slab of ``index`` itself if it is not cached. Returns a Future (or
+        None if there is nothing to do); errors in the background are swallowed, the
+        next :meth:`slice` reports them.
+        """
+        if self._closed or self.ndim == 2:
+            return None
+        try:
+            ax, idx, fixed, display = self._plan(axis, index, other_indices)
+            ds = self._check_open()
+        except VolumeError:
+            return None
+        block = self._block_len(ax, display)
+        cache = slab_cache()
+        b0 = (idx // block) * block
+        targets = [b0]
+        nxt = b0 + block if direction >= 0 else b0 - block
+        if 0 <= nxt < self.shape[ax]:
+            targets.append(nxt)
+        todo = [b for b in targets if not cache.contains(self._slab_key(ax, b, fixed))]
+        if not todo:
+            return None
+
+        def load() -> None:
+            for b in todo:
+                if self._closed:
+                    return
+                try:
+                    cache.get_or_load(self._slab_key(ax, b, fixed),
+                                      lambda b=b: self._read_block(ds, ax, b, min(b + block, self.shape[ax]), fixed))
+                except Exception:
+                    return
+
+        return prefetch_executor().submit(load)
+
+    # -- value range -------------------------------------------------------------
+    def value_range(self, method: str = "sample") -> tuple[float, float]:
+        """Whole-volume (vmin, vmax) of finite decoded values, cached per file version.
+
+        ``method="sample"`` (default): ``actual_range`` attribute if present, else a
+        sample of up to 27 whole chunks spread over the volume. ``method="exact"``:
+        stream the whole dataset (slow for big files; computed once).
+        """
+        if method not in ("sample", "exact"):
+            raise ValueError("method must be 'sample' or 'exact'")
+        key = self._key + ("range", method)
+        with _RANGES_LOCK:
+            if key in _RANGES:
+                return _RANGES[key]
+        ds = self._check_open()
+        result = None
+        if method == "sample":
+            result = self._range_from_attrs()
+            if result is None:
+                result = self._range_from_blocks(ds, self._sample_blocks())
+                if result is None and self.dtype.itemsize * int(np.prod(self.shape)) <= 64 * 2**20:
+                    result = self._range_from_blocks(ds, self._all_blocks())
+        else:
+            result = self._range_from_blocks(ds, self._all_blocks())
+        result = _sane_range(*(result if result is not None else (np.nan, np.nan)))
+        with _RANGES_LOCK:
+            _RANGES[key] = result
+        return result
+
+    def _range_from_attrs(self) -> tuple[float, float] | None:
+        value = self.attrs.get("actual_range")
+        if isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+            lo, hi = float(value[0]), float(value[1])
+            if np.isfinite(lo) and np.isfinite(hi) and lo <= hi:
+                return (lo, hi)
+        return None
+
+    def _block_shape(self) -> tuple[int, ...]:
+        if self.chunks:
+            return self.chunks
+        return tuple(min(n, 64) for n in self.shape)
+
+    def _sample_blocks(self) -> Iterator[tuple[slice, ...]]:
+        c = self._block_shape()
+        per_dim = []
+        for d, (n, cd) in enumerate(zip(self.shape, c)):
+            nblocks = -(-n // cd)
+            k = SAMPLE_PER_DIM if d >= self.ndim - 3 else 1
+            picks = sorted(set(np.linspace(0, nblocks - 1, min(k, nblocks)).round().astype(int).tolist()))
+            per_dim.append([slice(b * cd, min((b + 1) * cd, n)) for b in picks])
+        grids = np.meshgrid(*[np.arange(len(p)) for p in per_dim], indexing="ij")
+        for combo in zip(*(g.ravel() for g in grids)):
+            yield tuple(per_dim[d][i] for d, i in enumerate(combo))
+
+    def _all_blocks(self) -> Iterator[tuple[slice, ...]]:
+        # slabs of whole chunks along axis 0, split further so each read stays <= 64 MiB
+        c = self._block_shape()
+        row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:]))
+        step = max(1, min(self.shape[0], max(c[0], (64 * 2**20) // max(row_bytes, 1))))
+        step = max(c[0], (step // c[0]) * c[0]) if step >= c[0] else step
+        for b in range(0, self.shape[0], step):
+            yield (slice(b, min(b + step, self.shape[0])),) + (slice(None),) * (self.ndim - 1)
+
+    def _range_from_blocks(self, ds: h5py.Dataset, blocks: Iterator[tuple[slice, ...]]) -> tuple[float, float] | None:
+        lo, hi = np.inf, -np.inf
+        for sel in blocks:
+            try:
+                raw = ds[sel]
+            except OSError as exc:
+                raise self._read_error(exc) from None
+            data = self._decoder(raw)
+            finite = data[np.isfinite(data)]
+            if finite.size:
+                lo = min(lo, float(finite.min()))
+                hi = max(hi, float(finite.max()))
+        return (lo, hi) if lo <= hi else None

@@ -1,0 +1,212 @@
+"""Write volumes in hpcdash's convention: dimension scales + CF attributes + NeXus NXdata.
+
+One call writes, in the dataset's group:
+
+- the data, chunked (moderate cubic chunks by default, see :func:`auto_chunks`) and
+  optionally compressed (gzip+shuffle, lzf, or blosc / lz4 / zstd / bitshuffle through
+  hdf5plugin);
+- one 1-D coordinate dataset per dim, named after the dim, made an HDF5 dimension scale
+  and attached (this is what netCDF4, h5netcdf and xarray read), with ``units``; if
+  edges were given, a CF ``bounds`` dataset ``<dim>_bnds`` of shape (n, 2);
+- CF attributes on the data: ``units``, ``long_name``, ``actual_range`` (finite min and
+  max, used for a cheap whole-volume colour range), plus any ``attrs`` given;
+- NeXus: the group gets ``NX_class="NXdata"``, ``signal``, ``axes`` and
+  ``AXIS_indices``; the ``default`` attribute chain from the file root to that group is
+  set where it is missing (so the first volume written is the file's default plot).
+
+Volumes written at the file root get dimension scales and CF attributes but no NXdata
+group (NeXus needs a group): use a path like ``"/model/sigma"``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+try:
+    import hdf5plugin
+except ImportError:  # pragma: no cover - hdf5plugin is a dependency
+    hdf5plugin = None
+
+from .conventions import NETCDF_PHONY_PREFIX
+
+
+def auto_chunks(shape: tuple[int, ...], itemsize: int = 4) -> tuple[int, ...]:
+    """Chunk shape used when ``chunks=True``: 64 along the last three dims (256 for 2-D),
+    1 along leading dims, clamped to the shape (64^3 float32 = 1 MiB per chunk)."""
+    ndim = len(shape)
+    if ndim == 1:
+        return (min(shape[0], 65536),)
+    if ndim == 2:
+        return tuple(max(1, min(n, 256)) for n in shape)
+    return tuple(1 for _ in shape[:-3]) + tuple(max(1, min(n, 64)) for n in shape[-3:])
+
+
+def compression_kwargs(compression: str | Mapping | None) -> dict[str, Any]:
+    """h5py ``create_dataset`` keywords for a compression name.
+
+    Names: None, "gzip" (level 4 + shuffle), "gzip-N", "lzf", "blosc" (lz4 + shuffle),
+    "blosc-zstd", "lz4", "zstd", "bitshuffle" (+lz4). A Mapping (e.g. an
+    ``hdf5plugin.Zstd(clevel=5)`` object or ``{"compression": "gzip"}``) is used as given.
+    """
+    if compression is None:
+        return {}
+    if isinstance(compression, Mapping):
+        return dict(compression)
+    name = str(compression).lower()
+    if name == "gzip" or name.startswith("gzip-"):
+        level = int(name.split("-", 1)[1]) if "-" in name else 4
+        return {"compression": "gzip", "compression_opts": level, "shuffle": True}
+    if name == "lzf":
+        return {"compression": "lzf", "shuffle": True}
+    if hdf5plugin is None:
+        raise ValueError(f"compression {compression!r} needs hdf5plugin, which is not installed")
+    plugins = {
+        "blosc": lambda: hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE),
+        "blosc-lz4": lambda: hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE),
+        "blosc-zstd": lambda: hdf5plugin.Blosc(cname="zstd", clevel=3, shuffle=hdf5plugin.Blosc.SHUFFLE),
+        "lz4": lambda: hdf5plugin.LZ4(),
+        "zstd": lambda: hdf5plugin.Zstd(clevel=3),
+        "bitshuffle": lambda: hdf5plugin.Bitshuffle(cname="lz4"),
+    }
+    if name not in plugins:
+        raise ValueError(f"unknown compression {compression!r}; use one of: gzip, gzip-N, lzf, "
+                         + ", ".join(plugins))
+    return dict(plugins[name]())
+
+
+def _phony_dim(group: h5py.Group, name: str, n: int) -> h5py.Dataset:
+    """A netCDF 'dimension without a variable' (as netCDF4 and h5netcdf write it)."""
+    if name in group:
+        ds = group[name]
+        if ds.shape != (n,):
+            raise ValueError(f"'{group.name}/{name}' exists with length {ds.shape}, expected {n}")
+        return ds
+    ds = group.create_dataset(name, shape=(n,), dtype="f4")
+    ds.make_scale(name)
+    ds.attrs["NAME"] = np.bytes_(f"{NETCDF_PHONY_PREFIX}.{n:10d}")
+    return ds
+
+
+def _coordinate(group: h5py.Group, dim: str, n: int, values: Any, units: str | None) -> h5py.Dataset:
+    """Create (or reuse if identical) the dimension-scale coordinate of ``dim``."""
+    if values is None:
+        return _phony_dim(group, dim, n)
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1 or v.shape[0] not in (n, n + 1):
+        raise ValueError(f"coordinate '{dim}' has shape {v.shape}; expected ({n},) centres or ({n + 1},) edges")
+    edges = v if v.shape[0] == n + 1 else None
+    centres = 0.5 * (v[1:] + v[:-1]) if edges is not None else v
+    if dim in group:
+        existing = group[dim]
+        same = (isinstance(existing, h5py.Dataset) and existing.shape == (n,)
+                and np.allclose(existing[()], centres, rtol=1e-12, atol=0))
+        if not same:
+            raise ValueError(f"'{group.name.rstrip('/')}/{dim}' already exists with different values")
+        return existing
+    coord = group.create_dataset(dim, data=centres)
+    coord.make_scale(dim)
+    if units:
+        coord.attrs["units"] = units
+    if edges is not None:
+        bname = f"{dim}_bnds"
+        nv = _phony_dim(group, "nv", 2)
+        bnds = group.create_dataset(bname, data=np.stack([edges[:-1], edges[1:]], axis=1))
+        bnds.dims[0].attach_scale(coord)
+        bnds.dims[1].attach_scale(nv)
+        if units:
+            bnds.attrs["units"] = units
+        coord.attrs["bounds"] = bname
+    return coord
+
+
+def _finite_range(data: np.ndarray) -> tuple[float, float] | None:
+    if data.dtype.kind not in "biuf" or data.size == 0:
+        return None
+    if data.dtype.kind == "f":
+        finite = data[np.isfinite(data)]
+        if finite.size == 0:
+            return None
+        return float(finite.min()), float(finite.max())
+    return float(data.min()), float(data.max())
+
+
+def _set_default_chain(f: h5py.File, group: h5py.Group) -> None:
+    parts = [p for p in group.name.split("/") if p]
+    node: h5py.Group = f
+    for i, part in enumerate(parts):
+        if "default" not in node.attrs:
+            node.attrs["default"] = part
+        if node.attrs.get("default") not in (part, part.encode()):
+            return  # another default chain exists: leave it alone
+        child = node[part]
+        if i < len(parts) - 1 and "NX_class" not in child.attrs:
+            child.attrs["NX_class"] = "NXentry"
+        node = child
+
+
+def write_volume(path: Path | str, name: str, data: Any, coords: dict[str, Any],
+                 attrs: dict[str, Any] | None = None, *, units: str | None = None,
+                 long_name: str | None = None, coord_units: dict[str, str | None] | None = None,
+                 chunks: bool | tuple[int, ...] | None = True,
+                 compression: str | Mapping | None = None, mode: str = "a") -> None:
+    """Write ``data`` as dataset ``name`` of ``path`` with coordinates (see module docstring).
+
+    ``coords`` maps each dim name, in data order, to cell centres (length n), cell edges
+    (length n + 1; centres are their midpoints and the edges go to a CF ``bounds``
+    dataset) or None (index coordinates). ``chunks``: True for :func:`auto_chunks`, a
+    tuple, or None/False for contiguous. ``compression``: see :func:`compression_kwargs`.
+    ``mode`` is the ``h5py.File`` mode ("a" appends or replaces the dataset, "w" truncates).
+    An existing coordinate of the same name must have the same values.
+    """
+    data = np.asarray(data)
+    dims = list(coords)
+    if len(dims) != data.ndim:
+        raise ValueError(f"coords name {len(dims)} dims {dims}, but data has {data.ndim} dims")
+    coord_units = coord_units or {}
+    name = "/" + name.strip("/")
+    gpath, base = posixpath.split(name)
+    if not base:
+        raise ValueError("name must name a dataset, e.g. '/model/sigma'")
+    kwargs = compression_kwargs(compression)
+    if chunks is True:
+        chunk_shape: tuple[int, ...] | None = auto_chunks(data.shape, data.dtype.itemsize)
+    elif chunks in (None, False):
+        chunk_shape = None
+        if kwargs:
+            raise ValueError("compression needs a chunked dataset (chunks=True or a tuple)")
+    else:
+        chunk_shape = tuple(int(c) for c in chunks)
+    with h5py.File(path, mode) as f:
+        group = f.require_group(gpath)
+        if base in group:
+            del group[base]
+        scales = [_coordinate(group, d, n, coords[d], coord_units.get(d)) for d, n in zip(dims, data.shape)]
+        dset = group.create_dataset(base, data=data, chunks=chunk_shape, **kwargs)
+        for i, scale in enumerate(scales):
+            dset.dims[i].attach_scale(scale)
+        if units:
+            dset.attrs["units"] = units
+        if long_name:
+            dset.attrs["long_name"] = long_name
+        rng = _finite_range(data)
+        if rng is not None:
+            dset.attrs["actual_range"] = np.array(rng, dtype=np.float64)
+        for key, value in (attrs or {}).items():
+            dset.attrs[key] = value
+        if group.name != "/":
+            if group.attrs.get("NX_class") in (None, "NXdata", b"NXdata"):
+                group.attrs["NX_class"] = "NXdata"
+                if "signal" not in group.attrs or group.attrs["signal"] in (base, base.encode()):
+                    group.attrs["signal"] = base
+                    nx_axes = [d if coords[d] is not None else "." for d in dims]
+                    group.attrs["axes"] = np.array(nx_axes, dtype=h5py.string_dtype())
+                    for i, d in enumerate(dims):
+                        if coords[d] is not None:
+                            group.attrs[f"{d}_indices"] = np.int32(i)
+                _set_default_chain(f, group)
