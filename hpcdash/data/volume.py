@@ -386,7 +386,7 @@ class Volume:
         self.dims: tuple[str, ...] = tuple(a.name for a in axes)
         self.coords: dict[str, np.ndarray] = {}
         self._edges: dict[str, np.ndarray | None] = {}
-        for axis, n in zip(axes, self.shape):
+        for axis, n in zip(axes, self.shape, strict=False):
             centres = axis.centres if axis.centres is not None else np.arange(n, dtype=np.float64)
             centres = np.asarray(centres, dtype=np.float64)
             centres.flags.writeable = False
@@ -408,7 +408,7 @@ class Volume:
         self.close()
 
     def __repr__(self) -> str:
-        dims = ", ".join(f"{d}: {n}" for d, n in zip(getattr(self, "dims", ()), getattr(self, "shape", ())))
+        dims = ", ".join(f"{d}: {n}" for d, n in zip(getattr(self, "dims", ()), getattr(self, "shape", ()), strict=False))
         return f"<Volume {self._fname}:{getattr(self, 'name', '?')} ({dims}) {getattr(self, 'dtype', '')}>"
 
     @property
@@ -690,13 +690,13 @@ class Volume:
     def _sample_blocks(self) -> Iterator[tuple[slice, ...]]:
         c = self._block_shape()
         per_dim = []
-        for d, (n, cd) in enumerate(zip(self.shape, c)):
+        for d, (n, cd) in enumerate(zip(self.shape, c, strict=False)):
             nblocks = -(-n // cd)
             k = SAMPLE_PER_DIM if d >= self.ndim - 3 else 1
             picks = sorted(set(np.linspace(0, nblocks - 1, min(k, nblocks)).round().astype(int).tolist()))
             per_dim.append([slice(b * cd, min((b + 1) * cd, n)) for b in picks])
         grids = np.meshgrid(*[np.arange(len(p)) for p in per_dim], indexing="ij")
-        for combo in zip(*(g.ravel() for g in grids)):
+        for combo in zip(*(g.ravel() for g in grids), strict=False):
             yield tuple(per_dim[d][i] for d, i in enumerate(combo))
 
     def _all_blocks(self) -> Iterator[tuple[slice, ...]]:

@@ -186,7 +186,7 @@ def write_volume(path: Path | str, name: str, data: Any, coords: dict[str, Any],
         group = f.require_group(gpath)
         if base in group:
             del group[base]
-        scales = [_coordinate(group, d, n, coords[d], coord_units.get(d)) for d, n in zip(dims, data.shape)]
+        scales = [_coordinate(group, d, n, coords[d], coord_units.get(d)) for d, n in zip(dims, data.shape, strict=False)]
         dset = group.create_dataset(base, data=data, chunks=chunk_shape, **kwargs)
         for i, scale in enumerate(scales):
             dset.dims[i].attach_scale(scale)
