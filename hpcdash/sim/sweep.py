@@ -1,0 +1,342 @@
+"""Parameter sweeps of the DC forward model, serially or on a Dask cluster, with atomic file output.
+
+Each parameter set is one run: one :func:`forward_model` solve whose conductivity and potential
+volumes are written to one HDF5 file with :func:`hpcdash.data.write_volume`, the run's parameters
+stored as attributes of the file and of each dataset.
+
+Atomic output: a run writes ``.<name>.<random>.tmp`` in the output directory, flushes it to disk and
+renames it to ``<name>.h5`` with :func:`os.replace`. File lists skip dot-files and ``.tmp`` files, so a
+reader sees either no file or the whole file, never a half-written one, even if the worker is killed
+mid-write (the hidden ``.tmp`` file is then left behind; :func:`remove_stale_temporaries` clears it).
+
+Fault tolerance on a cluster: every run is a pure function of its parameters and output path, so
+running it twice is harmless. A run whose worker disappears (job cancelled, walltime reached, node
+lost) is rescheduled by the Dask scheduler on another worker (up to the
+``distributed.scheduler.allowed-failures`` limit, 3 by default); a run that raises is retried
+``retries`` times.
+
+Three ways to drive a sweep:
+
+* ``run_sweep(...)`` blocks and returns the paths, calling ``progress(done, total, path)`` as runs finish;
+* ``iter_sweep(...)`` is a generator of :class:`SweepEvent` (one per finished run, in completion order),
+  for a loop that updates a progress bar;
+* ``submit_sweep(...)`` returns ``distributed.Future`` objects at once, for callers that already
+  manage futures.
+
+From the cluster tab (Panel) run the generator in a background thread so the server stays
+responsive, and set parameters of the tab's model from it; Panel forwards those changes to the
+browser::
+
+    def _sweep_thread(self, param_sets, out_dir):
+        for event in iter_sweep(param_sets, out_dir, client=self.client):
+            self.param.update(sweep_done=event.done, sweep_total=event.total,
+                              sweep_message=event.message)
+    threading.Thread(target=self._sweep_thread, args=(sets, out_dir), daemon=True).start()
+
+Closing the generator early (``events.close()``, or breaking out of the loop) cancels the runs that
+have not finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpcdash.sim.dc import forward_model
+
+RunTask = Callable[[Mapping[str, Any], str], str]
+Progress = Callable[[int, int, Path | None], None]
+
+TMP_SUFFIX = ".tmp"
+
+
+class SweepError(RuntimeError):
+    """Some runs of a sweep failed after their retries; ``paths`` holds the runs that succeeded and
+    ``failures`` maps run index -> error message."""
+
+    def __init__(self, failures: dict[int, str], paths: list[Path]):
+        self.failures = failures
+        self.paths = paths
+        first = next(iter(failures.items()))
+        super().__init__(
+            f"{len(failures)} of {len(failures) + len(paths)} sweep runs failed; run {first[0]}: {first[1]}"
+        )
+
+
+@dataclass(frozen=True)
+class SweepEvent:
+    """One finished run: ``done`` of ``total`` runs have finished (successfully or not); ``index`` is
+    the run's position in the parameter list; ``path`` is its file (None if it failed with ``error``)."""
+
+    done: int
+    total: int
+    index: int
+    params: dict
+    path: Path | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def message(self) -> str:
+        """A one-line status for a UI, e.g. ``"3/8 runs done: dc_002.h5"``."""
+        what = self.path.name if self.path is not None else f"run {self.index} failed: {self.error}"
+        return f"{self.done}/{self.total} runs done: {what}"
+
+
+# ---- atomic output -----------------------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a hidden temporary path next to ``path``; on normal exit flush it to disk and rename it
+    to ``path`` in one step (``os.replace``), on an exception delete it. Readers never see a partial
+    ``path``."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=TMP_SUFFIX, dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # the writer creates it; h5py refuses to open a zero-byte file in append mode
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def remove_stale_temporaries(out_dir: str | os.PathLike, older_than: float = 3600.0) -> list[Path]:
+    """Delete ``.*.tmp`` files in ``out_dir`` not modified for ``older_than`` seconds (left behind by
+    killed runs); returns the paths removed."""
+    removed = []
+    now = time.time()
+    for p in Path(out_dir).glob(f".*{TMP_SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):
+            if now - p.stat().st_mtime >= older_than:
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
+def _attr_value(value: Any) -> Any:
+    """A parameter value as an HDF5-storable attribute."""
+    if isinstance(value, (bool, int, float, str, np.generic)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return np.asarray(value)
+    return str(value)
+
+
+def write_run(path: str | os.PathLike, result: Mapping[str, Any], extra_attrs: Mapping | None = None) -> Path:
+    """Write one forward run (``forward_model`` output) to ``path`` atomically: datasets
+    ``/dc/potential`` (V, the file's default) and ``/dc/conductivity`` (S/m) on the mesh's cells (dims
+    z, y, x; cell centres with CF bounds from the mesh edges, metres), the parameters and
+    ``extra_attrs`` as attributes of the file and of both datasets."""
+    import h5py
+
+    from hpcdash.data import write_volume
+
+    mesh = result["mesh"]
+    attrs = {k: _attr_value(v) for k, v in {**result["params"], **(extra_attrs or {})}.items()}
+    coord_units = {"z": "m", "y": "m", "x": "m"}
+    with atomic_path(path) as tmp:
+        # the potential first: it is the file's default plot (NeXus default chain)
+        write_volume(
+            tmp,
+            "/dc/potential",
+            result["phi"].astype(np.float32),
+            mesh.edges,
+            attrs,
+            units="V",
+            long_name="electric potential",
+            coord_units=coord_units,
+        )
+        write_volume(
+            tmp,
+            "/dc/conductivity",
+            result["sigma"].astype(np.float32),
+            mesh.edges,
+            attrs,
+            units="S/m",
+            long_name="electrical conductivity",
+            coord_units=coord_units,
+        )
+        with h5py.File(tmp, "a") as f:
+            f.attrs.update(attrs)
+            f.attrs["title"] = "DC resistivity forward run"
+            f.attrs["creator"] = "hpcdash.sim"
+    return Path(path)
+
+
+def run_dc(params: Mapping[str, Any], out_path: str) -> str:
+    """One sweep run (the task sent to a worker): solve the DC problem for ``params`` and write the
+    volumes atomically to ``out_path``. Returns ``out_path``."""
+    t0 = time.perf_counter()
+    result = forward_model({k: v for k, v in params.items() if not k.startswith("_")})
+    extra = {k[1:]: v for k, v in params.items() if k.startswith("_")}
+    extra["solve_seconds"] = round(time.perf_counter() - t0, 3)
+    extra["hostname"] = socket.gethostname()
+    extra["pid"] = os.getpid()
+    write_run(out_path, result, extra)
+    return str(out_path)
+
+
+# ---- sweeps ---------------------------------------------------------------------------------------
+def _plan(
+    param_sets: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike, name: str | None
+) -> tuple[list[dict], list[Path]]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sweep = name or time.strftime("dc-%Y%m%d-%H%M%S")
+    total = len(param_sets)
+    plans, paths = [], []
+    for i, p in enumerate(param_sets):
+        params = dict(p)
+        stem = str(params.pop("name", f"{sweep}_{i:03d}"))
+        params.update({"_sweep": sweep, "_run_index": i, "_n_runs": total})
+        plans.append(params)
+        paths.append(out / f"{stem}.h5")
+    if len(set(paths)) != len(paths):
+        raise ValueError("two runs of the sweep would write the same file; give each a distinct 'name'")
+    return plans, paths
+
+
+def _submit(client: Any, plans: list[dict], paths: list[Path], retries: int, task: RunTask) -> list[Any]:
+    return [
+        client.submit(
+            task,
+            params,
+            str(path),
+            key=f"hpcdash-sweep-{params['_sweep']}-{i:03d}-{os.urandom(4).hex()}",
+            retries=retries,
+            pure=False,
+        )
+        for i, (params, path) in enumerate(zip(plans, paths, strict=True))
+    ]
+
+
+def submit_sweep(
+    param_sets: Sequence[Mapping[str, Any]],
+    out_dir: str | os.PathLike,
+    client: Any,
+    retries: int = 2,
+    *,
+    name: str | None = None,
+    task: RunTask = run_dc,
+) -> tuple[list[Any], list[Path]]:
+    """Submit one task per parameter set to the Dask ``client``; return ``(futures, paths)`` without
+    waiting. Each future's result is the run's path as a string."""
+    plans, paths = _plan(param_sets, out_dir, name)
+    return _submit(client, plans, paths, retries, task), paths
+
+
+def _public(params: Mapping[str, Any]) -> dict:
+    return {k: v for k, v in params.items() if not k.startswith("_")}
+
+
+def iter_sweep(
+    param_sets: Sequence[Mapping[str, Any]],
+    out_dir: str | os.PathLike,
+    client: Any = None,
+    retries: int = 2,
+    *,
+    name: str | None = None,
+    task: RunTask = run_dc,
+) -> Iterator[SweepEvent]:
+    """Run the sweep and yield a :class:`SweepEvent` as each run finishes (completion order).
+
+    With a ``distributed.Client`` every run is a task (retried ``retries`` times if it raises,
+    rescheduled if its worker is lost); without one the runs execute here, one after the other, with
+    the same retry count. Failed runs are reported as events with ``error`` set, not raised.
+    Files are ``<out_dir>/<name>_<index>.h5`` (``name`` defaults to ``dc-<date>-<time>``), or
+    ``<out_dir>/<params["name"]>.h5``.
+    """
+    if client is None:
+        plans, paths = _plan(param_sets, out_dir, name)
+        total = len(plans)
+        for i, (params, path) in enumerate(zip(plans, paths, strict=True)):
+            error = None
+            for attempt in range(retries + 1):
+                try:
+                    task(params, str(path))
+                    error = None
+                    break
+                except Exception as exc:  # a failed run is reported, the sweep goes on
+                    error = f"{type(exc).__name__}: {exc}"
+                    if attempt == retries:
+                        break
+            yield SweepEvent(i + 1, total, i, _public(params), None if error else path, error)
+        return
+
+    from distributed import as_completed
+
+    plans, paths = _plan(param_sets, out_dir, name)
+    futures = _submit(client, plans, paths, retries, task)
+    index = {f.key: i for i, f in enumerate(futures)}
+    total, done = len(futures), 0
+    pending = set(futures)
+    try:
+        for fut in as_completed(futures):
+            pending.discard(fut)
+            i = index[fut.key]
+            done += 1
+            if fut.status == "finished":
+                yield SweepEvent(done, total, i, _public(plans[i]), paths[i])
+            else:
+                try:
+                    exc = fut.exception()
+                    error = f"{type(exc).__name__}: {exc}"
+                except Exception as e:  # cancelled futures raise here
+                    error = f"{type(e).__name__}: {e}"
+                yield SweepEvent(done, total, i, _public(plans[i]), None, error)
+            fut.release()
+    finally:
+        if pending:
+            client.cancel(list(pending))
+
+
+def run_sweep(
+    param_sets: Sequence[Mapping[str, Any]],
+    out_dir: str | os.PathLike,
+    client: Any = None,
+    progress: Progress | None = None,
+    retries: int = 2,
+    *,
+    name: str | None = None,
+    task: RunTask = run_dc,
+) -> list[Path]:
+    """Run one DC forward model per parameter set and write each to its own HDF5 file in ``out_dir``.
+
+    ``param_sets``: dicts overriding :data:`hpcdash.sim.dc.DEFAULT_PARAMS` (e.g. ``source_x`` in m,
+    ``block_depth`` in m), optionally with a ``name`` for the file stem. ``client``: a
+    ``distributed.Client`` to run on (None: serially in this process). ``progress(done, total, path)``
+    is called in the calling thread as each run finishes (``path`` is None for a run that failed).
+    Returns the files in the order of
+    ``param_sets``. Raises :class:`SweepError` after all runs ended if any failed after ``retries``.
+    """
+    results: dict[int, Path] = {}
+    failures: dict[int, str] = {}
+    for event in iter_sweep(param_sets, out_dir, client, retries, name=name, task=task):
+        if event.ok:
+            results[event.index] = event.path
+        else:
+            failures[event.index] = event.error
+        if progress is not None:
+            progress(event.done, event.total, event.path)
+    paths = [results[i] for i in sorted(results)]
+    if failures:
+        raise SweepError(failures, paths)
+    return paths
