@@ -77,6 +77,15 @@ def attr(obj: h5py.HLObject, key: str, default: Any = None) -> Any:
         return default
 
 
+def number(value: Any) -> float | int | None:
+    """A real number from a decoded attribute value (1-element lists unwrapped), else None."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value
+
+
 def attr_str(obj: h5py.HLObject, key: str) -> str | None:
     """A string attribute (first item of a list), or None."""
     value = attr(obj, key)
@@ -167,11 +176,11 @@ def _read_1d(ds: h5py.Dataset) -> np.ndarray | None:
         values = np.asarray(ds[()], dtype=np.float64)
     except (OSError, ValueError, TypeError):
         return None
-    scale = attr(ds, "scale_factor")
-    offset = attr(ds, "add_offset")
-    if isinstance(scale, (int, float)):
+    scale = number(attr(ds, "scale_factor"))
+    offset = number(attr(ds, "add_offset"))
+    if scale is not None:
         values = values * scale
-    if isinstance(offset, (int, float)):
+    if offset is not None:
         values = values + offset
     return values
 
@@ -321,17 +330,28 @@ def is_dimension_scale(ds: h5py.Dataset) -> bool:
     return attr(ds, "CLASS") == "DIMENSION_SCALE"
 
 
+def nxdata_signal(group: h5py.Group) -> str | None:
+    """Path of the signal of an NXdata group (``signal`` attribute, or legacy ``signal=1``)."""
+    signal = attr_str(group, "signal")
+    try:
+        if signal:
+            target = group.get(signal)
+            return target.name if isinstance(target, h5py.Dataset) else None
+        for key in group:
+            obj = group.get(key)
+            if isinstance(obj, h5py.Dataset) and number(attr(obj, "signal")) == 1:
+                return obj.name
+    except (OSError, KeyError, ValueError):
+        return None
+    return None
+
+
 def nexus_default_path(f: h5py.File) -> str | None:
     """Follow the NeXus ``default`` chain from the file root to a signal dataset path."""
     node: h5py.Group = f
     for _ in range(8):
         if is_nxdata(node):
-            signal = attr_str(node, "signal")
-            if signal:
-                target = node.get(signal)
-                if isinstance(target, h5py.Dataset):
-                    return target.name
-            return None
+            return nxdata_signal(node)
         nxt = attr_str(node, "default")
         if not nxt:
             return None
@@ -365,12 +385,10 @@ class CFDecoder:
         vmax = attr(ds, "valid_max")
         if isinstance(vrange, list) and len(vrange) == 2:
             vmin, vmax = vrange
-        self.vmin = vmin if isinstance(vmin, (int, float)) and not isinstance(vmin, bool) else None
-        self.vmax = vmax if isinstance(vmax, (int, float)) and not isinstance(vmax, bool) else None
-        scale = attr(ds, "scale_factor")
-        offset = attr(ds, "add_offset")
-        self.scale = scale if isinstance(scale, (int, float)) and not isinstance(scale, bool) else None
-        self.offset = offset if isinstance(offset, (int, float)) and not isinstance(offset, bool) else None
+        self.vmin = number(vmin)
+        self.vmax = number(vmax)
+        self.scale = number(attr(ds, "scale_factor"))
+        self.offset = number(attr(ds, "add_offset"))
         raw = ds.dtype
         if self.scale is not None or self.offset is not None:
             packed = [ds.attrs[k].dtype for k in ("scale_factor", "add_offset")
