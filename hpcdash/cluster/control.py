@@ -29,6 +29,7 @@ submission failure (the scheduler's own message) in a registry that :meth:`statu
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -319,6 +320,7 @@ class ClusterControl(param.Parameterized):
 
     def __init__(self, **params: Any):
         explicit = set(params)
+        profile = params.pop("profile", "")
         super().__init__(**params)
         self._cluster = None
         self._client = None
@@ -335,8 +337,10 @@ class ClusterControl(param.Parameterized):
             self.cores_per_node = int(cfg["cores-per-node"])
         self.param.profile.objects = [""] + self.profiles()
         self._apply_config_defaults(skip=explicit)
-        if self.profile:
-            self.apply_profile(self.profile, skip=explicit)
+        if profile:
+            self.apply_profile(profile, skip=explicit - {"profile"})
+            with param.parameterized.discard_events(self):
+                self.profile = profile
         self.param.watch(self._on_backend, ["backend"])
         self.param.watch(self._on_profile, ["profile"])
 
@@ -525,7 +529,7 @@ class ClusterControl(param.Parameterized):
                     cluster = LocalCluster(
                         n_workers=0, threads_per_worker=max(1, self.cores // self.processes),
                         memory_limit=parse_bytes(self.memory) // self.processes, processes=True,
-                        dashboard_address=":0", silence_logs="error",
+                        dashboard_address=":0", silence_logs=logging.ERROR,
                         host="127.0.0.1" if self.interface in ("", "lo") else None,
                     )
                 else:

@@ -1,0 +1,26 @@
+"""ClusterControl on the embedded local backend (distributed.LocalCluster)."""
+
+from __future__ import annotations
+
+from tests.cluster.cluster_helpers import wait_until
+
+
+def test_local_start_scale_compute_close(make_control):
+    cc = make_control(backend="local", cores=2, processes=1, memory="1GB", base_url="/user/ada/")
+    assert cc.validate().ok is True
+    assert cc.job_script().startswith("# local backend")
+    assert cc.status().phase == "stopped"
+    cc.start(n=2)
+    assert cc.running
+    cc.client.wait_for_workers(2, timeout=60)
+    assert cc.client.submit(lambda x: x * 2, 21).result(timeout=30) == 42
+    st = wait_until(lambda: (s := cc.status()) and s.workers == 2 and s, 30, what="2 workers")
+    assert st.cores == 4 and st.jobs == [] and st.phase == "workers connected"
+    assert st.dashboard_link.startswith("/user/ada/proxy/") and st.dashboard_link.endswith("/status")
+    cc.scale(0)
+    wait_until(lambda: cc.status().workers == 0, 30, what="0 workers")
+    cc.adapt(0, 1)
+    assert cc.status().adapt == (0, 1)
+    cc.close()
+    assert not cc.running and cc.status().phase == "stopped" and cc.client is None
+    cc.close()  # twice is fine

@@ -1,0 +1,132 @@
+"""Job-script previews for the batch backends without a scheduler (PBS, SGE, LSF, HTCondor), config
+defaults and profiles, estimates, validation messages for backends without a check."""
+
+from __future__ import annotations
+
+import dask
+import pytest
+
+from hpcdash.cluster import ClusterControl, RequestError, proxied_dashboard_link
+
+
+def make(backend: str, **kw) -> ClusterControl:
+    return ClusterControl(backend=backend, cores=4, processes=2, memory="8GB", walltime="01:30:00",
+                          queue="normal", account="geo42", job_extra_directives=["-l place=scatter"],
+                          job_script_prologue=["module load python/3.11"], interface="ib0",
+                          log_directory="/scratch/logs", python="/opt/py/bin/python", **kw)
+
+
+def test_pbs_script():
+    s = make("pbs").job_script()
+    assert s.startswith("#!/usr/bin/env bash")
+    for line in ["#PBS -q normal", "#PBS -A geo42", "#PBS -l select=1:ncpus=4:mem=7630MB", "#PBS -l walltime=01:30:00",
+                 "#PBS -l place=scatter", "#PBS -e /scratch/logs/", "module load python/3.11"]:
+        assert line in s.splitlines(), line
+    assert "/opt/py/bin/python -m distributed.cli.dask_worker tcp://<insert-scheduler-address-here>:8786" in s
+    assert "--nworkers 2" in s and "--nthreads 2" in s and "--interface ib0" in s
+
+
+def test_sge_script():
+    s = make("sge").job_script()
+    for line in ["#$ -q normal", "#$ -P geo42", "#$ -l h_rt=01:30:00", "#$ -l place=scatter", "#$ -cwd",
+                 "module load python/3.11"]:
+        assert line in s.splitlines(), line
+
+
+def test_lsf_script_walltime_in_minutes_and_project():
+    s = make("lsf").job_script()
+    for line in ["#BSUB -q normal", '#BSUB -P "geo42"', "#BSUB -n 4", "#BSUB -W 01:30", "#BSUB -l place=scatter"]:
+        assert line in s.splitlines(), line
+
+
+def test_htcondor_script_uses_dict_directives_and_prologue_in_arguments():
+    s = make("htcondor", ).job_script()
+    assert s.startswith("#!/usr/bin/env condor_submit")
+    assert "MY.DaskWorkerCores = 4" in s and "MY.DaskWorkerMemory = 8000000000" in s
+    assert "-l place = scatter" in s  # "key = value" directive parsed into HTCondor's dict
+    assert "module load python/3.11; /opt/py/bin/python -m distributed.cli.dask_worker" in s
+    assert s.rstrip().endswith("Queue")
+
+
+def test_slurm_script_without_scheduler():
+    s = make("slurm").job_script()
+    for line in ["#SBATCH -p normal", "#SBATCH -A geo42", "#SBATCH --cpus-per-task=4", "#SBATCH --mem=8G",
+                 "#SBATCH -t 01:30:00", "#SBATCH -l place=scatter", "#SBATCH -e /scratch/logs/dask-worker-%J.err"]:
+        assert line in s.splitlines(), line
+
+
+@pytest.mark.parametrize("backend", ["pbs", "sge", "lsf", "htcondor"])
+def test_validation_not_available_says_so(backend):
+    v = make(backend).validate()
+    assert v.ok is None
+    assert "not available" in v.message and backend.upper() in v.message
+
+
+def test_bad_sizes_are_request_errors():
+    cc = ClusterControl(backend="slurm", cores=1, processes=2)
+    with pytest.raises(RequestError) as info:
+        cc.job_script()
+    assert info.value.field == "processes"
+    cc = ClusterControl(backend="pbs", memory="lots")
+    v = cc.validate()
+    assert v.ok is False and v.field == "memory" and cc.error_field == "memory"
+
+
+def test_defaults_from_user_jobqueue_config():
+    with dask.config.set({"jobqueue.pbs.queue": "workq", "jobqueue.pbs.cores": 8, "jobqueue.pbs.memory": "32GB",
+                          "jobqueue.pbs.job-extra-directives": ["-l place=excl"]}):
+        cc = ClusterControl(backend="pbs")
+        assert (cc.queue, cc.cores, cc.memory, cc.job_extra_directives) == ("workq", 8, "32GB", ["-l place=excl"])
+        assert "#PBS -q workq" in cc.job_script()
+        # explicit arguments win over config
+        assert ClusterControl(backend="pbs", queue="express").queue == "express"
+        # picked later: defaults applied on backend change; shipped dask-jobqueue defaults do not clobber
+        cc2 = ClusterControl(walltime="00:05:00")
+        cc2.backend = "pbs"
+        assert cc2.queue == "workq" and cc2.walltime == "00:05:00"
+
+
+def test_profiles_from_config_in_one_step():
+    profiles = {"debug": {"backend": "slurm", "queue": "debug", "cores": 1, "memory": "1GB", "walltime": "00:10:00"},
+                "interactive": {"backend": "slurm", "queue": "interactive", "cores": 2, "memory": "4GB",
+                                "walltime": "02:00:00", "job-extra-directives": ["--qos=interactive"]}}
+    with dask.config.set({"hpcdash.profiles": profiles}):
+        cc = ClusterControl()
+        assert cc.profiles() == ["debug", "interactive"]
+        assert cc.param.profile.objects == ["", "debug", "interactive"]
+        events = []
+        cc.param.watch(lambda e: events.append(e.name), ["backend"])
+        cc.profile = "interactive"
+        assert (cc.backend, cc.queue, cc.cores, cc.memory, cc.walltime) == ("slurm", "interactive", 2, "4GB", "02:00:00")
+        assert cc.job_extra_directives == ["--qos=interactive"]
+        assert events == ["backend"]
+        cc.apply_profile("debug")
+        assert (cc.queue, cc.walltime) == ("debug", "00:10:00")
+        assert ClusterControl(profile="debug").queue == "debug"
+        with pytest.raises(ValueError, match="No profile"):
+            cc.apply_profile("nosuch")
+
+
+def test_estimate_node_hours_and_charge():
+    cc = ClusterControl(backend="slurm", cores=4, processes=1, walltime="02:30:00", n_workers=3,
+                        charge_per_node_hour=2.0, charge_unit="CU")
+    e = cc.estimate()
+    assert (e.jobs, e.walltime_hours, e.node_hours, e.core_hours, e.charge) == (3, 2.5, 7.5, 30.0, 15.0)
+    cc.cores_per_node = 16
+    assert cc.estimate(n_jobs=4).node_hours == pytest.approx(4 * 2.5 * 0.25)
+    with dask.config.set({"hpcdash.charge-per-node-hour": 0.5}):
+        assert ClusterControl().charge_per_node_hour == 0.5
+
+
+def test_dashboard_link_behind_jupyter_proxy():
+    assert proxied_dashboard_link("http://127.0.0.1:40123/status", "/user/ada/") == "/user/ada/proxy/40123/status"
+    assert proxied_dashboard_link("http://127.0.0.1:40123/status", "") == "http://127.0.0.1:40123/status"
+
+
+def test_import_has_no_panel():
+    import subprocess
+    import sys
+
+    code = "import sys, hpcdash.cluster; print('panel' in sys.modules, 'holoviews' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
