@@ -1,0 +1,230 @@
+"""Slab cache, read-ahead and LatestOnly: behaviour checked by counting real reads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from hpcdash.data import LatestOnly, Superseded, open_volume, write_volume
+from hpcdash.data.cache import SlabCache
+
+
+class CountingDataset:
+    """Wraps an h5py.Dataset and counts reads (``__getitem__``) that reach the file."""
+
+    def __init__(self, ds):
+        self._ds = ds
+        self.reads = []
+
+    def __getitem__(self, sel):
+        self.reads.append(sel)
+        return self._ds[sel]
+
+    def __getattr__(self, name):
+        return getattr(self._ds, name)
+
+
+@pytest.fixture
+def cube(tmp_path):
+    data = np.random.default_rng(5).normal(size=(32, 24, 20)).astype("f4")
+    path = tmp_path / "cube.h5"
+    write_volume(path, "/m/v", data, {"z": None, "y": None, "x": None}, chunks=(8, 8, 8), compression="gzip")
+    return path, data
+
+
+def test_second_slice_in_same_slab_does_not_touch_file(cube, fresh_cache):
+    path, data = cube
+    with open_volume(path) as vol:
+        counter = CountingDataset(vol._ds)
+        vol._ds = counter
+        np.testing.assert_array_equal(vol.slice("z", 9).values, data[9])
+        assert len(counter.reads) == 1
+        assert counter.reads[0][0] == slice(8, 16)  # the whole chunk slab
+        for i in range(8, 16):  # all other planes of the slab: memory only
+            np.testing.assert_array_equal(vol.slice("z", i).values, data[i])
+        assert len(counter.reads) == 1
+        stats = fresh_cache.stats()
+        assert stats.loads == 1 and stats.hits == 8
+        np.testing.assert_array_equal(vol.slice("z", 16).values, data[16])  # next slab: one read
+        np.testing.assert_array_equal(vol.slice("x", 3).values, data[:, :, 3])  # other axis: own slab
+        assert len(counter.reads) == 3
+
+
+def test_cache_shared_between_volumes_of_same_file(cube, fresh_cache):
+    path, data = cube
+    with open_volume(path) as a, open_volume(path) as b:
+        a.slice("y", 2)
+        counter = CountingDataset(b._ds)
+        b._ds = counter
+        np.testing.assert_array_equal(b.slice("y", 3).values, data[:, 3])
+        assert counter.reads == []
+
+
+def test_prefetch_loads_next_slab_in_direction(cube, fresh_cache):
+    path, data = cube
+    with open_volume(path) as vol:
+        vol.slice("z", 6)
+        fut = vol.prefetch("z", 6, +1)
+        assert fut is not None
+        fut.result(timeout=30)
+        counter = CountingDataset(vol._ds)
+        vol._ds = counter
+        np.testing.assert_array_equal(vol.slice("z", 8).values, data[8])
+        assert counter.reads == []
+        assert vol.prefetch("z", 8, -1) is None  # slab 0-7 is cached already
+        fut = vol.prefetch("z", 31, +1)  # current slab not cached: loads it (no next slab)
+        assert fut is not None
+        fut.result(timeout=30)
+        np.testing.assert_array_equal(vol.slice("z", 30).values, data[30])
+        assert counter.reads == [(slice(24, 32), slice(None), slice(None))]
+        assert vol.prefetch("z", 99, 1) is None  # out of range: nothing, no exception
+
+
+def test_budget_evicts_lru_and_oversized_slabs_are_read_plane_by_plane(cube, fresh_cache):
+    path, data = cube
+    slab_bytes = 8 * 24 * 20 * 4  # one z slab
+    fresh_cache.set_budget(2 * slab_bytes + 100)  # two slabs fit (each at most half the budget)
+    with open_volume(path) as vol:
+        vol.slice("z", 0)
+        vol.slice("z", 8)
+        vol.slice("z", 0)  # slab 0 is now the most recently used
+        vol.slice("z", 16)  # evicts slab 8
+        stats = fresh_cache.stats()
+        assert stats.entries == 2 and stats.evictions == 1 and stats.nbytes <= fresh_cache.budget
+        counter = CountingDataset(vol._ds)
+        vol._ds = counter
+        vol.slice("z", 1)
+        assert counter.reads == []
+        vol.slice("z", 9)
+        assert len(counter.reads) == 1
+        fresh_cache.set_budget(slab_bytes)  # a slab no longer fits: single planes are read
+        counter = CountingDataset(vol._ds)
+        vol._ds = counter
+        np.testing.assert_array_equal(vol.slice("z", 17).values, data[17])
+        assert counter.reads[0][0] == slice(17, 18)
+
+
+def test_cached_arrays_are_read_only_and_slices_are_copies(cube):
+    path, data = cube
+    with open_volume(path) as vol:
+        da = vol.slice("z", 1)
+        da.values[:] = 0  # the caller owns its copy
+        np.testing.assert_array_equal(vol.slice("z", 1).values, data[1])
+        raw = vol.read_raw("z", 1)
+        assert not raw.flags.writeable
+
+
+def test_concurrent_requests_for_one_slab_read_it_once(cube, fresh_cache):
+    path, data = cube
+    with open_volume(path) as vol:
+        counter = CountingDataset(vol._ds)
+        vol._ds = counter
+        results = {}
+
+        def read(i):
+            results[i] = vol.slice("y", i).values
+
+        threads = [threading.Thread(target=read, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(counter.reads) == 1
+        for i in range(8):
+            np.testing.assert_array_equal(results[i], data[:, i])
+
+
+def test_slab_cache_unit():
+    cache = SlabCache(1000)
+    cache.put("a", np.zeros(200, dtype="u1"))
+    cache.put("b", np.zeros(400, dtype="u1"))
+    cache.put("huge", np.zeros(600, dtype="u1"))  # over half the budget: not kept
+    assert cache.get("huge") is None
+    assert cache.get("a") is not None  # a is now most recent
+    cache.put("c", np.zeros(450, dtype="u1"))  # evicts b (least recently used)
+    assert cache.get("b") is None and cache.get("a") is not None
+    assert cache.invalidate(lambda k: k == "a") == 1
+    calls = []
+    assert cache.get_or_load("d", lambda: calls.append(1) or np.ones(3)).sum() == 3
+    assert cache.get_or_load("d", lambda: calls.append(1) or np.ones(3)).sum() == 3
+    assert calls == [1]
+    with pytest.raises(ZeroDivisionError):
+        cache.get_or_load("e", lambda: 1 / 0)
+    assert not cache.contains("e")
+
+
+def test_latest_only_drops_superseded_requests():
+    started = threading.Event()
+    release = threading.Event()
+    ran = []
+
+    def slow(tag):
+        ran.append(tag)
+        started.set()
+        release.wait(10)
+        return tag
+
+    with LatestOnly() as latest:
+        first = latest.submit(slow, "first")
+        assert started.wait(10)
+        second = latest.submit(ran.append, "second")
+        third = latest.submit(lambda: ran.append("third") or "third")
+        assert second.cancelled()
+        assert latest.is_latest(third) and not latest.is_latest(first)
+        release.set()
+        assert first.result(10) == "first"  # a started request completes
+        assert third.result(10) == "third"
+        assert ran == ["first", "third"]
+        with pytest.raises(ZeroDivisionError):
+            latest.run(lambda: 1 / 0)
+
+
+def test_latest_only_run_and_arun_raise_superseded():
+    release = threading.Event()
+    started = threading.Event()
+
+    def block():
+        started.set()
+        release.wait(10)
+        return "old"
+
+    latest = LatestOnly()
+    latest.submit(block)
+    assert started.wait(10)
+    outcome = {}
+
+    def waiter():
+        try:
+            outcome["run"] = latest.run(lambda: "stale")
+        except Superseded:
+            outcome["run"] = "superseded"
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    while latest._pending is None:  # wait until the waiter's request is queued
+        pass
+    newest = latest.submit(lambda: "new")
+    release.set()
+    t.join(10)
+    assert outcome["run"] == "superseded"
+    assert newest.result(10) == "new"
+
+    async def scenario():
+        gate = threading.Event()
+        latest.submit(gate.wait, 10)
+        stale = asyncio.ensure_future(latest.arun(lambda: "stale"))
+        await asyncio.sleep(0)
+        fresh = asyncio.ensure_future(latest.arun(lambda: "fresh"))
+        await asyncio.sleep(0)
+        gate.set()
+        with pytest.raises(Superseded):
+            await stale
+        return await fresh
+
+    assert asyncio.run(scenario()) == "fresh"
+    latest.close()
+    with pytest.raises(RuntimeError):
+        latest.submit(print)

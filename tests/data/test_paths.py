@@ -1,0 +1,72 @@
+"""Path safety: nothing outside the root, through '..' or symlinks."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from hpcdash.data import PathOutsideRootError, VolumeError, list_dir, safe_path, write_volume
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "root"
+    (root / "runs" / "deep").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    write_volume(root / "runs" / "a.h5", "/m/v", np.zeros((2, 3)), {"y": None, "x": None})
+    (root / "runs" / "notes.txt").write_text("not hdf5")
+    (root / ".hidden").write_text("x")
+    with open(root / "runs" / "userblock.h5", "wb") as fh:  # HDF5 with a 512-byte user block
+        fh.write(b"\0" * 512 + b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
+    os.symlink(outside, root / "escape_dir")
+    os.symlink(outside / "secret.h5", root / "runs" / "escape.h5")
+    os.symlink(root / "runs" / "a.h5", root / "inside_link.h5")
+    os.symlink(root / "missing", root / "dangling")
+    return root, outside
+
+
+def test_safe_path_inside(tree):
+    root, _ = tree
+    assert safe_path(root, "runs/a.h5") == (root / "runs" / "a.h5").resolve()
+    assert safe_path(root, "runs/deep/../a.h5") == (root / "runs" / "a.h5").resolve()
+    assert safe_path(root, "") == root.resolve()
+    assert safe_path(root, "inside_link.h5") == (root / "runs" / "a.h5").resolve()
+    assert safe_path(root, str(root / "runs")) == (root / "runs").resolve()
+    assert safe_path(root, "runs/not_yet_there.h5").name == "not_yet_there.h5"
+
+
+@pytest.mark.parametrize("bad", ["..", "../outside/secret.h5", "runs/../../outside", "escape_dir/secret.h5",
+                                 "runs/escape.h5", "/etc/passwd", "escape_dir"])
+def test_safe_path_refuses_escapes(tree, bad):
+    root, _ = tree
+    with pytest.raises(PathOutsideRootError, match="outside the folder"):
+        safe_path(root, bad)
+
+
+def test_safe_path_prefix_sibling_is_outside(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data2").mkdir()
+    with pytest.raises(PathOutsideRootError):
+        safe_path(tmp_path / "data", str(tmp_path / "data2"))
+
+
+def test_list_dir(tree):
+    root, _ = tree
+    top = list_dir(root)
+    assert [(e.name, e.is_dir) for e in top] == [("runs", True), ("inside_link.h5", False)]
+    runs = {e.name: e for e in list_dir(root, "runs")}
+    assert set(runs) == {"deep", "a.h5", "notes.txt", "userblock.h5"}
+    assert runs["a.h5"].is_hdf5 and runs["userblock.h5"].is_hdf5 and not runs["notes.txt"].is_hdf5
+    assert runs["a.h5"].path == "runs/a.h5" and runs["a.h5"].size > 0
+    assert runs["deep"].size is None
+    assert ".hidden" in {e.name for e in list_dir(root, show_hidden=True)}
+    with pytest.raises(PathOutsideRootError):
+        list_dir(root, "escape_dir")
+    with pytest.raises(PathOutsideRootError):
+        list_dir(root, "..")
+    with pytest.raises(VolumeError, match="not a folder"):
+        list_dir(root, "runs/a.h5")
