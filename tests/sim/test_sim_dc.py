@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hpcdash.sim import TensorMesh, block_model, forward_model, halfspace_potential, solve_dc
-from hpcdash.sim.dc import Block, assemble_operator, source_vector, two_blocks
+from hpcdash.sim.dc import Block, SolverError, assemble_operator, source_vector, two_blocks
 
 H = 10.0  # core cell width, m
 SIGMA = 0.01  # S/m
@@ -57,12 +57,15 @@ def test_dirichlet_boundary_needs_more_padding(mesh):
     assert np.median(relative_errors(mesh, phi, (0.0, 0.0, 0.0), SIGMA)) > 5 * MEDIAN_TOL
 
 
-def test_direct_and_cg_agree():
+def test_solvers_agree():
     small = TensorMesh.padded((8, 8, 4), H, n_pad=3, factor=1.5)
     sigma = block_model(small, 0.01, [Block((-20, 0), (-20, 20), (-30, -10), 0.5)])
-    a = solve_dc(small, sigma, (5.0, 0.0, 0.0), solver="cg", rtol=1e-12)
-    b = solve_dc(small, sigma, (5.0, 0.0, 0.0), solver="direct")
-    np.testing.assert_allclose(a, b, rtol=1e-7)
+    direct = solve_dc(small, sigma, (5.0, 0.0, 0.0), solver="direct")
+    for solver in ("cg", "scipy-cg"):
+        iterative = solve_dc(small, sigma, (5.0, 0.0, 0.0), solver=solver, rtol=1e-12)
+        np.testing.assert_allclose(iterative, direct, rtol=1e-7)
+    with pytest.raises(SolverError):
+        solve_dc(small, sigma, (5.0, 0.0, 0.0), solver="cg", maxiter=3)
 
 
 def test_operator_is_symmetric_and_conserves_current(mesh):
