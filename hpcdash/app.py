@@ -1,0 +1,97 @@
+"""The hpcdash app: one page, a tab per concern ("Explorer" first; "Cluster" plugs in here).
+
+`create_app(paths, root)` builds the page for one browser session. Tabs are listed in `TABS` as
+(title, "module:function") so a tab's heavy imports happen only when the app is built, and a tab that
+fails to build shows its error instead of taking the page down.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+
+import panel as pn
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+CSS_FILE = ASSETS / "hpcdash.css"
+
+
+@dataclass
+class AppContext:
+    """What every tab factory receives: the file root, the files named on the command line, the
+    sidebar to add widgets to, and a place for tabs to share objects."""
+
+    root: str
+    paths: list[str] = field(default_factory=list)
+    query: dict[str, str] = field(default_factory=dict)
+    sidebar: list = field(default_factory=list)
+    shared: dict = field(default_factory=dict)
+
+
+def explorer_tab(ctx: AppContext) -> pn.viewable.Viewable:
+    """The "Explorer" tab: HDF5 slice explorer (file browser goes to the sidebar)."""
+    from hpcdash.explorer.state import ExplorerState
+    from hpcdash.explorer.views import ExplorerView
+
+    state = ExplorerState(root=ctx.root)
+    view = ExplorerView(state)  # created first: its loader reads concurrently in a served session
+    if ctx.query.get("file"):
+        state.apply_query(ctx.query)
+    else:
+        for p in ctx.paths:
+            state.open(p)
+    ctx.sidebar.append(view.sidebar())
+    ctx.shared["explorer"] = state
+    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        pn.state.on_session_destroyed(lambda session_context: state.close())
+    return view
+
+
+#: (tab title, "module:function" taking an AppContext). Other tabs append their entry here.
+TABS: list[tuple[str, str | Callable[[AppContext], pn.viewable.Viewable]]] = [
+    ("Explorer", explorer_tab),
+]
+
+
+def _load(factory: str | Callable) -> Callable:
+    if callable(factory):
+        return factory
+    module, _, name = factory.partition(":")
+    return getattr(import_module(module), name)
+
+
+def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike | None = None, *,
+               title: str = "hpcdash", template: bool = True,
+               tabs: list[tuple[str, str | Callable]] | None = None) -> pn.viewable.Viewable:
+    """The hpcdash page for one session: a BootstrapTemplate (no web fonts or CDN requests) (or a plain Row with `template=False`)
+    with one tab per entry of `TABS`.
+
+    `paths` open at start (absolute or relative to `root`); `root` (default: the working directory) is
+    the only folder the file browser shows and the only place files are read from. A URL query written
+    by the explorer (``?file=...&axis=...&slice=...``) takes precedence over `paths`.
+    """
+    pn.extension(raw_css=[CSS_FILE.read_text()] if CSS_FILE.exists() else [], notifications=False)
+    root = str(Path(root or os.getcwd()).resolve())
+    query = {}
+    if pn.state.location is not None and pn.state.curdoc is not None and pn.state.curdoc.session_context:
+        query = {k: str(v) for k, v in (pn.state.location.query_params or {}).items()}
+    ctx = AppContext(root=root, paths=[str(p) for p in paths], query=query)
+    built = []
+    for name, factory in tabs or TABS:
+        try:
+            built.append((name, _load(factory)(ctx)))
+        except Exception as err:  # noqa: BLE001 - one broken tab must not take the page down
+            built.append((name, pn.pane.Alert(f"The {html.escape(name)} tab could not be built: "
+                                              f"{html.escape(str(err))}", alert_type="danger")))
+    main = pn.Tabs(*built, dynamic=False, sizing_mode="stretch_width", css_classes=["hpcdash-tabs"])
+    if not template:
+        return pn.Row(pn.Column(*ctx.sidebar, width=300), main, sizing_mode="stretch_width")
+    return pn.template.BootstrapTemplate(
+        title=title, sidebar=ctx.sidebar, main=[main], sidebar_width=300,
+        header_background="#1f3b57",
+        favicon=str(ASSETS / "hpcdash.svg") if (ASSETS / "hpcdash.svg").exists() else None,
+    )

@@ -1,0 +1,166 @@
+"""The `hpcdash` command: serve the app, write and serve demo runs, run the benchmark.
+
+    hpcdash serve [PATHS...] [--root DIR] [--port 5006] [--address 127.0.0.1]
+    hpcdash demo [--out DIR] [--port 5006] [--no-serve]
+    hpcdash bench [ARGS...]
+
+The server binds to loopback unless `--address` says otherwise, and never reads a file outside `--root`
+(default: the working directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_PORT = 5006
+DEFAULT_DEMO_DIR = "hpcdash-demo"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hpcdash", description="See and steer HPC work from the browser.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def server_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (default 5006)")
+        sp.add_argument("--address", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1: only this machine can connect)")
+        sp.add_argument("--allow-websocket-origin", action="append", default=None, metavar="HOST[:PORT]",
+                        help="extra origin allowed to open the app's websocket (repeatable)")
+        sp.add_argument("--prefix", default="", help="URL prefix, e.g. when behind jupyter-server-proxy")
+        sp.add_argument("--show", dest="show", action="store_true", default=False,
+                        help="open a browser tab")
+        sp.add_argument("--no-show", dest="show", action="store_false", help="do not open a browser (default)")
+        sp.add_argument("--num-threads", type=int, default=None,
+                        help="threads for session callbacks (default: Panel's setting)")
+
+    s = sub.add_parser("serve", help="serve the app for HDF5 files under a root folder")
+    s.add_argument("paths", nargs="*", help="HDF5 files to open at start (inside --root)")
+    s.add_argument("--root", default=None, help="folder the file browser shows; files outside it are refused "
+                                               "(default: the working directory)")
+    server_args(s)
+
+    d = sub.add_parser("demo", help="write demo runs (if missing) and serve them")
+    d.add_argument("--out", default=DEFAULT_DEMO_DIR, help=f"folder for the demo runs (default ./{DEFAULT_DEMO_DIR})")
+    d.add_argument("--runs", type=int, default=3, help="number of runs to write (default 3)")
+    d.add_argument("--no-serve", action="store_true", help="only write the files")
+    server_args(d)
+
+    b = sub.add_parser("bench", help="run the benchmark (prints one table)")
+    b.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark")
+    return p
+
+
+def websocket_origins(address: str, port: int, extra: Sequence[str] | None = None) -> list[str]:
+    """Origins allowed to open the websocket: the bound address (and localhost for loopback), plus `extra`."""
+    origins = list(extra or [])
+    if address in LOOPBACK:
+        origins += [f"127.0.0.1:{port}", f"localhost:{port}"]
+    elif address in ("0.0.0.0", "::", ""):
+        origins += [f"{socket.gethostname()}:{port}", f"{socket.getfqdn()}:{port}", f"localhost:{port}"]
+    else:
+        origins += [f"{address}:{port}"]
+    return list(dict.fromkeys(origins))
+
+
+def _warm_up() -> None:
+    """Compile datashader's numba kernels in the background so the first slice appears quickly."""
+    try:
+        import datashader as ds
+        import numpy as np
+        import xarray as xr
+        from holoviews.operation.datashader import rasterize  # noqa: F401  (import cost paid here)
+
+        da = xr.DataArray(np.zeros((8, 8), np.float32), dims=("y", "x"),
+                          coords={"y": np.arange(8.0), "x": np.arange(8.0)})
+        ds.Canvas(plot_width=4, plot_height=4).raster(da)
+        ds.Canvas(plot_width=4, plot_height=4).quadmesh(da, x="x", y="y")
+    except Exception:  # noqa: BLE001 - warm-up is an optimisation only
+        pass
+
+
+def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, address: str = "127.0.0.1",
+          allow_websocket_origin: Sequence[str] | None = None, prefix: str = "", show: bool = False,
+          num_threads: int | None = None, title: str = "hpcdash") -> None:
+    """Serve `create_app(paths, root)` at http://address:port/ until interrupted."""
+    import panel as pn
+
+    from hpcdash.app import ASSETS, create_app
+
+    root = str(Path(root or os.getcwd()).resolve())
+    for p in paths:
+        real = os.path.realpath(p if os.path.isabs(p) else os.path.join(root, p))
+        if os.path.commonpath([root, real]) != root:
+            print(f"hpcdash: {p} is outside the root folder {root}; it will not be opened "
+                  "(use --root to choose another folder).", file=sys.stderr)
+    threading.Thread(target=_warm_up, name="hpcdash-warmup", daemon=True).start()
+    origins = websocket_origins(address, port, allow_websocket_origin)
+    url = f"http://{'127.0.0.1' if address in ('', '0.0.0.0') else address}:{port}{prefix or ''}/"
+    print(f"hpcdash: serving {root} at {url}", flush=True)
+    kwargs = {}
+    if prefix:
+        kwargs["prefix"] = prefix
+    if num_threads is not None:
+        kwargs["num_threads"] = num_threads
+    paths = list(paths)
+
+    def app():  # a plain function: Panel builds one page per session
+        return create_app(paths, root, title=title)
+
+    pn.serve({"/": app}, port=port, address=address,
+             websocket_origin=origins, show=show, title=title, verbose=False,
+             static_dirs={"hpcdash-assets": str(ASSETS)}, **kwargs)
+
+
+def demo(out: str, runs: int = 3, serve_it: bool = True, **server) -> list[Path]:
+    """Write `runs` demo runs into `out` unless they exist, then serve them (unless `serve_it` is False)."""
+    out_dir = Path(out).resolve()
+    existing = sorted(out_dir.glob("*.h5")) if out_dir.exists() else []
+    if len(existing) >= runs:
+        print(f"hpcdash: using the {len(existing)} demo runs in {out_dir}", flush=True)
+        paths = existing
+    else:
+        try:
+            from hpcdash.sim import write_demo_runs
+        except ImportError as err:
+            raise SystemExit(f"hpcdash: demo data cannot be written: {err}") from None
+        print(f"hpcdash: writing {runs} demo runs to {out_dir} ...", flush=True)
+        paths = [Path(p) for p in write_demo_runs(out_dir, n_runs=runs)]
+    if serve_it:
+        serve([str(p) for p in paths[:2]], str(out_dir), **server)
+    return paths
+
+
+def bench(args: Sequence[str]) -> int:
+    """Run `hpcdash.bench.main(args)` if the benchmark is installed."""
+    try:
+        from hpcdash import bench as bench_mod
+    except ImportError:
+        print("hpcdash bench: the benchmark is not part of this installation yet (hpcdash/bench.py is "
+              "missing).", file=sys.stderr)
+        return 2
+    return int(bench_mod.main(list(args)) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `hpcdash` console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "bench":
+        return bench(args.args)
+    server = dict(port=args.port, address=args.address, allow_websocket_origin=args.allow_websocket_origin,
+                  prefix=args.prefix, show=args.show, num_threads=args.num_threads)
+    if args.command == "serve":
+        serve(args.paths, args.root, **server)
+    elif args.command == "demo":
+        demo(args.out, args.runs, serve_it=not args.no_serve, **server)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,884 @@
+"""Parameter models of the slice explorer: what the user chose, and the slices that follow from it.
+
+No Panel or HoloViews import here: these classes are driven by widgets in `views.py`, by notebooks and
+by tests alike. `SliceState` is one pane (one file, one dataset); `ExplorerState` holds many panes, the
+link between them, the layout and the difference / ratio comparison.
+
+Reading is split in two so that several panes can read concurrently and only the newest request is ever
+rendered: `SliceState.load()` is pure I/O (safe in a worker thread; it returns a `SliceResult`), and
+`SliceState.apply(result)` sets the output parameters (on the thread that owns the UI). `SliceLoader`
+runs loads in a thread pool, latest-only: while a read is in flight, further requests only mark the pane
+as stale, and when the read finishes the newest request is read next; intermediate slider positions are
+never read at all.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import param
+
+#: Colormaps offered in the "Colormap" selector (names understood by HoloViews / colorcet / bokeh).
+CMAPS = ["viridis", "cividis", "magma", "inferno", "plasma", "gray", "fire", "kbc", "coolwarm", "RdBu_r",
+         "Spectral_r"]
+#: Diverging colormap used for difference and ratio views.
+DIVERGING_CMAP = "coolwarm"
+#: Attribute names that describe encoding, not the run; never shown as "key attributes" in a title.
+_PLUMBING_ATTRS = {
+    "units", "long_name", "standard_name", "_FillValue", "missing_value", "valid_min", "valid_max",
+    "valid_range", "scale_factor", "add_offset", "bounds", "DIMENSION_LIST", "REFERENCE_LIST", "CLASS",
+    "NAME", "_Netcdf4Dimid", "_Netcdf4Coordinates", "_nc3_strict", "coordinates", "grid_mapping",
+    "signal", "axes", "NX_class", "interpretation", "description",
+}
+
+
+def _fmt(value: float) -> str:
+    """Compact number for readouts: -125.0, 12.5, 0.00123, 1.5e+06."""
+    if value is None or not np.isfinite(value):
+        return str(value)
+    if float(value).is_integer() and abs(value) < 1e6:
+        return f"{value:.1f}"
+    return f"{value:.4g}"
+
+
+def _label(name: str, units: str | None) -> str:
+    return f"{name} [{units}]" if units else name
+
+
+@dataclass
+class SliceResult:
+    """What one `SliceState.load()` produced: the request it answers and the 2-D slice or a message."""
+
+    key: tuple
+    data: Any = None            # xarray.DataArray (2-D) or None
+    error: str = ""             # user-facing sentence, plain text (views escape it)
+    volume_range: tuple | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class SliceState(param.Parameterized):
+    """One pane: a file, a dataset in it, the normal axis, the slice index and the colour settings.
+
+    Inputs are set by widgets, notebooks or the URL; `data`, `error`, `notice`, `clim`, `readout` and
+    `title` are outputs kept consistent by `apply()`. The HDF5 file stays open while the pane lives
+    (`close()` releases it), so consecutive slices profit from the data layer's cache.
+    """
+
+    file = param.String(default="", doc="Path of the open HDF5 file ('' before any file is open).")
+    dataset = param.Selector(default=None, objects=[], allow_None=True, doc="Dataset path in the file.")
+    axis = param.Selector(default=None, objects=[], allow_None=True, label="Normal axis",
+                          doc="Dimension normal to the slice plane.")
+    index = param.Integer(default=0, bounds=(0, 0), label="Slice", doc="Index along the normal axis.")
+    cmap = param.Selector(default="viridis", objects=CMAPS, label="Colormap")
+    scale = param.Selector(default="linear", objects=["linear", "log"], label="Colour scale")
+    symmetric = param.Boolean(default=False, label="Symmetric about zero")
+    range_mode = param.Selector(default="auto", objects=["auto", "volume", "fixed"], label="Colour range",
+                                doc="auto: per slice; volume: whole-volume range (computed once, sampled); "
+                                    "fixed: vmin/vmax.")
+    vmin = param.Number(default=None, allow_None=True, label="Min")
+    vmax = param.Number(default=None, allow_None=True, label="Max")
+
+    # outputs
+    datasets_info = param.List(default=[], doc="VolumeInfo of every plottable dataset in the file.")
+    data = param.Parameter(default=None, doc="The current 2-D slice (xarray.DataArray) or None.")
+    error = param.String(default="", doc="Why nothing can be shown (plain text; escape before HTML).")
+    notice = param.String(default="", doc="A non-fatal note about the colour range (plain text).")
+    clim = param.Tuple(default=(0.0, 1.0), length=2, doc="Colour range actually used.")
+    readout = param.String(default="", doc="Slice position in physical units, e.g. 'z = -125.0 m'.")
+    title = param.String(default="", doc="File name, dataset and key attributes (plain text).")
+    loading = param.Boolean(default=False, doc="True while a requested slice is on its way.")
+
+    def __init__(self, file: str | os.PathLike | None = None, *, opener: Callable | None = None,
+                 finder: Callable | None = None, **params):
+        init_file = params.pop("file", None) or file
+        super().__init__(**params)
+        self._vol = None
+        self._vol_key: tuple | None = None
+        self._vrange: dict[tuple, tuple] = {}
+        self._lock = threading.RLock()
+        self._last_index: int | None = None
+        self._opener = opener
+        self._finder = finder
+        self._suspend = False
+        self.own_clim: tuple[float, float] = (0.0, 1.0)  # this pane's range before linking
+        self._on_request: Callable[[SliceState, str], None] | None = None
+        if init_file:
+            self.open(str(init_file), dataset=params.get("dataset"), axis=params.get("axis"),
+                      index=params.get("index"))
+
+    # ------------------------------------------------------------------ data layer access
+    def _data(self):
+        import hpcdash.data as data  # imported late: keeps `import hpcdash.explorer.state` cheap
+        return data
+
+    def _open_volume(self, path: str, dataset: str | None):
+        opener = self._opener or self._data().open_volume
+        return opener(path, dataset)
+
+    def _find_volumes(self, path: str):
+        finder = self._finder or self._data().find_volumes
+        return finder(path)
+
+    # ------------------------------------------------------------------ opening files
+    def open(self, path: str | os.PathLike, dataset: str | None = None, axis: str | None = None,
+             index: int | None = None) -> bool:
+        """Open `path` (and `dataset`, default pick if None) in this pane and read the first slice.
+
+        Returns False, with `error` set to a clear sentence, when the file cannot be shown.
+        """
+        path = str(path)
+        self._suspend = True
+        try:
+            self._close_volume()
+            try:
+                infos = list(self._find_volumes(path))
+            except Exception as err:  # noqa: BLE001 - every failure becomes a message in this pane
+                self._fail(path, err)
+                return False
+            if not infos:
+                self._fail(path, f"{Path(path).name!s} contains no dataset with 2 or more dimensions.")
+                return False
+            names = [i.name for i in infos]
+            if dataset not in names:
+                dataset = next((i.name for i in infos if getattr(i, "is_default", False)), names[0])
+            self.param.dataset.objects = names
+            self.param.update(file=path, datasets_info=infos, dataset=dataset, error="")
+            ok = self._select_dataset(dataset, axis=axis, index=index)
+        finally:
+            self._suspend = False
+        if ok:
+            self.refresh()
+        return ok
+
+    def _fail(self, path: str, err: Exception | str) -> None:
+        msg = str(err) if str(err) else f"{Path(path).name} could not be read ({type(err).__name__})."
+        self.param.update(file=path, data=None, error=msg, notice="", readout="",
+                          title=Path(path).name, datasets_info=[])
+
+    def _select_dataset(self, dataset: str, axis: str | None = None, index: int | None = None) -> bool:
+        """Open `dataset` of the current file and set axis choices and slice bounds."""
+        try:
+            vol = self._open_volume(self.file, dataset)
+        except Exception as err:  # noqa: BLE001
+            self._fail(self.file, err)
+            return False
+        with self._lock:
+            old, self._vol = self._vol, vol
+            self._vol_key = (self.file, dataset)
+        if old is not None and old is not vol:
+            _safe_close(old)
+        dims = list(vol.dims)
+        # 3-D and N-D: any dim can be the normal axis (extra dims of N-D data stay at index 0);
+        # 2-D: the dataset is the image, there is no normal axis
+        axes = dims if len(dims) >= 3 else []
+        self.param.axis.objects = axes
+        axis = axis if axis in axes else (axes[0] if axes else None)
+        n = vol.shape[dims.index(axis)] if axis else 1
+        if index is None:
+            index = n // 2
+        index = int(min(max(index, 0), n - 1))
+        self.param.index.bounds = (0, max(n - 1, 0))
+        self.param.update(axis=axis, index=index, error="")
+        self.title = self._make_title(vol)
+        return True
+
+    def _make_title(self, vol) -> str:
+        parts = [Path(self.file).name, str(vol.name)]
+        attrs = getattr(vol, "attrs", {}) or {}
+        keys = [k for k, v in attrs.items()
+                if k not in _PLUMBING_ATTRS and not str(k).startswith("_")
+                and isinstance(v, (str, int, float, np.integer, np.floating)) and len(str(v)) <= 40]
+        # numbers first (beta=10, iteration=12 tell runs apart better than shared strings)
+        keys.sort(key=lambda k: not isinstance(attrs[k], (int, float, np.integer, np.floating)))
+        for k in keys[:3]:
+            v = attrs[k]
+            parts.append(f"{k}={_fmt(float(v)) if isinstance(v, (float, np.floating)) else v}")
+        return " · ".join(parts)
+
+    @property
+    def volume(self):
+        """The open `hpcdash.data.Volume` of this pane (None before a file is open)."""
+        return self._vol
+
+    def close(self) -> None:
+        """Release the HDF5 file of this pane."""
+        self._close_volume()
+
+    def _close_volume(self) -> None:
+        with self._lock:
+            vol, self._vol, self._vol_key = self._vol, None, None
+        if vol is not None:
+            _safe_close(vol)
+
+    # ------------------------------------------------------------------ watchers: keep params consistent
+    @param.depends("dataset", watch=True)
+    def _dataset_changed(self):
+        if self._suspend or not self.file or self._vol_key == (self.file, self.dataset):
+            return
+        self._suspend = True
+        try:
+            ok = self._select_dataset(self.dataset)
+        finally:
+            self._suspend = False
+        if ok:
+            self._request()
+
+    @param.depends("axis", watch=True)
+    def _axis_changed(self):
+        if self._suspend or self._vol is None or self.axis is None:
+            return
+        n = self._vol.shape[list(self._vol.dims).index(self.axis)]
+        self._suspend = True
+        try:
+            self.param.index.bounds = (0, n - 1)
+            self.index = n // 2 if self.index is None or self.index >= n else self.index
+            self._last_index = None
+        finally:
+            self._suspend = False
+        self._request("axis")
+
+    @param.depends("index", watch=True)
+    def _index_changed(self):
+        if not self._suspend:
+            self._request("index")
+
+    @param.depends("cmap", "scale", "symmetric", "range_mode", "vmin", "vmax", watch=True)
+    def _colour_changed(self):
+        if not self._suspend:
+            self._update_colour()
+
+    def _request(self, reason: str = "dataset") -> None:
+        if self._on_request is not None:
+            self._on_request(self, reason)
+        else:
+            self.refresh()
+
+    # ------------------------------------------------------------------ reading
+    def request_key(self) -> tuple:
+        """Identifies what is wanted now: (file, dataset, axis, index)."""
+        return (self.file, self.dataset, self.axis, self.index)
+
+    def load(self, key: tuple | None = None) -> SliceResult:
+        """Read the slice for `key` (default: the current request). Thread-safe; sets no parameters."""
+        key = key or self.request_key()
+        file, dataset, axis, index = key
+        with self._lock:
+            vol = self._vol
+            if vol is None or self._vol_key != (file, dataset):
+                return SliceResult(key, error=self.error or "No file is open in this pane.")
+            try:
+                if axis is None:
+                    data = vol.slice(0, 0)  # 2-D dataset: the whole array
+                else:
+                    data = vol.slice(axis, index)
+                vrange = None
+                if self.range_mode == "volume":
+                    vrange = self._volume_range(vol)
+                if axis is not None and self._last_index is not None and index != self._last_index:
+                    direction = 1 if index > self._last_index else -1
+                    try:
+                        vol.prefetch(axis, index, direction)
+                    except Exception:  # noqa: BLE001 - read-ahead is an optimisation only
+                        pass
+                self._last_index = index
+                return SliceResult(key, data=data, volume_range=vrange)
+            except Exception as err:  # noqa: BLE001
+                msg = str(err) or f"The slice could not be read ({type(err).__name__})."
+                return SliceResult(key, error=msg)
+
+    def _volume_range(self, vol) -> tuple:
+        key = (self.file, self.dataset)
+        if key not in self._vrange:
+            self._vrange[key] = tuple(float(v) for v in vol.value_range())
+        return self._vrange[key]
+
+    def apply(self, result: SliceResult) -> None:
+        """Show `result` (call on the UI thread). A result for an outdated request is ignored."""
+        if result.key != self.request_key():
+            return
+        if result.error:
+            self.param.update(data=None, error=result.error, notice="", readout=self._make_readout())
+            return
+        self.param.update(data=result.data, error="", readout=self._make_readout())
+        self._update_colour(result.volume_range)
+
+    def refresh(self) -> None:
+        """Read and show the current slice synchronously (notebook and tests)."""
+        if not self.file or self._vol is None:
+            return
+        self.apply(self.load())
+
+    # ------------------------------------------------------------------ derived text
+    def _make_readout(self) -> str:
+        vol = self._vol
+        if vol is None or self.axis is None:
+            return ""
+        coords = vol.coords.get(self.axis)
+        units = (getattr(vol, "coord_units", {}) or {}).get(self.axis)
+        n = vol.shape[list(vol.dims).index(self.axis)]
+        if coords is not None and len(coords) == n:
+            pos = f"{self.axis} = {_fmt(float(coords[self.index]))}" + (f" {units}" if units else "")
+        else:
+            pos = f"{self.axis} = {self.index}"
+        return f"{pos} (slice {self.index + 1} of {n})"
+
+    def axis_labels(self) -> tuple[str, str, str]:
+        """Labels with units: (x axis, y axis, colour bar)."""
+        vol = self._vol
+        if vol is None or self.data is None:
+            return ("x", "y", "value")
+        cu = getattr(vol, "coord_units", {}) or {}
+        ydim, xdim = self.data.dims
+        cname = vol.long_name or vol.name.rsplit("/", 1)[-1]
+        return (_label(xdim, cu.get(xdim)), _label(ydim, cu.get(ydim)), _label(cname, vol.units))
+
+    def same_units(self) -> bool:
+        """True when both plane axes carry the same (known) units: draw with data aspect 1."""
+        vol = self._vol
+        if vol is None or self.data is None:
+            return False
+        cu = getattr(vol, "coord_units", {}) or {}
+        ydim, xdim = self.data.dims
+        return bool(cu.get(xdim)) and cu.get(xdim) == cu.get(ydim)
+
+    # ------------------------------------------------------------------ colour
+    def _update_colour(self, volume_range: tuple | None = None) -> None:
+        clim, notice = self.color_range(volume_range)
+        self.own_clim = clim
+        self.param.update(clim=clim, notice=notice)
+
+    def color_range(self, volume_range: tuple | None = None) -> tuple[tuple[float, float], str]:
+        """The colour range for the current settings and slice, and a note when it had to be adjusted.
+
+        Never fails: all-NaN or constant slices and log scales on non-positive data give a usable
+        range and a sentence saying what happened.
+        """
+        notes = []
+        data = self.data
+        values = None if data is None else np.asarray(data.values, dtype=float)
+        finite = values[np.isfinite(values)] if values is not None else np.array([])
+        if values is not None and finite.size == 0:
+            notes.append("This slice has no finite values (all NaN or fill).")
+        if self.range_mode == "fixed" and self.vmin is not None and self.vmax is not None:
+            lo, hi = float(self.vmin), float(self.vmax)
+            if lo > hi:
+                lo, hi = hi, lo
+                notes.append("Min was larger than max; they were swapped.")
+        elif self.range_mode == "volume" and (volume_range or self._vol is not None):
+            if volume_range is None:
+                try:
+                    volume_range = self._volume_range(self._vol)
+                except Exception as err:  # noqa: BLE001
+                    notes.append(f"Whole-volume range unavailable: {err}")
+                    volume_range = None
+            if volume_range is not None:
+                lo, hi = volume_range
+            elif finite.size:
+                lo, hi = float(finite.min()), float(finite.max())
+            else:
+                lo, hi = 0.0, 1.0
+        elif finite.size:
+            lo, hi = float(finite.min()), float(finite.max())
+        else:
+            lo, hi = 0.0, 1.0
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            lo, hi = 0.0, 1.0
+        if self.scale == "log":
+            if lo <= 0 and finite.size and finite.max() > 0 and self.range_mode != "fixed":
+                lo = float(finite[finite > 0].min())
+                notes.append("Log colour needs positive values: values <= 0 are left blank.")
+            elif hi <= 0 or lo <= 0:
+                notes.append("Log colour needs positive values, and this range has none: "
+                             "showing a linear scale. Choose 'linear' or a positive range.")
+        if self.symmetric and not self.scale == "log":
+            m = max(abs(lo), abs(hi))
+            lo, hi = -m, m
+        if hi == lo:
+            pad = abs(lo) * 0.01 or 1.0
+            lo, hi = lo - pad, hi + pad
+            if finite.size:
+                notes.append(f"This slice is constant ({_fmt(float(finite[0]))}).")
+        return (lo, hi), " ".join(notes)
+
+    @property
+    def log_active(self) -> bool:
+        """True when the log colour scale can be used for the current range."""
+        lo, hi = self.clim
+        return self.scale == "log" and lo > 0 and hi > 0
+
+    # ------------------------------------------------------------------ URL query
+    QUERY_KEYS = {"file": "file", "dataset": "dataset", "axis": "axis", "index": "slice", "cmap": "cmap",
+                  "scale": "scale", "symmetric": "sym", "range_mode": "range", "vmin": "vmin",
+                  "vmax": "vmax"}
+
+    def to_query(self, suffix: str = "", root: str | None = None) -> dict[str, str]:
+        """The view as URL query items (file relative to `root` when inside it)."""
+        if not self.file:
+            return {}
+        q = {}
+        for name, key in self.QUERY_KEYS.items():
+            value = getattr(self, name)
+            if value is None or (name == "symmetric" and not value):
+                continue
+            if name in ("vmin", "vmax") and self.range_mode != "fixed":
+                continue
+            if name == "file" and root:
+                try:
+                    value = os.path.relpath(value, root)
+                except ValueError:
+                    pass
+            if isinstance(value, bool):
+                value = "1"
+            q[key + suffix] = str(value)
+        return q
+
+    @classmethod
+    def settings_from_query(cls, query: dict[str, str], suffix: str = "") -> dict[str, Any]:
+        """Parse what `to_query` wrote (unknown or malformed values are dropped)."""
+        out: dict[str, Any] = {}
+        for name, key in cls.QUERY_KEYS.items():
+            raw = query.get(key + suffix)
+            if raw is None:
+                continue
+            try:
+                if name == "index":
+                    out[name] = int(raw)
+                elif name in ("vmin", "vmax"):
+                    out[name] = float(raw)
+                elif name == "symmetric":
+                    out[name] = raw not in ("0", "false", "False", "")
+                elif name == "cmap" and raw not in CMAPS:
+                    continue
+                elif name == "scale" and raw not in ("linear", "log"):
+                    continue
+                elif name == "range_mode" and raw not in ("auto", "volume", "fixed"):
+                    continue
+                else:
+                    out[name] = raw
+                if name in ("cmap", "scale", "range_mode"):
+                    out[name] = raw
+            except ValueError:
+                continue
+        return out
+
+    def apply_settings(self, settings: dict[str, Any]) -> None:
+        """Set colour settings and position from a dict (as returned by `settings_from_query`)."""
+        colour = {k: settings[k] for k in ("cmap", "scale", "symmetric", "range_mode", "vmin", "vmax")
+                  if k in settings}
+        self._suspend = True
+        try:
+            self.param.update(**colour)
+            if settings.get("dataset") and settings["dataset"] in self.param.dataset.objects \
+                    and settings["dataset"] != self.dataset:
+                self.dataset = settings["dataset"]
+                self._select_dataset(self.dataset)
+            if settings.get("axis") in self.param.axis.objects and settings["axis"] != self.axis:
+                self.axis = settings["axis"]
+                n = self._vol.shape[list(self._vol.dims).index(self.axis)]
+                self.param.index.bounds = (0, n - 1)
+            if "index" in settings:
+                lo, hi = self.param.index.bounds
+                self.index = int(min(max(settings["index"], lo), hi))
+        finally:
+            self._suspend = False
+        self.refresh()
+
+
+def _safe_close(vol) -> None:
+    try:
+        vol.close()
+    except Exception:  # noqa: BLE001 - a deleted file may fail to close; nothing else to do
+        pass
+
+
+class SliceLoader:
+    """Latest-only, concurrent loading of pane slices.
+
+    `request(panes)` asks for the current slice of each pane. Reads run in a thread pool, one batch at a
+    time; requests that arrive meanwhile only mark panes stale, so a slider drag never queues stale reads.
+    `dispatch(fn)` runs `fn` on the UI thread (in a Bokeh server: `doc.add_next_tick_callback`); without
+    it everything runs synchronously in the caller.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor | None = None, dispatch: Callable | None = None,
+                 delay_loading: Callable[[Callable], None] | None = None):
+        self._pool = pool
+        self._dispatch = dispatch
+        self._delay_loading = delay_loading
+        self._stale: dict[int, SliceState] = {}
+        self._busy = False
+        self._lock = threading.Lock()
+        self.batches = 0
+
+    def request(self, panes: Iterable[SliceState]) -> None:
+        """Ask for the current slice of `panes`."""
+        panes = list(panes)
+        if self._dispatch is None or self._pool is None:
+            results = self._read([(p, p.request_key()) for p in panes])
+            for p, r in results:
+                p.apply(r)
+            return
+        with self._lock:
+            for p in panes:
+                self._stale[id(p)] = p
+            if self._busy:
+                return
+            self._busy = True
+        self._start()
+
+    def _read(self, jobs: list[tuple[SliceState, tuple]]) -> list[tuple[SliceState, SliceResult]]:
+        if self._pool is None or len(jobs) < 2:
+            return [(p, p.load(k)) for p, k in jobs]
+        futures = [(p, self._pool.submit(p.load, k)) for p, k in jobs]
+        return [(p, f.result()) for p, f in futures]
+
+    def _start(self) -> None:
+        with self._lock:
+            panes, self._stale = list(self._stale.values()), {}
+        jobs = [(p, p.request_key()) for p in panes]
+        self.batches += 1
+        pending = {"n": len(jobs), "results": []}
+        done_lock = threading.Lock()
+        if self._delay_loading is not None:
+            self._delay_loading(lambda: [p.param.update(loading=True) for p, _ in jobs if self._busy])
+
+        def finished(pane: SliceState, fut: Future) -> None:
+            try:
+                res = fut.result()
+            except Exception as err:  # noqa: BLE001
+                res = SliceResult(pane.request_key(), error=str(err))
+            with done_lock:
+                pending["results"].append((pane, res))
+                pending["n"] -= 1
+                last = pending["n"] == 0
+            if last:
+                self._dispatch(lambda: self._finish(pending["results"]))
+
+        for p, k in jobs:
+            fut = self._pool.submit(p.load, k)
+            fut.add_done_callback(lambda f, p=p: finished(p, f))
+
+    def _finish(self, results: list[tuple[SliceState, SliceResult]]) -> None:
+        for p, r in results:
+            if r.key == p.request_key():
+                p.apply(r)
+            else:
+                with self._lock:
+                    self._stale[id(p)] = p
+        with self._lock:
+            more = bool(self._stale)
+            if not more:
+                self._busy = False
+        if not more:
+            for p, _ in results:
+                p.loading = False
+        else:
+            self._start()
+
+
+class ExplorerState(param.Parameterized):
+    """Many panes side by side: open files (inside `root`), link, layout and a two-run comparison."""
+
+    root = param.String(default=".", doc="Directory the file browser and every opened path must stay in.")
+    panes = param.List(default=[], item_type=SliceState)
+    link = param.Boolean(default=True, label="Link", doc="Tie axis, slice, zoom and colour range across panes.")
+    layout = param.Selector(default="grid", objects=["grid", "tabs"], label="Layout")
+    compare = param.Selector(default="none", objects=["none", "difference", "ratio"], label="Compare",
+                             doc="difference: A - B; ratio: log10(A / B).")
+    compare_a = param.Integer(default=0, bounds=(0, None), label="A")
+    compare_b = param.Integer(default=1, bounds=(0, None), label="B")
+
+    message = param.String(default="", doc="Last message about opening files (plain text).")
+    comparison = param.Parameter(default=None, doc="The difference / ratio slice (xarray.DataArray) or None.")
+    comparison_error = param.String(default="")
+    comparison_clim = param.Tuple(default=(-1.0, 1.0), length=2)
+
+    _LINKED = ("axis", "index", "cmap", "scale", "symmetric", "range_mode", "vmin", "vmax")
+
+    def __init__(self, paths: Iterable[str | os.PathLike] = (), **params):
+        super().__init__(**params)
+        self.root = str(Path(self.root).resolve())
+        self.loader = SliceLoader()
+        self._propagating = False
+        self._watchers: dict[int, Any] = {}
+        for p in paths:
+            self.open(p)
+
+    # ------------------------------------------------------------------ files
+    def resolve(self, path: str | os.PathLike) -> Path:
+        """`path` (absolute or relative to root) as a real path inside root; raises PathOutsideRootError."""
+        from hpcdash.data import safe_path
+
+        return Path(safe_path(self.root, path))
+
+    def open(self, path: str | os.PathLike, **settings) -> SliceState | None:
+        """Open `path` in a new pane. Paths outside `root` are refused with a message (returns None)."""
+        try:
+            real = self.resolve(path)
+        except Exception as err:  # noqa: BLE001
+            self.message = str(err) or f"{path} cannot be opened."
+            return None
+        pane = SliceState()
+        pane.open(str(real), dataset=settings.get("dataset"), axis=settings.get("axis"),
+                  index=settings.get("index"))
+        if settings:
+            pane.apply_settings(settings)
+        self.add_pane(pane)
+        self.message = "" if not pane.error else ""
+        return pane
+
+    def add_pane(self, pane: SliceState) -> None:
+        """Add an already built pane and watch it for linking."""
+        if self.link and self.panes and not pane.error:
+            lead = self.panes[0]
+            values = {k: getattr(lead, k) for k in self._LINKED
+                      if k not in ("axis", "index") or self._compatible(lead, pane, k)}
+            self._set_linked(pane, values)
+        pane._on_request = self._pane_request
+        self._watchers[id(pane)] = [pane.param.watch(self._pane_changed, list(self._LINKED)),
+                                    pane.param.watch(self._pane_output_changed, ["data", "clim"])]
+        self.panes = self.panes + [pane]
+        self._harmonise_clim()
+        self._update_comparison()
+
+    def close_pane(self, pane: SliceState) -> None:
+        """Remove `pane` and release its file."""
+        for w in self._watchers.pop(id(pane), []):
+            pane.param.unwatch(w)
+        pane._on_request = None
+        pane.close()
+        self.panes = [p for p in self.panes if p is not pane]
+        self._update_comparison()
+
+    def close(self) -> None:
+        """Release every file (session end)."""
+        for p in list(self.panes):
+            p.close()
+
+    # ------------------------------------------------------------------ linking
+    @staticmethod
+    def _compatible(src: SliceState, dst: SliceState, name: str) -> bool:
+        if name == "axis":
+            return src.axis in dst.param.axis.objects
+        if name == "index":
+            lo, hi = dst.param.index.bounds
+            return src.axis == dst.axis and lo <= src.index <= hi
+        return True
+
+    def _set_linked(self, pane: SliceState, values: dict) -> None:
+        pane._suspend = True
+        try:
+            if "axis" in values and values["axis"] != pane.axis and values["axis"] in pane.param.axis.objects:
+                pane.axis = values["axis"]
+                n = pane.volume.shape[list(pane.volume.dims).index(pane.axis)]
+                pane.param.index.bounds = (0, n - 1)
+                pane._last_index = None
+            if "index" in values:
+                lo, hi = pane.param.index.bounds
+                values = {**values, "index": int(min(max(values["index"], lo), hi))}
+            pane.param.update(**{k: v for k, v in values.items() if k != "axis"})
+        finally:
+            pane._suspend = False
+
+    def _pane_changed(self, *events) -> None:
+        src = events[0].obj
+        if self._propagating or not self.link or src._suspend:
+            return
+        values = {e.name: e.new for e in events}
+        if "axis" in values:
+            values["index"] = src.index
+        others = [p for p in self.panes if p is not src and not p.error]
+        if not others:
+            return
+        self._propagating = True
+        try:
+            for p in others:
+                self._set_linked(p, values)
+            if {"cmap", "scale", "symmetric", "range_mode", "vmin", "vmax"} & set(values):
+                for p in others:
+                    p._update_colour()
+        finally:
+            self._propagating = False
+        if {"axis", "index"} & set(values):
+            self._pane_request(src, others)
+
+    def _pane_request(self, pane: SliceState, reason: str | list[SliceState] = "dataset") -> None:
+        """A pane wants a new slice. Linked axis/slice moves are requested by `_pane_changed`, for all
+        linked panes in one concurrent batch."""
+        if self._propagating:
+            return
+        if isinstance(reason, list):
+            panes = [pane] + reason
+        elif reason in ("axis", "index") and self.link and any(
+                p is not pane and not p.error for p in self.panes):
+            return
+        else:
+            panes = [pane]
+        self.loader.request(panes)
+
+    @param.depends("link", watch=True)
+    def _link_changed(self):
+        self._harmonise_clim()
+        if self.link and len(self.panes) > 1:
+            lead = self.panes[0]
+            for p in self.panes[1:]:
+                if not p.error:
+                    self._set_linked(p, {k: getattr(lead, k) for k in self._LINKED
+                                         if k not in ("axis", "index") or self._compatible(lead, p, k)})
+                    p._update_colour()
+            self.loader.request(self.panes[1:])
+
+    def shared_clim(self) -> tuple[float, float] | None:
+        """With Link on: one colour range covering all linked panes' own ranges (None when unlinked)."""
+        ranges = [p.own_clim for p in self.panes if p.data is not None]
+        if not self.link or not ranges:
+            return None
+        return (min(r[0] for r in ranges), max(r[1] for r in ranges))
+
+    def _harmonise_clim(self) -> None:
+        shared = self.shared_clim()
+        self._propagating = True
+        try:
+            for p in self.panes:
+                if p.data is not None:
+                    p.clim = shared if shared is not None else p.own_clim
+        finally:
+            self._propagating = False
+
+    def _pane_output_changed(self, *events) -> None:
+        if self._propagating:
+            return
+        if any(e.name == "clim" for e in events) and self.link:
+            self._harmonise_clim()
+        if any(e.name == "data" for e in events):
+            self._update_comparison()
+
+    # ------------------------------------------------------------------ comparison
+    @param.depends("compare", "compare_a", "compare_b", watch=True)
+    def _update_comparison(self) -> None:
+        if self.compare == "none" or len(self.panes) < 2:
+            self.param.update(comparison=None, comparison_error="" if self.compare == "none" else
+                              "Open two runs to compare them.")
+            return
+        try:
+            a, b = self.panes[self.compare_a], self.panes[self.compare_b]
+        except IndexError:
+            self.param.update(comparison=None, comparison_error="Choose two open runs to compare.")
+            return
+        result, err = compare_slices(a, b, self.compare)
+        if result is None:
+            self.param.update(comparison=None, comparison_error=err)
+            return
+        vals = np.asarray(result.values, dtype=float)
+        finite = vals[np.isfinite(vals)]
+        m = float(np.abs(finite).max()) if finite.size else 1.0
+        m = m or 1.0
+        self.param.update(comparison=result, comparison_error=err, comparison_clim=(-m, m))
+
+    # ------------------------------------------------------------------ URL query
+    def to_query(self) -> dict[str, str]:
+        """The whole view as URL query items: pane 1 uses plain keys (file, axis, slice, ...),
+        pane k > 1 the same keys with suffix k; plus link, layout and compare."""
+        q: dict[str, str] = {}
+        for i, p in enumerate(self.panes):
+            q.update(p.to_query("" if i == 0 else str(i + 1), root=self.root))
+        if not self.link:
+            q["link"] = "0"
+        if self.layout != "grid":
+            q["layout"] = self.layout
+        if self.compare != "none":
+            q["compare"] = self.compare
+        return q
+
+    def apply_query(self, query: dict[str, str]) -> None:
+        """Open the files named in `query` and restore their settings (see `to_query`)."""
+        link = query.get("link", "1") not in ("0", "false")
+        self.link = False
+        i = 0
+        while True:
+            suffix = "" if i == 0 else str(i + 1)
+            if "file" + suffix not in query:
+                if i > 0:
+                    break
+                i += 1
+                continue
+            settings = SliceState.settings_from_query(query, suffix)
+            self.open(settings.pop("file"), **settings)
+            i += 1
+        self.link = link
+        if query.get("layout") in ("grid", "tabs"):
+            self.layout = query["layout"]
+        if query.get("compare") in ("difference", "ratio"):
+            self.compare = query["compare"]
+
+
+def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
+    """Difference (A - B) or ratio (log10 A/B) of two panes' current slices.
+
+    Returns (DataArray, note) or (None, message) when the runs are not on the same grid.
+    """
+    if a.data is None or b.data is None:
+        return None, "Both runs need a slice on screen to compare them."
+    da, db = a.data, b.data
+    if da.dims != db.dims or da.shape != db.shape:
+        return None, (f"The grids differ: A is {dict(zip(da.dims, da.shape, strict=False))}, "
+                      f"B is {dict(zip(db.dims, db.shape, strict=False))}. "
+                      "Difference and ratio need two runs on the same grid.")
+    for d in da.dims:
+        ca, cb = np.asarray(da[d].values, float), np.asarray(db[d].values, float)
+        if not np.allclose(ca, cb, rtol=1e-6, atol=1e-9 * max(1.0, float(np.abs(ca).max()))):
+            return None, (f"The grids differ along {d}: the cell centres do not match. "
+                          "Difference and ratio need two runs on the same grid.")
+    va = np.asarray(da.values, dtype=float)
+    vb = np.asarray(db.values, dtype=float)
+    note = ""
+    if mode == "ratio":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = va / vb
+            bad = ~(ratio > 0)
+            out = np.where(bad, np.nan, np.log10(np.where(bad, 1.0, ratio)))
+        if bad.any() and np.isfinite(va).any():
+            note = "Cells where A/B is not positive are left blank."
+        name = "log10(A/B)"
+        units = None
+    else:
+        out = va - vb
+        name = "A - B"
+        units = da.attrs.get("units")
+    result = da.copy(data=out)
+    result.name = name
+    result.attrs = {"units": units} if units else {}
+    result.attrs["long_name"] = name
+    return result, note
+
+
+def escape(text: str) -> str:
+    """HTML-escape untrusted text from files before it reaches the page."""
+    return html.escape(str(text), quote=True)
+
+
+def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """About `n` round tick values covering [lo, hi]."""
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi == lo:
+        return [lo]
+    span = abs(hi - lo)
+    raw = span / max(n, 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    a, b = min(lo, hi), max(lo, hi)
+    start = math.ceil(a / step) * step
+    ticks = []
+    t = start
+    while t <= b + step * 1e-9:
+        ticks.append(round(t, 12))
+        t += step
+    return ticks

@@ -1,0 +1,534 @@
+"""Panel / HoloViews views of the explorer state (presentation only).
+
+`SliceView` draws one `SliceState`: controls, title, readout, messages, the datashaded slice and the
+export buttons. `ExplorerView` lays out many panes (grid or tabs), the link / compare controls, the
+difference view, the root-restricted file browser and the URL sync. All reading happens in the state
+layer; views only render what it produced.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from urllib.parse import urlencode
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+import param
+from holoviews.operation.datashader import rasterize
+from holoviews.plotting.util import process_cmap
+
+from . import export
+from .state import DIVERGING_CMAP, ExplorerState, SliceLoader, SliceState, escape
+
+#: Worker threads shared by all sessions for slice reads (a resource, not state: each session has its
+#: own loader and queue).
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hpcdash-slice")
+FRAME_WIDTH = 420
+HDF5_SUFFIXES = (".h5", ".hdf5", ".he5", ".nc", ".nc4", ".nxs", ".hdf")
+
+_EMPTY_HELP = """
+### No file open yet
+
+Choose an HDF5 file in the **file browser** in the sidebar (it lists files under `{root}`), or type a path
+relative to that folder and press **Open**. Each file opens in its own pane; open several to compare runs
+side by side, then use **Link** to move them together and **Compare** for a difference or ratio view.
+
+From a shell: `hpcdash serve run1.h5 run2.h5 --root {root}` opens files directly, and `hpcdash demo`
+writes and serves demo runs.
+"""
+
+
+def _palette(cmap: str) -> list[str]:
+    return process_cmap(cmap, 256)
+
+
+def _dim(name: str, label: str, unit: str | None, uid: str | None) -> hv.Dimension:
+    # A pane-specific dimension name keeps Panel from linking axes of unlinked panes; linked panes share
+    # plain names, so Panel links their x/y ranges (zoom and pan move together).
+    return hv.Dimension(f"{name}_{uid}" if uid else name, label=label, unit=unit or None)
+
+
+def slice_element(data, state: SliceState, uid: str | None = None) -> hv.Element:
+    """hv.Image (uniform axes) or hv.QuadMesh (non-uniform) of a 2-D slice, with units on every axis."""
+    vol = state.volume
+    if data is None or vol is None:
+        return hv.Image(np.full((2, 2), np.nan), kdims=[_dim("x", "x", None, uid), _dim("y", "y", None, uid)])
+    ydim, xdim = data.dims
+    cu = getattr(vol, "coord_units", {}) or {}
+    kdims = [_dim(str(xdim), str(xdim), cu.get(xdim), uid), _dim(str(ydim), str(ydim), cu.get(ydim), uid)]
+    name = vol.long_name or str(vol.name).rsplit("/", 1)[-1]
+    vdim = hv.Dimension("value", label=str(name), unit=vol.units or None)
+    x = np.asarray(data[xdim].values, dtype=float)
+    y = np.asarray(data[ydim].values, dtype=float)
+    z = np.asarray(data.values, dtype=np.float32)
+    uniform = all(_is_uniform(vol, d, c) for d, c in ((xdim, x), (ydim, y)))
+    if uniform and x.size > 1 and y.size > 1:
+        return hv.Image((x, y, z), kdims=kdims, vdims=[vdim])
+    return hv.QuadMesh((x, y, z), kdims=kdims, vdims=[vdim])
+
+
+def _is_uniform(vol, dim, coords) -> bool:
+    try:
+        return bool(vol.is_uniform(dim))
+    except Exception:  # noqa: BLE001
+        d = np.diff(coords)
+        return d.size == 0 or bool(np.allclose(d, d[0], rtol=1e-6))
+
+
+class SliceView(pn.viewable.Viewer):
+    """One pane: title, controls, readout, messages, datashaded slice, export."""
+
+    state = param.ClassSelector(class_=SliceState)
+    linked = param.Boolean(default=False, doc="Share axis names with other panes (Panel links their ranges).")
+    shared_clim = param.Tuple(default=None, allow_None=True, length=2)
+
+    def __init__(self, state: SliceState, **params):
+        super().__init__(state=state, **params)
+        s = state
+        self._uid = f"p{id(s) % 100000}"
+        self.dataset_w = pn.widgets.Select.from_param(s.param.dataset, name="Dataset", sizing_mode="stretch_width")
+        self.axis_w = pn.widgets.Select.from_param(s.param.axis, name="Normal axis", width=110)
+        self.slice_w = pn.widgets.IntSlider.from_param(s.param.index, name="Slice", sizing_mode="stretch_width")
+        self.cmap_w = pn.widgets.Select.from_param(s.param.cmap, name="Colormap", width=120)
+        self.scale_w = pn.widgets.RadioButtonGroup.from_param(s.param.scale, name="Colour scale", width=120)
+        self.sym_w = pn.widgets.Checkbox.from_param(s.param.symmetric, name="Symmetric about zero")
+        self.range_w = pn.widgets.Select.from_param(s.param.range_mode, name="Colour range", width=110)
+        self.vmin_w = pn.widgets.FloatInput.from_param(s.param.vmin, name="Min", width=100)
+        self.vmax_w = pn.widgets.FloatInput.from_param(s.param.vmax, name="Max", width=100)
+        self.title_pane = pn.pane.HTML("", css_classes=["hpcdash-title"], sizing_mode="stretch_width")
+        self.readout_pane = pn.pane.HTML("", css_classes=["hpcdash-readout"])
+        self.error_pane = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
+        self.notice_pane = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self.plot_pane = pn.pane.HoloViews(None, linked_axes=True, css_classes=["hpcdash-plot"],
+                                           sizing_mode="stretch_width")
+        self.png_w = pn.widgets.FileDownload(callback=self._png, filename="slice.png", label="PNG",
+                                             button_type="light", width=80, embed=False)
+        self.npy_w = pn.widgets.FileDownload(callback=self._npy, filename="slice.npy", label=".npy",
+                                             button_type="light", width=80, embed=False)
+        self.csv_w = pn.widgets.FileDownload(callback=self._csv, filename="slice.csv", label=".csv",
+                                             button_type="light", width=80, embed=False)
+        self._plot_key = None
+        self._sync_text()
+        self._sync_plot()
+        s.param.watch(self._on_text, ["title", "readout", "error", "notice", "range_mode", "datasets_info"])
+        s.param.watch(self._on_structure, ["file", "dataset", "data"])
+        s.param.watch(self._on_loading, ["loading"])
+        self.param.watch(self._on_link, ["linked"])
+        self._layout = pn.Column(
+            self.title_pane,
+            pn.Row(self.dataset_w, self.axis_w, sizing_mode="stretch_width"),
+            pn.Row(self.slice_w, self.readout_pane, sizing_mode="stretch_width"),
+            pn.Row(self.cmap_w, self.scale_w, self.range_w, self.vmin_w, self.vmax_w),
+            self.sym_w,
+            self.error_pane,
+            self.notice_pane,
+            self.plot_pane,
+            pn.Row(pn.pane.HTML("Export:", margin=(12, 5)), self.png_w, self.npy_w, self.csv_w),
+            css_classes=["hpcdash-pane"], sizing_mode="stretch_width",
+        )
+
+    def __panel__(self):
+        return self._layout
+
+    # -------------------------------------------------------------- text
+    def _sync_text(self) -> None:
+        s = self.state
+        self.title_pane.object = f"<b>{escape(s.title)}</b>" if s.title else ""
+        self.readout_pane.object = f'<span class="hpcdash-readout-text">{escape(s.readout)}</span>'
+        self.error_pane.param.update(object=escape(s.error), visible=bool(s.error))
+        self.notice_pane.param.update(object=escape(s.notice), visible=bool(s.notice))
+        fixed = s.range_mode == "fixed"
+        self.vmin_w.visible = self.vmax_w.visible = fixed
+        self.dataset_w.visible = len(s.param.dataset.objects) > 1
+        has_axis = bool(s.param.axis.objects)
+        self.axis_w.disabled = not has_axis
+        self.slice_w.disabled = not has_axis
+        self.plot_pane.visible = not s.error and s.data is not None or (not s.error and bool(s.file))
+
+    def _on_text(self, *events) -> None:
+        self._sync_text()
+
+    def _on_loading(self, event) -> None:
+        self.plot_pane.loading = event.new
+
+    # -------------------------------------------------------------- plot
+    def _style(self, element, cmap, clim, scale, shared_clim=None):
+        lo, hi = self.shared_clim or clim
+        log = scale == "log" and lo > 0 and hi > 0
+        return element.opts(cmap=_palette(cmap), clim=(lo, hi), logz=log, clone=True)
+
+    def _build_plot(self):
+        s = self.state
+        uid = None if self.linked else self._uid
+        stream = hv.streams.Params(s, ["data"])
+
+        def element(data):
+            return slice_element(data, s, uid)
+
+        dmap = hv.DynamicMap(element, streams=[stream])
+        raster = rasterize(dmap, aggregator="mean")
+        styled = raster.apply(self._style, streams=[hv.streams.Params(s, ["cmap", "clim", "scale"]),
+                                                    hv.streams.Params(self, ["shared_clim"])])
+        xl, yl, cl = s.axis_labels()
+        opts = dict(colorbar=True, clabel=cl, tools=["hover"], responsive=True, title="",
+                    toolbar="above", active_tools=["wheel_zoom"], default_tools=["pan", "wheel_zoom",
+                                                                                  "box_zoom", "save", "reset"])
+        aspect = self._aspect()
+        # physical aspect when both axes have the same units (and the shape is not extreme)
+        opts["aspect"] = (1 / aspect) if aspect is not None else 4 / 3
+        opts["min_height"] = 220
+        return styled.opts(**opts)
+
+    def _aspect(self) -> float | None:
+        s = self.state
+        if s.data is None or not s.same_units():
+            return None
+        ydim, xdim = s.data.dims
+        x, y = np.asarray(s.data[xdim].values, float), np.asarray(s.data[ydim].values, float)
+        if x.size < 2 or y.size < 2:
+            return None
+        ratio = (np.ptp(y) or 1) / (np.ptp(x) or 1)
+        return ratio if 0.2 <= ratio <= 5 else None
+
+    def _sync_plot(self) -> None:
+        s = self.state
+        key = (s.file, s.dataset, None if s.data is None else s.data.dims, self.linked)
+        if key == self._plot_key:
+            return
+        self._plot_key = key
+        if not s.file or (s.data is None and s.error):
+            self.plot_pane.object = None
+            return
+        self.plot_pane.object = self._build_plot()
+
+    def _on_structure(self, *events) -> None:
+        # a new file, dataset or normal axis changes the plot's dimensions: draw a fresh plot
+        self._sync_plot()
+        self._sync_text()
+
+    def _on_link(self, event) -> None:
+        self._sync_plot()
+
+    def refresh_plot(self) -> None:
+        """Rebuild the plot if its dimensions changed (e.g. after the first slice arrived)."""
+        self._sync_plot()
+        self._sync_text()
+
+    # -------------------------------------------------------------- export
+    def _stem(self) -> str:
+        s = self.state
+        stem = Path(s.file).stem or "slice"
+        return f"{stem}_{s.axis}{s.index}" if s.axis else stem
+
+    def _png(self):
+        s = self.state
+        if s.data is None:
+            return None
+        xl, yl, cl = s.axis_labels()
+        lo, hi = self.shared_clim or s.clim
+        self.png_w.filename = self._stem() + ".png"
+        png = export.slice_png(s.data, _palette(s.cmap), (lo, hi), log=s.scale == "log" and lo > 0,
+                               title=f"{s.title}  {s.readout}", xlabel=xl, ylabel=yl, clabel=cl,
+                               equal_aspect=s.same_units())
+        import io
+
+        return io.BytesIO(png)
+
+    def _npy(self):
+        import io
+
+        if self.state.data is None:
+            return None
+        self.npy_w.filename = self._stem() + ".npy"
+        return io.BytesIO(export.slice_npy(self.state.data))
+
+    def _csv(self):
+        import io
+
+        if self.state.data is None:
+            return None
+        self.csv_w.filename = self._stem() + ".csv"
+        return io.BytesIO(export.slice_csv(self.state.data))
+
+
+class ComparisonView(pn.viewable.Viewer):
+    """Difference (A - B) or ratio (log10 A/B) of two panes, diverging colormap, symmetric range."""
+
+    def __init__(self, explorer: ExplorerState, **params):
+        super().__init__(**params)
+        self.explorer = explorer
+        self.error_pane = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self.title_pane = pn.pane.HTML("", css_classes=["hpcdash-title"])
+        self.plot_pane = pn.pane.HoloViews(None, linked_axes=False, css_classes=["hpcdash-compare-plot"])
+        self._key = None
+        explorer.param.watch(self._update, ["comparison", "comparison_error", "compare", "comparison_clim"])
+        self._layout = pn.Column(self.title_pane, self.error_pane, self.plot_pane, css_classes=["hpcdash-pane"],
+                                 sizing_mode="stretch_width")
+        self._update()
+
+    def __panel__(self):
+        return self._layout
+
+    def _element(self, data):
+        if data is None:
+            return hv.Image(np.full((2, 2), np.nan))
+        ydim, xdim = data.dims
+        x = np.asarray(data[xdim].values, dtype=float)
+        y = np.asarray(data[ydim].values, dtype=float)
+        units = data.attrs.get("units")
+        vdim = hv.Dimension("value", label=str(data.name), unit=units or None)
+        d = np.diff(x), np.diff(y)
+        uniform = all(v.size and np.allclose(v, v[0], rtol=1e-6) for v in d)
+        cls = hv.Image if uniform else hv.QuadMesh
+        return cls((x, y, np.asarray(data.values, np.float32)), kdims=[f"{xdim}_cmp", f"{ydim}_cmp"],
+                   vdims=[vdim])
+
+    def _update(self, *events) -> None:
+        e = self.explorer
+        self.error_pane.param.update(object=escape(e.comparison_error), visible=bool(e.comparison_error))
+        self._layout.visible = e.compare != "none"
+        if e.comparison is None:
+            self.plot_pane.object = None
+            self._key = None
+            return
+        a, b = e.panes[e.compare_a], e.panes[e.compare_b]
+        label = "A - B" if e.compare == "difference" else "log10(A / B)"
+        self.title_pane.object = (f"<b>{escape(label)}</b>: A = {escape(a.title)}; B = {escape(b.title)}"
+                                  f" <span class='hpcdash-readout-text'>{escape(a.readout)}</span>")
+        if self._key is None:
+            stream = hv.streams.Params(e, ["comparison"])
+            dmap = hv.DynamicMap(lambda comparison: self._element(comparison), streams=[stream])
+            styled = rasterize(dmap, aggregator="mean").apply(
+                lambda el, comparison_clim: el.opts(clim=comparison_clim, clone=True),
+                streams=[hv.streams.Params(e, ["comparison_clim"])])
+            self.plot_pane.object = styled.opts(cmap=_palette(DIVERGING_CMAP), colorbar=True, tools=["hover"],
+                                                frame_width=FRAME_WIDTH, frame_height=int(FRAME_WIDTH * 0.75),
+                                                clabel=label, title="")
+            self._key = True
+
+
+class FileBrowser(pn.viewable.Viewer):
+    """A file browser that never leaves `root`: lists with `hpcdash.data.list_dir`, opens through
+    `ExplorerState.open` (which refuses paths outside root, through '..' or symlinks, with a message)."""
+
+    cwd = param.String(default="", doc="Current folder, relative to root.")
+
+    def __init__(self, explorer: ExplorerState, **params):
+        super().__init__(**params)
+        self.explorer = explorer
+        self.where = pn.pane.HTML("", css_classes=["hpcdash-cwd"])
+        self.listing = pn.widgets.MultiSelect(name="Files", options=[], size=12, sizing_mode="stretch_width")
+        self.up_btn = pn.widgets.Button(name="Up", width=60)
+        self.enter_btn = pn.widgets.Button(name="Open", button_type="primary", width=80)
+        self.path_in = pn.widgets.TextInput(name="Path (relative to root)", placeholder="runs/run_01.h5",
+                                            sizing_mode="stretch_width")
+        self.path_btn = pn.widgets.Button(name="Open path", width=100)
+        self.message = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self.up_btn.on_click(lambda e: self._go_up())
+        self.enter_btn.on_click(lambda e: self._open_selected())
+        self.path_btn.on_click(lambda e: self._open_path(self.path_in.value))
+        self.path_in.param.watch(lambda e: self._open_path(e.new), "enter_pressed") if hasattr(
+            self.path_in.param, "enter_pressed") else None
+        explorer.param.watch(self._on_message, ["message"])
+        self._refresh()
+        self._layout = pn.Column(
+            pn.pane.HTML("<b>File browser</b>"), self.where, self.listing,
+            pn.Row(self.up_btn, self.enter_btn), self.path_in, self.path_btn, self.message,
+            sizing_mode="stretch_width", css_classes=["hpcdash-browser"])
+
+    def __panel__(self):
+        return self._layout
+
+    def _on_message(self, event) -> None:
+        self._show_message(event.new)
+
+    def _show_message(self, text: str) -> None:
+        self.message.param.update(object=escape(text), visible=bool(text))
+
+    def _entries(self, rel: str) -> list[tuple[str, bool]]:
+        from hpcdash.data import list_dir
+
+        out = []
+        for entry in list_dir(self.explorer.root, rel):
+            name, is_dir = _entry_name(entry)
+            if is_dir or name.lower().endswith(HDF5_SUFFIXES):
+                out.append((name, is_dir))
+        return out
+
+    def _refresh(self) -> None:
+        try:
+            entries = self._entries(self.cwd)
+        except Exception as err:  # noqa: BLE001
+            self._show_message(str(err))
+            entries = []
+        options = {}
+        for name, is_dir in sorted(entries, key=lambda e: (not e[1], e[0].lower())):
+            options[(name + "/") if is_dir else name] = (name, is_dir)
+        self.listing.param.update(options=options, value=[])
+        self.where.object = f"<code>{escape(os.path.join(self.explorer.root, self.cwd))}</code>"
+
+    def _go_up(self) -> None:
+        self.cwd = str(Path(self.cwd).parent) if self.cwd not in ("", ".") else ""
+        if self.cwd == ".":
+            self.cwd = ""
+        self._refresh()
+
+    def _open_selected(self) -> None:
+        chosen = list(self.listing.value)
+        if len(chosen) == 1 and chosen[0][1]:
+            self.cwd = os.path.join(self.cwd, chosen[0][0])
+            self._refresh()
+            return
+        with pn.io.hold():
+            for name, is_dir in chosen:
+                if not is_dir:
+                    self.explorer.open(os.path.join(self.explorer.root, self.cwd, name))
+
+    def _open_path(self, path: str) -> None:
+        if path:
+            rel = path if os.path.isabs(path) else os.path.join(self.explorer.root, path)
+            self.explorer.open(rel)
+
+
+def _entry_name(entry) -> tuple[str, bool]:
+    """(name, is_dir) from whatever list_dir yields (dict, object with attributes, tuple or Path)."""
+    if isinstance(entry, dict):
+        return str(entry.get("name")), bool(entry.get("is_dir") or entry.get("type") == "dir")
+    if isinstance(entry, tuple):
+        return str(entry[0]), bool(entry[1])
+    if isinstance(entry, os.PathLike):
+        return Path(entry).name, Path(entry).is_dir()
+    name = getattr(entry, "name", str(entry))
+    is_dir = getattr(entry, "is_dir", False)
+    return str(name), bool(is_dir() if callable(is_dir) else is_dir)
+
+
+class ExplorerView(pn.viewable.Viewer):
+    """The Explorer tab: file browser, link / layout / compare controls, the panes and the comparison."""
+
+    def __init__(self, explorer: ExplorerState, sync_url: bool = True, **params):
+        super().__init__(**params)
+        self.explorer = explorer
+        self._views: dict[int, SliceView] = {}
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            explorer.loader = SliceLoader(pool=_POOL, dispatch=partial(_dispatch, weakref.ref(doc)),
+                                          delay_loading=partial(_delay, doc))
+        self.browser = FileBrowser(explorer)
+        self.link_w = pn.widgets.Checkbox.from_param(explorer.param.link, name="Link")
+        self.layout_w = pn.widgets.RadioButtonGroup.from_param(explorer.param.layout, name="Layout")
+        self.compare_w = pn.widgets.Select.from_param(explorer.param.compare, name="Compare", width=120)
+        self.a_w = pn.widgets.Select(name="A", width=150)
+        self.b_w = pn.widgets.Select(name="B", width=150)
+        self.a_w.param.watch(lambda e: setattr(explorer, "compare_a", e.new) if e.new is not None else None,
+                             "value")
+        self.b_w.param.watch(lambda e: setattr(explorer, "compare_b", e.new) if e.new is not None else None,
+                             "value")
+        self.comparison = ComparisonView(explorer)
+        self.empty = pn.pane.Markdown(_EMPTY_HELP.format(root=escape(explorer.root)),
+                                      css_classes=["hpcdash-empty"], sizing_mode="stretch_width")
+        self.main = pn.Column(sizing_mode="stretch_width")
+        self.controls = pn.Row(self.link_w, self.layout_w, self.compare_w, self.a_w, self.b_w,
+                               css_classes=["hpcdash-controls"])
+        explorer.param.watch(self._on_panes, ["panes", "layout"])
+        explorer.param.watch(self._on_link, ["link"])
+        self._sync_url_enabled = sync_url and pn.state.location is not None and doc is not None \
+            and doc.session_context is not None
+        self._url_watchers: list = []
+        self._on_panes()
+        self._layout = pn.Column(self.controls, self.main, self.comparison, sizing_mode="stretch_width")
+
+    def __panel__(self):
+        return self._layout
+
+    def sidebar(self) -> pn.viewable.Viewable:
+        """The file browser, for a template's sidebar."""
+        return self.browser
+
+    def view_for(self, pane: SliceState) -> SliceView:
+        """The SliceView drawing `pane`."""
+        return self._views[id(pane)]
+
+    def _on_link(self, event) -> None:
+        with pn.io.hold():
+            for v in self._views.values():
+                v.param.update(linked=event.new)
+            self._update_shared_clim()
+
+    def _update_shared_clim(self, *events) -> None:
+        shared = self.explorer.shared_clim()
+        for v in self._views.values():
+            if v.shared_clim != shared:
+                v.shared_clim = shared
+
+    def _on_panes(self, *events) -> None:
+        e = self.explorer
+        live = {id(p) for p in e.panes}
+        for key in [k for k in self._views if k not in live]:
+            del self._views[key]
+        for p in e.panes:
+            if id(p) not in self._views:
+                self._views[id(p)] = SliceView(p, linked=e.link)
+                self._watch_for_url(p)
+        options = {f"{i + 1}: {p.title or Path(p.file).name}": i for i, p in enumerate(e.panes)}
+        self.a_w.options = options
+        self.b_w.options = options
+        if len(options) > 1:
+            self.a_w.value = e.compare_a if e.compare_a < len(options) else 0
+            self.b_w.value = e.compare_b if e.compare_b < len(options) else 1
+        cards = []
+        for i, p in enumerate(e.panes):
+            close = pn.widgets.Button(name="Close", width=70, button_type="light")
+            close.on_click(partial(lambda pane, ev: e.close_pane(pane), p))
+            cards.append((f"{i + 1}. {Path(p.file).name}", pn.Column(close, self._views[id(p)],
+                                                                     sizing_mode="stretch_width")))
+        if not cards:
+            body = self.empty
+        elif e.layout == "tabs":
+            body = pn.Tabs(*cards, sizing_mode="stretch_width", dynamic=False)
+        else:
+            body = pn.GridBox(*[c for _, c in cards], ncols=min(len(cards), 2), sizing_mode="stretch_width")
+        self.controls.visible = bool(cards)
+        self.main.objects = [body]
+        self._sync_url()
+
+    # -------------------------------------------------------------- URL
+    def _watch_for_url(self, pane: SliceState) -> None:
+        pane.param.watch(self._sync_url, list(SliceState.QUERY_KEYS))
+        pane.param.watch(self._update_shared_clim, ["clim"])
+
+    def _sync_url(self, *events) -> None:
+        if not self._sync_url_enabled:
+            return
+        query = self.explorer.to_query()
+        search = ("?" + urlencode(query)) if query else ""
+        if pn.state.location.search != search:
+            pn.state.location.search = search
+
+
+def _dispatch(doc_ref, fn) -> None:
+    doc = doc_ref()
+    if doc is None:
+        return
+
+    def run():
+        with pn.io.hold(doc):
+            fn()
+
+    try:
+        doc.add_next_tick_callback(run)
+    except Exception:  # noqa: BLE001 - the session closed meanwhile
+        pass
+
+
+def _delay(doc, fn, ms: int = 250) -> None:
+    """Run `fn` after `ms` if still relevant: the loading spinner only shows for slow reads."""
+    try:
+        doc.add_timeout_callback(fn, ms)
+    except Exception:  # noqa: BLE001
+        pass
