@@ -708,6 +708,7 @@ class ExplorerState(param.Parameterized):
                     p._update_colour()
         finally:
             self._propagating = False
+        self._harmonise_clim()
         if {"axis", "index"} & set(values):
             self._pane_request(src, others)
 

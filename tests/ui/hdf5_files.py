@@ -1,0 +1,77 @@
+"""Real HDF5 files for the explorer tests: runs on a padded tensor mesh and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from hpcdash.data import write_volume
+
+NZ, NY, NX = 12, 16, 20
+
+
+def tensor_centres(n_core: int, h: float, n_pad: int, factor: float, start: float) -> np.ndarray:
+    """Cell centres of a padded tensor-mesh axis (uniform core, geometric padding both sides)."""
+    pad = h * factor ** np.arange(1, n_pad + 1)
+    widths = np.concatenate([pad[::-1], np.full(n_core, h), pad])
+    edges = start + np.concatenate([[0.0], np.cumsum(widths)])
+    return (edges[1:] + edges[:-1]) / 2
+
+
+def grid(nz: int = NZ, ny: int = NY, nx: int = NX) -> dict[str, np.ndarray]:
+    """z (uniform, negative down), y (uniform), x (non-uniform: padded tensor axis), metres."""
+    return {
+        "z": -np.arange(nz, dtype=float) * 25.0 - 12.5,
+        "y": np.arange(ny, dtype=float) * 10.0,
+        "x": tensor_centres(nx - 6, 10.0, 3, 1.5, -100.0),
+    }
+
+
+def model(seed: int, shape=(NZ, NY, NX)) -> np.ndarray:
+    """A smooth positive field that differs from run to run and from slice to slice."""
+    rng = np.random.default_rng(seed)
+    z, y, x = np.meshgrid(*[np.linspace(0, 1, n) for n in shape], indexing="ij")
+    field = 0.01 * (1 + z) * np.exp(np.sin(6 * x + seed) * np.cos(5 * y + 3 * z))
+    return (field * (1 + 0.05 * rng.standard_normal(shape))).astype(np.float32)
+
+
+def write_run(path: Path, seed: int, beta: float, coords=None, shape=(NZ, NY, NX)) -> Path:
+    coords = coords or grid(*shape)
+    write_volume(path, "/model/conductivity", model(seed, shape), coords, {"beta": beta, "survey": "unit <b>test</b>"},
+                 units="S/m", long_name="electrical conductivity",
+                 coord_units={"z": "m", "y": "m", "x": "m"}, chunks=True, mode="w")
+    return path
+
+
+def write_bad_files(folder: Path) -> dict[str, Path]:
+    """Files that must give a clear message: not HDF5, truncated, 1-D, strings, all-NaN, constant,
+    broken external link."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    out["not_hdf5"] = folder / "notes.h5"
+    out["not_hdf5"].write_text("these are my notes, not an HDF5 file\n")
+    good = write_run(folder / "whole.h5", 7, 1.0)
+    data = good.read_bytes()
+    out["truncated"] = folder / "truncated.h5"
+    out["truncated"].write_bytes(data[: len(data) // 3])
+    out["one_d"] = folder / "one_d.h5"
+    with h5py.File(out["one_d"], "w") as f:
+        f["profile"] = np.arange(10.0)
+    out["strings"] = folder / "strings.h5"
+    with h5py.File(out["strings"], "w") as f:
+        f.create_dataset("names", data=np.array([[b"a", b"b"], [b"c", b"d"]]))
+    out["all_nan"] = folder / "all_nan.h5"
+    write_volume(out["all_nan"], "/v", np.full((4, 5, 6), np.nan, np.float32),
+                 {"z": np.arange(4.0), "y": np.arange(5.0), "x": np.arange(6.0)}, mode="w")
+    out["constant"] = folder / "constant.h5"
+    write_volume(out["constant"], "/v", np.full((4, 5, 6), 3.0, np.float32),
+                 {"z": np.arange(4.0), "y": np.arange(5.0), "x": np.arange(6.0)}, mode="w")
+    out["broken_link"] = folder / "broken_link.h5"
+    with h5py.File(out["broken_link"], "w") as f:
+        f["model"] = h5py.ExternalLink("missing_file.h5", "/data")
+    out["evil_name"] = folder / "evil.h5"
+    write_volume(out["evil_name"], "/<script>alert(1)</script>", model(3), grid(), {"note": "<img src=x onerror=alert(2)>"},
+                 mode="w")
+    return out

@@ -1,0 +1,277 @@
+"""The explorer's parameter models, without a browser: real HDF5 files, real reads."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hpcdash.explorer import export
+from hpcdash.explorer.state import ExplorerState, SliceLoader, SliceState, compare_slices
+from tests.ui.hdf5_files import NX, NY, NZ, grid, model
+
+
+def test_open_sets_axes_bounds_and_first_slice(data_root: Path):
+    s = SliceState(str(data_root / "a.h5"))
+    assert s.error == ""
+    assert s.param.axis.objects == ["z", "y", "x"]
+    assert s.axis == "z" and s.param.index.bounds == (0, NZ - 1)
+    assert s.data.dims == ("y", "x") and s.data.shape == (NY, NX)
+    np.testing.assert_allclose(s.data.values, model(1)[s.index], rtol=1e-6)
+
+
+def test_readout_in_physical_units(data_root: Path):
+    s = SliceState(str(data_root / "a.h5"))
+    s.index = 4
+    z = grid()["z"][4]
+    assert s.readout == f"z = {z:.1f} m (slice 5 of {NZ})"
+    assert s.readout.startswith("z = -112.5 m")
+    s.axis = "x"
+    assert s.param.index.bounds == (0, NX - 1)
+    assert s.data.dims == ("z", "y")
+    x = grid()["x"][s.index]
+    assert s.readout.startswith(f"x = {x:.4g} m") or s.readout.startswith(f"x = {x:.1f} m")
+    np.testing.assert_allclose(s.data.values, model(1)[:, :, s.index], rtol=1e-6)
+
+
+def test_title_escaping_is_left_to_views_but_key_attrs_are_listed(data_root: Path):
+    s = SliceState(str(data_root / "a.h5"))
+    assert s.title.startswith("a.h5 · /model/conductivity · beta=10.0")
+    assert "survey=unit <b>test</b>" in s.title  # plain text here; views html-escape it
+
+
+def test_dataset_selector_for_files_with_several_volumes(data_root: Path):
+    s = SliceState(str(data_root / "multi.h5"))
+    assert set(s.param.dataset.objects) == {"/model/conductivity", "/model/resistivity"}
+    before = s.data.values.copy()
+    s.dataset = "/model/resistivity" if s.dataset == "/model/conductivity" else "/model/conductivity"
+    assert s.error == ""
+    assert not np.allclose(s.data.values, before)
+
+
+def test_colour_modes(data_root: Path):
+    s = SliceState(str(data_root / "a.h5"))
+    vals = s.data.values
+    assert s.clim == pytest.approx((float(np.nanmin(vals)), float(np.nanmax(vals))))
+    s.range_mode = "volume"
+    vol = model(1)
+    lo, hi = s.clim
+    assert lo <= float(vals.min()) and hi >= float(vals.max())
+    assert lo >= float(vol.min()) - 1e-6 and hi <= float(vol.max()) + 1e-6
+    s.param.update(range_mode="fixed", vmin=0.5, vmax=0.1)
+    assert s.clim == (0.1, 0.5) and "swapped" in s.notice
+    s.param.update(range_mode="auto", symmetric=True)
+    lo, hi = s.clim
+    assert lo == -hi and hi == pytest.approx(float(vals.max()))
+
+
+def test_log_scale_needs_positive_values(data_root: Path):
+    s = SliceState(str(data_root / "a.h5"))
+    s.scale = "log"
+    assert s.log_active and s.notice == ""
+    s.param.update(range_mode="fixed", vmin=-1.0, vmax=0.0)
+    assert not s.log_active
+    assert "Log colour needs positive values" in s.notice
+
+
+@pytest.mark.parametrize("name, words", [
+    ("notes.h5", "not an HDF5 file"),
+    ("truncated.h5", "truncated"),
+    ("one_d.h5", "2"),
+    ("strings.h5", "string"),
+    ("broken_link.h5", "link"),
+])
+def test_bad_files_give_a_clear_message(data_root: Path, name: str, words: str):
+    s = SliceState(str(data_root / "bad" / name))
+    assert s.data is None
+    assert s.error, name
+    assert words.lower() in s.error.lower(), s.error
+
+
+def test_all_nan_and_constant_slices_keep_a_usable_range(data_root: Path):
+    s = SliceState(str(data_root / "bad" / "all_nan.h5"))
+    assert s.error == "" and s.clim[0] < s.clim[1]
+    assert "no finite values" in s.notice
+    c = SliceState(str(data_root / "bad" / "constant.h5"))
+    assert c.clim[0] < 3.0 < c.clim[1]
+    assert "constant" in c.notice
+    c.scale = "log"
+    assert c.clim[0] > 0
+
+
+def test_file_deleted_while_open_gives_a_message(data_root: Path, tmp_path: Path):
+    import shutil
+
+    path = tmp_path / "gone.h5"
+    shutil.copy(data_root / "a.h5", path)
+    s = SliceState(str(path))
+    assert s.error == ""
+    path.unlink()
+    s.axis = "x"
+    assert s.data is None and "deleted" in s.error
+    with open(path, "wb") as fh:  # replaced by something else
+        fh.write(b"not hdf5 any more")
+    s.index = 1
+    assert s.data is None and s.error
+    s.open(str(data_root / "a.h5"))  # the pane recovers when a good file is opened
+    assert s.error == "" and s.data is not None
+
+
+def test_explorer_refuses_paths_outside_root(data_root: Path):
+    ex = ExplorerState(root=str(data_root))
+    for bad in ["../outside/secret.h5", "link_out.h5", "dir_out/secret.h5", str(data_root.parent / "outside/secret.h5")]:
+        assert ex.open(bad) is None, bad
+        assert "outside" in ex.message.lower(), ex.message
+    assert ex.panes == []
+    assert ex.open("a.h5") is not None and len(ex.panes) == 1
+
+
+def test_linked_panes_follow_axis_slice_and_colour(data_root: Path):
+    ex = ExplorerState(["a.h5", "b.h5"], root=str(data_root), link=True)
+    a, b = ex.panes
+    a.index = 3
+    assert b.index == 3 and b.data is not None
+    np.testing.assert_allclose(b.data.values, model(2)[3], rtol=1e-6)
+    a.axis = "y"
+    assert b.axis == "y" and b.index == a.index
+    np.testing.assert_allclose(b.data.values, model(2)[:, a.index, :], rtol=1e-6)
+    a.cmap = "gray"
+    assert b.cmap == "gray"
+    # one colour range for linked panes, covering both
+    assert a.clim == b.clim
+    lo = min(float(model(1)[:, a.index].min()), float(model(2)[:, a.index].min()))
+    assert a.clim[0] == pytest.approx(lo)
+    ex.link = False
+    b_before = b.index
+    a.index = b_before - 1
+    assert b.index == b_before
+    b.index = 1
+    assert a.index == b_before - 1
+
+
+def test_linked_reads_run_concurrently_in_one_batch(data_root: Path):
+    ex = ExplorerState(["a.h5", "b.h5", "c.h5"], root=str(data_root), link=True)
+    pool = ThreadPoolExecutor(4)
+    calls = []
+
+    def dispatch(fn):  # stands in for doc.add_next_tick_callback: runs at once, records it
+        calls.append(fn)
+        fn()
+
+    ex.loader = SliceLoader(pool=pool, dispatch=dispatch)
+    ex.panes[0].index = 2
+    pool.shutdown(wait=True)
+    assert ex.loader.batches == 1 and len(calls) == 1
+    assert [p.index for p in ex.panes] == [2, 2, 2]
+    assert all(p.readout.endswith(f"(slice 3 of {NZ})") for p in ex.panes)
+
+
+def test_loader_is_latest_only(data_root: Path):
+    s = SliceState(str(data_root / "a.h5"))
+    pending = []
+    loader = SliceLoader(pool=ThreadPoolExecutor(1), dispatch=pending.append)
+    s._on_request = lambda pane, reason: loader.request([pane])
+    for i in range(1, 8):  # a fast drag: seven requests while the first read is in flight
+        s.index = i
+    deadline = time.monotonic() + 30
+    while loader._busy and time.monotonic() < deadline:  # play the UI thread: run what was dispatched
+        if pending:
+            pending.pop(0)()
+        else:
+            time.sleep(0.01)
+    assert not loader._busy
+    assert loader.batches == 2  # the first request, then straight to the newest one
+    assert s.index == 7 and s.readout.startswith(f"z = {grid()['z'][7]:.1f} m")
+    np.testing.assert_allclose(s.data.values, model(1)[7], rtol=1e-6)
+
+
+def test_difference_and_ratio_on_same_grid(data_root: Path):
+    ex = ExplorerState(["a.h5", "b.h5"], root=str(data_root), link=True)
+    ex.compare = "difference"
+    a, b = ex.panes
+    np.testing.assert_allclose(ex.comparison.values, model(1)[a.index] - model(2)[a.index], rtol=1e-5, atol=1e-7)
+    lo, hi = ex.comparison_clim
+    assert lo == -hi and hi == pytest.approx(float(np.abs(ex.comparison.values).max()))
+    ex.compare = "ratio"
+    np.testing.assert_allclose(ex.comparison.values, np.log10(model(1)[a.index] / model(2)[a.index]), rtol=1e-4)
+    a.index = 5  # follows the slice
+    np.testing.assert_allclose(ex.comparison.values, np.log10(model(1)[5] / model(2)[5]), rtol=1e-4)
+
+
+def test_difference_refuses_different_grids(data_root: Path):
+    ex = ExplorerState(["a.h5", "c.h5"], root=str(data_root))
+    ex.compare = "difference"
+    assert ex.comparison is None
+    assert "grids differ" in ex.comparison_error
+
+
+def test_compare_slices_checks_coordinates(data_root: Path):
+    a = SliceState(str(data_root / "a.h5"))
+    b = SliceState(str(data_root / "b.h5"))
+    b.data = b.data.assign_coords(x=b.data.x + 1.0)
+    result, msg = compare_slices(a, b, "difference")
+    assert result is None and "along x" in msg
+
+
+def test_url_query_round_trip(data_root: Path):
+    ex = ExplorerState(["a.h5", "multi.h5"], root=str(data_root), link=False, layout="tabs")
+    a, m = ex.panes
+    a.param.update(axis="y", cmap="gray", range_mode="fixed", vmin=0.01, vmax=0.2, scale="log")
+    a.index = 7
+    m.dataset = "/model/resistivity"
+    m.param.update(axis="x", symmetric=True)
+    query = ex.to_query()
+    assert query["file"] == "a.h5" and query["axis"] == "y" and query["slice"] == "7"
+    assert query["file2"] == "multi.h5" and query["dataset2"] == "/model/resistivity"
+    again = ExplorerState(root=str(data_root))
+    again.apply_query(query)
+    assert again.to_query() == query
+    a2, m2 = again.panes
+    assert (a2.axis, a2.index, a2.cmap, a2.scale, a2.vmin, a2.vmax) == ("y", 7, "gray", "log", 0.01, 0.2)
+    assert a2.readout == a.readout
+    assert (m2.dataset, m2.axis, m2.symmetric) == ("/model/resistivity", "x", True)
+    assert again.layout == "tabs" and again.link is False
+
+
+def test_url_query_cannot_escape_root(data_root: Path):
+    ex = ExplorerState(root=str(data_root))
+    ex.apply_query({"file": "../outside/secret.h5", "slice": "2"})
+    assert ex.panes == [] and "outside" in ex.message
+
+
+def test_png_export_has_axes_and_colourbar(data_root: Path):
+    s = SliceState(str(data_root / "a.h5"))
+    png = export.slice_png(s.data, ["#000000", "#ffffff"], s.clim, title=s.title, xlabel="x [m]",
+                           ylabel="y [m]", clabel="sigma [S/m]")
+    img = Image.open(io.BytesIO(png))
+    assert img.format == "PNG" and img.width > 500
+    arr = np.asarray(img.convert("RGB"))
+    assert (arr == 0).all(axis=2).sum() > 1000  # frame, ticks, text and the dark end of the image
+    assert len(np.unique(arr.reshape(-1, 3), axis=0)) > 50  # a grey ramp, not a blank canvas
+
+
+def test_npy_and_csv_export(data_root: Path, tmp_path: Path):
+    s = SliceState(str(data_root / "a.h5"))
+    arr = np.load(io.BytesIO(export.slice_npy(s.data)))
+    np.testing.assert_array_equal(arr, s.data.values)
+    text = export.slice_csv(s.data).decode()
+    lines = text.splitlines()
+    assert lines[0] == "y,x,conductivity"
+    assert len(lines) == 1 + NY * NX
+    y, x, v = (float(t) for t in lines[1].split(","))
+    assert (y, x) == (float(s.data.y[0]), pytest.approx(float(s.data.x[0])))
+    assert v == pytest.approx(float(s.data.values[0, 0]), rel=1e-6)
+
+
+def test_close_releases_the_file(data_root: Path):
+    s = SliceState(str(data_root / "a.h5"))
+    vol = s.volume
+    s.close()
+    assert vol.closed and s.volume is None
+    assert os.path.exists(data_root / "a.h5")
