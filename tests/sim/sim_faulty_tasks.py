@@ -24,8 +24,10 @@ def _first_attempt(out_path: str, kind: str) -> bool:
 
 
 def die_once(params, out_path):
-    """Kill the worker process running this task on the first attempt (like a cancelled job)."""
-    if _first_attempt(out_path, "died"):
+    """For sources at x < 0, kill the worker process running this task on the first attempt (like
+    a job cancelled or hitting its walltime). At most two such runs per sweep: the scheduler gives
+    up on a task after ``allowed-failures`` (3) lost workers it was assigned to."""
+    if params.get("source_x", 0.0) < 0 and _first_attempt(out_path, "died"):
         os._exit(1)
     return run_dc(params, out_path)
 
