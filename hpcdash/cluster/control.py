@@ -342,6 +342,7 @@ class ClusterControl(param.Parameterized):
             with param.parameterized.discard_events(self):
                 self.profile = profile
         self.param.watch(self._on_backend, ["backend"])
+        self.param.watch(self._on_field_edit, list(REQUEST_FIELDS))
         self.param.watch(self._on_profile, ["profile"])
 
     # ------------------------------------------------------------------ configuration
@@ -360,13 +361,16 @@ class ClusterControl(param.Parameterized):
         if unknown:
             raise ValueError(f"Profile {name!r} has unknown keys: {sorted(unknown)}.")
         backend = values.pop("backend", None)
-        with param.parameterized.discard_events(self):
-            if backend and "backend" not in skip:
-                self.backend = backend
-                self._apply_config_defaults(skip=skip)
-            self.param.update(**{k: self._coerce(k, v) for k, v in values.items() if k not in skip})
-        # one event for watchers (view refresh), after all values are in place
-        self.param.trigger("backend")
+        self._in_profile = True
+        try:
+            # watchers (widgets, the view) see one batch of events once every value is in place
+            with param.parameterized.batch_call_watchers(self):
+                if backend and "backend" not in skip:
+                    self.backend = backend
+                    self._apply_config_defaults(skip=skip)
+                self.param.update(**{k: self._coerce(k, v) for k, v in values.items() if k not in skip})
+        finally:
+            self._in_profile = False
 
     def _coerce(self, name: str, value: Any) -> Any:
         if name in ("job_extra_directives", "job_script_prologue"):
@@ -396,9 +400,16 @@ class ClusterControl(param.Parameterized):
         if values:
             self.param.update(**values)
 
+    _in_profile = False
+
     def _on_backend(self, event) -> None:
-        if event.old != event.new:
+        if event.old != event.new and not self._in_profile:
             self._apply_config_defaults()
+
+    def _on_field_edit(self, *events) -> None:
+        # editing the field an error was about makes that error stale
+        if self.error_field and self.error_field in {e.name for e in events}:
+            self.param.update(error="", error_field="")
 
     def _on_profile(self, event) -> None:
         if event.new:

@@ -1,0 +1,429 @@
+"""The "Cluster" tab: request form with live job-script preview, queue table, scaling, sweep.
+
+``ClusterView(control)`` renders a :class:`~hpcdash.cluster.ClusterControl`; all scheduler and Dask
+work stays in the model. Slow calls (validate, start, scale, status, sweeps) run in worker threads
+from ``async`` callbacks, so the server keeps serving while SLURM answers; widgets are only touched
+on the session's event loop. The job table refreshes itself with a periodic callback that stops
+when the browser session ends (and, by default, the cluster is closed then too, so no job keeps
+burning allocation without an owner).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import panel as pn
+import param
+
+from .control import ClusterControl, ClusterStatus, RequestError
+from .scheduler import SchedulerError
+
+__all__ = ["ClusterView"]
+
+_FIELD_LABELS = {"walltime": "Walltime", "queue": "Queue / partition", "memory": "Memory per job",
+                 "cores": "Cores per job", "processes": "Processes per job", "account": "Account",
+                 "interface": "Network interface"}
+_PHASES = ["requested", "queued", "starting workers", "workers connected"]
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return ""
+    s = int(s)
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}"
+
+
+def _fmt_start(t: datetime | None) -> str:
+    if t is None:
+        return ""
+    delta = (t - datetime.now()).total_seconds()
+    when = t.strftime("%H:%M:%S") if t.date() == datetime.now().date() else t.strftime("%Y-%m-%d %H:%M")
+    return f"{when} (now)" if delta <= 5 else f"{when} (in {_fmt_seconds(delta)})"
+
+
+def jobs_table_html(st: ClusterStatus) -> str:
+    """The job table as escaped HTML (one row per batch job, stderr tails in a <details>)."""
+    if st.backend == "local":
+        return (f"<p class='hpc-nojobs'>Local cluster: {st.workers} worker process(es) on this machine; "
+                "no batch jobs.</p>") if st.running else "<p class='hpc-nojobs'>No cluster running.</p>"
+    if not st.jobs:
+        return "<p class='hpc-nojobs'>No batch jobs yet.</p>"
+    e = html.escape
+    rows = []
+    for j in st.jobs:
+        tail = ""
+        if j.log_tail:
+            tail = (f"<details><summary>stderr tail</summary><pre class='hpc-logtail'>{e(j.log_tail)}</pre>"
+                    "</details>")
+        rows.append(
+            f"<tr class='hpc-job hpc-job-{e(j.state)}'><td>{e(j.job_id or '-')}</td><td>{e(j.worker_name)}</td>"
+            f"<td class='hpc-state'>{e(j.state)}</td><td>{e(j.reason or '')}{tail}</td>"
+            f"<td>{e(_fmt_start(j.expected_start))}</td><td>{e(_fmt_seconds(j.elapsed))}</td>"
+            f"<td>{e(_fmt_seconds(j.time_left))}</td><td>{e(j.node or '')}</td><td>{j.workers}</td></tr>")
+    head = ("<tr><th>Job</th><th>Worker</th><th>State</th><th>Reason</th><th>Expected start</th>"
+            "<th>Elapsed</th><th>Walltime left</th><th>Node</th><th>Workers</th></tr>")
+    return (
+        "<style>.hpc-jobs-table{border-collapse:collapse;font-size:13px}"
+        ".hpc-jobs-table td,.hpc-jobs-table th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;"
+        "vertical-align:top}.hpc-job-pending .hpc-state{color:#8a6d00}.hpc-job-running .hpc-state{color:#1a7f37}"
+        ".hpc-job-failed .hpc-state{color:#c62828;font-weight:bold}.hpc-logtail{max-width:640px;"
+        "max-height:200px;overflow:auto;font-size:11px;background:#f6f6f6}</style>"
+        f"<table class='hpc-jobs-table'>{head}{''.join(rows)}</table>")
+
+
+def _phase_html(st: ClusterStatus) -> str:
+    if not st.running:
+        return "<span class='hpc-phase'>stopped</span>"
+    if st.phase == "idle":
+        return "<span class='hpc-phase'>running, 0 workers requested</span>"
+    parts = []
+    cur = _PHASES.index(st.phase) if st.phase in _PHASES else -1
+    for i, name in enumerate(_PHASES):
+        style = "font-weight:bold;color:#1f3b57" if i == cur else ("color:#1a7f37" if i < cur else "color:#999")
+        parts.append(f"<span style='{style}'>{name}</span>")
+    return "<span class='hpc-phase'>" + " &rarr; ".join(parts) + "</span>"
+
+
+class ClusterView(pn.viewable.Viewer):
+    """The cluster tab for one browser session (or one notebook cell)."""
+
+    control = param.ClassSelector(class_=ClusterControl, doc="The model this tab renders.")
+    refresh_seconds = param.Number(default=2.0, bounds=(0.2, None), doc="Job table refresh period.")
+    close_on_session_end = param.Boolean(default=True, doc="Close the cluster when the browser session ends.")
+    sweep_dir = param.String(default="", doc="Where sweep runs are written ('' = ./runs).")
+
+    def __init__(self, control: ClusterControl | None = None, *,
+                 on_sweep_done: Callable[[list[Path]], None] | None = None, **params):
+        super().__init__(control=control or ClusterControl(), **params)
+        self._on_sweep_done = on_sweep_done
+        self._periodic = None
+        self._ticking = False
+        self._layout = None
+        self._model_error = ("", "")
+        self._build()
+
+    # ------------------------------------------------------------------ widgets
+    def _build(self) -> None:
+        c = self.control
+        p = c.param
+        self.backend = pn.widgets.Select.from_param(p.backend, name="Backend", css_classes=["hpc-backend"])
+        self.profile = pn.widgets.Select.from_param(p.profile, name="Profile", css_classes=["hpc-profile"],
+                                                    visible=len(p.profile.objects) > 1)
+        self.fields = {
+            "cores": pn.widgets.IntInput.from_param(p.cores, name=_FIELD_LABELS["cores"], css_classes=["hpc-cores"]),
+            "processes": pn.widgets.IntInput.from_param(p.processes, name=_FIELD_LABELS["processes"],
+                                                        css_classes=["hpc-processes"]),
+            "memory": pn.widgets.TextInput.from_param(p.memory, name=_FIELD_LABELS["memory"],
+                                                      css_classes=["hpc-memory"]),
+            "walltime": pn.widgets.TextInput.from_param(p.walltime, name=_FIELD_LABELS["walltime"] + " (HH:MM:SS)",
+                                                        css_classes=["hpc-walltime"]),
+            "queue": pn.widgets.TextInput.from_param(p.queue, name=_FIELD_LABELS["queue"], css_classes=["hpc-queue"]),
+            "account": pn.widgets.TextInput.from_param(p.account, name=_FIELD_LABELS["account"],
+                                                       css_classes=["hpc-account"]),
+            "interface": pn.widgets.TextInput.from_param(p.interface, name=_FIELD_LABELS["interface"],
+                                                         css_classes=["hpc-interface"]),
+        }
+        self.field_alerts = {k: pn.pane.Alert("", alert_type="danger", visible=False,
+                                              css_classes=["hpc-field-error", f"hpc-error-{k}"], margin=(0, 10))
+                             for k in self.fields}
+        self.extra = pn.widgets.TextAreaInput(name="Extra directives (one per line)", height=70,
+                                              value="\n".join(c.job_extra_directives), css_classes=["hpc-extra"])
+        self.prologue = pn.widgets.TextAreaInput(name="Job script prologue (shell, one per line)", height=70,
+                                                 value="\n".join(c.job_script_prologue), css_classes=["hpc-prologue"])
+        self.extra.param.watch(lambda e: setattr(c, "job_extra_directives", _lines(e.new)), "value")
+        self.prologue.param.watch(lambda e: setattr(c, "job_script_prologue", _lines(e.new)), "value")
+
+        self.script = pn.pane.HTML("", css_classes=["hpc-script"], sizing_mode="stretch_width")
+        self.estimate = pn.pane.HTML("", css_classes=["hpc-estimate"])
+        self.validation = pn.pane.Alert("", alert_type="info", visible=False, css_classes=["hpc-validation"])
+        self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["hpc-error"])
+
+        self.validate_btn = pn.widgets.Button(name="Validate", button_type="default", css_classes=["hpc-validate"])
+        self.start_btn = pn.widgets.Button(name="Start", button_type="primary", css_classes=["hpc-start"])
+        self.n = pn.widgets.IntInput.from_param(p.n_workers, name="Workers", width=90, css_classes=["hpc-n"])
+        self.scale_btn = pn.widgets.Button(name="Scale", css_classes=["hpc-scale"], align="end")
+        self.amin = pn.widgets.IntInput.from_param(p.adapt_minimum, name="Adapt min", width=90)
+        self.amax = pn.widgets.IntInput.from_param(p.adapt_maximum, name="max", width=90)
+        self.adapt_btn = pn.widgets.Button(name="Adapt", css_classes=["hpc-adapt"], align="end")
+        self.stop_btn = pn.widgets.Button(name="Stop", button_type="danger", css_classes=["hpc-stop"])
+        self.validate_btn.on_click(self._on_validate)
+        self.start_btn.on_click(self._on_start)
+        self.scale_btn.on_click(self._on_scale)
+        self.adapt_btn.on_click(self._on_adapt)
+        self.stop_btn.on_click(self._on_stop)
+
+        self.phase = pn.pane.HTML(_phase_html(c.status()), css_classes=["hpc-phase-pane"])
+        self.progress = pn.indicators.Progress(value=0, max=1, width=300, bar_color="success", visible=False,
+                                               css_classes=["hpc-progress"])
+        self.workers = pn.pane.HTML("", css_classes=["hpc-workers"])
+        self.dashboard = pn.pane.HTML("", css_classes=["hpc-dashboard"])
+        self.jobs = pn.pane.HTML(jobs_table_html(c.status()), css_classes=["hpc-jobs"], sizing_mode="stretch_width")
+        self.submit_errors = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["hpc-submit-error"])
+
+        # sweep
+        self.sweep_param = pn.widgets.Select(name="Vary", options=["source_x", "block_depth"], value="source_x",
+                                             width=130)
+        self.sweep_from = pn.widgets.FloatInput(name="from", value=-100.0, width=90)
+        self.sweep_to = pn.widgets.FloatInput(name="to", value=100.0, width=90)
+        self.sweep_runs = pn.widgets.IntInput(name="Runs", value=4, start=1, width=80, css_classes=["hpc-sweep-runs"])
+        self.sweep_cells = pn.widgets.IntInput(name="Core cells", value=24, start=4, width=90)
+        self.sweep_out = pn.widgets.TextInput(name="Output folder", value=self.sweep_dir or str(Path.cwd() / "runs"),
+                                              css_classes=["hpc-sweep-out"])
+        self.sweep_btn = pn.widgets.Button(name="Run sweep", button_type="primary", css_classes=["hpc-sweep"],
+                                           align="end")
+        self.sweep_bar = pn.indicators.Progress(value=0, max=1, width=300, visible=False,
+                                                css_classes=["hpc-sweep-progress"])
+        self.sweep_msg = pn.pane.HTML("", css_classes=["hpc-sweep-msg"])
+        self.sweep_btn.on_click(self._on_sweep)
+
+        c.param.watch(self._on_request_change, list(c.param.objects("existing").keys() & {
+            "backend", "cores", "processes", "memory", "walltime", "queue", "account", "job_extra_directives",
+            "job_script_prologue", "interface", "log_directory", "python", "n_workers", "charge_per_node_hour",
+            "cores_per_node", "profile"}))
+        self._update_preview()
+        self._update_buttons(False)
+
+    # ------------------------------------------------------------------ layout
+    def __panel__(self):
+        if self._layout is not None:
+            return self._layout
+        form = pn.Column(
+            "### Request",
+            pn.Row(self.backend, self.profile),
+            *[pn.Column(w, self.field_alerts[k], margin=0) for k, w in self.fields.items()],
+            self.extra, self.prologue,
+            self.estimate,
+            pn.Row(self.validate_btn, self.start_btn, self.stop_btn),
+            pn.Row(self.n, self.scale_btn),
+            pn.Row(self.amin, self.amax, self.adapt_btn),
+            self.validation, self.error,
+            width=400, css_classes=["hpc-form"],
+        )
+        status = pn.Column(
+            "### Cluster",
+            self.phase, self.progress, self.workers, self.dashboard, self.submit_errors,
+            "### Batch jobs", self.jobs,
+            pn.Card(self.script, title="Job script (exactly what is submitted)", collapsed=False,
+                    sizing_mode="stretch_width"),
+            pn.Card(pn.Row(self.sweep_param, self.sweep_from, self.sweep_to, self.sweep_runs, self.sweep_cells),
+                    pn.Row(self.sweep_out, self.sweep_btn), self.sweep_bar, self.sweep_msg,
+                    title="Run sweep (DC-resistivity forward model on the cluster)", sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )
+        self._layout = pn.Row(form, status, sizing_mode="stretch_width", css_classes=["hpc-cluster-tab"])
+        self._start_refresh()
+        return self._layout
+
+    def _start_refresh(self) -> None:
+        if self._periodic is not None:
+            return
+        self._periodic = pn.state.add_periodic_callback(self._tick, period=int(self.refresh_seconds * 1000),
+                                                        start=True)
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            pn.state.on_session_destroyed(self._session_destroyed)
+
+    def _session_destroyed(self, session_context) -> None:
+        self.stop_refresh()
+        if self.close_on_session_end:
+            self.control.close()
+
+    def stop_refresh(self) -> None:
+        """Stop the periodic job-table refresh."""
+        if self._periodic is not None:
+            self._periodic.stop()
+            self._periodic = None
+
+    # ------------------------------------------------------------------ rendering
+    def _on_request_change(self, *events) -> None:
+        names = {e.name for e in events}
+        if "backend" in names or "profile" in names:
+            # a profile or backend change may set the list fields too
+            self.extra.value = "\n".join(self.control.job_extra_directives)
+            self.prologue.value = "\n".join(self.control.job_script_prologue)
+        if any(a.visible for k, a in self.field_alerts.items() if k in names):
+            self._show_error("", None)
+        self._update_preview()
+
+    def _update_preview(self) -> None:
+        c = self.control
+        try:
+            script = c.job_script()
+            self.script.object = f"<pre class='hpc-script-text' style='font-size:12px'>{html.escape(script)}</pre>"
+        except (RequestError, ValueError) as err:
+            self.script.object = f"<pre class='hpc-script-text'># cannot build the job script: {html.escape(str(err))}</pre>"
+        if c.backend == "local":
+            self.estimate.object = "<small>Local cluster: no allocation is charged.</small>"
+        else:
+            e = c.estimate()
+            self.estimate.object = (
+                f"<small class='hpc-estimate-text'>Estimate: {e.jobs} job(s) &times; {e.walltime_hours:.2f} h = "
+                f"<b>{e.node_hours:.2f} node-hours</b> ({e.core_hours:.1f} core-hours) &asymp; "
+                f"{e.charge:.2f} {html.escape(e.charge_unit)}</small>")
+
+    def _show_error(self, message: str, field: str | None) -> None:
+        for k, alert in self.field_alerts.items():
+            on = bool(message) and k == field
+            alert.object = html.escape(message) if on else ""
+            alert.visible = on
+        general = bool(message) and field not in self.field_alerts
+        self.error.object = html.escape(message) if general else ""
+        self.error.visible = general
+
+    def _render_status(self, st: ClusterStatus) -> None:
+        with pn.io.hold():
+            self.phase.object = _phase_html(st)
+            self.progress.visible = st.running and st.requested_workers > 0
+            self.progress.max = max(1, st.requested_workers)
+            self.progress.value = min(st.workers, max(1, st.requested_workers))
+            mem = self.control.describe_memory(st.memory) if st.memory else "0 B"
+            adapt = f", adaptive {st.adapt[0]}&ndash;{st.adapt[1]}" if st.adapt else ""
+            self.workers.object = (
+                f"<span class='hpc-workers-text'>Workers: <b class='hpc-nworkers'>{st.workers}</b> / "
+                f"{st.requested_workers} requested &middot; {st.cores} cores &middot; {mem}{adapt}</span>")
+            if st.dashboard_link:
+                link = html.escape(st.dashboard_link, quote=True)
+                self.dashboard.object = f"<a href='{link}' target='_blank' class='hpc-dashboard-link'>Dask dashboard</a>"
+            else:
+                self.dashboard.object = ""
+            self.jobs.object = jobs_table_html(st)
+            if st.errors:
+                self.submit_errors.object = "Submission failed: " + html.escape(st.errors[-1])
+                self.submit_errors.visible = True
+            else:
+                self.submit_errors.visible = False
+            self._update_buttons(st.running)
+
+    def _update_buttons(self, running: bool) -> None:
+        self.start_btn.disabled = running
+        self.backend.disabled = running
+        self.stop_btn.disabled = not running
+        self.scale_btn.disabled = not running
+        self.adapt_btn.disabled = not running
+        self.sweep_btn.disabled = not running
+
+    async def refresh(self) -> ClusterStatus:
+        """Read the status in a worker thread and render it (on the event loop)."""
+        st = await asyncio.to_thread(self.control.status)
+        self._render_status(st)
+        err = (self.control.error, self.control.error_field)
+        if err != self._model_error:  # an error the model found by itself (e.g. the queue is unreadable)
+            self._model_error = err
+            self._show_error(err[0], err[1] or None)
+        return st
+
+    async def _tick(self) -> None:
+        if self._ticking:
+            return
+        self._ticking = True
+        try:
+            await self.refresh()
+        except Exception as err:  # noqa: BLE001 - keep refreshing; show what went wrong
+            self._show_error(f"Status could not be read: {err}", None)
+        finally:
+            self._ticking = False
+
+    # ------------------------------------------------------------------ actions
+    async def _run(self, button: pn.widgets.Button, fn: Callable, *args, **kwargs):
+        """Run ``fn`` in a thread with ``button`` showing a loading spinner; errors go to the alerts."""
+        button.loading = True
+        self._show_error("", None)
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except RequestError as err:
+            self._show_error(str(err), err.field)
+        except SchedulerError as err:
+            self._show_error(str(err), None)
+        except Exception as err:  # noqa: BLE001 - shown to the user in words
+            self._show_error(f"{type(err).__name__}: {err}", None)
+        finally:
+            button.loading = False
+        return None
+
+    async def _on_validate(self, event=None) -> None:
+        v = await self._run(self.validate_btn, self.control.validate)
+        if v is None:
+            return
+        if v.ok is False:
+            self.validation.visible = False
+            self._show_error(v.message, v.field)
+            return
+        start = f" Expected start: {v.expected_start:%Y-%m-%d %H:%M:%S}." if v.expected_start else ""
+        self.validation.alert_type = "success" if v.ok else "warning"
+        self.validation.object = html.escape(("Request accepted: " if v.ok else "") + v.message + start)
+        self.validation.visible = True
+
+    async def _on_start(self, event=None) -> None:
+        self.validation.visible = False
+        self.phase.object = "<span class='hpc-phase'>starting the scheduler&hellip;</span>"
+        await self._run(self.start_btn, self.control.start, self.control.n_workers)
+        await self._tick()
+
+    async def _on_scale(self, event=None) -> None:
+        await self._run(self.scale_btn, self.control.scale, self.control.n_workers)
+        await self._tick()
+
+    async def _on_adapt(self, event=None) -> None:
+        await self._run(self.adapt_btn, self.control.adapt, self.control.adapt_minimum, self.control.adapt_maximum)
+        await self._tick()
+
+    async def _on_stop(self, event=None) -> None:
+        await self._run(self.stop_btn, self.control.close)
+        await self._tick()
+
+    def sweep_params(self) -> list[dict]:
+        """Parameter sets of the sweep the form describes."""
+        n = max(1, int(self.sweep_runs.value))
+        a, b = float(self.sweep_from.value), float(self.sweep_to.value)
+        vals = [a + (b - a) * i / (n - 1) for i in range(n)] if n > 1 else [a]
+        return [{self.sweep_param.value: v, "core_cells": int(self.sweep_cells.value)} for v in vals]
+
+    async def _on_sweep(self, event=None) -> None:
+        from hpcdash.sim import run_sweep
+
+        client = self.control.client
+        if client is None:
+            self._show_error("Start the cluster before running a sweep.", None)
+            return
+        sets = self.sweep_params()
+        out = os.path.expanduser(self.sweep_out.value)
+        state = {"done": 0, "total": len(sets), "last": None}
+
+        def progress(done, total, path):
+            state.update(done=done, total=total, last=path)
+
+        self.sweep_bar.max, self.sweep_bar.value, self.sweep_bar.visible = len(sets), 0, True
+        self.sweep_msg.object = f"0/{len(sets)} runs done"
+        self.sweep_btn.loading = True
+        t0 = time.perf_counter()
+        task = asyncio.ensure_future(asyncio.to_thread(run_sweep, sets, out, client, progress))
+        try:
+            while not task.done():
+                await asyncio.wait([task], timeout=0.5)
+                self.sweep_bar.value = state["done"]
+                last = state["last"]
+                self.sweep_msg.object = html.escape(f"{state['done']}/{state['total']} runs done"
+                                                    + (f": {Path(last).name}" if last else ""))
+            paths = task.result()
+        except Exception as err:  # noqa: BLE001 - SweepError or a lost cluster, shown in words
+            self.sweep_msg.object = f"<span style='color:#c62828'>{html.escape(str(err))}</span>"
+            return
+        finally:
+            self.sweep_btn.loading = False
+        self.sweep_bar.value = len(paths)
+        self.sweep_msg.object = html.escape(
+            f"{len(paths)}/{len(sets)} runs done in {time.perf_counter() - t0:.1f} s; files in {out}")
+        if self._on_sweep_done is not None:
+            self._on_sweep_done(paths)
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]

@@ -1,0 +1,92 @@
+"""The cluster tab in Debian's chromium (Playwright): fill the form, start, watch the job table and the
+worker count change, stop. Served alone with `panel serve`; SLURM variant on the real local SLURM."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.ui, pytest.mark.slow]
+
+SCRIPT = Path(__file__).with_name("serve_cluster_tab.py")
+
+
+@pytest.fixture
+def tab(start_server, tmp_path, request):
+    """Start `panel serve` of the tab alone; returns (url, env) and cancels leftover test jobs at the end."""
+    backend = request.param
+    name = f"hpcdash-ui-{uuid.uuid4().hex[:8]}"
+    env = {"HPCDASH_TEST_BACKEND": backend, "HPCDASH_TEST_LOGS": str(tmp_path / "logs"),
+           "HPCDASH_TEST_RUNS": str(tmp_path / "runs")}
+    if backend == "slurm":
+        request.getfixturevalue("slurm")
+        env["HPCDASH_TEST_JOBNAME"] = name
+    server = start_server([sys.executable, "-m", "panel", "serve", str(SCRIPT), "--port", "{port}",
+                           "--address", "127.0.0.1", "--allow-websocket-origin", "127.0.0.1:{port}"],
+                          path="/serve_cluster_tab", env=env)
+    yield server.url + "/serve_cluster_tab", backend
+    if backend == "slurm":
+        subprocess.run(["scancel", f"--name={name}"], capture_output=True)
+
+
+def _fill(page, css: str, value: str) -> None:
+    box = page.locator(f"{css} input").first
+    box.fill(value)
+    box.press("Enter")
+
+
+@pytest.mark.parametrize("tab", ["local", "slurm"], indirect=True)
+def test_fill_start_watch_stop(page, tab, console_errors):
+    url, backend = tab
+    page.goto(url, timeout=120_000)
+    start = page.locator(".hpc-start button")
+    expect(start).to_be_visible(timeout=60_000)
+    script = page.locator(".hpc-script-text")
+    if backend == "slurm":
+        # a request SLURM rejects: the message appears next to the walltime field, nothing is queued
+        _fill(page, ".hpc-walltime", "02:00:00")
+        expect(script).to_contain_text("#SBATCH -t 02:00:00")
+        page.locator(".hpc-validate button").click()
+        expect(page.locator(".hpc-error-walltime")).to_contain_text("time limit", timeout=60_000)
+        _fill(page, ".hpc-walltime", "00:10:00")
+        expect(page.locator(".hpc-error-walltime")).to_be_hidden()
+        _fill(page, ".hpc-memory", "900MB")
+        expect(script).to_contain_text("#SBATCH --mem=859M")
+        page.locator(".hpc-validate button").click()
+        expect(page.locator(".hpc-validation")).to_contain_text("Request accepted", timeout=60_000)
+    else:
+        _fill(page, ".hpc-memory", "1500MB")
+        expect(script).to_contain_text("1500MB")
+    _fill(page, ".hpc-n", "2")
+    start.click()
+    nworkers = page.locator(".hpc-nworkers")
+    expect(nworkers).to_have_text("2", timeout=120_000)
+    expect(page.locator(".hpc-phase")).to_contain_text("workers connected")
+    if backend == "slurm":
+        expect(page.locator("tr.hpc-job-running")).to_have_count(2, timeout=60_000)
+        expect(page.locator("tr.hpc-job-running").first).to_contain_text("vm" if os.uname().nodename == "vm" else "")
+    else:
+        expect(page.locator(".hpc-jobs")).to_contain_text("Local cluster: 2 worker")
+    expect(page.locator(".hpc-dashboard-link")).to_have_attribute("href", lambda_href_ok())
+    _fill(page, ".hpc-n", "1")
+    page.locator(".hpc-scale button").click()
+    expect(nworkers).to_have_text("1", timeout=120_000)
+    if backend == "slurm":
+        expect(page.locator("tr.hpc-job-running")).to_have_count(1, timeout=60_000)
+        expect(page.locator("tr.hpc-job-ended")).to_have_count(1, timeout=60_000)
+    page.locator(".hpc-stop button").click()
+    expect(page.locator(".hpc-phase")).to_have_text("stopped", timeout=60_000)
+    expect(nworkers).to_have_text("0")
+    assert not [e for e in console_errors if "favicon" not in e], console_errors
+
+
+def lambda_href_ok():
+    import re
+
+    return re.compile(r"^http://127\.0\.0\.1:\d+/status$")
