@@ -1,0 +1,219 @@
+"""hpcdash inside a real JupyterLab: the launcher tile from the jupyter-server-proxy entry point, an HDF5
+file double-clicked in JupyterLab's file browser opening in an hpcdash tab (the prebuilt lab extension),
+and the explorer embedded in a notebook.
+
+One JupyterLab server serves the whole module; the hpcdash process behind the proxy is started by the
+first test that needs it and reused by the next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import free_port, wait_for_http
+
+pytestmark = [pytest.mark.jupyter, pytest.mark.ui]
+
+REPO = Path(__file__).resolve().parents[2]
+LABEXTENSION = REPO / "hpcdash" / "labextension"
+#: Messages JupyterLab itself logs as errors in a headless browser; they say nothing about hpcdash.
+#: The explorer's readout of the slice position, e.g. "z = -148.7 m".
+READOUT = re.compile(r"z = -?\d+(\.\d+)? m")
+LAB_NOISE = ("favicon", "Could not restore the debugger state", "debug_request")
+
+NOTEBOOK_CELLS = [
+    "import panel as pn\nimport hpcdash\n\npn.extension()",
+    'explorer = hpcdash.SliceExplorer("run-a.h5")\nexplorer',
+]
+
+
+def _write_run(path: Path) -> None:
+    import numpy as np
+
+    from hpcdash.data import write_volume
+
+    z = np.linspace(-300, -10, 24)
+    y = np.linspace(-200, 200, 32)
+    x = np.linspace(-250, 250, 40)
+    data = np.sin(x[None, None, :] / 60) * np.cos(y[None, :, None] / 50) + z[:, None, None] / 300
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_volume(path, "sigma", data.astype("float32"), {"z": z, "y": y, "x": x},
+                 units="S/m", long_name="conductivity", coord_units={"z": "m", "y": "m", "x": "m"})
+
+
+def _write_notebook(path: Path) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in NOTEBOOK_CELLS]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on loopback, no token, rooted in a folder holding two runs (one in a
+    sub-folder, with a space in its name) and a notebook. The lab extension is the repository's build."""
+    pytest.importorskip("jupyterlab")
+    pytest.importorskip("jupyter_server_proxy")
+    root = tmp_path_factory.mktemp("lab-root")
+    _write_run(root / "run-a.h5")
+    _write_run(root / "results" / "run b.h5")
+    _write_notebook(root / "explorer.ipynb")
+    tmp = tmp_path_factory.mktemp("jupyter")
+    cfg = tmp / "config"
+    (cfg / "labconfig").mkdir(parents=True)
+    # no "news" toast, no extension manager calling out
+    (cfg / "labconfig" / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    # The user data dir comes first in JupyterLab's extension path, so this build is the one loaded
+    # even where an older copy is installed in the environment.
+    (tmp / "data" / "labextensions").mkdir(parents=True)
+    (tmp / "data" / "labextensions" / "hpcdash").symlink_to(LABEXTENSION, target_is_directory=True)
+    port = free_port()
+    env = {**os.environ,
+           "JUPYTER_CONFIG_DIR": str(cfg),
+           "JUPYTER_DATA_DIR": str(tmp / "data"),
+           "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+           "IPYTHONDIR": str(tmp / "ipython"),
+           # notebook outputs must carry BokehJS/Panel JS inline: the page cannot reach a CDN
+           "PANEL_INLINE": "1",
+           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    env.pop("HPCDASH_ROOT", None)
+    log = open(tmp / "lab.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--port", str(port), "--ip", "127.0.0.1",
+         "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root",
+         "--LabApp.extension_manager=readonly", f"--ServerApp.root_dir={root}"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(base + "/api/status", proc, timeout=120)
+        yield base, root
+    finally:
+        proc.terminate()  # jupyter-server-proxy stops the hpcdash process it started
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _errors(console_errors: list[str]) -> list[str]:
+    return [e for e in console_errors if not any(n in e for n in LAB_NOISE)]
+
+
+def test_proxy_entry_point_is_registered():
+    from importlib.metadata import entry_points
+
+    eps = {ep.name: ep for ep in entry_points(group="jupyter_serverproxy_servers")}
+    assert "hpcdash" in eps
+    config = eps["hpcdash"].load()()
+    assert "{port}" in config["command"] and "{base_url}hpcdash" in config["command"]
+    assert config["absolute_url"] is True
+    assert config["command"][config["command"].index("--address") + 1] == "127.0.0.1"
+
+
+def test_labextension_build_is_complete():
+    """The committed build names its entry file, and that file registers the plugin."""
+    meta = json.loads((LABEXTENSION / "package.json").read_text())
+    assert meta["name"] == "hpcdash"
+    entry = LABEXTENSION / meta["jupyterlab"]["_build"]["load"]
+    assert entry.is_file()
+    assert "hpcdash:plugin" in "".join(p.read_text() for p in (LABEXTENSION / "static").glob("*.js"))
+
+
+def test_labextension_is_installed_with_the_package():
+    """The environment's JupyterLab finds the extension without a build step (data files or
+    `jupyter labextension develop`)."""
+    pytest.importorskip("jupyterlab_server")
+    from jupyter_core.paths import ENV_JUPYTER_PATH
+    from jupyterlab_server.config import get_federated_extensions
+
+    paths = [os.path.join(p, "labextensions") for p in ENV_JUPYTER_PATH]
+    found = get_federated_extensions(paths)
+    assert "hpcdash" in found, f"hpcdash lab extension not installed under {paths}"
+    installed = Path(found["hpcdash"]["ext_path"])
+    assert (installed / found["hpcdash"]["jupyterlab"]["_build"]["load"]).is_file()
+
+
+def test_launcher_tile_opens_the_app_through_the_proxy(lab, page, console_errors):
+    base, _ = lab
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(base + "/lab?reset", timeout=120_000)
+    tile = page.locator(".jp-LauncherCard", has_text="hpcdash")
+    tile.first.wait_for(timeout=60_000)
+    tile.first.click()
+    # jupyter-server-proxy opens the app in a JupyterLab tab; the app is started on demand
+    frame_el = page.locator(".jp-MainAreaWidget iframe[src*='/hpcdash/']")
+    frame_el.wait_for(timeout=30_000)
+    assert urlparse(frame_el.get_attribute("src")).path == "/hpcdash/"
+    app = page.frame_locator(".jp-MainAreaWidget iframe[src*='/hpcdash/']")
+    # the explorer's file browser lists the Jupyter root: the proxy gave hpcdash the right --root
+    app.get_by_text("File browser").first.wait_for(timeout=150_000)
+    app.get_by_text("run-a.h5").first.wait_for(timeout=30_000)
+    app.get_by_text("results/").first.wait_for(timeout=30_000)
+    assert not _errors(console_errors)
+
+
+def test_double_click_opens_the_file_in_an_hpcdash_tab(lab, page, console_errors):
+    base, _ = lab
+    contents_requests: list[str] = []
+    page.on("request", lambda r: contents_requests.append(r.url) if "/api/contents/results/run" in r.url
+            else None)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(base + "/lab?reset", timeout=120_000)
+    page.locator(".jp-DirListing-item", has_text="results").first.dblclick(timeout=60_000)
+    page.locator(".jp-DirListing-item", has_text="run b.h5").first.dblclick(timeout=30_000)
+
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+    tab.get_by_text("run b.h5").wait_for(timeout=30_000)
+    frame_el = page.locator(".jp-hpcdash-document iframe")
+    frame_el.wait_for(timeout=30_000)
+    src = urlparse(frame_el.get_attribute("src"))
+    assert src.path == "/hpcdash/"
+    assert parse_qs(src.query) == {"file": ["results/run b.h5"]}  # relative to the server root
+
+    app = page.frame_locator(".jp-hpcdash-document iframe")
+    # the pane title names the file and dataset; the readout gives the slice position in metres
+    app.get_by_text(re.compile(r"run b\.h5 · /sigma")).filter(visible=True).first.wait_for(timeout=150_000)
+    app.get_by_text(READOUT).filter(visible=True).first.wait_for(timeout=30_000)
+    app.locator("canvas").first.wait_for(state="visible", timeout=30_000)
+
+    # JupyterLab asked only for the file's metadata, never for its bytes
+    assert contents_requests, "JupyterLab did not look the file up"
+    assert all("content=0" in u for u in contents_requests if "/checkpoints" not in u), contents_requests
+    assert not _errors(console_errors)
+
+
+def test_explorer_in_a_notebook(lab, page):
+    base, _ = lab
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(base + "/lab/tree/explorer.ipynb?reset", timeout=120_000)
+    page.locator(".jp-Notebook").wait_for(timeout=90_000)
+    page.locator("#jp-main-statusbar").get_by_text("Idle").wait_for(timeout=90_000)
+    # a fresh kernel each time: re-running against a kernel that already sent its JS renders nothing
+    page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel and Run All Cells").click()
+    page.locator(".jp-Dialog button.jp-mod-accept").click()
+
+    output = page.locator(".jp-OutputArea-output")
+    output.locator("canvas").first.wait_for(state="visible", timeout=150_000)
+    output.get_by_text("run-a.h5 · /sigma").filter(visible=True).first.wait_for(timeout=30_000)
+    readout = output.get_by_text(READOUT).filter(visible=True).first
+    readout.wait_for(timeout=30_000)
+    before = readout.inner_text()
+    # a slider step travels over the kernel comm and comes back as a new readout
+    output.locator(".noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    expect(readout).not_to_have_text(before, timeout=30_000)
+    assert READOUT.match(readout.inner_text())
