@@ -37,6 +37,7 @@ import operator
 import os
 import posixpath
 import threading
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -52,12 +53,15 @@ except ImportError:  # pragma: no cover - hdf5plugin is a dependency
     hdf5plugin = None
 
 from .cache import prefetch_executor, slab_cache
+from .chunks import direct_reader
 from .conventions import (
+    NON_COMPRESSING,
     CFDecoder,
     attr,
     attr_str,
     compression_of,
     decoded_attrs,
+    filters_of,
     has_dimension_scales,
     is_dimension_scale,
     is_numeric_dtype,
@@ -136,10 +140,19 @@ def open_hdf5(path: Path | str) -> h5py.File:
         is_h5 = False
     if not is_h5:
         raise NotHDF5Error(f"'{name}' is not an HDF5 file.")
+    kwargs = {"rdcc_nbytes": RDCC_NBYTES, "rdcc_nslots": RDCC_NSLOTS}
     try:
-        # locking=False: HPC file systems often do not support HDF5 file locks, and a
-        # viewer must not block (or be blocked by) a job writing other files.
-        return h5py.File(p, "r", rdcc_nbytes=RDCC_NBYTES, rdcc_nslots=RDCC_NSLOTS, locking=False)
+        try:
+            # default locking first: HDF5 refuses to open one file twice in a process with
+            # different locking flags, and other code (notebooks, the sim) uses the default
+            return h5py.File(p, "r", **kwargs)
+        except OSError as exc:
+            text = str(exc).lower()
+            if "lock" not in text:
+                raise
+            # file systems without lock support (common on HPC), or a writer holding a lock
+            # that a read-only viewer may safely ignore
+            return h5py.File(p, "r", locking=False, **kwargs)
     except OSError as exc:
         raise CorruptFileError(
             f"'{name}' looks like HDF5 but cannot be opened: it is truncated or damaged ({_short(exc)})."
@@ -398,6 +411,9 @@ class Volume:
         self.units: str | None = attr_str(ds, "units")
         self.long_name: str | None = attr_str(ds, "long_name")
         self._decoder = CFDecoder(ds)
+        self._compressed = any(code not in NON_COMPRESSING for code, _ in filters_of(ds))
+        self._direct = direct_reader(ds)
+        self._last_plane_miss: tuple | None = None
         self._key = (str(self.path), self._identity, name)
 
     # -- basic API ---------------------------------------------------------------
@@ -533,9 +549,18 @@ class Volume:
             else:
                 sel.append(slice(None))
         try:
-            raw = ds[tuple(sel)]
+            if self._direct is not None and ds is self._ds:
+                ranges = [(b0, b1) if d == ax else (fixed[d], fixed[d] + 1) if d in fixed else (0, self.shape[d])
+                          for d in range(self.ndim)]
+                block = self._direct.read(ranges)
+                raw = block[tuple(0 if d in fixed else slice(None) for d in range(self.ndim))]
+            else:
+                raw = ds[tuple(sel)]
         except OSError as exc:
             raise self._read_error(exc) from None
+        except zlib.error as exc:
+            raise CorruptFileError(f"Reading '{self.name}' from '{self._fname}' failed: a compressed chunk is "
+                                   f"damaged ({_short(exc)}).") from None
         pos = sum(1 for d in range(ax) if d not in fixed)  # position of ax among kept dims
         return np.moveaxis(raw, pos, 0)
 
@@ -556,8 +581,17 @@ class Volume:
         block = self._block_len(ax, display)
         b0 = (idx // block) * block
         b1 = min(b0 + block, self.shape[ax])
-        slab = slab_cache().get_or_load(self._slab_key(ax, b0, fixed),
-                                        lambda: self._read_block(ds, ax, b0, b1, fixed))
+        cache = slab_cache()
+        key = self._slab_key(ax, b0, fixed)
+        if block > 1 and not self._compressed and not cache.contains(key):
+            # Uncompressed: one plane reads only its own bytes (several times cheaper than
+            # the slab). The slab is loaded when the user comes back to it (stepping) or
+            # by prefetch(); a random jump pays only for its plane.
+            if self._last_plane_miss != key:
+                self._last_plane_miss = key
+                plane_key = self._slab_key(ax, idx, fixed) + ("plane",)
+                return cache.get_or_load(plane_key, lambda: self._read_block(ds, ax, idx, idx + 1, fixed))[0]
+        slab = cache.get_or_load(key, lambda: self._read_block(ds, ax, b0, b1, fixed))
         return slab[idx - b0]
 
     def read_raw(self, axis: int | str, index: int, **other_indices: int) -> np.ndarray:

@@ -12,8 +12,22 @@ from hpcdash.data import LatestOnly, Superseded, open_volume, write_volume
 from hpcdash.data.cache import SlabCache
 
 
+class _CountingId:
+    def __init__(self, dsid, log):
+        self._id = dsid
+        self._log = log
+
+    def read_direct_chunk(self, offset, *args, **kwargs):
+        self._log.append(("chunk", tuple(offset)))
+        return self._id.read_direct_chunk(offset, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._id, name)
+
+
 class CountingDataset:
-    """Wraps an h5py.Dataset and counts reads (``__getitem__``) that reach the file."""
+    """Wraps an h5py.Dataset and logs every read that reaches the file: ``ds[...]``
+    selections and raw chunk reads (the parallel gzip path)."""
 
     def __init__(self, ds):
         self._ds = ds
@@ -23,8 +37,21 @@ class CountingDataset:
         self.reads.append(sel)
         return self._ds[sel]
 
+    @property
+    def id(self):
+        return _CountingId(self._ds.id, self.reads)
+
     def __getattr__(self, name):
         return getattr(self._ds, name)
+
+
+def count_reads(vol) -> CountingDataset:
+    """Route every file read of ``vol`` through a CountingDataset."""
+    counter = CountingDataset(vol._ds)
+    vol._ds = counter
+    if vol._direct is not None:
+        vol._direct.ds = counter
+    return counter
 
 
 @pytest.fixture
@@ -38,27 +65,54 @@ def cube(tmp_path):
 def test_second_slice_in_same_slab_does_not_touch_file(cube, fresh_cache):
     path, data = cube
     with open_volume(path) as vol:
-        counter = CountingDataset(vol._ds)
-        vol._ds = counter
+        assert vol._direct is not None  # gzip: chunks are inflated in parallel
+        counter = count_reads(vol)
         np.testing.assert_array_equal(vol.slice("z", 9).values, data[9])
-        assert len(counter.reads) == 1
-        assert counter.reads[0][0] == slice(8, 16)  # the whole chunk slab
+        # the whole chunk slab z 8..15: 3 x 3 chunks of 8^3, each read once
+        assert sorted(counter.reads) == [("chunk", (8, y, x)) for y in (0, 8, 16) for x in (0, 8, 16)]
         for i in range(8, 16):  # all other planes of the slab: memory only
             np.testing.assert_array_equal(vol.slice("z", i).values, data[i])
-        assert len(counter.reads) == 1
+        assert len(counter.reads) == 9
         stats = fresh_cache.stats()
         assert stats.loads == 1 and stats.hits == 8
-        np.testing.assert_array_equal(vol.slice("z", 16).values, data[16])  # next slab: one read
+        np.testing.assert_array_equal(vol.slice("z", 16).values, data[16])  # next slab: 9 more chunks
+        assert len(counter.reads) == 18
         np.testing.assert_array_equal(vol.slice("x", 3).values, data[:, :, 3])  # other axis: own slab
-        assert len(counter.reads) == 3
+        assert len(counter.reads) == 18 + 4 * 3
+
+
+def test_h5py_path_reads_one_slab(cube, fresh_cache):
+    path, data = cube
+    with open_volume(path) as vol:
+        vol._direct = None  # the plain h5py path used for blosc, zstd, lz4, ...
+        counter = count_reads(vol)
+        np.testing.assert_array_equal(vol.slice("y", 9).values, data[:, 9])
+        assert counter.reads == [(slice(None), slice(8, 16), slice(None))]
+        for i in range(8, 16):
+            np.testing.assert_array_equal(vol.slice("y", i).values, data[:, i])
+        assert len(counter.reads) == 1
+
+
+def test_uncompressed_random_jump_reads_plane_then_slab_when_stepping(tmp_path, fresh_cache):
+    data = np.random.default_rng(1).normal(size=(32, 24, 20)).astype("f4")
+    path = tmp_path / "plain.h5"
+    write_volume(path, "/m/v", data, {"z": None, "y": None, "x": None}, chunks=(8, 8, 8))
+    with open_volume(path) as vol:
+        counter = count_reads(vol)
+        np.testing.assert_array_equal(vol.slice("x", 11).values, data[:, :, 11])
+        assert counter.reads == [(slice(None), slice(None), slice(11, 12))]  # only the plane
+        np.testing.assert_array_equal(vol.slice("x", 12).values, data[:, :, 12])  # stepping: the slab
+        assert counter.reads[1] == (slice(None), slice(None), slice(8, 16))
+        for i in range(8, 16):
+            np.testing.assert_array_equal(vol.slice("x", i).values, data[:, :, i])
+        assert len(counter.reads) == 2
 
 
 def test_cache_shared_between_volumes_of_same_file(cube, fresh_cache):
     path, data = cube
     with open_volume(path) as a, open_volume(path) as b:
         a.slice("y", 2)
-        counter = CountingDataset(b._ds)
-        b._ds = counter
+        counter = count_reads(b)
         np.testing.assert_array_equal(b.slice("y", 3).values, data[:, 3])
         assert counter.reads == []
 
@@ -70,8 +124,7 @@ def test_prefetch_loads_next_slab_in_direction(cube, fresh_cache):
         fut = vol.prefetch("z", 6, +1)
         assert fut is not None
         fut.result(timeout=30)
-        counter = CountingDataset(vol._ds)
-        vol._ds = counter
+        counter = count_reads(vol)
         np.testing.assert_array_equal(vol.slice("z", 8).values, data[8])
         assert counter.reads == []
         assert vol.prefetch("z", 8, -1) is None  # slab 0-7 is cached already
@@ -79,7 +132,7 @@ def test_prefetch_loads_next_slab_in_direction(cube, fresh_cache):
         assert fut is not None
         fut.result(timeout=30)
         np.testing.assert_array_equal(vol.slice("z", 30).values, data[30])
-        assert counter.reads == [(slice(24, 32), slice(None), slice(None))]
+        assert {r[1][0] for r in counter.reads} == {24}  # chunks of slab 24..31 only
         assert vol.prefetch("z", 99, 1) is None  # out of range: nothing, no exception
 
 
@@ -94,15 +147,14 @@ def test_budget_evicts_lru_and_oversized_slabs_are_read_plane_by_plane(cube, fre
         vol.slice("z", 16)  # evicts slab 8
         stats = fresh_cache.stats()
         assert stats.entries == 2 and stats.evictions == 1 and stats.nbytes <= fresh_cache.budget
-        counter = CountingDataset(vol._ds)
-        vol._ds = counter
+        counter = count_reads(vol)
         vol.slice("z", 1)
         assert counter.reads == []
         vol.slice("z", 9)
-        assert len(counter.reads) == 1
+        assert len(counter.reads) == 9  # 3 x 3 chunks
         fresh_cache.set_budget(slab_bytes)  # a slab no longer fits: single planes are read
-        counter = CountingDataset(vol._ds)
-        vol._ds = counter
+        vol._direct = None
+        counter = count_reads(vol)
         np.testing.assert_array_equal(vol.slice("z", 17).values, data[17])
         assert counter.reads[0][0] == slice(17, 18)
 
@@ -120,8 +172,7 @@ def test_cached_arrays_are_read_only_and_slices_are_copies(cube):
 def test_concurrent_requests_for_one_slab_read_it_once(cube, fresh_cache):
     path, data = cube
     with open_volume(path) as vol:
-        counter = CountingDataset(vol._ds)
-        vol._ds = counter
+        counter = count_reads(vol)
         results = {}
 
         def read(i):
@@ -132,7 +183,7 @@ def test_concurrent_requests_for_one_slab_read_it_once(cube, fresh_cache):
             t.start()
         for t in threads:
             t.join()
-        assert len(counter.reads) == 1
+        assert len(counter.reads) == 12 and len(set(counter.reads)) == 12  # 4 x 3 chunks, once each
         for i in range(8):
             np.testing.assert_array_equal(results[i], data[:, i])
 

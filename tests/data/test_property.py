@@ -17,7 +17,7 @@ from hpcdash.data import open_volume
 def cases(draw):
     ndim = draw(st.integers(2, 4))
     shape = tuple(draw(st.lists(st.integers(1, 9), min_size=ndim, max_size=ndim)))
-    layout = draw(st.sampled_from(["contiguous", "chunked", "gzip"]))
+    layout = draw(st.sampled_from(["contiguous", "chunked", "gzip", "gzip+shuffle", "lzf"]))
     chunks = None
     if layout != "contiguous":
         chunks = tuple(draw(st.integers(1, n)) for n in shape)
@@ -55,7 +55,9 @@ def test_slice_equals_numpy(case):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "p.h5"
         with h5py.File(path, "w") as f:
-            kw = {"compression": "gzip"} if layout == "gzip" else {}
+            kw = {"contiguous": {}, "chunked": {}, "gzip": {"compression": "gzip"},
+                  "gzip+shuffle": {"compression": "gzip", "shuffle": True},
+                  "lzf": {"compression": "lzf"}}[layout]
             f.create_dataset("v", data=data, chunks=chunks, **kw)
         with open_volume(path) as vol:
             names = {d: vol.dims[d] for d in fixed}
@@ -66,3 +68,17 @@ def test_slice_equals_numpy(case):
             # read twice: the second comes from the slab cache and must be identical
             np.testing.assert_array_equal(vol.slice(axis, index, **{names[d]: i for d, i in fixed.items()}).values,
                                           da.values)
+
+
+def test_sparse_gzip_dataset_unwritten_chunks_read_as_fill_value(tmp_path):
+    path = tmp_path / "sparse.h5"
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("v", shape=(16, 16, 16), dtype="f4", chunks=(4, 4, 4), compression="gzip",
+                              shuffle=True, fillvalue=-1.0)
+        ds[4:8, 0:4, 8:12] = 5.0
+        expected = ds[()]
+    with open_volume(path) as vol:
+        assert vol._direct is not None
+        for axis in range(3):
+            for index in (0, 5, 9, 15):
+                np.testing.assert_array_equal(vol.slice(axis, index).values, np.take(expected, index, axis=axis))
