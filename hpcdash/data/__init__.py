@@ -3,7 +3,7 @@
 No Panel or HoloViews here: this package is usable from batch jobs and notebooks.
 """
 
-from .cache import CacheStats, LatestOnly, SlabCache, Superseded, set_cache_budget, slab_cache
+from .cache import CacheStats, LatestOnly, SlabCache, SliceRequest, Superseded, set_cache_budget, slab_cache
 from .errors import (
     BrokenLinkError,
     CorruptFileError,
@@ -43,6 +43,7 @@ __all__ = [
     "looks_like_hdf5",
     "DirEntry",
     "LatestOnly",
+    "SliceRequest",
     "Superseded",
     "SlabCache",
     "CacheStats",

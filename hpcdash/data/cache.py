@@ -35,6 +35,9 @@ LatestOnly
             return                                  # a newer request will render
         # blocking variant (threaded servers): latest.run(fn, *args) -> result
 
+        # read + read-ahead in one request (direction = sign of the last slider move):
+        arr = await latest.arun(SliceRequest(vol, "z", 17, direction=+1))
+
     At most one request runs and at most one waits per ``LatestOnly``; a request that
     has started always completes and is returned (so a continuous drag still shows
     progress), every request that was still waiting when a newer one arrived raises
@@ -50,7 +53,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -223,6 +226,30 @@ def prefetch_executor() -> ThreadPoolExecutor:
         if _EXECUTOR is None:
             _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hpcdash-prefetch")
         return _EXECUTOR
+
+
+@dataclass
+class SliceRequest:
+    """One slice to read, then read-ahead in the direction of travel; a callable for LatestOnly.
+
+    ``latest.submit(SliceRequest(vol, "z", 17, direction=+1))`` returns a Future of the
+    ``xarray.DataArray``; after the read, ``vol.prefetch`` loads the next slab in the
+    background (``direction=0`` skips read-ahead).
+    """
+
+    volume: Any
+    axis: int | str
+    index: int
+    other_indices: dict[str, int] | None = None
+    direction: int = 0
+    prefetched: Future | None = field(default=None, init=False, repr=False)  # the read-ahead, if any
+
+    def __call__(self) -> Any:
+        other = self.other_indices or {}
+        result = self.volume.slice(self.axis, self.index, **other)
+        if self.direction:
+            self.prefetched = self.volume.prefetch(self.axis, self.index, 1 if self.direction > 0 else -1, **other)
+        return result
 
 
 class Superseded(Exception):

@@ -68,9 +68,18 @@ class DirectChunkReader:
                 buf = out.tobytes()
         return np.frombuffer(buf, dtype=self.dtype, count=nelem).reshape(self.chunks)
 
-    def read(self, ranges: list[tuple[int, int]]) -> np.ndarray:
-        """The block ``[r0:r1 for each dim]`` as a new array of shape ``(r1 - r0, ...)``."""
-        out = np.empty([r1 - r0 for r0, r1 in ranges], dtype=self.dtype)
+    def read(self, ranges: list[tuple[int, int]], first_axis: int = 0) -> np.ndarray:
+        """The block ``[r0:r1 for each dim]`` as a new array of shape ``(r1 - r0, ...)``.
+
+        The result is a view whose memory is laid out with ``first_axis`` outermost, so
+        that ``np.moveaxis(result, first_axis, 0)[k]`` (one plane) is contiguous: chunk
+        pieces are scattered into that layout while decoding, instead of gathering a
+        strided plane on every slice request.
+        """
+        shape = [r1 - r0 for r0, r1 in ranges]
+        perm = [first_axis] + [d for d in range(len(shape)) if d != first_axis]
+        buf = np.empty([shape[d] for d in perm], dtype=self.dtype)
+        out = buf.transpose(np.argsort(perm))
         origins = [range((r0 // c) * c, r1, c) for (r0, r1), c in zip(ranges, self.chunks, strict=True)]
         raws = []
         dsid = self.ds.id

@@ -552,7 +552,7 @@ class Volume:
             if self._direct is not None and ds is self._ds:
                 ranges = [(b0, b1) if d == ax else (fixed[d], fixed[d] + 1) if d in fixed else (0, self.shape[d])
                           for d in range(self.ndim)]
-                block = self._direct.read(ranges)
+                block = self._direct.read(ranges, first_axis=ax)
                 raw = block[tuple(0 if d in fixed else slice(None) for d in range(self.ndim))]
             else:
                 raw = ds[tuple(sel)]

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from hpcdash.data import LatestOnly, Superseded, open_volume, write_volume
+from hpcdash.data import LatestOnly, SliceRequest, Superseded, open_volume, write_volume
 from hpcdash.data.cache import SlabCache
 
 
@@ -279,3 +279,15 @@ def test_latest_only_run_and_arun_raise_superseded():
     latest.close()
     with pytest.raises(RuntimeError):
         latest.submit(print)
+
+
+def test_slice_request_reads_and_prefetches(cube, fresh_cache):
+    path, data = cube
+    with open_volume(path) as vol, LatestOnly() as latest:
+        request = SliceRequest(vol, "z", 13, direction=-1)
+        da = latest.run(request)
+        np.testing.assert_array_equal(da.values, data[13])
+        request.prefetched.result(30)  # slab 0..7 loaded in the background
+        counter = count_reads(vol)
+        np.testing.assert_array_equal(latest.run(SliceRequest(vol, "z", 7)).values, data[7])
+        assert counter.reads == []
