@@ -133,17 +133,16 @@ def test_labextension_build_is_complete():
 
 
 def test_labextension_is_installed_with_the_package():
-    """The environment's JupyterLab finds the extension without a build step (data files or
-    `jupyter labextension develop`)."""
-    pytest.importorskip("jupyterlab_server")
-    from jupyter_core.paths import ENV_JUPYTER_PATH
-    from jupyterlab_server.config import get_federated_extensions
+    """JupyterLab finds the built extension in the environment without a build step (installed as
+    data files by `pip install`, or linked by `jupyter labextension develop` for an editable install)."""
+    from jupyter_core.paths import jupyter_path
 
-    paths = [os.path.join(p, "labextensions") for p in ENV_JUPYTER_PATH]
-    found = get_federated_extensions(paths)
-    assert "hpcdash" in found, f"hpcdash lab extension not installed under {paths}"
-    installed = Path(found["hpcdash"]["ext_path"])
-    assert (installed / found["hpcdash"]["jupyterlab"]["_build"]["load"]).is_file()
+    found = [Path(d) / "hpcdash" for d in jupyter_path("labextensions")
+             if (Path(d) / "hpcdash" / "package.json").is_file()]
+    assert found, f"no hpcdash lab extension in {jupyter_path('labextensions')}"
+    meta = json.loads((found[0] / "package.json").read_text())
+    assert meta["name"] == "hpcdash"
+    assert (found[0] / meta["jupyterlab"]["_build"]["load"]).is_file()
 
 
 def test_launcher_tile_opens_the_app_through_the_proxy(lab, page, console_errors):
