@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from hpcdash.sim.dc import forward_model
+from hpcdash.sim.dc import DEFAULT_PARAMS, forward_model
 
 RunTask = Callable[[Mapping[str, Any], str], str]
 Progress = Callable[[int, int, Path | None], None]
@@ -196,16 +196,24 @@ def run_dc(params: Mapping[str, Any], out_path: str) -> str:
 
 # ---- sweeps ---------------------------------------------------------------------------------------
 def _plan(
-    param_sets: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike, name: str | None
+    param_sets: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike, name: str | None, task: RunTask
 ) -> tuple[list[dict], list[Path]]:
-    out = Path(out_dir)
+    # absolute: workers on other nodes (or with another working directory) write to the same place
+    out = Path(out_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
-    sweep = name or time.strftime("dc-%Y%m%d-%H%M%S")
+    sweep = name or time.strftime("dc-%Y%m%d-%H%M%S-") + os.urandom(2).hex()
+    if any(sep in sweep for sep in ("/", os.sep)):
+        raise ValueError(f"the sweep name {sweep!r} must not contain a path separator")
     total = len(param_sets)
     plans, paths = [], []
     for i, p in enumerate(param_sets):
         params = dict(p)
         stem = str(params.pop("name", f"{sweep}_{i:03d}"))
+        if not stem or stem.startswith(".") or any(sep in stem for sep in ("/", os.sep)):
+            raise ValueError(f"run name {stem!r} must be a plain file name (no '/' and no leading '.')")
+        unknown = set(params) - set(DEFAULT_PARAMS)
+        if task is run_dc and unknown:  # fail before queueing anything, not once per run on a worker
+            raise ValueError(f"unknown run parameters: {', '.join(sorted(unknown))}")
         params.update({"_sweep": sweep, "_run_index": i, "_n_runs": total})
         plans.append(params)
         paths.append(out / f"{stem}.h5")
@@ -239,7 +247,7 @@ def submit_sweep(
 ) -> tuple[list[Any], list[Path]]:
     """Submit one task per parameter set to the Dask ``client``; return ``(futures, paths)`` without
     waiting. Each future's result is the run's path as a string."""
-    plans, paths = _plan(param_sets, out_dir, name)
+    plans, paths = _plan(param_sets, out_dir, name, task)
     return _submit(client, plans, paths, retries, task), paths
 
 
@@ -261,11 +269,13 @@ def iter_sweep(
     With a ``distributed.Client`` every run is a task (retried ``retries`` times if it raises,
     rescheduled if its worker is lost); without one the runs execute here, one after the other, with
     the same retry count. Failed runs are reported as events with ``error`` set, not raised.
-    Files are ``<out_dir>/<name>_<index>.h5`` (``name`` defaults to ``dc-<date>-<time>``), or
-    ``<out_dir>/<params["name"]>.h5``.
+    Files are ``<out_dir>/<name>_<index>.h5`` (``name`` defaults to ``dc-<date>-<time>-<4 hex>``),
+    or ``<out_dir>/<params["name"]>.h5``; ``out_dir`` is made absolute so remote workers write there
+    too (it must be on a file system the workers share). Unknown parameter names (for the default
+    task) and clashing file names raise ``ValueError`` before anything runs.
     """
     if client is None:
-        plans, paths = _plan(param_sets, out_dir, name)
+        plans, paths = _plan(param_sets, out_dir, name, task)
         total = len(plans)
         for i, (params, path) in enumerate(zip(plans, paths, strict=True)):
             error = None
@@ -283,7 +293,7 @@ def iter_sweep(
 
     from distributed import as_completed
 
-    plans, paths = _plan(param_sets, out_dir, name)
+    plans, paths = _plan(param_sets, out_dir, name, task)
     futures = _submit(client, plans, paths, retries, task)
     index = {f.key: i for i, f in enumerate(futures)}
     total, done = len(futures), 0

@@ -95,11 +95,33 @@ def test_serial_retry_and_failures(tmp_path):
         run_sweep(SETS[:1], tmp_path / "n", task=sim_faulty_tasks.raise_once, retries=0, name="n")
 
 
-def test_unknown_parameter_is_a_failed_run(tmp_path):
-    events = list(iter_sweep([{**SMALL, "sourcex": 1.0}], tmp_path, retries=0))
-    assert len(events) == 1 and not events[0].ok
-    assert "unknown run parameters: sourcex" in events[0].error
-    assert "failed" in events[0].message
+def test_bad_sweeps_are_refused_before_running(tmp_path):
+    with pytest.raises(ValueError, match="unknown run parameters: sourcex"):
+        run_sweep([SMALL, {**SMALL, "sourcex": 1.0}], tmp_path)
+    with pytest.raises(ValueError, match="plain file name"):
+        run_sweep([{**SMALL, "name": "../escape"}], tmp_path)
+    assert list(tmp_path.iterdir()) == []  # nothing ran
+
+
+def test_failed_run_is_an_event_not_an_exception(tmp_path):
+    events = list(
+        iter_sweep(
+            [{**SMALL, "block_depth": 500.0}, SMALL],
+            tmp_path,
+            retries=0,
+            task=sim_faulty_tasks.fail_if_deep,
+            name="ev",
+        )
+    )
+    assert [e.ok for e in events] == [False, True]
+    assert "block too deep" in events[0].error and "failed" in events[0].message
+    assert events[1].message == "2/2 runs done: ev_001.h5"
+
+
+def test_relative_out_dir_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    paths = run_sweep([SMALL], "runs", name="rel")
+    assert paths == [tmp_path / "runs" / "rel_000.h5"] and paths[0].is_absolute()
 
 
 # ---- atomic files ------------------------------------------------------------------------
