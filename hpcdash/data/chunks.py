@@ -1,4 +1,4 @@
-"""Parallel decoding of gzip (deflate) and shuffle chunks outside HDF5's global lock.
+"""Chunk readers that work outside HDF5's global lock: parallel gzip, mapped raw data.
 
 h5py serialises every HDF5 call behind one lock, so threads cannot decode compressed
 chunks in parallel through ``dataset[...]``. For the filters we can decode in Python
@@ -7,8 +7,16 @@ reads the *raw* chunk bytes with ``dataset.id.read_direct_chunk`` (cheap, under 
 and inflates them in a shared thread pool, so a slab of 64 gzip chunks uses every core and
 other panes' HDF5 calls are not blocked while it decodes.
 
-Datasets with any other filter (blosc, zstd, lz4, bitshuffle, lzf, szip, fletcher32, ...)
-are read through h5py as usual (:func:`direct_reader` returns None for them).
+Uncompressed datasets (contiguous or chunked, stored in the file itself) are read by
+:class:`RawReader`: the byte offsets of the data (``get_offset`` /
+``get_chunk_info_by_coord``, asked once per chunk) locate each chunk, ``os.preadv`` reads
+the smallest byte span that holds the requested elements (split into rows when that span
+would be much larger than the data), and numpy copies the elements out. Both release the
+GIL and no HDF5 call is made meanwhile, so panes read concurrently.
+
+Datasets with any other filter (blosc, zstd, lz4, bitshuffle, lzf, szip, fletcher32, ...),
+with external or virtual storage, or in files with a user block are read through h5py as
+usual (:func:`block_reader` returns None for them).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import itertools
 import os
 import threading
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import h5py
@@ -46,6 +55,7 @@ class DirectChunkReader:
         self.shape = tuple(ds.shape)
         self.dtype = np.dtype(ds.dtype)
         self.fill = ds.fillvalue
+        self.on_read: Callable[[str, tuple], None] | None = None  # test hook: every file access
 
     def _decode(self, raw: bytes | None, mask: int) -> np.ndarray:
         nelem = int(np.prod(self.chunks))
@@ -89,6 +99,8 @@ class DirectChunkReader:
                 if info.byte_offset is None or info.size == 0:
                     raws.append((origin, None, 0))
                     continue
+                if self.on_read is not None:
+                    self.on_read("chunk", origin)
                 mask, raw = dsid.read_direct_chunk(origin)
             except (OSError, ValueError, KeyError) as exc:
                 if "not allocated" in str(exc).lower() or "no chunk" in str(exc).lower():
@@ -110,6 +122,122 @@ class DirectChunkReader:
         # decode in parallel (zlib releases the GIL); list() re-raises the first error
         list(decode_pool().map(place, raws))
         return out
+
+
+class RawReader:
+    """Reads hyperslabs of an uncompressed dataset with ``os.preadv`` at the data's byte offsets.
+
+    Plain reads, not ``mmap``: a file truncated by a job while we read gives a short read
+    (reported as a damaged file), never a SIGBUS that would kill the server.
+    """
+
+    SPAN_MIN = 2**20  # read a whole span if it is at most this big ...
+    SPAN_RATIO = 4  # ... or at most this many times the bytes needed; else split it
+
+    def __init__(self, ds: h5py.Dataset, fd: int):
+        self.ds = ds
+        self.fd = fd  # opened by the Volume: bound to the inode that was checked at open
+        self.shape = tuple(ds.shape)
+        self.dtype = np.dtype(ds.dtype)
+        self.chunks = tuple(ds.chunks) if ds.chunks else None
+        self.offset = None if self.chunks else ds.id.get_offset()
+        self.fill = ds.fillvalue
+        self._chunk_offsets: dict[tuple[int, ...], int | None] = {}
+        self._lock = threading.Lock()
+        self.on_read: Callable[[str, tuple], None] | None = None
+
+    def _chunk_offset(self, origin: tuple[int, ...]) -> int | None:
+        with self._lock:
+            if origin in self._chunk_offsets:
+                return self._chunk_offsets[origin]
+        info = self.ds.id.get_chunk_info_by_coord(origin)
+        off = info.byte_offset if info.size else None
+        with self._lock:
+            self._chunk_offsets[origin] = off
+        return off
+
+    def _copy(self, base: int, block: tuple[int, ...], src: list[slice], dst: np.ndarray) -> None:
+        """Copy ``block[src]`` of the array stored C-ordered at byte ``base`` into ``dst``."""
+        item = self.dtype.itemsize
+        strides = [item * int(np.prod(block[d + 1:])) for d in range(len(block))]
+        lens = [s.stop - s.start for s in src]
+        first = base + sum(s.start * st for s, st in zip(src, strides, strict=True))
+        span = sum((n - 1) * st for n, st in zip(lens, strides, strict=True)) + item
+        needed = int(np.prod(lens)) * item
+        if span <= max(self.SPAN_MIN, self.SPAN_RATIO * needed) or all(n == 1 for n in lens[:-1]):
+            buf = np.empty(span, dtype=np.uint8)
+            got = os.preadv(self.fd, [buf], first)
+            if got != span:
+                raise OSError(f"short read at byte {first}: the file ends early")
+            view = np.ndarray(lens, dtype=self.dtype, buffer=buf, strides=strides)
+            dst[...] = view
+            return
+        d = next(i for i, n in enumerate(lens) if n > 1)
+        for k in range(lens[d]):
+            sub = list(src)
+            sub[d] = slice(src[d].start + k, src[d].start + k + 1)
+            index = [slice(None)] * len(lens)
+            index[d] = slice(k, k + 1)
+            self._copy(base, block, sub, dst[tuple(index)])
+
+    def read(self, ranges: list[tuple[int, int]], first_axis: int = 0) -> np.ndarray:
+        """Same contract as :meth:`DirectChunkReader.read`."""
+        shape = [r1 - r0 for r0, r1 in ranges]
+        perm = [first_axis] + [d for d in range(len(shape)) if d != first_axis]
+        buf = np.empty([shape[d] for d in perm], dtype=self.dtype)
+        out = buf.transpose(np.argsort(perm))
+        if self.on_read is not None:
+            self.on_read("raw", tuple(ranges))
+        if self.chunks is None:
+            items = [((0,) * len(shape), self.offset)]
+            block = self.shape
+        else:
+            origins = itertools.product(*[range((r0 // c) * c, r1, c)
+                                          for (r0, r1), c in zip(ranges, self.chunks, strict=True)])
+            items = [(o, self._chunk_offset(o)) for o in origins]  # HDF5 calls, before the reads
+            block = self.chunks
+
+        def place(item: tuple) -> None:
+            origin, off = item
+            src, dst = [], []
+            for o, c, (r0, r1), n in zip(origin, block, ranges, self.shape, strict=True):
+                lo, hi = max(o, r0), min(o + c, r1, n)
+                src.append(slice(lo - o, hi - o))
+                dst.append(slice(lo - r0, hi - r0))
+            if off is None:
+                out[tuple(dst)] = self.fill
+            else:
+                self._copy(off, block, src, out[tuple(dst)])
+
+        if len(items) > 2:
+            list(decode_pool().map(place, items))  # preadv and numpy copies release the GIL
+        else:
+            for item in items:
+                place(item)
+        return out
+
+
+def block_reader(ds: h5py.Dataset, fd: int | None) -> DirectChunkReader | RawReader | None:
+    """The fastest lock-free reader for ``ds``, or None to read through h5py."""
+    if os.environ.get("HPCDASH_NO_DIRECT_CHUNKS"):
+        return None
+    direct = direct_reader(ds)
+    if direct is not None or fd is None:
+        return direct
+    try:
+        plist = ds.id.get_create_plist()
+        if plist.get_nfilters() or plist.get_external_count():
+            return None
+        layout = plist.get_layout()
+        if layout not in (h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED) or ds.file.userblock_size:
+            return None
+        if ds.file.driver != "sec2" or ds.dtype.kind not in "biuf" or ds.dtype.names:
+            return None
+        if layout == h5py.h5d.CONTIGUOUS and ds.id.get_offset() is None:
+            return None  # never written: h5py returns fill values
+    except (OSError, ValueError, AttributeError):
+        return None
+    return RawReader(ds, fd)
 
 
 def direct_reader(ds: h5py.Dataset) -> DirectChunkReader | None:

@@ -53,7 +53,7 @@ except ImportError:  # pragma: no cover - hdf5plugin is a dependency
     hdf5plugin = None
 
 from .cache import prefetch_executor, slab_cache
-from .chunks import direct_reader
+from .chunks import block_reader
 from .conventions import (
     NON_COMPRESSING,
     CFDecoder,
@@ -412,7 +412,15 @@ class Volume:
         self.long_name: str | None = attr_str(ds, "long_name")
         self._decoder = CFDecoder(ds)
         self._compressed = any(code not in NON_COMPRESSING for code, _ in filters_of(ds))
-        self._direct = direct_reader(ds)
+        self._fd = os.open(self.path, os.O_RDONLY)
+        st = os.fstat(self._fd)
+        if (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size) != self._identity:
+            raise FileChangedError(f"'{self._fname}' changed on disk while it was being opened; open it again.")
+        try:  # datasets reached through an external link live in another file: h5py only
+            same_file = os.path.samefile(ds.file.filename, self.path)
+        except OSError:
+            same_file = False
+        self._direct = block_reader(ds, self._fd if same_file else None)
         self._last_plane_miss: tuple | None = None
         self._key = (str(self.path), self._identity, name)
 
@@ -435,6 +443,9 @@ class Volume:
     def close(self) -> None:
         """Close the HDF5 file (cached slabs stay in the shared cache until evicted)."""
         self._closed = True
+        fd, self._fd = getattr(self, "_fd", None), None
+        if fd is not None:
+            os.close(fd)
         f, self._file = self._file, None
         if f is not None:
             try:

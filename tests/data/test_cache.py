@@ -12,22 +12,9 @@ from hpcdash.data import LatestOnly, SliceRequest, Superseded, open_volume, writ
 from hpcdash.data.cache import SlabCache
 
 
-class _CountingId:
-    def __init__(self, dsid, log):
-        self._id = dsid
-        self._log = log
-
-    def read_direct_chunk(self, offset, *args, **kwargs):
-        self._log.append(("chunk", tuple(offset)))
-        return self._id.read_direct_chunk(offset, *args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._id, name)
-
-
 class CountingDataset:
     """Wraps an h5py.Dataset and logs every read that reaches the file: ``ds[...]``
-    selections and raw chunk reads (the parallel gzip path)."""
+    selections, and the lock-free readers' file accesses (gzip chunks, raw byte spans)."""
 
     def __init__(self, ds):
         self._ds = ds
@@ -36,10 +23,6 @@ class CountingDataset:
     def __getitem__(self, sel):
         self.reads.append(sel)
         return self._ds[sel]
-
-    @property
-    def id(self):
-        return _CountingId(self._ds.id, self.reads)
 
     def __getattr__(self, name):
         return getattr(self._ds, name)
@@ -50,7 +33,7 @@ def count_reads(vol) -> CountingDataset:
     counter = CountingDataset(vol._ds)
     vol._ds = counter
     if vol._direct is not None:
-        vol._direct.ds = counter
+        vol._direct.on_read = lambda kind, where: counter.reads.append((kind, where))
     return counter
 
 
@@ -100,9 +83,9 @@ def test_uncompressed_random_jump_reads_plane_then_slab_when_stepping(tmp_path, 
     with open_volume(path) as vol:
         counter = count_reads(vol)
         np.testing.assert_array_equal(vol.slice("x", 11).values, data[:, :, 11])
-        assert counter.reads == [(slice(None), slice(None), slice(11, 12))]  # only the plane
+        assert counter.reads == [("raw", ((0, 32), (0, 24), (11, 12)))]  # only the plane
         np.testing.assert_array_equal(vol.slice("x", 12).values, data[:, :, 12])  # stepping: the slab
-        assert counter.reads[1] == (slice(None), slice(None), slice(8, 16))
+        assert counter.reads[1] == ("raw", ((0, 32), (0, 24), (8, 16)))
         for i in range(8, 16):
             np.testing.assert_array_equal(vol.slice("x", i).values, data[:, :, i])
         assert len(counter.reads) == 2
