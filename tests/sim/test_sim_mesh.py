@@ -64,3 +64,19 @@ def test_bad_widths_are_refused(h):
 def test_padding_factor_below_one_refused():
     with pytest.raises(ValueError):
         TensorMesh.padded((4, 4, 4), 1.0, 2, factor=0.9)
+
+
+def test_sim_package_imports_no_ui_libraries():
+    """hpcdash.sim runs in batch jobs and Dask workers: no Panel, HoloViews or Bokeh."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hpcdash.sim as s\n"
+        "[getattr(s, n) for n in s.__all__]\n"
+        "import hpcdash.sim.bench\n"
+        "bad = sorted(m for m in ('panel', 'holoviews', 'bokeh', 'datashader') if m in sys.modules)\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""
