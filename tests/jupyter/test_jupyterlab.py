@@ -108,6 +108,14 @@ def lab(tmp_path_factory):
         log.close()
 
 
+def _screenshot(page, name: str) -> None:
+    """Save a screenshot into $HPCDASH_SCREENSHOTS (for the README and for looking), if it is set."""
+    folder = os.environ.get("HPCDASH_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / name))
+
+
 def _errors(console_errors: list[str]) -> list[str]:
     return [e for e in console_errors if not any(n in e for n in LAB_NOISE)]
 
@@ -161,6 +169,7 @@ def test_launcher_tile_opens_the_app_through_the_proxy(lab, page, console_errors
     app.get_by_text("File browser").first.wait_for(timeout=150_000)
     app.get_by_text("run-a.h5").first.wait_for(timeout=30_000)
     app.get_by_text("results/").first.wait_for(timeout=30_000)
+    _screenshot(page, "jupyterlab-launcher-app.png")
     assert not _errors(console_errors)
 
 
@@ -187,6 +196,8 @@ def test_double_click_opens_the_file_in_an_hpcdash_tab(lab, page, console_errors
     app.get_by_text(re.compile(r"run b\.h5 · /sigma")).filter(visible=True).first.wait_for(timeout=150_000)
     app.get_by_text(READOUT).filter(visible=True).first.wait_for(timeout=30_000)
     app.locator("canvas").first.wait_for(state="visible", timeout=30_000)
+    page.wait_for_timeout(1000)  # let the datashaded image arrive before the picture
+    _screenshot(page, "jupyterlab-hdf5-tab.png")
 
     # JupyterLab asked only for the file's metadata, never for its bytes
     assert contents_requests, "JupyterLab did not look the file up"
@@ -216,3 +227,4 @@ def test_explorer_in_a_notebook(lab, page):
     page.keyboard.press("ArrowRight")
     expect(readout).not_to_have_text(before, timeout=30_000)
     assert READOUT.match(readout.inner_text())
+    _screenshot(page, "jupyterlab-notebook.png")
