@@ -23,18 +23,21 @@ Three ways to drive a sweep:
 * ``submit_sweep(...)`` returns ``distributed.Future`` objects at once, for callers that already
   manage futures.
 
-From the cluster tab (Panel) run the generator in a background thread so the server stays
-responsive, and set parameters of the tab's model from it; Panel forwards those changes to the
-browser::
+From the cluster tab (Panel), keep the server responsive by running the sweep in a worker thread
+and updating widgets from the event loop, for example::
 
-    def _sweep_thread(self, param_sets, out_dir):
-        for event in iter_sweep(param_sets, out_dir, client=self.client):
-            self.param.update(sweep_done=event.done, sweep_total=event.total,
-                              sweep_message=event.message)
-    threading.Thread(target=self._sweep_thread, args=(sets, out_dir), daemon=True).start()
+    state = {"done": 0, "total": len(sets), "last": None}
+    def progress(done, total, path):          # called in the worker thread
+        state.update(done=done, total=total, last=path)
+    task = asyncio.ensure_future(asyncio.to_thread(run_sweep, sets, out_dir, client, progress))
+    while not task.done():                   # in an async Panel callback
+        await asyncio.wait([task], timeout=0.5)
+        bar.value = state["done"]
+    paths = task.result()                    # raises SweepError if runs failed after retries
 
-Closing the generator early (``events.close()``, or breaking out of the loop) cancels the runs that
-have not finished.
+or iterate ``iter_sweep(sets, out_dir, client=client)`` in a thread and set parameters of the tab's
+param model from each :class:`SweepEvent` (``event.done``, ``event.total``, ``event.message``).
+Closing that generator early (``events.close()`` or leaving the loop) cancels unfinished runs.
 """
 
 from __future__ import annotations
