@@ -7,7 +7,7 @@ reads the *raw* chunk bytes with ``dataset.id.read_direct_chunk`` (cheap, under 
 and inflates them in a shared thread pool, so a slab of 64 gzip chunks uses every core and
 other panes' HDF5 calls are not blocked while it decodes.
 
-Uncompressed datasets (contiguous or chunked, stored in the file itself) are read by
+Uncompressed chunked datasets (stored in the file itself) are read by
 :class:`RawReader`: the byte offsets of the data (``get_offset`` /
 ``get_chunk_info_by_coord``, asked once per chunk) locate each chunk, ``os.preadv`` reads
 the smallest byte span that holds the requested elements (split into rows when that span
@@ -228,13 +228,11 @@ def block_reader(ds: h5py.Dataset, fd: int | None) -> DirectChunkReader | RawRea
         plist = ds.id.get_create_plist()
         if plist.get_nfilters() or plist.get_external_count():
             return None
-        layout = plist.get_layout()
-        if layout not in (h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED) or ds.file.userblock_size:
+        # contiguous data: HDF5's own sieve-buffered reads were faster than ours (measured)
+        if plist.get_layout() != h5py.h5d.CHUNKED or ds.file.userblock_size:
             return None
         if ds.file.driver != "sec2" or ds.dtype.kind not in "biuf" or ds.dtype.names:
             return None
-        if layout == h5py.h5d.CONTIGUOUS and ds.id.get_offset() is None:
-            return None  # never written: h5py returns fill values
     except (OSError, ValueError, AttributeError):
         return None
     return RawReader(ds, fd)

@@ -11,7 +11,13 @@ Reading strategy
     contains plane ``i``; HDF5 must decode all of it anyway for compressed data. The
     slab is read once, kept decoded in the shared LRU (memory budget, see
     :mod:`hpcdash.data.cache`), and every further slice inside it is a memory copy.
-    Contiguous datasets and slabs bigger than half the budget are read plane by plane.
+    gzip/shuffle chunks are inflated in parallel and uncompressed chunks read with plain
+    ``preadv``, both outside HDF5's global lock (:mod:`hpcdash.data.chunks`); other
+    filters go through h5py. Uncompressed chunked data: a random jump reads only its
+    plane; the slab is read when a second plane of it is asked for, or by ``prefetch``.
+    Contiguous data: blocks of 16 planes across the fast axes (they cost HDF5 about one
+    plane), single planes along the slowest axis. Slabs bigger than half the cache
+    budget are read plane by plane.
 
 Value range
     ``Volume.value_range()`` is computed once per (file identity, dataset, method) and
@@ -89,6 +95,7 @@ RDCC_NBYTES = 16 * 1024 * 1024
 RDCC_NSLOTS = 10007  # prime, per the HDF5 docs
 MAX_WALK_OBJECTS = 20_000
 SAMPLE_PER_DIM = 3
+CONTIGUOUS_BLOCK = 16
 
 
 @dataclass(frozen=True)
@@ -541,11 +548,18 @@ class Volume:
         return ax, idx, fixed, display
 
     def _block_len(self, ax: int, display: list[int]) -> int:
-        """Planes per slab along ``ax``: the chunk length if the slab fits the cache, else 1."""
-        if not self.chunks:
-            return 1
+        """Planes per slab along ``ax``: the chunk length if the slab fits the cache, else 1.
+
+        Contiguous datasets: 1 along the slowest axis (a plane is one contiguous run), else
+        CONTIGUOUS_BLOCK planes, which cost HDF5 about as much as one plane (every row is
+        touched anyway; measured 55 ms for 1 or 16 planes of [:, :, i] at 512^3).
+        """
         plane_bytes = self.dtype.itemsize * self.shape[display[0]] * self.shape[display[1]]
-        block = self.chunks[ax]
+        if not self.chunks:
+            first_kept = min(d for d in range(self.ndim) if d == ax or d in display)
+            block = 1 if ax == first_kept else min(CONTIGUOUS_BLOCK, self.shape[ax])
+        else:
+            block = self.chunks[ax]
         if block > 1 and slab_cache().fits(block * plane_bytes):
             return block
         return 1
@@ -594,7 +608,7 @@ class Volume:
         b1 = min(b0 + block, self.shape[ax])
         cache = slab_cache()
         key = self._slab_key(ax, b0, fixed)
-        if block > 1 and not self._compressed and not cache.contains(key):
+        if block > 1 and self.chunks and not self._compressed and not cache.contains(key):
             # Uncompressed: one plane reads only its own bytes (several times cheaper than
             # the slab). The slab is loaded when the user comes back to it (stepping) or
             # by prefetch(); a random jump pays only for its plane.

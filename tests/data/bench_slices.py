@@ -3,8 +3,8 @@
 Usage:  python tests/data/bench_slices.py [--dir /tmp/hpcdash-bench] [--n 512] [--big]
 
 Writes (once) volumes of n^3 float32 chunked 64^3: plain, gzip-4 (no shuffle, like the
-reference measurements in ../shared/recipes/perf/ANCHORS.md) and blosc-lz4; with --big also
-1024^3 plain. Then prints, per file and axis, median [min-max] milliseconds for:
+reference measurements in ../shared/recipes/perf/ANCHORS.md) and blosc-lz4, plus a
+contiguous one; with --big also 1024^3 plain. Then prints, per file and axis, median [min-max] milliseconds for:
 
 - raw h5py: ``ds[i, :, :]`` on an open file with HDF5's default 1 MiB chunk cache;
 - Volume.slice, random index (slab cache miss: one slab decoded);
@@ -24,7 +24,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from hpcdash.data import LatestOnly, open_volume, slab_cache, write_volume
+from hpcdash.data import LatestOnly, open_volume, slab_cache
 from hpcdash.data.cache import set_cache_budget
 
 
@@ -38,16 +38,15 @@ def field_slab(z0: int, z1: int, n: int, seed: int = 0) -> np.ndarray:
     return (f + rng.normal(0, 0.03, size=(z1 - z0, n, n))).astype("f4")
 
 
-def make(path: Path, n: int, compression, seed: int = 0) -> Path:
+def make(path: Path, n: int, compression, seed: int = 0, chunks=(64, 64, 64)) -> Path:
     if path.exists():
         return path
     tmp = path.with_suffix(".tmp")
     coords = {d: np.arange(n, dtype=float) * 10.0 for d in ("z", "y", "x")}
-    write_volume(tmp, "/model/sigma", np.zeros((1, 1, 1), "f4"), {"z": [0.0], "y": [0.0], "x": [0.0]}, mode="w")
     with h5py.File(tmp, "w") as f:  # written slab by slab: the cube need not fit in memory
         from hpcdash.data.write import compression_kwargs
 
-        ds = f.create_dataset("/model/sigma", shape=(n, n, n), dtype="f4", chunks=(64, 64, 64),
+        ds = f.create_dataset("/model/sigma", shape=(n, n, n), dtype="f4", chunks=chunks,
                               **compression_kwargs(compression))
         for z0 in range(0, n, 64):
             ds[z0:z0 + 64] = field_slab(z0, min(z0 + 64, n), n, seed)
@@ -129,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=512)
     ap.add_argument("--reps", type=int, default=8)
     ap.add_argument("--big", action="store_true", help="also 1024^3 plain (4 GiB on disk)")
-    ap.add_argument("--only", default="", help="comma list of: plain,gzip,blosc,big,panes")
+    ap.add_argument("--only", default="", help="comma list of: plain,contig,gzip,blosc,big,panes")
     args = ap.parse_args(argv)
     out = Path(args.dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -139,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     n = args.n
     files = {
         "plain": lambda: make(out / f"plain{n}.h5", n, None),
+        "contig": lambda: make(out / f"contig{n}.h5", n, None, chunks=None),
         "gzip": lambda: make(out / f"gzip{n}.h5", n, {"compression": "gzip", "compression_opts": 4}),
         "blosc": lambda: make(out / f"blosc{n}.h5", n, "blosc"),
     }
