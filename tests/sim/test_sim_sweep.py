@@ -263,3 +263,18 @@ def test_cluster_generator_and_futures(client, tmp_path):
     futures, paths = submit_sweep(SETS[:2], tmp_path / "fut", client, name="f")
     results = client.gather(futures)
     assert [Path(r) for r in results] == paths and all(p.exists() for p in paths)
+
+
+def test_closing_the_generator_cancels_unfinished_runs(client, tmp_path):
+    sets = [{"core_cells": 24, "n_pad": 6, "source_x": float(x)} for x in range(-40, 40, 10)]
+    events = iter_sweep(sets, tmp_path, client=client, name="cancel")
+    first = next(events)
+    assert first.ok and first.total == 8
+    events.close()
+    deadline = time.monotonic() + 30
+    while any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(client.processing().values())
+    time.sleep(0.5)
+    written = visible(tmp_path)
+    assert 1 <= len(written) < 8  # runs already executing may finish; queued ones never start
