@@ -1,6 +1,23 @@
 """hpcdash data layer: HDF5 volumes, conventions, slab cache and path safety.
 
 No Panel or HoloViews here: this package is usable from batch jobs and notebooks.
+
+Typical use::
+
+    from hpcdash.data import find_volumes, open_volume, write_volume, VolumeError
+
+    infos = find_volumes("run1.h5")            # default pick first (infos[0].is_default)
+    with open_volume("run1.h5") as vol:        # keeps the file open; close() or `with`
+        da = vol.slice("z", 40)                # xarray.DataArray (y, x) with coords + units
+        vol.prefetch("z", 40, +1)              # read-ahead while the user looks
+        vmin, vmax = vol.value_range()         # whole-volume range, cheap, cached
+
+In a UI, run reads through :class:`LatestOnly` (one per pane) with :class:`SliceRequest`
+so a slider drag never queues stale reads; see :mod:`hpcdash.data.cache`. Catch
+:class:`VolumeError` and show ``str(err)`` (HTML-escaped). Modules: ``volume`` (finding
+and reading), ``conventions`` (dimension scales, NeXus, CF), ``chunks`` (lock-free chunk
+readers), ``cache`` (slab cache, read-ahead, LatestOnly), ``write`` (``write_volume``),
+``paths`` (``safe_path``, ``list_dir``), ``errors``.
 """
 
 from .cache import CacheStats, LatestOnly, SlabCache, SliceRequest, Superseded, set_cache_budget, slab_cache

@@ -90,8 +90,11 @@ def bench_file(path: Path, reps: int, rng: np.random.Generator) -> None:
                 steps = [timed(lambda i=i, a=axis: vol.slice(a, i)) for i in range(start + 1, start + 64)]
                 slab_cache().clear()
                 vol.slice(axis, start)
-                vol.prefetch(axis, start, +1).result()
-                nxt = min(start + 64, n - 1)
+                fut = vol.prefetch(axis, start, +1)
+                if fut is not None:
+                    fut.result()
+                block = vol._block_len(axis, [d for d in range(3) if d != axis])
+                nxt = min(start + block, n - 1)
                 cross = timed(lambda a=axis, i=nxt: vol.slice(a, i))
             print(f"{path.name:22s} axis {axis}: raw h5py {fmt(raw)} | slice miss {fmt(miss)} | "
                   f"step in slab {fmt(steps)} | step after prefetch {cross:6.1f}", flush=True)
