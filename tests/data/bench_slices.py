@@ -1,6 +1,6 @@
 """Benchmark of the data layer's slice reads (figures, not a test).
 
-Usage:  python tests/data/bench_slices.py [--dir /tmp/hpcdash-bench] [--n 512] [--big]
+Usage:  python tests/data/bench_slices.py [--dir /tmp/hpcdash-data-bench] [--n 512] [--big]
 
 Writes (once) volumes of n^3 float32 chunked 64^3: plain, gzip-4 (no shuffle, like the
 reference measurements in ../shared/recipes/perf/ANCHORS.md) and blosc-lz4, plus a
@@ -127,7 +127,7 @@ def bench_panes(paths: list[Path], reps: int, rng: np.random.Generator) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dir", default="/tmp/hpcdash-bench")
+    ap.add_argument("--dir", default="/tmp/hpcdash-data-bench")
     ap.add_argument("--n", type=int, default=512)
     ap.add_argument("--reps", type=int, default=8)
     ap.add_argument("--big", action="store_true", help="also 1024^3 plain (4 GiB on disk)")
