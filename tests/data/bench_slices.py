@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dir", default="/tmp/hpcdash-data-bench")
     ap.add_argument("--n", type=int, default=512)
     ap.add_argument("--reps", type=int, default=8)
+    ap.add_argument("--pane-n", type=int, default=256, help="size of the four pane files")
     ap.add_argument("--big", action="store_true", help="also 1024^3 plain (4 GiB on disk)")
     ap.add_argument("--only", default="", help="comma list of: plain,contig,gzip,blosc,big,panes")
     args = ap.parse_args(argv)
@@ -157,9 +158,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{path.name}: ready in {time.perf_counter() - t:.1f} s", flush=True)
         bench_file(path, args.reps, rng)
     if not only or "panes" in only:
-        paths = [make(out / f"pane{k}_{n}.h5", n, {"compression": "gzip", "compression_opts": 4}, seed=k)
-                 for k in range(4)]
-        bench_panes(paths, args.reps, rng)
+        pn = args.pane_n
+        for label, comp in (("plain", None), ("gzip", {"compression": "gzip", "compression_opts": 4})):
+            paths = [make(out / f"pane{k}_{label}{pn}.h5", pn, comp, seed=k) for k in range(4)]
+            print(f"four panes on {label} {pn}^3 files:", flush=True)
+            bench_panes(paths, args.reps, rng)
 
 
 if __name__ == "__main__":
