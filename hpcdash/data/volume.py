@@ -332,6 +332,8 @@ class Volume:
         self.path = Path(path).absolute()
         self._fname = _display(self.path)
         self._identity = file_identity(self.path) if self.path.exists() else None
+        self._io_lock = threading.Lock()
+        self._io_users = 0  # reads in progress: close() waits for them before closing the file
         self._file: h5py.File | None = open_hdf5(self.path)
         self._closed = False
         try:
@@ -448,8 +450,16 @@ class Volume:
         return self._closed
 
     def close(self) -> None:
-        """Close the HDF5 file (cached slabs stay in the shared cache until evicted)."""
-        self._closed = True
+        """Close the file (cached slabs stay in the shared cache until evicted).
+
+        Safe while another thread is reading: the file is closed when that read ends.
+        """
+        with self._io_lock:
+            self._closed = True
+            if self._io_users == 0:
+                self._release()
+
+    def _release(self) -> None:
         fd, self._fd = getattr(self, "_fd", None), None
         if fd is not None:
             os.close(fd)
@@ -459,6 +469,18 @@ class Volume:
                 f.close()
             except Exception:  # closing a damaged file must not mask the real error
                 pass
+
+    def _enter_io(self) -> None:
+        with self._io_lock:
+            if self._closed:
+                raise VolumeError(f"The volume '{self.name}' of '{self._fname}' is closed; open it again.")
+            self._io_users += 1
+
+    def _exit_io(self) -> None:
+        with self._io_lock:
+            self._io_users -= 1
+            if self._closed and self._io_users == 0:
+                self._release()
 
     @property
     def info(self) -> VolumeInfo:
@@ -573,6 +595,7 @@ class Volume:
                 sel.append(fixed[d])
             else:
                 sel.append(slice(None))
+        self._enter_io()
         try:
             if self._direct is not None and ds is self._ds:
                 ranges = [(b0, b1) if d == ax else (fixed[d], fixed[d] + 1) if d in fixed else (0, self.shape[d])
@@ -586,6 +609,8 @@ class Volume:
         except zlib.error as exc:
             raise CorruptFileError(f"Reading '{self.name}' from '{self._fname}' failed: a compressed chunk is "
                                    f"damaged ({_short(exc)}).") from None
+        finally:
+            self._exit_io()
         pos = sum(1 for d in range(ax) if d not in fixed)  # position of ax among kept dims
         return np.moveaxis(raw, pos, 0)
 
@@ -770,10 +795,13 @@ class Volume:
     def _range_from_blocks(self, ds: h5py.Dataset, blocks: Iterator[tuple[slice, ...]]) -> tuple[float, float] | None:
         lo, hi = np.inf, -np.inf
         for sel in blocks:
+            self._enter_io()
             try:
                 raw = ds[sel]
             except OSError as exc:
                 raise self._read_error(exc) from None
+            finally:
+                self._exit_io()
             data = self._decoder(raw)
             finite = data[np.isfinite(data)]
             if finite.size:

@@ -274,3 +274,28 @@ def test_slice_request_reads_and_prefetches(cube, fresh_cache):
         counter = count_reads(vol)
         np.testing.assert_array_equal(latest.run(SliceRequest(vol, "z", 7)).values, data[7])
         assert counter.reads == []
+
+
+def test_close_during_a_read_waits_for_it(cube, fresh_cache):
+    path, data = cube
+    vol = open_volume(path)
+    inside = threading.Event()
+    release = threading.Event()
+    real_read = vol._direct.read
+
+    def slow_read(*args, **kwargs):
+        inside.set()
+        release.wait(10)
+        return real_read(*args, **kwargs)
+
+    vol._direct.read = slow_read
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("da", vol.slice("z", 3)))
+    t.start()
+    assert inside.wait(10)
+    vol.close()  # must not pull the file from under the running read
+    assert vol.closed and vol._fd is not None
+    release.set()
+    t.join(10)
+    np.testing.assert_array_equal(result["da"].values, data[3])
+    assert vol._fd is None and vol._file is None
