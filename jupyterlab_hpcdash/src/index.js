@@ -17,6 +17,7 @@ import {
   Base64ModelFactory,
   DocumentWidget
 } from '@jupyterlab/docregistry';
+import { ServerConnection } from '@jupyterlab/services';
 import { IFrame, LabIcon, launchIcon, refreshIcon, ToolbarButton } from '@jupyterlab/ui-components';
 
 import hpcdashSvg from '../../assets/hpcdash.svg';
@@ -43,6 +44,26 @@ export const hpcdashIcon = new LabIcon({ name: 'hpcdash:logo', svgstr: hpcdashSv
 export function explorerUrl(path) {
   const query = new URLSearchParams({ file: path });
   return URLExt.join(PageConfig.getBaseUrl(), APP_PATH) + '?' + query.toString();
+}
+
+let availability = null;
+
+/**
+ * Whether jupyter-server-proxy serves hpcdash in this Jupyter server (asked once per page).
+ * Resolves to true when it cannot tell, so that the iframe shows whatever the server answers.
+ *
+ * @returns {Promise<boolean>}
+ */
+export function hpcdashAvailable() {
+  if (availability === null) {
+    const settings = ServerConnection.makeSettings();
+    const url = URLExt.join(settings.baseUrl, 'server-proxy/servers-info');
+    availability = ServerConnection.makeRequest(url, {}, settings)
+      .then(response => (response.status === 404 ? { server_processes: [] } : response.json()))
+      .then(info => (info.server_processes || []).some(server => server.name === 'hpcdash'))
+      .catch(() => true);
+  }
+  return availability;
 }
 
 /** A text model factory whose documents are never read from or written to disk. */
@@ -99,7 +120,33 @@ class HpcdashDocument extends DocumentWidget {
   _show(path) {
     this.title.label = PathExt.basename(path);
     this.title.caption = `${path} in hpcdash`;
-    this.content.url = explorerUrl(path);
+    void hpcdashAvailable().then(ok => {
+      if (this.isDisposed) {
+        return;
+      }
+      if (ok) {
+        this.content.url = explorerUrl(path);
+      } else {
+        this._unavailable();
+      }
+    });
+  }
+
+  /** Say why nothing can be shown instead of an iframe on a 404 page. */
+  _unavailable() {
+    this.frame.hidden = true;
+    if (this.content.node.querySelector('.jp-hpcdash-message')) {
+      return;
+    }
+    const message = document.createElement('div');
+    message.className = 'jp-hpcdash-message';
+    const title = document.createElement('h3');
+    title.textContent = 'hpcdash is not available in this Jupyter server';
+    const text = document.createElement('p');
+    text.textContent = 'hpcdash opens HDF5 files through jupyter-server-proxy, which this server does not ' +
+      'run. Install it next to JupyterLab (pip install "hpcdash[jupyter]") and restart the server.';
+    message.append(title, text);
+    this.content.node.appendChild(message);
   }
 }
 

@@ -13,6 +13,8 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -59,8 +61,8 @@ def _write_notebook(path: Path) -> None:
     nbformat.write(nb, path)
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+@contextmanager
+def _running_lab(tmp_path_factory, extra_args: tuple[str, ...] = ()) -> Iterator[tuple[str, Path]]:
     """A JupyterLab server on loopback, no token, rooted in a folder holding two runs (one in a
     sub-folder, with a space in its name) and a notebook. The lab extension is the repository's build."""
     pytest.importorskip("jupyterlab")
@@ -93,7 +95,7 @@ def lab(tmp_path_factory):
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--port", str(port), "--ip", "127.0.0.1",
          "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root",
-         "--LabApp.extension_manager=readonly", f"--ServerApp.root_dir={root}"],
+         "--LabApp.extension_manager=readonly", f"--ServerApp.root_dir={root}", *extra_args],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -106,6 +108,21 @@ def lab(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab with jupyter-server-proxy, as users run it."""
+    with _running_lab(tmp_path_factory) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def lab_without_proxy(tmp_path_factory):
+    """JupyterLab where jupyter-server-proxy is not enabled (hpcdash installed without its extra)."""
+    with _running_lab(tmp_path_factory, ('--ServerApp.jpserver_extensions={"jupyter_server_proxy": False}',)) \
+            as server:
+        yield server
 
 
 def _screenshot(page, name: str) -> None:
@@ -228,3 +245,13 @@ def test_explorer_in_a_notebook(lab, page):
     expect(readout).not_to_have_text(before, timeout=30_000)
     assert READOUT.match(readout.inner_text())
     _screenshot(page, "jupyterlab-notebook.png")
+
+
+def test_without_the_proxy_the_tab_says_what_to_install(lab_without_proxy, page):
+    base, _ = lab_without_proxy
+    page.goto(base + "/lab?reset", timeout=120_000)
+    page.locator(".jp-DirListing-item", has_text="run-a.h5").first.dblclick(timeout=60_000)
+    tab = page.locator(".jp-hpcdash-document")
+    tab.get_by_text("hpcdash is not available in this Jupyter server").wait_for(timeout=30_000)
+    expect(tab.get_by_text('pip install "hpcdash[jupyter]"')).to_be_visible()
+    assert not tab.locator("iframe").get_attribute("src")  # no iframe on a 404 page
