@@ -95,6 +95,13 @@ def sweep_throughput(
 
         with h5py.File(serial_paths[0], "r") as f:
             n_cells = int(f["/dc/potential"].size)
+        cpu = {}
+        for kind in ("serial", "cluster"):
+            values = []
+            for path in sorted(tmp.glob(f"{kind}*/*.h5")):
+                with h5py.File(path, "r") as f:
+                    values.append(float(f.attrs["solve_cpu_seconds"]))
+            cpu[kind] = statistics.median(values)
     finally:
         if out_dir is None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -112,6 +119,10 @@ def sweep_throughput(
         "serial_rounds_s": [round(t, 2) for t in serial],
         "cluster_rounds_s": [round(t, 2) for t in parallel],
         "cluster_start_s": round(start_s, 2),
+        # CPU seconds of one solve, median: equal in both modes means no per-run overhead on the
+        # workers; a wall-time speed-up below 2 then comes from other load on the machine
+        "solve_cpu_s_serial": round(cpu["serial"], 3),
+        "solve_cpu_s_cluster": round(cpu["cluster"], 3),
         "serial_runs_per_min": round(60 * n_runs / best_s, 1),
         "cluster_runs_per_min": round(60 * n_runs / best_c, 1),
         "cpu_count": os.cpu_count(),
