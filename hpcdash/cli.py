@@ -89,9 +89,14 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
           allow_websocket_origin: Sequence[str] | None = None, prefix: str = "", show: bool = False,
           num_threads: int | None = None, title: str = "hpcdash") -> None:
     """Serve `create_app(paths, root)` at http://address:port/ until interrupted."""
+    import logging
+
     import panel as pn
 
     from hpcdash.app import ASSETS, create_app
+
+    # errors raised in session callbacks go to stderr (Panel and Bokeh log them, they never stop the server)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
 
     root = str(Path(root or os.getcwd()).resolve())
     for p in paths:

@@ -21,6 +21,7 @@ import panel as pn
 import param
 from holoviews.operation.datashader import rasterize
 from holoviews.plotting.util import process_cmap
+from panel.io.state import set_curdoc
 
 from . import export
 from .state import DIVERGING_CMAP, ExplorerState, SliceLoader, SliceState, escape
@@ -91,13 +92,13 @@ class SliceView(pn.viewable.Viewer):
         super().__init__(state=state, **params)
         s = state
         self._uid = f"p{id(s) % 100000}"
-        self.dataset_w = pn.widgets.Select.from_param(s.param.dataset, name="Dataset", sizing_mode="stretch_width")
-        self.axis_w = pn.widgets.Select.from_param(s.param.axis, name="Normal axis", width=110)
-        self.slice_w = pn.widgets.IntSlider.from_param(s.param.index, name="Slice", sizing_mode="stretch_width")
-        self.cmap_w = pn.widgets.Select.from_param(s.param.cmap, name="Colormap", width=120)
-        self.scale_w = pn.widgets.RadioButtonGroup.from_param(s.param.scale, name="Colour scale", width=120)
+        self.dataset_w = pn.widgets.Select.from_param(s.param.dataset, name="Dataset", sizing_mode="stretch_width", css_classes=["hpcdash-dataset"])
+        self.axis_w = pn.widgets.Select.from_param(s.param.axis, name="Normal axis", width=110, css_classes=["hpcdash-axis"])
+        self.slice_w = pn.widgets.IntSlider.from_param(s.param.index, name="Slice", sizing_mode="stretch_width", css_classes=["hpcdash-slice"])
+        self.cmap_w = pn.widgets.Select.from_param(s.param.cmap, name="Colormap", width=120, css_classes=["hpcdash-cmap"])
+        self.scale_w = pn.widgets.RadioButtonGroup.from_param(s.param.scale, name="Colour scale", width=120, css_classes=["hpcdash-scale"])
         self.sym_w = pn.widgets.Checkbox.from_param(s.param.symmetric, name="Symmetric about zero")
-        self.range_w = pn.widgets.Select.from_param(s.param.range_mode, name="Colour range", width=110)
+        self.range_w = pn.widgets.Select.from_param(s.param.range_mode, name="Colour range", width=110, css_classes=["hpcdash-range"])
         self.vmin_w = pn.widgets.FloatInput.from_param(s.param.vmin, name="Min", width=100)
         self.vmax_w = pn.widgets.FloatInput.from_param(s.param.vmax, name="Max", width=100)
         self.title_pane = pn.pane.HTML("", css_classes=["hpcdash-title"], sizing_mode="stretch_width")
@@ -267,7 +268,7 @@ class ComparisonView(pn.viewable.Viewer):
         self.plot_pane = pn.pane.HoloViews(None, linked_axes=False, css_classes=["hpcdash-compare-plot"])
         self._key = None
         explorer.param.watch(self._update, ["comparison", "comparison_error", "compare", "comparison_clim"])
-        self._layout = pn.Column(self.title_pane, self.error_pane, self.plot_pane, css_classes=["hpcdash-pane"],
+        self._layout = pn.Column(self.title_pane, self.error_pane, self.plot_pane, css_classes=["hpcdash-compare"],
                                  sizing_mode="stretch_width")
         self._update()
 
@@ -517,7 +518,8 @@ def _dispatch(doc_ref, fn) -> None:
         return
 
     def run():
-        with pn.io.hold(doc):
+        # Panel sends model changes of this session only when its document is the current one
+        with set_curdoc(doc), pn.io.hold(doc):
             fn()
 
     try:

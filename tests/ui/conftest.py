@@ -41,12 +41,13 @@ def data_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_root(data_root: Path) -> Path:
-    """Two demo runs (hpcdash.sim.write_demo_runs, 128^3 padded tensor mesh) inside the data root."""
+def demo_runs(data_root: Path) -> list[str]:
+    """Two demo runs (hpcdash.sim.write_demo_runs, 128^3 padded tensor mesh) inside the data root,
+    as paths relative to it."""
     from hpcdash.sim import write_demo_runs
 
-    write_demo_runs(data_root / "demo", n_runs=2)
-    return data_root / "demo"
+    paths = write_demo_runs(data_root / "demo", n_runs=2)
+    return [Path(p).relative_to(data_root).as_posix() for p in paths]
 
 
 def _serve(argv: list[str], log: Path, env: dict | None = None, path: str = "/") -> Iterator[Server]:
@@ -64,7 +65,7 @@ def _serve(argv: list[str], log: Path, env: dict | None = None, path: str = "/")
 
 
 @pytest.fixture(scope="module")
-def hpcdash_server(data_root: Path, demo_root: Path, tmp_path_factory) -> Iterator[Server]:
+def hpcdash_server(data_root: Path, demo_runs: list[str], tmp_path_factory) -> Iterator[Server]:
     """`hpcdash serve --root <data_root>` with no files: every test opens its view through the URL query."""
     log = tmp_path_factory.mktemp("hpcdash-serve") / "server.log"
     yield from _serve([sys.executable, "-m", "hpcdash", "serve", "--root", str(data_root), "--port", "{port}"],

@@ -1,0 +1,193 @@
+"""The explorer in Debian chromium against `hpcdash serve` (one server per module; views open via the URL)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from io import BytesIO
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.ui
+
+LOAD = 120_000   # first page: app import, session, numba warm-up on 2 busy cores
+STEP = 60_000    # one interaction round trip on a loaded machine
+
+
+def open_view(page: Page, server, **query) -> None:
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(server.url + "/" + (("?" + urlencode(query)) if query else ""), timeout=LOAD)
+
+
+def pane(page: Page, i: int):
+    return page.locator(".hpcdash-pane").nth(i)
+
+
+def readout(page: Page, i: int = 0):
+    return pane(page, i).locator(".hpcdash-readout-text")
+
+
+def plot_pixels(page: Page, i: int = 0) -> np.ndarray:
+    """The plot canvas of pane i as an RGB array (after the image has settled)."""
+    canvas = pane(page, i).locator(".hpcdash-plot canvas").first
+    expect(canvas).to_be_visible(timeout=STEP)
+    return np.asarray(Image.open(BytesIO(canvas.screenshot())).convert("RGB")).astype(int)
+
+
+def changed_fraction(a: np.ndarray, b: np.ndarray) -> float:
+    if a.shape != b.shape:
+        return 1.0
+    return float((np.abs(a - b).sum(axis=2) > 30).mean())
+
+
+def wait_for_image_change(page: Page, before: np.ndarray, i: int = 0, min_fraction: float = 0.02) -> np.ndarray:
+    """Poll the plot until at least `min_fraction` of its pixels changed; return the new pixels."""
+    for _ in range(60):
+        page.wait_for_timeout(500)
+        now = plot_pixels(page, i)
+        if changed_fraction(before, now) >= min_fraction:
+            return now
+    raise AssertionError(f"the image of pane {i} did not change")
+
+
+def slice_number(ro) -> int:
+    """The 1-based slice number shown by a readout locator (waits until it shows one)."""
+    expect(ro).to_have_text(re.compile(r"slice \d+ of \d+"), timeout=STEP)
+    for _ in range(50):
+        m = re.search(r"slice (\d+) of (\d+)", ro.text_content() or "")
+        if m:
+            return int(m.group(1))
+        ro.page.wait_for_timeout(100)
+    raise AssertionError("no slice number in the readout")
+
+
+def test_empty_state_explains_what_to_do(page: Page, hpcdash_server, console_errors, blocked_requests):
+    open_view(page, hpcdash_server)
+    expect(page.get_by_text("No file open yet")).to_be_visible(timeout=LOAD)
+    expect(page.get_by_text("File browser", exact=True)).to_be_visible()
+    expect(page.get_by_text("a.h5", exact=True)).to_be_visible()  # the browser lists the root
+    expect(page.get_by_text("secret.h5")).to_have_count(0)        # never what lies outside it
+    assert console_errors == [] and blocked_requests == []
+
+
+def test_axis_slider_and_colormap_change_readout_and_image(page: Page, hpcdash_server, console_errors,
+                                                           blocked_requests):
+    open_view(page, hpcdash_server, file="a.h5")
+    ro = readout(page)
+    expect(ro).to_have_text(re.compile(r"^z = -?\d+\.\d m \(slice \d+ of 12\)$"), timeout=LOAD)
+    page.wait_for_timeout(1000)
+    img0 = plot_pixels(page)
+
+    # normal axis: z -> x (non-uniform tensor axis, QuadMesh)
+    pane(page, 0).locator(".hpcdash-axis select").select_option("x")
+    expect(ro).to_have_text(re.compile(r"^x = -?[\d.]+ m \(slice \d+ of 20\)$"), timeout=STEP)
+    img1 = wait_for_image_change(page, img0)
+
+    # slider by keyboard: two steps to the right
+    n = slice_number(ro)
+    pane(page, 0).locator(".noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect(ro).to_contain_text(f"(slice {n + 2} of 20)", timeout=STEP)
+    img2 = wait_for_image_change(page, img1)
+
+    # colormap
+    pane(page, 0).locator(".hpcdash-cmap select").select_option("gray")
+    img3 = wait_for_image_change(page, img2, min_fraction=0.2)
+    grey = np.abs(img3[..., 0] - img3[..., 1]) + np.abs(img3[..., 1] - img3[..., 2])
+    assert (grey < 6).mean() > 0.9  # the plot area is now grey scale
+
+    # the view is in the URL
+    q = parse_qs(urlparse(page.url).query)
+    assert q["file"] == ["a.h5"] and q["axis"] == ["x"] and q["slice"] == [str(n + 1)] and q["cmap"] == ["gray"]
+    assert console_errors == [] and blocked_requests == []
+
+
+def test_url_reopens_the_same_view(page: Page, hpcdash_server, console_errors):
+    open_view(page, hpcdash_server, file="a.h5", axis="y", slice="3", cmap="magma")
+    expect(readout(page)).to_have_text("y = 30.0 m (slice 4 of 16)", timeout=LOAD)
+    expect(pane(page, 0).locator(".hpcdash-cmap select")).to_have_value("magma")
+    expect(pane(page, 0).locator(".hpcdash-axis select")).to_have_value("y")
+    assert console_errors == []
+
+
+def test_linked_panes_follow_each_other(page: Page, hpcdash_server, demo_runs, console_errors,
+                                       blocked_requests):
+    open_view(page, hpcdash_server, file=demo_runs[0], file2=demo_runs[1])
+    ra, rb = readout(page, 0), readout(page, 1)
+    expect(ra).to_contain_text("of 128)", timeout=LOAD)
+    expect(rb).to_contain_text("of 128)", timeout=LOAD)
+    page.wait_for_timeout(1000)
+    a0, b0 = plot_pixels(page, 0), plot_pixels(page, 1)
+    n = slice_number(ra)
+    pane(page, 0).locator(".noUi-handle").first.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    expect(ra).to_contain_text(f"(slice {n + 3} of 128)", timeout=STEP)
+    expect(rb).to_contain_text(f"(slice {n + 3} of 128)", timeout=STEP)
+    assert ra.inner_text() == rb.inner_text()
+    wait_for_image_change(page, a0, 0, 0.01)
+    wait_for_image_change(page, b0, 1, 0.01)
+    # axis change on pane B moves pane A too
+    pane(page, 1).locator(".hpcdash-axis select").select_option("y")
+    expect(ra).to_contain_text("y = ", timeout=STEP)
+    expect(rb).to_contain_text("y = ", timeout=STEP)
+    page.wait_for_timeout(2000)
+    shot = REPO / "assets" / "screenshot.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 50_000
+    assert console_errors == [] and blocked_requests == []
+
+
+def test_bad_file_gets_a_message_and_other_panes_keep_working(page: Page, hpcdash_server, console_errors):
+    open_view(page, hpcdash_server, file="a.h5", file2="bad/notes.h5", file3="bad/evil.h5", link="0")
+    expect(pane(page, 1).get_by_text("is not an HDF5 file")).to_be_visible(timeout=LOAD)
+    # names from files are shown as text, never as markup
+    expect(pane(page, 2).locator(".hpcdash-title")).to_contain_text("/<script>alert(1)</script>")
+    ro = readout(page, 0)
+    expect(ro).to_contain_text("of 12)", timeout=STEP)
+    n = slice_number(ro)
+    pane(page, 0).locator(".noUi-handle").first.focus()
+    page.keyboard.press("ArrowLeft")
+    expect(ro).to_contain_text(f"(slice {n - 1} of 12)", timeout=STEP)
+    assert console_errors == []
+
+
+def test_outside_root_is_refused_in_the_browser(page: Page, hpcdash_server):
+    open_view(page, hpcdash_server)
+    expect(page.get_by_text("No file open yet")).to_be_visible(timeout=LOAD)
+    page.get_by_placeholder("runs/run_01.h5").fill("../outside/secret.h5")
+    page.get_by_role("button", name="Open path").click()
+    expect(page.get_by_text("is outside the folder this server may show")).to_be_visible(timeout=STEP)
+    expect(page.locator(".hpcdash-pane")).to_have_count(0)
+
+
+def test_difference_view(page: Page, hpcdash_server, console_errors):
+    open_view(page, hpcdash_server, file="a.h5", file2="b.h5", compare="difference")
+    expect(page.get_by_text("A - B").first).to_be_visible(timeout=LOAD)
+    expect(page.locator(".hpcdash-compare canvas").first).to_be_visible(timeout=STEP)
+    open_view(page, hpcdash_server, file="a.h5", file2="c.h5", compare="difference")
+    expect(page.get_by_text("The grids differ")).to_be_visible(timeout=LOAD)
+    assert console_errors == []
+
+
+def test_panel_serve_dashboard(page: Page, data_root: Path, start_server, console_errors):
+    server = start_server([sys.executable, "-m", "panel", "serve", "dashboards/hpcdash_app.py",
+                           "--port", "{port}", "--address", "127.0.0.1",
+                           "--allow-websocket-origin", "127.0.0.1:{port}",
+                           "--args", "--root", str(data_root), "a.h5"], path="/hpcdash_app")
+    page.goto(server.url + "/hpcdash_app", timeout=LOAD)
+    ro = readout(page)
+    expect(ro).to_contain_text("of 12)", timeout=LOAD)
+    n = slice_number(ro)
+    pane(page, 0).locator(".noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    expect(ro).to_contain_text(f"(slice {n + 1} of 12)", timeout=STEP)
+    assert console_errors == []
