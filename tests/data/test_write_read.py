@@ -136,3 +136,19 @@ def test_root_level_volume(tmp_path):
         assert not vol.is_uniform("b") and vol.is_uniform("a")
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         np.testing.assert_array_equal(ds["v"].values, np.arange(12.0).reshape(3, 4))
+
+
+def test_nexusformat_reader_sees_the_same_axes(model_file):
+    nexus = pytest.importorskip("nexusformat.nexus")
+    path, data, edges = model_file
+    root = nexus.nxload(str(path))
+    try:
+        plot = root.plottable_data
+        assert plot.nxsignal.nxname == "sigma"
+        assert [a.nxname for a in plot.nxaxes] == ["z", "y", "x"]
+        np.testing.assert_array_equal(plot.nxsignal.nxdata, data)
+        with open_volume(path) as vol:
+            for axis in plot.nxaxes:
+                np.testing.assert_allclose(axis.nxdata, vol.coords[axis.nxname])
+    finally:
+        root.nxfile.close()
