@@ -13,8 +13,11 @@ costs little more than writing it and memory stays at about one slab of chunks.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import zlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -204,6 +207,30 @@ BIG_ANOMALIES = [
 ]
 
 
+def _shuffle_deflate(chunk: np.ndarray, level: int) -> bytes:
+    """A chunk as HDF5's shuffle + deflate filters store it (zlib stream of the byte-transposed data)."""
+    raw = np.ascontiguousarray(chunk).view(np.uint8).reshape(-1, chunk.dtype.itemsize)
+    return zlib.compress(np.ascontiguousarray(raw.T).tobytes(), level)
+
+
+def _write_deflated(dset, block: np.ndarray, origin: tuple[int, int, int], chunks, level: int, pool) -> None:
+    """Write ``block`` (aligned to whole chunks at ``origin``) chunk by chunk, deflating in ``pool``."""
+    cz, cy, cx = chunks
+    jobs = []
+    for a in range(0, block.shape[0], cz):
+        for b in range(0, block.shape[1], cy):
+            for c in range(0, block.shape[2], cx):
+                part = block[a : a + cz, b : b + cy, c : c + cx]
+                if part.shape != (cz, cy, cx):  # edge chunk: HDF5 stores it full size
+                    full = np.zeros((cz, cy, cx), dtype=block.dtype)
+                    full[: part.shape[0], : part.shape[1], : part.shape[2]] = part
+                    part = full
+                offset = (origin[0] + a, origin[1] + b, origin[2] + c)
+                jobs.append((offset, pool.submit(_shuffle_deflate, part, level)))
+    for offset, job in jobs:
+        dset.id.write_direct_chunk(offset, job.result(), filter_mask=0)
+
+
 def write_big_volume(
     path: str | os.PathLike,
     n: int = 1024,
@@ -254,7 +281,16 @@ def write_big_volume(
     coords = {"z": centres_z, "y": centres_xy, "x": centres_xy}
     vmin, vmax = np.inf, -np.inf
     buf = np.empty((cz, rows, n), dtype=np.float32)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    kwargs = compression_kwargs(compression)
+    # gzip (+shuffle) chunks are deflated on all cores and written with write_direct_chunk:
+    # h5py's own filter pipeline deflates one chunk at a time in one thread
+    deflate = None
+    if kwargs.get("compression") == "gzip" and kwargs.get("shuffle"):
+        deflate = int(kwargs.get("compression_opts", 4))
+    pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) if deflate else None
+    with contextlib.ExitStack() as stack, atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        if pool is not None:
+            stack.enter_context(pool)
         group = f.create_group("volume")
         scales = [_coordinate(group, d, n, coords[d], "m") for d in ("z", "y", "x")]
         dset = group.create_dataset(
@@ -279,7 +315,10 @@ def write_big_volume(
                     sub += (amp * gz[a0:a1, None, None]) * (gy[b0:b1, None] * gx[None, lo[2] : hi[2]])
                 vmin = min(vmin, float(block.min()))
                 vmax = max(vmax, float(block.max()))
-                dset[z0:z1, y0:y1, :] = block
+                if deflate is None:
+                    dset[z0:z1, y0:y1, :] = block
+                else:
+                    _write_deflated(dset, block, (z0, y0, 0), chunks, deflate, pool)
         for i, scale in enumerate(scales):
             dset.dims[i].attach_scale(scale)
         dset.attrs["units"] = "log10(S/m)"
