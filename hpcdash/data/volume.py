@@ -16,8 +16,9 @@ Reading strategy
     filters go through h5py. Uncompressed chunked data: a random jump reads only its
     plane; the slab is read when a second plane of it is asked for, or by ``prefetch``.
     Contiguous data: blocks of 16 planes across the fast axes (they cost HDF5 about one
-    plane), single planes along the slowest axis. Slabs bigger than half the cache
-    budget are read plane by plane.
+    plane), single planes along the slowest axis. A slab bigger than half the cache
+    budget is cut to the largest divisor of the chunk length that fits (compressed data,
+    whose chunks are decoded whole anyway) or read plane by plane (uncompressed).
 
 Value range
     ``Volume.value_range()`` is computed once per (file identity, dataset, method) and
@@ -582,8 +583,16 @@ class Volume:
             block = 1 if ax == first_kept else min(CONTIGUOUS_BLOCK, self.shape[ax])
         else:
             block = self.chunks[ax]
-        if block > 1 and slab_cache().fits(block * plane_bytes):
+        cache = slab_cache()
+        if block > 1 and cache.fits(block * plane_bytes):
             return block
+        if block > 1 and self.chunks and self._compressed:
+            # the chunks must be decoded whole anyway: keep as many of their planes as fit
+            # (a divisor of the chunk length, so blocks never straddle chunks)
+            fit = max(1, (cache.budget // 2) // max(plane_bytes, 1))
+            while fit > 1 and block % fit:
+                fit -= 1
+            return fit
         return 1
 
     def _read_block(self, ds: h5py.Dataset, ax: int, b0: int, b1: int, fixed: dict[int, int]) -> np.ndarray:

@@ -119,7 +119,7 @@ def test_prefetch_loads_next_slab_in_direction(cube, fresh_cache):
         assert vol.prefetch("z", 99, 1) is None  # out of range: nothing, no exception
 
 
-def test_budget_evicts_lru_and_oversized_slabs_are_read_plane_by_plane(cube, fresh_cache):
+def test_budget_evicts_lru_and_oversized_slabs_are_cut(cube, fresh_cache):
     path, data = cube
     slab_bytes = 8 * 24 * 20 * 4  # one z slab
     fresh_cache.set_budget(2 * slab_bytes + 100)  # two slabs fit (each at most half the budget)
@@ -135,11 +135,11 @@ def test_budget_evicts_lru_and_oversized_slabs_are_read_plane_by_plane(cube, fre
         assert counter.reads == []
         vol.slice("z", 9)
         assert len(counter.reads) == 9  # 3 x 3 chunks
-        fresh_cache.set_budget(slab_bytes)  # a slab no longer fits: single planes are read
+        fresh_cache.set_budget(slab_bytes)  # a slab no longer fits: half of it is kept
         vol._direct = None
         counter = count_reads(vol)
         np.testing.assert_array_equal(vol.slice("z", 17).values, data[17])
-        assert counter.reads[0][0] == slice(17, 18)
+        assert counter.reads[0][0] == slice(16, 20)
 
 
 def test_cached_arrays_are_read_only_and_slices_are_copies(cube):
@@ -299,3 +299,19 @@ def test_close_during_a_read_waits_for_it(cube, fresh_cache):
     t.join(10)
     np.testing.assert_array_equal(result["da"].values, data[3])
     assert vol._fd is None and vol._file is None
+
+
+def test_compressed_slab_too_big_keeps_the_planes_that_fit(tmp_path, fresh_cache):
+    data = np.random.default_rng(2).normal(size=(4, 32, 16)).astype("f4")
+    path = tmp_path / "long_chunks.h5"
+    write_volume(path, "/m/v", data, {"z": None, "y": None, "x": None}, chunks=(4, 32, 16), compression="gzip")
+    plane = 4 * 16 * 4  # bytes of one y-plane (z, x)
+    fresh_cache.set_budget(2 * 8 * plane)  # 8 y-planes fit, the 32-plane chunk does not
+    with open_volume(path) as vol:
+        counter = count_reads(vol)
+        np.testing.assert_array_equal(vol.slice("y", 9).values, data[:, 9])
+        for i in range(8, 16):
+            np.testing.assert_array_equal(vol.slice("y", i).values, data[:, i])
+        assert len(counter.reads) == 1
+        np.testing.assert_array_equal(vol.slice("y", 16).values, data[:, 16])
+        assert len(counter.reads) == 2
