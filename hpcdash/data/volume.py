@@ -17,8 +17,7 @@ Reading strategy
     plane; the slab is read when a second plane of it is asked for, or by ``prefetch``.
     Contiguous data: blocks of 16 planes across the fast axes (they cost HDF5 about one
     plane), single planes along the slowest axis. A slab bigger than half the cache
-    budget is cut to the largest divisor of the chunk length that fits (compressed data,
-    whose chunks are decoded whole anyway) or read plane by plane (uncompressed).
+    budget is cut to the largest divisor of the chunk length that fits.
 
 Value range
     ``Volume.value_range()`` is computed once per (file identity, dataset, method) and
@@ -586,9 +585,9 @@ class Volume:
         cache = slab_cache()
         if block > 1 and cache.fits(block * plane_bytes):
             return block
-        if block > 1 and self.chunks and self._compressed:
-            # the chunks must be decoded whole anyway: keep as many of their planes as fit
-            # (a divisor of the chunk length, so blocks never straddle chunks)
+        if block > 1 and self.chunks:
+            # keep as many planes of the chunk slab as fit (compressed chunks are decoded
+            # whole anyway); a divisor of the chunk length, so blocks never straddle chunks
             fit = max(1, (cache.budget // 2) // max(plane_bytes, 1))
             while fit > 1 and block % fit:
                 fit -= 1
