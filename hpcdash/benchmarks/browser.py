@@ -1,0 +1,149 @@
+"""Key press on the slider to new image on screen, in headless Debian chromium (Playwright).
+
+How it is detected: before each press the page records a checksum of the pixels of every plot canvas
+(``getImageData`` of each ``<canvas>`` at least 100x100, found through Bokeh's open shadow roots); a
+capturing ``keydown`` listener stamps ``performance.now()``; then a ``requestAnimationFrame`` loop
+recomputes the checksum each frame, and the first frame whose checksum differs ends the measurement.
+So the figure is keydown -> (BokehJS sends the change, the server reads, rasterizes and sends the patch,
+BokehJS decodes and paints) -> the first animation frame that shows different plot pixels. The slider
+is moved as a user does: ``.noUi-handle`` focused, ``ArrowRight``.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+_JS_SETUP = """
+() => {
+  const canvases = () => {
+    const out = [];
+    const walk = (node) => {
+      if (!node) return;
+      if (node.shadowRoot) walk(node.shadowRoot);
+      for (const child of node.children || []) {
+        if (child.tagName === 'CANVAS' && child.width >= 100 && child.height >= 100) out.push(child);
+        walk(child);
+      }
+    };
+    walk(document.body);
+    return out;
+  };
+  const checksum = () => {
+    let sum = 0, count = 0;
+    for (const c of canvases()) {
+      const ctx = c.getContext('2d');
+      if (!ctx) continue;
+      const d = ctx.getImageData(0, 0, c.width, c.height).data;
+      for (let i = 0; i < d.length; i += 8) { sum = (sum * 31 + d[i] + 7 * d[i + 1] + 13 * d[i + 2]) % 2147483647; }
+      count += 1;
+    }
+    return `${count}:${sum}`;
+  };
+  window.__bench = {
+    canvases, checksum,
+    arm(timeoutMs) {
+      const before = checksum();
+      let t0 = null;
+      const onKey = () => { if (t0 === null) t0 = performance.now(); };
+      window.addEventListener('keydown', onKey, true);
+      window.__bench.done = new Promise((resolve) => {
+        const started = performance.now();
+        const frame = () => {
+          const now = performance.now();
+          if (t0 !== null && checksum() !== before) {
+            window.removeEventListener('keydown', onKey, true);
+            resolve({ms: performance.now() - t0});
+            return;
+          }
+          if (now - started > timeoutMs) {
+            window.removeEventListener('keydown', onKey, true);
+            resolve({ms: null});
+            return;
+          }
+          requestAnimationFrame(frame);
+        };
+        requestAnimationFrame(frame);
+      });
+      return before;
+    },
+  };
+  return canvases().length;
+}
+"""
+
+
+def keypress_to_image(url: str, presses: int = 20, timeout_ms: float = 15000,
+                      settle_ms: float = 400, load_timeout_ms: float = 120000,
+                      after_press: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Open `url`, press ArrowRight on the first slider `presses` times; per press the ms from keydown
+    to the first animation frame with changed plot pixels. Returns p50, min, max, the samples, the
+    number of presses that showed no change within `timeout_ms`, the largest canvas (w, h) in device
+    pixels, console errors, and what `after_press()` (called after each press has settled, e.g. to
+    read the server's probe log) returned for each press."""
+    from playwright.sync_api import sync_playwright
+
+    samples: list[float] = []
+    server: list[dict[str, Any]] = []
+    misses = 0
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        version = browser.version
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+            t0 = time.perf_counter()
+            page.goto(url, timeout=load_timeout_ms)
+            handle = page.locator(".noUi-handle").first
+            handle.wait_for(state="visible", timeout=load_timeout_ms)
+            page.locator("canvas").first.wait_for(state="visible", timeout=load_timeout_ms)
+            n_canvas = page.evaluate(_JS_SETUP)
+            # wait for the first image: the canvas checksum stops changing
+            last, stable_since = None, time.monotonic()
+            while time.monotonic() - stable_since < 1.5 and time.perf_counter() - t0 < load_timeout_ms / 1e3:
+                cur = page.evaluate("window.__bench.checksum()")
+                if cur != last:
+                    last, stable_since = cur, time.monotonic()
+                page.wait_for_timeout(100)
+            load_s = time.perf_counter() - t0
+            handle.focus()
+            if after_press is not None:
+                after_press()  # marks the start: what came before belongs to the page load
+            for _ in range(presses):
+                page.evaluate(f"window.__bench.arm({timeout_ms})")
+                page.keyboard.press("ArrowRight")
+                res = page.evaluate("window.__bench.done")
+                if res.get("ms") is None:
+                    misses += 1
+                else:
+                    samples.append(float(res["ms"]))
+                page.wait_for_timeout(settle_ms)  # let trailing patches (colorbar, readout) land
+                if after_press is not None:
+                    server.append(after_press())
+            canvas = page.evaluate(
+                "(() => { let b = [0, 0]; for (const c of window.__bench.canvases()) "
+                "{ if (c.width * c.height > b[0] * b[1]) b = [c.width, c.height]; } return b; })()")
+        finally:
+            browser.close()
+    return {
+        "p50_ms": statistics.median(samples) if samples else None,
+        "min_ms": min(samples) if samples else None,
+        "max_ms": max(samples) if samples else None,
+        "samples_ms": [round(s, 1) for s in samples],
+        "misses": misses,
+        "canvases": n_canvas,
+        "canvas": canvas,
+        "server": server,
+        "page_load_s": load_s,
+        "chromium": version,
+        "console_errors": errors[:10],
+    }
