@@ -244,6 +244,25 @@ def _observed_job_class(base: type, registry: _JobRegistry) -> type:
     return ObservedJob
 
 
+def _unique_names(cluster_cls: type) -> type:
+    """``cluster_cls`` that never reuses a worker name.
+
+    SpecCluster names new workers from a counter it only advances on collision, so after ``scale(0)``
+    the next ``scale(n)`` reuses the old names; the lost-worker timer of an old worker
+    (``distributed.deploy.lost-worker-timeout``, 15 s) then finds a *new* job under that name, not yet
+    connected, and cancels it. Unique names also keep job -> worker attribution unambiguous.
+    """
+
+    class UniqueNames(cluster_cls):
+        def new_worker_spec(self):
+            spec = super().new_worker_spec()
+            self._i += 1
+            return spec
+
+    UniqueNames.__name__ = UniqueNames.__qualname__ = cluster_cls.__name__
+    return UniqueNames
+
+
 def _job_classes(backend: str) -> tuple[type, type]:
     import dask_jobqueue as djq
 
@@ -537,7 +556,7 @@ class ClusterControl(param.Parameterized):
                 if self.backend == "local":
                     from distributed import LocalCluster
 
-                    cluster = LocalCluster(
+                    cluster = _unique_names(LocalCluster)(
                         n_workers=0, threads_per_worker=max(1, self.cores // self.processes),
                         memory_limit=parse_bytes(self.memory) // self.processes, processes=True,
                         dashboard_address=":0", silence_logs=logging.ERROR,
@@ -546,7 +565,7 @@ class ClusterControl(param.Parameterized):
                 else:
                     cluster_cls, job_cls = _job_classes(self.backend)
                     kw = self.job_kwargs()
-                    cluster = cluster_cls(job_cls=_observed_job_class(job_cls, self._registry),
+                    cluster = _unique_names(cluster_cls)(job_cls=_observed_job_class(job_cls, self._registry),
                                           scheduler_options={"dashboard_address": ":0"}, **kw)
             except RequestError:
                 raise

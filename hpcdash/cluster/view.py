@@ -108,6 +108,7 @@ class ClusterView(pn.viewable.Viewer):
         self._ticking = False
         self._layout = None
         self._model_error = ("", "")
+        self._shown_running = False
         self._build()
 
     # ------------------------------------------------------------------ widgets
@@ -257,7 +258,8 @@ class ClusterView(pn.viewable.Viewer):
         c = self.control
         try:
             script = c.job_script()
-            self.script.object = f"<pre class='hpc-script-text' style='font-size:12px'>{html.escape(script)}</pre>"
+            self.script.object = (f"<pre class='hpc-script-text' style='font-size:12px;white-space:pre-wrap;"
+                                  f"word-break:break-all'>{html.escape(script)}</pre>")
         except (RequestError, ValueError) as err:
             self.script.object = f"<pre class='hpc-script-text'># cannot build the job script: {html.escape(str(err))}</pre>"
         if c.backend == "local":
@@ -300,6 +302,9 @@ class ClusterView(pn.viewable.Viewer):
                 self.submit_errors.visible = True
             else:
                 self.submit_errors.visible = False
+            if st.running != self._shown_running:  # the preview shows the running cluster's real script
+                self._shown_running = st.running
+                self._update_preview()
             self._update_buttons(st.running)
 
     def _update_buttons(self, running: bool) -> None:

@@ -139,3 +139,24 @@ def test_rejected_submission_inside_scale_is_reported(slurm, make_control):
     assert failed and failed[0].job_id is None and "time limit" in failed[0].reason
     with pytest.raises(RequestError, match="time limit"):
         cc.scale(2)
+
+
+def test_scale_down_then_up_keeps_the_new_jobs(slurm, make_control):
+    """After scale(0), the next scale(n) must not reuse worker names: dask's lost-worker timer of an old
+    worker (15 s) would otherwise cancel the new job that carries the same name."""
+    import time
+
+    cc = make_control(backend="slurm")
+    cc.start(n=2)
+    cc.client.wait_for_workers(2, timeout=120)
+    first = {j.worker_name for j in cc.status().jobs}
+    cc.scale(0)
+    wait_until(lambda: cc.status().workers == 0, 60, what="workers gone")
+    cc.scale(2)
+    cc.client.wait_for_workers(2, timeout=120)
+    running = [j for j in cc.status().jobs if j.state == "running"]
+    assert len(running) == 2 and not ({j.worker_name for j in running} & first)
+    time.sleep(17)  # past distributed.deploy.lost-worker-timeout
+    st = cc.status()
+    assert st.workers == 2
+    assert {j.job_id for j in st.jobs if j.state == "running"} == {j.job_id for j in running}
