@@ -17,7 +17,6 @@ from pathlib import Path
 import panel as pn
 
 ASSETS = Path(__file__).resolve().parent / "assets"
-CSS_FILE = ASSETS / "hpcdash.css"
 
 
 @dataclass
@@ -54,6 +53,7 @@ def explorer_tab(ctx: AppContext) -> pn.viewable.Viewable:
 #: (tab title, "module:function" taking an AppContext). Other tabs append their entry here.
 TABS: list[tuple[str, str | Callable[[AppContext], pn.viewable.Viewable]]] = [
     ("Explorer", explorer_tab),
+    ("Cluster", "hpcdash.cluster.view:cluster_tab"),
 ]
 
 
@@ -74,7 +74,7 @@ def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike 
     the only folder the file browser shows and the only place files are read from. A URL query written
     by the explorer (``?file=...&axis=...&slice=...``) takes precedence over `paths`.
     """
-    pn.extension(raw_css=[CSS_FILE.read_text()] if CSS_FILE.exists() else [], notifications=False)
+    pn.extension(notifications=False)
     root = str(Path(root or os.getcwd()).resolve())
     query = {}
     if pn.state.location is not None and pn.state.curdoc is not None and pn.state.curdoc.session_context:

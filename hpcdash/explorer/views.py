@@ -19,6 +19,7 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
+from bokeh.models import CustomJSTickFormatter
 from holoviews.operation.datashader import rasterize
 from holoviews.plotting.util import process_cmap
 from panel.io.state import set_curdoc
@@ -30,6 +31,9 @@ from .state import DIVERGING_CMAP, ExplorerState, SliceLoader, SliceState, escap
 #: own loader and queue).
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hpcdash-slice")
 FRAME_WIDTH = 420
+_CSS_FILE = Path(__file__).resolve().parents[1] / "assets" / "hpcdash.css"
+#: Our stylesheet, given to components (Panel renders each one in its own shadow root).
+STYLESHEETS = [_CSS_FILE.read_text()] if _CSS_FILE.exists() else []
 HDF5_SUFFIXES = (".h5", ".hdf5", ".he5", ".nc", ".nc4", ".nxs", ".hdf")
 
 _EMPTY_HELP = """
@@ -94,15 +98,19 @@ class SliceView(pn.viewable.Viewer):
         self._uid = f"p{id(s) % 100000}"
         self.dataset_w = pn.widgets.Select.from_param(s.param.dataset, name="Dataset", sizing_mode="stretch_width", css_classes=["hpcdash-dataset"])
         self.axis_w = pn.widgets.Select.from_param(s.param.axis, name="Normal axis", width=110, css_classes=["hpcdash-axis"])
-        self.slice_w = pn.widgets.IntSlider.from_param(s.param.index, name="Slice", sizing_mode="stretch_width", css_classes=["hpcdash-slice"])
+        # the slider shows 1-based slice numbers, like the readout ("slice 65 of 128"); the value stays 0-based
+        self.slice_w = pn.widgets.IntSlider.from_param(
+            s.param.index, name="Slice", sizing_mode="stretch_width", css_classes=["hpcdash-slice"],
+            format=CustomJSTickFormatter(code="return (tick + 1).toFixed(0)"))
         self.cmap_w = pn.widgets.Select.from_param(s.param.cmap, name="Colormap", width=120, css_classes=["hpcdash-cmap"])
         self.scale_w = pn.widgets.RadioButtonGroup.from_param(s.param.scale, name="Colour scale", width=120, css_classes=["hpcdash-scale"])
         self.sym_w = pn.widgets.Checkbox.from_param(s.param.symmetric, name="Symmetric about zero")
         self.range_w = pn.widgets.Select.from_param(s.param.range_mode, name="Colour range", width=110, css_classes=["hpcdash-range"])
         self.vmin_w = pn.widgets.FloatInput.from_param(s.param.vmin, name="Min", width=100)
         self.vmax_w = pn.widgets.FloatInput.from_param(s.param.vmax, name="Max", width=100)
-        self.title_pane = pn.pane.HTML("", css_classes=["hpcdash-title"], sizing_mode="stretch_width")
-        self.readout_pane = pn.pane.HTML("", css_classes=["hpcdash-readout"])
+        self.title_pane = pn.pane.HTML("", css_classes=["hpcdash-title"], sizing_mode="stretch_width",
+                                       stylesheets=STYLESHEETS)
+        self.readout_pane = pn.pane.HTML("", css_classes=["hpcdash-readout"], stylesheets=STYLESHEETS)
         self.error_pane = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
         self.notice_pane = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
         self.plot_pane = pn.pane.HoloViews(None, linked_axes=True, css_classes=["hpcdash-plot"],
@@ -130,7 +138,7 @@ class SliceView(pn.viewable.Viewer):
             self.notice_pane,
             self.plot_pane,
             pn.Row(pn.pane.HTML("Export:", margin=(12, 5)), self.png_w, self.npy_w, self.csv_w),
-            css_classes=["hpcdash-pane"], sizing_mode="stretch_width",
+            css_classes=["hpcdash-pane"], sizing_mode="stretch_width", stylesheets=STYLESHEETS,
         )
 
     def __panel__(self):
@@ -269,7 +277,7 @@ class ComparisonView(pn.viewable.Viewer):
         self._key = None
         explorer.param.watch(self._update, ["comparison", "comparison_error", "compare", "comparison_clim"])
         self._layout = pn.Column(self.title_pane, self.error_pane, self.plot_pane, css_classes=["hpcdash-compare"],
-                                 sizing_mode="stretch_width")
+                                 sizing_mode="stretch_width", stylesheets=STYLESHEETS)
         self._update()
 
     def __panel__(self):
@@ -432,7 +440,8 @@ class ExplorerView(pn.viewable.Viewer):
                              "value")
         self.comparison = ComparisonView(explorer)
         self.empty = pn.pane.Markdown(_EMPTY_HELP.format(root=escape(explorer.root)),
-                                      css_classes=["hpcdash-empty"], sizing_mode="stretch_width")
+                                      css_classes=["hpcdash-empty"], sizing_mode="stretch_width",
+                                      stylesheets=STYLESHEETS)
         self.main = pn.Column(sizing_mode="stretch_width")
         self.controls = pn.Row(self.link_w, self.layout_w, self.compare_w, self.a_w, self.b_w,
                                css_classes=["hpcdash-controls"])

@@ -1,0 +1,72 @@
+"""The `hpcdash` command: loopback binding, websocket origins, demo data, the bench stub."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from hpcdash import cli
+from tests.conftest import REPO
+
+
+def test_loopback_origins_by_default():
+    assert cli.websocket_origins("127.0.0.1", 5006) == ["127.0.0.1:5006", "localhost:5006"]
+    assert cli.websocket_origins("10.1.2.3", 8000, ["proxy.example:443"]) == ["proxy.example:443", "10.1.2.3:8000"]
+
+
+def test_parser_defaults_bind_loopback():
+    args = cli._parser().parse_args(["serve", "a.h5", "b.h5"])
+    assert (args.address, args.port, args.root, args.paths, args.show) == ("127.0.0.1", 5006, None, ["a.h5", "b.h5"], False)
+    args = cli._parser().parse_args(["demo", "--no-serve", "--out", "x"])
+    assert args.no_serve and args.out == "x" and args.address == "127.0.0.1"
+
+
+def test_bench_without_benchmark_says_so(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "hpcdash.bench", None)  # makes `from hpcdash import bench` fail
+    assert cli.main(["bench"]) == 2
+    assert "benchmark is not part of this installation" in capsys.readouterr().err
+
+
+def test_demo_writes_runs_once(tmp_path: Path):
+    out = tmp_path / "demo"
+    run = [sys.executable, "-m", "hpcdash", "demo", "--out", str(out), "--no-serve"]
+    first = subprocess.run(run, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert first.returncode == 0, first.stderr
+    files = sorted(out.glob("*.h5"))
+    assert len(files) == 3 and "writing 3 demo runs" in first.stdout
+    mtimes = [f.stat().st_mtime_ns for f in files]
+    second = subprocess.run(run, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert second.returncode == 0 and "using the 3 demo runs" in second.stdout
+    assert [f.stat().st_mtime_ns for f in files] == mtimes
+
+
+def _listening_addresses(port: int) -> set[str]:
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            addr, p = local.split(":")
+            if int(p, 16) == port and state == "0A":  # LISTEN
+                found.add(addr)
+    return found
+
+
+@pytest.mark.slow
+def test_serve_binds_loopback_and_warns_about_paths_outside_root(start_server, data_root: Path):
+    server = start_server([sys.executable, "-m", "hpcdash", "serve", "../outside/secret.h5", "a.h5",
+                           "--root", str(data_root), "--port", "{port}"])
+    port = int(server.url.rsplit(":", 1)[1])
+    addrs = _listening_addresses(port)
+    assert addrs and addrs <= {"0100007F"}, addrs  # 127.0.0.1 only
+    out = server.output()
+    assert "outside the root folder" in out and "secret.h5" in out
+    page = urllib.request.urlopen(server.url + "/", timeout=60).read().decode()
+    assert "secret" not in page
