@@ -24,7 +24,7 @@ import param
 from .control import ClusterControl, ClusterStatus, RequestError
 from .scheduler import SchedulerError
 
-__all__ = ["ClusterView"]
+__all__ = ["ClusterView", "cluster_tab"]
 
 _FIELD_LABELS = {"walltime": "Walltime", "queue": "Queue / partition", "memory": "Memory per job",
                  "cores": "Cores per job", "processes": "Processes per job", "account": "Account",
@@ -101,9 +101,11 @@ class ClusterView(pn.viewable.Viewer):
     sweep_dir = param.String(default="", doc="Where sweep runs are written ('' = ./runs).")
 
     def __init__(self, control: ClusterControl | None = None, *,
-                 on_sweep_done: Callable[[list[Path]], None] | None = None, **params):
+                 open_runs: Callable[[list[Path]], None] | None = None, **params):
+        """``open_runs(paths)``, when given, backs an "Open in Explorer" button shown after a sweep."""
         super().__init__(control=control or ClusterControl(), **params)
-        self._on_sweep_done = on_sweep_done
+        self._open_runs = open_runs
+        self._sweep_paths: list[Path] = []
         self._periodic = None
         self._ticking = False
         self._layout = None
@@ -184,6 +186,9 @@ class ClusterView(pn.viewable.Viewer):
                                                 css_classes=["hpc-sweep-progress"])
         self.sweep_msg = pn.pane.HTML("", css_classes=["hpc-sweep-msg"])
         self.sweep_btn.on_click(self._on_sweep)
+        self.open_btn = pn.widgets.Button(name="Open first and last run in the Explorer", visible=False,
+                                          css_classes=["hpc-open-runs"])
+        self.open_btn.on_click(self._on_open_runs)
 
         c.param.watch(self._on_request_change, list(c.param.objects("existing").keys() & {
             "backend", "cores", "processes", "memory", "walltime", "queue", "account", "job_extra_directives",
@@ -215,7 +220,7 @@ class ClusterView(pn.viewable.Viewer):
             pn.Card(self.script, title="Job script (exactly what is submitted)", collapsed=False,
                     sizing_mode="stretch_width"),
             pn.Card(pn.Row(self.sweep_param, self.sweep_from, self.sweep_to, self.sweep_runs, self.sweep_cells),
-                    pn.Row(self.sweep_out, self.sweep_btn), self.sweep_bar, self.sweep_msg,
+                    pn.Row(self.sweep_out, self.sweep_btn), self.sweep_bar, self.sweep_msg, self.open_btn,
                     title="Run sweep (DC-resistivity forward model on the cluster)", sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
@@ -426,8 +431,30 @@ class ClusterView(pn.viewable.Viewer):
         self.sweep_bar.value = len(paths)
         self.sweep_msg.object = html.escape(
             f"{len(paths)}/{len(sets)} runs done in {time.perf_counter() - t0:.1f} s; files in {out}")
-        if self._on_sweep_done is not None:
-            self._on_sweep_done(paths)
+        self._sweep_paths = list(paths)
+        self.open_btn.visible = self._open_runs is not None and bool(paths)
+
+    def _on_open_runs(self, event=None) -> None:
+        if self._open_runs is not None and self._sweep_paths:
+            picks = [self._sweep_paths[0]] + ([self._sweep_paths[-1]] if len(self._sweep_paths) > 1 else [])
+            try:
+                self._open_runs(picks)
+            except Exception as err:  # noqa: BLE001 - shown in words
+                self.sweep_msg.object = html.escape(f"Could not open the runs: {err}")
+
+
+def cluster_tab(ctx) -> ClusterView:
+    """The "Cluster" tab of the hpcdash app (``hpcdash.app.TABS``): one ClusterControl per session,
+    sweeps written to ``<root>/runs`` and opened in the Explorer tab on request."""
+    explorer = ctx.shared.get("explorer")
+    open_runs = None
+    if explorer is not None:
+        def open_runs(paths: list[Path]) -> None:
+            for p in paths:
+                explorer.open(p)
+    control = ClusterControl()
+    ctx.shared["cluster"] = control
+    return ClusterView(control, sweep_dir=str(Path(ctx.root) / "runs"), open_runs=open_runs)
 
 
 def _lines(text: str) -> list[str]:
