@@ -152,3 +152,21 @@ def test_nexusformat_reader_sees_the_same_axes(model_file):
                 np.testing.assert_allclose(axis.nxdata, vol.coords[axis.nxname])
     finally:
         root.nxfile.close()
+
+
+def test_netcdf_c_library_reads_what_we_write(tmp_path):
+    netCDF4 = pytest.importorskip("netCDF4")
+    path = tmp_path / "nc.h5"
+    edges = np.array([0.0, 5, 8, 10, 12, 14, 17, 22])
+    data = np.random.default_rng(3).random((4, 5, 7)).astype("f4")
+    write_volume(path, "/model/sigma", data, {"z": [0.0, 1, 2, 4], "y": None, "x": edges}, units="S/m")
+    with netCDF4.Dataset(path) as nc:
+        var = nc["model"]["sigma"]
+        assert var.dimensions == ("z", "y", "x")
+        assert var.units == "S/m"
+        np.testing.assert_array_equal(var[:], data)
+        np.testing.assert_allclose(nc["model"]["x"][:], 0.5 * (edges[1:] + edges[:-1]))
+        assert "y" not in nc["model"].variables or nc["model"]["y"].size == 5  # index dimension only
+    with xr.open_dataset(path, group="model", engine="netcdf4") as ds:
+        assert ds["sigma"].dims == ("z", "y", "x")
+        np.testing.assert_allclose(ds["z"].values, [0, 1, 2, 4])
