@@ -543,10 +543,14 @@ class Volume:
         try:
             ident = file_identity(self.path)
         except FileNotFoundError:
+            old = self._key[:2]
+            slab_cache().invalidate(lambda k: k[:2] == old)
             raise FileChangedError(f"'{self._fname}' was deleted after it was opened.") from None
         except OSError as exc:
             raise FileChangedError(f"'{self._fname}' can no longer be read ({exc.strerror or exc}).") from None
         if ident != self._identity:
+            old = self._key[:2]
+            slab_cache().invalidate(lambda k: k[:2] == old)  # free the memory of the old version
             raise FileChangedError(
                 f"'{self._fname}' changed on disk after it was opened; open it again to see the new contents.")
         return self._ds
