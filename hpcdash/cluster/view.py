@@ -177,7 +177,8 @@ class ClusterView(pn.viewable.Viewer):
         self.sweep_from = pn.widgets.FloatInput(name="from", value=-100.0, width=90)
         self.sweep_to = pn.widgets.FloatInput(name="to", value=100.0, width=90)
         self.sweep_runs = pn.widgets.IntInput(name="Runs", value=4, start=1, width=80, css_classes=["hpc-sweep-runs"])
-        self.sweep_cells = pn.widgets.IntInput(name="Core cells", value=24, start=4, width=90)
+        self.sweep_cells = pn.widgets.IntInput(name="Core cells", value=24, start=4, width=90,
+                                              css_classes=["hpc-sweep-cells"])
         self.sweep_out = pn.widgets.TextInput(name="Output folder", value=self.sweep_dir or str(Path.cwd() / "runs"),
                                               css_classes=["hpc-sweep-out"])
         self.sweep_btn = pn.widgets.Button(name="Run sweep", button_type="primary", css_classes=["hpc-sweep"],

@@ -30,7 +30,7 @@ def tab(start_server, tmp_path, request):
     server = start_server([sys.executable, "-m", "panel", "serve", str(SCRIPT), "--port", "{port}",
                            "--address", "127.0.0.1", "--allow-websocket-origin", "127.0.0.1:{port}"],
                           path="/serve_cluster_tab", env=env)
-    yield server.url + "/serve_cluster_tab", backend
+    yield server.url + "/serve_cluster_tab", backend, tmp_path / "runs"
     if backend == "slurm":
         subprocess.run(["scancel", f"--name={name}"], capture_output=True)
 
@@ -43,7 +43,7 @@ def _fill(page, css: str, value: str) -> None:
 
 @pytest.mark.parametrize("tab", ["local", "slurm"], indirect=True)
 def test_fill_start_watch_stop(page, tab, console_errors):
-    url, backend = tab
+    url, backend, runs = tab
     page.goto(url, timeout=120_000)
     start = page.locator(".hpc-start button")
     expect(start).to_be_visible(timeout=60_000)
@@ -80,6 +80,14 @@ def test_fill_start_watch_stop(page, tab, console_errors):
     if backend == "slurm":
         expect(page.locator("tr.hpc-job-running")).to_have_count(1, timeout=60_000)
         expect(page.locator("tr.hpc-job-ended")).to_have_count(1, timeout=60_000)
+    if backend == "local":
+        # a sweep on the running cluster, with its progress bar and files in the output folder
+        _fill(page, ".hpc-sweep-runs", "2")
+        _fill(page, ".hpc-sweep-cells", "8")
+        page.locator(".hpc-sweep button").click()
+        expect(page.locator(".hpc-sweep-msg")).to_contain_text("2/2 runs done in", timeout=180_000)
+        files = sorted(p.name for p in runs.iterdir())
+        assert len(files) == 2 and all(f.endswith(".h5") for f in files), files
     page.locator(".hpc-stop button").click()
     expect(page.locator(".hpc-phase")).to_have_text("stopped", timeout=60_000)
     expect(nworkers).to_have_text("0")
