@@ -21,6 +21,7 @@ from hpcdash.data import (
     VolumeError,
     find_volumes,
     open_volume,
+    slab_cache,
     write_volume,
 )
 
@@ -165,8 +166,10 @@ def test_file_deleted_while_open(tmp_path):
     vol = open_volume(path)
     vol.slice(0, 0)
     os.remove(path)
-    with pytest.raises(FileChangedError, match=r"'gone.h5' was deleted after it was opened\."):
+    assert slab_cache().stats().entries == 1
+    with pytest.raises(FileChangedError, match=r"'gone.h5' was deleted after it was opened\.$"):
         vol.slice(0, 1)
+    assert slab_cache().stats().entries == 0  # the deleted file's slabs are dropped
     vol.close()
 
 
