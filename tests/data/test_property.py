@@ -82,3 +82,22 @@ def test_sparse_gzip_dataset_unwritten_chunks_read_as_fill_value(tmp_path):
         for axis in range(3):
             for index in (0, 5, 9, 15):
                 np.testing.assert_array_equal(vol.slice(axis, index).values, np.take(expected, index, axis=axis))
+
+
+def test_big_endian_user_block_and_checksum_layouts(tmp_path):
+    """Layouts the lock-free readers must decode correctly or leave to h5py."""
+    rng = np.random.default_rng(7)
+    data = rng.normal(size=(9, 10, 11))
+    path = tmp_path / "layouts.h5"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        f.create_dataset("be_gzip", data=data.astype(">f4"), chunks=(4, 5, 3), compression="gzip", shuffle=True)
+        f.create_dataset("be_plain", data=data.astype(">i4") * 3, chunks=(4, 5, 3))
+        f.create_dataset("checksum", data=data, chunks=(4, 4, 4), fletcher32=True)
+    for name in ("be_gzip", "be_plain", "checksum"):
+        with h5py.File(path, "r") as f:
+            expected = f[name][()]
+        with open_volume(path, name) as vol:
+            for axis in range(3):
+                for index in (0, 4, 8):
+                    np.testing.assert_array_equal(vol.slice(axis, index).values,
+                                                  np.take(expected, index, axis=axis).astype(vol._decoder.dtype))
