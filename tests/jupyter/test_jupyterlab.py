@@ -170,7 +170,7 @@ def test_labextension_is_installed_with_the_package():
     assert (found[0] / meta["jupyterlab"]["_build"]["load"]).is_file()
 
 
-def test_launcher_tile_opens_the_app_through_the_proxy(lab, page, console_errors):
+def test_launcher_tile_opens_the_app_through_the_proxy(lab, page, console_errors, blocked_requests):
     base, _ = lab
     page.set_viewport_size({"width": 1400, "height": 900})
     page.goto(base + "/lab?reset", timeout=120_000)
@@ -188,9 +188,10 @@ def test_launcher_tile_opens_the_app_through_the_proxy(lab, page, console_errors
     app.get_by_text("results/").first.wait_for(timeout=30_000)
     _screenshot(page, "jupyterlab-launcher-app.png")
     assert not _errors(console_errors)
+    assert not blocked_requests  # nothing asked of hosts other than this machine
 
 
-def test_double_click_opens_the_file_in_an_hpcdash_tab(lab, page, console_errors):
+def test_double_click_opens_the_file_in_an_hpcdash_tab(lab, page, console_errors, blocked_requests):
     base, _ = lab
     contents_requests: list[str] = []
     page.on("request", lambda r: contents_requests.append(r.url) if "/api/contents/results/run" in r.url
@@ -220,6 +221,7 @@ def test_double_click_opens_the_file_in_an_hpcdash_tab(lab, page, console_errors
     assert contents_requests, "JupyterLab did not look the file up"
     assert all("content=0" in u for u in contents_requests if "/checkpoints" not in u), contents_requests
     assert not _errors(console_errors)
+    assert not blocked_requests
 
 
 def test_explorer_in_a_notebook(lab, page):
