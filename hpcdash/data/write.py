@@ -129,7 +129,10 @@ def _finite_range(data: np.ndarray) -> tuple[float, float] | None:
     if data.dtype.kind not in "biuf" or data.size == 0:
         return None
     if data.dtype.kind == "f":
-        finite = data[np.isfinite(data)]
+        lo, hi = np.fmin.reduce(data, axis=None), np.fmax.reduce(data, axis=None)  # NaN-skipping, no copy
+        if np.isfinite(lo) and np.isfinite(hi):
+            return float(lo), float(hi)
+        finite = data[np.isfinite(data)]  # infinities present (rare): pay for the copy
         if finite.size == 0:
             return None
         return float(finite.min()), float(finite.max())
