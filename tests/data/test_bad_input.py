@@ -216,3 +216,13 @@ def test_messages_are_single_sentences(tmp_path):
     except VolumeError as err:
         text = str(err)
         assert text.endswith(".") and "\n" not in text and "Traceback" not in text
+
+
+def test_link_cycles_do_not_hang_the_listing(tmp_path):
+    path = tmp_path / "loop.h5"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("g")
+        g["v"] = np.zeros((3, 3))
+        g["loop"] = h5py.SoftLink("/g")
+        g["hard_loop"] = g  # a second hard link to the same group
+    assert [i.name for i in find_volumes(path)] == ["/g/v"]
