@@ -14,6 +14,12 @@ the smallest byte span that holds the requested elements (split into rows when t
 would be much larger than the data), and numpy copies the elements out. Both release the
 GIL and no HDF5 call is made meanwhile, so panes read concurrently.
 
+Measured (gzip-4, 512^3, 64^3 chunks, one 64-chunk slab = 64 MiB decoded): the raw
+chunk reads hold the HDF5 lock for about 90 ms, against the whole decode (0.5-3 s on a
+loaded 2-core machine) when ``dataset[...]`` decodes under the lock. Decoding is CPU
+work, so four panes jumping to new slabs still cost about four times one pane on two
+cores; what the slab cache and read-ahead buy is that adjacent steps cost 1-2 ms each.
+
 Datasets with any other filter (blosc, zstd, lz4, bitshuffle, lzf, szip, fletcher32, ...),
 with external or virtual storage, or in files with a user block are read through h5py as
 usual (:func:`block_reader` returns None for them).
