@@ -95,7 +95,12 @@ class HpcdashDocument extends DocumentWidget {
     this.toolbar.addItem('hpcdash-open-tab', new ToolbarButton({
       icon: launchIcon,
       tooltip: 'Open this view in a new browser tab',
-      onClick: () => window.open(this.currentUrl, '_blank', 'noopener')
+      onClick: () => {
+        const url = this.currentUrl;
+        if (url) {
+          window.open(url, '_blank', 'noopener');
+        }
+      }
     }));
   }
 

@@ -217,6 +217,16 @@ def test_double_click_opens_the_file_in_an_hpcdash_tab(lab, page, console_errors
     page.wait_for_timeout(1000)  # let the datashaded image arrive before the picture
     _screenshot(page, "jupyterlab-hdf5-tab.png")
 
+    # the toolbar opens the same view (the explorer keeps it in its URL query) in a browser tab
+    with page.context.expect_page() as popup_info:
+        page.locator(".jp-hpcdash-document").get_by_title("Open this view in a new browser tab").click()
+    popup = popup_info.value
+    popup.wait_for_load_state("domcontentloaded")
+    opened = urlparse(popup.url)
+    assert opened.path == "/hpcdash/"
+    assert parse_qs(opened.query)["file"] == ["results/run b.h5"]
+    popup.close()
+
     # JupyterLab asked only for the file's metadata, never for its bytes
     assert contents_requests, "JupyterLab did not look the file up"
     assert all("content=0" in u for u in contents_requests if "/checkpoints" not in u), contents_requests
