@@ -770,6 +770,16 @@ class ClusterControl(param.Parameterized):
             return None
         return proxied_dashboard_link(link, self.base_url)
 
+    def partitions(self) -> list[sched.Partition]:
+        """The scheduler's partitions (SLURM ``sinfo``: name, time limit, CPUs, memory per node); [] for
+        other backends or when the scheduler cannot be asked."""
+        if self.backend != "slurm" or not sched.slurm_available():
+            return []
+        try:
+            return sched.list_partitions(timeout=10)
+        except sched.SchedulerError:
+            return []
+
     def request(self) -> dict[str, Any]:
         """The request as a plain dict (parameter name -> value), e.g. to save as a profile."""
         return {k: getattr(self, k) for k in ("backend",) + REQUEST_FIELDS}

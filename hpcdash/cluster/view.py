@@ -137,6 +137,7 @@ class ClusterView(pn.viewable.Viewer):
         self.field_alerts = {k: pn.pane.Alert("", alert_type="danger", visible=False,
                                               css_classes=["hpc-field-error", f"hpc-error-{k}"], margin=(0, 10))
                              for k in self.fields}
+        self.partitions = pn.pane.HTML("", css_classes=["hpc-partitions"], margin=(0, 10))
         self.extra = pn.widgets.TextAreaInput(name="Extra directives (one per line)", height=70,
                                               value="\n".join(c.job_extra_directives), css_classes=["hpc-extra"])
         self.prologue = pn.widgets.TextAreaInput(name="Job script prologue (shell, one per line)", height=70,
@@ -196,6 +197,7 @@ class ClusterView(pn.viewable.Viewer):
             "job_script_prologue", "interface", "log_directory", "python", "n_workers", "charge_per_node_hour",
             "cores_per_node", "profile"}))
         self._update_preview()
+        self._update_partitions()
         self._update_buttons(False)
 
     # ------------------------------------------------------------------ layout
@@ -205,7 +207,8 @@ class ClusterView(pn.viewable.Viewer):
         form = pn.Column(
             "### Request",
             pn.Row(self.backend, self.profile),
-            *[pn.Column(w, self.field_alerts[k], margin=0) for k, w in self.fields.items()],
+            *[pn.Column(w, self.field_alerts[k], *([self.partitions] if k == "queue" else []), margin=0)
+              for k, w in self.fields.items()],
             self.extra, self.prologue,
             self.estimate,
             pn.Row(self.validate_btn, self.start_btn, self.stop_btn),
@@ -256,9 +259,22 @@ class ClusterView(pn.viewable.Viewer):
             # a profile or backend change may set the list fields too
             self.extra.value = "\n".join(self.control.job_extra_directives)
             self.prologue.value = "\n".join(self.control.job_script_prologue)
+            self._update_partitions()
         if any(a.visible for k, a in self.field_alerts.items() if k in names):
             self._show_error("", None)
         self._update_preview()
+
+    def _update_partitions(self) -> None:
+        parts = self.control.partitions()
+        if not parts:
+            self.partitions.object = ""
+            return
+        items = []
+        for part in parts:
+            limit = _fmt_seconds(part.time_limit) if part.time_limit is not None else "no limit"
+            items.append(f"{html.escape(part.name)}{' (default)' if part.default else ''}: max {limit}, "
+                         f"{part.cpus} CPUs / {part.memory_mb} MB per node")
+        self.partitions.object = "<small>Partitions: " + "; ".join(items) + "</small>"
 
     def _update_preview(self) -> None:
         c = self.control

@@ -42,7 +42,7 @@ def _fill(page, css: str, value: str) -> None:
 
 
 @pytest.mark.parametrize("tab", ["local", "slurm"], indirect=True)
-def test_fill_start_watch_stop(page, tab, console_errors):
+def test_fill_start_watch_stop(page, tab, console_errors, blocked_requests):
     url, backend, runs = tab
     page.goto(url, timeout=120_000)
     start = page.locator(".hpc-start button")
@@ -91,6 +91,7 @@ def test_fill_start_watch_stop(page, tab, console_errors):
     page.locator(".hpc-stop button").click()
     expect(page.locator(".hpc-phase")).to_have_text("stopped", timeout=60_000)
     expect(nworkers).to_have_text("0")
+    assert not blocked_requests, blocked_requests
     assert not [e for e in console_errors if "favicon" not in e], console_errors
 
 
@@ -98,3 +99,34 @@ def lambda_href_ok():
     import re
 
     return re.compile(r"^http://127\.0\.0\.1:\d+/status$")
+
+
+@pytest.mark.parametrize("tab", ["slurm"], indirect=True)
+def test_closing_the_page_stops_refresh_and_cluster(page, tab):
+    """When the browser session ends the periodic refresh stops and the cluster is closed: no job keeps
+    running without an owner."""
+    from hpcdash.cluster.scheduler import query_jobs
+    from tests.cluster.cluster_helpers import wait_until
+
+    url, _, _ = tab
+    page.goto(url, timeout=120_000)
+    page.locator(".hpc-start button").click()
+    row = page.locator("tr.hpc-job-running")
+    expect(row).to_have_count(1, timeout=120_000)
+    job_id = row.locator("td").first.inner_text().strip()
+    assert query_jobs([job_id])[job_id].state == "running"
+    page.close()
+    # bokeh ends a closed page's session after its unused-session checks (17 s + 15 s by default)
+    wait_until(lambda: query_jobs([job_id]).get(job_id) is None or query_jobs([job_id])[job_id].state == "ended",
+               120, what="job cancelled after the session ended")
+
+
+def test_job_table_escapes_untrusted_text():
+    from hpcdash.cluster import ClusterStatus, JobRecord
+    from hpcdash.cluster.view import jobs_table_html
+
+    st = ClusterStatus(backend="slurm", running=True, phase="queued", jobs=[
+        JobRecord("7", "w-0", "failed", reason="<b>boom</b>", log_tail="<script>alert(1)</script>")])
+    out = jobs_table_html(st)
+    assert "<script>" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    assert "&lt;b&gt;boom&lt;/b&gt;" in out and "stderr tail" in out
