@@ -5,8 +5,9 @@ Files and root come from `--args` or from the environment:
     panel serve dashboards/hpcdash_app.py --args --root /scratch/me/runs run_01.h5 run_02.h5
     HPCDASH_ROOT=/scratch/me/runs HPCDASH_PATHS=run_01.h5:run_02.h5 panel serve dashboards/hpcdash_app.py
 
-`panel serve` binds to localhost by default; keep it that way (or put it behind an authenticating
-proxy) because the app shows every HDF5 file under the root.
+Pass `--address 127.0.0.1` to `panel serve` (it listens on every interface otherwise), or put it behind an
+authenticating proxy: the app shows every HDF5 file under the root. `hpcdash serve` binds to 127.0.0.1
+by default.
 """
 
 import argparse

@@ -140,16 +140,23 @@ def slice_npy(data) -> bytes:
     return buf.getvalue()
 
 
+def _csv_cell(text: str) -> str:
+    """A header cell from untrusted names: no separators, and no leading character a spreadsheet would
+    run as a formula."""
+    text = str(text).replace(",", "_").replace("\n", " ").replace("\r", " ")
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
 def slice_csv(data) -> bytes:
     """The slice as long-format CSV: one row per cell with both coordinates and the value."""
     ydim, xdim = data.dims
     x = np.asarray(data[xdim].values, dtype=float)
     y = np.asarray(data[ydim].values, dtype=float)
     yy, xx = np.meshgrid(y, x, indexing="ij")
-    name = str(data.name or "value").replace(",", "_").replace("\n", " ")
+    name = _csv_cell(data.name or "value")
     table = np.column_stack([yy.ravel(), xx.ravel(), np.asarray(data.values, dtype=float).ravel()])
     buf = io.StringIO()
-    safe = [str(d).replace(",", "_").replace("\n", " ") for d in (ydim, xdim)]
+    safe = [_csv_cell(d) for d in (ydim, xdim)]
     buf.write(f"{safe[0]},{safe[1]},{name}\n")
     np.savetxt(buf, table, delimiter=",", fmt="%.9g")
     return buf.getvalue().encode()

@@ -633,7 +633,7 @@ class ExplorerState(param.Parameterized):
         if settings:
             pane.apply_settings(settings)
         self.add_pane(pane)
-        self.message = "" if not pane.error else ""
+        self.message = ""
         return pane
 
     def add_pane(self, pane: SliceState) -> None:

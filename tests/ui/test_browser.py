@@ -74,6 +74,12 @@ def test_empty_state_explains_what_to_do(page: Page, hpcdash_server, console_err
     expect(page.get_by_text("File browser", exact=True)).to_be_visible()
     expect(page.get_by_text("a.h5", exact=True)).to_be_visible()  # the browser lists the root
     expect(page.get_by_text("secret.h5")).to_have_count(0)        # never what lies outside it
+    expect(page.get_by_text("link_out.h5")).to_have_count(0)      # nor symlinks leading out
+    # open a file from the browser
+    page.locator(".hpcdash-browser select").select_option("a.h5")
+    page.get_by_role("button", name="Open", exact=True).click()
+    expect(readout(page)).to_contain_text("of 12)", timeout=STEP)
+    expect(page.get_by_text("No file open yet")).to_have_count(0)
     assert console_errors == [] and blocked_requests == []
 
 
@@ -133,8 +139,14 @@ def test_linked_panes_follow_each_other(page: Page, hpcdash_server, demo_runs, c
     expect(ra).to_contain_text(f"(slice {n + 3} of 128)", timeout=STEP)
     expect(rb).to_contain_text(f"(slice {n + 3} of 128)", timeout=STEP)
     assert ra.inner_text() == rb.inner_text()
-    wait_for_image_change(page, a0, 0, 0.01)
-    wait_for_image_change(page, b0, 1, 0.01)
+    a1 = wait_for_image_change(page, a0, 0, 0.01)
+    b1 = wait_for_image_change(page, b0, 1, 0.01)
+    # zoom (mouse wheel) on pane A: pane B shows the same zoomed region
+    box = pane(page, 0).locator(".hpcdash-plot canvas").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+    page.mouse.wheel(0, -600)
+    wait_for_image_change(page, a1, 0, 0.05)
+    wait_for_image_change(page, b1, 1, 0.05)
     # axis change on pane B moves pane A too
     pane(page, 1).locator(".hpcdash-axis select").select_option("y")
     expect(ra).to_contain_text("y = ", timeout=STEP)
@@ -167,6 +179,36 @@ def test_outside_root_is_refused_in_the_browser(page: Page, hpcdash_server):
     page.get_by_role("button", name="Open path").click()
     expect(page.get_by_text("is outside the folder this server may show")).to_be_visible(timeout=STEP)
     expect(page.locator(".hpcdash-pane")).to_have_count(0)
+
+
+def test_exports_download_png_npy_csv(page: Page, hpcdash_server, tmp_path: Path, console_errors):
+    open_view(page, hpcdash_server, file="a.h5", axis="y", slice="2")
+    expect(readout(page)).to_contain_text("(slice 3 of 16)", timeout=LOAD)
+    got = {}
+    for label in ("PNG", ".npy", ".csv"):
+        with page.expect_download(timeout=STEP) as info:
+            pane(page, 0).get_by_role("button", name=label).click()
+        target = tmp_path / info.value.suggested_filename
+        info.value.save_as(target)
+        got[label] = target
+    assert got["PNG"].name == "a_y2.png" and got["PNG"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(got["PNG"]) as img:
+        assert img.width > 500 and img.height > 200
+    arr = np.load(got[".npy"])
+    assert arr.shape == (12, 20)  # (z, x) plane of the y slice
+    lines = got[".csv"].read_text().splitlines()
+    assert lines[0] == "z,x,conductivity" and len(lines) == 1 + 12 * 20
+    assert console_errors == []
+
+
+def test_tabs_layout(page: Page, hpcdash_server, console_errors):
+    open_view(page, hpcdash_server, file="a.h5", file2="b.h5", layout="tabs")
+    expect(page.get_by_text("1. a.h5")).to_be_visible(timeout=LOAD)
+    expect(page.get_by_text("2. b.h5")).to_be_visible()
+    page.get_by_text("2. b.h5").click()
+    expect(page.locator(".hpcdash-title").filter(has_text="b.h5 · /model/conductivity")).to_be_visible(
+        timeout=STEP)
+    assert console_errors == []
 
 
 def test_difference_view(page: Page, hpcdash_server, console_errors):

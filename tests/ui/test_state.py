@@ -275,3 +275,31 @@ def test_close_releases_the_file(data_root: Path):
     s.close()
     assert vol.closed and s.volume is None
     assert os.path.exists(data_root / "a.h5")
+
+
+def test_loading_flag_only_while_a_slow_read_is_pending(data_root: Path):
+    ex = ExplorerState(["a.h5"], root=str(data_root))
+    pane = ex.panes[0]
+    pending, delayed = [], []
+    ex.loader = SliceLoader(pool=ThreadPoolExecutor(1), dispatch=pending.append, delay_loading=delayed.append)
+    pane.index = 2
+    assert len(delayed) == 1 and pane.loading is False
+    delayed.pop()()  # the delay ran out while the read was still pending: show the spinner
+    assert pane.loading is True
+    deadline = time.monotonic() + 30
+    while ex.loader._busy and time.monotonic() < deadline:
+        if pending:
+            pending.pop(0)()
+        else:
+            time.sleep(0.01)
+    assert pane.loading is False
+    assert pane.readout.endswith(f"(slice 3 of {NZ})")
+
+
+def test_csv_header_cannot_smuggle_formulas():
+    import xarray as xr
+
+    da = xr.DataArray(np.zeros((2, 2)), dims=("=y", "x,1"), coords={"=y": [0.0, 1.0], "x,1": [0.0, 1.0]},
+                      name="=HYPERLINK(1)")
+    header = export.slice_csv(da).decode().splitlines()[0]
+    assert header == "'=y,x_1,'=HYPERLINK(1)"
