@@ -16,9 +16,21 @@ NAME = "hpcdash"
 ICON = Path(__file__).parent / "assets" / "hpcdash.svg"
 
 
+def _jupyter_root() -> str:
+    """The Jupyter server's root folder (``--notebook-dir``), so paths from its file browser match."""
+    try:
+        from jupyter_server.serverapp import ServerApp
+
+        if ServerApp.initialized():
+            return str(ServerApp.instance().root_dir)
+    except Exception:
+        pass
+    return os.getcwd()
+
+
 def setup_hpcdash() -> dict:
     """The server-process description jupyter-server-proxy reads (it fills {port} and {base_url})."""
-    root = os.environ.get("HPCDASH_ROOT", os.getcwd())
+    root = os.environ.get("HPCDASH_ROOT") or _jupyter_root()
     config = {
         "command": [
             sys.executable, "-m", "hpcdash", "serve",

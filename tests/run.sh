@@ -27,6 +27,9 @@ step "Python environment in $VENV"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 "$VENV/bin/python" -m pip install -q -e ".[test]" 2>&1 | grep -v '^WARNING: Location' || true
+# editable installs carry no data files: link the prebuilt JupyterLab extension by hand
+mkdir -p "$VENV/share/jupyter/labextensions"
+ln -sfn "$REPO/hpcdash/labextension" "$VENV/share/jupyter/labextensions/hpcdash"
 "$VENV/bin/python" -c "import hpcdash, panel, holoviews, datashader, h5py, dask_jobqueue, playwright"
 
 step "Local SLURM cluster"
