@@ -16,6 +16,7 @@ contiguous one; with --big also 1024^3 plain. Then prints, per file and axis, me
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -149,7 +150,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.big:
         files["big"] = lambda: make(out / "plain1024.h5", 1024, None)
     print(f"h5py {h5py.__version__} HDF5 {h5py.version.hdf5_version} numpy {np.__version__} "
-          f"python {sys.version.split()[0]}; slab cache budget {slab_cache().budget >> 20} MiB", flush=True)
+          f"python {sys.version.split()[0]}; slab cache budget {slab_cache().budget >> 20} MiB; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
     for key, maker in files.items():
         if only and key not in only:
             continue
