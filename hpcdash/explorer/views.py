@@ -122,6 +122,7 @@ class SliceView(pn.viewable.Viewer):
         self.csv_w = pn.widgets.FileDownload(callback=self._csv, filename="slice.csv", label=".csv",
                                              button_type="light", width=80, embed=False)
         self._plot_key = None
+        self._streams: list[hv.streams.Params] = []
         self._sync_text()
         self._sync_plot()
         s.param.watch(self._on_text, ["title", "readout", "error", "notice", "range_mode", "datasets_info"])
@@ -174,15 +175,17 @@ class SliceView(pn.viewable.Viewer):
     def _build_plot(self):
         s = self.state
         uid = None if self.linked else self._uid
-        stream = hv.streams.Params(s, ["data"])
+        for stream in self._streams:  # the previous plot's streams stop watching the state
+            stream.unwatch()
+        self._streams = [hv.streams.Params(s, ["data"]), hv.streams.Params(s, ["cmap", "clim", "scale"]),
+                         hv.streams.Params(self, ["shared_clim"])]
 
         def element(data):
             return slice_element(data, s, uid)
 
-        dmap = hv.DynamicMap(element, streams=[stream])
+        dmap = hv.DynamicMap(element, streams=[self._streams[0]])
         raster = rasterize(dmap, aggregator="mean")
-        styled = raster.apply(self._style, streams=[hv.streams.Params(s, ["cmap", "clim", "scale"]),
-                                                    hv.streams.Params(self, ["shared_clim"])])
+        styled = raster.apply(self._style, streams=self._streams[1:])
         xl, yl, cl = s.axis_labels()
         opts = dict(colorbar=True, clabel=cl, tools=["hover"], responsive=True, title="",
                     toolbar="above", active_tools=["wheel_zoom"], default_tools=["pan", "wheel_zoom",

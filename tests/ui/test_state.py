@@ -303,3 +303,22 @@ def test_csv_header_cannot_smuggle_formulas():
                       name="=HYPERLINK(1)")
     header = export.slice_csv(da).decode().splitlines()[0]
     assert header == "'=y,x_1,'=HYPERLINK(1)"
+
+
+def test_two_d_and_four_d_datasets(tmp_path: Path):
+    from hpcdash.data import write_volume
+
+    flat = np.arange(30, dtype=np.float32).reshape(5, 6)
+    write_volume(tmp_path / "flat.h5", "/v", flat, {"y": np.arange(5.0), "x": np.arange(6.0)}, mode="w")
+    s = SliceState(str(tmp_path / "flat.h5"))
+    assert s.error == "" and s.axis is None and s.readout == ""
+    np.testing.assert_array_equal(s.data.values, flat)
+    cube = np.random.default_rng(0).random((3, 4, 5, 6)).astype(np.float32)
+    write_volume(tmp_path / "nd.h5", "/v", cube, {d: np.arange(float(n)) for d, n in zip("tzyx", cube.shape, strict=True)},
+                 mode="w")
+    s = SliceState(str(tmp_path / "nd.h5"))
+    assert s.param.axis.objects == ["t", "z", "y", "x"]
+    s.axis = "z"
+    s.index = 2
+    assert s.data.dims == ("y", "x")
+    np.testing.assert_array_equal(s.data.values, cube[0, 2])  # extra dim t stays at index 0
