@@ -629,7 +629,12 @@ class Volume:
         finally:
             self._exit_io()
         pos = sum(1 for d in range(ax) if d not in fixed)  # position of ax among kept dims
-        return np.moveaxis(raw, pos, 0)
+        slab = np.moveaxis(raw, pos, 0)
+        if b1 - b0 > 1 and not slab.flags.c_contiguous:
+            # one transpose per slab instead of a strided gather on every step inside it
+            # (blosc 512^3, axis 2: 12.8 ms -> about 1 ms per step)
+            slab = np.ascontiguousarray(slab)
+        return slab
 
     def _read_error(self, exc: OSError) -> VolumeError:
         text = str(exc).lower()
