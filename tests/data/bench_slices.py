@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     out = Path(args.dir)
     out.mkdir(parents=True, exist_ok=True)
-    set_cache_budget(512 * 2**20)
+    set_cache_budget(int(os.environ.get("HPCDASH_CACHE_MB", 256)) * 2**20)
     only = set(filter(None, args.only.split(",")))
     rng = np.random.default_rng(0)
     n = args.n
