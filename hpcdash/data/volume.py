@@ -574,7 +574,8 @@ class Volume:
         return ax, idx, fixed, display
 
     def _block_len(self, ax: int, display: list[int]) -> int:
-        """Planes per slab along ``ax``: the chunk length if the slab fits the cache, else 1.
+        """Planes per slab along ``ax``: the chunk length if the slab fits in half the cache
+        budget, else the largest divisor of it that fits (at least 1).
 
         Contiguous datasets: 1 along the slowest axis (a plane is one contiguous run), else
         CONTIGUOUS_BLOCK planes, which cost HDF5 about as much as one plane (every row is
