@@ -179,6 +179,15 @@ def test_outside_root_is_refused_in_the_browser(page: Page, hpcdash_server):
     page.get_by_role("button", name="Open path").click()
     expect(page.get_by_text("is outside the folder this server may show")).to_be_visible(timeout=STEP)
     expect(page.locator(".hpcdash-pane")).to_have_count(0)
+    # folders: into bad/ and back up; the listing follows, the root stays the limit
+    listing = page.locator(".hpcdash-browser select")
+    listing.select_option("bad/")
+    page.get_by_role("button", name="Open", exact=True).click()
+    expect(listing.locator("option", has_text="notes.h5")).to_have_count(1, timeout=STEP)
+    page.get_by_role("button", name="Up", exact=True).click()
+    expect(listing.locator("option", has_text="a.h5")).to_have_count(1, timeout=STEP)
+    page.get_by_role("button", name="Up", exact=True).click()  # already at the root: stays there
+    expect(listing.locator("option", has_text="a.h5")).to_have_count(1, timeout=STEP)
 
 
 def test_exports_download_png_npy_csv(page: Page, hpcdash_server, tmp_path: Path, console_errors):

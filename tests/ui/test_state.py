@@ -322,3 +322,17 @@ def test_two_d_and_four_d_datasets(tmp_path: Path):
     s.index = 2
     assert s.data.dims == ("y", "x")
     np.testing.assert_array_equal(s.data.values, cube[0, 2])  # extra dim t stays at index 0
+
+
+def test_close_pane_updates_query_and_comparison(data_root: Path):
+    ex = ExplorerState(["a.h5", "b.h5"], root=str(data_root))
+    ex.compare = "difference"
+    assert ex.comparison is not None
+    a, b = ex.panes
+    ex.close_pane(a)
+    assert ex.panes == [b] and a.volume is None
+    assert ex.comparison is None and "two runs" in ex.comparison_error
+    q = ex.to_query()
+    assert q["file"] == "b.h5" and "file2" not in q
+    b.index = 1  # the remaining pane still reads
+    assert b.readout.endswith("(slice 2 of 12)")
