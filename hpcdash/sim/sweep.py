@@ -319,7 +319,8 @@ def iter_sweep(
             fut.release()
     finally:
         if pending:
-            client.cancel(list(pending))
+            with contextlib.suppress(Exception):  # the client may already be closed
+                client.cancel(list(pending))
 
 
 def run_sweep(
