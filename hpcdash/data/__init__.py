@@ -36,12 +36,13 @@ from .errors import (
 )
 from .paths import DirEntry, list_dir, looks_like_hdf5, safe_path
 from .volume import Volume, VolumeInfo, find_volumes, open_volume
-from .write import write_volume
+from .write import create_volume, write_volume
 
 __all__ = [
     "find_volumes",
     "open_volume",
     "write_volume",
+    "create_volume",
     "Volume",
     "VolumeInfo",
     "VolumeError",

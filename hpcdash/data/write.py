@@ -21,7 +21,8 @@ group (NeXus needs a group): use a path like ``"/model/sigma"``.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,70 @@ def _set_default_chain(f: h5py.File, group: h5py.Group) -> None:
         node = child
 
 
+def _nxdata(f: h5py.File, group: h5py.Group, base: str, dims: list[str], coords: dict[str, Any]) -> None:
+    if group.name == "/" or group.attrs.get("NX_class") not in (None, "NXdata", b"NXdata"):
+        return
+    group.attrs["NX_class"] = "NXdata"
+    if "signal" not in group.attrs or group.attrs["signal"] in (base, base.encode()):
+        group.attrs["signal"] = base
+        nx_axes = [d if coords[d] is not None else "." for d in dims]
+        group.attrs["axes"] = np.array(nx_axes, dtype=h5py.string_dtype())
+        for i, d in enumerate(dims):
+            if coords[d] is not None:
+                group.attrs[f"{d}_indices"] = np.int32(i)
+    _set_default_chain(f, group)
+
+
+@contextmanager
+def create_volume(path: Path | str, name: str, shape: tuple[int, ...], dtype: Any, coords: dict[str, Any],
+                  attrs: dict[str, Any] | None = None, *, units: str | None = None,
+                  long_name: str | None = None, coord_units: dict[str, str | None] | None = None,
+                  chunks: bool | tuple[int, ...] | None = True,
+                  compression: str | Mapping | None = None, mode: str = "a") -> Iterator[h5py.Dataset]:
+    """Like :func:`write_volume` for data too big for memory: yields the empty dataset.
+
+    Everything but the values (coordinates, CF attributes, NXdata, default chain) is
+    written first; fill the yielded ``h5py.Dataset`` (e.g. slab by slab) inside the
+    ``with`` block and, for a cheap whole-volume colour range, set
+    ``dset.attrs["actual_range"] = [vmin, vmax]``. The file is closed on exit.
+    """
+    shape = tuple(int(n) for n in shape)
+    dtype = np.dtype(dtype)
+    dims = list(coords)
+    if len(dims) != len(shape):
+        raise ValueError(f"coords name {len(dims)} dims {dims}, but the shape has {len(shape)}")
+    coord_units = coord_units or {}
+    name = "/" + name.strip("/")
+    gpath, base = posixpath.split(name)
+    if not base:
+        raise ValueError("name must name a dataset, e.g. '/model/sigma'")
+    kwargs = compression_kwargs(compression)
+    if chunks is True:
+        chunk_shape: tuple[int, ...] | None = auto_chunks(shape, dtype.itemsize)
+    elif chunks in (None, False):
+        chunk_shape = None
+        if kwargs:
+            raise ValueError("compression needs a chunked dataset (chunks=True or a tuple)")
+    else:
+        chunk_shape = tuple(int(c) for c in chunks)
+    with h5py.File(path, mode) as f:
+        group = f.require_group(gpath)
+        if base in group:
+            del group[base]
+        scales = [_coordinate(group, d, n, coords[d], coord_units.get(d)) for d, n in zip(dims, shape, strict=True)]
+        dset = group.create_dataset(base, shape=shape, dtype=dtype, chunks=chunk_shape, **kwargs)
+        for i, scale in enumerate(scales):
+            dset.dims[i].attach_scale(scale)
+        if units:
+            dset.attrs["units"] = units
+        if long_name:
+            dset.attrs["long_name"] = long_name
+        for key, value in (attrs or {}).items():
+            dset.attrs[key] = value
+        _nxdata(f, group, base, dims, coords)
+        yield dset
+
+
 def write_volume(path: Path | str, name: str, data: Any, coords: dict[str, Any],
                  attrs: dict[str, Any] | None = None, *, units: str | None = None,
                  long_name: str | None = None, coord_units: dict[str, str | None] | None = None,
@@ -165,51 +230,16 @@ def write_volume(path: Path | str, name: str, data: Any, coords: dict[str, Any],
     dataset) or None (index coordinates). ``chunks``: True for :func:`auto_chunks`, a
     tuple, or None/False for contiguous. ``compression``: see :func:`compression_kwargs`.
     ``mode`` is the ``h5py.File`` mode ("a" appends or replaces the dataset, "w" truncates).
-    An existing coordinate of the same name must have the same values.
+    An existing coordinate of the same name must have the same values. For volumes that
+    do not fit in memory use :func:`create_volume`.
     """
     data = np.asarray(data)
-    dims = list(coords)
-    if len(dims) != data.ndim:
-        raise ValueError(f"coords name {len(dims)} dims {dims}, but data has {data.ndim} dims")
-    coord_units = coord_units or {}
-    name = "/" + name.strip("/")
-    gpath, base = posixpath.split(name)
-    if not base:
-        raise ValueError("name must name a dataset, e.g. '/model/sigma'")
-    kwargs = compression_kwargs(compression)
-    if chunks is True:
-        chunk_shape: tuple[int, ...] | None = auto_chunks(data.shape, data.dtype.itemsize)
-    elif chunks in (None, False):
-        chunk_shape = None
-        if kwargs:
-            raise ValueError("compression needs a chunked dataset (chunks=True or a tuple)")
-    else:
-        chunk_shape = tuple(int(c) for c in chunks)
-    with h5py.File(path, mode) as f:
-        group = f.require_group(gpath)
-        if base in group:
-            del group[base]
-        scales = [_coordinate(group, d, n, coords[d], coord_units.get(d)) for d, n in zip(dims, data.shape, strict=False)]
-        dset = group.create_dataset(base, data=data, chunks=chunk_shape, **kwargs)
-        for i, scale in enumerate(scales):
-            dset.dims[i].attach_scale(scale)
-        if units:
-            dset.attrs["units"] = units
-        if long_name:
-            dset.attrs["long_name"] = long_name
+    user_attrs = dict(attrs or {})
+    with create_volume(path, name, data.shape, data.dtype, coords, None, units=units, long_name=long_name,
+                       coord_units=coord_units, chunks=chunks, compression=compression, mode=mode) as dset:
+        dset[...] = data
         rng = _finite_range(data)
         if rng is not None:
             dset.attrs["actual_range"] = np.array(rng, dtype=np.float64)
-        for key, value in (attrs or {}).items():
+        for key, value in user_attrs.items():
             dset.attrs[key] = value
-        if group.name != "/":
-            if group.attrs.get("NX_class") in (None, "NXdata", b"NXdata"):
-                group.attrs["NX_class"] = "NXdata"
-                if "signal" not in group.attrs or group.attrs["signal"] in (base, base.encode()):
-                    group.attrs["signal"] = base
-                    nx_axes = [d if coords[d] is not None else "." for d in dims]
-                    group.attrs["axes"] = np.array(nx_axes, dtype=h5py.string_dtype())
-                    for i, d in enumerate(dims):
-                        if coords[d] is not None:
-                            group.attrs[f"{d}_indices"] = np.int32(i)
-                _set_default_chain(f, group)

@@ -170,3 +170,23 @@ def test_netcdf_c_library_reads_what_we_write(tmp_path):
     with xr.open_dataset(path, group="model", engine="netcdf4") as ds:
         assert ds["sigma"].dims == ("z", "y", "x")
         np.testing.assert_allclose(ds["z"].values, [0, 1, 2, 4])
+
+
+def test_create_volume_streams_slabs(tmp_path):
+    from hpcdash.data import create_volume
+
+    path = tmp_path / "stream.h5"
+    full = np.arange(16 * 6 * 5, dtype="f4").reshape(16, 6, 5)
+    coords = {"z": np.linspace(-150, 0, 17), "y": np.arange(6.0), "x": None}  # z given as edges
+    with create_volume(path, "/run/big", full.shape, "f4", coords, {"note": "streamed"}, units="S/m",
+                       chunks=(4, 6, 5), compression="gzip", coord_units={"z": "m"}) as dset:
+        for z0 in range(0, 16, 4):
+            dset[z0:z0 + 4] = full[z0:z0 + 4]
+        dset.attrs["actual_range"] = [float(full.min()), float(full.max())]
+    with open_volume(path) as vol:
+        assert vol.name == "/run/big" and vol.units == "S/m" and vol.attrs["note"] == "streamed"
+        np.testing.assert_allclose(vol.edges("z"), np.linspace(-150, 0, 17))
+        np.testing.assert_array_equal(vol.slice("y", 2).values, full[:, 2])
+        assert vol.value_range() == (0.0, float(full.max()))
+    with xr.open_dataset(path, engine="h5netcdf", group="run") as ds:
+        np.testing.assert_array_equal(ds["big"].values, full)
