@@ -117,8 +117,8 @@ class ClusterView(pn.viewable.Viewer):
     def _build(self) -> None:
         c = self.control
         p = c.param
-        self.backend = pn.widgets.Select.from_param(p.backend, name="Backend", css_classes=["hpc-backend"])
-        self.profile = pn.widgets.Select.from_param(p.profile, name="Profile", css_classes=["hpc-profile"],
+        self.backend = pn.widgets.Select.from_param(p.backend, label="Backend", css_classes=["hpc-backend"])
+        self.profile = pn.widgets.Select.from_param(p.profile, label="Profile", css_classes=["hpc-profile"],
                                                     visible=len(p.profile.objects) > 1)
         self.fields = {
             "cores": pn.widgets.IntInput.from_param(p.cores, name=_FIELD_LABELS["cores"], css_classes=["hpc-cores"]),
@@ -138,9 +138,9 @@ class ClusterView(pn.viewable.Viewer):
                                               css_classes=["hpc-field-error", f"hpc-error-{k}"], margin=(0, 10))
                              for k in self.fields}
         self.partitions = pn.pane.HTML("", css_classes=["hpc-partitions"], margin=(0, 10))
-        self.extra = pn.widgets.TextAreaInput(name="Extra directives (one per line)", height=70,
+        self.extra = pn.widgets.TextAreaInput(label="Extra directives (one per line)", height=70,
                                               value="\n".join(c.job_extra_directives), css_classes=["hpc-extra"])
-        self.prologue = pn.widgets.TextAreaInput(name="Job script prologue (shell, one per line)", height=70,
+        self.prologue = pn.widgets.TextAreaInput(label="Job script prologue (shell, one per line)", height=70,
                                                  value="\n".join(c.job_script_prologue), css_classes=["hpc-prologue"])
         self.extra.param.watch(lambda e: setattr(c, "job_extra_directives", _lines(e.new)), "value")
         self.prologue.param.watch(lambda e: setattr(c, "job_script_prologue", _lines(e.new)), "value")
@@ -150,14 +150,14 @@ class ClusterView(pn.viewable.Viewer):
         self.validation = pn.pane.Alert("", alert_type="info", visible=False, css_classes=["hpc-validation"])
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["hpc-error"])
 
-        self.validate_btn = pn.widgets.Button(name="Validate", button_type="default", css_classes=["hpc-validate"])
-        self.start_btn = pn.widgets.Button(name="Start", button_type="primary", css_classes=["hpc-start"])
-        self.n = pn.widgets.IntInput.from_param(p.n_workers, name="Workers", width=90, css_classes=["hpc-n"])
-        self.scale_btn = pn.widgets.Button(name="Scale", css_classes=["hpc-scale"], align="end")
-        self.amin = pn.widgets.IntInput.from_param(p.adapt_minimum, name="Adapt min", width=90)
-        self.amax = pn.widgets.IntInput.from_param(p.adapt_maximum, name="max", width=90)
-        self.adapt_btn = pn.widgets.Button(name="Adapt", css_classes=["hpc-adapt"], align="end")
-        self.stop_btn = pn.widgets.Button(name="Stop", button_type="danger", css_classes=["hpc-stop"])
+        self.validate_btn = pn.widgets.Button(label="Validate", color="default", css_classes=["hpc-validate"])
+        self.start_btn = pn.widgets.Button(label="Start", color="primary", css_classes=["hpc-start"])
+        self.n = pn.widgets.IntInput.from_param(p.n_workers, label="Workers", width=90, css_classes=["hpc-n"])
+        self.scale_btn = pn.widgets.Button(label="Scale", css_classes=["hpc-scale"], align="end")
+        self.amin = pn.widgets.IntInput.from_param(p.adapt_minimum, label="Adapt min", width=90)
+        self.amax = pn.widgets.IntInput.from_param(p.adapt_maximum, label="max", width=90)
+        self.adapt_btn = pn.widgets.Button(label="Adapt", css_classes=["hpc-adapt"], align="end")
+        self.stop_btn = pn.widgets.Button(label="Stop", color="danger", css_classes=["hpc-stop"])
         self.validate_btn.on_click(self._on_validate)
         self.start_btn.on_click(self._on_start)
         self.scale_btn.on_click(self._on_scale)
@@ -173,22 +173,22 @@ class ClusterView(pn.viewable.Viewer):
         self.submit_errors = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["hpc-submit-error"])
 
         # sweep
-        self.sweep_param = pn.widgets.Select(name="Vary", options=["source_x", "block_depth"], value="source_x",
+        self.sweep_param = pn.widgets.Select(label="Vary", options=["source_x", "block_depth"], value="source_x",
                                              width=130)
-        self.sweep_from = pn.widgets.FloatInput(name="from", value=-100.0, width=90)
-        self.sweep_to = pn.widgets.FloatInput(name="to", value=100.0, width=90)
-        self.sweep_runs = pn.widgets.IntInput(name="Runs", value=4, start=1, width=80, css_classes=["hpc-sweep-runs"])
-        self.sweep_cells = pn.widgets.IntInput(name="Core cells", value=24, start=4, width=90,
+        self.sweep_from = pn.widgets.FloatInput(label="from", value=-100.0, width=90)
+        self.sweep_to = pn.widgets.FloatInput(label="to", value=100.0, width=90)
+        self.sweep_runs = pn.widgets.IntInput(label="Runs", value=4, start=1, width=80, css_classes=["hpc-sweep-runs"])
+        self.sweep_cells = pn.widgets.IntInput(label="Core cells", value=24, start=4, width=90,
                                               css_classes=["hpc-sweep-cells"])
-        self.sweep_out = pn.widgets.TextInput(name="Output folder", value=self.sweep_dir or str(Path.cwd() / "runs"),
+        self.sweep_out = pn.widgets.TextInput(label="Output folder", value=self.sweep_dir or str(Path.cwd() / "runs"),
                                               css_classes=["hpc-sweep-out"])
-        self.sweep_btn = pn.widgets.Button(name="Run sweep", button_type="primary", css_classes=["hpc-sweep"],
+        self.sweep_btn = pn.widgets.Button(label="Run sweep", color="primary", css_classes=["hpc-sweep"],
                                            align="end")
         self.sweep_bar = pn.indicators.Progress(value=0, max=1, width=300, visible=False,
                                                 css_classes=["hpc-sweep-progress"])
         self.sweep_msg = pn.pane.HTML("", css_classes=["hpc-sweep-msg"])
         self.sweep_btn.on_click(self._on_sweep)
-        self.open_btn = pn.widgets.Button(name="Open first and last run in the Explorer", visible=False,
+        self.open_btn = pn.widgets.Button(label="Open first and last run in the Explorer", visible=False,
                                           css_classes=["hpc-open-runs"])
         self.open_btn.on_click(self._on_open_runs)
 
