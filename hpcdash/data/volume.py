@@ -48,10 +48,13 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
+
+if TYPE_CHECKING:  # xarray is imported on first slice(), not with the package
+    import xarray as xr
 
 try:  # registers blosc, bitshuffle, lz4, zstd, ... with HDF5
     import hdf5plugin  # noqa: F401
@@ -672,7 +675,7 @@ class Volume:
         ax, idx, fixed, display = self._plan(axis, index, other_indices)
         return self._plane(ax, idx, fixed, display)
 
-    def slice(self, axis: int | str, index: int, **other_indices: int):
+    def slice(self, axis: int | str, index: int, **other_indices: int) -> xr.DataArray:
         """A 2-D slice as an ``xarray.DataArray`` (float, CF-decoded, with coordinates).
 
         ``axis`` is the normal axis (name or number) and ``index`` the position along it.
