@@ -198,6 +198,7 @@ class ClusterView(pn.viewable.Viewer):
             "cores_per_node", "profile"}))
         self._update_preview()
         self._update_partitions()
+        self._update_batch_fields()
         self._update_buttons(False)
 
     # ------------------------------------------------------------------ layout
@@ -260,9 +261,16 @@ class ClusterView(pn.viewable.Viewer):
             self.extra.value = "\n".join(self.control.job_extra_directives)
             self.prologue.value = "\n".join(self.control.job_script_prologue)
             self._update_partitions()
+            self._update_batch_fields()
         if any(a.visible for k, a in self.field_alerts.items() if k in names):
             self._show_error("", None)
         self._update_preview()
+
+    def _update_batch_fields(self) -> None:
+        batch = self.control.backend != "local"  # walltime, queue, ... mean nothing to a LocalCluster
+        for k in ("walltime", "queue", "account"):
+            self.fields[k].visible = batch
+        self.extra.visible = self.prologue.visible = batch
 
     def _update_partitions(self) -> None:
         parts = self.control.partitions()

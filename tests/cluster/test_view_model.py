@@ -47,5 +47,7 @@ def test_partitions_listed_for_slurm(slurm, make_control):
     view = ClusterView(make_control(backend="slurm"))
     assert "debug (default): max 1:00:00" in view.partitions.object
     assert "interactive: max 8:00:00" in view.partitions.object
+    assert view.fields["walltime"].visible and view.fields["queue"].visible
     view.control.backend = "local"
     assert view.partitions.object == ""
+    assert not view.fields["walltime"].visible and not view.fields["queue"].visible and not view.extra.visible
