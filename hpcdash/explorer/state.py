@@ -301,15 +301,26 @@ class SliceState(param.Parameterized):
             self._vrange[key] = tuple(float(v) for v in vol.value_range())
         return self._vrange[key]
 
-    def apply(self, result: SliceResult) -> None:
-        """Show `result` (call on the UI thread). A result for an outdated request is ignored."""
+    def apply(self, result: SliceResult, clim: tuple[float, float] | None = None) -> bool:
+        """Show `result` (call on the UI thread); `clim` overrides this pane's own colour range (linked
+        panes share one). Data, colour range and readout change in one update, so a view redraws once.
+        A result for an outdated request is ignored (returns False)."""
         if result.key != self.request_key():
-            return
+            return False
         if result.error:
             self.param.update(data=None, error=result.error, notice="", readout=self._make_readout())
-            return
-        self.param.update(data=result.data, error="", readout=self._make_readout())
-        self._update_colour(result.volume_range)
+            return True
+        own, notice = self.color_range(result.volume_range, data=result.data)
+        self.own_clim = own
+        self.param.update(data=result.data, error="", readout=self._make_readout(), clim=clim or own,
+                          notice=notice)
+        return True
+
+    def own_range_for(self, result: SliceResult) -> tuple[float, float] | None:
+        """The colour range this pane would use for `result` on its own (None for an error)."""
+        if result.error or result.data is None:
+            return None
+        return self.color_range(result.volume_range, data=result.data)[0]
 
     def refresh(self) -> None:
         """Read and show the current slice synchronously (notebook and tests)."""
@@ -356,14 +367,14 @@ class SliceState(param.Parameterized):
         self.own_clim = clim
         self.param.update(clim=clim, notice=notice)
 
-    def color_range(self, volume_range: tuple | None = None) -> tuple[tuple[float, float], str]:
+    def color_range(self, volume_range: tuple | None = None, data: Any = None) -> tuple[tuple[float, float], str]:
         """The colour range for the current settings and slice, and a note when it had to be adjusted.
 
         Never fails: all-NaN or constant slices and log scales on non-positive data give a usable
         range and a sentence saying what happened.
         """
         notes = []
-        data = self.data
+        data = self.data if data is None else data
         values = None if data is None else np.asarray(data.values, dtype=float)
         finite = values[np.isfinite(values)] if values is not None else np.array([])
         if values is not None and finite.size == 0:
@@ -500,6 +511,11 @@ def _safe_close(vol) -> None:
         pass
 
 
+def _apply_each(results: list[tuple[SliceState, SliceResult]]) -> None:
+    for p, r in results:
+        p.apply(r)
+
+
 class SliceLoader:
     """Latest-only, concurrent loading of pane slices.
 
@@ -516,6 +532,8 @@ class SliceLoader:
         self._delay_loading = delay_loading
         self._stale: dict[int, SliceState] = {}
         self._busy = False
+        #: how a finished batch is shown: fn(list of (pane, result)); default: each pane applies its own
+        self.apply_batch: Callable[[list[tuple[SliceState, SliceResult]]], None] = _apply_each
         self._lock = threading.Lock()
         self.batches = 0
 
@@ -523,9 +541,7 @@ class SliceLoader:
         """Ask for the current slice of `panes`."""
         panes = list(panes)
         if self._dispatch is None or self._pool is None:
-            results = self._read([(p, p.request_key()) for p in panes])
-            for p, r in results:
-                p.apply(r)
+            self.apply_batch(self._read([(p, p.request_key()) for p in panes]))
             return
         with self._lock:
             for p in panes:
@@ -568,12 +584,13 @@ class SliceLoader:
             fut.add_done_callback(lambda f, p=p: finished(p, f))
 
     def _finish(self, results: list[tuple[SliceState, SliceResult]]) -> None:
-        for p, r in results:
-            if r.key == p.request_key():
-                p.apply(r)
-            else:
-                with self._lock:
+        current = [(p, r) for p, r in results if r.key == p.request_key()]
+        with self._lock:
+            for p, r in results:
+                if r.key != p.request_key():
                     self._stale[id(p)] = p
+        if current:
+            self.apply_batch(current)
         with self._lock:
             more = bool(self._stale)
             if not more:
@@ -607,11 +624,44 @@ class ExplorerState(param.Parameterized):
     def __init__(self, paths: Iterable[str | os.PathLike] = (), **params):
         super().__init__(**params)
         self.root = str(Path(self.root).resolve())
+        self._loader = None
         self.loader = SliceLoader()
         self._propagating = False
         self._watchers: dict[int, Any] = {}
         for p in paths:
             self.open(p)
+
+    @property
+    def loader(self) -> SliceLoader:
+        """How pane slices are read (synchronous by default; views install a concurrent one)."""
+        return self._loader
+
+    @loader.setter
+    def loader(self, loader: SliceLoader) -> None:
+        loader.apply_batch = self._apply_batch
+        self._loader = loader
+
+    def _apply_batch(self, results: list[tuple[SliceState, SliceResult]]) -> None:
+        """Show a batch of fresh slices; linked panes get one shared colour range, set together with
+        their data so each view redraws once."""
+        shared = None
+        if self.link:
+            fresh = {id(p): p.own_range_for(r) for p, r in results}
+            ranges = [rng for rng in fresh.values() if rng is not None]
+            ranges += [p.own_clim for p in self.panes if id(p) not in fresh and p.data is not None]
+            if ranges:
+                shared = (min(r[0] for r in ranges), max(r[1] for r in ranges))
+        self._propagating = True
+        try:
+            for p, r in results:
+                p.apply(r, clim=shared)
+            if shared is not None:
+                for p in self.panes:
+                    if p.data is not None and p.clim != shared:
+                        p.clim = shared
+        finally:
+            self._propagating = False
+        self._update_comparison()
 
     # ------------------------------------------------------------------ files
     def resolve(self, path: str | os.PathLike) -> Path:

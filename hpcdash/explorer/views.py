@@ -90,7 +90,6 @@ class SliceView(pn.viewable.Viewer):
 
     state = param.ClassSelector(class_=SliceState)
     linked = param.Boolean(default=False, doc="Share axis names with other panes (Panel links their ranges).")
-    shared_clim = param.Tuple(default=None, allow_None=True, length=2)
 
     def __init__(self, state: SliceState, **params):
         super().__init__(state=state, **params)
@@ -167,8 +166,8 @@ class SliceView(pn.viewable.Viewer):
         self.plot_pane.loading = event.new
 
     # -------------------------------------------------------------- plot
-    def _style(self, element, cmap, clim, scale, shared_clim=None):
-        lo, hi = self.shared_clim or clim
+    def _style(self, element, data, cmap, clim, scale):
+        lo, hi = clim
         log = scale == "log" and lo > 0 and hi > 0
         return element.opts(cmap=_palette(cmap), clim=(lo, hi), logz=log, clone=True)
 
@@ -177,15 +176,16 @@ class SliceView(pn.viewable.Viewer):
         uid = None if self.linked else self._uid
         for stream in self._streams:  # the previous plot's streams stop watching the state
             stream.unwatch()
-        self._streams = [hv.streams.Params(s, ["data"]), hv.streams.Params(s, ["cmap", "clim", "scale"]),
-                         hv.streams.Params(self, ["shared_clim"])]
+        # one stream for data and colour: a slider step changes both in one update -> one redraw
+        stream = hv.streams.Params(s, ["data", "clim", "cmap", "scale"])
+        self._streams = [stream]
 
-        def element(data):
+        def element(data, **_colour):
             return slice_element(data, s, uid)
 
-        dmap = hv.DynamicMap(element, streams=[self._streams[0]])
+        dmap = hv.DynamicMap(element, streams=[stream])
         raster = rasterize(dmap, aggregator="mean")
-        styled = raster.apply(self._style, streams=self._streams[1:])
+        styled = raster.apply(self._style, streams=[stream])
         xl, yl, cl = s.axis_labels()
         opts = dict(colorbar=True, clabel=cl, tools=["hover"], responsive=True, title="",
                     toolbar="above", active_tools=["wheel_zoom"], default_tools=["pan", "wheel_zoom",
@@ -242,7 +242,7 @@ class SliceView(pn.viewable.Viewer):
         if s.data is None:
             return None
         xl, yl, cl = s.axis_labels()
-        lo, hi = self.shared_clim or s.clim
+        lo, hi = s.clim
         self.png_w.filename = self._stem() + ".png"
         png = export.slice_png(s.data, _palette(s.cmap), (lo, hi), log=s.scale == "log" and lo > 0,
                                title=f"{s.title}  {s.readout}", xlabel=xl, ylabel=yl, clabel=cl,
@@ -471,13 +471,6 @@ class ExplorerView(pn.viewable.Viewer):
         with pn.io.hold():
             for v in self._views.values():
                 v.param.update(linked=event.new)
-            self._update_shared_clim()
-
-    def _update_shared_clim(self, *events) -> None:
-        shared = self.explorer.shared_clim()
-        for v in self._views.values():
-            if v.shared_clim != shared:
-                v.shared_clim = shared
 
     def _on_panes(self, *events) -> None:
         e = self.explorer
@@ -513,7 +506,6 @@ class ExplorerView(pn.viewable.Viewer):
     # -------------------------------------------------------------- URL
     def _watch_for_url(self, pane: SliceState) -> None:
         pane.param.watch(self._sync_url, list(SliceState.QUERY_KEYS))
-        pane.param.watch(self._update_shared_clim, ["clim"])
 
     def _sync_url(self, *events) -> None:
         if not self._sync_url_enabled:
