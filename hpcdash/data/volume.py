@@ -87,10 +87,12 @@ from .errors import (
     MissingFileError,
     NotHDF5Error,
     NoVolumeError,
+    PathOutsideRootError,
     SliceIndexError,
     UnsupportedDataError,
     VolumeError,
 )
+from .paths import safe_path
 
 # HDF5's own chunk cache per open file: the slab cache does the heavy lifting, this only
 # keeps partially read edge chunks from being decoded twice within one read.
@@ -247,6 +249,35 @@ def _walk(f: h5py.File) -> _Walk:
     return out
 
 
+def storage_files(ds: h5py.Dataset, path: Path | str) -> list[Path]:
+    """Every file the values of ``ds`` are read from: the file holding it (another file when it was
+    reached through an external link), raw external storage files, and virtual-dataset sources.
+    Relative names are taken relative to the folder of ``path``, as HDF5 does by default."""
+    base = Path(path).absolute().parent
+    files = [Path(ds.file.filename)]
+    try:
+        external = ds.external or []
+    except (OSError, ValueError):
+        external = []
+    files += [Path(os.fsdecode(entry[0])) for entry in external]
+    if ds.is_virtual:
+        files += [Path(src.file_name) for src in ds.virtual_sources() if src.file_name != "."]
+    return [f if f.is_absolute() else base / f for f in files]
+
+
+def _check_storage_inside(ds: h5py.Dataset, path: Path | str, root: Path | str | None, name: str) -> None:
+    """Raise PathOutsideRootError if ``root`` is given and any value of ``ds`` lives outside it."""
+    if root is None:
+        return
+    for f in storage_files(ds, path):
+        try:
+            safe_path(root, f)
+        except PathOutsideRootError:
+            raise PathOutsideRootError(
+                f"The dataset '{name}' in '{_display(path)}' reads data from a file outside the "
+                "allowed folder; it is not shown.") from None
+
+
 def _info(name: str, ds: h5py.Dataset, is_default: bool) -> VolumeInfo:
     axes = resolve_axes(ds, read_values=False)
     return VolumeInfo(
@@ -262,10 +293,21 @@ def _info(name: str, ds: h5py.Dataset, is_default: bool) -> VolumeInfo:
     )
 
 
-def _list_volumes(f: h5py.File) -> list[VolumeInfo]:
+def _inside(ds: h5py.Dataset, path: Path | str | None, root: Path | str | None) -> bool:
+    if root is None or path is None:
+        return True
+    try:
+        _check_storage_inside(ds, path, root, ds.name)
+    except PathOutsideRootError:
+        return False
+    return True
+
+
+def _list_volumes(f: h5py.File, path: Path | str | None = None, root: Path | str | None = None) -> list[VolumeInfo]:
     walk = _walk(f)
     candidates = [(n, ds) for n, ds in walk.datasets
-                  if n not in walk.excluded and not is_dimension_scale(ds) and _is_plottable(ds)]
+                  if n not in walk.excluded and not is_dimension_scale(ds) and _is_plottable(ds)
+                  and _inside(ds, path, root)]
     if not candidates:
         return []
     default: str | None = None
@@ -284,16 +326,17 @@ def _list_volumes(f: h5py.File) -> list[VolumeInfo]:
     return infos
 
 
-def find_volumes(path: Path | str) -> list[VolumeInfo]:
+def find_volumes(path: Path | str, root: Path | str | None = None) -> list[VolumeInfo]:
     """List the plottable datasets (numeric, 2 or more dims) of an HDF5 file.
 
     The default pick comes first and has ``is_default=True``. Broken soft/external links
-    are skipped. Raises :class:`NotHDF5Error`, :class:`CorruptFileError`,
+    are skipped; with ``root``, so are datasets whose values live in files outside it
+    (external links, external storage, virtual datasets). Raises :class:`NotHDF5Error`, :class:`CorruptFileError`,
     :class:`MissingFileError`, or :class:`NoVolumeError` if nothing is plottable.
     """
     with open_hdf5(path) as f:
         try:
-            infos = _list_volumes(f)
+            infos = _list_volumes(f, path, root)
         except OSError as exc:
             raise CorruptFileError(f"'{_display(path)}' cannot be read: it is truncated or damaged "
                                    f"({_short(exc)}).") from None
@@ -302,12 +345,15 @@ def find_volumes(path: Path | str) -> list[VolumeInfo]:
     return infos
 
 
-def open_volume(path: Path | str, dataset: str | None = None) -> Volume:
+def open_volume(path: Path | str, dataset: str | None = None, root: Path | str | None = None) -> Volume:
     """Open one dataset of an HDF5 file as a :class:`Volume` (default pick if ``dataset`` is None).
+
+    With ``root``, a dataset whose values live in a file outside ``root`` (through an external
+    link, external storage or a virtual dataset) raises :class:`PathOutsideRootError`.
 
     Use as a context manager, or call ``close()``.
     """
-    return Volume(path, dataset)
+    return Volume(path, dataset, root=root)
 
 
 def _sane_range(vmin: float, vmax: float) -> tuple[float, float]:
@@ -331,8 +377,9 @@ class Volume:
     ``attrs``, ``units``, ``long_name``, ``chunks``, ``compression``.
     """
 
-    def __init__(self, path: Path | str, dataset: str | None = None):
+    def __init__(self, path: Path | str, dataset: str | None = None, root: Path | str | None = None):
         self.path = Path(path).absolute()
+        self._root = root
         self._fname = _display(self.path)
         self._identity = file_identity(self.path) if self.path.exists() else None
         self._io_lock = threading.Lock()
@@ -354,7 +401,7 @@ class Volume:
         f = self._file
         assert f is not None
         if dataset is None:
-            infos = _list_volumes(f)
+            infos = _list_volumes(f, self.path, self._root)
             if not infos:
                 raise NoVolumeError(f"'{self._fname}' contains no numeric dataset with 2 or more dimensions.")
             dataset = infos[0].name
@@ -385,6 +432,7 @@ class Volume:
 
     def _setup(self, dataset: str | None) -> None:
         name, ds = self._resolve(dataset)
+        _check_storage_inside(ds, self.path, self._root, name)
         reason = _unsupported_reason(ds)
         if reason:
             raise UnsupportedDataError(f"The dataset '{name}' holds {reason}, which cannot be shown as an image.")

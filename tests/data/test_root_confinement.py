@@ -1,0 +1,73 @@
+"""Data stored in another file must not let a file inside the root read one outside it."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from hpcdash.data import PathOutsideRootError, find_volumes, open_volume
+
+
+@pytest.fixture
+def layout(tmp_path):
+    root = tmp_path / "root"
+    outside = tmp_path / "secret"
+    root.mkdir()
+    outside.mkdir()
+    secret = np.arange(48, dtype="f4").reshape(4, 12)
+    with h5py.File(outside / "secret.h5", "w") as f:
+        f["data"] = secret
+    (outside / "raw.bin").write_bytes(secret.tobytes())
+    with h5py.File(root / "inside.h5", "w") as f:
+        f["data"] = secret + 100
+    return root, outside, secret
+
+
+def test_external_link_out_of_root_is_refused(layout):
+    root, outside, secret = layout
+    path = root / "linked.h5"
+    with h5py.File(path, "w") as f:
+        f["own"] = np.ones((3, 5), "f4")
+        f["leak"] = h5py.ExternalLink(str(outside / "secret.h5"), "/data")
+        f["ok"] = h5py.ExternalLink("inside.h5", "/data")
+    names = [v.name for v in find_volumes(path, root=root)]
+    assert "/leak" not in names and {"/own", "/ok"} <= set(names)
+    with pytest.raises(PathOutsideRootError, match="outside the allowed folder"):
+        open_volume(path, "/leak", root=root)
+    with open_volume(path, "/ok", root=root) as vol:
+        assert float(vol.slice(0, 0).values.flat[0]) == 100.0
+    # without a root (a notebook user's own files) the link is followed as HDF5 does
+    with open_volume(path, "/leak") as vol:
+        np.testing.assert_array_equal(vol.slice(0, 1).values, secret)
+
+
+def test_external_storage_out_of_root_is_refused(layout):
+    root, outside, secret = layout
+    path = root / "ext.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("raw", shape=secret.shape, dtype="f4",
+                         external=[(str(outside / "raw.bin"), 0, secret.nbytes)])
+    assert find_volumes(path) and not _names(path, root)
+    with pytest.raises(PathOutsideRootError):
+        open_volume(path, "/raw", root=root)
+
+
+def test_virtual_dataset_out_of_root_is_refused(layout):
+    root, outside, secret = layout
+    path = root / "vds.h5"
+    layout_ = h5py.VirtualLayout(shape=secret.shape, dtype="f4")
+    layout_[:] = h5py.VirtualSource(str(outside / "secret.h5"), "data", shape=secret.shape)
+    with h5py.File(path, "w") as f:
+        f.create_virtual_dataset("virt", layout_)
+    with pytest.raises(PathOutsideRootError):
+        open_volume(path, "/virt", root=root)
+    with open_volume(path, "/virt") as vol:
+        np.testing.assert_array_equal(vol.slice(0, 0).values, secret)
+
+
+def _names(path, root):
+    try:
+        return [v.name for v in find_volumes(path, root=root)]
+    except Exception:
+        return []
