@@ -610,6 +610,10 @@ def _ms(s: dict | None, spread: bool = False) -> str | None:
     return f"{s['median']:.1f}"
 
 
+def _num(v: Any, digits: int) -> str:
+    return f"{v:.{digits}f}" if isinstance(v, int | float) else "n/a"
+
+
 def _mb(b: float | None) -> str | None:
     return None if b is None else f"{b / 1e6:.2f} MB"
 
@@ -687,7 +691,7 @@ def build_rows(cfg: Config, R: dict[str, Any]) -> list[dict[str, Any]]:
                      None if rss is None else f"{rss:.0f}", None, None, None if nrss is None else f"{nrss:.0f}",
                      "<= 600 MB", None if rss is None else rss <= 600, _x(rss, nrss, "naive"),
                      "VmHWM after the volume's session; at the end of the run: "
-                     f"{hp.get('peak_rss_mb_end')}"))
+                     f"{_num(hp.get('peak_rss_mb_end'), 0)} MB"))
     # first image
     first = hp.get("volumes", {}).get(plain["path"], {}).get("new_session_first_image_s")
     nfirst = nv.get("volumes", {}).get(plain["path"], {}).get("new_session_first_image_s")
@@ -697,13 +701,14 @@ def build_rows(cfg: Config, R: dict[str, Any]) -> list[dict[str, Any]]:
                      None if not nfirst else f"{nfirst['median']:.2f}", "<= 1 s", None if fm is None else fm <= 1.0,
                      _x(fm, nfirst.get("median") if nfirst else None, "naive"),
                      "session creation + open + first slice + rasterize + transfer; the server's first "
-                     f"session: {hp.get('volumes', {}).get(plain['path'], {}).get('first_session_s')}"))
+                     f"session: {_num(hp.get('volumes', {}).get(plain['path'], {}).get('first_session_s'), 2)} s"))
     fi = R.get("first_image_process", {})
     v = fi.get("open_to_image_s")
     rows.append(_row(f"open to first image, fresh process after imports (SliceExplorer), {plain['n']}^3 [s]",
                      None if v is None else f"{v:.2f}", None, None, None, "<= 1 s",
                      None if v is None else v <= 1.0, "",
-                     f"imports {fi['imports_s']:.1f} s" if "imports_s" in fi else fi.get("error", "")))
+                     (f"imports {fi['imports_s']:.1f} s; includes the first rasterize's numba compilation unless "
+                      "hpcdash warms it" if "imports_s" in fi else fi.get("error", ""))))
     # linked
     lk = hp.get("linked") or {}
     one, four = (lk.get("one") or {}).get("median"), (lk.get("four") or {}).get("median")
@@ -725,7 +730,9 @@ def build_rows(cfg: Config, R: dict[str, Any]) -> list[dict[str, Any]]:
                      "skipped (--skip-browser)" if not cfg.browser else
                      "; ".join(x for x in (
                          hb_.get("error"),
-                         f"{len(hb_.get('samples_ms', []))} presses, {hb_.get('misses', 0)} without change"
+                         f"{len(hb_.get('samples_ms', []))} ArrowRight presses (adjacent steps, the app's default "
+                         f"axis), {hb_.get('misses', 0)} without change; keydown -> first animation frame with "
+                         "changed canvas pixels"
                          if "samples_ms" in hb_ else "",
                          "server time of those updates (hpcdash / naive): "
                          f"{_ms(hb_.get('server_stats'))} / {_ms(nb_.get('server_stats'))} ms"
@@ -824,7 +831,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.render:
         saved = json.loads(Path(a.render).read_text())
         cfg = Config(**{**saved["cfg"], "out": Path(saved["cfg"]["out"])})
-        print(header(cfg, saved, a.markdown) + "\n\n" + render(saved["rows"], a.markdown), flush=True)
+        rows = build_rows(cfg, saved)  # the rows are rebuilt from the raw figures
+        print(header(cfg, saved, a.markdown) + "\n\n" + render(rows, a.markdown), flush=True)
         return 0
     q = a.quick
     cfg = Config(out=Path(a.out).resolve(), quick=q, browser=not a.skip_browser, cluster=a.cluster,
