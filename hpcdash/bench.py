@@ -95,6 +95,7 @@ class Config:
     n_adjacent: int = 12
     presses: int = 20
     quick: bool = False
+    cold: bool = False
     browser: bool = True
     cluster: bool = False
     seed: int = 20261125
@@ -272,8 +273,17 @@ def _sel(axis: int, i: int) -> tuple:
 
 
 # ----------------------------------------------------------------------------- raw h5py
-def measure_h5py(vol: dict[str, Any], plans: dict[int, dict]) -> dict[str, Any]:
-    """Fresh h5py.File per slice, default chunk cache; ms of ds[sel]."""
+def evict(path: str) -> None:
+    """Drop the file's pages from the OS page cache (posix_fadvise DONTNEED), for --cold."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def measure_h5py(vol: dict[str, Any], plans: dict[int, dict], cold: bool = False) -> dict[str, Any]:
+    """Fresh h5py.File per slice, default chunk cache; ms of ds[sel]. `cold`: random slices after evict()."""
     import h5py
 
     out: dict[str, Any] = {}
@@ -281,6 +291,8 @@ def measure_h5py(vol: dict[str, Any], plans: dict[int, dict]) -> dict[str, Any]:
         for kind in ("random", "adjacent"):
             times = []
             for i in plan[kind]:
+                if cold and kind == "random":
+                    evict(vol["path"])
                 with h5py.File(vol["path"], "r") as f:
                     ds = f[vol["dataset"]]
                     t0 = time.perf_counter()
@@ -332,7 +344,8 @@ def stop_servers(s: Servers) -> None:
 
 
 # ----------------------------------------------------------------------------- h5grove
-def measure_h5grove(port: int, vols: list[dict[str, Any]], all_plans: dict[str, dict], root: Path) -> dict:
+def measure_h5grove(port: int, vols: list[dict[str, Any]], all_plans: dict[str, dict], root: Path,
+                    cold: bool = False) -> dict:
     """GET /data (format=bin) for the same slices on one keep-alive connection."""
     out: dict[str, Any] = {}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -346,6 +359,8 @@ def measure_h5grove(port: int, vols: list[dict[str, Any]], all_plans: dict[str, 
                     for i in plan[kind]:
                         sel = ",".join(str(i) if a == axis else ":" for a in AXES)
                         url = f"/data?file={rel}&path={vol['dataset']}&selection={sel}&format=bin"
+                        if cold and kind == "random":
+                            evict(vol["path"])
                         t0 = time.perf_counter()
                         conn.request("GET", url)
                         resp = conn.getresponse()
@@ -362,8 +377,9 @@ def measure_h5grove(port: int, vols: list[dict[str, Any]], all_plans: dict[str, 
 
 
 # ----------------------------------------------------------------------------- served apps
-def drive_volume(driver, plans: dict[int, dict], n: int) -> dict[str, Any]:
-    """Per axis: switch the normal axis, random jumps, then adjacent steps; per-kind stats."""
+def drive_volume(driver, plans: dict[int, dict], n: int, before_random=None) -> dict[str, Any]:
+    """Per axis: switch the normal axis, random jumps, then adjacent steps; per-kind stats.
+    `before_random()` runs before each random jump (--cold: evict the file from the page cache)."""
     out: dict[str, Any] = {"steps": []}
     opts = driver.axis_options()
     for axis, plan in plans.items():
@@ -380,6 +396,8 @@ def drive_volume(driver, plans: dict[int, dict], n: int) -> dict[str, Any]:
             for i in plan[kind]:
                 if driver.sliders[0].value == i:
                     continue
+                if before_random is not None and kind == "random":
+                    before_random()
                 r = driver.set_slice(i)
                 r.update(kind=kind, axis=axis, index=i)
                 out["steps"].append(r)
@@ -434,7 +452,8 @@ def measure_app(kind: str, srv, cfg: Config, vols: list[dict], all_plans: dict, 
             res["first_session_s"] = drv.first_image_s
             res["image_shapes"] = drv.image_shapes()
             res["plot_size"] = _plot_size(drv)
-            res.update(drive_volume(drv, all_plans[vol["path"]], vol["n"]))
+            res.update(drive_volume(drv, all_plans[vol["path"]], vol["n"],
+                                    before_random=(lambda p=vol["path"]: evict(p)) if cfg.cold else None))
             drv.close()
             res["peak_rss_mb_after"] = srv.peak_rss_mb()
             firsts = []
@@ -655,7 +674,8 @@ def build_rows(cfg: Config, R: dict[str, Any]) -> list[dict[str, Any]]:
                     note = f"{h['timeouts']} step(s) timed out"
                 if err and not h:
                     note = f"hpcdash: {err}"
-                rows.append(_row(f"{kind} step, axis {axis} ({axis_names[axis]}), {tag} [ms/update]",
+                label = f"{kind} step{' (cold cache)' if kind == 'random' and cfg.cold else ''}"
+                rows.append(_row(f"{label}, axis {axis} ({axis_names[axis]}), {tag} [ms/update]",
                                  _ms(h, spread=True), _ms(r_), _ms(g_), _ms(n_), target, ok, ratios, note))
         # bytes per update: median over slice steps of every axis
         hb = [hv_.get(f"{k}_{a}", {}).get("bytes") for k in ("random", "adjacent") for a in AXES]
@@ -790,7 +810,9 @@ def header(cfg: Config, R: dict[str, Any], markdown: bool) -> str:
         + (f", chromium {R['hpcdash'].get('browser', {}).get('chromium')}" if R.get("hpcdash", {}).get("browser", {})
            .get("chromium") else ""),
         f"volumes: {vols}" + (f"; linked panes: 4 runs of {cfg.linked_size}^3" if R.get("linked_volumes") else ""),
-        f"protocol: page cache warm; per axis {cfg.n_random} random slices and {cfg.n_adjacent} adjacent steps "
+        "protocol: " + ("random slices with the file evicted from the page cache (posix_fadvise DONTNEED) "
+                        "before each, adjacent steps warm" if cfg.cold else "page cache warm")
+        + f"; per axis {cfg.n_random} random slices and {cfg.n_adjacent} adjacent steps "
         "(the same indices for every column); times are medians, hpcdash column median [min-max]; server "
         "time = Panel starts processing the slider change -> the image's websocket frame written (Python "
         "bokeh.client session, probes in the server process); raw h5py = fresh h5py.File per slice, ds[sel]; "
@@ -817,6 +839,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--adjacent", type=int, default=None, help="adjacent steps per axis (default 12)")
     p.add_argument("--presses", type=int, default=None, help="key presses in the browser (default 20)")
     p.add_argument("--skip-browser", action="store_true", help="no headless chromium row")
+    p.add_argument("--cold", action="store_true", help="evict the file from the page cache (posix_fadvise "
+                   "DONTNEED) before every random slice, in every column; adjacent steps stay warm")
     p.add_argument("--cluster", action="store_true", help="add the cluster/sim rows (needs SLURM for cluster)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table (for the README)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write every raw figure to FILE as JSON")
@@ -835,7 +859,7 @@ def main(argv: list[str] | None = None) -> int:
         print(header(cfg, saved, a.markdown) + "\n\n" + render(rows, a.markdown), flush=True)
         return 0
     q = a.quick
-    cfg = Config(out=Path(a.out).resolve(), quick=q, browser=not a.skip_browser, cluster=a.cluster,
+    cfg = Config(out=Path(a.out).resolve(), quick=q, cold=a.cold, browser=not a.skip_browser, cluster=a.cluster,
                  size=a.size or (64 if q else 1024), gzip_size=a.gzip_size or (64 if q else 512),
                  linked_size=a.linked_size or (64 if q else 512), chunk=a.chunk or (16 if q else 64),
                  n_random=a.random or (1 if q else 10), n_adjacent=a.adjacent or (1 if q else 12),
@@ -867,10 +891,10 @@ def main(argv: list[str] | None = None) -> int:
             R["first_image_process"] = finish_first_image_process(fi_proc)
             cfg.notes.append("--quick: the fresh-process first image ran while the servers started")
         log("raw h5py")
-        R["h5py"] = {v["path"]: measure_h5py(v, plans[v["path"]]) for v in vols}
+        R["h5py"] = {v["path"]: measure_h5py(v, plans[v["path"]], cold=cfg.cold) for v in vols}
         log("h5grove")
         try:
-            R["h5grove"] = measure_h5grove(servers.grove_port, vols, plans, cfg.out)
+            R["h5grove"] = measure_h5grove(servers.grove_port, vols, plans, cfg.out, cold=cfg.cold)
         except Exception as e:
             R["h5grove"] = {"error": _err(e)}
             cfg.notes.append(f"h5grove failed: {_err(e)}")
