@@ -42,6 +42,8 @@ def setup_hpcdash() -> dict:
             "--allow-websocket-origin", "*",
             "--no-show",
         ],
+        # the Cluster tab rewrites the Dask dashboard link to {base_url}proxy/{port}/status
+        "environment": {"HPCDASH_BASE_URL": "{base_url}"},
         "absolute_url": True,
         "timeout": 120,
         "new_browser_tab": False,
