@@ -23,7 +23,9 @@ What it does
      ``bokeh.client`` session that moves the "Normal axis" select and the "Slice" slider like BokehJS
      does; the file is chosen with the app's URL query (``?file=...``);
    - the naive Panel app (hpcdash/benchmarks/naive_app.py: DynamicMap + h5py read on demand +
-     rasterize) served by ``panel serve`` under the same probes and driven the same way.
+     rasterize) served by ``panel serve`` under the same probes and driven the same way (``?file=``).
+   The three servers run for the whole run; the file's pages are in the page cache (``--cold``: the
+   file is evicted with posix_fadvise(DONTNEED) before every random slice, in every column).
    Server time per update = start of Panel's processing of the widget change -> last websocket frame
    of the update written (read + rasterize + bokeh serialization + write); Panel's 50 ms debounce of
    widget changes happens before that and is reported separately in the JSON (``total_ms``). Bytes per
@@ -37,11 +39,19 @@ What it does
 5. Four linked panes vs one: ``?file=a&file2=b&file3=c&file4=d`` (Link on), the first pane's slider
    moved, until all four images changed, against ``?file=a`` alone, same indices.
 6. Headless chromium (hpcdash.benchmarks.browser): keydown on the focused slider handle -> first
-   animation frame with changed plot pixels; p50 over ``--presses`` presses, hpcdash and naive app.
+   animation frame with changed plot pixels; p50 over ``--presses`` presses, hpcdash and naive app
+   (hpcdash only with --quick). The probes give the server time and bytes of those same updates; the
+   largest canvas gives the bound for "bytes per update bounded by the canvas".
 7. With ``--cluster``: the rows of hpcdash.cluster.bench / hpcdash.sim.bench when they exist.
 
 Targets are the issue's; "met" compares the median (p50) with the target. Ratios are against the
-baselines measured in the same run.
+baselines measured in the same run. ``--render FILE`` prints the table of a run saved with ``--json``
+again (``--markdown`` for the README) without measuring.
+
+Limits: the Python client has no browser layout, so in its sessions HoloViews rasterizes to its
+default size (400x400) where the browser sends the real canvas size; the bytes row "in chromium" is the
+one to compare with the canvas. The machine is shared: the load average at start and end is printed,
+and raw h5py in the same run is the yardstick for how loaded it was.
 """
 
 from __future__ import annotations
