@@ -260,7 +260,7 @@ def test_latest_only_run_and_arun_raise_superseded():
             await stale
         return await fresh
 
-    assert asyncio.run(scenario()) == "fresh"
+    assert run_coroutine_in_thread(scenario) == "fresh"
     latest.close()
     with pytest.raises(RuntimeError):
         latest.submit(print)
@@ -317,3 +317,22 @@ def test_compressed_slab_too_big_keeps_the_planes_that_fit(tmp_path, fresh_cache
         assert len(counter.reads) == 1
         np.testing.assert_array_equal(vol.slice("y", 16).values, data[:, 16])
         assert len(counter.reads) == 2
+
+
+def run_coroutine_in_thread(make_coro):
+    """asyncio.run in a thread of its own: the browser tests' Playwright keeps an event loop
+    running in the main thread for the whole session, and asyncio.run refuses to nest."""
+    outcome: dict = {}
+
+    def target():
+        try:
+            outcome["value"] = asyncio.run(make_coro())
+        except BaseException as exc:  # re-raised in the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(60)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
