@@ -247,8 +247,9 @@ def write_big_volume(
     :func:`hpcdash.write_volume` (None, "gzip", "blosc", ...). The file follows write_volume's
     conventions (dimension scales, CF ``units``/``long_name``/``actual_range``, NeXus NXdata as the
     file's default). Data go out in blocks of whole chunks of about ``block_bytes`` (64 MiB), so
-    memory stays near one block; the file appears atomically when complete. Uncompressed
-    1024^3 takes about as long as writing 4 GiB; gzip is much slower (single-threaded deflate).
+    memory stays near one block; the file appears atomically when complete. Measured here (2 shared
+    cores, load 3-6): 1024^3 uncompressed 16.6-24.4 s at 244 MB peak RSS; gzip (level 4 + shuffle,
+    chunks deflated on up to 4 threads) 96 s, 1.72 GB on disk, 277 MB peak RSS.
     """
     import h5py
 
