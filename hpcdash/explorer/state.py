@@ -74,6 +74,9 @@ class SliceState(param.Parameterized):
     """
 
     file = param.String(default="", doc="Path of the open HDF5 file ('' before any file is open).")
+    root = param.String(default=None, allow_None=True,
+                        doc="When set, data stored outside this folder (external links, external storage, "
+                            "virtual datasets) is refused.")
     dataset = param.Selector(default=None, objects=[], allow_None=True, doc="Dataset path in the file.")
     axis = param.Selector(default=None, objects=[], allow_None=True, label="Normal axis",
                           doc="Dimension normal to the slice plane.")
@@ -121,12 +124,14 @@ class SliceState(param.Parameterized):
         return data
 
     def _open_volume(self, path: str, dataset: str | None):
-        opener = self._opener or self._data().open_volume
-        return opener(path, dataset)
+        if self._opener is not None:
+            return self._opener(path, dataset)
+        return self._data().open_volume(path, dataset, root=self.root)
 
     def _find_volumes(self, path: str):
-        finder = self._finder or self._data().find_volumes
-        return finder(path)
+        if self._finder is not None:
+            return self._finder(path)
+        return self._data().find_volumes(path, root=self.root)
 
     # ------------------------------------------------------------------ opening files
     def open(self, path: str | os.PathLike, dataset: str | None = None, axis: str | None = None,
@@ -677,7 +682,7 @@ class ExplorerState(param.Parameterized):
         except Exception as err:  # noqa: BLE001
             self.message = str(err) or f"{path} cannot be opened."
             return None
-        pane = SliceState()
+        pane = SliceState(root=self.root)
         pane.open(str(real), dataset=settings.get("dataset"), axis=settings.get("axis"),
                   index=settings.get("index"))
         if settings:

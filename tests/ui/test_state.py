@@ -336,3 +336,22 @@ def test_close_pane_updates_query_and_comparison(data_root: Path):
     assert q["file"] == "b.h5" and "file2" not in q
     b.index = 1  # the remaining pane still reads
     assert b.readout.endswith("(slice 2 of 12)")
+
+
+def test_external_link_out_of_root_is_refused(data_root: Path, tmp_path: Path):
+    import h5py
+
+    # a file inside the root whose dataset is an external link to a file outside it
+    with h5py.File(data_root / "bad" / "sneaky.h5", "w") as f:
+        f["model"] = h5py.ExternalLink(str(data_root.parent / "outside" / "secret.h5"), "/model/conductivity")
+    ex = ExplorerState(["bad/sneaky.h5"], root=str(data_root))
+    (pane,) = ex.panes
+    assert pane.data is None and pane.error
+    assert "contains no numeric dataset" in pane.error, pane.error  # the link is not offered at all
+    from hpcdash.data import PathOutsideRootError
+
+    with pytest.raises(PathOutsideRootError):  # the pane passes its root to the data layer
+        SliceState(root=str(data_root))._open_volume(str(data_root / "bad" / "sneaky.h5"), "/model")
+    # the same file opened without a root (notebook use on one's own files) may follow the link
+    free = SliceState(str(data_root / "bad" / "sneaky.h5"))
+    assert free.error == "" and free.data is not None
