@@ -762,7 +762,7 @@ def build_rows(cfg: Config, R: dict[str, Any]) -> list[dict[str, Any]]:
                          hb_.get("error"),
                          f"{len(hb_.get('samples_ms', []))} ArrowRight presses (adjacent steps, the app's default "
                          f"axis), {hb_.get('misses', 0)} without change; keydown -> first animation frame with "
-                         "changed canvas pixels"
+                         f"changed canvas pixels (one pixel checksum costs {_num(hb_.get('checksum_ms'), 1)} ms)"
                          if "samples_ms" in hb_ else "",
                          "server time of those updates (hpcdash / naive): "
                          f"{_ms(hb_.get('server_stats'))} / {_ms(nb_.get('server_stats'))} ms"
