@@ -144,7 +144,9 @@ def test_linked_panes_follow_each_other(page: Page, hpcdash_server, demo_runs, c
     a1 = wait_for_image_change(page, a0, 0, 0.01)
     b1 = wait_for_image_change(page, b0, 1, 0.01)
     # zoom (mouse wheel) on pane A: pane B shows the same zoomed region
-    box = pane(page, 0).locator(".hpcdash-plot canvas").first.bounding_box()
+    canvas = pane(page, 0).locator(".hpcdash-plot canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
     page.mouse.wheel(0, -600)
     wait_for_image_change(page, a1, 0, 0.05)
@@ -175,6 +177,19 @@ def test_bad_file_gets_a_message_and_other_panes_keep_working(page: Page, hpcdas
     pane(page, 0).locator(".noUi-handle").first.focus()
     page.keyboard.press("ArrowLeft")
     expect(ro).to_contain_text(f"(slice {n - 1} of 12)", timeout=STEP)
+    # unlinked: zooming pane 1 leaves pane 3 (same grid) as it was
+    expect(readout(page, 2)).to_contain_text("of 12)", timeout=STEP)
+    page.wait_for_timeout(1500)
+    c0 = plot_pixels(page, 2)
+    a0 = plot_pixels(page, 0)
+    canvas = pane(page, 0).locator(".hpcdash-plot canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+    page.mouse.wheel(0, -600)
+    wait_for_image_change(page, a0, 0, 0.05)
+    page.wait_for_timeout(1500)
+    assert changed_fraction(c0, plot_pixels(page, 2)) < 0.01
     assert console_errors == []
 
 
