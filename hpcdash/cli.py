@@ -99,6 +99,8 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
 
     root = str(Path(root or os.getcwd()).resolve())
+    # a relative path means what it means in the shell (the working directory), or else below the root
+    paths = [p if os.path.isabs(p) or not os.path.exists(p) else os.path.abspath(p) for p in paths]
     for p in paths:
         real = os.path.realpath(p if os.path.isabs(p) else os.path.join(root, p))
         if os.path.commonpath([root, real]) != root:

@@ -13,14 +13,15 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 import holoviews as hv
 import numpy as np
 import panel as pn
 import param
+import xarray as xr
 from bokeh.models import CustomJSTickFormatter
-from holoviews.operation.datashader import rasterize
 from holoviews.plotting.util import process_cmap
 from panel.io.state import set_curdoc
 
@@ -58,11 +59,23 @@ def _dim(name: str, label: str, unit: str | None, uid: str | None) -> hv.Dimensi
     return hv.Dimension(f"{name}_{uid}" if uid else name, label=label, unit=unit or None)
 
 
-def slice_element(data, state: SliceState, uid: str | None = None) -> hv.Element:
-    """hv.Image (uniform axes) or hv.QuadMesh (non-uniform) of a 2-D slice, with units on every axis."""
+class SliceParts(NamedTuple):
+    """What a plot needs from one 2-D slice: centres, values (rows = y), dimensions, geometry."""
+
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+    kdims: list
+    vdims: list
+    uniform: bool
+
+
+def slice_parts(data, state: SliceState, uid: str | None = None) -> SliceParts:
+    """Coordinates, values and dimensions (with units) of the pane's current slice."""
     vol = state.volume
     if data is None or vol is None:
-        return hv.Image(np.full((2, 2), np.nan), kdims=[_dim("x", "x", None, uid), _dim("y", "y", None, uid)])
+        return SliceParts(np.arange(2.0), np.arange(2.0), np.full((2, 2), np.nan, np.float32),
+                          [_dim("x", "x", None, uid), _dim("y", "y", None, uid)], ["value"], True)
     ydim, xdim = data.dims
     cu = getattr(vol, "coord_units", {}) or {}
     kdims = [_dim(str(xdim), str(xdim), cu.get(xdim), uid), _dim(str(ydim), str(ydim), cu.get(ydim), uid)]
@@ -71,10 +84,68 @@ def slice_element(data, state: SliceState, uid: str | None = None) -> hv.Element
     x = np.asarray(data[xdim].values, dtype=float)
     y = np.asarray(data[ydim].values, dtype=float)
     z = np.asarray(data.values, dtype=np.float32)
-    uniform = all(_is_uniform(vol, d, c) for d, c in ((xdim, x), (ydim, y)))
-    if uniform and x.size > 1 and y.size > 1:
-        return hv.Image((x, y, z), kdims=kdims, vdims=[vdim])
-    return hv.QuadMesh((x, y, z), kdims=kdims, vdims=[vdim])
+    uniform = all(_is_uniform(vol, d, c) for d, c in ((xdim, x), (ydim, y))) and x.size > 1 and y.size > 1
+    return SliceParts(x, y, z, kdims, [vdim], uniform)
+
+
+def slice_element(data, state: SliceState, uid: str | None = None) -> hv.Element:
+    """hv.Image (uniform axes) or hv.QuadMesh (non-uniform) of a 2-D slice, with units on every axis."""
+    p = slice_parts(data, state, uid)
+    cls = hv.Image if p.uniform else hv.QuadMesh
+    return cls((p.x, p.y, p.z), kdims=p.kdims, vdims=p.vdims)
+
+#: Canvas size used before the browser has reported the plot's size (and in notebooks' static output).
+DEFAULT_CANVAS = (600, 450)
+
+
+def rasterize_slice(p: SliceParts, x_range=None, y_range=None, width=None, height=None) -> hv.Image:
+    """Datashader aggregate of a slice on a canvas of the plot's pixel size over the visible range, so
+    what reaches the browser is bounded by the canvas, never by the slice. Uniform axes are resampled
+    with ``Canvas.raster``; non-uniform ones (tensor meshes with padding) with ``Canvas.quadmesh``.
+
+    This calls Datashader directly rather than through HoloViews' generic ``rasterize`` operation:
+    for one 2-D slice the result is the same ``hv.Image``, at about a third of the server time.
+    """
+    import datashader as ds
+
+    x0, x1 = _extent(p.x)
+    y0, y1 = _extent(p.y)
+    xr_ = (float(x_range[0]), float(x_range[1])) if x_range and np.all(np.isfinite(x_range)) else (x0, x1)
+    yr_ = (float(y_range[0]), float(y_range[1])) if y_range and np.all(np.isfinite(y_range)) else (y0, y1)
+    # never more pixels than cells in view: a 64 x 64 slice stays 64 x 64 on a big canvas
+    w = max(2, min(int(width or DEFAULT_CANVAS[0]), _cells_in(p.x, xr_)))
+    h = max(2, min(int(height or DEFAULT_CANVAS[1]), _cells_in(p.y, yr_)))
+    da = xr.DataArray(p.z, coords={"y": p.y, "x": p.x}, dims=("y", "x"), name="v")
+    cvs = ds.Canvas(plot_width=w, plot_height=h, x_range=xr_, y_range=yr_)
+    if p.uniform:
+        agg = cvs.raster(da, upsample_method="nearest", downsample_method="mean")
+    else:
+        agg = cvs.quadmesh(da, x="x", y="y", agg=ds.mean("v"))
+    return hv.Image((agg["x"].values, agg["y"].values, np.asarray(agg.values, np.float32)),
+                    kdims=p.kdims, vdims=p.vdims)
+
+
+def _extent(c: np.ndarray) -> tuple[float, float]:
+    """Outer cell edges from cell centres (half a cell beyond the first and last centre)."""
+    if c.size < 2:
+        v = float(c[0]) if c.size else 0.0
+        return v - 0.5, v + 0.5
+    lo, hi = (c[0], c[-1]) if c[-1] >= c[0] else (c[-1], c[0])
+    d0 = abs(c[1] - c[0]) / 2
+    d1 = abs(c[-1] - c[-2]) / 2
+    return float(lo - d0), float(hi + d1)
+
+
+def _cells_in(c: np.ndarray, rng: tuple[float, float]) -> int:
+    lo, hi = min(rng), max(rng)
+    return int(np.count_nonzero((c >= lo) & (c <= hi))) or 1
+
+
+def style_image(img: hv.Image, cmap: str, clim: tuple[float, float], scale: str) -> hv.Image:
+    """Colour options of one frame; log colour only when the whole range is positive."""
+    lo, hi = clim
+    log = scale == "log" and lo > 0 and hi > 0
+    return img.opts(cmap=_palette(cmap), clim=(lo, hi), logz=log)
 
 
 def _is_uniform(vol, dim, coords) -> bool:
@@ -166,26 +237,16 @@ class SliceView(pn.viewable.Viewer):
         self.plot_pane.loading = event.new
 
     # -------------------------------------------------------------- plot
-    def _style(self, element, data, cmap, clim, scale):
-        lo, hi = clim
-        log = scale == "log" and lo > 0 and hi > 0
-        return element.opts(cmap=_palette(cmap), clim=(lo, hi), logz=log, clone=True)
-
     def _build_plot(self):
         s = self.state
         uid = None if self.linked else self._uid
         for stream in self._streams:  # the previous plot's streams stop watching the state
             stream.unwatch()
-        # one stream for data and colour: a slider step changes both in one update -> one redraw
-        stream = hv.streams.Params(s, ["data", "clim", "cmap", "scale"])
+        # One stream for data and colour: a slider step changes both in one update -> one redraw.
+        # RangeXY / PlotSize make the server rasterize to the visible range at the canvas size.
+        stream = hv.streams.Params(s, ["data", "clim", "cmap", "scale"]).rename(scale="colour_scale")
         self._streams = [stream]
 
-        def element(data, **_colour):
-            return slice_element(data, s, uid)
-
-        dmap = hv.DynamicMap(element, streams=[stream])
-        raster = rasterize(dmap, aggregator="mean")
-        styled = raster.apply(self._style, streams=[stream])
         xl, yl, cl = s.axis_labels()
         opts = dict(colorbar=True, clabel=cl, tools=["hover"], responsive=True, title="",
                     toolbar="above", active_tools=["wheel_zoom"], default_tools=["pan", "wheel_zoom",
@@ -194,7 +255,15 @@ class SliceView(pn.viewable.Viewer):
         # physical aspect when both axes have the same units (and the shape is not extreme)
         opts["aspect"] = (1 / aspect) if aspect is not None else 4 / 3
         opts["min_height"] = 220
-        return styled.opts(**opts)
+
+        # Options are set on each frame inside the callback: `.opts()` on the DynamicMap itself would wrap
+        # it in one more dynamic operation, run on every slider step.
+        def element(data, clim, cmap, colour_scale, x_range=None, y_range=None, width=None, height=None,
+                    scale=None):
+            img = rasterize_slice(slice_parts(data, s, uid), x_range, y_range, width, height)
+            return style_image(img, cmap, clim, colour_scale).opts(**opts)
+
+        return hv.DynamicMap(element, streams=[stream, hv.streams.RangeXY(), hv.streams.PlotSize()])
 
     def _aspect(self) -> float | None:
         s = self.state
@@ -286,9 +355,10 @@ class ComparisonView(pn.viewable.Viewer):
     def __panel__(self):
         return self._layout
 
-    def _element(self, data):
+    def _parts(self, data) -> SliceParts:
         if data is None:
-            return hv.Image(np.full((2, 2), np.nan))
+            return SliceParts(np.arange(2.0), np.arange(2.0), np.full((2, 2), np.nan, np.float32),
+                              ["x_cmp", "y_cmp"], ["value"], True)
         ydim, xdim = data.dims
         x = np.asarray(data[xdim].values, dtype=float)
         y = np.asarray(data[ydim].values, dtype=float)
@@ -296,9 +366,8 @@ class ComparisonView(pn.viewable.Viewer):
         vdim = hv.Dimension("value", label=str(data.name), unit=units or None)
         d = np.diff(x), np.diff(y)
         uniform = all(v.size and np.allclose(v, v[0], rtol=1e-6) for v in d)
-        cls = hv.Image if uniform else hv.QuadMesh
-        return cls((x, y, np.asarray(data.values, np.float32)), kdims=[f"{xdim}_cmp", f"{ydim}_cmp"],
-                   vdims=[vdim])
+        return SliceParts(x, y, np.asarray(data.values, np.float32), [f"{xdim}_cmp", f"{ydim}_cmp"],
+                          [vdim], bool(uniform))
 
     def _update(self, *events) -> None:
         e = self.explorer
@@ -313,14 +382,18 @@ class ComparisonView(pn.viewable.Viewer):
         self.title_pane.object = (f"<b>{escape(label)}</b>: A = {escape(a.title)}; B = {escape(b.title)}"
                                   f" <span class='hpcdash-readout-text'>{escape(a.readout)}</span>")
         if self._key is None:
-            stream = hv.streams.Params(e, ["comparison"])
-            dmap = hv.DynamicMap(lambda comparison: self._element(comparison), streams=[stream])
-            styled = rasterize(dmap, aggregator="mean").apply(
-                lambda el, comparison_clim: el.opts(clim=comparison_clim, clone=True),
-                streams=[hv.streams.Params(e, ["comparison_clim"])])
-            self.plot_pane.object = styled.opts(cmap=_palette(DIVERGING_CMAP), colorbar=True, tools=["hover"],
-                                                frame_width=FRAME_WIDTH, frame_height=int(FRAME_WIDTH * 0.75),
-                                                clabel=label, title="")
+            stream = hv.streams.Params(e, ["comparison", "comparison_clim"])
+
+            opts = dict(colorbar=True, tools=["hover"], frame_width=FRAME_WIDTH,
+                        frame_height=int(FRAME_WIDTH * 0.75), clabel=label, title="")
+
+            def element(comparison, comparison_clim, x_range=None, y_range=None, width=None, height=None,
+                        scale=None):
+                img = rasterize_slice(self._parts(comparison), x_range, y_range, width, height)
+                return style_image(img, DIVERGING_CMAP, comparison_clim, "linear").opts(**opts)
+
+            self.plot_pane.object = hv.DynamicMap(element, streams=[stream, hv.streams.RangeXY(),
+                                                                    hv.streams.PlotSize()])
             self._key = True
 
 
