@@ -145,21 +145,18 @@ def demo(out: str, runs: int = 3, serve_it: bool = True, **server) -> list[Path]
 
 
 def bench(args: Sequence[str]) -> int:
-    """Run `hpcdash.bench.main(args)` if the benchmark is installed."""
-    try:
-        from hpcdash import bench as bench_mod
-    except ImportError:
-        print("hpcdash bench: the benchmark is not part of this installation yet (hpcdash/bench.py is "
-              "missing).", file=sys.stderr)
-        return 2
+    """Run the benchmark (`hpcdash.bench.main`) with the given command-line arguments."""
+    from hpcdash import bench as bench_mod
+
     return int(bench_mod.main(list(args)) or 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `hpcdash` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # everything after `bench` is the benchmark's own (its --help included)
+        return bench(argv[1:])
     args = _parser().parse_args(argv)
-    if args.command == "bench":
-        return bench(args.args)
     server = dict(port=args.port, address=args.address, allow_websocket_origin=args.allow_websocket_origin,
                   prefix=args.prefix, show=args.show, num_threads=args.num_threads)
     if args.command == "serve":
