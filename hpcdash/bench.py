@@ -604,8 +604,17 @@ def cluster_rows(cfg: Config) -> list[dict[str, Any]]:
         rows.append(_row(measure, note=f"hpcdash.cluster.bench not usable: {_err(e)}"))
     except Exception as e:
         rows.append(_row(measure, note=f"failed (SLURM running? SLURM_CONF set?): {_err(e)}"))
-    rows.append(_row("cluster: Start pressed in the UI to a datashaded slice of a fresh sweep run [s]",
-                     target="<= 60 s", note="not measured: no function for it in hpcdash.cluster.bench yet"))
+    measure = "cluster: Start to a datashaded slice of a fresh sweep run, SLURM [s]"
+    try:
+        from hpcdash.cluster.bench import start_to_slice
+
+        log("cluster: Start to a datashaded slice of a fresh sweep run")
+        f = start_to_slice(core_cells=16 if cfg.quick else 24)
+        rows.append(_row(measure, hpcdash=f"{f['total']:.1f}", target="<= 60 s", met=f["total"] <= 60,
+                         note=f"workers {f['workers']:.1f} s + run {f['run']:.1f} s + open/slice/rasterize "
+                              f"{f['slice']:.2f} s; the calls Start and Run sweep make, not a browser click"))
+    except Exception as e:
+        rows.append(_row(measure, target="<= 60 s", note=f"failed: {_err(e)}"))
     try:
         from hpcdash.sim.bench import sweep_throughput
 
