@@ -65,6 +65,28 @@ class SliceResult:
     extra: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SliceStats:
+    """Finite-value summary of one slice, computed once (in the reading thread) for the colour range."""
+
+    count: int                  # finite values
+    lo: float = float("nan")    # finite min
+    hi: float = float("nan")    # finite max
+    min_positive: float = float("nan")
+    first: float = float("nan")  # a finite value (to name a constant slice)
+
+    @classmethod
+    def of(cls, data: Any) -> SliceStats:
+        values = np.asarray(getattr(data, "values", data), dtype=float)
+        finite = values[np.isfinite(values)]
+        if not finite.size:
+            return cls(0)
+        hi = float(finite.max())
+        positive = finite[finite > 0] if hi > 0 else finite[:0]
+        return cls(int(finite.size), float(finite.min()), hi,
+                   float(positive.min()) if positive.size else float("nan"), float(finite[0]))
+
+
 class SliceState(param.Parameterized):
     """One pane: a file, a dataset in it, the normal axis, the slice index and the colour settings.
 
@@ -107,6 +129,7 @@ class SliceState(param.Parameterized):
         self._vol = None
         self._vol_key: tuple | None = None
         self._vrange: dict[tuple, tuple] = {}
+        self._stats: SliceStats | None = None  # summary of the shown slice (data)
         self._lock = threading.RLock()
         self._last_index: int | None = None
         self._opener = opener
@@ -295,7 +318,7 @@ class SliceState(param.Parameterized):
                     except Exception:  # noqa: BLE001 - read-ahead is an optimisation only
                         pass
                 self._last_index = index
-                return SliceResult(key, data=data, volume_range=vrange)
+                return SliceResult(key, data=data, volume_range=vrange, extra={"stats": SliceStats.of(data)})
             except Exception as err:  # noqa: BLE001
                 msg = str(err) or f"The slice could not be read ({type(err).__name__})."
                 return SliceResult(key, error=msg)
@@ -315,7 +338,8 @@ class SliceState(param.Parameterized):
         if result.error:
             self.param.update(data=None, error=result.error, notice="", readout=self._make_readout())
             return True
-        own, notice = self.color_range(result.volume_range, data=result.data)
+        self._stats = result.extra.get("stats") or SliceStats.of(result.data)
+        own, notice = self.color_range(result.volume_range, data=result.data, stats=self._stats)
         self.own_clim = own
         self.param.update(data=result.data, error="", readout=self._make_readout(), clim=clim or own,
                           notice=notice)
@@ -325,7 +349,7 @@ class SliceState(param.Parameterized):
         """The colour range this pane would use for `result` on its own (None for an error)."""
         if result.error or result.data is None:
             return None
-        return self.color_range(result.volume_range, data=result.data)[0]
+        return self.color_range(result.volume_range, data=result.data, stats=result.extra.get("stats"))[0]
 
     def refresh(self) -> None:
         """Read and show the current slice synchronously (notebook and tests)."""
@@ -372,17 +396,22 @@ class SliceState(param.Parameterized):
         self.own_clim = clim
         self.param.update(clim=clim, notice=notice)
 
-    def color_range(self, volume_range: tuple | None = None, data: Any = None) -> tuple[tuple[float, float], str]:
+    def color_range(self, volume_range: tuple | None = None, data: Any = None,
+                    stats: SliceStats | None = None) -> tuple[tuple[float, float], str]:
         """The colour range for the current settings and slice, and a note when it had to be adjusted.
 
         Never fails: all-NaN or constant slices and log scales on non-positive data give a usable
         range and a sentence saying what happened.
         """
         notes = []
-        data = self.data if data is None else data
-        values = None if data is None else np.asarray(data.values, dtype=float)
-        finite = values[np.isfinite(values)] if values is not None else np.array([])
-        if values is not None and finite.size == 0:
+        if stats is None:
+            if data is None and self.data is not None and self._stats is not None:
+                stats = self._stats  # the shown slice's summary, kept by apply()
+            else:
+                data = self.data if data is None else data
+                stats = SliceStats(0) if data is None else SliceStats.of(data)
+        has_data = data is not None or self.data is not None
+        if has_data and stats.count == 0:
             notes.append("This slice has no finite values (all NaN or fill).")
         if self.range_mode == "fixed" and self.vmin is not None and self.vmax is not None:
             lo, hi = float(self.vmin), float(self.vmax)
@@ -398,19 +427,19 @@ class SliceState(param.Parameterized):
                     volume_range = None
             if volume_range is not None:
                 lo, hi = volume_range
-            elif finite.size:
-                lo, hi = float(finite.min()), float(finite.max())
+            elif stats.count:
+                lo, hi = stats.lo, stats.hi
             else:
                 lo, hi = 0.0, 1.0
-        elif finite.size:
-            lo, hi = float(finite.min()), float(finite.max())
+        elif stats.count:
+            lo, hi = stats.lo, stats.hi
         else:
             lo, hi = 0.0, 1.0
         if not (np.isfinite(lo) and np.isfinite(hi)):
             lo, hi = 0.0, 1.0
         if self.scale == "log":
-            if lo <= 0 and finite.size and finite.max() > 0 and self.range_mode != "fixed":
-                lo = float(finite[finite > 0].min())
+            if lo <= 0 and stats.count and stats.hi > 0 and self.range_mode != "fixed":
+                lo = stats.min_positive
                 notes.append("Log colour needs positive values: values <= 0 are left blank.")
             elif hi <= 0 or lo <= 0:
                 notes.append("Log colour needs positive values, and this range has none: "
@@ -421,8 +450,8 @@ class SliceState(param.Parameterized):
         if hi == lo:
             pad = abs(lo) * 0.01 or 1.0
             lo, hi = lo - pad, hi + pad
-            if finite.size:
-                notes.append(f"This slice is constant ({_fmt(float(finite[0]))}).")
+            if stats.count:
+                notes.append(f"This slice is constant ({_fmt(stats.first)}).")
         return (lo, hi), " ".join(notes)
 
     @property
