@@ -251,12 +251,9 @@ def write_big_volume(
     cores, load 3-6): 1024^3 uncompressed 16.6-24.4 s at 244 MB peak RSS; gzip (level 4 + shuffle,
     chunks deflated on up to 4 threads) 96 s, 1.72 GB on disk, 277 MB peak RSS.
     """
-    import h5py
-
-    # write_volume takes the whole array at once; a 4 GiB volume is streamed here instead, with
-    # write_volume's own helpers for coordinates and the NeXus default chain so the file
-    # follows exactly the same conventions.
-    from hpcdash.data.write import _coordinate, _set_default_chain, compression_kwargs
+    # write_volume takes the whole array at once; a 4 GiB volume is streamed into the empty dataset
+    # that create_volume lays out with the same conventions (scales, CF, NXdata, default chain)
+    from hpcdash.data.write import compression_kwargs, create_volume
     from hpcdash.sim.sweep import atomic_path
 
     n = int(n)
@@ -289,18 +286,13 @@ def write_big_volume(
     if kwargs.get("compression") == "gzip" and kwargs.get("shuffle"):
         deflate = int(kwargs.get("compression_opts", 4))
     pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) if deflate else None
-    with contextlib.ExitStack() as stack, atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with contextlib.ExitStack() as stack, atomic_path(path) as tmp, create_volume(
+        tmp, "/volume/log10_conductivity", (n, n, n), "f4", coords,
+        units="log10(S/m)", long_name="log10 electrical conductivity",
+        coord_units={"z": "m", "y": "m", "x": "m"}, chunks=chunks, compression=compression, mode="w",
+    ) as dset:
         if pool is not None:
             stack.enter_context(pool)
-        group = f.create_group("volume")
-        scales = [_coordinate(group, d, n, coords[d], "m") for d in ("z", "y", "x")]
-        dset = group.create_dataset(
-            "log10_conductivity",
-            shape=(n, n, n),
-            dtype="f4",
-            chunks=chunks,
-            **compression_kwargs(compression),
-        )
         for z0 in range(0, n, cz):
             z1 = min(n, z0 + cz)
             for y0 in range(0, n, rows):
@@ -320,20 +312,10 @@ def write_big_volume(
                     dset[z0:z1, y0:y1, :] = block
                 else:
                     _write_deflated(dset, block, (z0, y0, 0), chunks, deflate, pool)
-        for i, scale in enumerate(scales):
-            dset.dims[i].attach_scale(scale)
-        dset.attrs["units"] = "log10(S/m)"
-        dset.attrs["long_name"] = "log10 electrical conductivity"
         dset.attrs["actual_range"] = np.array([vmin, vmax], dtype=np.float64)
         dset.attrs["description"] = (
             "synthetic benchmark volume: layered profiles plus three Gaussian anomalies"
         )
-        group.attrs["NX_class"] = "NXdata"
-        group.attrs["signal"] = "log10_conductivity"
-        group.attrs["axes"] = np.array(["z", "y", "x"], dtype=h5py.string_dtype())
-        for i, d in enumerate(("z", "y", "x")):
-            group.attrs[f"{d}_indices"] = np.int32(i)
-        _set_default_chain(f, group)
-        f.attrs["title"] = f"hpcdash benchmark volume {n}^3 float32"
-        f.attrs["creator"] = "hpcdash.sim.demo.write_big_volume"
+        dset.file.attrs["title"] = f"hpcdash benchmark volume {n}^3 float32"
+        dset.file.attrs["creator"] = "hpcdash.sim.demo.write_big_volume"
     return Path(path)
