@@ -94,18 +94,25 @@ def slice_element(data, state: SliceState, uid: str | None = None) -> hv.Element
     cls = hv.Image if p.uniform else hv.QuadMesh
     return cls((p.x, p.y, p.z), kdims=p.kdims, vdims=p.vdims)
 
+#: Columns of the Bokeh image source HoloViews draws an hv.Image with (what _push_frame replaces).
+_IMAGE_KEYS = {"image", "x", "y", "dw", "dh"}
+
 #: Canvas size used before the browser has reported the plot's size (and in notebooks' static output).
 DEFAULT_CANVAS = (600, 450)
 
 
-def rasterize_slice(p: SliceParts, x_range=None, y_range=None, width=None, height=None) -> hv.Image:
+class Aggregate(NamedTuple):
+    """A slice resampled onto the canvas: pixel values (rows = y, bottom row first) and the ranges."""
+
+    values: np.ndarray
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
+
+
+def aggregate_slice(p: SliceParts, x_range=None, y_range=None, width=None, height=None) -> Aggregate:
     """Datashader aggregate of a slice on a canvas of the plot's pixel size over the visible range, so
     what reaches the browser is bounded by the canvas, never by the slice. Uniform axes are resampled
-    with ``Canvas.raster``; non-uniform ones (tensor meshes with padding) with ``Canvas.quadmesh``.
-
-    This calls Datashader directly rather than through HoloViews' generic ``rasterize`` operation:
-    for one 2-D slice the result is the same ``hv.Image``, at about a third of the server time.
-    """
+    with ``Canvas.raster``; non-uniform ones (tensor meshes with padding) with ``Canvas.quadmesh``."""
     import datashader as ds
 
     x0, x1 = _extent(p.x)
@@ -121,8 +128,21 @@ def rasterize_slice(p: SliceParts, x_range=None, y_range=None, width=None, heigh
         agg = cvs.raster(da, upsample_method="nearest", downsample_method="mean")
     else:
         agg = cvs.quadmesh(da, x="x", y="y", agg=ds.mean("v"))
-    return hv.Image((agg["x"].values, agg["y"].values, np.asarray(agg.values, np.float32)),
-                    kdims=p.kdims, vdims=p.vdims)
+    return Aggregate(np.asarray(agg.values, np.float32), xr_, yr_)
+
+
+def rasterize_slice(p: SliceParts, x_range=None, y_range=None, width=None, height=None) -> hv.Image:
+    """The slice as an ``hv.Image`` at canvas resolution (see :func:`aggregate_slice`).
+
+    This calls Datashader directly rather than through HoloViews' generic ``rasterize`` operation:
+    for one 2-D slice the result is the same ``hv.Image``, at about a third of the server time.
+    """
+    agg = aggregate_slice(p, x_range, y_range, width, height)
+    h, w = agg.values.shape
+    (x0, x1), (y0, y1) = agg.x_range, agg.y_range
+    xs = x0 + (np.arange(w) + 0.5) * ((x1 - x0) / w)  # pixel centres; row 0 of the values is the bottom
+    ys = y0 + (np.arange(h) + 0.5) * ((y1 - y0) / h)
+    return hv.Image((xs, ys, agg.values), kdims=p.kdims, vdims=p.vdims)
 
 
 def _extent(c: np.ndarray) -> tuple[float, float]:
@@ -196,7 +216,7 @@ class SliceView(pn.viewable.Viewer):
         self._sync_text()
         self._sync_plot()
         s.param.watch(self._on_text, ["title", "readout", "error", "notice", "range_mode", "datasets_info"])
-        s.param.watch(self._on_structure, ["file", "dataset", "data"])
+        s.param.watch(self._on_structure, ["file", "dataset", "data", "clim"])
         s.param.watch(self._on_loading, ["loading"])
         self.param.watch(self._on_link, ["linked"])
         self._layout = pn.Column(
@@ -242,9 +262,11 @@ class SliceView(pn.viewable.Viewer):
         uid = None if self.linked else self._uid
         for stream in self._streams:  # the previous plot's streams stop watching the state
             stream.unwatch()
-        # One stream for data and colour: a slider step changes both in one update -> one redraw.
+        # Colour map and scale redraw through HoloViews (a log scale needs another colour mapper); a new
+        # slice or colour range is pushed straight into the drawn plot by _push_frame.
         # RangeXY / PlotSize make the server rasterize to the visible range at the canvas size.
-        stream = hv.streams.Params(s, ["data", "clim", "cmap", "scale"]).rename(scale="colour_scale")
+        stream = hv.streams.Params(s, ["cmap", "scale"]).rename(scale="colour_scale")
+        self._range, self._size = hv.streams.RangeXY(), hv.streams.PlotSize()
         self._streams = [stream]
 
         xl, yl, cl = s.axis_labels()
@@ -257,13 +279,41 @@ class SliceView(pn.viewable.Viewer):
         opts["min_height"] = 220
 
         # Options are set on each frame inside the callback: `.opts()` on the DynamicMap itself would wrap
-        # it in one more dynamic operation, run on every slider step.
-        def element(data, clim, cmap, colour_scale, x_range=None, y_range=None, width=None, height=None,
-                    scale=None):
-            img = rasterize_slice(slice_parts(data, s, uid), x_range, y_range, width, height)
-            return style_image(img, cmap, clim, colour_scale).opts(**opts)
+        # it in one more dynamic operation, run on every redraw.
+        def element(cmap, colour_scale, x_range=None, y_range=None, width=None, height=None, scale=None):
+            img = rasterize_slice(slice_parts(s.data, s, uid), x_range, y_range, width, height)
+            return style_image(img, cmap, s.clim, colour_scale).opts(**opts)
 
-        return hv.DynamicMap(element, streams=[stream, hv.streams.RangeXY(), hv.streams.PlotSize()])
+        return hv.DynamicMap(element, streams=[stream, self._range, self._size])
+
+    def _push_frame(self) -> None:
+        """Show the state's current slice and colour range in the drawn plot.
+
+        On a Bokeh server the image source and the colour mapper are updated in place: the same pixels
+        HoloViews would send, without rebuilding the element and running the plot's update machinery,
+        which costs several times the rasterizing itself. Anywhere else (notebook comms, a plot not drawn
+        yet, an unexpected glyph) HoloViews redraws through its stream.
+        """
+        s = self.state
+        plots = [plot for plot, _ in list(getattr(self.plot_pane, "_plots", {}).values())]
+        fast = bool(plots) and s.data is not None and all(
+            getattr(plot, "comm", None) is None and _IMAGE_KEYS == set(plot.handles.get("source").data)
+            and plot.handles.get("color_mapper") is not None
+            for plot in plots if plot.handles.get("source") is not None) and all(
+            plot.handles.get("source") is not None for plot in plots)
+        if not fast:
+            for stream in self._streams:
+                stream.trigger([stream])
+            return
+        uid = None if self.linked else self._uid
+        agg = aggregate_slice(slice_parts(s.data, s, uid), self._range.x_range, self._range.y_range,
+                              self._size.width, self._size.height)
+        (x0, x1), (y0, y1) = agg.x_range, agg.y_range
+        lo, hi = s.clim
+        for plot in plots:
+            plot.handles["source"].data = {"image": [agg.values], "x": [x0], "y": [y0], "dw": [x1 - x0],
+                                           "dh": [y1 - y0]}
+            plot.handles["color_mapper"].update(low=lo, high=hi)
 
     def _aspect(self) -> float | None:
         s = self.state
@@ -276,21 +326,26 @@ class SliceView(pn.viewable.Viewer):
         ratio = (np.ptp(y) or 1) / (np.ptp(x) or 1)
         return ratio if 0.2 <= ratio <= 5 else None
 
-    def _sync_plot(self) -> None:
+    def _sync_plot(self) -> bool:
+        """Draw a fresh plot if the plot's dimensions changed; True when it did."""
         s = self.state
         key = (s.file, s.dataset, None if s.data is None else s.data.dims, self.linked)
         if key == self._plot_key:
-            return
+            return False
         self._plot_key = key
         if not s.file or (s.data is None and s.error):
             self.plot_pane.object = None
-            return
+            return True
         self.plot_pane.object = self._build_plot()
+        return True
 
     def _on_structure(self, *events) -> None:
-        # a new file, dataset or normal axis changes the plot's dimensions: draw a fresh plot
-        self._sync_plot()
-        self._sync_text()
+        # a new file, dataset or normal axis changes the plot's dimensions: draw a fresh plot;
+        # a new slice or colour range of the same shape goes into the drawn plot
+        if not self._sync_plot() and self.plot_pane.object is not None:
+            self._push_frame()
+        if any(e.name != "clim" for e in events):
+            self._sync_text()
 
     def _on_link(self, event) -> None:
         self._sync_plot()
