@@ -295,7 +295,8 @@ class SliceView(pn.viewable.Viewer):
         yet, an unexpected glyph) HoloViews redraws through its stream.
         """
         s = self.state
-        plots = [plot for plot, _ in list(getattr(self.plot_pane, "_plots", {}).values())]
+        # one HoloViews plot can be registered under several roots of the page: update each plot once
+        plots = list({id(plot): plot for plot, _ in list(getattr(self.plot_pane, "_plots", {}).values())}.values())
         fast = bool(plots) and s.data is not None and all(
             getattr(plot, "comm", None) is None and _IMAGE_KEYS == set(plot.handles.get("source").data)
             and plot.handles.get("color_mapper") is not None
