@@ -8,17 +8,15 @@ depends on a CDN fails here instead of in a user's air-gapped cluster.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+
+from hpcdash.benchmarks.driver import free_port, wait_http
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -34,32 +32,16 @@ CHROMIUM_ARGS = [
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_for_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 120.0) -> None:
     """Poll `url` until it answers (any HTTP status below 500) or fail with the process output."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=5)
-            return
-        except urllib.error.HTTPError as err:
-            if err.code < 500:
-                return
-        except Exception:
-            pass
-        if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
-            out = ""
-            if proc is not None:
-                proc.kill()
-                out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-            raise RuntimeError(f"{url} did not answer within {timeout:.0f} s\n{out[-4000:]}")
-        time.sleep(0.3)
+    try:
+        wait_http(url, proc, timeout)
+    except RuntimeError as err:
+        out = ""
+        if proc is not None:
+            proc.kill()
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+        raise RuntimeError(f"{err}\n{out[-4000:]}") from None
 
 
 class Server:
