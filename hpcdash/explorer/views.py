@@ -97,6 +97,13 @@ def slice_element(data, state: SliceState, uid: str | None = None) -> hv.Element
 #: Columns of the Bokeh image source HoloViews draws an hv.Image with (what _push_frame replaces).
 _IMAGE_KEYS = {"image", "x", "y", "dw", "dh"}
 
+def _served_image(plot) -> bool:
+    """True for a HoloViews image plot on a Bokeh server whose source and colour mapper can be set."""
+    source = plot.handles.get("source")
+    return (getattr(plot, "comm", None) is None and source is not None and set(source.data) == _IMAGE_KEYS
+            and plot.handles.get("color_mapper") is not None)
+
+
 #: Canvas size used before the browser has reported the plot's size (and in notebooks' static output).
 DEFAULT_CANVAS = (600, 450)
 
@@ -286,8 +293,8 @@ class SliceView(pn.viewable.Viewer):
 
         return hv.DynamicMap(element, streams=[stream, self._range, self._size])
 
-    def _push_frame(self) -> None:
-        """Show the state's current slice and colour range in the drawn plot.
+    def _push_frame(self, image: bool = True) -> None:
+        """Show the state's current slice (unless ``image`` is False) and colour range in the drawn plot.
 
         On a Bokeh server the image source and the colour mapper are updated in place: the same pixels
         HoloViews would send, without rebuilding the element and running the plot's update machinery,
@@ -297,24 +304,22 @@ class SliceView(pn.viewable.Viewer):
         s = self.state
         # one HoloViews plot can be registered under several roots of the page: update each plot once
         plots = list({id(plot): plot for plot, _ in list(getattr(self.plot_pane, "_plots", {}).values())}.values())
-        fast = bool(plots) and s.data is not None and all(
-            getattr(plot, "comm", None) is None and _IMAGE_KEYS == set(plot.handles.get("source").data)
-            and plot.handles.get("color_mapper") is not None
-            for plot in plots if plot.handles.get("source") is not None) and all(
-            plot.handles.get("source") is not None for plot in plots)
-        if not fast:
+        if not (plots and s.data is not None and all(_served_image(plot) for plot in plots)):
             for stream in self._streams:
                 stream.trigger([stream])
+            return
+        lo, hi = s.clim
+        for plot in plots:
+            plot.handles["color_mapper"].update(low=lo, high=hi)
+        if not image:
             return
         uid = None if self.linked else self._uid
         agg = aggregate_slice(slice_parts(s.data, s, uid), self._range.x_range, self._range.y_range,
                               self._size.width, self._size.height)
         (x0, x1), (y0, y1) = agg.x_range, agg.y_range
-        lo, hi = s.clim
         for plot in plots:
             plot.handles["source"].data = {"image": [agg.values], "x": [x0], "y": [y0], "dw": [x1 - x0],
                                            "dh": [y1 - y0]}
-            plot.handles["color_mapper"].update(low=lo, high=hi)
 
     def _aspect(self) -> float | None:
         s = self.state
@@ -343,9 +348,10 @@ class SliceView(pn.viewable.Viewer):
     def _on_structure(self, *events) -> None:
         # a new file, dataset or normal axis changes the plot's dimensions: draw a fresh plot;
         # a new slice or colour range of the same shape goes into the drawn plot
+        new_slice = any(e.name != "clim" for e in events)
         if not self._sync_plot() and self.plot_pane.object is not None:
-            self._push_frame()
-        if any(e.name != "clim" for e in events):
+            self._push_frame(image=new_slice)
+        if new_slice:
             self._sync_text()
 
     def _on_link(self, event) -> None:
