@@ -70,17 +70,17 @@ def websocket_origins(address: str, port: int, extra: Sequence[str] | None = Non
 
 
 def _warm_up() -> None:
-    """Compile datashader's numba kernels in the background so the first slice appears quickly."""
+    """Compile the explorer's Datashader kernels (uniform and non-uniform axes) in the background, so
+    the first slice of the first session does not wait for Numba."""
     try:
-        import datashader as ds
         import numpy as np
-        import xarray as xr
-        from holoviews.operation.datashader import rasterize  # noqa: F401  (import cost paid here)
 
-        da = xr.DataArray(np.zeros((8, 8), np.float32), dims=("y", "x"),
-                          coords={"y": np.arange(8.0), "x": np.arange(8.0)})
-        ds.Canvas(plot_width=4, plot_height=4).raster(da)
-        ds.Canvas(plot_width=4, plot_height=4).quadmesh(da, x="x", y="y")
+        from hpcdash.explorer.views import SliceParts, aggregate_slice
+
+        z = np.zeros((8, 8), np.float32)
+        y = np.arange(8.0)
+        for uniform, x in ((True, np.arange(8.0)), (False, np.cumsum(np.arange(1.0, 9.0)))):
+            aggregate_slice(SliceParts(x, y, z, ["x", "y"], ["v"], uniform), width=4, height=4)
     except Exception:  # noqa: BLE001 - warm-up is an optimisation only
         pass
 

@@ -87,13 +87,6 @@ def slice_parts(data, state: SliceState, uid: str | None = None) -> SliceParts:
     uniform = all(_is_uniform(vol, d, c) for d, c in ((xdim, x), (ydim, y))) and x.size > 1 and y.size > 1
     return SliceParts(x, y, z, kdims, [vdim], uniform)
 
-
-def slice_element(data, state: SliceState, uid: str | None = None) -> hv.Element:
-    """hv.Image (uniform axes) or hv.QuadMesh (non-uniform) of a 2-D slice, with units on every axis."""
-    p = slice_parts(data, state, uid)
-    cls = hv.Image if p.uniform else hv.QuadMesh
-    return cls((p.x, p.y, p.z), kdims=p.kdims, vdims=p.vdims)
-
 #: Columns of the Bokeh image source HoloViews draws an hv.Image with (what _push_frame replaces).
 _IMAGE_KEYS = {"image", "x", "y", "dw", "dh"}
 
