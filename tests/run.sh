@@ -17,7 +17,7 @@ need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v slurmctld >/dev/null || need+=(slurm-wlm)
 command -v munged >/dev/null || need+=(munge)
-"$PY" -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+"$PY" -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)  # Debian splits venv out
 if ((${#need[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
