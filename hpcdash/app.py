@@ -87,11 +87,14 @@ def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike 
         except Exception as err:  # noqa: BLE001 - one broken tab must not take the page down
             built.append((name, pn.pane.Alert(f"The {html.escape(name)} tab could not be built: "
                                               f"{html.escape(str(err))}", alert_type="danger")))
-    main = pn.Tabs(*built, dynamic=False, sizing_mode="stretch_width", css_classes=["hpcdash-tabs"])
+    # dynamic: only the visible tab's models are built and sent (the others when first shown)
+    main = pn.Tabs(*built, dynamic=True, sizing_mode="stretch_width", css_classes=["hpcdash-tabs"])
     if not template:
         return pn.Row(pn.Column(*ctx.sidebar, width=300), main, sizing_mode="stretch_width")
     return pn.template.BootstrapTemplate(
         title=title, sidebar=ctx.sidebar, main=[main], sidebar_width=300,
         header_background="#1f3b57",
+        # no page-wide busy spinner: every event would send it two updates; panes show their own loading
+        busy_indicator=None,
         favicon=str(ASSETS / "hpcdash.svg") if (ASSETS / "hpcdash.svg").exists() else None,
     )

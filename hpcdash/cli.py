@@ -14,7 +14,6 @@ import argparse
 import os
 import socket
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,22 +68,6 @@ def websocket_origins(address: str, port: int, extra: Sequence[str] | None = Non
     return list(dict.fromkeys(origins))
 
 
-def _warm_up() -> None:
-    """Compile the explorer's Datashader kernels (uniform and non-uniform axes) in the background, so
-    the first slice of the first session does not wait for Numba."""
-    try:
-        import numpy as np
-
-        from hpcdash.explorer.views import SliceParts, aggregate_slice
-
-        z = np.zeros((8, 8), np.float32)
-        y = np.arange(8.0)
-        for uniform, x in ((True, np.arange(8.0)), (False, np.cumsum(np.arange(1.0, 9.0)))):
-            aggregate_slice(SliceParts(x, y, z, ["x", "y"], ["v"], uniform), width=4, height=4)
-    except Exception:  # noqa: BLE001 - warm-up is an optimisation only
-        pass
-
-
 def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, address: str = "127.0.0.1",
           allow_websocket_origin: Sequence[str] | None = None, prefix: str = "", show: bool = False,
           num_threads: int | None = None, title: str = "hpcdash") -> None:
@@ -106,7 +89,9 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
         if os.path.commonpath([root, real]) != root:
             print(f"hpcdash: {p} is outside the root folder {root}; it will not be opened "
                   "(use --root to choose another folder).", file=sys.stderr)
-    threading.Thread(target=_warm_up, name="hpcdash-warmup", daemon=True).start()
+    from hpcdash.explorer.kernels import warm_up_in_background
+
+    warm_up_in_background()
     origins = websocket_origins(address, port, allow_websocket_origin)
     url = f"http://{'127.0.0.1' if address in ('', '0.0.0.0') else address}:{port}{prefix or ''}/"
     print(f"hpcdash: serving {root} at {url}", flush=True)

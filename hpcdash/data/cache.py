@@ -115,6 +115,11 @@ class SlabCache:
             self._hits += 1
             return arr
 
+    def cached(self, key: Hashable) -> bool:
+        """True if ``key`` is cached now (not counting loads on their way; not a hit)."""
+        with self._lock:
+            return key in self._data
+
     def contains(self, key: Hashable) -> bool:
         """True if ``key`` is cached or being loaded (does not count as a hit)."""
         with self._lock:

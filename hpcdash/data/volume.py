@@ -482,6 +482,7 @@ class Volume:
             same_file = False
         self._direct = block_reader(ds, self._fd if same_file else None)
         self._last_plane_miss: tuple | None = None
+        self._prefetching: set[tuple] = set()  # slab keys handed to the read-ahead pool, not loaded yet
         self._key = (str(self.path), self._identity, name)
 
     # -- basic API ---------------------------------------------------------------
@@ -707,11 +708,13 @@ class Volume:
         b1 = min(b0 + block, self.shape[ax])
         cache = slab_cache()
         key = self._slab_key(ax, b0, fixed)
-        if block > 1 and self.chunks and not self._compressed and not cache.contains(key):
+        if block > 1 and self.chunks and not self._compressed and not cache.cached(key):
             # Uncompressed: one plane reads only its own bytes (several times cheaper than
-            # the slab). The slab is loaded when the user comes back to it (stepping) or
-            # by prefetch(); a random jump pays only for its plane.
-            if self._last_plane_miss != key:
+            # the slab). A random jump pays only for its plane; the slab is read when the
+            # user comes back to it (stepping) or by prefetch(). While read-ahead is still
+            # loading the slab, this plane is read on its own rather than waiting for it.
+            on_its_way = cache.contains(key) or key in self._prefetching
+            if on_its_way or self._last_plane_miss != key:
                 self._last_plane_miss = key
                 plane_key = self._slab_key(ax, idx, fixed) + ("plane",)
                 return cache.get_or_load(plane_key, lambda: self._read_block(ds, ax, idx, idx + 1, fixed))[0]
@@ -787,19 +790,25 @@ class Volume:
         nxt = b0 + block if direction >= 0 else b0 - block
         if 0 <= nxt < self.shape[ax]:
             targets.append(nxt)
-        todo = [b for b in targets if not cache.contains(self._slab_key(ax, b, fixed))]
+        todo = [b for b in targets if not cache.contains(self._slab_key(ax, b, fixed))
+                and self._slab_key(ax, b, fixed) not in self._prefetching]
         if not todo:
             return None
+        keys = [self._slab_key(ax, b, fixed) for b in todo]
+        self._prefetching.update(keys)
 
         def load() -> None:
-            for b in todo:
-                if self._closed:
-                    return
-                try:
-                    cache.get_or_load(self._slab_key(ax, b, fixed),
-                                      lambda b=b: self._read_block(ds, ax, b, min(b + block, self.shape[ax]), fixed))
-                except Exception:
-                    return
+            try:
+                for b, key in zip(todo, keys, strict=True):
+                    if self._closed:
+                        return
+                    cache.get_or_load(key, lambda b=b: self._read_block(ds, ax, b, min(b + block, self.shape[ax]),
+                                                                          fixed))
+                    self._prefetching.discard(key)
+            except Exception:  # noqa: BLE001 - the next slice() reports read errors
+                return
+            finally:
+                self._prefetching.difference_update(keys)
 
         return prefetch_executor().submit(load)
 

@@ -18,8 +18,17 @@ from collections.abc import Iterable
 import panel as pn
 import param
 
+from .kernels import warm_up
 from .state import ExplorerState, SliceState
 from .views import ExplorerView, SliceView
+
+# Datashader's kernels are loaded (from Numba's disk cache after the first run on a machine) with the
+# rest of the package, like eagerly compiled Numba functions: the first slice a notebook or a server
+# session draws then costs what every later slice costs. See hpcdash.explorer.kernels.
+try:
+    warm_up()
+except Exception:  # noqa: BLE001 - an optimisation only; the first slice then compiles them
+    pass
 
 __all__ = ["SliceExplorer", "ExplorerState", "SliceState", "ExplorerView", "SliceView"]
 

@@ -30,6 +30,8 @@ import param
 #: Colormaps offered in the "Colormap" selector (names understood by HoloViews / colorcet / bokeh).
 CMAPS = ["viridis", "cividis", "magma", "inferno", "plasma", "gray", "fire", "kbc", "coolwarm", "RdBu_r",
          "Spectral_r"]
+#: A move of at most this many slices counts as stepping (read-ahead starts); a longer one is a jump.
+READ_AHEAD_STEP = 8
 #: Diverging colormap used for difference and ratio views.
 DIVERGING_CMAP = "coolwarm"
 #: Attribute names that describe encoding, not the run; never shown as "key attributes" in a title.
@@ -73,18 +75,33 @@ class SliceStats:
     lo: float = float("nan")    # finite min
     hi: float = float("nan")    # finite max
     min_positive: float = float("nan")
-    first: float = float("nan")  # a finite value (to name a constant slice)
+    first: float = float("nan")  # a finite value (names a constant slice)
 
     @classmethod
     def of(cls, data: Any) -> SliceStats:
-        values = np.asarray(getattr(data, "values", data), dtype=float)
-        finite = values[np.isfinite(values)]
-        if not finite.size:
+        values = np.asarray(getattr(data, "values", data))
+        if values.dtype.kind != "f":
+            values = values.astype(float)
+        if not values.size:
             return cls(0)
-        hi = float(finite.max())
-        positive = finite[finite > 0] if hi > 0 else finite[:0]
-        return cls(int(finite.size), float(finite.min()), hi,
-                   float(positive.min()) if positive.size else float("nan"), float(finite[0]))
+        # NaN-skipping reductions in the slice's own dtype: no float64 copy, no boolean-mask copies
+        lo, hi = float(np.fmin.reduce(values, axis=None)), float(np.fmax.reduce(values, axis=None))
+        if np.isnan(lo):
+            return cls(0)
+        if not (np.isfinite(lo) and np.isfinite(hi)):  # infinities: take the finite values out
+            finite = values[np.isfinite(values)]
+            if not finite.size:
+                return cls(0)
+            lo, hi = float(finite.min()), float(finite.max())
+            values = finite
+        count = int(values.size - np.count_nonzero(np.isnan(values)))
+        if lo > 0:
+            min_positive = lo
+        elif hi > 0:
+            min_positive = float(np.fmin.reduce(values[values > 0], axis=None))
+        else:
+            min_positive = float("nan")
+        return cls(count, lo, hi, min_positive, lo)
 
 
 class SliceState(param.Parameterized):
@@ -137,6 +154,11 @@ class SliceState(param.Parameterized):
         self._suspend = False
         self.own_clim: tuple[float, float] = (0.0, 1.0)  # this pane's range before linking
         self._on_request: Callable[[SliceState, str], None] | None = None
+        #: Called in the reading thread with every slice read (a view prepares its frame there, so
+        #: linked panes rasterize in parallel); its errors are ignored.
+        self.on_loaded: Callable[[SliceResult], None] | None = None
+        #: `extra` of the result on show (what `on_loaded` added to it).
+        self.shown_extra: dict = {}
         if init_file:
             self.open(str(init_file), dataset=params.get("dataset"), axis=params.get("axis"),
                       index=params.get("index"))
@@ -304,6 +326,14 @@ class SliceState(param.Parameterized):
             if vol is None or self._vol_key != (file, dataset):
                 return SliceResult(key, error=self.error or "No file is open in this pane.")
             try:
+                last = self._last_index
+                if axis is not None and last is not None and 0 < abs(index - last) <= READ_AHEAD_STEP:
+                    # stepping: the slabs around here load in the background (asked first, so
+                    # this read knows they are on their way); a jump reads only its own plane
+                    try:
+                        vol.prefetch(axis, index, 1 if index > last else -1)
+                    except Exception:  # noqa: BLE001 - read-ahead is an optimisation only
+                        pass
                 if axis is None:
                     data = vol.slice(0, 0)  # 2-D dataset: the whole array
                 else:
@@ -311,17 +341,17 @@ class SliceState(param.Parameterized):
                 vrange = None
                 if self.range_mode == "volume":
                     vrange = self._volume_range(vol)
-                if axis is not None and self._last_index is not None and index != self._last_index:
-                    direction = 1 if index > self._last_index else -1
-                    try:
-                        vol.prefetch(axis, index, direction)
-                    except Exception:  # noqa: BLE001 - read-ahead is an optimisation only
-                        pass
                 self._last_index = index
-                return SliceResult(key, data=data, volume_range=vrange, extra={"stats": SliceStats.of(data)})
+                result = SliceResult(key, data=data, volume_range=vrange, extra={"stats": SliceStats.of(data)})
             except Exception as err:  # noqa: BLE001
                 msg = str(err) or f"The slice could not be read ({type(err).__name__})."
                 return SliceResult(key, error=msg)
+        if self.on_loaded is not None:
+            try:
+                self.on_loaded(result)
+            except Exception:  # noqa: BLE001 - an optimisation: the view renders on the UI thread then
+                pass
+        return result
 
     def _volume_range(self, vol) -> tuple:
         key = (self.file, self.dataset)
@@ -336,9 +366,11 @@ class SliceState(param.Parameterized):
         if result.key != self.request_key():
             return False
         if result.error:
+            self.shown_extra = {}
             self.param.update(data=None, error=result.error, notice="", readout=self._make_readout())
             return True
         self._stats = result.extra.get("stats") or SliceStats.of(result.data)
+        self.shown_extra = result.extra
         own, notice = self.color_range(result.volume_range, data=result.data, stats=self._stats)
         self.own_clim = own
         self.param.update(data=result.data, error="", readout=self._make_readout(), clim=clim or own,

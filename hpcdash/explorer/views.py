@@ -25,13 +25,20 @@ from bokeh.models import CustomJSTickFormatter
 from holoviews.plotting.util import process_cmap
 from panel.io.state import set_curdoc
 
-from . import export
+from . import export, kernels
 from .state import DIVERGING_CMAP, ExplorerState, SliceLoader, SliceState, escape
 
 #: Worker threads shared by all sessions for slice reads (a resource, not state: each session has its
 #: own loader and queue).
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hpcdash-slice")
 FRAME_WIDTH = 420
+#: Tallest plot (CSS pixels): a slice, its controls and the page header fit a laptop screen, and the
+#: browser colour-maps no more pixels than are seen at once.
+MAX_PLOT_HEIGHT = 560
+#: How long the slider rests before its position is written to the URL.
+URL_DELAY_MS = 400
+#: Width of a plot outside its frame: the y axis, the colour bar and its labels.
+PLOT_MARGIN_WIDTH = 170
 _CSS_FILE = Path(__file__).resolve().parents[1] / "assets" / "hpcdash.css"
 #: Our stylesheet, given to components (Panel renders each one in its own shadow root).
 STYLESHEETS = [_CSS_FILE.read_text()] if _CSS_FILE.exists() else []
@@ -47,6 +54,16 @@ side by side, then use **Link** to move them together and **Compare** for a diff
 From a shell: `hpcdash serve run1.h5 run2.h5 --root {root}` opens files directly, and `hpcdash demo`
 writes and serves demo runs.
 """
+
+
+def message_pane(kind: str = "warning") -> pn.pane.HTML:
+    """A hidden message box ("danger" or "warning") for escaped plain text: set ``object`` and ``visible``.
+
+    Plain HTML styled by our stylesheet, not ``pn.pane.Alert``: that one is Markdown, and parsing
+    Markdown (importing its parser on first use) is not needed for one escaped sentence.
+    """
+    return pn.pane.HTML("", css_classes=["hpcdash-alert", f"hpcdash-alert-{kind}"], visible=False,
+                        sizing_mode="stretch_width", stylesheets=STYLESHEETS)
 
 
 def _palette(cmap: str) -> list[str]:
@@ -81,11 +98,18 @@ def slice_parts(data, state: SliceState, uid: str | None = None) -> SliceParts:
     kdims = [_dim(str(xdim), str(xdim), cu.get(xdim), uid), _dim(str(ydim), str(ydim), cu.get(ydim), uid)]
     name = vol.long_name or str(vol.name).rsplit("/", 1)[-1]
     vdim = hv.Dimension("value", label=str(name), unit=vol.units or None)
+    x, y, z, uniform = _slice_arrays(data, vol)
+    return SliceParts(x, y, z, kdims, [vdim], uniform)
+
+
+def _slice_arrays(data, vol) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """x and y cell centres, the values (rows = y) and whether both axes are uniform."""
+    ydim, xdim = data.dims
     x = np.asarray(data[xdim].values, dtype=float)
     y = np.asarray(data[ydim].values, dtype=float)
     z = np.asarray(data.values, dtype=np.float32)
     uniform = all(_is_uniform(vol, d, c) for d, c in ((xdim, x), (ydim, y))) and x.size > 1 and y.size > 1
-    return SliceParts(x, y, z, kdims, [vdim], uniform)
+    return x, y, z, uniform
 
 #: Columns of the Bokeh image source HoloViews draws an hv.Image with (what _push_frame replaces).
 _IMAGE_KEYS = {"image", "x", "y", "dw", "dh"}
@@ -115,6 +139,7 @@ def aggregate_slice(p: SliceParts, x_range=None, y_range=None, width=None, heigh
     with ``Canvas.raster``; non-uniform ones (tensor meshes with padding) with ``Canvas.quadmesh``."""
     import datashader as ds
 
+    kernels.enable_disk_cache()
     x0, x1 = _extent(p.x)
     y0, y1 = _extent(p.y)
     xr_ = (float(x_range[0]), float(x_range[1])) if x_range and np.all(np.isfinite(x_range)) else (x0, x1)
@@ -201,8 +226,8 @@ class SliceView(pn.viewable.Viewer):
         self.title_pane = pn.pane.HTML("", css_classes=["hpcdash-title"], sizing_mode="stretch_width",
                                        stylesheets=STYLESHEETS)
         self.readout_pane = pn.pane.HTML("", css_classes=["hpcdash-readout"], stylesheets=STYLESHEETS)
-        self.error_pane = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
-        self.notice_pane = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self.error_pane = message_pane("danger")
+        self.notice_pane = message_pane("warning")
         self.plot_pane = pn.pane.HoloViews(None, linked_axes=True, css_classes=["hpcdash-plot"],
                                            sizing_mode="stretch_width")
         self.png_w = pn.widgets.FileDownload(callback=self._png, filename="slice.png", label="PNG",
@@ -213,6 +238,8 @@ class SliceView(pn.viewable.Viewer):
                                              button_type="light", width=80, embed=False)
         self._plot_key = None
         self._streams: list[hv.streams.Params] = []
+        self._range = self._size = None
+        state.on_loaded = self._prepare_frame
         self._sync_text()
         self._sync_plot()
         s.param.watch(self._on_text, ["title", "readout", "error", "notice", "range_mode", "datasets_info"])
@@ -239,7 +266,7 @@ class SliceView(pn.viewable.Viewer):
     def _sync_text(self) -> None:
         s = self.state
         self.title_pane.object = f"<b>{escape(s.title)}</b>" if s.title else ""
-        self.readout_pane.object = f'<span class="hpcdash-readout-text">{escape(s.readout)}</span>'
+        self.readout_pane.object = self._readout_html()
         self.error_pane.param.update(object=escape(s.error), visible=bool(s.error))
         self.notice_pane.param.update(object=escape(s.notice), visible=bool(s.notice))
         fixed = s.range_mode == "fixed"
@@ -250,7 +277,14 @@ class SliceView(pn.viewable.Viewer):
         self.slice_w.disabled = not has_axis
         self.plot_pane.visible = not s.error and s.data is not None or (not s.error and bool(s.file))
 
+    def _readout_html(self) -> str:
+        return f'<span class="hpcdash-readout-text">{escape(self.state.readout)}</span>'
+
     def _on_text(self, *events) -> None:
+        if all(e.name == "readout" for e in events):
+            # a new slice: only the readout changes (each pane or widget update costs Panel a few ms)
+            self.readout_pane.object = self._readout_html()
+            return
         self._sync_text()
 
     def _on_loading(self, event) -> None:
@@ -277,6 +311,11 @@ class SliceView(pn.viewable.Viewer):
         # physical aspect when both axes have the same units (and the shape is not extreme)
         opts["aspect"] = (1 / aspect) if aspect is not None else 4 / 3
         opts["min_height"] = 220
+        # the height follows the width (aspect): cap the width so the plot is at most MAX_PLOT_HEIGHT tall
+        opts["max_width"] = int(MAX_PLOT_HEIGHT * opts["aspect"]) + PLOT_MARGIN_WIDTH
+        # 2-D canvas, not WebGL: one image glyph gains nothing from WebGL, and without a GPU (headless
+        # or remote desktops) WebGL is emulated in software, which made every update ~60 ms slower
+        opts["backend_opts"] = {"plot.output_backend": "canvas"}
 
         # Options are set on each frame inside the callback: `.opts()` on the DynamicMap itself would wrap
         # it in one more dynamic operation, run on every redraw.
@@ -306,13 +345,37 @@ class SliceView(pn.viewable.Viewer):
             plot.handles["color_mapper"].update(low=lo, high=hi)
         if not image:
             return
-        uid = None if self.linked else self._uid
-        agg = aggregate_slice(slice_parts(s.data, s, uid), self._range.x_range, self._range.y_range,
-                              self._size.width, self._size.height)
+        frame = s.shown_extra.get("frame")
+        if frame is not None and frame[0] == self._frame_key(s.data):
+            agg = frame[1]  # rasterized in the reading thread (see _prepare_frame)
+        else:
+            uid = None if self.linked else self._uid
+            agg = aggregate_slice(slice_parts(s.data, s, uid), self._range.x_range, self._range.y_range,
+                                  self._size.width, self._size.height)
         (x0, x1), (y0, y1) = agg.x_range, agg.y_range
         for plot in plots:
             plot.handles["source"].data = {"image": [agg.values], "x": [x0], "y": [y0], "dw": [x1 - x0],
                                            "dh": [y1 - y0]}
+
+    def _frame_key(self, data) -> tuple:
+        """What a rasterized frame depends on besides the values: the slice, visible range, canvas size."""
+        r, z = self._range, self._size
+        return (id(data), r.x_range, r.y_range, z.width, z.height)
+
+    def _prepare_frame(self, result) -> None:
+        """In the reading thread (SliceState.on_loaded): rasterize the new slice for the drawn plot, so
+        that the UI thread only swaps pixels in, and linked panes rasterize in parallel."""
+        data, vol = result.data, self.state.volume
+        if data is None or vol is None or getattr(self, "_range", None) is None or not self._served():
+            return
+        x, y, z, uniform = _slice_arrays(data, vol)
+        key = self._frame_key(data)
+        agg = aggregate_slice(SliceParts(x, y, z, [], [], uniform), key[1], key[2], key[3], key[4])
+        result.extra["frame"] = (key, agg)
+
+    def _served(self) -> bool:
+        plots = list(getattr(self.plot_pane, "_plots", {}).values())
+        return bool(plots) and all(_served_image(plot) for plot, _ in plots)
 
     def _aspect(self) -> float | None:
         s = self.state
@@ -342,10 +405,10 @@ class SliceView(pn.viewable.Viewer):
         # a new file, dataset or normal axis changes the plot's dimensions: draw a fresh plot;
         # a new slice or colour range of the same shape goes into the drawn plot
         new_slice = any(e.name != "clim" for e in events)
-        if not self._sync_plot() and self.plot_pane.object is not None:
-            self._push_frame(image=new_slice)
-        if new_slice:
+        if self._sync_plot():
             self._sync_text()
+        elif self.plot_pane.object is not None:
+            self._push_frame(image=new_slice)
 
     def _on_link(self, event) -> None:
         self._sync_plot()
@@ -398,7 +461,7 @@ class ComparisonView(pn.viewable.Viewer):
     def __init__(self, explorer: ExplorerState, **params):
         super().__init__(**params)
         self.explorer = explorer
-        self.error_pane = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self.error_pane = message_pane("warning")
         self.title_pane = pn.pane.HTML("", css_classes=["hpcdash-title"])
         self.plot_pane = pn.pane.HoloViews(None, linked_axes=False, css_classes=["hpcdash-compare-plot"])
         self._key = None
@@ -468,7 +531,7 @@ class FileBrowser(pn.viewable.Viewer):
         self.path_in = pn.widgets.TextInput(name="Path (relative to root)", placeholder="runs/run_01.h5",
                                             sizing_mode="stretch_width")
         self.path_btn = pn.widgets.Button(name="Open path", width=100)
-        self.message = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self.message = message_pane("warning")
         self.up_btn.on_click(lambda e: self._go_up())
         self.enter_btn.on_click(lambda e: self._open_selected())
         self.path_btn.on_click(lambda e: self._open_path(self.path_in.value))
@@ -581,6 +644,7 @@ class ExplorerView(pn.viewable.Viewer):
         self._sync_url_enabled = sync_url and pn.state.location is not None and doc is not None \
             and doc.session_context is not None
         self._url_watchers: list = []
+        self._url_pending = False
         self._on_panes()
         self._layout = pn.Column(self.controls, self.main, self.comparison, sizing_mode="stretch_width")
 
@@ -636,8 +700,23 @@ class ExplorerView(pn.viewable.Viewer):
         pane.param.watch(self._sync_url, list(SliceState.QUERY_KEYS))
 
     def _sync_url(self, *events) -> None:
+        """Keep the URL query in step with the view. Slider moves are written once the slider has rested
+        for URL_DELAY_MS: the browser then gets no URL patch (and sends no answer) between slices."""
         if not self._sync_url_enabled:
             return
+        doc = pn.state.curdoc
+        if events and all(e.name == "index" for e in events) and doc is not None:
+            if not self._url_pending:
+                self._url_pending = True
+                doc.add_timeout_callback(self._flush_url, URL_DELAY_MS)
+            return
+        self._write_url()
+
+    def _flush_url(self) -> None:
+        self._url_pending = False
+        self._write_url()
+
+    def _write_url(self) -> None:
         query = self.explorer.to_query()
         search = ("?" + urlencode(query)) if query else ""
         if pn.state.location.search != search:
