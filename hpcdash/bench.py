@@ -12,8 +12,9 @@ What it does
    chunks and compression): a float32 ``N^3`` volume chunked 64^3 (``--size``, default 1024, 4 GiB) and
    a gzip-4 one (``--gzip-size``, default 512: writing 1024^3 with gzip takes many minutes), and for the
    linked-panes row four float32 ``--linked-size``^3 runs. ``hpcdash.sim.write_big_volume`` writes them
-   when it is available, else a local slab-by-slab h5py writer with the same layout. Before measuring a
-   volume its file is read once sequentially, so every figure is "page cache warm".
+   when it is available, else a local slab-by-slab h5py writer with the same layout. Before each
+   measurement of a volume (every column, every section) its file is read once sequentially, so every
+   figure is "page cache warm" even where the system reclaims idle page cache during the run.
 2. The same slice indices are then read by
    - raw h5py: a fresh ``h5py.File`` per slice (default 1 MiB chunk cache), time of ``ds[sel]``;
    - h5grove 4 (jupyterlab-h5web's backend) served by tornado on 127.0.0.1, ``GET /data?...&format=bin``
@@ -296,6 +297,8 @@ def measure_h5py(vol: dict[str, Any], plans: dict[int, dict], cold: bool = False
     """Fresh h5py.File per slice, default chunk cache; ms of ds[sel]. `cold`: random slices after evict()."""
     import h5py
 
+    if not cold:
+        warm_page_cache(vol["path"])
     out: dict[str, Any] = {}
     for axis, plan in plans.items():
         for kind in ("random", "adjacent"):
@@ -452,6 +455,8 @@ def measure_app(kind: str, srv, cfg: Config, vols: list[dict], all_plans: dict, 
 
     out: dict[str, Any] = {"volumes": {}}
     for vol in vols:
+        if not cfg.cold:
+            warm_page_cache(vol["path"])
         url, args = app_url(kind, srv, root, [vol["path"]])
         plog = ProbeLog(srv.log_path)
         plog.skip()
@@ -489,6 +494,7 @@ def measure_browser(kind: str, srv, cfg: Config, vol: dict, root: Path) -> dict[
     from hpcdash.benchmarks.driver import ProbeLog, summarize_update
 
     url, args = app_url(kind, srv, root, [vol["path"]])
+    warm_page_cache(vol["path"])
     log(f"{kind}: browser key presses on {Path(vol['path']).name}")
     plog = ProbeLog(srv.log_path)
     try:
@@ -515,6 +521,8 @@ def measure_linked(cfg: Config, srv, linked: list[dict], root: Path) -> dict[str
             idx.append(i)
     res: dict[str, Any] = {"indices": idx, "n": n}
     for label, vols in (("one", linked[:1]), ("four", linked[:4])):
+        for v in vols:
+            warm_page_cache(v["path"])
         url, args = app_url("hpcdash", srv, root, [v["path"] for v in vols])
         plog = ProbeLog(srv.log_path)
         plog.skip()
@@ -830,7 +838,8 @@ def header(cfg: Config, R: dict[str, Any], markdown: bool) -> str:
            .get("chromium") else ""),
         f"volumes: {vols}" + (f"; linked panes: 4 runs of {cfg.linked_size}^3" if R.get("linked_volumes") else ""),
         "protocol: " + ("random slices with the file evicted from the page cache (posix_fadvise DONTNEED) "
-                        "before each, adjacent steps warm" if cfg.cold else "page cache warm")
+                        "before each, adjacent steps warm" if cfg.cold else "page cache warm (each file re-read "
+                        "sequentially before each section that measures it)")
         + f"; per axis {cfg.n_random} random slices and {cfg.n_adjacent} adjacent steps "
         "(the same indices for every column); times are medians, hpcdash column median [min-max]; server "
         "time = Panel starts processing the slider change -> the image's websocket frame written (Python "

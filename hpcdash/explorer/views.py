@@ -13,7 +13,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 from urllib.parse import urlencode
 
 import holoviews as hv
@@ -201,6 +201,13 @@ def _is_uniform(vol, dim, coords) -> bool:
         return d.size == 0 or bool(np.allclose(d, d[0], rtol=1e-6))
 
 
+class SliceSlider(pn.widgets.IntSlider):
+    """The "Slice" slider. A move is handled at once, not after Panel's 50 ms window for batching
+    browser events (a key press should show its slice as soon as it can)."""
+
+    _priority_changes: ClassVar[list[str]] = ["value"]
+
+
 class SliceView(pn.viewable.Viewer):
     """One pane: title, controls, readout, messages, datashaded slice, export."""
 
@@ -214,7 +221,7 @@ class SliceView(pn.viewable.Viewer):
         self.dataset_w = pn.widgets.Select.from_param(s.param.dataset, name="Dataset", sizing_mode="stretch_width", css_classes=["hpcdash-dataset"])
         self.axis_w = pn.widgets.Select.from_param(s.param.axis, name="Normal axis", width=110, css_classes=["hpcdash-axis"])
         # the slider shows 1-based slice numbers, like the readout ("slice 65 of 128"); the value stays 0-based
-        self.slice_w = pn.widgets.IntSlider.from_param(
+        self.slice_w = SliceSlider.from_param(
             s.param.index, name="Slice", sizing_mode="stretch_width", css_classes=["hpcdash-slice"],
             format=CustomJSTickFormatter(code="return (tick + 1).toFixed(0)"))
         self.cmap_w = pn.widgets.Select.from_param(s.param.cmap, name="Colormap", width=120, css_classes=["hpcdash-cmap"])
@@ -225,7 +232,9 @@ class SliceView(pn.viewable.Viewer):
         self.vmax_w = pn.widgets.FloatInput.from_param(s.param.vmax, name="Max", width=100)
         self.title_pane = pn.pane.HTML("", css_classes=["hpcdash-title"], sizing_mode="stretch_width",
                                        stylesheets=STYLESHEETS)
-        self.readout_pane = pn.pane.HTML("", css_classes=["hpcdash-readout"], stylesheets=STYLESHEETS)
+        # a plain Bokeh Div: a new text in Panel's HTML pane makes Bokeh re-walk every model of the page
+        # (its text may hold model references), a few ms per pane and slice
+        self.readout_pane = pn.widgets.StaticText(value="", css_classes=["hpcdash-readout"], stylesheets=STYLESHEETS)
         self.error_pane = message_pane("danger")
         self.notice_pane = message_pane("warning")
         self.plot_pane = pn.pane.HoloViews(None, linked_axes=True, css_classes=["hpcdash-plot"],
@@ -266,7 +275,7 @@ class SliceView(pn.viewable.Viewer):
     def _sync_text(self) -> None:
         s = self.state
         self.title_pane.object = f"<b>{escape(s.title)}</b>" if s.title else ""
-        self.readout_pane.object = self._readout_html()
+        self.readout_pane.value = self._readout_html()
         self.error_pane.param.update(object=escape(s.error), visible=bool(s.error))
         self.notice_pane.param.update(object=escape(s.notice), visible=bool(s.notice))
         fixed = s.range_mode == "fixed"
@@ -283,7 +292,7 @@ class SliceView(pn.viewable.Viewer):
     def _on_text(self, *events) -> None:
         if all(e.name == "readout" for e in events):
             # a new slice: only the readout changes (each pane or widget update costs Panel a few ms)
-            self.readout_pane.object = self._readout_html()
+            self.readout_pane.value = self._readout_html()
             return
         self._sync_text()
 
