@@ -1,8 +1,9 @@
 """The hpcdash app: one page, a tab per concern ("Explorer" first; "Cluster" plugs in here).
 
 `create_app(paths, root)` builds the page for one browser session. Tabs are listed in `TABS` as
-(title, "module:function") so a tab's heavy imports happen only when the app is built, and a tab that
-fails to build shows its error instead of taking the page down.
+(title, "module:function"): the first tab is built with the page, every other one when it is first
+opened (so its heavy imports and periodic work cost nothing until then), and a tab that fails to build
+shows its error instead of taking the page down.
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ def _load(factory: str | Callable) -> Callable:
     return getattr(import_module(module), name)
 
 
+def _build(name: str, factory: str | Callable, ctx: AppContext) -> pn.viewable.Viewable:
+    """One tab's content, or a message saying why it could not be built."""
+    try:
+        return _load(factory)(ctx)
+    except Exception as err:  # noqa: BLE001 - one broken tab must not take the page down
+        return pn.pane.HTML(f"The {html.escape(name)} tab could not be built: {html.escape(str(err))}",
+                            css_classes=["hpcdash-alert", "hpcdash-alert-danger"])
+
+
 def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike | None = None, *,
                title: str = "hpcdash", template: bool = True,
                tabs: list[tuple[str, str | Callable]] | None = None) -> pn.viewable.Viewable:
@@ -80,15 +90,25 @@ def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike 
     if pn.state.location is not None and pn.state.curdoc is not None and pn.state.curdoc.session_context:
         query = {k: str(v) for k, v in (pn.state.location.query_params or {}).items()}
     ctx = AppContext(root=root, paths=[str(p) for p in paths], query=query)
-    built = []
-    for name, factory in tabs or TABS:
-        try:
-            built.append((name, _load(factory)(ctx)))
-        except Exception as err:  # noqa: BLE001 - one broken tab must not take the page down
-            built.append((name, pn.pane.Alert(f"The {html.escape(name)} tab could not be built: "
-                                              f"{html.escape(str(err))}", alert_type="danger")))
-    # dynamic: only the visible tab's models are built and sent (the others when first shown)
+    entries = tabs or TABS
+    # The first tab is built now; the others when first opened (their imports, objects and periodic
+    # work cost a session nothing until then).
+    built = [(entries[0][0], _build(entries[0][0], entries[0][1], ctx))] if entries else []
+    later = {}
+    for i, (name, factory) in enumerate(entries[1:], start=1):
+        holder = pn.Column(pn.pane.HTML(f"<p>Opening {html.escape(name)}…</p>"), sizing_mode="stretch_width")
+        later[i] = (name, factory, holder)
+        built.append((name, holder))
+    # dynamic: only the visible tab's models are sent to the browser (the others when first shown)
     main = pn.Tabs(*built, dynamic=True, sizing_mode="stretch_width", css_classes=["hpcdash-tabs"])
+
+    def _open_tab(event) -> None:
+        entry = later.pop(event.new, None)
+        if entry is not None:
+            name, factory, holder = entry
+            holder.objects = [_build(name, factory, ctx)]
+
+    main.param.watch(_open_tab, "active")
     if not template:
         return pn.Row(pn.Column(*ctx.sidebar, width=300), main, sizing_mode="stretch_width")
     return pn.template.BootstrapTemplate(
