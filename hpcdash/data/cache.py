@@ -10,12 +10,15 @@ SlabCache
     never serves stale data. Loads of the same key are de-duplicated: a slice request
     that needs a slab that read-ahead is already loading waits for that load.
 
-    Budget: ``HPCDASH_CACHE_MB`` in the environment (default 256), or
-    :func:`set_cache_budget` at run time. 256 MiB keeps a server with a 1024^3 volume
-    open under about 600 MB resident (Panel + HoloViews + Datashader take ~300 MB):
-    one entry may use at most half the budget, so a 1024^3 float32 slab of 64 chunk
-    planes (256 MiB) is cut to blocks of 32 planes (128 MiB), two of which fit (the
-    current one and the read-ahead). Raise it on machines with memory to spare. ``slab_cache().stats()`` reports hits,
+    Budget: ``HPCDASH_CACHE_MB`` in the environment (default 128), or
+    :func:`set_cache_budget` at run time. One entry may use at most half the budget, so
+    a 1024^3 float32 slab of 64 chunk planes (256 MiB) is cut to blocks of 16 planes
+    (64 MiB): the current block and the read-ahead fit, and a 512^3 one keeps whole
+    64-plane slabs. Loads that know their size reserve it first (least recently used
+    entries go before the read, not after), so cache and loads together stay within the
+    budget: a server with a 1024^3 volume open stays under about 600 MB resident (Panel,
+    HoloViews, Datashader and one session take ~370 MB). Raise it on machines with
+    memory to spare (bigger blocks, fewer reads). ``slab_cache().stats()`` reports hits,
     misses, loads, evictions and bytes held (tests use it to prove that a second slice
     inside a slab does not touch the file).
 
@@ -62,7 +65,7 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_BUDGET_MB = 256
+DEFAULT_BUDGET_MB = 128
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class SlabCache:
         self._data: OrderedDict[Hashable, np.ndarray] = OrderedDict()
         self._inflight: dict[Hashable, Future] = {}
         self._nbytes = 0
+        self._reserved = 0  # bytes of loads on their way (get_or_load with nbytes)
         self._lock = threading.RLock()
         self._hits = self._misses = self._loads = self._evictions = 0
 
@@ -140,13 +144,17 @@ class SlabCache:
             self._nbytes += nbytes
 
     def _evict(self, incoming: int) -> None:
-        while self._data and self._nbytes + incoming > self._budget:
+        while self._data and self._nbytes + self._reserved + incoming > self._budget:
             _, old = self._data.popitem(last=False)
             self._nbytes -= old.nbytes
             self._evictions += 1
 
-    def get_or_load(self, key: Hashable, loader: Callable[[], np.ndarray]) -> np.ndarray:
-        """Return the cached array or run ``loader()`` once (other callers wait for it)."""
+    def get_or_load(self, key: Hashable, loader: Callable[[], np.ndarray], nbytes: int = 0) -> np.ndarray:
+        """Return the cached array or run ``loader()`` once (other callers wait for it).
+
+        ``nbytes``: the size the loader will produce, if known. Least recently used entries are then
+        evicted *before* loading, so the cache and its loads stay within the budget together
+        (without it the new array exists next to a full cache until it is put in)."""
         with self._lock:
             arr = self._data.get(key)
             if arr is not None:
@@ -163,10 +171,17 @@ class SlabCache:
                 self._hits += 1  # served by a load already on its way (read-ahead)
         if not owner:
             return fut.result()
+        reserved = int(nbytes) if self.fits(int(nbytes)) else 0
+        if reserved:
+            with self._lock:
+                self._reserved += reserved
+                self._evict(0)
         try:
             arr = loader()
             with self._lock:
                 self._loads += 1
+                self._reserved -= reserved
+                reserved = 0
             self.put(key, arr)
             fut.set_result(arr)
             return arr
@@ -175,6 +190,7 @@ class SlabCache:
             raise
         finally:
             with self._lock:
+                self._reserved -= reserved
                 self._inflight.pop(key, None)
 
     def invalidate(self, predicate: Callable[[Hashable], bool]) -> int:

@@ -625,6 +625,9 @@ class Volume:
             raise SliceIndexError(f"Too many fixed indices for '{self.name}': two dimensions must remain.")
         return ax, idx, fixed, display
 
+    def _plane_bytes(self, display: list[int]) -> int:
+        return self.dtype.itemsize * self.shape[display[0]] * self.shape[display[1]]
+
     def _block_len(self, ax: int, display: list[int]) -> int:
         """Planes per slab along ``ax``: the chunk length if the slab fits in half the cache
         budget, else the largest divisor of it that fits (at least 1).
@@ -633,7 +636,7 @@ class Volume:
         CONTIGUOUS_BLOCK planes, which cost HDF5 about as much as one plane (every row is
         touched anyway; measured 55 ms for 1 or 16 planes of [:, :, i] at 512^3).
         """
-        plane_bytes = self.dtype.itemsize * self.shape[display[0]] * self.shape[display[1]]
+        plane_bytes = self._plane_bytes(display)
         if not self.chunks:
             first_kept = min(d for d in range(self.ndim) if d == ax or d in display)
             block = 1 if ax == first_kept else min(CONTIGUOUS_BLOCK, self.shape[ax])
@@ -718,7 +721,8 @@ class Volume:
                 self._last_plane_miss = key
                 plane_key = self._slab_key(ax, idx, fixed) + ("plane",)
                 return cache.get_or_load(plane_key, lambda: self._read_block(ds, ax, idx, idx + 1, fixed))[0]
-        slab = cache.get_or_load(key, lambda: self._read_block(ds, ax, b0, b1, fixed))
+        slab = cache.get_or_load(key, lambda: self._read_block(ds, ax, b0, b1, fixed),
+                                 nbytes=(b1 - b0) * self._plane_bytes(display))
         return slab[idx - b0]
 
     def read_raw(self, axis: int | str, index: int, **other_indices: int) -> np.ndarray:
@@ -802,8 +806,9 @@ class Volume:
                 for b, key in zip(todo, keys, strict=True):
                     if self._closed:
                         return
-                    cache.get_or_load(key, lambda b=b: self._read_block(ds, ax, b, min(b + block, self.shape[ax]),
-                                                                          fixed))
+                    b1 = min(b + block, self.shape[ax])
+                    cache.get_or_load(key, lambda b=b, b1=b1: self._read_block(ds, ax, b, b1, fixed),
+                                      nbytes=(b1 - b) * self._plane_bytes(display))
                     self._prefetching.discard(key)
             except Exception:  # noqa: BLE001 - the next slice() reports read errors
                 return

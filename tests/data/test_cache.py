@@ -336,3 +336,28 @@ def run_coroutine_in_thread(make_coro):
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def test_loads_of_known_size_make_room_before_reading():
+    """With nbytes, least recently used entries are evicted before the loader runs: the cache and the
+    array being read never hold more than the budget together."""
+    c = SlabCache(1000)
+    c.put("a", np.zeros(400, np.uint8))
+    c.put("b", np.zeros(400, np.uint8))
+    held_during_load = []
+
+    def loader():
+        held_during_load.append(c.stats().nbytes)
+        return np.zeros(400, np.uint8)
+
+    c.get_or_load("c", loader, nbytes=400)
+    assert held_during_load == [400]  # "a" went first, before the read
+    assert c.contains("b") and c.contains("c") and not c.contains("a")
+    assert c.stats().nbytes == 800 and c._reserved == 0
+
+    def failing():
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError):
+        c.get_or_load("d", failing, nbytes=400)
+    assert c._reserved == 0  # a failed load gives its reservation back
