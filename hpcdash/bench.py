@@ -754,8 +754,9 @@ def build_rows(cfg: Config, R: dict[str, Any]) -> list[dict[str, Any]]:
     rows.append(_row(f"open to first image, fresh process after imports (SliceExplorer), {plain['n']}^3 [s]",
                      None if v is None else f"{v:.2f}", None, None, None, "<= 1 s",
                      None if v is None else v <= 1.0, "",
-                     (f"imports {fi['imports_s']:.1f} s; includes the first rasterize's numba compilation unless "
-                      "hpcdash warms it" if "imports_s" in fi else fi.get("error", ""))))
+                     (f"imports {fi['imports_s']:.1f} s, which include loading Datashader's kernels from "
+                      "Numba's disk cache (hpcdash.explorer.kernels; compiled once per machine)"
+                      if "imports_s" in fi else fi.get("error", ""))))
     # linked
     lk = hp.get("linked") or {}
     one, four = (lk.get("one") or {}).get("median"), (lk.get("four") or {}).get("median")
