@@ -47,7 +47,7 @@ def write_run(path: Path, seed: int, beta: float, coords=None, shape=(NZ, NY, NX
 
 def write_bad_files(folder: Path) -> dict[str, Path]:
     """Files that must give a clear message: not HDF5, truncated, 1-D, strings, all-NaN, constant,
-    broken external link."""
+    broken external link, a compression filter this installation does not have."""
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
     out["not_hdf5"] = folder / "notes.h5"
@@ -71,6 +71,11 @@ def write_bad_files(folder: Path) -> dict[str, Path]:
     out["broken_link"] = folder / "broken_link.h5"
     with h5py.File(out["broken_link"], "w") as f:
         f["model"] = h5py.ExternalLink("missing_file.h5", "/data")
+    out["unknown_filter"] = folder / "unknown_filter.h5"
+    with h5py.File(out["unknown_filter"], "w") as f:  # HDF5 filter id 32999: registered by nobody
+        ds = f.create_dataset("v", shape=(4, 4, 4), dtype="f4", chunks=(4, 4, 4), compression=32999,
+                              allow_unknown_filter=True)
+        ds.id.write_direct_chunk((0, 0, 0), b"\x00" * 64)
     out["evil_name"] = folder / "evil.h5"
     write_volume(out["evil_name"], "/<script>alert(1)</script>", model(3), grid(), {"note": "<img src=x onerror=alert(2)>"},
                  mode="w")

@@ -167,8 +167,10 @@ def test_linked_panes_follow_each_other(page: Page, hpcdash_server, demo_runs, c
 
 
 def test_bad_file_gets_a_message_and_other_panes_keep_working(page: Page, hpcdash_server, console_errors):
-    open_view(page, hpcdash_server, file="a.h5", file2="bad/notes.h5", file3="bad/evil.h5", link="0")
+    open_view(page, hpcdash_server, file="a.h5", file2="bad/notes.h5", file3="bad/evil.h5",
+              file4="bad/unknown_filter.h5", link="0")
     expect(pane(page, 1).get_by_text("is not an HDF5 file")).to_be_visible(timeout=LOAD)
+    expect(pane(page, 3).get_by_text("which this installation cannot decode")).to_be_visible(timeout=LOAD)
     # names from files are shown as text, never as markup
     expect(pane(page, 2).locator(".hpcdash-title")).to_contain_text("/<script>alert(1)</script>")
     ro = readout(page, 0)

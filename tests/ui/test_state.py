@@ -86,6 +86,7 @@ def test_log_scale_needs_positive_values(data_root: Path):
     ("one_d.h5", "2"),
     ("strings.h5", "string"),
     ("broken_link.h5", "link"),
+    ("unknown_filter.h5", "hdf5plugin"),
 ])
 def test_bad_files_give_a_clear_message(data_root: Path, name: str, words: str):
     s = SliceState(str(data_root / "bad" / name))
