@@ -21,7 +21,7 @@ import numpy as np
 import panel as pn
 import param
 import xarray as xr
-from bokeh.models import CustomJSTickFormatter
+from bokeh.models import CustomJS, CustomJSTickFormatter
 from holoviews.plotting.util import process_cmap
 from panel.io.state import set_curdoc
 
@@ -113,12 +113,38 @@ def _slice_arrays(data, vol) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
 
 #: Columns of the Bokeh image source HoloViews draws an hv.Image with (what _push_frame replaces).
 _IMAGE_KEYS = {"image", "x", "y", "dw", "dh"}
+#: ... plus the colour range that comes with the pixels (see _RANGE_WITH_PIXELS).
+_RANGE_KEYS = {"low", "high"}
+
+#: Runs in the browser when the image source gets new data, before the image is drawn: takes the colour
+#: range sent along with the pixels into the colour mapper without an event of its own. BokehJS maps the
+#: whole image to colours again on every mapper change, so setting low, high and the pixels one after the
+#: other cost three colour-mapping passes per slice; this way it is one, and the colour bar follows the
+#: mapper's new metrics as usual.
+_RANGE_WITH_PIXELS = """
+const d = cb_obj.data
+if (d.low != null && d.low.length) {
+  mapper.setv({low: d.low[0], high: d.high[0]}, {silent: true})
+}
+"""
+
 
 def _served_image(plot) -> bool:
     """True for a HoloViews image plot on a Bokeh server whose source and colour mapper can be set."""
     source = plot.handles.get("source")
-    return (getattr(plot, "comm", None) is None and source is not None and set(source.data) == _IMAGE_KEYS
+    return (getattr(plot, "comm", None) is None and source is not None
+            and set(source.data) in (_IMAGE_KEYS, _IMAGE_KEYS | _RANGE_KEYS)
             and plot.handles.get("color_mapper") is not None)
+
+
+def _quiet_settable(mapper) -> bool:
+    return isinstance(getattr(mapper, "_property_values", None), dict)
+
+
+def _set_range_quietly(mapper, low: float, high: float) -> None:
+    """Keep the server's copy of the colour mapper in step with what the browser got with the pixels,
+    without sending it again (Bokeh's stored property values)."""
+    mapper._property_values["low"], mapper._property_values["high"] = float(low), float(high)
 
 
 #: Canvas size used before the browser has reported the plot's size (and in notebooks' static output).
@@ -248,6 +274,7 @@ class SliceView(pn.viewable.Viewer):
         self._plot_key = None
         self._streams: list[hv.streams.Params] = []
         self._range = self._size = None
+        self._range_hooks: dict[int, CustomJS] = {}  # image source id -> its colour-range hook
         state.on_loaded = self._prepare_frame
         self._sync_text()
         self._sync_plot()
@@ -350,8 +377,14 @@ class SliceView(pn.viewable.Viewer):
                 stream.trigger([stream])
             return
         lo, hi = s.clim
+        # a new slice carries its colour range with its pixels (one colour-mapping pass in the browser)
+        quiet = image and all(self._hook_range(plot) and _quiet_settable(plot.handles["color_mapper"])
+                              for plot in plots)
         for plot in plots:
-            plot.handles["color_mapper"].update(low=lo, high=hi)
+            if quiet:
+                _set_range_quietly(plot.handles["color_mapper"], lo, hi)
+            else:
+                plot.handles["color_mapper"].update(low=lo, high=hi)
         if not image:
             return
         frame = s.shown_extra.get("frame")
@@ -362,9 +395,23 @@ class SliceView(pn.viewable.Viewer):
             agg = aggregate_slice(slice_parts(s.data, s, uid), self._range.x_range, self._range.y_range,
                                   self._size.width, self._size.height)
         (x0, x1), (y0, y1) = agg.x_range, agg.y_range
+        colour = {"low": [float(lo)], "high": [float(hi)]} if quiet else {}
         for plot in plots:
             plot.handles["source"].data = {"image": [agg.values], "x": [x0], "y": [y0], "dw": [x1 - x0],
-                                           "dh": [y1 - y0]}
+                                           "dh": [y1 - y0], **colour}
+
+    def _hook_range(self, plot) -> bool:
+        """Make sure the plot's image source carries the colour range into its current mapper (the
+        mapper object changes when HoloViews redraws for another colour scale)."""
+        source, mapper = plot.handles["source"], plot.handles["color_mapper"]
+        old = self._range_hooks.get(id(source))
+        if old is not None and old.args.get("mapper") is mapper:
+            return True
+        callbacks = [cb for cb in source.js_property_callbacks.get("change:data", []) if cb is not old]
+        hook = CustomJS(args={"mapper": mapper}, code=_RANGE_WITH_PIXELS)
+        source.js_property_callbacks = {**source.js_property_callbacks, "change:data": [*callbacks, hook]}
+        self._range_hooks[id(source)] = hook
+        return True
 
     def _frame_key(self, data) -> tuple:
         """What a rasterized frame depends on besides the values: the slice, visible range, canvas size."""

@@ -265,3 +265,38 @@ def test_panel_serve_dashboard(page: Page, data_root: Path, start_server, consol
     page.keyboard.press("ArrowRight")
     expect(ro).to_contain_text(f"(slice {n + 1} of 12)", timeout=STEP)
     assert console_errors == []
+
+
+_COLOUR_RANGES = """() => { const out = []; for (const d of Bokeh.documents) for (const m of d._all_models.values())
+  if (m.type && m.type.endsWith('ColorMapper') && m.low != null) out.push([m.low, m.high]); return out; }"""
+
+
+def test_colour_range_after_steps_matches_a_fresh_view(page: Page, hpcdash_server, console_errors):
+    """New slices bring their colour range with their pixels; after key presses (and a colour map change
+    in between), the browser's colour mapper holds what a fresh page of the same view gets."""
+    open_view(page, hpcdash_server, file="a.h5", axis="z", slice="2")
+    ro = readout(page)
+    expect(ro).to_contain_text("(slice 3 of 12)", timeout=LOAD)
+    before = page.evaluate(_COLOUR_RANGES)
+    handle = pane(page, 0).locator(".noUi-handle").first
+    handle.focus()
+    for k, n in enumerate((4, 5, 6, 7)):
+        if k == 2:
+            pane(page, 0).locator(".hpcdash-cmap select").select_option("magma")
+            page.wait_for_timeout(1000)
+            handle.focus()
+        page.keyboard.press("ArrowRight")
+        expect(ro).to_contain_text(f"(slice {n} of 12)", timeout=STEP)
+    page.wait_for_timeout(1500)  # the URL follows once the slider rests
+    stepped = page.evaluate(_COLOUR_RANGES)
+    query = parse_qs(urlparse(page.url).query)
+    assert query["slice"] == ["6"] and query["cmap"] == ["magma"]
+    fresh = page.context.new_page()
+    fresh.set_viewport_size({"width": 1400, "height": 1000})
+    fresh.goto(page.url, timeout=LOAD)
+    expect(fresh.locator(".hpcdash-readout-text").first).to_contain_text("(slice 7 of 12)", timeout=LOAD)
+    fresh.wait_for_timeout(1500)
+    expected = fresh.evaluate(_COLOUR_RANGES)
+    assert stepped and stepped == expected, (stepped, expected)
+    assert stepped != before  # the range did move with the slices (auto range per slice)
+    assert console_errors == []
