@@ -84,7 +84,7 @@ class DirectChunkReader:
                 buf = out.tobytes()
         return np.frombuffer(buf, dtype=self.dtype, count=nelem).reshape(self.chunks)
 
-    def read(self, ranges: list[tuple[int, int]], first_axis: int = 0) -> np.ndarray:
+    def read(self, ranges: list[tuple[int, int]], first_axis: int = 0, parallel: bool = True) -> np.ndarray:
         """The block ``[r0:r1 for each dim]`` as a new array of shape ``(r1 - r0, ...)``.
 
         The result is a view whose memory is laid out with ``first_axis`` outermost, so
@@ -186,8 +186,8 @@ class RawReader:
             index[d] = slice(k, k + 1)
             self._copy(base, block, sub, dst[tuple(index)])
 
-    def read(self, ranges: list[tuple[int, int]], first_axis: int = 0) -> np.ndarray:
-        """Same contract as :meth:`DirectChunkReader.read`."""
+    def read(self, ranges: list[tuple[int, int]], first_axis: int = 0, parallel: bool = True) -> np.ndarray:
+        """Same contract as :meth:`DirectChunkReader.read`; ``parallel=False`` copies in this thread only."""
         shape = [r1 - r0 for r0, r1 in ranges]
         perm = [first_axis] + [d for d in range(len(shape)) if d != first_axis]
         buf = np.empty([shape[d] for d in perm], dtype=self.dtype)
@@ -215,7 +215,7 @@ class RawReader:
             else:
                 self._copy(off, block, src, out[tuple(dst)])
 
-        if len(items) > 2:
+        if parallel and len(items) > 2:
             list(decode_pool().map(place, items))  # preadv and numpy copies release the GIL
         else:
             for item in items:

@@ -654,7 +654,8 @@ class Volume:
             return fit
         return 1
 
-    def _read_block(self, ds: h5py.Dataset, ax: int, b0: int, b1: int, fixed: dict[int, int]) -> np.ndarray:
+    def _read_block(self, ds: h5py.Dataset, ax: int, b0: int, b1: int, fixed: dict[int, int],
+                    background: bool = False) -> np.ndarray:
         sel: list[Any] = []
         for d in range(self.ndim):
             if d == ax:
@@ -673,7 +674,10 @@ class Volume:
             if use_direct:
                 ranges = [(b0, b1) if d == ax else (fixed[d], fixed[d] + 1) if d in fixed else (0, self.shape[d])
                           for d in range(self.ndim)]
-                block = self._direct.read(ranges, first_axis=ax)
+                # read-ahead of uncompressed data copies on one core: the other stays free for the
+                # slice the user is waiting for
+                one_core = background and isinstance(self._direct, RawReader)
+                block = self._direct.read(ranges, first_axis=ax, parallel=not one_core)
                 raw = block[tuple(0 if d in fixed else slice(None) for d in range(self.ndim))]
             else:
                 raw = ds[tuple(sel)]
@@ -807,7 +811,7 @@ class Volume:
                     if self._closed:
                         return
                     b1 = min(b + block, self.shape[ax])
-                    cache.get_or_load(key, lambda b=b, b1=b1: self._read_block(ds, ax, b, b1, fixed),
+                    cache.get_or_load(key, lambda b=b, b1=b1: self._read_block(ds, ax, b, b1, fixed, background=True),
                                       nbytes=(b1 - b) * self._plane_bytes(display))
                     self._prefetching.discard(key)
             except Exception:  # noqa: BLE001 - the next slice() reports read errors
