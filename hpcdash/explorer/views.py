@@ -279,7 +279,7 @@ class SliceView(pn.viewable.Viewer):
         self._sync_text()
         self._sync_plot()
         s.param.watch(self._on_text, ["title", "readout", "error", "notice", "range_mode", "datasets_info"])
-        s.param.watch(self._on_structure, ["file", "dataset", "data", "clim"])
+        s.param.watch(self._on_structure, ["file", "dataset", "data", "clim", "scale"])
         s.param.watch(self._on_loading, ["loading"])
         self.param.watch(self._on_link, ["linked"])
         self._layout = pn.Column(
@@ -447,7 +447,8 @@ class SliceView(pn.viewable.Viewer):
     def _sync_plot(self) -> bool:
         """Draw a fresh plot if the plot's dimensions changed; True when it did."""
         s = self.state
-        key = (s.file, s.dataset, None if s.data is None else s.data.dims, self.linked)
+        # log <-> linear colour needs another kind of colour mapper, which an existing plot cannot swap
+        key = (s.file, s.dataset, None if s.data is None else s.data.dims, self.linked, s.log_active)
         if key == self._plot_key:
             return False
         self._plot_key = key
@@ -460,7 +461,7 @@ class SliceView(pn.viewable.Viewer):
     def _on_structure(self, *events) -> None:
         # a new file, dataset or normal axis changes the plot's dimensions: draw a fresh plot;
         # a new slice or colour range of the same shape goes into the drawn plot
-        new_slice = any(e.name != "clim" for e in events)
+        new_slice = any(e.name not in ("clim", "scale") for e in events)
         if self._sync_plot():
             self._sync_text()
         elif self.plot_pane.object is not None:

@@ -300,3 +300,50 @@ def test_colour_range_after_steps_matches_a_fresh_view(page: Page, hpcdash_serve
     assert stepped and stepped == expected, (stepped, expected)
     assert stepped != before  # the range did move with the slices (auto range per slice)
     assert console_errors == []
+
+
+_IMAGE_MAPPERS = """() => { const out = new Map(); for (const d of Bokeh.documents) for (const r of d._roots)
+  for (const m of r.references()) if (m.type === 'GlyphRenderer' && m.glyph.type === 'Image') {
+    const c = m.glyph.color_mapper; out.set(m.id, [c.type, c.low, c.high]); }
+  return [...out.values()]; }"""
+
+
+def test_log_colour_scale_switches_the_drawn_mapper(page: Page, hpcdash_server, data_root: Path, console_errors):
+    """Linear <-> log needs another kind of colour mapper: after a click the drawn image uses it, and
+    stepping keeps its range equal to a fresh page's."""
+    from hpcdash.data import write_volume
+
+    values = (10 ** np.random.default_rng(3).normal(size=(10, 12, 14)).cumsum(axis=0) / 5).astype("f4")
+    write_volume(data_root / "positive.h5", "/sigma", values,
+                 {"z": np.arange(10.0), "y": np.arange(12.0), "x": np.arange(14.0)}, mode="w")
+    open_view(page, hpcdash_server, file="positive.h5", slice="3")
+    ro = readout(page)
+    expect(ro).to_contain_text("(slice 4 of 10)", timeout=LOAD)
+    page.wait_for_timeout(1000)
+    assert [m[0] for m in page.evaluate(_IMAGE_MAPPERS)] == ["LinearColorMapper"]
+    pane(page, 0).locator(".hpcdash-scale").get_by_text("log").click()
+    for _ in range(40):
+        kinds = [m[0] for m in page.evaluate(_IMAGE_MAPPERS)]
+        if kinds == ["LogColorMapper"]:
+            break
+        page.wait_for_timeout(250)
+    assert kinds == ["LogColorMapper"]
+    pane(page, 0).locator(".noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    expect(ro).to_contain_text("(slice 5 of 10)", timeout=STEP)
+    page.wait_for_timeout(1500)
+    stepped = page.evaluate(_IMAGE_MAPPERS)
+    fresh = page.context.new_page()
+    fresh.set_viewport_size({"width": 1400, "height": 1000})
+    fresh.goto(page.url, timeout=LOAD)
+    expect(fresh.locator(".hpcdash-readout-text").first).to_contain_text("(slice 5 of 10)", timeout=LOAD)
+    fresh.wait_for_timeout(1500)
+    assert stepped == fresh.evaluate(_IMAGE_MAPPERS)
+    pane(page, 0).locator(".hpcdash-scale").get_by_text("linear").click()
+    for _ in range(40):
+        kinds = [m[0] for m in page.evaluate(_IMAGE_MAPPERS)]
+        if kinds == ["LinearColorMapper"]:
+            break
+        page.wait_for_timeout(250)
+    assert kinds == ["LinearColorMapper"]
+    assert console_errors == []
