@@ -308,6 +308,16 @@ _IMAGE_MAPPERS = """() => { const out = new Map(); for (const d of Bokeh.documen
   return [...out.values()]; }"""
 
 
+def wait_for_mapper_kinds(page: Page, kinds: list[str]) -> None:
+    """Poll until the drawn images' colour mappers are of `kinds` (one per image)."""
+    for _ in range(40):
+        now = [m[0] for m in page.evaluate(_IMAGE_MAPPERS)]
+        if now == kinds:
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError(f"colour mappers {now}, expected {kinds}")
+
+
 def test_log_colour_scale_switches_the_drawn_mapper(page: Page, hpcdash_server, data_root: Path, console_errors):
     """Linear <-> log needs another kind of colour mapper: after a click the drawn image uses it, and
     stepping keeps its range equal to a fresh page's."""
@@ -322,12 +332,7 @@ def test_log_colour_scale_switches_the_drawn_mapper(page: Page, hpcdash_server, 
     page.wait_for_timeout(1000)
     assert [m[0] for m in page.evaluate(_IMAGE_MAPPERS)] == ["LinearColorMapper"]
     pane(page, 0).locator(".hpcdash-scale").get_by_text("log").click()
-    for _ in range(40):
-        kinds = [m[0] for m in page.evaluate(_IMAGE_MAPPERS)]
-        if kinds == ["LogColorMapper"]:
-            break
-        page.wait_for_timeout(250)
-    assert kinds == ["LogColorMapper"]
+    wait_for_mapper_kinds(page, ["LogColorMapper"])
     pane(page, 0).locator(".noUi-handle").first.focus()
     page.keyboard.press("ArrowRight")
     expect(ro).to_contain_text("(slice 5 of 10)", timeout=STEP)
@@ -340,10 +345,5 @@ def test_log_colour_scale_switches_the_drawn_mapper(page: Page, hpcdash_server, 
     fresh.wait_for_timeout(1500)
     assert stepped == fresh.evaluate(_IMAGE_MAPPERS)
     pane(page, 0).locator(".hpcdash-scale").get_by_text("linear").click()
-    for _ in range(40):
-        kinds = [m[0] for m in page.evaluate(_IMAGE_MAPPERS)]
-        if kinds == ["LinearColorMapper"]:
-            break
-        page.wait_for_timeout(250)
-    assert kinds == ["LinearColorMapper"]
+    wait_for_mapper_kinds(page, ["LinearColorMapper"])
     assert console_errors == []
