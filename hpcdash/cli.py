@@ -89,9 +89,8 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
         if os.path.commonpath([root, real]) != root:
             print(f"hpcdash: {p} is outside the root folder {root}; it will not be opened "
                   "(use --root to choose another folder).", file=sys.stderr)
-    from hpcdash.explorer.kernels import warm_up_in_background
+    import hpcdash.explorer  # noqa: F401 - loads Datashader's kernels now, not in the first session
 
-    warm_up_in_background()
     origins = websocket_origins(address, port, allow_websocket_origin)
     url = f"http://{'127.0.0.1' if address in ('', '0.0.0.0') else address}:{port}{prefix or ''}/"
     print(f"hpcdash: serving {root} at {url}", flush=True)

@@ -9,10 +9,10 @@ that to well under a second:
   on a machine compiles and stores them (next to Datashader's sources, or in Numba's user cache
   directory when those are read-only, or ``NUMBA_CACHE_DIR``), later processes load them. Numba
   checks the source file's time stamp, so a Datashader upgrade recompiles.
-- :func:`warm_up` runs the explorer's own rasterizing (uniform and non-uniform axes) on a tiny slice,
-  and :func:`warm_up_in_background` does that once per process in a daemon thread, so a server or a
-  notebook has its kernels loaded while the first file is being opened. (Quadmesh kernels are built
-  from generated code that Numba cannot cache; they are compiled by the warm-up.)
+- :func:`warm_up` runs the explorer's own rasterizing (uniform and non-uniform axes) on a tiny slice;
+  ``hpcdash.explorer`` calls it when it is imported, so a server or a notebook has its kernels loaded
+  before the first file is opened. (Quadmesh kernels are built from generated code that Numba cannot
+  cache; they are compiled by the warm-up.)
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import threading
 
 _lock = threading.Lock()
 _cache_enabled = False
-_warm_thread: threading.Thread | None = None
 
 
 def enable_disk_cache() -> int:
@@ -60,20 +59,3 @@ def warm_up() -> None:
     y = np.arange(8.0)
     for uniform, x in ((True, np.arange(8.0)), (False, np.cumsum(np.arange(1.0, 9.0)))):
         aggregate_slice(SliceParts(x, y, z, ["x", "y"], ["v"], uniform), width=4, height=4)
-
-
-def _warm_up_quietly() -> None:
-    try:
-        warm_up()
-    except Exception:  # noqa: BLE001 - warm-up is an optimisation only
-        pass
-
-
-def warm_up_in_background() -> threading.Thread:
-    """Start :func:`warm_up` in a daemon thread, once per process; returns that thread."""
-    global _warm_thread
-    with _lock:
-        if _warm_thread is None:
-            _warm_thread = threading.Thread(target=_warm_up_quietly, name="hpcdash-warmup", daemon=True)
-            _warm_thread.start()
-        return _warm_thread

@@ -75,7 +75,6 @@ class SliceStats:
     lo: float = float("nan")    # finite min
     hi: float = float("nan")    # finite max
     min_positive: float = float("nan")
-    first: float = float("nan")  # a finite value (names a constant slice)
 
     @classmethod
     def of(cls, data: Any) -> SliceStats:
@@ -101,7 +100,7 @@ class SliceStats:
             min_positive = float(np.fmin.reduce(values[values > 0], axis=None))
         else:
             min_positive = float("nan")
-        return cls(count, lo, hi, min_positive, lo)
+        return cls(count, lo, hi, min_positive)
 
 
 class SliceState(param.Parameterized):
@@ -483,7 +482,7 @@ class SliceState(param.Parameterized):
             pad = abs(lo) * 0.01 or 1.0
             lo, hi = lo - pad, hi + pad
             if stats.count:
-                notes.append(f"This slice is constant ({_fmt(stats.first)}).")
+                notes.append(f"This slice is constant ({_fmt(stats.lo)}).")
         return (lo, hi), " ".join(notes)
 
     @property

@@ -25,7 +25,7 @@ from bokeh.models import CustomJS, CustomJSTickFormatter
 from holoviews.plotting.util import process_cmap
 from panel.io.state import set_curdoc
 
-from . import export, kernels
+from . import export
 from .state import DIVERGING_CMAP, ExplorerState, SliceLoader, SliceState, escape
 
 #: Worker threads shared by all sessions for slice reads (a resource, not state: each session has its
@@ -165,7 +165,6 @@ def aggregate_slice(p: SliceParts, x_range=None, y_range=None, width=None, heigh
     with ``Canvas.raster``; non-uniform ones (tensor meshes with padding) with ``Canvas.quadmesh``."""
     import datashader as ds
 
-    kernels.enable_disk_cache()
     x0, x1 = _extent(p.x)
     y0, y1 = _extent(p.y)
     xr_ = (float(x_range[0]), float(x_range[1])) if x_range and np.all(np.isfinite(x_range)) else (x0, x1)
@@ -370,18 +369,17 @@ class SliceView(pn.viewable.Viewer):
         yet, an unexpected glyph) HoloViews redraws through its stream.
         """
         s = self.state
-        # one HoloViews plot can be registered under several roots of the page: update each plot once
-        plots = list({id(plot): plot for plot, _ in list(getattr(self.plot_pane, "_plots", {}).values())}.values())
-        if not (plots and s.data is not None and all(_served_image(plot) for plot in plots)):
+        plots = self._served_plots()
+        if not (plots and s.data is not None):
             for stream in self._streams:
                 stream.trigger([stream])
             return
         lo, hi = s.clim
         # a new slice carries its colour range with its pixels (one colour-mapping pass in the browser)
-        quiet = image and all(self._hook_range(plot) and _quiet_settable(plot.handles["color_mapper"])
-                              for plot in plots)
+        quiet = image and all(_quiet_settable(plot.handles["color_mapper"]) for plot in plots)
         for plot in plots:
             if quiet:
+                self._hook_range(plot)
                 _set_range_quietly(plot.handles["color_mapper"], lo, hi)
             else:
                 plot.handles["color_mapper"].update(low=lo, high=hi)
@@ -400,18 +398,17 @@ class SliceView(pn.viewable.Viewer):
             plot.handles["source"].data = {"image": [agg.values], "x": [x0], "y": [y0], "dw": [x1 - x0],
                                            "dh": [y1 - y0], **colour}
 
-    def _hook_range(self, plot) -> bool:
+    def _hook_range(self, plot) -> None:
         """Make sure the plot's image source carries the colour range into its current mapper (the
         mapper object changes when HoloViews redraws for another colour scale)."""
         source, mapper = plot.handles["source"], plot.handles["color_mapper"]
         old = self._range_hooks.get(id(source))
         if old is not None and old.args.get("mapper") is mapper:
-            return True
+            return
         callbacks = [cb for cb in source.js_property_callbacks.get("change:data", []) if cb is not old]
         hook = CustomJS(args={"mapper": mapper}, code=_RANGE_WITH_PIXELS)
         source.js_property_callbacks = {**source.js_property_callbacks, "change:data": [*callbacks, hook]}
         self._range_hooks[id(source)] = hook
-        return True
 
     def _frame_key(self, data) -> tuple:
         """What a rasterized frame depends on besides the values: the slice, visible range, canvas size."""
@@ -422,16 +419,18 @@ class SliceView(pn.viewable.Viewer):
         """In the reading thread (SliceState.on_loaded): rasterize the new slice for the drawn plot, so
         that the UI thread only swaps pixels in, and linked panes rasterize in parallel."""
         data, vol = result.data, self.state.volume
-        if data is None or vol is None or getattr(self, "_range", None) is None or not self._served():
+        if data is None or vol is None or self._range is None or not self._served_plots():
             return
         x, y, z, uniform = _slice_arrays(data, vol)
         key = self._frame_key(data)
         agg = aggregate_slice(SliceParts(x, y, z, [], [], uniform), key[1], key[2], key[3], key[4])
         result.extra["frame"] = (key, agg)
 
-    def _served(self) -> bool:
-        plots = list(getattr(self.plot_pane, "_plots", {}).values())
-        return bool(plots) and all(_served_image(plot) for plot, _ in plots)
+    def _served_plots(self) -> list:
+        """The drawn HoloViews plots of this pane if all of them can be updated in place (a Bokeh server),
+        else []. One plot can be registered under several roots of the page: each is listed once."""
+        plots = list({id(plot): plot for plot, _ in list(getattr(self.plot_pane, "_plots", {}).values())}.values())
+        return plots if plots and all(_served_image(plot) for plot in plots) else []
 
     def _aspect(self) -> float | None:
         s = self.state

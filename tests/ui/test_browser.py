@@ -267,8 +267,11 @@ def test_panel_serve_dashboard(page: Page, data_root: Path, start_server, consol
     assert console_errors == []
 
 
-_COLOUR_RANGES = """() => { const out = []; for (const d of Bokeh.documents) for (const m of d._all_models.values())
-  if (m.type && m.type.endsWith('ColorMapper') && m.low != null) out.push([m.low, m.high]); return out; }"""
+#: [kind, low, high] of the colour mapper of each drawn image (one entry per image renderer).
+_IMAGE_MAPPERS = """() => { const out = new Map(); for (const d of Bokeh.documents) for (const r of d._roots)
+  for (const m of r.references()) if (m.type === 'GlyphRenderer' && m.glyph.type === 'Image') {
+    const c = m.glyph.color_mapper; out.set(m.id, [c.type, c.low, c.high]); }
+  return [...out.values()]; }"""
 
 
 def test_colour_range_after_steps_matches_a_fresh_view(page: Page, hpcdash_server, console_errors):
@@ -277,7 +280,7 @@ def test_colour_range_after_steps_matches_a_fresh_view(page: Page, hpcdash_serve
     open_view(page, hpcdash_server, file="a.h5", axis="z", slice="2")
     ro = readout(page)
     expect(ro).to_contain_text("(slice 3 of 12)", timeout=LOAD)
-    before = page.evaluate(_COLOUR_RANGES)
+    before = page.evaluate(_IMAGE_MAPPERS)
     handle = pane(page, 0).locator(".noUi-handle").first
     handle.focus()
     for k, n in enumerate((4, 5, 6, 7)):
@@ -288,7 +291,7 @@ def test_colour_range_after_steps_matches_a_fresh_view(page: Page, hpcdash_serve
         page.keyboard.press("ArrowRight")
         expect(ro).to_contain_text(f"(slice {n} of 12)", timeout=STEP)
     page.wait_for_timeout(1500)  # the URL follows once the slider rests
-    stepped = page.evaluate(_COLOUR_RANGES)
+    stepped = page.evaluate(_IMAGE_MAPPERS)
     query = parse_qs(urlparse(page.url).query)
     assert query["slice"] == ["6"] and query["cmap"] == ["magma"]
     fresh = page.context.new_page()
@@ -296,16 +299,12 @@ def test_colour_range_after_steps_matches_a_fresh_view(page: Page, hpcdash_serve
     fresh.goto(page.url, timeout=LOAD)
     expect(fresh.locator(".hpcdash-readout-text").first).to_contain_text("(slice 7 of 12)", timeout=LOAD)
     fresh.wait_for_timeout(1500)
-    expected = fresh.evaluate(_COLOUR_RANGES)
+    expected = fresh.evaluate(_IMAGE_MAPPERS)
     assert stepped and stepped == expected, (stepped, expected)
     assert stepped != before  # the range did move with the slices (auto range per slice)
     assert console_errors == []
 
 
-_IMAGE_MAPPERS = """() => { const out = new Map(); for (const d of Bokeh.documents) for (const r of d._roots)
-  for (const m of r.references()) if (m.type === 'GlyphRenderer' && m.glyph.type === 'Image') {
-    const c = m.glyph.color_mapper; out.set(m.id, [c.type, c.low, c.high]); }
-  return [...out.values()]; }"""
 
 
 def wait_for_mapper_kinds(page: Page, kinds: list[str]) -> None:
