@@ -8,6 +8,7 @@ layer; views only render what it produced.
 
 from __future__ import annotations
 
+import html
 import os
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,7 @@ import xarray as xr
 from bokeh.models import CustomJS, CustomJSTickFormatter
 from holoviews.plotting.util import process_cmap
 from panel.io.state import set_curdoc
+from panel.models import HTML as PanelHTML
 
 from . import export
 from .state import DIVERGING_CMAP, ExplorerState, SliceLoader, SliceState, escape
@@ -70,10 +72,8 @@ def _palette(cmap: str) -> list[str]:
     return process_cmap(cmap, 256)
 
 
-def _dim(name: str, label: str, unit: str | None, uid: str | None) -> hv.Dimension:
-    # A pane-specific dimension name keeps Panel from linking axes of unlinked panes; linked panes share
-    # plain names, so Panel links their x/y ranges (zoom and pan move together).
-    return hv.Dimension(f"{name}_{uid}" if uid else name, label=label, unit=unit or None)
+def _dim(name: str, label: str, unit: str | None) -> hv.Dimension:
+    return hv.Dimension(name, label=label, unit=unit or None)
 
 
 class SliceParts(NamedTuple):
@@ -87,15 +87,15 @@ class SliceParts(NamedTuple):
     uniform: bool
 
 
-def slice_parts(data, state: SliceState, uid: str | None = None) -> SliceParts:
+def slice_parts(data, state: SliceState) -> SliceParts:
     """Coordinates, values and dimensions (with units) of the pane's current slice."""
     vol = state.volume
     if data is None or vol is None:
         return SliceParts(np.arange(2.0), np.arange(2.0), np.full((2, 2), np.nan, np.float32),
-                          [_dim("x", "x", None, uid), _dim("y", "y", None, uid)], ["value"], True)
+                          [_dim("x", "x", None), _dim("y", "y", None)], ["value"], True)
     ydim, xdim = data.dims
     cu = getattr(vol, "coord_units", {}) or {}
-    kdims = [_dim(str(xdim), str(xdim), cu.get(xdim), uid), _dim(str(ydim), str(ydim), cu.get(ydim), uid)]
+    kdims = [_dim(str(xdim), str(xdim), cu.get(xdim)), _dim(str(ydim), str(ydim), cu.get(ydim))]
     name = vol.long_name or str(vol.name).rsplit("/", 1)[-1]
     vdim = hv.Dimension("value", label=str(name), unit=vol.units or None)
     x, y, z, uniform = _slice_arrays(data, vol)
@@ -233,16 +233,33 @@ class SliceSlider(pn.widgets.IntSlider):
     _priority_changes: ClassVar[list[str]] = ["value"]
 
 
+class ReadoutText(pn.widgets.StaticText):
+    """Read-only text (escaped HTML) drawn with Panel's HTML model instead of a Bokeh Div.
+
+    A new text in a Bokeh Div makes BokehJS lay out the whole page again (every plot measures its axes
+    and tick labels: ~20 ms of each slider step in chromium); Panel's HTML model only replaces the
+    element's content. Unlike Panel's HTML pane, an update sends only the new text.
+    """
+
+    _widget_type: ClassVar[type] = PanelHTML
+
+    def _process_param_change(self, params):
+        props = super()._process_param_change(params)
+        if "text" in props:  # the model's text is sent HTML-escaped and decoded in the browser
+            props["text"] = html.escape(props["text"])
+        props.setdefault("run_scripts", False)
+        return props
+
+
 class SliceView(pn.viewable.Viewer):
     """One pane: title, controls, readout, messages, datashaded slice, export."""
 
     state = param.ClassSelector(class_=SliceState)
-    linked = param.Boolean(default=False, doc="Share axis names with other panes (Panel links their ranges).")
+    linked = param.Boolean(default=False, doc="Share zoom and pan with other linked panes (same axis labels and units).")
 
     def __init__(self, state: SliceState, **params):
         super().__init__(state=state, **params)
         s = state
-        self._uid = f"p{id(s) % 100000}"
         self.dataset_w = pn.widgets.Select.from_param(s.param.dataset, name="Dataset", sizing_mode="stretch_width", css_classes=["hpcdash-dataset"])
         self.axis_w = pn.widgets.Select.from_param(s.param.axis, name="Normal axis", width=110, css_classes=["hpcdash-axis"])
         # the slider shows 1-based slice numbers, like the readout ("slice 65 of 128"); the value stays 0-based
@@ -257,9 +274,9 @@ class SliceView(pn.viewable.Viewer):
         self.vmax_w = pn.widgets.FloatInput.from_param(s.param.vmax, name="Max", width=100)
         self.title_pane = pn.pane.HTML("", css_classes=["hpcdash-title"], sizing_mode="stretch_width",
                                        stylesheets=STYLESHEETS)
-        # a plain Bokeh Div: a new text in Panel's HTML pane makes Bokeh re-walk every model of the page
-        # (its text may hold model references), a few ms per pane and slice
-        self.readout_pane = pn.widgets.StaticText(value="", css_classes=["hpcdash-readout"], stylesheets=STYLESHEETS)
+        # not an HTML pane: its update sends every property, stylesheets included, and Bokeh then
+        # re-walks every model of the page (a few ms per pane and slice)
+        self.readout_pane = ReadoutText(value="", css_classes=["hpcdash-readout"], stylesheets=STYLESHEETS)
         self.error_pane = message_pane("danger")
         self.notice_pane = message_pane("warning")
         self.plot_pane = pn.pane.HoloViews(None, linked_axes=True, css_classes=["hpcdash-plot"],
@@ -328,7 +345,6 @@ class SliceView(pn.viewable.Viewer):
     # -------------------------------------------------------------- plot
     def _build_plot(self):
         s = self.state
-        uid = None if self.linked else self._uid
         for stream in self._streams:  # the previous plot's streams stop watching the state
             stream.unwatch()
         # Colour map and scale redraw through HoloViews (a log scale needs another colour mapper); a new
@@ -339,9 +355,11 @@ class SliceView(pn.viewable.Viewer):
         self._streams = [stream]
 
         xl, yl, cl = s.axis_labels()
+        # Panel links the x/y ranges (zoom and pan) of plots whose axes have the same label and unit;
+        # only linked panes take part
         opts = dict(colorbar=True, clabel=cl, tools=["hover"], responsive=True, title="",
-                    toolbar="above", active_tools=["wheel_zoom"], default_tools=["pan", "wheel_zoom",
-                                                                                  "box_zoom", "save", "reset"])
+                    shared_axes=self.linked, toolbar="above", active_tools=["wheel_zoom"],
+                    default_tools=["pan", "wheel_zoom", "box_zoom", "save", "reset"])
         aspect = self._aspect()
         # physical aspect when both axes have the same units (and the shape is not extreme)
         opts["aspect"] = (1 / aspect) if aspect is not None else 4 / 3
@@ -355,7 +373,7 @@ class SliceView(pn.viewable.Viewer):
         # Options are set on each frame inside the callback: `.opts()` on the DynamicMap itself would wrap
         # it in one more dynamic operation, run on every redraw.
         def element(cmap, colour_scale, x_range=None, y_range=None, width=None, height=None, scale=None):
-            img = rasterize_slice(slice_parts(s.data, s, uid), x_range, y_range, width, height)
+            img = rasterize_slice(slice_parts(s.data, s), x_range, y_range, width, height)
             return style_image(img, cmap, s.clim, colour_scale).opts(**opts)
 
         return hv.DynamicMap(element, streams=[stream, self._range, self._size])
@@ -389,8 +407,7 @@ class SliceView(pn.viewable.Viewer):
         if frame is not None and frame[0] == self._frame_key(s.data):
             agg = frame[1]  # rasterized in the reading thread (see _prepare_frame)
         else:
-            uid = None if self.linked else self._uid
-            agg = aggregate_slice(slice_parts(s.data, s, uid), self._range.x_range, self._range.y_range,
+            agg = aggregate_slice(slice_parts(s.data, s), self._range.x_range, self._range.y_range,
                                   self._size.width, self._size.height)
         (x0, x1), (y0, y1) = agg.x_range, agg.y_range
         colour = {"low": [float(lo)], "high": [float(hi)]} if quiet else {}

@@ -78,5 +78,5 @@ def write_bad_files(folder: Path) -> dict[str, Path]:
         ds.id.write_direct_chunk((0, 0, 0), b"\x00" * 64)
     out["evil_name"] = folder / "evil.h5"
     write_volume(out["evil_name"], "/<script>alert(1)</script>", model(3), grid(), {"note": "<img src=x onerror=alert(2)>"},
-                 mode="w")
+                 coord_units={"z": "m<b>!</b>", "y": "m", "x": "m"}, mode="w")
     return out

@@ -173,13 +173,14 @@ def test_bad_file_gets_a_message_and_other_panes_keep_working(page: Page, hpcdas
     expect(pane(page, 3).get_by_text("which this installation cannot decode")).to_be_visible(timeout=LOAD)
     # names from files are shown as text, never as markup
     expect(pane(page, 2).locator(".hpcdash-title")).to_contain_text("/<script>alert(1)</script>")
+    expect(readout(page, 2)).to_contain_text("m<b>!</b> (slice", timeout=STEP)
     ro = readout(page, 0)
     expect(ro).to_contain_text("of 12)", timeout=STEP)
     n = slice_number(ro)
     pane(page, 0).locator(".noUi-handle").first.focus()
     page.keyboard.press("ArrowLeft")
     expect(ro).to_contain_text(f"(slice {n - 1} of 12)", timeout=STEP)
-    # unlinked: zooming pane 1 leaves pane 3 (same grid) as it was
+    # unlinked: zooming pane 1 leaves pane 3 (same grid, axis labels and units) as it was
     expect(readout(page, 2)).to_contain_text("of 12)", timeout=STEP)
     page.wait_for_timeout(1500)
     c0 = plot_pixels(page, 2)
