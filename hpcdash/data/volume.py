@@ -674,9 +674,11 @@ class Volume:
             if use_direct:
                 ranges = [(b0, b1) if d == ax else (fixed[d], fixed[d] + 1) if d in fixed else (0, self.shape[d])
                           for d in range(self.ndim)]
-                # read-ahead of uncompressed data copies on one core: the other stays free for the
-                # slice the user is waiting for
-                one_core = background and isinstance(self._direct, RawReader)
+                # Uncompressed data is copied in this thread for read-ahead (the other core stays
+                # free for the slice the user is waiting for) and for one plane (a few kB per
+                # chunk: linked panes already read their planes in parallel, and handing the
+                # pieces to the shared pool made four panes wait on each other)
+                one_core = isinstance(self._direct, RawReader) and (background or b1 - b0 == 1)
                 block = self._direct.read(ranges, first_axis=ax, parallel=not one_core)
                 raw = block[tuple(0 if d in fixed else slice(None) for d in range(self.ndim))]
             else:

@@ -616,6 +616,13 @@ class SliceLoader:
             self._busy = True
         self._start()
 
+    def later(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the UI thread after what is running there now (at once without `dispatch`)."""
+        if self._dispatch is None:
+            fn()
+        else:
+            self._dispatch(fn)
+
     def _read(self, jobs: list[tuple[SliceState, tuple]]) -> list[tuple[SliceState, SliceResult]]:
         if self._pool is None or len(jobs) < 2:
             return [(p, p.load(k)) for p, k in jobs]
@@ -693,6 +700,7 @@ class ExplorerState(param.Parameterized):
         self.loader = SliceLoader()
         self._propagating = False
         self._watchers: dict[int, Any] = {}
+        self._unannounced: dict[int, SliceState] = {}  # panes moved by _step_linked, not yet triggered
         for p in paths:
             self.open(p)
 
@@ -716,6 +724,8 @@ class ExplorerState(param.Parameterized):
             ranges += [p.own_clim for p in self.panes if id(p) not in fresh and p.data is not None]
             if ranges:
                 shared = (min(r[0] for r in ranges), max(r[1] for r in ranges))
+        if self._unannounced:
+            self.loader.later(self._announce_moves)  # after these images have been sent
         self._propagating = True
         try:
             for p, r in results:
@@ -814,6 +824,9 @@ class ExplorerState(param.Parameterized):
         others = [p for p in self.panes if p is not src and not p.error]
         if not others:
             return
+        if set(values) == {"index"}:
+            self._step_linked(src, others, values["index"])
+            return
         self._propagating = True
         try:
             for p in others:
@@ -826,6 +839,36 @@ class ExplorerState(param.Parameterized):
         self._harmonise_clim()
         if {"axis", "index"} & set(values):
             self._pane_request(src, others)
+
+    def _step_linked(self, src: SliceState, others: list[SliceState], index: int) -> None:
+        """A slider step on a linked pane. The other panes' reads start at once; their sliders and
+        other watchers of `index` hear of the move once the new images are shown (updating a
+        pane's widgets costs the UI thread several ms, which would otherwise delay the images)."""
+        moved = []
+        for p in others:
+            lo, hi = p.param.index.bounds
+            new = int(min(max(index, lo), hi))
+            if p.index == new:
+                continue
+            with param.parameterized.discard_events(p):
+                p.index = new
+            moved.append(p)
+            self._unannounced[id(p)] = p
+        self._pane_request(src, moved)
+
+    def _announce_moves(self) -> None:
+        """Tell the watchers of linked panes' `index` (their sliders, the URL) what `_step_linked` set."""
+        moved, self._unannounced = list(self._unannounced.values()), {}
+        self._propagating = True
+        try:
+            for p in moved:
+                p._suspend = True
+                try:
+                    p.param.trigger("index")
+                finally:
+                    p._suspend = False
+        finally:
+            self._propagating = False
 
     def _pane_request(self, pane: SliceState, reason: str | list[SliceState] = "dataset") -> None:
         """A pane wants a new slice. Linked axis/slice moves are requested by `_pane_changed`, for all

@@ -166,10 +166,16 @@ def test_linked_reads_run_concurrently_in_one_batch(data_root: Path):
         fn()
 
     ex.loader = SliceLoader(pool=pool, dispatch=dispatch)
+    heard = []  # what watchers of the other panes' index (their sliders, the URL) are told
+    for p in ex.panes[1:]:
+        p.param.watch(lambda e: heard.append((e.obj, e.new, len(calls))), "index")
     ex.panes[0].index = 2
     pool.shutdown(wait=True)
-    assert ex.loader.batches == 1 and len(calls) == 1
+    # one batch of reads; on the UI thread: showing the slices, then announcing the linked moves
+    assert ex.loader.batches == 1 and len(calls) == 2
     assert [p.index for p in ex.panes] == [2, 2, 2]
+    assert sorted(id(o) for o, _, _ in heard) == sorted(id(p) for p in ex.panes[1:])
+    assert all(new == 2 and n_calls == 2 for _, new, n_calls in heard)
     assert all(p.readout.endswith(f"(slice 3 of {NZ})") for p in ex.panes)
 
 
