@@ -228,9 +228,12 @@ def _is_uniform(vol, dim, coords) -> bool:
 
 class SliceSlider(pn.widgets.IntSlider):
     """The "Slice" slider. A move is handled at once, not after Panel's 50 ms window for batching
-    browser events (a key press should show its slice as soon as it can)."""
+    browser events (a key press should show its slice as soon as it can). Its moves do not count
+    as page-wide busy work (the page has no busy indicator; the pane shows its own loading state),
+    which saves Panel's busy bookkeeping on every step."""
 
     _priority_changes: ClassVar[list[str]] = ["value"]
+    _busy__ignore: ClassVar[list[str]] = ["value", "value_throttled"]
 
 
 class ReadoutText(pn.widgets.StaticText):
