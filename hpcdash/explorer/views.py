@@ -235,6 +235,14 @@ class SliceSlider(pn.widgets.IntSlider):
     _priority_changes: ClassVar[list[str]] = ["value"]
     _busy__ignore: ClassVar[list[str]] = ["value", "value_throttled"]
 
+    @property
+    def _linked_properties(self) -> tuple[str, ...]:
+        # `value_throttled` (sent after every key press or drag end) is not listened to: nothing here
+        # uses it, and handling it cost the UI thread several ms in the middle of the reads of a step.
+        # With Panel's throttled mode on, `value` follows it, so it is kept then.
+        props = super()._linked_properties
+        return props if pn.config.throttled else tuple(p for p in props if p != "value_throttled")
+
 
 class ReadoutText(pn.widgets.StaticText):
     """Read-only text (escaped HTML) drawn with Panel's HTML model instead of a Bokeh Div.
