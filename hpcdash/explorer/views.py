@@ -290,8 +290,9 @@ class SliceView(pn.viewable.Viewer):
         self.readout_pane = ReadoutText(value="", css_classes=["hpcdash-readout"], stylesheets=STYLESHEETS)
         self.error_pane = message_pane("danger")
         self.notice_pane = message_pane("warning")
+        # min_height: room for the loading indicator before the first slice, and no jump when it comes
         self.plot_pane = pn.pane.HoloViews(None, linked_axes=True, css_classes=["hpcdash-plot"],
-                                           sizing_mode="stretch_width")
+                                           sizing_mode="stretch_width", min_height=250)
         self.png_w = pn.widgets.FileDownload(callback=self._png, filename="slice.png", label="PNG",
                                              button_type="light", width=80, embed=False)
         self.npy_w = pn.widgets.FileDownload(callback=self._npy, filename="slice.npy", label=".npy",
@@ -479,7 +480,10 @@ class SliceView(pn.viewable.Viewer):
         if key == self._plot_key:
             return False
         self._plot_key = key
-        if not s.file or (s.data is None and s.error):
+        if not s.file or s.data is None:
+            # nothing to draw yet (the first slice is on its way, or the file failed): the plot is
+            # built once its dimensions are known, not first empty and then again (a new session
+            # paid for two HoloViews plots before its first image)
             self.plot_pane.object = None
             return True
         self.plot_pane.object = self._build_plot()
