@@ -731,15 +731,16 @@ class Volume:
                                  nbytes=(b1 - b0) * self._plane_bytes(display))
         return slab[idx - b0]
 
-    def read_raw(self, axis: int | str, index: int, **other_indices: int) -> np.ndarray:
+    def read_raw(self, axis: int | str, index: int, /, **other_indices: int) -> np.ndarray:
         """The stored (undecoded) 2-D values of a slice, a read-only view of the cache."""
         ax, idx, fixed, display = self._plan(axis, index, other_indices)
         return self._plane(ax, idx, fixed, display)
 
-    def slice(self, axis: int | str, index: int, **other_indices: int) -> xr.DataArray:
+    def slice(self, axis: int | str, index: int, /, **other_indices: int) -> xr.DataArray:
         """A 2-D slice as an ``xarray.DataArray`` (float, CF-decoded, with coordinates).
 
-        ``axis`` is the normal axis (name or number) and ``index`` the position along it.
+        ``axis`` is the normal axis (name or number) and ``index`` the position along it
+        (both positional, so dims named "axis" or "index" can be given as keywords).
         The two remaining dims keep file order; further dims (N-D > 3) take their index
         from ``other_indices`` (by dim name), default 0. For a 2-D dataset the whole
         array is returned whatever ``axis``/``index`` say (index must still be valid).
@@ -779,7 +780,8 @@ class Volume:
         ds = self._check_open()
         return slab_cache().get_or_load(self._key + ("2d",), lambda: self._read_block(ds, 0, 0, self.shape[0], {}))
 
-    def prefetch(self, axis: int | str, index: int, direction: int = 1, **other_indices: int) -> Future | None:
+    def prefetch(self, axis: int | str, index: int, direction: int = 1, /,
+                 **other_indices: int) -> Future | None:
         """Load, in the background, the slab that follows ``index`` in ``direction`` (+1/-1).
 
         Also loads the slab of ``index`` itself if it is not cached. Returns a Future (or

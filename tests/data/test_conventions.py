@@ -220,3 +220,17 @@ def test_four_d_with_other_indices(tmp_path, rng):
         np.testing.assert_array_equal(vol.slice("z", 2).values, data[0, 2])  # t defaults to 0
         np.testing.assert_array_equal(vol.slice("x", 4, y=1).values, data[:, :, 1, 4])
         np.testing.assert_array_equal(vol.slice("t", 2, z=3).values, data[2, 3])
+
+
+def test_dims_named_axis_and_index_are_ordinary_keywords(tmp_path, rng):
+    from hpcdash.data import write_volume
+
+    path = tmp_path / "names.h5"
+    data = rng.normal(size=(3, 4, 5, 6)).astype("f4")
+    write_volume(path, "v", data, {"axis": None, "index": None, "y": None, "x": None})
+    with open_volume(path) as vol:
+        da = vol.slice("y", 2, axis=1)  # "axis" is the name of a dimension here, fixed at 1
+        assert da.dims == ("index", "x")
+        np.testing.assert_array_equal(da.values, data[1, :, 2, :])
+        np.testing.assert_array_equal(vol.slice("x", 5, index=2).values, data[:, 2, :, 5])
+        np.testing.assert_array_equal(vol.read_raw("x", 5, index=2), data[:, 2, :, 5])
