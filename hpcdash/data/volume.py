@@ -249,20 +249,33 @@ def _walk(f: h5py.File) -> _Walk:
     return out
 
 
+def _candidates(name: Path, base: Path, prefix_variable: str) -> list[Path]:
+    """Where HDF5 may find a relative file name: below each folder listed in the environment variable
+    ``prefix_variable`` (``${ORIGIN}`` stands for the folder of the file), and below ``base``."""
+    if name.is_absolute():
+        return [name]
+    prefixes = [p.replace("${ORIGIN}", str(base)) for p in os.environ.get(prefix_variable, "").split(os.pathsep) if p]
+    return [Path(p) / name for p in prefixes] + [base / name]
+
+
 def storage_files(ds: h5py.Dataset, path: Path | str) -> list[Path]:
-    """Every file the values of ``ds`` are read from: the file holding it (another file when it was
-    reached through an external link), raw external storage files, and virtual-dataset sources.
-    Relative names are taken relative to the folder of ``path``, as HDF5 does by default."""
+    """Every file the values of ``ds`` may be read from: the file holding it (another file when it
+    was reached through an external link: the one HDF5 opened), raw external storage files and
+    virtual-dataset sources. Relative names of the latter two are taken below the folder of ``path``
+    and below every folder of ``HDF5_EXTFILE_PREFIX`` / ``HDF5_VDS_PREFIX`` when those are set."""
     base = Path(path).absolute().parent
-    files = [Path(ds.file.filename)]
+    files = [Path(ds.file.filename).absolute()]
     try:
         external = ds.external or []
     except (OSError, ValueError):
         external = []
-    files += [Path(os.fsdecode(entry[0])) for entry in external]
+    for entry in external:
+        files += _candidates(Path(os.fsdecode(entry[0])), base, "HDF5_EXTFILE_PREFIX")
     if ds.is_virtual:
-        files += [Path(src.file_name) for src in ds.virtual_sources() if src.file_name != "."]
-    return [f if f.is_absolute() else base / f for f in files]
+        for src in ds.virtual_sources():
+            if src.file_name != ".":
+                files += _candidates(Path(src.file_name), base, "HDF5_VDS_PREFIX")
+    return files
 
 
 def _check_storage_inside(ds: h5py.Dataset, path: Path | str, root: Path | str | None, name: str) -> None:
