@@ -18,8 +18,9 @@ import html
 import math
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,27 @@ class SliceState(param.Parameterized):
         return self._data().find_volumes(path, root=self.root)
 
     # ------------------------------------------------------------------ opening files
+    @contextmanager
+    def suspended(self) -> Iterator[None]:
+        """Parameters set inside do not start this pane's own reactions (reads, new index bounds):
+        the caller sets everything that belongs together, then asks for what it needs."""
+        self._suspend = True
+        try:
+            yield
+        finally:
+            self._suspend = False
+
+    def fit_index_bounds(self) -> int:
+        """Set the bounds of `index` to the length of the current normal axis; returns that length."""
+        n = self._vol.shape[list(self._vol.dims).index(self.axis)]
+        self.param.index.bounds = (0, n - 1)
+        return n
+
+    def clamp_index(self, index: int) -> int:
+        """`index` moved inside the current bounds of `index`."""
+        lo, hi = self.param.index.bounds
+        return int(min(max(index, lo), hi))
+
     def open(self, path: str | os.PathLike, dataset: str | None = None, axis: str | None = None,
              index: int | None = None) -> bool:
         """Open `path` (and `dataset`, default pick if None) in this pane and read the first slice.
@@ -185,8 +207,7 @@ class SliceState(param.Parameterized):
         Returns False, with `error` set to a clear sentence, when the file cannot be shown.
         """
         path = str(path)
-        self._suspend = True
-        try:
+        with self.suspended():
             self._close_volume()
             try:
                 infos = list(self._find_volumes(path))
@@ -202,8 +223,6 @@ class SliceState(param.Parameterized):
             self.param.dataset.objects = names
             self.param.update(file=path, datasets_info=infos, dataset=dataset, error="")
             ok = self._select_dataset(dataset, axis=axis, index=index)
-        finally:
-            self._suspend = False
         if ok:
             self.refresh()
         return ok
@@ -273,11 +292,8 @@ class SliceState(param.Parameterized):
     def _dataset_changed(self):
         if self._suspend or not self.file or self._vol_key == (self.file, self.dataset):
             return
-        self._suspend = True
-        try:
+        with self.suspended():
             ok = self._select_dataset(self.dataset)
-        finally:
-            self._suspend = False
         if ok:
             self._request()
 
@@ -285,14 +301,10 @@ class SliceState(param.Parameterized):
     def _axis_changed(self):
         if self._suspend or self._vol is None or self.axis is None:
             return
-        n = self._vol.shape[list(self._vol.dims).index(self.axis)]
-        self._suspend = True
-        try:
-            self.param.index.bounds = (0, n - 1)
+        with self.suspended():
+            n = self.fit_index_bounds()
             self.index = n // 2 if self.index is None or self.index >= n else self.index
             self._last_index = None
-        finally:
-            self._suspend = False
         self._request("axis")
 
     @param.depends("index", watch=True)
@@ -550,8 +562,7 @@ class SliceState(param.Parameterized):
         """Set colour settings and position from a dict (as returned by `settings_from_query`)."""
         colour = {k: settings[k] for k in ("cmap", "scale", "symmetric", "range_mode", "vmin", "vmax")
                   if k in settings}
-        self._suspend = True
-        try:
+        with self.suspended():
             self.param.update(**colour)
             if settings.get("dataset") and settings["dataset"] in self.param.dataset.objects \
                     and settings["dataset"] != self.dataset:
@@ -559,13 +570,9 @@ class SliceState(param.Parameterized):
                 self._select_dataset(self.dataset)
             if settings.get("axis") in self.param.axis.objects and settings["axis"] != self.axis:
                 self.axis = settings["axis"]
-                n = self._vol.shape[list(self._vol.dims).index(self.axis)]
-                self.param.index.bounds = (0, n - 1)
+                self.fit_index_bounds()
             if "index" in settings:
-                lo, hi = self.param.index.bounds
-                self.index = int(min(max(settings["index"], lo), hi))
-        finally:
-            self._suspend = False
+                self.index = self.clamp_index(settings["index"])
         self.refresh()
 
 
@@ -726,16 +733,13 @@ class ExplorerState(param.Parameterized):
                 shared = (min(r[0] for r in ranges), max(r[1] for r in ranges))
         if self._unannounced:
             self.loader.later(self._announce_moves)  # after these images have been sent
-        self._propagating = True
-        try:
+        with self._propagation():
             for p, r in results:
                 p.apply(r, clim=shared)
             if shared is not None:
                 for p in self.panes:
                     if p.data is not None and p.clim != shared:
                         p.clim = shared
-        finally:
-            self._propagating = False
         self._update_comparison()
 
     # ------------------------------------------------------------------ files
@@ -790,6 +794,15 @@ class ExplorerState(param.Parameterized):
             p.close()
 
     # ------------------------------------------------------------------ linking
+    @contextmanager
+    def _propagation(self) -> Iterator[None]:
+        """Changes made inside (to linked panes, shared colour ranges) are not propagated again."""
+        self._propagating = True
+        try:
+            yield
+        finally:
+            self._propagating = False
+
     @staticmethod
     def _compatible(src: SliceState, dst: SliceState, name: str) -> bool:
         if name == "axis":
@@ -800,19 +813,14 @@ class ExplorerState(param.Parameterized):
         return True
 
     def _set_linked(self, pane: SliceState, values: dict) -> None:
-        pane._suspend = True
-        try:
+        with pane.suspended():
             if "axis" in values and values["axis"] != pane.axis and values["axis"] in pane.param.axis.objects:
                 pane.axis = values["axis"]
-                n = pane.volume.shape[list(pane.volume.dims).index(pane.axis)]
-                pane.param.index.bounds = (0, n - 1)
+                pane.fit_index_bounds()
                 pane._last_index = None
             if "index" in values:
-                lo, hi = pane.param.index.bounds
-                values = {**values, "index": int(min(max(values["index"], lo), hi))}
+                values = {**values, "index": pane.clamp_index(values["index"])}
             pane.param.update(**{k: v for k, v in values.items() if k != "axis"})
-        finally:
-            pane._suspend = False
 
     def _pane_changed(self, *events) -> None:
         src = events[0].obj
@@ -827,15 +835,12 @@ class ExplorerState(param.Parameterized):
         if set(values) == {"index"}:
             self._step_linked(src, others, values["index"])
             return
-        self._propagating = True
-        try:
+        with self._propagation():
             for p in others:
                 self._set_linked(p, values)
             if {"cmap", "scale", "symmetric", "range_mode", "vmin", "vmax"} & set(values):
                 for p in others:
                     p._update_colour()
-        finally:
-            self._propagating = False
         self._harmonise_clim()
         if {"axis", "index"} & set(values):
             self._pane_request(src, others)
@@ -846,8 +851,7 @@ class ExplorerState(param.Parameterized):
         pane's widgets costs the UI thread several ms, which would otherwise delay the images)."""
         moved = []
         for p in others:
-            lo, hi = p.param.index.bounds
-            new = int(min(max(index, lo), hi))
+            new = p.clamp_index(index)
             if p.index == new:
                 continue
             with param.parameterized.discard_events(p):
@@ -859,16 +863,10 @@ class ExplorerState(param.Parameterized):
     def _announce_moves(self) -> None:
         """Tell the watchers of linked panes' `index` (their sliders, the URL) what `_step_linked` set."""
         moved, self._unannounced = list(self._unannounced.values()), {}
-        self._propagating = True
-        try:
+        with self._propagation():
             for p in moved:
-                p._suspend = True
-                try:
+                with p.suspended():
                     p.param.trigger("index")
-                finally:
-                    p._suspend = False
-        finally:
-            self._propagating = False
 
     def _pane_request(self, pane: SliceState, reason: str | list[SliceState] = "dataset") -> None:
         """A pane wants a new slice. Linked axis/slice moves are requested by `_pane_changed`, for all
@@ -905,13 +903,10 @@ class ExplorerState(param.Parameterized):
 
     def _harmonise_clim(self) -> None:
         shared = self.shared_clim()
-        self._propagating = True
-        try:
+        with self._propagation():
             for p in self.panes:
                 if p.data is not None:
                     p.clim = shared if shared is not None else p.own_clim
-        finally:
-            self._propagating = False
 
     def _pane_output_changed(self, *events) -> None:
         if self._propagating:
