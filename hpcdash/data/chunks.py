@@ -37,6 +37,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import h5py
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .preads import read_runs
 
 GZIP, SHUFFLE = 1, 2
 _POOL: ThreadPoolExecutor | None = None
@@ -143,6 +146,9 @@ class RawReader:
 
     SPAN_MIN = 2**20  # read a whole span if it is at most this big ...
     SPAN_RATIO = 4  # ... or at most this many times the bytes needed; else split it
+    GATHER_MAX_BYTES = 16 * 2**20  # blocks read in one nogil call (slices; slabs take the pool)
+    GATHER_MAX_RUNS = 4096
+    GATHER_MIN_RUN = 256  # bytes: shorter runs (slices across the fastest axis) read whole spans
 
     def __init__(self, ds: h5py.Dataset, fd: int):
         self.ds = ds
@@ -166,6 +172,64 @@ class RawReader:
         with self._lock:
             self._chunk_offsets[origin] = off
         return off
+
+    def _read_gathered(self, ranges: list[tuple[int, int]], out: np.ndarray) -> bool:
+        """Read a small block (a slice) with all its reads in one call outside the GIL (see
+        :mod:`hpcdash.data.preads`); False, having read nothing, where that does not pay.
+
+        Every chunk contributes a piece of the same shape: the requested extent along dims the
+        block crosses within one chunk, the whole chunk along dims it spans several chunks of
+        (the padding is cut off afterwards). A piece is a run of ``prod(lens[k:])`` elements
+        repeated over the leading dims, so the pieces land in a scratch array shaped
+        ``grid + lens`` and one transposing copy puts them in place.
+        """
+        chunks, item = self.chunks, self.dtype.itemsize
+        first = [r0 // c for (r0, _), c in zip(ranges, chunks, strict=True)]
+        grid = [-(-r1 // c) - g for (_, r1), c, g in zip(ranges, chunks, first, strict=True)]
+        lo = [r0 - g * c if n == 1 else 0 for (r0, _), c, g, n in zip(ranges, chunks, first, grid, strict=True)]
+        hi = [r1 - g * c if n == 1 else c for (_, r1), c, g, n in zip(ranges, chunks, first, grid, strict=True)]
+        lens = [b - a for a, b in zip(lo, hi, strict=True)]
+        k = len(lens) - 1  # runs cover dims k.. (whole chunk rows beyond k)
+        while k > 0 and lens[k] == chunks[k]:
+            k -= 1
+        n_chunks, run_elems = math.prod(grid), math.prod(lens[k:])
+        n_runs = n_chunks * math.prod(lens[:k])
+        scratch_bytes = n_chunks * math.prod(lens) * item
+        if n_runs > self.GATHER_MAX_RUNS or scratch_bytes > self.GATHER_MAX_BYTES or run_elems * item < self.GATHER_MIN_RUN:
+            return False
+        strides = self._strides.get(chunks)
+        if strides is None:
+            strides = self._strides[chunks] = [item * math.prod(chunks[d + 1:]) for d in range(len(chunks))]
+        # byte offset of each run inside a chunk (C order over the leading dims)
+        within = np.zeros(1, np.int64)
+        for d in range(k):
+            within = (within[:, None] + (lo[d] + np.arange(lens[d], dtype=np.int64)) * strides[d]).ravel()
+        within += lo[k] * strides[k]
+        origins = itertools.product(*[range(g * c, (g + n) * c, c) for g, n, c in zip(first, grid, chunks, strict=True)])
+        offsets = np.array([self._chunk_offset(o) for o in origins], dtype=object)
+        present = np.flatnonzero(offsets != None)  # noqa: E711 - elementwise on an object array
+        scratch = np.empty(grid + lens, dtype=self.dtype)
+        run_bytes = run_elems * item
+        piece_bytes = math.prod(lens) * item
+        file_offsets = (offsets[present].astype(np.int64)[:, None] + within[None, :]).ravel()
+        targets = (present.astype(np.int64)[:, None] * piece_bytes
+                   + np.arange(within.size, dtype=np.int64)[None, :] * run_bytes).ravel()
+        read_runs(self.fd, file_offsets, targets, run_bytes, scratch)
+        if present.size < n_chunks:  # chunks never written hold the fill value
+            flat = scratch.reshape(n_chunks, -1)
+            flat[np.setdiff1d(np.arange(n_chunks), present)] = self.fill
+        nd = len(lens)
+        pieces = scratch.transpose([a for d in range(nd) for a in (d, nd + d)])  # (g0, l0, g1, l1, ...)
+        if all(n * length == r1 - r0 for n, length, (r0, r1) in zip(grid, lens, ranges, strict=True)):
+            # no padding to cut off: copy straight into ``out`` seen as (g0, l0, g1, l1, ...)
+            strides = [s for length, st in zip(lens, out.strides, strict=True) for s in (length * st, st)]
+            np.copyto(as_strided(out, pieces.shape, strides), pieces)
+            return True
+        joined = pieces.reshape([n * length for n, length in zip(grid, lens, strict=True)])
+        cut = tuple(slice(r0 - g * c, r1 - g * c) if n > 1 else slice(None)
+                    for (r0, r1), c, g, n in zip(ranges, chunks, first, grid, strict=True))
+        out[...] = joined[cut]
+        return True
 
     def _copy(self, base: int, block: tuple[int, ...], src: list[slice], dst: np.ndarray) -> None:
         """Copy ``block[src]`` of the array stored C-ordered at byte ``base`` into ``dst``."""
@@ -203,6 +267,8 @@ class RawReader:
         out = buf.transpose(np.argsort(perm))
         if self.on_read is not None:
             self.on_read("raw", tuple(ranges))
+        if self.chunks is not None and self._read_gathered(ranges, out):
+            return out
         if self.chunks is None:
             items = [((0,) * len(shape), self.offset)]
             block = self.shape

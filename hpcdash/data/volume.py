@@ -496,6 +496,7 @@ class Volume:
         self._direct = block_reader(ds, self._fd if same_file else None)
         self._last_plane_miss: tuple | None = None
         self._prefetching: set[tuple] = set()  # slab keys handed to the read-ahead pool, not loaded yet
+        self._plane_coords: dict[tuple[str, str], Any] = {}  # (dim, dim) -> xarray.Coordinates
         self._key = (str(self.path), self._identity, name)
 
     # -- basic API ---------------------------------------------------------------
@@ -774,20 +775,21 @@ class Volume:
             scalar = {self.dims[ax]: idx, **{self.dims[d]: i for d, i in fixed.items()}}
         data = self._decoder(raw)
         d0, d1 = (self.dims[d] for d in display)
-        coords: dict[str, Any] = {d0: self.coords[d0], d1: self.coords[d1]}
-        for dim, i in scalar.items():
-            coords[dim] = self.coords[dim][i]
+        plane = self._plane_coords.get((d0, d1))
+        if plane is None:
+            # the two axes' coordinates and their indexes, built once per pair of dims (rebuilding
+            # them cost more than reading a cached plane)
+            plane = xr.Coordinates({d: xr.Variable((d,), self.coords[d], self._coord_attrs(d)) for d in (d0, d1)})
+            self._plane_coords[(d0, d1)] = plane
+        coords = xr.Coordinates({**plane, **{dim: xr.Variable((), self.coords[dim][i], self._coord_attrs(dim))
+                                              for dim, i in scalar.items()}}, indexes=plane.xindexes)
         attrs = {k: v for k, v in (("units", self.units), ("long_name", self.long_name)) if v is not None}
-        da = xr.DataArray(data, dims=(d0, d1), coords=coords, name=posixpath.basename(self.name) or "data",
-                          attrs=attrs)
-        for dim in (d0, d1, *scalar):
-            units = self.coord_units.get(dim)
-            if units:
-                da.coords[dim].attrs["units"] = units
-            long_name = self.coord_long_names.get(dim)
-            if long_name:
-                da.coords[dim].attrs["long_name"] = long_name
-        return da
+        return xr.DataArray(data, dims=(d0, d1), coords=coords, name=posixpath.basename(self.name) or "data",
+                            attrs=attrs)
+
+    def _coord_attrs(self, dim: str) -> dict[str, str]:
+        return {k: v for k, v in (("units", self.coord_units.get(dim)), ("long_name", self.coord_long_names.get(dim)))
+                if v}
 
     def _whole_2d(self) -> np.ndarray:
         ds = self._check_open()

@@ -9,7 +9,8 @@ that to well under a second:
   on a machine compiles and stores them (next to Datashader's sources, or in Numba's user cache
   directory when those are read-only, or ``NUMBA_CACHE_DIR``), later processes load them. Numba
   checks the source file's time stamp, so a Datashader upgrade recompiles.
-- :func:`warm_up` runs the explorer's own rasterizing (uniform and non-uniform axes) on a tiny slice;
+- :func:`warm_up` runs the explorer's own rasterizing (uniform and non-uniform axes) on a tiny slice
+  and loads the data layer's batched slice reads (:mod:`hpcdash.data.preads`);
   ``hpcdash.explorer`` calls it when it is imported, so a server or a notebook has its kernels loaded
   before the first file is opened. (Quadmesh kernels are built from generated code that Numba cannot
   cache; they are compiled by the warm-up.)
@@ -52,9 +53,12 @@ def warm_up() -> None:
     """Rasterize a tiny slice on uniform and on non-uniform axes (compiles or loads the kernels)."""
     import numpy as np
 
+    from hpcdash.data import preads
+
     from .views import SliceParts, aggregate_slice
 
     enable_disk_cache()
+    preads.load()  # the slice reader's batched reads (Numba is started by now)
     z = np.zeros((8, 8), np.float32)
     y = np.arange(8.0)
     for uniform, x in ((True, np.arange(8.0)), (False, np.cumsum(np.arange(1.0, 9.0)))):

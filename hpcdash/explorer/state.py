@@ -644,7 +644,15 @@ class SliceLoader:
         pending = {"n": len(jobs), "results": []}
         done_lock = threading.Lock()
         if self._delay_loading is not None:
-            self._delay_loading(lambda: [p.param.update(loading=True) for p, _ in jobs if self._busy])
+            batch = self.batches
+
+            def show_loading() -> None:
+                # only while this very batch is still being read (a later one may be running by now)
+                if self._busy and self.batches == batch:
+                    for p, _ in jobs:
+                        p.loading = True
+
+            self._delay_loading(show_loading)
 
         def finished(pane: SliceState, fut: Future) -> None:
             try:

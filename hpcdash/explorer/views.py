@@ -172,6 +172,14 @@ def aggregate_slice(p: SliceParts, x_range=None, y_range=None, width=None, heigh
     # never more pixels than cells in view: a 64 x 64 slice stays 64 x 64 on a big canvas
     w = max(2, min(int(width or DEFAULT_CANVAS[0]), _cells_in(p.x, xr_)))
     h = max(2, min(int(height or DEFAULT_CANVAS[1]), _cells_in(p.y, yr_)))
+    if p.uniform and _whole(p.x, xr_, (x0, x1)) and _whole(p.y, yr_, (y0, y1)):
+        # the whole slice in view: Canvas.raster would resample the whole array with exactly this call;
+        # calling it directly skips ~2 ms of building and labelling xarray objects, which holds the GIL
+        # while linked panes want it (equality with Canvas.raster is tested)
+        from datashader.resampling import resample_2d
+
+        values = resample_2d(np.asarray(p.z), w, h, ds_method="mean", us_method="nearest", fill_value=np.nan)
+        return Aggregate(np.asarray(values, np.float32), xr_, yr_)
     da = xr.DataArray(p.z, coords={"y": p.y, "x": p.x}, dims=("y", "x"), name="v")
     cvs = ds.Canvas(plot_width=w, plot_height=h, x_range=xr_, y_range=yr_)
     if p.uniform:
@@ -204,6 +212,12 @@ def _extent(c: np.ndarray) -> tuple[float, float]:
     d0 = abs(c[1] - c[0]) / 2
     d1 = abs(c[-1] - c[-2]) / 2
     return float(lo - d0), float(hi + d1)
+
+
+def _whole(c: np.ndarray, view: tuple[float, float], extent: tuple[float, float]) -> bool:
+    """True if ``view`` is the whole ``extent`` of ascending cell centres ``c`` (to rounding)."""
+    tol = 1e-9 * (extent[1] - extent[0])
+    return (c.size > 1 and c[1] > c[0] and abs(view[0] - extent[0]) <= tol and abs(view[1] - extent[1]) <= tol)
 
 
 def _cells_in(c: np.ndarray, rng: tuple[float, float]) -> int:
@@ -260,6 +274,21 @@ class ReadoutText(pn.widgets.StaticText):
             props["text"] = html.escape(props["text"])
         props.setdefault("run_scripts", False)
         return props
+
+    def show(self, value: str) -> None:
+        """Set the text. On a Bokeh server it goes straight into the drawn models: Panel's update path
+        works out the design's style modifiers on every change (about 1 ms a pane and step, on the
+        thread that linked panes' images wait for)."""
+        models = [model for model, _ in self._models.values()]
+        served = models and all(m.document is not None and m.document.session_context is not None for m in models)
+        if not served or self.name:
+            self.value = value
+            return
+        with param.parameterized.discard_events(self):
+            self.value = value
+        text = html.escape(value)
+        for model in models:
+            model.text = text
 
 
 class SliceView(pn.viewable.Viewer):
@@ -347,7 +376,7 @@ class SliceView(pn.viewable.Viewer):
     def _on_text(self, *events) -> None:
         if all(e.name == "readout" for e in events):
             # a new slice: only the readout changes (each pane or widget update costs Panel a few ms)
-            self.readout_pane.value = self._readout_html()
+            self.readout_pane.show(self._readout_html())
             return
         self._sync_text()
 
@@ -381,6 +410,9 @@ class SliceView(pn.viewable.Viewer):
         # 2-D canvas, not WebGL: one image glyph gains nothing from WebGL, and without a GPU (headless
         # or remote desktops) WebGL is emulated in software, which made every update ~60 ms slower
         opts["backend_opts"] = {"plot.output_backend": "canvas"}
+        # the range hook goes onto the image source while the plot is built: added later, the new
+        # CustomJS model makes Bokeh walk the whole document again (~30 ms per pane on the first step)
+        opts["hooks"] = [self._hook_at_render]
 
         # Options are set on each frame inside the callback: `.opts()` on the DynamicMap itself would wrap
         # it in one more dynamic operation, run on every redraw.
@@ -426,6 +458,10 @@ class SliceView(pn.viewable.Viewer):
         for plot in plots:
             plot.handles["source"].data = {"image": [agg.values], "x": [x0], "y": [y0], "dw": [x1 - x0],
                                            "dh": [y1 - y0], **colour}
+
+    def _hook_at_render(self, plot, element) -> None:
+        if plot.handles.get("source") is not None and plot.handles.get("color_mapper") is not None:
+            self._hook_range(plot)
 
     def _hook_range(self, plot) -> None:
         """Make sure the plot's image source carries the colour range into its current mapper (the

@@ -303,6 +303,34 @@ def test_loading_flag_only_while_a_slow_read_is_pending(data_root: Path):
     assert pane.readout.endswith(f"(slice 3 of {NZ})")
 
 
+def test_loading_delay_of_a_finished_read_does_not_flag_the_next_one(data_root: Path):
+    """Steps a bit faster than the spinner's delay: the delay of step 1 runs out while step 2 is read.
+    That read is not slow, so no spinner (it flickered on and off with every step)."""
+    ex = ExplorerState(["a.h5"], root=str(data_root))
+    pane = ex.panes[0]
+    pending, delayed = [], []
+    ex.loader = SliceLoader(pool=ThreadPoolExecutor(1), dispatch=pending.append, delay_loading=delayed.append)
+
+    def finish_reads() -> None:
+        deadline = time.monotonic() + 30
+        while ex.loader._busy and time.monotonic() < deadline:
+            if pending:
+                pending.pop(0)()
+            else:
+                time.sleep(0.01)
+
+    pane.index = 2
+    finish_reads()
+    pane.index = 3  # the next step is being read when the first step's delay runs out
+    assert len(delayed) == 2 and ex.loader._busy
+    delayed.pop(0)()
+    assert pane.loading is False
+    delayed.pop(0)()  # the running read's own delay does show it
+    assert pane.loading is True
+    finish_reads()
+    assert pane.loading is False and pane.readout.endswith(f"(slice 4 of {NZ})")
+
+
 def test_csv_header_cannot_smuggle_formulas():
     import xarray as xr
 

@@ -1,0 +1,40 @@
+"""The explorer's rasterizing: what reaches the browser is Datashader's picture at canvas size."""
+
+from __future__ import annotations
+
+import datashader as ds
+import numpy as np
+import pytest
+import xarray as xr
+
+from hpcdash.explorer.views import SliceParts, aggregate_slice
+
+
+def _raster(z, x, y, agg):
+    """What Canvas.raster draws for the same canvas and ranges."""
+    h, w = agg.values.shape
+    da = xr.DataArray(z, coords={"y": y, "x": x}, dims=("y", "x"), name="v")
+    cvs = ds.Canvas(plot_width=w, plot_height=h, x_range=agg.x_range, y_range=agg.y_range)
+    return cvs.raster(da, upsample_method="nearest", downsample_method="mean").values.astype(np.float32)
+
+
+@pytest.mark.parametrize("ny,nx,width,height", [(512, 512, 480, 480), (100, 300, 600, 450), (64, 64, 600, 450),
+                                                (1024, 1024, 600, 450), (513, 257, 480, 333), (37, 50, 20, 30)])
+def test_whole_slice_in_view_matches_canvas_raster(ny, nx, width, height):
+    rng = np.random.default_rng(ny + nx)
+    z = rng.random((ny, nx)).astype(np.float32)
+    z[rng.random(z.shape) < 0.05] = np.nan
+    x, y = -50 + 2.5 * np.arange(nx), 10 + 0.5 * np.arange(ny)
+    agg = aggregate_slice(SliceParts(x, y, z, [], [], True), None, None, width, height)
+    assert agg.values.shape == (min(height, ny), min(width, nx))  # never more pixels than canvas or cells
+    np.testing.assert_array_equal(agg.values, _raster(z, x, y, agg))
+
+
+def test_zoomed_and_descending_views_match_canvas_raster():
+    rng = np.random.default_rng(5)
+    z = rng.random((200, 300)).astype(np.float32)
+    x, y = np.arange(300.0), np.arange(200.0)
+    zoomed = aggregate_slice(SliceParts(x, y, z, [], [], True), (40.2, 160.7), (10.0, 90.5), 400, 300)
+    np.testing.assert_array_equal(zoomed.values, _raster(z, x, y, zoomed))
+    flipped = aggregate_slice(SliceParts(x, y[::-1], z, [], [], True), None, None, 150, 100)
+    np.testing.assert_array_equal(flipped.values, _raster(z, x, y[::-1], flipped))
