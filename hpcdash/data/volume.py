@@ -497,6 +497,7 @@ class Volume:
         self._last_plane_miss: tuple | None = None
         self._prefetching: set[tuple] = set()  # slab keys handed to the read-ahead pool, not loaded yet
         self._plane_coords: dict[tuple[str, str], Any] = {}  # (dim, dim) -> xarray.Coordinates
+        self._uniform: dict[str, bool] = {}  # dim -> is_uniform (coordinates do not change while open)
         self._key = (str(self.path), self._identity, name)
 
     # -- basic API ---------------------------------------------------------------
@@ -595,12 +596,14 @@ class Volume:
 
     def is_uniform(self, dim: int | str) -> bool:
         """True if the centre spacing of ``dim`` is constant within 1e-6 relative."""
-        c = self.coords[self.dims[self.axis_number(dim)]]
-        if c.size < 3:
-            return True
-        d = np.diff(c)
-        scale = np.abs(d).mean()
-        return bool(scale == 0 or np.all(np.abs(d - d.mean()) <= 1e-6 * scale))
+        name = self.dims[self.axis_number(dim)]
+        known = self._uniform.get(name)
+        if known is None:
+            c = self.coords[name]
+            d = np.diff(c)
+            scale = np.abs(d).mean() if d.size else 0.0
+            known = self._uniform[name] = bool(c.size < 3 or scale == 0 or np.all(np.abs(d - d.mean()) <= 1e-6 * scale))
+        return known
 
     # -- reading -----------------------------------------------------------------
     def _check_open(self) -> h5py.Dataset:
@@ -781,11 +784,18 @@ class Volume:
             # them cost more than reading a cached plane)
             plane = xr.Coordinates({d: xr.Variable((d,), self.coords[d], self._coord_attrs(d)) for d in (d0, d1)})
             self._plane_coords[(d0, d1)] = plane
-        coords = xr.Coordinates({**plane, **{dim: xr.Variable((), self.coords[dim][i], self._coord_attrs(dim))
-                                              for dim, i in scalar.items()}}, indexes=plane.xindexes)
+        variables = {**{k: v.copy(deep=False) for k, v in plane.variables.items()},  # own attrs per slice
+                     **{dim: xr.Variable((), self.coords[dim][i], self._coord_attrs(dim)) for dim, i in scalar.items()}}
         attrs = {k: v for k, v in (("units", self.units), ("long_name", self.long_name)) if v is not None}
-        return xr.DataArray(data, dims=(d0, d1), coords=coords, name=posixpath.basename(self.name) or "data",
-                            attrs=attrs)
+        name = posixpath.basename(self.name) or "data"
+        try:
+            # xarray's own fast constructor: the parts are already checked (0.07 ms against 0.5 ms, under
+            # the GIL that linked panes' reads share)
+            return xr.DataArray(xr.Variable((d0, d1), data, attrs), variables, name=name,
+                                indexes=dict(plane.xindexes), fastpath=True)
+        except (TypeError, AssertionError, ValueError):  # an xarray without it
+            return xr.DataArray(data, dims=(d0, d1), name=name, attrs=attrs,
+                                coords=xr.Coordinates(variables, indexes=plane.xindexes))
 
     def _coord_attrs(self, dim: str) -> dict[str, str]:
         return {k: v for k, v in (("units", self.coord_units.get(dim)), ("long_name", self.coord_long_names.get(dim)))

@@ -105,8 +105,7 @@ def slice_parts(data, state: SliceState) -> SliceParts:
 def _slice_arrays(data, vol) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """x and y cell centres, the values (rows = y) and whether both axes are uniform."""
     ydim, xdim = data.dims
-    x = np.asarray(data[xdim].values, dtype=float)
-    y = np.asarray(data[ydim].values, dtype=float)
+    x, y = (np.asarray(data.indexes[d] if d in data.indexes else data[d].values, dtype=float) for d in (xdim, ydim))
     z = np.asarray(data.values, dtype=np.float32)
     uniform = all(_is_uniform(vol, d, c) for d, c in ((xdim, x), (ydim, y))) and x.size > 1 and y.size > 1
     return x, y, z, uniform

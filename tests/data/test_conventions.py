@@ -234,3 +234,26 @@ def test_dims_named_axis_and_index_are_ordinary_keywords(tmp_path, rng):
         np.testing.assert_array_equal(da.values, data[1, :, 2, :])
         np.testing.assert_array_equal(vol.slice("x", 5, index=2).values, data[:, 2, :, 5])
         np.testing.assert_array_equal(vol.read_raw("x", 5, index=2), data[:, 2, :, 5])
+
+
+def test_slices_are_ordinary_independent_dataarrays(tmp_path, rng):
+    """Slices share their coordinate indexes internally; each is still a complete DataArray of its own."""
+    from hpcdash.data import write_volume
+
+    path = tmp_path / "v.h5"
+    data = rng.normal(size=(4, 5, 6)).astype("f4")
+    write_volume(path, "v", data, {"z": np.arange(4.0), "y": np.arange(5.0) * 2, "x": np.arange(6.0) * 3},
+                 units="S/m", coord_units={"z": "m", "y": "m", "x": "km"})
+    with open_volume(path) as vol:
+        first = vol.slice("z", 1)
+        expected = xr.DataArray(data[1], dims=("y", "x"), name="v", attrs={"units": "S/m"},
+                                coords={"y": ("y", np.arange(5.0) * 2, {"units": "m"}),
+                                        "x": ("x", np.arange(6.0) * 3, {"units": "km"}),
+                                        "z": ((), 1.0, {"units": "m"})})
+        xr.testing.assert_identical(first, expected)
+        first.x.attrs["units"] = "changed"
+        first.attrs["units"] = "changed"
+        second = vol.slice("z", 2)
+        assert second.x.attrs["units"] == "km" and second.attrs["units"] == "S/m"
+        assert float(second.sel(x=9.0, y=4.0)) == pytest.approx(float(data[2, 2, 3]))
+        assert second.z.item() == 2.0
