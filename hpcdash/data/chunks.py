@@ -160,6 +160,7 @@ class RawReader:
         self.fill = ds.fillvalue
         self._chunk_offsets: dict[tuple[int, ...], int | None] = {}
         self._strides: dict[tuple[int, ...], list[int]] = {}
+        self._grids: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()
         self.on_read: Callable[[str, tuple], None] | None = None
 
@@ -172,6 +173,23 @@ class RawReader:
         with self._lock:
             self._chunk_offsets[origin] = off
         return off
+
+    def _grid_offsets(self, first: tuple[int, ...], grid: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (C order in the grid) of the chunks that exist and their byte offsets, for the
+        block of chunks ``first`` .. ``first + grid`` (in chunk units); kept per block (a slab's planes
+        share one)."""
+        key = (first, grid)
+        known = self._grids.get(key)
+        if known is None:
+            origins = itertools.product(*[range(g * c, (g + n) * c, c)
+                                          for g, n, c in zip(first, grid, self.chunks, strict=True)])
+            offsets = [self._chunk_offset(o) for o in origins]
+            present = np.array([k for k, off in enumerate(offsets) if off is not None], dtype=np.int64)
+            known = (present, np.array([offsets[k] for k in present], dtype=np.int64))
+            if len(self._grids) >= 256:
+                self._grids.clear()
+            self._grids[key] = known
+        return known
 
     def _read_gathered(self, ranges: list[tuple[int, int]], out: np.ndarray) -> bool:
         """Read a small block (a slice) with all its reads in one call outside the GIL (see
@@ -205,14 +223,12 @@ class RawReader:
         for d in range(k):
             within = (within[:, None] + (lo[d] + np.arange(lens[d], dtype=np.int64)) * strides[d]).ravel()
         within += lo[k] * strides[k]
-        origins = itertools.product(*[range(g * c, (g + n) * c, c) for g, n, c in zip(first, grid, chunks, strict=True)])
-        offsets = np.array([self._chunk_offset(o) for o in origins], dtype=object)
-        present = np.flatnonzero(offsets != None)  # noqa: E711 - elementwise on an object array
+        present, starts = self._grid_offsets(tuple(first), tuple(grid))
         scratch = np.empty(grid + lens, dtype=self.dtype)
         run_bytes = run_elems * item
         piece_bytes = math.prod(lens) * item
-        file_offsets = (offsets[present].astype(np.int64)[:, None] + within[None, :]).ravel()
-        targets = (present.astype(np.int64)[:, None] * piece_bytes
+        file_offsets = (starts[:, None] + within[None, :]).ravel()
+        targets = (present[:, None] * piece_bytes
                    + np.arange(within.size, dtype=np.int64)[None, :] * run_bytes).ravel()
         read_runs(self.fd, file_offsets, targets, run_bytes, scratch)
         if present.size < n_chunks:  # chunks never written hold the fill value
