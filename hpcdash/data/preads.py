@@ -28,34 +28,14 @@ _kernel = None
 _lock = threading.Lock()
 
 
-def _build():
-    import numba
-    from numba import types
-
-    pread = types.ExternalFunction("pread", types.intp(types.int32, types.voidptr, types.uintp, types.int64))
-
-    @numba.njit(nogil=True, cache=True)
-    def kernel(fd, offsets, targets, length, buf):  # pragma: no cover - compiled
-        base = buf.ctypes.data
-        for k in range(offsets.size):
-            done = 0
-            while done < length:
-                got = pread(fd, base + targets[k] + done, length - done, offsets[k] + done)
-                if got <= 0:
-                    return k
-                done += got
-        return -1
-
-    return kernel
-
-
 def load() -> bool:
     """Compile or load the nogil kernel (once per process); False where Numba is unavailable."""
     global _kernel
     with _lock:
         if _kernel is None and sys.platform.startswith("linux"):
             try:
-                kernel = _build()
+                from ._pread_kernel import read_runs as kernel
+
                 kernel(-1, np.zeros(0, np.int64), np.zeros(0, np.int64), 0, np.zeros(1, np.uint8))
                 _kernel = kernel
             except Exception:  # noqa: BLE001 - an optimisation: the Python loop reads the same bytes

@@ -114,3 +114,17 @@ def test_short_file_is_an_error_not_garbage(tmp_path, read_mode):
         with open_volume(tmp_path / "v.h5") as vol:
             for k in range(32):
                 vol.slice("z", k)
+
+
+def test_batched_read_kernel_is_compiled_once_per_machine(tmp_path):
+    """Numba's disk cache serves the kernel to the next process (compiling it costs ~1 s)."""
+    import subprocess
+    import sys
+
+    code = ("from hpcdash.data import preads; assert preads.load(); "
+            "s = preads._kernel.stats; print(sum(s.cache_hits.values()), sum(s.cache_misses.values()))")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+            for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    assert runs[1].stdout.split() == ["1", "0"]  # the second process loaded it, compiled nothing
