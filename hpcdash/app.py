@@ -8,6 +8,7 @@ shows its error instead of taking the page down.
 
 from __future__ import annotations
 
+import gc
 import html
 import os
 from collections.abc import Callable, Iterable
@@ -18,6 +19,25 @@ from pathlib import Path
 import panel as pn
 
 ASSETS = Path(__file__).resolve().parent / "assets"
+_startup_frozen = False
+
+
+def freeze_startup_objects() -> bool:
+    """Take what is alive now (imported modules, loaded kernels) out of the garbage collector's full
+    passes, once per server process; True the first time.
+
+    A full collection visits every tracked object: with Panel, HoloViews, Bokeh, Datashader and Numba
+    loaded that is ~390 000 of them, and one pass took 0.45-0.6 s, in the middle of a new session's
+    page or of a slider step. Frozen, those objects stay (they live as long as the process anyway) and
+    a pass over the sessions' own objects takes ~0.1 s (measured: new pages 0.82 -> 0.59 s median).
+    """
+    global _startup_frozen
+    if _startup_frozen:
+        return False
+    _startup_frozen = True
+    gc.collect()
+    gc.freeze()
+    return True
 
 
 @dataclass

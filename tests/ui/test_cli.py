@@ -72,3 +72,15 @@ def test_serve_binds_loopback_and_warns_about_paths_outside_root(start_server, d
     assert "outside the root folder" in out and "secret.h5" in out
     page = urllib.request.urlopen(server.url + "/", timeout=60).read().decode()
     assert "secret" not in page
+
+
+def test_server_freezes_its_startup_objects_once():
+    """What the server imported is out of the collector's full passes; sessions' own objects are not."""
+    code = ("import gc, hpcdash.explorer, hpcdash.app as app\n"
+            "first, second = app.freeze_startup_objects(), app.freeze_startup_objects()\n"
+            "frozen = gc.get_freeze_count()\n"
+            "later = [[] for _ in range(1000)]\n"
+            "print(first, second, frozen > 100_000, gc.get_freeze_count() == frozen)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True", "False", "True", "True"]
