@@ -284,21 +284,31 @@ def test_close_releases_the_file(data_root: Path):
     assert os.path.exists(data_root / "a.h5")
 
 
-def test_loading_flag_only_while_a_slow_read_is_pending(data_root: Path):
-    ex = ExplorerState(["a.h5"], root=str(data_root))
-    pane = ex.panes[0]
+def _loader_by_hand(ex: ExplorerState) -> tuple[list, list]:
+    """A loader whose UI-thread callbacks (`pending`) and spinner delays (`delayed`) the test runs itself."""
     pending, delayed = [], []
     ex.loader = SliceLoader(pool=ThreadPoolExecutor(1), dispatch=pending.append, delay_loading=delayed.append)
-    pane.index = 2
-    assert len(delayed) == 1 and pane.loading is False
-    delayed.pop()()  # the delay ran out while the read was still pending: show the spinner
-    assert pane.loading is True
+    return pending, delayed
+
+
+def _finish_reads(ex: ExplorerState, pending: list) -> None:
     deadline = time.monotonic() + 30
     while ex.loader._busy and time.monotonic() < deadline:
         if pending:
             pending.pop(0)()
         else:
             time.sleep(0.01)
+
+
+def test_loading_flag_only_while_a_slow_read_is_pending(data_root: Path):
+    ex = ExplorerState(["a.h5"], root=str(data_root))
+    pane = ex.panes[0]
+    pending, delayed = _loader_by_hand(ex)
+    pane.index = 2
+    assert len(delayed) == 1 and pane.loading is False
+    delayed.pop()()  # the delay ran out while the read was still pending: show the spinner
+    assert pane.loading is True
+    _finish_reads(ex, pending)
     assert pane.loading is False
     assert pane.readout.endswith(f"(slice 3 of {NZ})")
 
@@ -308,26 +318,16 @@ def test_loading_delay_of_a_finished_read_does_not_flag_the_next_one(data_root: 
     That read is not slow, so no spinner (it flickered on and off with every step)."""
     ex = ExplorerState(["a.h5"], root=str(data_root))
     pane = ex.panes[0]
-    pending, delayed = [], []
-    ex.loader = SliceLoader(pool=ThreadPoolExecutor(1), dispatch=pending.append, delay_loading=delayed.append)
-
-    def finish_reads() -> None:
-        deadline = time.monotonic() + 30
-        while ex.loader._busy and time.monotonic() < deadline:
-            if pending:
-                pending.pop(0)()
-            else:
-                time.sleep(0.01)
-
+    pending, delayed = _loader_by_hand(ex)
     pane.index = 2
-    finish_reads()
+    _finish_reads(ex, pending)
     pane.index = 3  # the next step is being read when the first step's delay runs out
     assert len(delayed) == 2 and ex.loader._busy
     delayed.pop(0)()
     assert pane.loading is False
     delayed.pop(0)()  # the running read's own delay does show it
     assert pane.loading is True
-    finish_reads()
+    _finish_reads(ex, pending)
     assert pane.loading is False and pane.readout.endswith(f"(slice 4 of {NZ})")
 
 
