@@ -95,8 +95,10 @@ from .errors import (
 from .paths import safe_path
 
 # HDF5's own chunk cache per open file: the slab cache does the heavy lifting, this only
-# keeps partially read edge chunks from being decoded twice within one read.
-RDCC_NBYTES = 16 * 1024 * 1024
+# keeps partially read edge chunks from being decoded twice within one read. 4 MiB read
+# planes across 64^3 chunks as fast as 16 MiB (1024^3: 37 vs 62 ms; blosc 256^3: 8 vs 10 ms)
+# with ~12 MB less memory per open file; without a cache they took 380 ms.
+RDCC_NBYTES = 4 * 1024 * 1024
 RDCC_NSLOTS = 10007  # prime, per the HDF5 docs
 MAX_WALK_OBJECTS = 20_000
 SAMPLE_PER_DIM = 3
