@@ -97,6 +97,8 @@ class ClusterView(pn.viewable.Viewer):
 
     control = param.ClassSelector(class_=ClusterControl, doc="The model this tab renders.")
     refresh_seconds = param.Number(default=2.0, bounds=(0.2, None), doc="Job table refresh period.")
+    SPINNER_DELAY_S = 0.2  # calls that end sooner show no spinner
+
     close_on_session_end = param.Boolean(default=True, doc="Close the cluster when the browser session ends.")
     sweep_dir = param.String(default="", doc="Where sweep runs are written ('' = ./runs).")
 
@@ -108,6 +110,7 @@ class ClusterView(pn.viewable.Viewer):
         self._sweep_paths: list[Path] = []
         self._periodic = None
         self._ticking = False
+        self._running_calls: set[int] = set()  # buttons whose call is running (see _run)
         self._layout = None
         self._model_error = ("", "")
         self._shown_running = False
@@ -368,11 +371,23 @@ class ClusterView(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ actions
     async def _run(self, button: pn.widgets.Button, fn: Callable, *args, **kwargs):
-        """Run ``fn`` in a thread with ``button`` showing a loading spinner; errors go to the alerts."""
-        button.loading = True
+        """Run ``fn`` in a thread, ``button`` showing a loading spinner if it takes longer than
+        ``SPINNER_DELAY_S``; errors go to the alerts. A click while the button's call runs is ignored.
+
+        The spinner is switched on only after the first wait: a call that ended at once (a request
+        refused before reaching the scheduler) set it on and off within one callback, and the browser
+        could receive the two changes in the wrong order and keep the button covered by the spinner.
+        """
+        if id(button) in self._running_calls:
+            return None
+        self._running_calls.add(id(button))
         self._show_error("", None)
+        call = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
         try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            done, _ = await asyncio.wait({call}, timeout=self.SPINNER_DELAY_S)
+            if not done:
+                button.loading = True
+            return await call
         except RequestError as err:
             self._show_error(str(err), err.field)
         except SchedulerError as err:
@@ -381,6 +396,7 @@ class ClusterView(pn.viewable.Viewer):
             self._show_error(f"{type(err).__name__}: {err}", None)
         finally:
             button.loading = False
+            self._running_calls.discard(id(button))
         return None
 
     async def _on_validate(self, event=None) -> None:

@@ -51,3 +51,35 @@ def test_partitions_listed_for_slurm(slurm, make_control):
     view.control.backend = "local"
     assert view.partitions.object == ""
     assert not view.fields["walltime"].visible and not view.fields["queue"].visible and not view.extra.visible
+
+
+@pytest.mark.parametrize("seconds,spinner", [(0.0, False), (0.6, True)])
+def test_spinner_only_for_slow_calls_and_no_second_call_meanwhile(make_control, seconds, spinner):
+    """A call that ends at once never switches the spinner on (on and off within one callback, the
+    browser could get the two changes in the wrong order and keep the button covered); a slow one
+    does, and ends with it off. A click while the call runs starts nothing."""
+    import time
+
+    view = ClusterView(make_control(backend="local"))
+    seen, calls = [], []
+    view.validate_btn.param.watch(lambda e: seen.append(e.new), "loading")
+
+    def work():
+        calls.append(1)
+        time.sleep(seconds)
+        return "done"
+
+    async def click_twice():
+        first = asyncio.ensure_future(view._run(view.validate_btn, work))
+        await asyncio.sleep(0)
+        second = await view._run(view.validate_btn, work)  # while the first runs
+        return await first, second
+
+    results = []
+    run(_collect(click_twice(), results))
+    assert results == [("done", None)] and calls == [1]
+    assert seen == ([True, False] if spinner else []) and view.validate_btn.loading is False
+
+
+async def _collect(coro, out: list) -> None:
+    out.append(await coro)
