@@ -16,7 +16,8 @@ In a UI, run reads through :class:`LatestOnly` (one per pane) with :class:`Slice
 so a slider drag never queues stale reads; see :mod:`hpcdash.data.cache`. Catch
 :class:`VolumeError` and show ``str(err)`` (HTML-escaped). Modules: ``volume`` (finding
 and reading), ``conventions`` (dimension scales, NeXus, CF), ``chunks`` (lock-free chunk
-readers), ``cache`` (slab cache, read-ahead, LatestOnly), ``write`` (``write_volume``),
+readers), ``preads`` (a slice's reads in one call outside the GIL), ``cache`` (slab cache,
+read-ahead, LatestOnly), ``write`` (``write_volume``),
 ``paths`` (``safe_path``, ``list_dir``), ``errors``.
 """
 
