@@ -185,6 +185,15 @@ class RawReader:
             self._chunk_offsets[origin] = off
         return off
 
+    def _strides_of(self, block: tuple[int, ...]) -> list[int]:
+        """Byte strides of an array of shape ``block`` stored C-ordered, kept per shape (asked once per
+        chunk of every read: numpy's prod on short tuples cost more than the reads themselves)."""
+        strides = self._strides.get(block)
+        if strides is None:
+            item = self.dtype.itemsize
+            strides = self._strides[block] = [item * math.prod(block[d + 1:]) for d in range(len(block))]
+        return strides
+
     def _grid_offsets(self, first: tuple[int, ...], grid: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Positions (C order in the grid) of the chunks that exist and their byte offsets, for the
         block of chunks ``first`` .. ``first + grid`` (in chunk units); kept per block (a slab's planes
@@ -226,9 +235,7 @@ class RawReader:
         scratch_bytes = n_chunks * math.prod(lens) * item
         if n_runs > self.GATHER_MAX_RUNS or scratch_bytes > self.GATHER_MAX_BYTES or run_elems * item < self.GATHER_MIN_RUN:
             return False
-        strides = self._strides.get(chunks)
-        if strides is None:
-            strides = self._strides[chunks] = [item * math.prod(chunks[d + 1:]) for d in range(len(chunks))]
+        strides = self._strides_of(chunks)
         # byte offset of each run inside a chunk (C order over the leading dims)
         within = np.zeros(1, np.int64)
         for d in range(k):
@@ -260,12 +267,8 @@ class RawReader:
 
     def _copy(self, base: int, block: tuple[int, ...], src: list[slice], dst: np.ndarray) -> None:
         """Copy ``block[src]`` of the array stored C-ordered at byte ``base`` into ``dst``."""
-        # runs once per chunk of every read: plain Python arithmetic (numpy's prod on short tuples
-        # cost more than the read itself)
         item = self.dtype.itemsize
-        strides = self._strides.get(block)
-        if strides is None:
-            strides = self._strides[block] = [item * math.prod(block[d + 1:]) for d in range(len(block))]
+        strides = self._strides_of(block)
         lens = [s.stop - s.start for s in src]
         first = base + sum(s.start * st for s, st in zip(src, strides, strict=True))
         span = sum((n - 1) * st for n, st in zip(lens, strides, strict=True)) + item

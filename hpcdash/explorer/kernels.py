@@ -58,7 +58,7 @@ def warm_up() -> None:
     from .views import SliceParts, aggregate_slice
 
     enable_disk_cache()
-    preads.load()  # the slice reader's batched reads (Numba is started by now)
+    preads.load()  # the slice reader's batched reads (from Numba's disk cache after the first run)
     z = np.zeros((8, 8), np.float32)
     y = np.arange(8.0)
     for uniform, x in ((True, np.arange(8.0)), (False, np.cumsum(np.arange(1.0, 9.0)))):

@@ -280,12 +280,12 @@ class ReadoutText(pn.widgets.StaticText):
         thread that linked panes' images wait for)."""
         models = [model for model, _ in self._models.values()]
         served = models and all(m.document is not None and m.document.session_context is not None for m in models)
-        if not served or self.name:
+        if not served:
             self.value = value
             return
         with param.parameterized.discard_events(self):
             self.value = value
-        text = html.escape(value)
+        text = self._process_param_change({"value": value})["text"]  # what Panel's update would send
         for model in models:
             model.text = text
 
