@@ -95,10 +95,10 @@ def _phase_html(st: ClusterStatus) -> str:
 class ClusterView(pn.viewable.Viewer):
     """The cluster tab for one browser session (or one notebook cell)."""
 
+    SPINNER_DELAY_S = 0.2  # calls that end sooner show no spinner (see _spinner_if_slow)
+
     control = param.ClassSelector(class_=ClusterControl, doc="The model this tab renders.")
     refresh_seconds = param.Number(default=2.0, bounds=(0.2, None), doc="Job table refresh period.")
-    SPINNER_DELAY_S = 0.2  # calls that end sooner show no spinner
-
     close_on_session_end = param.Boolean(default=True, doc="Close the cluster when the browser session ends.")
     sweep_dir = param.String(default="", doc="Where sweep runs are written ('' = ./runs).")
 
@@ -370,23 +370,27 @@ class ClusterView(pn.viewable.Viewer):
             self._ticking = False
 
     # ------------------------------------------------------------------ actions
+    async def _spinner_if_slow(self, button: pn.widgets.Button, task: asyncio.Future) -> None:
+        """Wait up to ``SPINNER_DELAY_S`` for ``task``; if it still runs, show ``button``'s spinner.
+
+        A call that ended at once (a request refused before reaching the scheduler) used to switch the
+        spinner on and off within one callback, and the browser could receive the two changes in the
+        wrong order and keep the button covered by the spinner.
+        """
+        await asyncio.wait({task}, timeout=self.SPINNER_DELAY_S)
+        if not task.done():
+            button.loading = True
+
     async def _run(self, button: pn.widgets.Button, fn: Callable, *args, **kwargs):
         """Run ``fn`` in a thread, ``button`` showing a loading spinner if it takes longer than
-        ``SPINNER_DELAY_S``; errors go to the alerts. A click while the button's call runs is ignored.
-
-        The spinner is switched on only after the first wait: a call that ended at once (a request
-        refused before reaching the scheduler) set it on and off within one callback, and the browser
-        could receive the two changes in the wrong order and keep the button covered by the spinner.
-        """
+        ``SPINNER_DELAY_S``; errors go to the alerts. A click while the button's call runs is ignored."""
         if id(button) in self._running_calls:
             return None
         self._running_calls.add(id(button))
         self._show_error("", None)
         call = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
         try:
-            done, _ = await asyncio.wait({call}, timeout=self.SPINNER_DELAY_S)
-            if not done:
-                button.loading = True
+            await self._spinner_if_slow(button, call)
             return await call
         except RequestError as err:
             self._show_error(str(err), err.field)
@@ -441,6 +445,8 @@ class ClusterView(pn.viewable.Viewer):
         from hpcdash.sim import run_sweep
 
         client = self.control.client
+        if id(self.sweep_btn) in self._running_calls:  # a sweep is running (see _run)
+            return
         if client is None:
             self._show_error("Start the cluster before running a sweep.", None)
             return
@@ -453,10 +459,11 @@ class ClusterView(pn.viewable.Viewer):
 
         self.sweep_bar.max, self.sweep_bar.value, self.sweep_bar.visible = len(sets), 0, True
         self.sweep_msg.object = f"0/{len(sets)} runs done"
-        self.sweep_btn.loading = True
         t0 = time.perf_counter()
         task = asyncio.ensure_future(asyncio.to_thread(run_sweep, sets, out, client, progress))
+        self._running_calls.add(id(self.sweep_btn))
         try:
+            await self._spinner_if_slow(self.sweep_btn, task)
             while not task.done():
                 await asyncio.wait([task], timeout=0.5)
                 self.sweep_bar.value = state["done"]
@@ -469,6 +476,7 @@ class ClusterView(pn.viewable.Viewer):
             return
         finally:
             self.sweep_btn.loading = False
+            self._running_calls.discard(id(self.sweep_btn))
         self.sweep_bar.value = len(paths)
         self.sweep_msg.object = html.escape(
             f"{len(paths)}/{len(sets)} runs done in {time.perf_counter() - t0:.1f} s; files in {out}")
