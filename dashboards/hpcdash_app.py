@@ -15,7 +15,7 @@ import os
 import sys
 
 import hpcdash.explorer  # noqa: F401 - Datashader's kernels, loaded once per server process
-from hpcdash.app import create_app, freeze_startup_objects
+from hpcdash.app import create_app, prepare_server_process
 
 
 def _settings(argv: list[str]) -> tuple[list[str], str]:
@@ -28,6 +28,6 @@ def _settings(argv: list[str]) -> tuple[list[str], str]:
     return (args.paths or env_paths), root
 
 
-freeze_startup_objects()  # once per server process (this script runs for every session)
+prepare_server_process()  # once per server process (this script runs for every session)
 paths, root = _settings(sys.argv[1:])
 create_app(paths, root).servable(title="hpcdash")

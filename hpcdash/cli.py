@@ -76,7 +76,7 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
 
     import panel as pn
 
-    from hpcdash.app import ASSETS, create_app, freeze_startup_objects
+    from hpcdash.app import ASSETS, create_app, prepare_server_process
 
     # errors raised in session callbacks go to stderr (Panel and Bokeh log them, they never stop the server)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
@@ -91,7 +91,7 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
                   "(use --root to choose another folder).", file=sys.stderr)
     import hpcdash.explorer  # noqa: F401 - loads Datashader's kernels now, not in the first session
 
-    freeze_startup_objects()
+    prepare_server_process()
 
     origins = websocket_origins(address, port, allow_websocket_origin)
     url = f"http://{'127.0.0.1' if address in ('', '0.0.0.0') else address}:{port}{prefix or ''}/"

@@ -10,7 +10,9 @@ records to LOGFILE every 20 ms, so the measured threads never wait on the file:
 - ``in``:   bokeh's ``WSHandler._handle`` got a complete message from a client (msgtype);
 - ``proc``: Panel's ``Syncable._process_events`` ran (start, end, class name, event names);
 - ``w``:    tornado's ``WebSocketHandler.write_message`` wrote one frame (bytes, binary or not, and
-  the msgtype when the frame is a message header); bokeh and Panel both send through it.
+  the msgtype when the frame is a message header); bokeh and Panel both send through it;
+- ``gc``:   one pass of Python's cyclic garbage collector (generation, objects collected), so that a
+  slow update can be told apart from one that a collection happened to fall into.
 
 A benchmark client reads the log to get, per update, the server time from the start of Panel's
 processing to the end of the last write of the update, and the bytes sent to the browser. The app
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import gc
 import json
 import os
 import sys
@@ -101,6 +104,16 @@ def install(log_path: str) -> None:
             _log({"k": "proc", "t0": t0, "t": time.perf_counter(), "cls": type(self).__name__,
                   "events": sorted(str(e) for e in events)})
 
+    gc_start: list[float] = []
+
+    def _gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_start[:] = [time.perf_counter()]
+        elif gc_start:
+            _log({"k": "gc", "t0": gc_start[0], "t": time.perf_counter(), "gen": info.get("generation"),
+                  "collected": info.get("collected")})
+
+    gc.callbacks.append(_gc)
     WSHandler._handle = _handle
     WebSocketHandler.write_message = write_message
     Syncable._process_events = _process_events

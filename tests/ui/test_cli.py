@@ -84,3 +84,27 @@ def test_server_freezes_its_startup_objects_once():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["True", "False", "True", "True"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_server_gives_big_freed_blocks_back_to_the_system():
+    """With the server's mmap threshold a freed 6 MB block leaves the process; without it (glibc's
+    threshold has risen to 8 MB after the first block), it stays resident in the heap."""
+    code = ("import os, sys, numpy as np, hpcdash.app as app\n"
+            "os.environ.pop('MALLOC_MMAP_THRESHOLD_', None)\n"
+            "print(app.set_mmap_threshold() if sys.argv[1] == 'set' else 'default')\n"
+            "def rss():\n"
+            "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS')) // 1024\n"
+            "before = rss()\n"
+            "a = np.ones(1 << 20); del a\n"  # 8 MiB
+            "b = np.ones(6 << 17); del b\n"  # 6 MiB
+            "print(rss() - before)\n")
+    out = {}
+    for mode in ("set", "default"):
+        run = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, cwd=REPO,
+                             timeout=300)
+        assert run.returncode == 0, run.stderr
+        out[mode] = run.stdout.split()
+    assert out["set"][0] == "True"
+    assert int(out["set"][1]) < 2, out  # returned
+    assert int(out["default"][1]) >= 5, out  # the control: glibc's own threshold keeps it
