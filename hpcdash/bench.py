@@ -648,6 +648,28 @@ def _row(measure: str, hpcdash: Any = None, h5py: Any = None, h5grove: Any = Non
             "met": met, "ratio": ratio, "note": note}
 
 
+def _page_load_rows(hb: dict, nb: dict, n: int) -> list[dict[str, Any]]:
+    """Open to first image in chromium: a new page of a browser that has loaded the app before (scripts
+    cached), and the very first page (empty cache). No target of its own: the 1 s target is the
+    session's (row above); this shows what a user waits for, the browser's share included."""
+    out = []
+    for cache, label in (("warm", "new page, scripts cached"), ("empty", "first page, empty cache")):
+        mine = [r for r in hb.get("page_loads", []) if r.get("cache") == cache and r.get("first_image_ms")]
+        theirs = [r for r in nb.get("page_loads", []) if r.get("cache") == cache and r.get("first_image_ms")]
+        if not mine:
+            continue
+        med = statistics.median(r["first_image_ms"] for r in mine) / 1e3
+        nmed = statistics.median(r["first_image_ms"] for r in theirs) / 1e3 if theirs else None
+        html_ = statistics.median(r["html_ms"] for r in mine) / 1e3
+        dom = statistics.median(r["dom_ready_ms"] for r in mine) / 1e3
+        out.append(_row(f"open to first image in chromium, {label}, {n}^3 [s]", f"{med:.2f}", None, None,
+                        None if nmed is None else f"{nmed:.2f}", "", None, _x(med, nmed, "naive"),
+                        f"{len(mine)} page(s); median HTML page received at {html_:.2f} s (the server has built "
+                        f"the session), scripts run by {dom:.2f} s, then the document comes over the websocket "
+                        "and BokehJS draws it"))
+    return out
+
+
 def _ms(s: dict | None, spread: bool = False) -> str | None:
     if not s or s.get("median") is None:
         return None
@@ -757,6 +779,7 @@ def build_rows(cfg: Config, R: dict[str, Any]) -> list[dict[str, Any]]:
                      (f"imports {fi['imports_s']:.1f} s, which include loading Datashader's kernels from "
                       "Numba's disk cache (hpcdash.explorer.kernels; compiled once per machine)"
                       if "imports_s" in fi else fi.get("error", ""))))
+    rows.extend(_page_load_rows(hp.get("browser") or {}, nv.get("browser") or {}, plain["n"]))
     # linked
     lk = hp.get("linked") or {}
     one, four = (lk.get("one") or {}).get("median"), (lk.get("four") or {}).get("median")

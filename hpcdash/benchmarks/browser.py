@@ -8,6 +8,13 @@ recomputes the checksum each frame, and the first frame whose checksum differs e
 So the figure is keydown -> (BokehJS sends the change, the server reads, rasterizes and sends the patch,
 BokehJS decodes and paints) -> the first animation frame that shows different plot pixels. The slider
 is moved as a user does: ``.noUi-handle`` focused, ``ArrowRight``.
+
+The same run also times opening the page: from navigation start to the first animation frame in which
+a plot canvas shows the image (at least 300 of 80x80 sampled pixels coloured, i.e. not white or grey),
+once in the fresh browser (its cache empty) and ``reloads`` more times as new pages of the same
+browser (scripts and styles cached, as when a user opens another tab of the app); each is a new
+server session. The navigation timing gives the server's part: the HTML page arrives once the server
+has built the session's document.
 """
 
 from __future__ import annotations
@@ -86,29 +93,72 @@ _JS_SETUP = """
 """
 
 
+_JS_FIRST_IMAGE = """
+(() => {
+  const coloured = () => {
+    const walk = (node, acc) => {
+      if (!node) return acc;
+      if (node.shadowRoot) walk(node.shadowRoot, acc);
+      for (const c of node.children || []) {
+        if (c.tagName === 'CANVAS' && c.width >= 100 && c.height >= 100) acc.push(c);
+        walk(c, acc);
+      }
+      return acc;
+    };
+    const s = document.createElement('canvas'); s.width = 80; s.height = 80;
+    const x = s.getContext('2d', {willReadFrequently: true});
+    for (const c of walk(document.body, [])) {
+      x.clearRect(0, 0, 80, 80); x.drawImage(c, 0, 0, 80, 80);
+      const d = x.getImageData(0, 0, 80, 80).data; let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - d[i + 1]) + Math.abs(d[i + 1] - d[i + 2]) > 60) n++;
+      if (n > 300) return true;
+    }
+    return false;
+  };
+  window.__firstImage = new Promise((resolve) => {
+    const frame = () => { if (document.body && coloured()) resolve(performance.now()); else requestAnimationFrame(frame); };
+    requestAnimationFrame(frame);
+  });
+})();
+"""
+
+_JS_NAVIGATION = ("(() => { const n = performance.getEntriesByType('navigation')[0]; "
+                  "return {html_ms: n.responseEnd, dom_ready_ms: n.domContentLoadedEventEnd}; })()")
+
+
+def _first_image(page, url: str, timeout_ms: float) -> dict[str, Any]:
+    page.goto(url, timeout=timeout_ms)
+    ms = page.evaluate(f"Promise.race([window.__firstImage, new Promise(r => setTimeout(() => r(null), {timeout_ms}))])")
+    return {"first_image_ms": ms, **page.evaluate(_JS_NAVIGATION)}
+
+
 def keypress_to_image(url: str, presses: int = 20, timeout_ms: float = 15000,
                       settle_ms: float = 400, load_timeout_ms: float = 120000,
-                      after_press: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+                      after_press: Callable[[], dict[str, Any]] | None = None, reloads: int = 3) -> dict[str, Any]:
     """Open `url`, press ArrowRight on the first slider `presses` times; per press the ms from keydown
     to the first animation frame with changed plot pixels. Returns p50, min, max, the samples, the
     number of presses that showed no change within `timeout_ms`, the largest canvas (w, h) in device
     pixels, console errors, and what `after_press()` (called after each press has settled, e.g. to
-    read the server's probe log) returned for each press."""
+    read the server's probe log) returned for each press; ``page_loads``: the first image of the first page
+(empty cache) and of `reloads` more pages (see the module docstring)."""
     from playwright.sync_api import sync_playwright
 
     samples: list[float] = []
     server: list[dict[str, Any]] = []
     misses = 0
     errors: list[str] = []
+    loads: list[dict[str, Any]] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         version = browser.version
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            context.add_init_script(_JS_FIRST_IMAGE)
+            page = context.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
             t0 = time.perf_counter()
-            page.goto(url, timeout=load_timeout_ms)
+            loads.append({"cache": "empty", **_first_image(page, url, load_timeout_ms)})
             handle = page.locator(".noUi-handle").first
             handle.wait_for(state="visible", timeout=load_timeout_ms)
             page.locator("canvas").first.wait_for(state="visible", timeout=load_timeout_ms)
@@ -143,6 +193,11 @@ def keypress_to_image(url: str, presses: int = 20, timeout_ms: float = 15000,
             canvas = page.evaluate(
                 "(() => { let b = [0, 0]; for (const c of window.__bench.canvases()) "
                 "{ if (c.width * c.height > b[0] * b[1]) b = [c.width, c.height]; } return b; })()")
+            page.close()
+            for _ in range(reloads):
+                other = context.new_page()
+                loads.append({"cache": "warm", **_first_image(other, url, load_timeout_ms)})
+                other.close()
         finally:
             browser.close()
     return {
@@ -156,6 +211,7 @@ def keypress_to_image(url: str, presses: int = 20, timeout_ms: float = 15000,
         "checksum_ms": checksum_ms,
         "server": server,
         "page_load_s": load_s,
+        "page_loads": loads,
         "chromium": version,
         "console_errors": errors[:10],
     }
