@@ -224,20 +224,6 @@ def _cells_in(c: np.ndarray, rng: tuple[float, float]) -> int:
     return int(np.count_nonzero((c >= lo) & (c <= hi))) or 1
 
 
-def skip_first_range_rerun(plot, element=None) -> None:
-    """A plot hook: drop the re-run of a DynamicMap that HoloViews queues right after its first frame.
-
-    A plot with a ``RangeXY`` stream queues that stream for one more trigger once the first frame is
-    drawn whenever ``xlim or ylim`` is set, and their default ``(nan, nan)`` counts as set
-    (``GenericElementPlot.get_extents``). The re-run rasterizes the whole slice again at the same size
-    and pushes it through the plot's update: the same picture, ~70 ms of a new session's page. Our
-    frames are rasterized to the whole extent when the range is None, so there is nothing to redo.
-    """
-    queued = getattr(plot, "_trigger", None)
-    if isinstance(queued, list) and not getattr(plot, "drawn", True):
-        queued[:] = [s for s in queued if not isinstance(s, hv.streams.RangeXY)]
-
-
 def style_image(img: hv.Image, cmap: str, clim: tuple[float, float], scale: str) -> hv.Image:
     """Colour options of one frame; log colour only when the whole range is positive."""
     lo, hi = clim
@@ -473,7 +459,6 @@ class SliceView(pn.viewable.Viewer):
                                            "dh": [y1 - y0], **colour}
 
     def _hook_at_render(self, plot, element) -> None:
-        skip_first_range_rerun(plot)
         if plot.handles.get("source") is not None and plot.handles.get("color_mapper") is not None:
             self._hook_range(plot)
 
@@ -641,8 +626,7 @@ class ComparisonView(pn.viewable.Viewer):
             stream = hv.streams.Params(e, ["comparison", "comparison_clim"])
 
             opts = dict(colorbar=True, tools=["hover"], frame_width=FRAME_WIDTH,
-                        frame_height=int(FRAME_WIDTH * 0.75), clabel=label, title="",
-                        hooks=[skip_first_range_rerun])
+                        frame_height=int(FRAME_WIDTH * 0.75), clabel=label, title="")
 
             def element(comparison, comparison_clim, x_range=None, y_range=None, width=None, height=None,
                         scale=None):

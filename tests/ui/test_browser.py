@@ -347,3 +347,21 @@ def test_log_colour_scale_switches_the_drawn_mapper(page: Page, hpcdash_server, 
     pane(page, 0).locator(".hpcdash-scale").get_by_text("linear").click()
     wait_for_mapper_kinds(page, ["LinearColorMapper"])
     assert console_errors == []
+
+
+def test_plot_keeps_the_slice_aspect(page: Page, hpcdash_server, data_root: Path, console_errors):
+    """The drawn plot has the slice's physical aspect (same units on both axes): BokehJS's first
+    layout of a stretching plot with an aspect ratio must not be left squashed to its minimum height."""
+    import hpcdash
+
+    open_view(page, hpcdash_server, file="a.h5")
+    expect(readout(page)).to_have_text(re.compile(r"slice \d+ of"), timeout=LOAD)
+    page.wait_for_timeout(1500)
+    with hpcdash.open_volume(data_root / "a.h5") as vol:
+        s = vol.slice(0, 0)
+        (ydim, xdim) = s.dims
+        ratio = float(np.ptp(s[ydim].values) / np.ptp(s[xdim].values))
+    box = pane(page, 0).locator(".hpcdash-plot canvas").first.bounding_box()
+    # the canvas adds the toolbar, axes and colour bar around the frame: a loose band around the ratio
+    assert 0.6 * ratio <= box["height"] / box["width"] <= 1.4 * ratio, (box, ratio)
+    assert console_errors == []
