@@ -91,6 +91,11 @@ def test_uncompressed_random_jump_reads_plane_then_slab_when_stepping(tmp_path, 
         assert len(counter.reads) == 2
         np.testing.assert_array_equal(vol.slice("z", 20).values, data[20])  # slowest axis: raw bytes
         assert counter.reads[2] == ("raw", ((20, 21), (0, 24), (0, 20)))
+        # two random jumps into one slab, far apart: planes, not the slab
+        np.testing.assert_array_equal(vol.slice("y", 16).values, data[:, 16])
+        np.testing.assert_array_equal(vol.slice("y", 23).values, data[:, 23])
+        assert counter.reads[3:] == [(slice(None), slice(16, 17), slice(None)),
+                                     (slice(None), slice(23, 24), slice(None))]
 
 
 def test_cache_shared_between_volumes_of_same_file(cube, fresh_cache):
