@@ -208,9 +208,10 @@ class _Walk:
     excluded: set[str]  # names of CF bounds datasets
 
 
-def _walk(f: h5py.File) -> _Walk:
+def _walk(f: h5py.File, root: Path | str | None = None) -> _Walk:
     """All datasets reachable from the root, by their path in this file, following
-    soft and external links (broken ones are recorded, not raised)."""
+    soft and external links (broken ones are recorded, not raised). With ``root``, an external
+    link that can only lead outside it is not followed (HDF5 would open that file to look)."""
     out = _Walk([], [], set())
     seen: set[int] = set()
     stack: list[tuple[str, h5py.Group]] = [("/", f)]
@@ -228,6 +229,8 @@ def _walk(f: h5py.File) -> _Walk:
                 link = group.get(key, getlink=True)
             except (OSError, KeyError, RuntimeError):
                 out.broken.append(path)
+                continue
+            if isinstance(link, h5py.ExternalLink) and not _external_link_allowed(link, group, root):
                 continue
             try:
                 obj = group[key]
@@ -259,6 +262,52 @@ def _candidates(name: Path, base: Path, prefix_variable: str) -> list[Path]:
         return [name]
     prefixes = [p.replace("${ORIGIN}", str(base)) for p in os.environ.get(prefix_variable, "").split(os.pathsep) if p]
     return [Path(p) / name for p in prefixes] + [base / name]
+
+
+def _external_link_allowed(link: h5py.ExternalLink, group: h5py.Group, root: Path | str | None) -> bool:
+    """False if every file HDF5 may open for ``link`` (found in ``group``) lies outside ``root``:
+    its name as given (absolute, or relative to the working directory), below the folder of the
+    file holding the link and below each folder of ``HDF5_EXT_PREFIX``. Such a link is not followed,
+    so HDF5 never opens the file; one that may resolve inside is followed, and the file HDF5 really
+    opened is checked afterwards (`storage_files`)."""
+    if root is None:
+        return True
+    name = Path(os.fsdecode(link.filename))
+    base = Path(group.file.filename).absolute().parent
+    candidates = _candidates(name, base, "HDF5_EXT_PREFIX") + ([] if name.is_absolute() else [Path.cwd() / name])
+    for candidate in candidates:
+        try:
+            safe_path(root, candidate)
+            return True
+        except PathOutsideRootError:
+            continue
+    return False
+
+
+def _refuse_links_outside(f: h5py.File, name: str, root: Path | str | None) -> None:
+    """Raise PathOutsideRootError if the path ``name`` passes through an external link that can only
+    lead outside ``root``; checked link by link, before anything follows them."""
+    if root is None:
+        return
+    group: h5py.Group = f
+    parts = [p for p in name.split("/") if p]
+    for k, part in enumerate(parts):
+        try:
+            link = group.get(part, getlink=True)
+        except (OSError, KeyError, ValueError, RuntimeError):
+            return
+        if isinstance(link, h5py.ExternalLink) and not _external_link_allowed(link, group, root):
+            raise PathOutsideRootError(
+                f"'{name}' in '{_display(f.filename)}' goes through an external link to a file outside the "
+                "allowed folder; it is not shown.")
+        if k == len(parts) - 1:
+            return
+        try:
+            group = group[part]
+        except (OSError, KeyError, ValueError, RuntimeError):
+            return
+        if not isinstance(group, h5py.Group):
+            return
 
 
 def storage_files(ds: h5py.Dataset, path: Path | str) -> list[Path]:
@@ -320,7 +369,7 @@ def _inside(ds: h5py.Dataset, path: Path | str | None, root: Path | str | None) 
 
 
 def _list_volumes(f: h5py.File, path: Path | str | None = None, root: Path | str | None = None) -> list[VolumeInfo]:
-    walk = _walk(f)
+    walk = _walk(f, root)
     candidates = [(n, ds) for n, ds in walk.datasets
                   if n not in walk.excluded and not is_dimension_scale(ds) and _is_plottable(ds)
                   and _inside(ds, path, root)]
@@ -422,6 +471,7 @@ class Volume:
                 raise NoVolumeError(f"'{self._fname}' contains no numeric dataset with 2 or more dimensions.")
             dataset = infos[0].name
         name = "/" + dataset.strip("/") if dataset.strip("/") else "/"
+        _refuse_links_outside(f, name, self._root)
         try:
             link = f.get(name, getlink=True)
         except (OSError, KeyError, ValueError):
@@ -441,6 +491,7 @@ class Volume:
             target = nexus_default_path(obj) if (is_nxdata(obj) or attr(obj, "default")) else None
             if target is None:
                 raise NoVolumeError(f"'{name}' in '{self._fname}' is a group, not a dataset.")
+            _refuse_links_outside(f, target, self._root)
             return target, f[target]
         if not isinstance(obj, h5py.Dataset):
             raise NoVolumeError(f"'{name}' in '{self._fname}' is not a dataset.")

@@ -98,3 +98,33 @@ def test_relative_names_found_through_hdf5_prefix_variables_are_refused(layout, 
     assert "/v" not in _names(path, root)
     monkeypatch.delenv(variable)
     open_volume(path, "/v", root=root).close()  # the name resolves inside the root: allowed
+
+
+def test_external_link_out_of_root_is_not_even_opened(layout):
+    """An external link that can only lead outside the root is refused before HDF5 opens its file.
+    The target here is a named pipe: opening it for reading would block, so a run that opened it
+    would not finish in time."""
+    import os
+    import subprocess
+    import sys
+
+    root, outside, _ = layout
+    os.mkfifo(outside / "pipe.h5")
+    path = root / "pipe_link.h5"
+    with h5py.File(path, "w") as f:
+        f["own"] = np.ones((3, 5), "f4")
+        f["leak"] = h5py.ExternalLink(str(outside / "pipe.h5"), "/data")
+        f["via"] = h5py.ExternalLink("../secret/pipe.h5", "/")
+    code = ("import sys\n"
+            "from hpcdash.data import PathOutsideRootError, find_volumes, open_volume\n"
+            "path, root = sys.argv[1:]\n"
+            "print(sorted(v.name for v in find_volumes(path, root=root)))\n"
+            "for name in ('/leak', '/via/data'):\n"
+            "    try:\n"
+            "        open_volume(path, name, root=root)\n"
+            "    except PathOutsideRootError as e:\n"
+            "        print('refused', name, 'outside the allowed folder' in str(e))\n")
+    run = subprocess.run([sys.executable, "-c", code, str(path), str(root)], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["['/own']", "refused /leak True", "refused /via/data True"]
