@@ -37,6 +37,8 @@ FRAME_WIDTH = 420
 #: Tallest plot (CSS pixels): a slice, its controls and the page header fit a laptop screen, and the
 #: browser colour-maps no more pixels than are seen at once.
 MAX_PLOT_HEIGHT = 560
+#: Lowest plot (CSS pixels): room for the loading indicator before the first slice.
+PLOT_MIN_HEIGHT = 250
 #: How long the slider rests before its position is written to the URL.
 URL_DELAY_MS = 400
 #: Width of a plot outside its frame: the y axis, the colour bar and its labels.
@@ -224,6 +226,20 @@ def _cells_in(c: np.ndarray, rng: tuple[float, float]) -> int:
     return int(np.count_nonzero((c >= lo) & (c <= hi))) or 1
 
 
+def skip_first_range_rerun(plot, element=None) -> None:
+    """A plot hook: drop the re-run of a DynamicMap that HoloViews queues right after its first frame.
+
+    A plot with a ``RangeXY`` stream queues that stream for one more trigger once the first frame is
+    drawn whenever ``xlim or ylim`` is set, and their default ``(nan, nan)`` counts as set
+    (``GenericElementPlot.get_extents``). The re-run rasterizes the whole slice again at the same size
+    and pushes it through the plot's update: the same picture, ~70 ms of a new session's page. Our
+    frames are rasterized to the whole extent when the range is None, so there is nothing to redo.
+    """
+    queued = getattr(plot, "_trigger", None)
+    if isinstance(queued, list) and not getattr(plot, "drawn", True):
+        queued[:] = [s for s in queued if not isinstance(s, hv.streams.RangeXY)]
+
+
 def style_image(img: hv.Image, cmap: str, clim: tuple[float, float], scale: str) -> hv.Image:
     """Colour options of one frame; log colour only when the whole range is positive."""
     lo, hi = clim
@@ -320,7 +336,7 @@ class SliceView(pn.viewable.Viewer):
         self.notice_pane = message_pane("warning")
         # min_height: room for the loading indicator before the first slice, and no jump when it comes
         self.plot_pane = pn.pane.HoloViews(None, linked_axes=True, css_classes=["hpcdash-plot"],
-                                           sizing_mode="stretch_width", min_height=250)
+                                           sizing_mode="stretch_width", min_height=PLOT_MIN_HEIGHT)
         self.png_w = pn.widgets.FileDownload(callback=self._png, filename="slice.png", label="PNG",
                                              button_type="light", width=80, embed=False)
         self.npy_w = pn.widgets.FileDownload(callback=self._npy, filename="slice.npy", label=".npy",
@@ -403,12 +419,17 @@ class SliceView(pn.viewable.Viewer):
         aspect = self._aspect()
         # physical aspect when both axes have the same units (and the shape is not extreme)
         opts["aspect"] = (1 / aspect) if aspect is not None else 4 / 3
-        opts["min_height"] = 220
+        opts["min_height"] = PLOT_MIN_HEIGHT
         # the height follows the width (aspect): cap the width so the plot is at most MAX_PLOT_HEIGHT tall
         opts["max_width"] = int(MAX_PLOT_HEIGHT * opts["aspect"]) + PLOT_MARGIN_WIDTH
         # 2-D canvas, not WebGL: one image glyph gains nothing from WebGL, and without a GPU (headless
         # or remote desktops) WebGL is emulated in software, which made every update ~60 ms slower
         opts["backend_opts"] = {"plot.output_backend": "canvas"}
+        # The figure keeps the layout the pane gives it (full width, height from the aspect). HoloViews
+        # computes "scale_both" for responsive + aspect and sets it again on its first update after the
+        # browser reports the plot size: a scale_both figure grows from a zero height in the pane's flex
+        # column, i.e. stays at its minimum height, squashed (a browser test checks the aspect).
+        opts["backend_opts"]["plot.sizing_mode"] = "stretch_width"
         # the range hook goes onto the image source while the plot is built: added later, the new
         # CustomJS model makes Bokeh walk the whole document again (~30 ms per pane on the first step)
         opts["hooks"] = [self._hook_at_render]
@@ -459,6 +480,7 @@ class SliceView(pn.viewable.Viewer):
                                            "dh": [y1 - y0], **colour}
 
     def _hook_at_render(self, plot, element) -> None:
+        skip_first_range_rerun(plot)
         if plot.handles.get("source") is not None and plot.handles.get("color_mapper") is not None:
             self._hook_range(plot)
 
@@ -626,7 +648,8 @@ class ComparisonView(pn.viewable.Viewer):
             stream = hv.streams.Params(e, ["comparison", "comparison_clim"])
 
             opts = dict(colorbar=True, tools=["hover"], frame_width=FRAME_WIDTH,
-                        frame_height=int(FRAME_WIDTH * 0.75), clabel=label, title="")
+                        frame_height=int(FRAME_WIDTH * 0.75), clabel=label, title="",
+                        hooks=[skip_first_range_rerun])
 
             def element(comparison, comparison_clim, x_range=None, y_range=None, width=None, height=None,
                         scale=None):
