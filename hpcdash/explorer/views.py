@@ -234,6 +234,8 @@ def skip_first_range_rerun(plot, element=None) -> None:
     (``GenericElementPlot.get_extents``). The re-run rasterizes the whole slice again at the same size
     and pushes it through the plot's update: the same picture, ~70 ms of a new session's page. Our
     frames are rasterized to the whole extent when the range is None, so there is nothing to redo.
+    (The re-run also hid a layout problem, now fixed where the plot options are set: see the
+    ``plot.sizing_mode`` backend option in ``SliceView._build_plot``.)
     """
     queued = getattr(plot, "_trigger", None)
     if isinstance(queued, list) and not getattr(plot, "drawn", True):
