@@ -781,7 +781,7 @@ class ExplorerView(pn.viewable.Viewer):
         self.b_w.param.watch(lambda e: setattr(explorer, "compare_b", e.new) if e.new is not None else None,
                              "value")
         self.comparison = ComparisonView(explorer)
-        self.empty = pn.pane.Markdown(_EMPTY_HELP.format(root=escape(explorer.root)),
+        self.empty = pn.pane.Markdown(_EMPTY_HELP.format(root=escape(explorer.root)), disable_math=True,
                                       css_classes=["hpcdash-empty"], sizing_mode="stretch_width",
                                       stylesheets=STYLESHEETS)
         self.main = pn.Column(sizing_mode="stretch_width")

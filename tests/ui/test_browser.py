@@ -85,8 +85,17 @@ def test_empty_state_explains_what_to_do(page: Page, hpcdash_server, console_err
     assert console_errors == [] and blocked_requests == []
 
 
+def assert_lean_bundles(script_urls: list[str]) -> None:
+    """The page loaded BokehJS and Panel but not the bundles hpcdash never uses (MathJax, WebGL)."""
+    names = [u.split("?")[0].rsplit("/", 1)[-1] for u in script_urls]
+    assert "bokeh.min.js" in names and "panel.min.js" in names, names
+    assert not {"bokeh-mathjax.min.js", "bokeh-gl.min.js"} & set(names), names
+
+
 def test_axis_slider_and_colormap_change_readout_and_image(page: Page, hpcdash_server, console_errors,
                                                            blocked_requests):
+    scripts = []
+    page.on("request", lambda r: scripts.append(r.url) if r.resource_type == "script" else None)
     open_view(page, hpcdash_server, file="a.h5")
     ro = readout(page)
     expect(ro).to_have_text(re.compile(r"^z = -?\d+\.\d m \(slice \d+ of 12\)$"), timeout=LOAD)
@@ -116,6 +125,7 @@ def test_axis_slider_and_colormap_change_readout_and_image(page: Page, hpcdash_s
     q = parse_qs(urlparse(page.url).query)
     assert q["file"] == ["a.h5"] and q["axis"] == ["x"] and q["slice"] == [str(n + 1)] and q["cmap"] == ["gray"]
     assert console_errors == [] and blocked_requests == []
+    assert_lean_bundles(scripts)
 
 
 def test_url_reopens_the_same_view(page: Page, hpcdash_server, console_errors):
@@ -258,9 +268,12 @@ def test_panel_serve_dashboard(page: Page, data_root: Path, start_server, consol
                            "--port", "{port}", "--address", "127.0.0.1",
                            "--allow-websocket-origin", "127.0.0.1:{port}",
                            "--args", "--root", str(data_root), "a.h5"], path="/hpcdash_app")
+    scripts = []
+    page.on("request", lambda r: scripts.append(r.url) if r.resource_type == "script" else None)
     page.goto(server.url + "/hpcdash_app", timeout=LOAD)
     ro = readout(page)
     expect(ro).to_contain_text("of 12)", timeout=LOAD)
+    assert_lean_bundles(scripts)
     n = slice_number(ro)
     pane(page, 0).locator(".noUi-handle").first.focus()
     page.keyboard.press("ArrowRight")
