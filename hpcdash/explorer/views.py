@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -74,8 +75,18 @@ def _palette(cmap: str) -> list[str]:
     return process_cmap(cmap, 256)
 
 
+def plain_text(text: str | None) -> str | None:
+    """``text`` (a name or unit read from a file) as plain text for Bokeh to draw: BokehJS reads
+    ``$$...$$``, ``\\[...\\]`` and ``\\(...\\)`` in axis and colour-bar labels as TeX. A zero-width space
+    breaks the opening delimiter, so the label shows what the file says and nothing in it is typeset
+    (pages carry no MathJax, and a file's text is not markup)."""
+    if not text:
+        return text
+    return re.sub(r"\\(?=[(\[])", "\\\\\u200b", re.sub(r"\$(?=\$)", "$\u200b", text))
+
+
 def _dim(name: str, label: str, unit: str | None) -> hv.Dimension:
-    return hv.Dimension(name, label=label, unit=unit or None)
+    return hv.Dimension(name, label=plain_text(label), unit=plain_text(unit) or None)
 
 
 class SliceParts(NamedTuple):
@@ -99,7 +110,7 @@ def slice_parts(data, state: SliceState) -> SliceParts:
     cu = getattr(vol, "coord_units", {}) or {}
     kdims = [_dim(str(xdim), str(xdim), cu.get(xdim)), _dim(str(ydim), str(ydim), cu.get(ydim))]
     name = vol.long_name or str(vol.name).rsplit("/", 1)[-1]
-    vdim = hv.Dimension("value", label=str(name), unit=vol.units or None)
+    vdim = _dim("value", str(name), vol.units)
     x, y, z, uniform = _slice_arrays(data, vol)
     return SliceParts(x, y, z, kdims, [vdim], uniform)
 
@@ -415,7 +426,7 @@ class SliceView(pn.viewable.Viewer):
         xl, yl, cl = s.axis_labels()
         # Panel links the x/y ranges (zoom and pan) of plots whose axes have the same label and unit;
         # only linked panes take part
-        opts = dict(colorbar=True, clabel=cl, tools=["hover"], responsive=True, title="",
+        opts = dict(colorbar=True, clabel=plain_text(cl), tools=["hover"], responsive=True, title="",
                     shared_axes=self.linked, toolbar="above", active_tools=["wheel_zoom"],
                     default_tools=["pan", "wheel_zoom", "box_zoom", "save", "reset"])
         aspect = self._aspect()
@@ -628,7 +639,7 @@ class ComparisonView(pn.viewable.Viewer):
         x = np.asarray(data[xdim].values, dtype=float)
         y = np.asarray(data[ydim].values, dtype=float)
         units = data.attrs.get("units")
-        vdim = hv.Dimension("value", label=str(data.name), unit=units or None)
+        vdim = _dim("value", str(data.name), units)
         d = np.diff(x), np.diff(y)
         uniform = all(v.size and np.allclose(v, v[0], rtol=1e-6) for v in d)
         return SliceParts(x, y, np.asarray(data.values, np.float32), [f"{xdim}_cmp", f"{ydim}_cmp"],

@@ -84,3 +84,25 @@ def test_plot_keeps_the_panes_layout_after_holoviews_updates(tmp_path):
     assert aspect and (fig.sizing_mode, fig.min_height) == ("stretch_width", PLOT_MIN_HEIGHT)
     view._size.event(width=600, height=450)  # what the browser sends once it has laid the plot out
     assert (fig.sizing_mode, fig.min_height, fig.aspect_ratio) == ("stretch_width", PLOT_MIN_HEIGHT, aspect)
+
+
+def test_labels_from_the_file_reach_bokeh_as_plain_text(tmp_path):
+    """Units and names in a file are text, not TeX: the labels BokehJS draws carry no TeX delimiter
+    (BokehJS would typeset them, and pages carry no MathJax), yet read as the file wrote them."""
+    import panel as pn
+    from bokeh.models import Axis, ColorBar
+
+    import hpcdash
+
+    path = tmp_path / "tex.h5"
+    hpcdash.write_volume(path, "model", np.random.default_rng(0).random((4, 6, 8), dtype=np.float32),
+                         coords={"z": np.arange(4.0), "y": np.arange(6.0), "x": np.arange(8.0)},
+                         units="$$\\sigma$$", long_name="rho \\(x\\) \\[y\\]",
+                         coord_units={"z": "m", "y": "m", "x": "$$m$$"})
+    root = pn.panel(hpcdash.SliceExplorer(str(path))).get_root()
+    labels = [a.axis_label for a in root.select({"type": Axis})] + [c.title for c in root.select({"type": ColorBar})]
+    assert len(labels) == 3, labels
+    for label in labels:
+        assert not any(d in label for d in ("$$", "\\[", "\\(")), label
+    shown = sorted(label.replace("\u200b", "") for label in labels)
+    assert shown == sorted(["x ($$m$$)", "y (m)", "rho \\(x\\) \\[y\\] [$$\\sigma$$]"]), shown
