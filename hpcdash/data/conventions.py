@@ -22,6 +22,7 @@ edges explicitly.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -330,14 +331,19 @@ def is_dimension_scale(ds: h5py.Dataset) -> bool:
     return attr(ds, "CLASS") == "DIMENSION_SCALE"
 
 
-def nxdata_signal(group: h5py.Group) -> str | None:
-    """Path of the signal of an NXdata group (``signal`` attribute, or legacy ``signal=1``)."""
+def nxdata_signal(group: h5py.Group, allowed: Callable[[h5py.Group, str], bool] | None = None) -> str | None:
+    """Path of the signal of an NXdata group (``signal`` attribute, or legacy ``signal=1``); members
+    for which ``allowed(group, name)`` is False are not followed."""
     signal = attr_str(group, "signal")
     try:
         if signal:
+            if allowed is not None and not allowed(group, signal):
+                return None
             target = group.get(signal)
             return target.name if isinstance(target, h5py.Dataset) else None
         for key in group:
+            if allowed is not None and not allowed(group, key):
+                continue
             obj = group.get(key)
             if isinstance(obj, h5py.Dataset) and number(attr(obj, "signal")) == 1:
                 return obj.name
@@ -346,14 +352,19 @@ def nxdata_signal(group: h5py.Group) -> str | None:
     return None
 
 
-def nexus_default_path(f: h5py.File) -> str | None:
-    """Follow the NeXus ``default`` chain from the file root to a signal dataset path."""
+def nexus_default_path(f: h5py.Group, allowed: Callable[[h5py.Group, str], bool] | None = None) -> str | None:
+    """Follow the NeXus ``default`` chain from the file root (or a group) to a signal dataset path.
+
+    A step for which ``allowed(group, name)`` is False ends the chain (None) before it is followed:
+    the data layer uses it to refuse links that lead outside its root folder."""
     node: h5py.Group = f
     for _ in range(8):
         if is_nxdata(node):
-            return nxdata_signal(node)
+            return nxdata_signal(node, allowed)
         nxt = attr_str(node, "default")
         if not nxt:
+            return None
+        if allowed is not None and not allowed(node, nxt):
             return None
         try:
             child = node.get(nxt)

@@ -47,6 +47,7 @@ import zlib
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -284,12 +285,14 @@ def _external_link_allowed(link: h5py.ExternalLink, group: h5py.Group, root: Pat
     return False
 
 
-def _refuse_links_outside(f: h5py.File, name: str, root: Path | str | None) -> None:
-    """Raise PathOutsideRootError if the path ``name`` passes through an external link that can only
-    lead outside ``root``; checked link by link, before anything follows them."""
+def _refuse_links_outside(start: h5py.Group, name: str, root: Path | str | None) -> None:
+    """Raise PathOutsideRootError if the path ``name`` (absolute, or relative to the group ``start``)
+    passes through an external link that can only lead outside ``root``; checked link by link, before
+    anything follows them."""
     if root is None:
         return
-    group: h5py.Group = f
+    f = start.file
+    group: h5py.Group = f if name.startswith("/") else start
     parts = [p for p in name.split("/") if p]
     for k, part in enumerate(parts):
         try:
@@ -308,6 +311,15 @@ def _refuse_links_outside(f: h5py.File, name: str, root: Path | str | None) -> N
             return
         if not isinstance(group, h5py.Group):
             return
+
+
+def _links_inside(group: h5py.Group, name: str, root: Path | str | None) -> bool:
+    """False if the path ``name`` from ``group`` passes through an external link to outside ``root``."""
+    try:
+        _refuse_links_outside(group, name, root)
+    except PathOutsideRootError:
+        return False
+    return True
 
 
 def storage_files(ds: h5py.Dataset, path: Path | str) -> list[Path]:
@@ -376,7 +388,7 @@ def _list_volumes(f: h5py.File, path: Path | str | None = None, root: Path | str
     if not candidates:
         return []
     default: str | None = None
-    nx = nexus_default_path(f)
+    nx = nexus_default_path(f, partial(_links_inside, root=root))  # not through links to outside the root
     if nx is not None:
         for n, ds in candidates:
             if n == nx or ds.name == nx:
@@ -488,7 +500,8 @@ class Volume:
                                       f"which does not exist.") from None
             raise NoVolumeError(f"There is no dataset '{name}' in '{self._fname}'.") from None
         if isinstance(obj, h5py.Group):
-            target = nexus_default_path(obj) if (is_nxdata(obj) or attr(obj, "default")) else None
+            target = (nexus_default_path(obj, partial(_links_inside, root=self._root))
+                      if (is_nxdata(obj) or attr(obj, "default")) else None)
             if target is None:
                 raise NoVolumeError(f"'{name}' in '{self._fname}' is a group, not a dataset.")
             _refuse_links_outside(f, target, self._root)
