@@ -11,6 +11,7 @@ burning allocation without an owner).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import os
 import time
@@ -110,7 +111,7 @@ class ClusterView(pn.viewable.Viewer):
         self._sweep_paths: list[Path] = []
         self._periodic = None
         self._ticking = False
-        self._running_calls: set[int] = set()  # buttons whose call is running (see _run)
+        self._running_calls: set[int] = set()  # buttons whose call is running (see _busy)
         self._layout = None
         self._model_error = ("", "")
         self._shown_running = False
@@ -381,26 +382,34 @@ class ClusterView(pn.viewable.Viewer):
         if not task.done():
             button.loading = True
 
+    @contextlib.asynccontextmanager
+    async def _busy(self, button: pn.widgets.Button, task: asyncio.Future):
+        """While ``task`` runs for ``button``: its clicks are ignored (the callers check
+        ``_running_calls``) and its spinner shows once the task has taken ``SPINNER_DELAY_S``."""
+        self._running_calls.add(id(button))
+        try:
+            await self._spinner_if_slow(button, task)
+            yield
+        finally:
+            button.loading = False
+            self._running_calls.discard(id(button))
+
     async def _run(self, button: pn.widgets.Button, fn: Callable, *args, **kwargs):
         """Run ``fn`` in a thread, ``button`` showing a loading spinner if it takes longer than
         ``SPINNER_DELAY_S``; errors go to the alerts. A click while the button's call runs is ignored."""
         if id(button) in self._running_calls:
             return None
-        self._running_calls.add(id(button))
         self._show_error("", None)
         call = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
-        try:
-            await self._spinner_if_slow(button, call)
-            return await call
-        except RequestError as err:
-            self._show_error(str(err), err.field)
-        except SchedulerError as err:
-            self._show_error(str(err), None)
-        except Exception as err:  # noqa: BLE001 - shown to the user in words
-            self._show_error(f"{type(err).__name__}: {err}", None)
-        finally:
-            button.loading = False
-            self._running_calls.discard(id(button))
+        async with self._busy(button, call):
+            try:
+                return await call
+            except RequestError as err:
+                self._show_error(str(err), err.field)
+            except SchedulerError as err:
+                self._show_error(str(err), None)
+            except Exception as err:  # noqa: BLE001 - shown to the user in words
+                self._show_error(f"{type(err).__name__}: {err}", None)
         return None
 
     async def _on_validate(self, event=None) -> None:
@@ -445,7 +454,7 @@ class ClusterView(pn.viewable.Viewer):
         from hpcdash.sim import run_sweep
 
         client = self.control.client
-        if id(self.sweep_btn) in self._running_calls:  # a sweep is running (see _run)
+        if id(self.sweep_btn) in self._running_calls:  # a sweep is running (see _busy)
             return
         if client is None:
             self._show_error("Start the cluster before running a sweep.", None)
@@ -461,22 +470,18 @@ class ClusterView(pn.viewable.Viewer):
         self.sweep_msg.object = f"0/{len(sets)} runs done"
         t0 = time.perf_counter()
         task = asyncio.ensure_future(asyncio.to_thread(run_sweep, sets, out, client, progress))
-        self._running_calls.add(id(self.sweep_btn))
-        try:
-            await self._spinner_if_slow(self.sweep_btn, task)
-            while not task.done():
-                await asyncio.wait([task], timeout=0.5)
-                self.sweep_bar.value = state["done"]
-                last = state["last"]
-                self.sweep_msg.object = html.escape(f"{state['done']}/{state['total']} runs done"
-                                                    + (f": {Path(last).name}" if last else ""))
-            paths = task.result()
-        except Exception as err:  # noqa: BLE001 - SweepError or a lost cluster, shown in words
-            self.sweep_msg.object = f"<span style='color:#c62828'>{html.escape(str(err))}</span>"
-            return
-        finally:
-            self.sweep_btn.loading = False
-            self._running_calls.discard(id(self.sweep_btn))
+        async with self._busy(self.sweep_btn, task):
+            try:
+                while not task.done():
+                    await asyncio.wait([task], timeout=0.5)
+                    self.sweep_bar.value = state["done"]
+                    last = state["last"]
+                    self.sweep_msg.object = html.escape(f"{state['done']}/{state['total']} runs done"
+                                                        + (f": {Path(last).name}" if last else ""))
+                paths = task.result()
+            except Exception as err:  # noqa: BLE001 - SweepError or a lost cluster, shown in words
+                self.sweep_msg.object = f"<span style='color:#c62828'>{html.escape(str(err))}</span>"
+                return
         self.sweep_bar.value = len(paths)
         self.sweep_msg.object = html.escape(
             f"{len(paths)}/{len(sets)} runs done in {time.perf_counter() - t0:.1f} s; files in {out}")
