@@ -29,8 +29,8 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-_JS_SETUP = """
-() => {
+#: JS: the plot canvases of the page (at least 100x100), found through Bokeh's open shadow roots.
+_JS_CANVASES = """
   const canvases = () => {
     const out = [];
     const walk = (node) => {
@@ -44,6 +44,10 @@ _JS_SETUP = """
     walk(document.body);
     return out;
   };
+"""
+
+_JS_SETUP = """
+() => {""" + _JS_CANVASES + """
   // Each canvas is drawn scaled into a small scratch canvas and that is read back: reading a full
   // 1000x1000 canvas every frame costs ~50 ms and would itself delay BokehJS.
   const scratch = document.createElement('canvas');
@@ -94,20 +98,11 @@ _JS_SETUP = """
 
 
 _JS_FIRST_IMAGE = """
-(() => {
+(() => {""" + _JS_CANVASES + """
   const coloured = () => {
-    const walk = (node, acc) => {
-      if (!node) return acc;
-      if (node.shadowRoot) walk(node.shadowRoot, acc);
-      for (const c of node.children || []) {
-        if (c.tagName === 'CANVAS' && c.width >= 100 && c.height >= 100) acc.push(c);
-        walk(c, acc);
-      }
-      return acc;
-    };
     const s = document.createElement('canvas'); s.width = 80; s.height = 80;
     const x = s.getContext('2d', {willReadFrequently: true});
-    for (const c of walk(document.body, [])) {
+    for (const c of canvases()) {
       x.clearRect(0, 0, 80, 80); x.drawImage(c, 0, 0, 80, 80);
       const d = x.getImageData(0, 0, 80, 80).data; let n = 0;
       for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - d[i + 1]) + Math.abs(d[i + 1] - d[i + 2]) > 60) n++;
