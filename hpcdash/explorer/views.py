@@ -435,14 +435,17 @@ class SliceView(pn.viewable.Viewer):
         opts["min_height"] = PLOT_MIN_HEIGHT
         # the height follows the width (aspect): cap the width so the plot is at most MAX_PLOT_HEIGHT tall
         opts["max_width"] = int(MAX_PLOT_HEIGHT * opts["aspect"]) + PLOT_MARGIN_WIDTH
-        # 2-D canvas, not WebGL: one image glyph gains nothing from WebGL, and without a GPU (headless
-        # or remote desktops) WebGL is emulated in software, which made every update ~60 ms slower
-        opts["backend_opts"] = {"plot.output_backend": "canvas"}
-        # The figure keeps the layout the pane gives it (full width, height from the aspect). HoloViews
-        # computes "scale_both" for responsive + aspect and sets it again on its first update after the
-        # browser reports the plot size: a scale_both figure grows from a zero height in the pane's flex
-        # column, i.e. stays at its minimum height, squashed (a browser test checks the aspect).
-        opts["backend_opts"]["plot.sizing_mode"] = "stretch_width"
+        opts["backend_opts"] = {
+            # 2-D canvas, not WebGL: one image glyph gains nothing from WebGL, and without a GPU
+            # (headless or remote desktops) WebGL is emulated in software: every update ~60 ms slower
+            "plot.output_backend": "canvas",
+            # The figure keeps the layout the pane gives it (full width, height from the aspect).
+            # HoloViews computes "scale_both" for responsive + aspect and sets it again on its first
+            # update after the browser reports the plot size: a scale_both figure grows from a zero
+            # height in the pane's flex column, i.e. stays squashed at its minimum height (a browser
+            # test checks the aspect).
+            "plot.sizing_mode": "stretch_width",
+        }
         # the range hook goes onto the image source while the plot is built: added later, the new
         # CustomJS model makes Bokeh walk the whole document again (~30 ms per pane on the first step)
         opts["hooks"] = [self._hook_at_render]
