@@ -40,7 +40,18 @@ def test_zoomed_and_descending_views_match_canvas_raster():
     np.testing.assert_array_equal(flipped.values, _raster(z, x, y[::-1], flipped))
 
 
-def test_a_new_plot_rasterizes_its_first_slice_once(tmp_path, monkeypatch):
+@pytest.fixture
+def small_run(tmp_path) -> str:
+    """An 8 x 40 x 50 volume on index coordinates, as ``write_volume`` writes it."""
+    import hpcdash
+
+    path = tmp_path / "run.h5"
+    hpcdash.write_volume(path, "model", np.random.default_rng(0).random((8, 40, 50), dtype=np.float32),
+                         coords={"z": np.arange(8.0), "y": np.arange(40.0), "x": np.arange(50.0)})
+    return str(path)
+
+
+def test_a_new_plot_rasterizes_its_first_slice_once(small_run, monkeypatch):
     """HoloViews re-runs a DynamicMap with a RangeXY stream right after its first frame (its default
     xlim counts as set); the pane's hook drops that re-run, so a new page rasterizes once."""
     import panel as pn
@@ -48,13 +59,10 @@ def test_a_new_plot_rasterizes_its_first_slice_once(tmp_path, monkeypatch):
     import hpcdash
     from hpcdash.explorer import views
 
-    path = tmp_path / "run.h5"
-    hpcdash.write_volume(path, "model", np.random.default_rng(0).random((8, 40, 50), dtype=np.float32),
-                         coords={"z": np.arange(8.0), "y": np.arange(40.0), "x": np.arange(50.0)})
     calls = []
     original = views.rasterize_slice
     monkeypatch.setattr(views, "rasterize_slice", lambda *a, **k: calls.append(a[1:]) or original(*a, **k))
-    explorer = hpcdash.SliceExplorer(str(path))
+    explorer = hpcdash.SliceExplorer(small_run)
     pn.panel(explorer).get_root()
     assert calls == [(None, None, None, None)]
     # later range changes still rasterize: a zoom draws the new range
@@ -63,7 +71,7 @@ def test_a_new_plot_rasterizes_its_first_slice_once(tmp_path, monkeypatch):
     assert calls[1:] == [((10.0, 20.0), (5.0, 15.0), None, None)]
 
 
-def test_plot_keeps_the_panes_layout_after_holoviews_updates(tmp_path):
+def test_plot_keeps_the_panes_layout_after_holoviews_updates(small_run):
     """HoloViews computes "scale_both" for a responsive plot with an aspect and sets it on its first
     update after the browser reports the plot size; in the pane's column that squashes the plot to its
     minimum height. The figure keeps the pane's layout through such updates."""
@@ -73,10 +81,7 @@ def test_plot_keeps_the_panes_layout_after_holoviews_updates(tmp_path):
     import hpcdash
     from hpcdash.explorer.views import PLOT_MIN_HEIGHT
 
-    path = tmp_path / "run.h5"
-    hpcdash.write_volume(path, "model", np.random.default_rng(0).random((8, 40, 50), dtype=np.float32),
-                         coords={"z": np.arange(8.0), "y": np.arange(40.0), "x": np.arange(50.0)})
-    explorer = hpcdash.SliceExplorer(str(path))
+    explorer = hpcdash.SliceExplorer(small_run)
     root = pn.panel(explorer).get_root()
     (fig,) = root.select({"type": Plot})
     view = explorer.view.view_for(explorer.state.panes[0])
