@@ -9,8 +9,10 @@ that to well under a second:
   on a machine compiles and stores them (next to Datashader's sources, or in Numba's user cache
   directory when those are read-only, or ``NUMBA_CACHE_DIR``), later processes load them. Numba
   checks the source file's time stamp, so a Datashader upgrade recompiles.
-- :func:`warm_up` runs the explorer's own rasterizing (uniform and non-uniform axes) on a tiny slice
-  and loads the data layer's batched slice reads (:mod:`hpcdash.data.preads`);
+- :func:`warm_up` runs the explorer's own rasterizing (uniform and non-uniform axes) on a tiny slice,
+  which also loads the explorer's own whole-slice mean kernel (:mod:`hpcdash.explorer._mean_kernel`,
+  cached on disk by Numba like the data layer's batched slice reads, :mod:`hpcdash.data.preads`,
+  which it loads too);
   ``hpcdash.explorer`` calls it when it is imported, so a server or a notebook has its kernels loaded
   before the first file is opened. (Quadmesh kernels are built from generated code that Numba cannot
   cache; they are compiled by the warm-up.)

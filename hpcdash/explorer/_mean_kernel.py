@@ -1,0 +1,85 @@
+"""The compiled loop of :func:`hpcdash.explorer.resample.downsample_mean` (module level, so that
+Numba's disk cache finds it again in the next process)."""
+
+import numba
+import numpy as np
+
+EPS = 1e-10  # Datashader's threshold for an empty footprint (datashader.resampling._EPS)
+
+
+@numba.njit(nogil=True, cache=True)
+def footprints(src_n, out_n):  # pragma: no cover - compiled
+    """For each output cell: first and last source cell it covers and their weights (the fraction of
+    the cell inside the footprint), as Datashader's ``_downsample_2d_mean`` computes them."""
+    first = np.empty(out_n, np.int64)
+    last = np.empty(out_n, np.int64)
+    w_first = np.empty(out_n, np.float64)
+    w_last = np.empty(out_n, np.float64)
+    scale = src_n / out_n
+    for o in range(out_n):
+        f0 = scale * o
+        f1 = f0 + scale
+        i0 = int(f0)
+        i1 = int(f1)
+        w0 = 1.0 - (f0 - i0)
+        w1 = f1 - i1
+        if w1 < EPS:
+            w1 = 1.0
+            if i1 > i0:
+                i1 -= 1
+        first[o], last[o], w_first[o], w_last[o] = i0, i1, w0, w1
+    return first, last, w_first, w_last
+
+
+@numba.njit(nogil=True, cache=True)
+def _row_pass(src, y, x0, x1, wx0, wx1, vs, ws):  # pragma: no cover - compiled
+    """Weighted sums of the finite values of source row ``y`` over each output column's footprint."""
+    for o in range(x0.size):
+        a, b = x0[o], x1[o]
+        s = 0.0
+        w = 0.0
+        v = src[y, a]
+        if np.isfinite(v):
+            s += wx0[o] * v
+            w += wx0[o]
+        for x in range(a + 1, b):
+            v = src[y, x]
+            if np.isfinite(v):
+                s += v
+                w += 1.0
+        if b > a:
+            v = src[y, b]
+            if np.isfinite(v):
+                s += wx1[o] * v
+                w += wx1[o]
+        vs[o] = s
+        ws[o] = w
+
+
+@numba.njit(nogil=True, cache=True)
+def downsample_mean(src, out_h, out_w, fill_value):  # pragma: no cover - compiled
+    """Area-weighted mean of the finite values of ``src`` on an ``out_h x out_w`` grid (each no larger
+    than the source's): rows first, then columns, each source row summed once."""
+    x0, x1, wx0, wx1 = footprints(src.shape[1], out_w)
+    y0, y1, wy0, wy1 = footprints(src.shape[0], out_h)
+    out = np.empty((out_h, out_w), np.float32)
+    vs = np.empty(out_w, np.float64)
+    ws = np.empty(out_w, np.float64)
+    acc_v = np.empty(out_w, np.float64)
+    acc_w = np.empty(out_w, np.float64)
+    have = -1  # the source row whose sums are in vs / ws
+    for o in range(out_h):
+        acc_v[:] = 0.0
+        acc_w[:] = 0.0
+        a, b = y0[o], y1[o]
+        for y in range(a, b + 1):
+            if y != have:
+                _row_pass(src, y, x0, x1, wx0, wx1, vs, ws)
+                have = y
+            wy = wy0[o] if y == a else (wy1[o] if y == b else 1.0)
+            for k in range(out_w):
+                acc_v[k] += wy * vs[k]
+                acc_w[k] += wy * ws[k]
+        for k in range(out_w):
+            out[o, k] = fill_value if acc_w[k] < EPS else acc_v[k] / acc_w[k]
+    return out
