@@ -10,7 +10,7 @@ that to well under a second:
   directory when those are read-only, or ``NUMBA_CACHE_DIR``), later processes load them. Numba
   checks the source file's time stamp, so a Datashader upgrade recompiles.
 - :func:`warm_up` runs the explorer's own rasterizing (uniform and non-uniform axes) on a tiny slice,
-  which also loads the explorer's own whole-slice mean kernel (:mod:`hpcdash.explorer._mean_kernel`,
+  which also loads the explorer's own whole-slice mean kernel (:mod:`hpcdash.explorer._slice_kernels`,
   cached on disk by Numba like the data layer's batched slice reads, :mod:`hpcdash.data.preads`,
   which it loads too);
   ``hpcdash.explorer`` calls it when it is imported, so a server or a notebook has its kernels loaded
@@ -61,7 +61,10 @@ def warm_up() -> None:
 
     enable_disk_cache()
     preads.load()  # the slice reader's batched reads (from Numba's disk cache after the first run)
+    from .state import SliceStats
+
     z = np.zeros((8, 8), np.float32)
+    SliceStats.of(z)  # the finite-value summary of every slice read
     y = np.arange(8.0)
     for uniform, x in ((True, np.arange(8.0)), (False, np.cumsum(np.arange(1.0, 9.0)))):
         aggregate_slice(SliceParts(x, y, z, ["x", "y"], ["v"], uniform), width=4, height=4)

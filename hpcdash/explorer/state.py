@@ -84,24 +84,13 @@ class SliceStats:
             values = values.astype(float)
         if not values.size:
             return cls(0)
-        # NaN-skipping reductions in the slice's own dtype: no float64 copy, no boolean-mask copies
-        lo, hi = float(np.fmin.reduce(values, axis=None)), float(np.fmax.reduce(values, axis=None))
-        if np.isnan(lo):
+        from ._slice_kernels import finite_stats
+
+        # one compiled pass, one release of the GIL (see _slice_kernels)
+        count, lo, hi, min_positive = finite_stats(np.ascontiguousarray(values).reshape(-1))
+        if not count:
             return cls(0)
-        if not (np.isfinite(lo) and np.isfinite(hi)):  # infinities: take the finite values out
-            finite = values[np.isfinite(values)]
-            if not finite.size:
-                return cls(0)
-            lo, hi = float(finite.min()), float(finite.max())
-            values = finite
-        count = int(values.size - np.count_nonzero(np.isnan(values)))
-        if lo > 0:
-            min_positive = lo
-        elif hi > 0:
-            min_positive = float(np.fmin.reduce(values[values > 0], axis=None))
-        else:
-            min_positive = float("nan")
-        return cls(count, lo, hi, min_positive)
+        return cls(count, lo, hi, min_positive if np.isfinite(min_positive) else float("nan"))
 
 
 class SliceState(param.Parameterized):

@@ -201,7 +201,7 @@ def whole_slice_mean(z, w: int, h: int) -> np.ndarray:
     """The whole slice ``z`` resampled onto ``h x w`` pixels (each no more than the slice's cells) by
     area-weighted mean of its finite values: Datashader's ``resample_2d(z, w, h, ds_method="mean")``.
 
-    Float slices go through a separable kernel of our own (``_mean_kernel``; the same values to
+    Float slices go through a separable kernel of our own (``_slice_kernels``; the same values to
     float rounding, tested). Datashader's kernel is built with ``parallel=True``, so one pane already takes both cores of a
     small machine, and linked panes resampling at once queue behind each other; ours runs on one core
     without the GIL and sums each source row once, so four panes resample in about the time of one
@@ -211,7 +211,7 @@ def whole_slice_mean(z, w: int, h: int) -> np.ndarray:
     if z.shape == (h, w):
         return z
     if z.dtype in (np.float32, np.float64) and h <= z.shape[0] and w <= z.shape[1]:
-        from ._mean_kernel import downsample_mean
+        from ._slice_kernels import downsample_mean
 
         return downsample_mean(z, h, w, np.nan)
     from datashader.resampling import resample_2d

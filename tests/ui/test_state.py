@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from hpcdash.explorer import export
-from hpcdash.explorer.state import ExplorerState, SliceLoader, SliceState, compare_slices
+from hpcdash.explorer.state import ExplorerState, SliceLoader, SliceState, SliceStats, compare_slices
 from tests.ui.hdf5_files import NX, NY, NZ, grid, model
 
 
@@ -390,3 +390,21 @@ def test_external_link_out_of_root_is_refused(data_root: Path, tmp_path: Path):
     # the same file opened without a root (notebook use on one's own files) may follow the link
     free = SliceState(str(data_root / "bad" / "sneaky.h5"))
     assert free.error == "" and free.data is not None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+def test_slice_stats_summarise_the_finite_values(dtype):
+    rng = np.random.default_rng(11)
+    z = (rng.random((64, 48)) * 200 - 100).astype(dtype)
+    if z.dtype.kind == "f":
+        z[rng.random(z.shape) < 0.2] = np.nan
+        z[3, 4], z[9, 1] = np.inf, -np.inf
+    finite = z[np.isfinite(z)]
+    stats = SliceStats.of(z[:, ::2])  # a strided view too
+    part = z[:, ::2][np.isfinite(z[:, ::2])]
+    assert stats == SliceStats(part.size, float(part.min()), float(part.max()), float(part[part > 0].min()))
+    assert SliceStats.of(z).count == finite.size
+    negative = -np.abs(z)
+    assert np.isnan(SliceStats.of(negative).min_positive) and SliceStats.of(negative).hi <= 0
+    assert SliceStats.of(np.full((4, 4), np.nan)) == SliceStats(0)
+    assert SliceStats.of(np.zeros((0, 3))) == SliceStats(0)

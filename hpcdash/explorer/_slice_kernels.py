@@ -1,5 +1,9 @@
-"""The compiled loop of :func:`hpcdash.explorer.resample.downsample_mean` (module level, so that
-Numba's disk cache finds it again in the next process)."""
+"""Compiled loops over one slice: the whole-slice mean (:func:`hpcdash.explorer.views.whole_slice_mean`)
+and the finite-value summary (:meth:`hpcdash.explorer.state.SliceStats.of`). Module level, so that
+Numba's disk cache finds them again in the next process. Each is one call without the GIL: a reading
+thread that gives the GIL away waits to get it back while the UI thread runs Python (up to the
+interpreter's 5 ms switch interval), so one release beats several.
+"""
 
 import numba
 import numpy as np
@@ -83,3 +87,24 @@ def downsample_mean(src, out_h, out_w, fill_value):  # pragma: no cover - compil
         for k in range(out_w):
             out[o, k] = fill_value if acc_w[k] < EPS else acc_v[k] / acc_w[k]
     return out
+
+
+@numba.njit(nogil=True, cache=True)
+def finite_stats(values):  # pragma: no cover - compiled
+    """Count, min, max and smallest positive value of the finite values of a 1-D array, in one pass
+    (inf for the min and smallest positive and -inf for the max when there is none)."""
+    n = 0
+    lo = np.inf
+    hi = -np.inf
+    min_pos = np.inf
+    for k in range(values.size):
+        v = values[k]
+        if np.isfinite(v):
+            n += 1
+            if v < lo:
+                lo = v
+            if v > hi:
+                hi = v
+            if 0 < v < min_pos:
+                min_pos = v
+    return n, float(lo), float(hi), float(min_pos)
