@@ -500,8 +500,19 @@ class Volume:
                                       f"which does not exist.") from None
             raise NoVolumeError(f"There is no dataset '{name}' in '{self._fname}'.") from None
         if isinstance(obj, h5py.Group):
-            target = (nexus_default_path(obj, partial(_links_inside, root=self._root))
-                      if (is_nxdata(obj) or attr(obj, "default")) else None)
+            refused: list[str] = []
+
+            def allowed(group: h5py.Group, member: str) -> bool:
+                inside = _links_inside(group, member, self._root)
+                if not inside:
+                    refused.append(posixpath.join(group.name, member))
+                return inside
+
+            target = nexus_default_path(obj, allowed) if (is_nxdata(obj) or attr(obj, "default")) else None
+            if target is None and refused:
+                raise PathOutsideRootError(
+                    f"The data of '{name}' in '{self._fname}' is '{refused[0]}', an external link to a file "
+                    "outside the allowed folder; it is not shown.")
             if target is None:
                 raise NoVolumeError(f"'{name}' in '{self._fname}' is a group, not a dataset.")
             _refuse_links_outside(f, target, self._root)
