@@ -38,7 +38,8 @@ What it does
    and numba compilation happened at server start. Also, in a fresh interpreter after imports:
    ``SliceExplorer(path)`` -> ``get_root`` -> image present.
 5. Four linked panes vs one: ``?file=a&file2=b&file3=c&file4=d`` (Link on), the first pane's slider
-   moved, until all four images changed, against ``?file=a`` alone, same indices.
+   moved, until all four images changed, against ``?file=a`` alone, same indices; three rounds of
+   each, alternating (one with --quick), medians over all their steps and the ratio of each round.
 6. Headless chromium (hpcdash.benchmarks.browser): keydown on the focused slider handle -> first
    animation frame with changed plot pixels; p50 over ``--presses`` presses, hpcdash and naive app
    (hpcdash only with --quick). The probes give the server time and bytes of those same updates; the
@@ -508,8 +509,12 @@ def measure_browser(kind: str, srv, cfg: Config, vol: dict, root: Path) -> dict[
         return {"error": _err(e)}
 
 
-def measure_linked(cfg: Config, srv, linked: list[dict], root: Path) -> dict[str, Any]:
-    """Server time per linked update: four panes (Link on, first slider moved) vs one pane."""
+def measure_linked(cfg: Config, srv, linked: list[dict], root: Path, rounds: int = 3) -> dict[str, Any]:
+    """Server time per linked update: four panes (Link on, first slider moved) vs one pane.
+
+    Sessions of one pane and of four alternate (`rounds` of each, the order flipped every round) over
+    the same slice indices, so that a slow phase of the machine falls on both; the figures are medians
+    over all steps, and each round's ratio is kept to show the spread."""
     from hpcdash.benchmarks.driver import ProbeLog, SessionDriver
 
     n = linked[0]["n"]
@@ -519,31 +524,45 @@ def measure_linked(cfg: Config, srv, linked: list[dict], root: Path) -> dict[str
         i = rng.randrange(n)
         if not idx or idx[-1] != i:
             idx.append(i)
-    res: dict[str, Any] = {"indices": idx, "n": n}
-    for label, vols in (("one", linked[:1]), ("four", linked[:4])):
-        for v in vols:
-            warm_page_cache(v["path"])
-        url, args = app_url("hpcdash", srv, root, [v["path"] for v in vols])
-        plog = ProbeLog(srv.log_path)
-        plog.skip()
-        try:
-            log(f"linked panes: {label}")
-            drv = SessionDriver(url, plog, timeout_s=cfg.step_timeout, arguments=args, min_images=len(vols))
-            time.sleep(0.5)  # let the panes' first loads finish before the first step
-            drv._wait(lambda: True, 1.0)
-            res[f"{label}_panes_found"] = len(drv.sliders)
-            recs = []
-            for i in idx:
-                if drv.sliders[0].value == i:
-                    continue
-                recs.append(drv.set_slice(i, first_only=True, expect=len(vols)))
-            drv.close()
-            ok = [r for r in recs if r["ok"]]
-            res[label] = {**(stats([r["server_ms"] for r in ok]) or {}), "timeouts": len(recs) - len(ok),
-                          "bytes": statistics.median([r["bytes"] for r in ok]) if ok else None}
-        except Exception as e:
-            res[label] = {"error": _err(e)}
-            log(f"linked panes {label}: {_err(e)}")
+    res: dict[str, Any] = {"indices": idx, "n": n, "rounds": []}
+    steps: dict[str, list[dict]] = {"one": [], "four": []}
+    errors: dict[str, str] = {}
+    for r in range(rounds):
+        medians: dict[str, float] = {}
+        for label in (("one", "four") if r % 2 == 0 else ("four", "one")):
+            vols = linked[:1] if label == "one" else linked[:4]
+            for v in vols:
+                warm_page_cache(v["path"])
+            url, args = app_url("hpcdash", srv, root, [v["path"] for v in vols])
+            plog = ProbeLog(srv.log_path)
+            plog.skip()
+            try:
+                log(f"linked panes: {label}, round {r + 1} of {rounds}")
+                drv = SessionDriver(url, plog, timeout_s=cfg.step_timeout, arguments=args, min_images=len(vols))
+                time.sleep(0.5)  # let the panes' first loads finish before the first step
+                drv._wait(lambda: True, 1.0)
+                res[f"{label}_panes_found"] = len(drv.sliders)
+                recs = []
+                for i in idx:
+                    if drv.sliders[0].value == i:
+                        continue
+                    recs.append(drv.set_slice(i, first_only=True, expect=len(vols)))
+                drv.close()
+                steps[label] += recs
+                ok = [x["server_ms"] for x in recs if x["ok"]]
+                if ok:
+                    medians[label] = statistics.median(ok)
+            except Exception as e:
+                errors[label] = _err(e)
+                log(f"linked panes {label}: {_err(e)}")
+        if "one" in medians and "four" in medians:
+            res["rounds"].append(round(medians["four"] / medians["one"], 2))
+    for label, recs in steps.items():
+        ok = [x for x in recs if x["ok"]]
+        res[label] = {**(stats([x["server_ms"] for x in ok]) or {}), "timeouts": len(recs) - len(ok),
+                      "bytes": statistics.median([x["bytes"] for x in ok]) if ok else None}
+        if label in errors:
+            res[label]["error"] = errors[label]
     return res
 
 
@@ -789,7 +808,11 @@ def build_rows(cfg: Config, R: dict[str, Any]) -> list[dict[str, Any]]:
                      None if one is None or four is None else four <= 1.5 * one,
                      _x(four, one, "one pane") + (f" (one pane {one:.1f} ms)" if one else ""),
                      "; ".join(str(x) for x in (lk.get("one", {}).get("error"), lk.get("four", {}).get("error"),
-                                                f"panes found {lk.get('four_panes_found')}" if lk else "not measured")
+                                                f"panes found {lk.get('four_panes_found')}" if lk else "not measured",
+                                                f"sessions of one and of four panes alternating, {len(lk['rounds'])} "
+                                                f"each, medians over all steps; ratio per round "
+                                                f"{', '.join(f'{x:.2f}x' for x in lk['rounds'])}"
+                                                if lk.get("rounds") else None)
                                if x)))
     # browser
     hb_, nb_ = hp.get("browser") or {}, nv.get("browser") or {}
@@ -952,7 +975,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg.notes.append(f"h5grove failed: {_err(e)}")
         R["hpcdash"] = measure_app("hpcdash", servers.hpcdash, cfg, vols, plans, cfg.out)
         R["naive"] = measure_app("naive", servers.naive, cfg, vols, plans, cfg.out)
-        R["hpcdash"]["linked"] = measure_linked(cfg, servers.hpcdash, linked, cfg.out)
+        R["hpcdash"]["linked"] = measure_linked(cfg, servers.hpcdash, linked, cfg.out, rounds=1 if cfg.quick else 3)
         if cfg.browser:
             R["hpcdash"]["browser"] = measure_browser("hpcdash", servers.hpcdash, cfg, vols[0], cfg.out)
             if not cfg.quick:  # --quick: hpcdash only (keeps the smoke run short)
