@@ -12,6 +12,7 @@ import html
 import os
 import re
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -255,6 +256,22 @@ def _cells_in(c: np.ndarray, rng: tuple[float, float]) -> int:
     return int(np.count_nonzero((c >= lo) & (c <= hi))) or 1
 
 
+def weak_hook(method: Callable) -> Callable:
+    """A HoloViews plot hook that calls the bound ``method`` while its object lives, without keeping it
+    alive. HoloViews keeps an element's options (hooks included) in a global table until the element
+    is garbage collected (``Store._custom_options``); a hook bound to the view that draws the element
+    kept the view, its state (open file, shown slice) and the element itself alive for good: every
+    closed session stayed in memory."""
+    ref = weakref.WeakMethod(method)
+
+    def hook(plot, element) -> None:
+        bound = ref()
+        if bound is not None:
+            bound(plot, element)
+
+    return hook
+
+
 def skip_first_range_rerun(plot, element=None) -> None:
     """A plot hook: drop the re-run of a DynamicMap that HoloViews queues right after its first frame.
 
@@ -466,7 +483,7 @@ class SliceView(pn.viewable.Viewer):
         }
         # the range hook goes onto the image source while the plot is built: added later, the new
         # CustomJS model makes Bokeh walk the whole document again (~30 ms per pane on the first step)
-        opts["hooks"] = [self._hook_at_render]
+        opts["hooks"] = [weak_hook(self._hook_at_render)]
 
         # Options are set on each frame inside the callback: `.opts()` on the DynamicMap itself would wrap
         # it in one more dynamic operation, run on every redraw.

@@ -134,3 +134,49 @@ def test_labels_from_the_file_reach_bokeh_as_plain_text(tmp_path):
         assert not any(d in label for d in ("$$", "\\[", "\\(")), label
     shown = sorted(label.replace("\u200b", "") for label in labels)
     assert shown == sorted(["x ($$m$$)", "y (m)", "rho \\(x\\) \\[y\\] [$$\\sigma$$]"]), shown
+
+
+def test_closed_sessions_leave_their_panes_to_the_garbage_collector(small_run):
+    """HoloViews keeps every drawn element's options, plot hooks included, in a global table until the
+    element is collected; a hook holding its view kept the view, its pane state (open file, shown
+    slice) and the element alive for good, so every closed session of a server stayed in memory.
+    A real server here, with Bokeh's discarding of unused sessions shortened to a fraction of a second."""
+    import gc
+    import os
+    import time
+
+    import panel as pn
+    from bokeh.client import pull_session
+
+    from hpcdash.app import create_app
+    from hpcdash.benchmarks.driver import free_port
+    from hpcdash.explorer.state import SliceState
+
+    def alive() -> int:
+        gc.collect()
+        return sum(isinstance(o, SliceState) and o.file == small_run for o in gc.get_objects())
+
+    root, name = os.path.split(small_run)
+    port = free_port()
+    server = pn.serve({"/": lambda: create_app([name], root)}, port=port, address="127.0.0.1", show=False,
+                      threaded=True, verbose=False, websocket_origin=[f"127.0.0.1:{port}"],
+                      check_unused_sessions_milliseconds=200, unused_session_lifetime_milliseconds=200)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the server thread needs a moment to listen
+            try:
+                sessions = [pull_session(url=f"http://127.0.0.1:{port}/") for _ in range(3)]
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert alive() >= 3  # each session has its pane
+        for session in sessions:
+            session.close()
+        deadline = time.monotonic() + 30  # released within ~2 s here
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert alive() == 0
+    finally:
+        server.stop()
