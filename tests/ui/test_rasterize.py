@@ -144,6 +144,7 @@ def test_closed_sessions_leave_their_panes_to_the_garbage_collector(small_run):
     import gc
     import os
     import time
+    from concurrent.futures import ThreadPoolExecutor
 
     import panel as pn
     from bokeh.client import pull_session
@@ -161,7 +162,9 @@ def test_closed_sessions_leave_their_panes_to_the_garbage_collector(small_run):
     server = pn.serve({"/": lambda: create_app([name], root)}, port=port, address="127.0.0.1", show=False,
                       threaded=True, verbose=False, websocket_origin=[f"127.0.0.1:{port}"],
                       check_unused_sessions_milliseconds=200, unused_session_lifetime_milliseconds=200)
-    try:
+    def open_and_close() -> None:
+        # in a thread of its own: the client runs an event loop, and other tests may leave one
+        # running in this thread
         deadline = time.monotonic() + 60
         while True:  # the server thread needs a moment to listen
             try:
@@ -171,9 +174,15 @@ def test_closed_sessions_leave_their_panes_to_the_garbage_collector(small_run):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        assert alive() >= 3  # each session has its pane
+        opened.append(alive())
         for session in sessions:
             session.close()
+
+    opened: list[int] = []
+    try:
+        with ThreadPoolExecutor(1) as client:
+            client.submit(open_and_close).result(timeout=120)
+        assert opened and opened[0] >= 3  # each session had its pane
         deadline = time.monotonic() + 30  # released within ~2 s here
         while alive() and time.monotonic() < deadline:
             time.sleep(0.5)
