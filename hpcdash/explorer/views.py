@@ -203,10 +203,10 @@ def whole_slice_mean(z, w: int, h: int) -> np.ndarray:
     area-weighted mean of its finite values: Datashader's ``resample_2d(z, w, h, ds_method="mean")``.
 
     Float slices go through a separable kernel of our own (``_slice_kernels``; the same values to
-    float rounding, tested). Datashader's kernel is built with ``parallel=True``, so one pane already takes both cores of a
-    small machine, and linked panes resampling at once queue behind each other; ours runs on one core
-    without the GIL and sums each source row once, so four panes resample in about the time of one
-    pane on Datashader's kernel.
+    float rounding, tested). Datashader's kernel is built with ``parallel=True``, so one pane already
+    takes both cores of a small machine, and linked panes resampling at once queue behind each other;
+    ours runs on one core without the GIL and sums each source row once (512^2 -> 480^2 on 2 cores:
+    one slice 1.5 ms against 2.2, four at once 3.4 ms against 9.5).
     """
     z = np.asarray(z)
     if z.shape == (h, w):
