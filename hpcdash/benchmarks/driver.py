@@ -282,7 +282,10 @@ class SessionDriver:
 
     def _apply(self, models: list[Any], expect: int = 1, **props) -> dict[str, Any]:
         self.log.skip()
-        before = set(self.image_signature())
+        # the arrays held now stay alive until the update is in, so that a new array cannot take the
+        # id of one it replaced (panes' images arrive in messages of their own)
+        held = [a for src in self.image_sources() for a in src.data["image"]]
+        before = {id(a) for a in held}
         t0 = time.perf_counter()
         self._own = True
         try:
@@ -302,6 +305,7 @@ class SessionDriver:
         time.sleep(self.settle_s)
         self._wait(lambda: True, 1.0)
         result = summarize_update(self.log.read_new(), t_seen if ok else None)
+        del held
         result["client_ms"] = t_client * 1e3
         result["ok"] = ok
         return result

@@ -815,13 +815,13 @@ class Volume:
         if block > 1 and self.chunks and not self._compressed and not cache.cached(key):
             # Uncompressed: one plane reads only its own bytes (several times cheaper than
             # the slab). A random jump pays only for its plane; the slab is read once the user
-            # steps (the next plane within NEAR_STEP of the last lone one, same slab) or by
+            # steps (another plane within NEAR_STEP of the last lone one, same slab) or by
             # prefetch(). Two jumps that happen to land in one slab (1 in 8 at 512^3) stay
             # planes. While read-ahead is still loading the slab, this plane is read on its
             # own rather than waiting for it.
             on_its_way = cache.contains(key) or key in self._prefetching
             last = self._last_plane_miss
-            stepping = last is not None and last[0] == key and abs(idx - last[1]) <= NEAR_STEP
+            stepping = last is not None and last[0] == key and 0 < abs(idx - last[1]) <= NEAR_STEP
             if on_its_way or not stepping:
                 self._last_plane_miss = (key, idx)
                 plane_key = self._slab_key(ax, idx, fixed) + ("plane",)

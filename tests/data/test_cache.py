@@ -84,6 +84,8 @@ def test_uncompressed_random_jump_reads_plane_then_slab_when_stepping(tmp_path, 
         counter = count_reads(vol)
         np.testing.assert_array_equal(vol.slice("x", 11).values, data[:, :, 11])
         assert counter.reads == [(slice(None), slice(None), slice(11, 12))]  # only the plane, via HDF5
+        np.testing.assert_array_equal(vol.slice("x", 11).values, data[:, :, 11])  # asked again: not a step
+        assert len(counter.reads) == 1
         np.testing.assert_array_equal(vol.slice("x", 12).values, data[:, :, 12])  # stepping: the slab
         assert counter.reads[1] == ("raw", ((0, 32), (0, 24), (8, 16)))
         for i in range(8, 16):
