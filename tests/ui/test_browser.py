@@ -378,3 +378,42 @@ def test_plot_keeps_the_slice_aspect(page: Page, hpcdash_server, data_root: Path
     # the canvas adds the toolbar, axes and colour bar around the frame: a loose band around the ratio
     assert 0.6 * ratio <= box["height"] / box["width"] <= 1.4 * ratio, (box, ratio)
     assert console_errors == []
+
+
+@pytest.fixture(scope="module")
+def slow_file(data_root: Path) -> str:
+    """A volume whose every new slab takes about a second to read: one bzip2 chunk holding the whole
+    array (bzip2 decodes a few MB/s), so each normal axis decodes all of it once."""
+    import h5py
+    import hdf5plugin
+
+    shape = (48, 192, 192)
+    zz, yy, xx = np.meshgrid(*(np.linspace(0, 4, n) for n in shape), indexing="ij")
+    noise = np.random.default_rng(0).normal(scale=0.01, size=shape)
+    data = (np.sin(zz) * np.cos(yy) * np.sin(xx) + noise).astype("f4")
+    path = data_root / "slow" / "slow.h5"
+    path.parent.mkdir(exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("model", data=data, chunks=shape, **hdf5plugin.BZip2(blocksize=9))
+    return path.relative_to(data_root).as_posix()
+
+
+def test_loading_indicator_while_a_slow_slice_is_read(page: Page, hpcdash_server, slow_file: str, console_errors):
+    """A read that takes longer than a moment shows the pane's loading indicator, which goes away
+    with the new image."""
+    open_view(page, hpcdash_server, file=slow_file)
+    ro = readout(page)
+    expect(ro).to_have_text(re.compile(r"slice \d+ of 48"), timeout=LOAD)
+    loading = pane(page, 0).locator(".hpcdash-plot.pn-loading")
+    expect(loading).to_have_count(0, timeout=STEP)
+    axis = pane(page, 0).locator(".hpcdash-axis select")
+    options = [o for o in axis.locator("option").all_inner_texts()]
+    assert len(options) == 3
+    img = plot_pixels(page)
+    for n, size in ((2, 192), (1, 192)):
+        axis.select_option(options[n])
+        expect(loading).to_have_count(1, timeout=STEP)  # shown while the slab is decoded ...
+        expect(ro).to_have_text(re.compile(rf"slice \d+ of {size}"), timeout=STEP)
+        expect(loading).to_have_count(0, timeout=STEP)  # ... and gone with the new slice
+        img = wait_for_image_change(page, img)
+    assert console_errors == []
