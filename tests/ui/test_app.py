@@ -34,3 +34,26 @@ def test_later_tabs_are_built_when_first_opened(tmp_path):
     tabs.active = 2
     message = tabs[2].objects[0].object
     assert "could not be built" in message and "&lt;b&gt;no scheduler" in message and "<b>no" not in message
+
+
+def test_slice_slider_follows_its_pane_and_the_axis_length(data_root):
+    """The "Slice" slider and the pane's index move together, also across a change of normal axis
+    (its end follows the axis length) and when a linked pane moves it."""
+    from hpcdash.explorer.state import ExplorerState
+    from hpcdash.explorer.views import ExplorerView
+    from tests.ui.hdf5_files import NX, NZ
+
+    ex = ExplorerState(["a.h5", "b.h5"], root=str(data_root), link=True)
+    view = ExplorerView(ex, sync_url=False)
+    a, b = ex.panes
+    wa, wb = view.view_for(a).slice_w, view.view_for(b).slice_w
+    assert (wa.start, wa.end, wa.value) == (0, NZ - 1, a.index)
+    a.axis = "x"
+    assert (wa.end, wa.value) == (NX - 1, a.index) and (wb.end, wb.value) == (NX - 1, b.index)
+    wa.value = 3
+    assert a.index == 3 and a.readout.endswith(f"(slice 4 of {NX})")
+    assert b.index == 3 and wb.value == 3  # the linked pane and its slider follow
+    b.index = 5
+    assert wb.value == 5 and a.index == 5 and wa.value == 5
+    wa.value = 10 * NX  # past the end (a slider at a stale position): the last slice
+    assert a.index == NX - 1 and wa.value == NX - 1
