@@ -40,8 +40,8 @@ def create_app(path: str, dataset: str | None = None) -> pn.viewable.Viewable:
     f = h5py.File(path, "r")
     ds = f[dataset or _largest_3d(f)]
     dims = ("z", "y", "x")
-    axis = pn.widgets.Select(name="Normal axis", options=list(dims), value=dims[0])
-    index = pn.widgets.IntSlider(name="Slice", start=0, end=ds.shape[0] - 1, value=ds.shape[0] // 2)
+    axis = pn.widgets.Select(label="Normal axis", options=list(dims), value=dims[0])
+    index = pn.widgets.IntSlider(label="Slice", start=0, end=ds.shape[0] - 1, value=ds.shape[0] // 2)
 
     def on_axis(event):
         n = ds.shape[dims.index(event.new)]

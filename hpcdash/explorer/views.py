@@ -371,25 +371,25 @@ class SliceView(pn.viewable.Viewer):
     def __init__(self, state: SliceState, **params):
         super().__init__(state=state, **params)
         s = state
-        self.dataset_w = pn.widgets.Select.from_param(s.param.dataset, name="Dataset", sizing_mode="stretch_width", css_classes=["hpcdash-dataset"])
-        self.axis_w = pn.widgets.Select.from_param(s.param.axis, name="Normal axis", width=110, css_classes=["hpcdash-axis"])
+        self.dataset_w = pn.widgets.Select.from_param(s.param.dataset, label="Dataset", sizing_mode="stretch_width", css_classes=["hpcdash-dataset"])
+        self.axis_w = pn.widgets.Select.from_param(s.param.axis, label="Normal axis", width=110, css_classes=["hpcdash-axis"])
         # the slider shows 1-based slice numbers, like the readout ("slice 65 of 128"); the value stays 0-based
         # linked to `index` by hand rather than with from_param: a linked pane's slider follows a move in
         # one plain value change (Panel's generic link updates and re-triggers the widget, and each
         # costs param a pass over the widget's ~40 parameters: ~3 ms a pane on the UI thread)
         lo, hi = s.param.index.bounds
         self.slice_w = SliceSlider(
-            name="Slice", start=lo, end=max(hi, lo + 1), value=s.index, sizing_mode="stretch_width",
+            label="Slice", start=lo, end=max(hi, lo + 1), value=s.index, sizing_mode="stretch_width",
             css_classes=["hpcdash-slice"], format=CustomJSTickFormatter(code="return (tick + 1).toFixed(0)"))
         self.slice_w.param.watch(self._on_slider, "value")
         s.param.watch(self._on_index, "index")
         s.param.watch(self._on_index_bounds, "index", what="bounds")
-        self.cmap_w = pn.widgets.Select.from_param(s.param.cmap, name="Colormap", width=120, css_classes=["hpcdash-cmap"])
-        self.scale_w = pn.widgets.RadioButtonGroup.from_param(s.param.scale, name="Colour scale", width=120, css_classes=["hpcdash-scale"])
-        self.sym_w = pn.widgets.Checkbox.from_param(s.param.symmetric, name="Symmetric about zero")
-        self.range_w = pn.widgets.Select.from_param(s.param.range_mode, name="Colour range", width=110, css_classes=["hpcdash-range"])
-        self.vmin_w = pn.widgets.FloatInput.from_param(s.param.vmin, name="Min", width=100)
-        self.vmax_w = pn.widgets.FloatInput.from_param(s.param.vmax, name="Max", width=100)
+        self.cmap_w = pn.widgets.Select.from_param(s.param.cmap, label="Colormap", width=120, css_classes=["hpcdash-cmap"])
+        self.scale_w = pn.widgets.RadioButtonGroup.from_param(s.param.scale, label="Colour scale", width=120, css_classes=["hpcdash-scale"])
+        self.sym_w = pn.widgets.Checkbox.from_param(s.param.symmetric, label="Symmetric about zero")
+        self.range_w = pn.widgets.Select.from_param(s.param.range_mode, label="Colour range", width=110, css_classes=["hpcdash-range"])
+        self.vmin_w = pn.widgets.FloatInput.from_param(s.param.vmin, label="Min", width=100)
+        self.vmax_w = pn.widgets.FloatInput.from_param(s.param.vmax, label="Max", width=100)
         self.title_pane = pn.pane.HTML("", css_classes=["hpcdash-title"], sizing_mode="stretch_width",
                                        stylesheets=STYLESHEETS)
         # not an HTML pane: its update sends every property, stylesheets included, and Bokeh then
@@ -401,11 +401,11 @@ class SliceView(pn.viewable.Viewer):
         self.plot_pane = pn.pane.HoloViews(None, linked_axes=True, css_classes=["hpcdash-plot"],
                                            sizing_mode="stretch_width", min_height=PLOT_MIN_HEIGHT)
         self.png_w = pn.widgets.FileDownload(callback=self._png, filename="slice.png", label="PNG",
-                                             button_type="light", width=80, embed=False)
+                                             color="light", width=80, embed=False)
         self.npy_w = pn.widgets.FileDownload(callback=self._npy, filename="slice.npy", label=".npy",
-                                             button_type="light", width=80, embed=False)
+                                             color="light", width=80, embed=False)
         self.csv_w = pn.widgets.FileDownload(callback=self._csv, filename="slice.csv", label=".csv",
-                                             button_type="light", width=80, embed=False)
+                                             color="light", width=80, embed=False)
         self._plot_key = None
         self._streams: list[hv.streams.Params] = []
         self._range = self._size = None
@@ -751,12 +751,12 @@ class FileBrowser(pn.viewable.Viewer):
         super().__init__(**params)
         self.explorer = explorer
         self.where = pn.pane.HTML("", css_classes=["hpcdash-cwd"])
-        self.listing = pn.widgets.MultiSelect(name="Files", options=[], size=12, sizing_mode="stretch_width")
-        self.up_btn = pn.widgets.Button(name="Up", width=60)
-        self.enter_btn = pn.widgets.Button(name="Open", button_type="primary", width=80)
-        self.path_in = pn.widgets.TextInput(name="Path (relative to root)", placeholder="runs/run_01.h5",
+        self.listing = pn.widgets.MultiSelect(label="Files", options=[], size=12, sizing_mode="stretch_width")
+        self.up_btn = pn.widgets.Button(label="Up", width=60)
+        self.enter_btn = pn.widgets.Button(label="Open", color="primary", width=80)
+        self.path_in = pn.widgets.TextInput(label="Path (relative to root)", placeholder="runs/run_01.h5",
                                             sizing_mode="stretch_width")
-        self.path_btn = pn.widgets.Button(name="Open path", width=100)
+        self.path_btn = pn.widgets.Button(label="Open path", width=100)
         self.message = message_pane("warning")
         self.up_btn.on_click(lambda e: self._go_up())
         self.enter_btn.on_click(lambda e: self._open_selected())
@@ -849,11 +849,11 @@ class ExplorerView(pn.viewable.Viewer):
             explorer.loader = SliceLoader(pool=_POOL, dispatch=partial(_dispatch, weakref.ref(doc)),
                                           delay_loading=partial(_delay, doc))
         self.browser = FileBrowser(explorer)
-        self.link_w = pn.widgets.Checkbox.from_param(explorer.param.link, name="Link")
-        self.layout_w = pn.widgets.RadioButtonGroup.from_param(explorer.param.layout, name="Layout")
-        self.compare_w = pn.widgets.Select.from_param(explorer.param.compare, name="Compare", width=120)
-        self.a_w = pn.widgets.Select(name="A", width=150)
-        self.b_w = pn.widgets.Select(name="B", width=150)
+        self.link_w = pn.widgets.Checkbox.from_param(explorer.param.link, label="Link")
+        self.layout_w = pn.widgets.RadioButtonGroup.from_param(explorer.param.layout, label="Layout")
+        self.compare_w = pn.widgets.Select.from_param(explorer.param.compare, label="Compare", width=120)
+        self.a_w = pn.widgets.Select(label="A", width=150)
+        self.b_w = pn.widgets.Select(label="B", width=150)
         self.a_w.param.watch(lambda e: setattr(explorer, "compare_a", e.new) if e.new is not None else None,
                              "value")
         self.b_w.param.watch(lambda e: setattr(explorer, "compare_b", e.new) if e.new is not None else None,
@@ -907,7 +907,7 @@ class ExplorerView(pn.viewable.Viewer):
             self.b_w.value = e.compare_b if e.compare_b < len(options) else 1
         cards = []
         for i, p in enumerate(e.panes):
-            close = pn.widgets.Button(name="Close", width=70, button_type="light")
+            close = pn.widgets.Button(label="Close", width=70, color="light")
             close.on_click(partial(lambda pane, ev: e.close_pane(pane), p))
             cards.append((f"{i + 1}. {Path(p.file).name}", pn.Column(close, self._views[id(p)],
                                                                      sizing_mode="stretch_width")))
