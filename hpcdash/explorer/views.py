@@ -377,13 +377,13 @@ class SliceView(pn.viewable.Viewer):
         # linked to `index` by hand rather than with from_param: a linked pane's slider follows a move in
         # one plain value change (Panel's generic link updates and re-triggers the widget, and each
         # costs param a pass over the widget's ~40 parameters: ~3 ms a pane on the UI thread)
-        lo, hi = s.param.index.bounds
         self.slice_w = SliceSlider(
-            label="Slice", start=lo, end=max(hi, lo + 1), value=s.index, sizing_mode="stretch_width",
-            css_classes=["hpcdash-slice"], format=CustomJSTickFormatter(code="return (tick + 1).toFixed(0)"))
+            label="Slice", sizing_mode="stretch_width", css_classes=["hpcdash-slice"],
+            format=CustomJSTickFormatter(code="return (tick + 1).toFixed(0)"))
+        self._fit_slider()
         self.slice_w.param.watch(self._on_slider, "value")
         s.param.watch(self._on_index, "index")
-        s.param.watch(self._on_index_bounds, "index", what="bounds")
+        s.param.watch(self._fit_slider, "index", what="bounds")
         self.cmap_w = pn.widgets.Select.from_param(s.param.cmap, label="Colormap", width=120, css_classes=["hpcdash-cmap"])
         self.scale_w = pn.widgets.RadioButtonGroup.from_param(s.param.scale, label="Colour scale", width=120, css_classes=["hpcdash-scale"])
         self.sym_w = pn.widgets.Checkbox.from_param(s.param.symmetric, label="Symmetric about zero")
@@ -467,8 +467,9 @@ class SliceView(pn.viewable.Viewer):
     def _on_index(self, event) -> None:
         self.slice_w.value = event.new
 
-    def _on_index_bounds(self, event) -> None:
-        lo, hi = event.new
+    def _fit_slider(self, *events) -> None:
+        """The slider's range and position from the pane's `index` (at start and when its bounds change)."""
+        lo, hi = self.state.param.index.bounds
         # a slider needs end > start; a single plane leaves it at one position (and disabled by _sync_text)
         self.slice_w.param.update(start=lo, end=max(hi, lo + 1), value=self.state.index)
 
