@@ -1,6 +1,6 @@
 """Compiled loops over one slice: the whole-slice mean (:func:`hpcdash.explorer.views.whole_slice_mean`)
-and the finite-value summary (:meth:`hpcdash.explorer.state.SliceStats.of`). Module level, so that
-Numba's disk cache finds them again in the next process. Each is one call without the GIL: a reading
+and the finite-value summary (:meth:`hpcdash.explorer.state.SliceStats.of`), alone or both in one
+pass. Module level, so that Numba's disk cache finds them again in the next process. Each is one call without the GIL: a reading
 thread that gives the GIL away waits to get it back while the UI thread runs Python (up to the
 interpreter's 5 ms switch interval), so one release beats several.
 
@@ -42,8 +42,19 @@ def footprints(src_n, out_n):  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True, cache=True)
-def _row_pass(src, y, x0, x1, wx0, wx1, vs, ws):  # pragma: no cover - compiled
-    """Weighted sums of the finite values of source row ``y`` over each output column's footprint."""
+def _row_pass(src, y, x0, x1, wx0, wx1, vs, ws, same_width):  # pragma: no cover - compiled
+    """Weighted sums of the finite values of source row ``y`` over each output column's footprint
+    (``same_width``: one source column per output column, the sums are the values themselves)."""
+    if same_width:
+        for o in range(x0.size):
+            v = src[y, o]
+            if np.isfinite(v):
+                vs[o] = v
+                ws[o] = 1.0
+            else:
+                vs[o] = 0.0
+                ws[o] = 0.0
+        return
     for o in range(x0.size):
         a, b = x0[o], x1[o]
         s = 0.0
@@ -67,32 +78,63 @@ def _row_pass(src, y, x0, x1, wx0, wx1, vs, ws):  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True, cache=True)
-def downsample_mean(src, out_h, out_w, fill_value):  # pragma: no cover - compiled
+def _row_summary(src, y, summary):  # pragma: no cover - compiled
+    """Add source row ``y`` to ``summary`` = [count, min, max, smallest positive] of finite values."""
+    n = 0
+    lo, hi, min_pos = summary[1], summary[2], summary[3]
+    for x in range(src.shape[1]):
+        v = src[y, x]
+        if np.isfinite(v):
+            n += 1
+            lo = min(lo, v)
+            hi = max(hi, v)
+            if 0 < v < min_pos:
+                min_pos = v
+    summary[0] += n
+    summary[1], summary[2], summary[3] = lo, hi, min_pos
+
+
+@numba.njit(nogil=True, cache=True)
+def downsample_mean_summary(src, out_h, out_w, fill_value, with_summary):  # pragma: no cover - compiled
     """Area-weighted mean of the finite values of ``src`` on an ``out_h x out_w`` grid (each no larger
-    than the source's): rows first, then columns, each source row summed once."""
+    than the source's): rows first, then columns, each source row summed once. With ``with_summary``,
+    the finite-value summary of the whole source (as :func:`finite_stats`) is taken on the same pass,
+    while each row is in cache; returns (pixels, [count, min, max, smallest positive])."""
     x0, x1, wx0, wx1 = footprints(src.shape[1], out_w)
     y0, y1, wy0, wy1 = footprints(src.shape[0], out_h)
+    same_width = out_w == src.shape[1]
     out = np.empty((out_h, out_w), np.float32)
     vs = np.empty(out_w, np.float64)
     ws = np.empty(out_w, np.float64)
     acc_v = np.empty(out_w, np.float64)
     acc_w = np.empty(out_w, np.float64)
+    summary = np.array([0.0, np.inf, -np.inf, np.inf])
     have = -1  # the source row whose sums are in vs / ws
     for o in range(out_h):
-        acc_v[:] = 0.0
-        acc_w[:] = 0.0
         a, b = y0[o], y1[o]
         for y in range(a, b + 1):
             if y != have:
-                _row_pass(src, y, x0, x1, wx0, wx1, vs, ws)
+                _row_pass(src, y, x0, x1, wx0, wx1, vs, ws, same_width)
+                if with_summary:
+                    _row_summary(src, y, summary)
                 have = y
             wy = wy0[o] if y == a else (wy1[o] if y == b else 1.0)
-            for k in range(out_w):
-                acc_v[k] += wy * vs[k]
-                acc_w[k] += wy * ws[k]
+            if y == a:
+                for k in range(out_w):
+                    acc_v[k] = wy * vs[k]
+                    acc_w[k] = wy * ws[k]
+            else:
+                for k in range(out_w):
+                    acc_v[k] += wy * vs[k]
+                    acc_w[k] += wy * ws[k]
         for k in range(out_w):
             out[o, k] = fill_value if acc_w[k] < EPS else acc_v[k] / acc_w[k]
-    return out
+    return out, summary
+
+
+def downsample_mean(src, out_h, out_w, fill_value):
+    """The pixels of :func:`downsample_mean_summary` alone."""
+    return downsample_mean_summary(src, out_h, out_w, fill_value, False)[0]
 
 
 @numba.njit(nogil=True, cache=True)

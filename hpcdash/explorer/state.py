@@ -87,10 +87,14 @@ class SliceStats:
         from ._slice_kernels import finite_stats
 
         # one compiled pass, one release of the GIL (see _slice_kernels)
-        count, lo, hi, min_positive = finite_stats(np.ascontiguousarray(values).reshape(-1))
+        return cls.from_summary(*finite_stats(np.ascontiguousarray(values).reshape(-1)))
+
+    @classmethod
+    def from_summary(cls, count: float, lo: float, hi: float, min_positive: float) -> SliceStats:
+        """From the kernels' summary (count, min, max, smallest positive; inf where there is none)."""
         if not count:
             return cls(0)
-        return cls(count, lo, hi, min_positive if np.isfinite(min_positive) else float("nan"))
+        return cls(int(count), float(lo), float(hi), float(min_positive) if np.isfinite(min_positive) else float("nan"))
 
 
 class SliceState(param.Parameterized):
@@ -144,7 +148,8 @@ class SliceState(param.Parameterized):
         self.own_clim: tuple[float, float] = (0.0, 1.0)  # this pane's range before linking
         self._on_request: Callable[[SliceState, str], None] | None = None
         #: Called in the reading thread with every slice read (a view prepares its frame there, so
-        #: linked panes rasterize in parallel); its errors are ignored.
+        #: linked panes rasterize in parallel; it may leave the slice's `SliceStats` in
+        #: ``result.extra["stats"]``, else `load` computes them); its errors are ignored.
         self.on_loaded: Callable[[SliceResult], None] | None = None
         #: `extra` of the result on show (what `on_loaded` added to it).
         self.shown_extra: dict = {}
@@ -342,7 +347,7 @@ class SliceState(param.Parameterized):
                 if self.range_mode == "volume":
                     vrange = self._volume_range(vol)
                 self._last_index = index
-                result = SliceResult(key, data=data, volume_range=vrange, extra={"stats": SliceStats.of(data)})
+                result = SliceResult(key, data=data, volume_range=vrange)
             except Exception as err:  # noqa: BLE001
                 msg = str(err) or f"The slice could not be read ({type(err).__name__})."
                 return SliceResult(key, error=msg)
@@ -351,6 +356,11 @@ class SliceState(param.Parameterized):
                 self.on_loaded(result)
             except Exception:  # noqa: BLE001 - an optimisation: the view renders on the UI thread then
                 pass
+        if "stats" not in result.extra:  # unless on_loaded took it on its own pass over the values
+            try:
+                result.extra["stats"] = SliceStats.of(data)
+            except Exception as err:  # noqa: BLE001
+                return SliceResult(key, error=str(err) or f"The slice could not be summarised ({type(err).__name__}).")
         return result
 
     def _volume_range(self, vol) -> tuple:

@@ -30,7 +30,7 @@ from panel.io.state import set_curdoc
 from panel.models import HTML as PanelHTML
 
 from . import export
-from .state import DIVERGING_CMAP, ExplorerState, SliceLoader, SliceState, escape
+from .state import DIVERGING_CMAP, ExplorerState, SliceLoader, SliceState, SliceStats, escape
 
 #: Worker threads shared by all sessions for slice reads (a resource, not state: each session has its
 #: own loader and queue).
@@ -165,11 +165,13 @@ DEFAULT_CANVAS = (600, 450)
 
 
 class Aggregate(NamedTuple):
-    """A slice resampled onto the canvas: pixel values (rows = y, bottom row first) and the ranges."""
+    """A slice resampled onto the canvas: pixel values (rows = y, bottom row first) and the ranges;
+    ``stats``: the finite-value summary of the whole slice when it was taken on the same pass."""
 
     values: np.ndarray
     x_range: tuple[float, float]
     y_range: tuple[float, float]
+    stats: SliceStats | None = None
 
 
 def aggregate_slice(p: SliceParts, x_range=None, y_range=None, width=None, height=None) -> Aggregate:
@@ -187,8 +189,9 @@ def aggregate_slice(p: SliceParts, x_range=None, y_range=None, width=None, heigh
     h = max(2, min(int(height or DEFAULT_CANVAS[1]), _cells_in(p.y, yr_)))
     if p.uniform and _whole(p.x, xr_, (x0, x1)) and _whole(p.y, yr_, (y0, y1)):
         # the whole slice in view: the same pixels as Canvas.raster, without building and labelling
-        # xarray objects (equality with Canvas.raster is tested)
-        return Aggregate(np.asarray(whole_slice_mean(p.z, w, h), np.float32), xr_, yr_)
+        # xarray objects (equality with Canvas.raster is tested); the slice's summary comes along
+        values, stats = whole_slice_mean_stats(p.z, w, h)
+        return Aggregate(np.asarray(values, np.float32), xr_, yr_, stats)
     da = xr.DataArray(p.z, coords={"y": p.y, "x": p.x}, dims=("y", "x"), name="v")
     cvs = ds.Canvas(plot_width=w, plot_height=h, x_range=xr_, y_range=yr_)
     if p.uniform:
@@ -199,8 +202,14 @@ def aggregate_slice(p: SliceParts, x_range=None, y_range=None, width=None, heigh
 
 
 def whole_slice_mean(z, w: int, h: int) -> np.ndarray:
+    """The pixels of :func:`whole_slice_mean_stats` alone."""
+    return whole_slice_mean_stats(z, w, h)[0]
+
+
+def whole_slice_mean_stats(z, w: int, h: int) -> tuple[np.ndarray, SliceStats | None]:
     """The whole slice ``z`` resampled onto ``h x w`` pixels (each no more than the slice's cells) by
-    area-weighted mean of its finite values: Datashader's ``resample_2d(z, w, h, ds_method="mean")``.
+    area-weighted mean of its finite values: Datashader's ``resample_2d(z, w, h, ds_method="mean")``;
+    and, when our kernel ran, the summary of the slice's finite values taken on the same pass (else None).
 
     Float slices go through a separable kernel of our own (``_slice_kernels``; the same values to
     float rounding, tested). Datashader's kernel is built with ``parallel=True``, so one pane already
@@ -210,14 +219,15 @@ def whole_slice_mean(z, w: int, h: int) -> np.ndarray:
     """
     z = np.asarray(z)
     if z.shape == (h, w):
-        return z
+        return z, None
     if z.dtype in (np.float32, np.float64) and h <= z.shape[0] and w <= z.shape[1]:
-        from ._slice_kernels import downsample_mean
+        from ._slice_kernels import downsample_mean_summary
 
-        return downsample_mean(z, h, w, np.nan)
+        values, summary = downsample_mean_summary(z, h, w, np.nan, True)
+        return values, SliceStats.from_summary(*summary)
     from datashader.resampling import resample_2d
 
-    return resample_2d(z, w, h, ds_method="mean", us_method="nearest", fill_value=np.nan)
+    return resample_2d(z, w, h, ds_method="mean", us_method="nearest", fill_value=np.nan), None
 
 
 def rasterize_slice(p: SliceParts, x_range=None, y_range=None, width=None, height=None) -> hv.Image:
@@ -584,7 +594,8 @@ class SliceView(pn.viewable.Viewer):
 
     def _prepare_frame(self, result) -> None:
         """In the reading thread (SliceState.on_loaded): rasterize the new slice for the drawn plot, so
-        that the UI thread only swaps pixels in, and linked panes rasterize in parallel."""
+        that the UI thread only swaps pixels in, and linked panes rasterize in parallel; the slice's
+        summary taken on the same pass goes into the result too."""
         data, vol = result.data, self.state.volume
         if data is None or vol is None or self._range is None or not self._served_plots():
             return
@@ -592,6 +603,10 @@ class SliceView(pn.viewable.Viewer):
         key = self._frame_key(data)
         agg = aggregate_slice(SliceParts(x, y, z, [], [], uniform), key[1], key[2], key[3], key[4])
         result.extra["frame"] = (key, agg)
+        if agg.stats is not None and z.dtype == data.dtype:
+            # the summary of the very values read (not of a narrower copy): the state need not
+            # pass over the slice again
+            result.extra["stats"] = agg.stats
 
     def _served_plots(self) -> list:
         """The drawn HoloViews plots of this pane if all of them can be updated in place (a Bokeh server),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datashader as ds
 import numpy as np
 import pytest
@@ -51,6 +52,31 @@ def test_whole_slice_mean_is_datashaders_mean(dtype):
             theirs = resample_2d(src, w, h, ds_method="mean", us_method="nearest", fill_value=np.nan)
             assert ours.shape == (h, w)
             np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_whole_slice_mean_brings_the_slices_summary(dtype):
+    """The summary taken on the resampling pass is the one SliceStats.of takes on a pass of its own:
+    NaN and inf left out, every source row counted once (also rows shared by two output rows),
+    nothing finite at all, no positive value."""
+    from hpcdash.explorer.state import SliceStats
+    from hpcdash.explorer.views import whole_slice_mean_stats
+
+    rng = np.random.default_rng(11)
+    z = (rng.random((301, 517)) - 0.5).astype(dtype)
+    z[rng.random(z.shape) < 0.1] = np.nan
+    z[7, 9], z[100, 3] = np.inf, -np.inf
+    cases = [z, z[:, ::2], z[::-1], np.full((50, 60), np.nan, dtype), -np.abs(z)]
+    for src in cases:
+        rows, cols = src.shape
+        for h, w in ((min(123, rows - 1), min(200, cols)), (rows - 1, cols), (40, cols), (1, 1)):
+            values, stats = whole_slice_mean_stats(src, w, h)
+            assert values.shape == (h, w)
+            expected = SliceStats.of(src)
+            # field by field, NaN (no such value) equal to NaN
+            np.testing.assert_equal(dataclasses.astuple(stats), dataclasses.astuple(expected))
+    # nothing to resample (the canvas is the slice): no pass, no summary
+    assert whole_slice_mean_stats(z, z.shape[1], z.shape[0])[1] is None
 
 
 def test_zoomed_and_descending_views_match_canvas_raster():

@@ -408,3 +408,27 @@ def test_slice_stats_summarise_the_finite_values(dtype):
     assert np.isnan(SliceStats.of(negative).min_positive) and SliceStats.of(negative).hi <= 0
     assert SliceStats.of(np.full((4, 4), np.nan)) == SliceStats(0)
     assert SliceStats.of(np.zeros((0, 3))) == SliceStats(0)
+
+
+def test_load_keeps_the_summary_taken_while_rasterizing(data_root: Path, monkeypatch):
+    """A view that rasterizes in the reading thread hands the slice's summary over (one pass over the
+    values, not two); without one, load takes its own."""
+    from hpcdash.explorer.views import SliceParts, aggregate_slice
+
+    s = SliceState(str(data_root / "a.h5"))
+    s.index = s.index + 1
+
+    def rasterize(result):
+        z = np.asarray(result.data.values)
+        agg = aggregate_slice(SliceParts(np.arange(z.shape[1]), np.arange(z.shape[0]), z, [], [], True),
+                              None, None, z.shape[1] - 1, z.shape[0] - 1)
+        result.extra["stats"] = agg.stats
+
+    calls = []
+    own = SliceStats.of
+    monkeypatch.setattr(SliceStats, "of", classmethod(lambda cls, data: calls.append(1) or own(data)))
+    s.on_loaded = rasterize
+    handed = s.load()
+    assert calls == [] and handed.extra["stats"] == own(handed.data)
+    s.on_loaded = None
+    assert s.load().extra["stats"] == handed.extra["stats"] and calls == [1]
