@@ -377,6 +377,7 @@ class SliceView(pn.viewable.Viewer):
 
     state = param.ClassSelector(class_=SliceState)
     linked = param.Boolean(default=False, doc="Share zoom and pan with other linked panes (same axis labels and units).")
+    on_close = param.Callable(default=None, doc="When given, a Close button in the title row calls it.")
 
     def __init__(self, state: SliceState, **params):
         super().__init__(state=state, **params)
@@ -427,8 +428,13 @@ class SliceView(pn.viewable.Viewer):
         s.param.watch(self._on_structure, ["file", "dataset", "data", "clim", "scale"])
         s.param.watch(self._on_loading, ["loading"])
         self.param.watch(self._on_link, ["linked"])
+        header = [self.title_pane]
+        if self.on_close is not None:
+            self.close_w = pn.widgets.Button(label="Close", width=70, color="light", css_classes=["hpcdash-close"])
+            self.close_w.on_click(lambda event: self.on_close())
+            header.append(self.close_w)
         self._layout = pn.Column(
-            self.title_pane,
+            pn.Row(*header, sizing_mode="stretch_width"),
             pn.Row(self.dataset_w, self.axis_w, sizing_mode="stretch_width"),
             pn.Row(self.slice_w, self.readout_pane, sizing_mode="stretch_width"),
             pn.Row(self.cmap_w, self.scale_w, self.range_w, self.vmin_w, self.vmax_w),
@@ -913,7 +919,7 @@ class ExplorerView(pn.viewable.Viewer):
             del self._views[key]
         for p in e.panes:
             if id(p) not in self._views:
-                self._views[id(p)] = SliceView(p, linked=e.link)
+                self._views[id(p)] = SliceView(p, linked=e.link, on_close=partial(e.close_pane, p))
                 self._watch_for_url(p)
         options = {f"{i + 1}: {p.title or Path(p.file).name}": i for i, p in enumerate(e.panes)}
         self.a_w.options = options
@@ -921,12 +927,7 @@ class ExplorerView(pn.viewable.Viewer):
         if len(options) > 1:
             self.a_w.value = e.compare_a if e.compare_a < len(options) else 0
             self.b_w.value = e.compare_b if e.compare_b < len(options) else 1
-        cards = []
-        for i, p in enumerate(e.panes):
-            close = pn.widgets.Button(label="Close", width=70, color="light")
-            close.on_click(partial(lambda pane, ev: e.close_pane(pane), p))
-            cards.append((f"{i + 1}. {Path(p.file).name}", pn.Column(close, self._views[id(p)],
-                                                                     sizing_mode="stretch_width")))
+        cards = [(f"{i + 1}. {Path(p.file).name}", self._views[id(p)]) for i, p in enumerate(e.panes)]
         if not cards:
             body = self.empty
         elif e.layout == "tabs":

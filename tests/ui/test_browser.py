@@ -254,6 +254,27 @@ def test_tabs_layout(page: Page, hpcdash_server, console_errors):
     assert console_errors == []
 
 
+def test_close_button_closes_its_own_pane(page: Page, hpcdash_server, console_errors):
+    """Each pane's Close button (in its title row) closes that pane; the others, the URL and the
+    comparison choices follow, and the last one closed brings back the empty state."""
+    open_view(page, hpcdash_server, file="a.h5", file2="b.h5", file3="c.h5")
+    panes = page.locator(".hpcdash-pane")
+    expect(panes).to_have_count(3, timeout=LOAD)
+    expect(readout(page, 2)).to_contain_text("slice", timeout=LOAD)
+    pane(page, 1).locator(".hpcdash-close button").click()
+    expect(panes).to_have_count(2, timeout=STEP)
+    expect(pane(page, 0).locator(".hpcdash-title")).to_contain_text("a.h5")
+    expect(pane(page, 1).locator(".hpcdash-title")).to_contain_text("c.h5")
+    expect(page).to_have_url(re.compile(r"file2=c\.h5"), timeout=STEP)
+    assert "b.h5" not in page.url
+    expect(readout(page, 1)).to_contain_text("slice", timeout=STEP)  # the moved pane still reads
+    for left in (1, 0):
+        pane(page, 0).locator(".hpcdash-close button").click()
+        expect(panes).to_have_count(left, timeout=STEP)
+    expect(page.get_by_text("No file open yet")).to_be_visible(timeout=STEP)
+    assert console_errors == []
+
+
 def test_difference_view(page: Page, hpcdash_server, console_errors):
     open_view(page, hpcdash_server, file="a.h5", file2="b.h5", compare="difference")
     expect(page.get_by_text("A - B").first).to_be_visible(timeout=LOAD)
