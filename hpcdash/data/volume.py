@@ -159,16 +159,17 @@ def open_hdf5(path: Path | str) -> h5py.File:
     kwargs = {"rdcc_nbytes": RDCC_NBYTES, "rdcc_nslots": RDCC_NSLOTS}
     try:
         try:
-            # default locking first: HDF5 refuses to open one file twice in a process with
-            # different locking flags, and other code (notebooks, the sim) uses the default
-            return h5py.File(p, "r", **kwargs)
-        except OSError as exc:
-            text = str(exc).lower()
-            if "lock" not in text:
-                raise
-            # file systems without lock support (common on HPC), or a writer holding a lock
-            # that a read-only viewer may safely ignore
+            # Without a lock: HDF5's default read lock lasts as long as the file is open, and a
+            # writer (an inversion adding its next iteration to the file being viewed) would fail
+            # to open the file for as long as a pane shows it. Also works on file systems without
+            # lock support (common on HPC) and past a writer's own lock.
             return h5py.File(p, "r", locking=False, **kwargs)
+        except OSError as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            # this process already has the file open with default locking (a notebook's own
+            # h5py.File): HDF5 refuses one file open twice with different locking flags
+            return h5py.File(p, "r", **kwargs)
     except OSError as exc:
         raise CorruptFileError(
             f"'{name}' looks like HDF5 but cannot be opened: it is truncated or damaged ({_short(exc)})."

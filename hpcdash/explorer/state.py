@@ -221,6 +221,13 @@ class SliceState(param.Parameterized):
             self.refresh()
         return ok
 
+    def reload(self) -> bool:
+        """Open the pane's file again, keeping dataset, axis, slice and colours: shows what a running
+        job wrote since (new datasets, new values; a file changed on disk is refused until then)."""
+        if not self.file:
+            return False
+        return self.open(self.file, dataset=self.dataset, axis=self.axis, index=self.index)
+
     def _fail(self, path: str, err: Exception | str) -> None:
         msg = str(err) if str(err) else f"{Path(path).name} could not be read ({type(err).__name__})."
         self.param.update(file=path, data=None, error=msg, notice="", readout="",

@@ -411,6 +411,10 @@ class SliceView(pn.viewable.Viewer):
         # min_height: room for the loading indicator before the first slice, and no jump when it comes
         self.plot_pane = pn.pane.HoloViews(None, linked_axes=True, css_classes=["hpcdash-plot"],
                                            sizing_mode="stretch_width", min_height=PLOT_MIN_HEIGHT)
+        # shown and hidden through a box of its own: a layout parameter set on a HoloViews pane that
+        # has drawn a plot reaches the inner Bokeh pane, which copies the figure's stylesheet models
+        # into a list of strings and fails (Panel 1.9), so the pane's parameters are never touched
+        self.plot_box = pn.Column(self.plot_pane, sizing_mode="stretch_width", margin=0)
         self.png_w = pn.widgets.FileDownload(callback=self._png, filename="slice.png", label="PNG",
                                              color="light", width=80, embed=False)
         self.npy_w = pn.widgets.FileDownload(callback=self._npy, filename="slice.npy", label=".npy",
@@ -428,7 +432,10 @@ class SliceView(pn.viewable.Viewer):
         s.param.watch(self._on_structure, ["file", "dataset", "data", "clim", "scale"])
         s.param.watch(self._on_loading, ["loading"])
         self.param.watch(self._on_link, ["linked"])
-        header = [self.title_pane]
+        self.reload_w = pn.widgets.Button(label="Reload", width=75, color="light", css_classes=["hpcdash-reload"],
+                                          description="Open the file again: shows what a running job wrote since")
+        self.reload_w.on_click(lambda event: self.state.reload())
+        header = [self.title_pane, self.reload_w]
         if self.on_close is not None:
             self.close_w = pn.widgets.Button(label="Close", width=70, color="light", css_classes=["hpcdash-close"])
             self.close_w.on_click(lambda event: self.on_close())
@@ -441,7 +448,7 @@ class SliceView(pn.viewable.Viewer):
             self.sym_w,
             self.error_pane,
             self.notice_pane,
-            self.plot_pane,
+            self.plot_box,
             pn.Row(pn.pane.HTML("Export:", margin=(12, 5)), self.png_w, self.npy_w, self.csv_w),
             css_classes=["hpcdash-pane"], sizing_mode="stretch_width", stylesheets=STYLESHEETS,
         )
@@ -462,7 +469,7 @@ class SliceView(pn.viewable.Viewer):
         has_axis = bool(s.param.axis.objects)
         self.axis_w.disabled = not has_axis
         self.slice_w.disabled = not has_axis
-        self.plot_pane.visible = not s.error and s.data is not None or (not s.error and bool(s.file))
+        self.plot_box.visible = not s.error and s.data is not None or (not s.error and bool(s.file))
 
     def _readout_html(self) -> str:
         return f'<span class="hpcdash-readout-text">{escape(self.state.readout)}</span>'
@@ -776,11 +783,13 @@ class FileBrowser(pn.viewable.Viewer):
         self.listing = pn.widgets.MultiSelect(label="Files", options=[], size=12, sizing_mode="stretch_width")
         self.up_btn = pn.widgets.Button(label="Up", width=60)
         self.enter_btn = pn.widgets.Button(label="Open", color="primary", width=80)
+        self.refresh_btn = pn.widgets.Button(label="Refresh", width=80, css_classes=["hpcdash-refresh"])
         self.path_in = pn.widgets.TextInput(label="Path (relative to root)", placeholder="runs/run_01.h5",
                                             sizing_mode="stretch_width")
         self.path_btn = pn.widgets.Button(label="Open path", width=100)
         self.message = message_pane("warning")
         self.up_btn.on_click(lambda e: self._go_up())
+        self.refresh_btn.on_click(lambda e: self._refresh(keep_selection=True))
         self.enter_btn.on_click(lambda e: self._open_selected())
         self.path_btn.on_click(lambda e: self._open_path(self.path_in.value))
         self.path_in.param.watch(lambda e: self._open_path(e.new), "enter_pressed") if hasattr(
@@ -789,7 +798,7 @@ class FileBrowser(pn.viewable.Viewer):
         self._refresh()
         self._layout = pn.Column(
             pn.pane.HTML("<b>File browser</b>"), self.where, self.listing,
-            pn.Row(self.up_btn, self.enter_btn), self.path_in, self.path_btn, self.message,
+            pn.Row(self.up_btn, self.enter_btn, self.refresh_btn), self.path_in, self.path_btn, self.message,
             sizing_mode="stretch_width", css_classes=["hpcdash-browser"])
 
     def __panel__(self):
@@ -811,7 +820,8 @@ class FileBrowser(pn.viewable.Viewer):
                 out.append((name, is_dir))
         return out
 
-    def _refresh(self) -> None:
+    def _refresh(self, keep_selection: bool = False) -> None:
+        """List the current folder again (new files of a running job show up)."""
         try:
             entries = self._entries(self.cwd)
         except Exception as err:  # noqa: BLE001
@@ -820,7 +830,8 @@ class FileBrowser(pn.viewable.Viewer):
         options = {}
         for name, is_dir in sorted(entries, key=lambda e: (not e[1], e[0].lower())):
             options[(name + "/") if is_dir else name] = (name, is_dir)
-        self.listing.param.update(options=options, value=[])
+        kept = [v for v in self.listing.value if v in options.values()] if keep_selection else []
+        self.listing.param.update(options=options, value=kept)
         self.where.object = f"<code>{escape(os.path.join(self.explorer.root, self.cwd))}</code>"
 
     def _go_up(self) -> None:

@@ -188,6 +188,41 @@ def test_file_replaced_while_open(tmp_path):
         np.testing.assert_array_equal(fresh.slice(0, 0).values, data[0] + 100)
 
 
+def test_a_job_can_write_to_a_file_while_it_is_viewed(tmp_path):
+    """A viewer takes no lock: a job in another process appends its next result to the open file
+    (HDF5's default read lock would make the job's open fail); the viewer then says the file changed,
+    and opening it again shows the new dataset."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "running.h5"
+    data = _cube(path)
+    vol = open_volume(path)
+    np.testing.assert_array_equal(vol.slice(0, 1).values, data[1])
+    job = ("import h5py, numpy as np, sys\n"
+           "with h5py.File(sys.argv[1], 'a') as f:\n"  # h5py's defaults, locking included
+           "    f.create_dataset('m/next', data=np.ones((4, 5, 6), 'f4'))\n")
+    done = subprocess.run([sys.executable, "-c", job, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    with pytest.raises(FileChangedError, match="changed on disk after it was opened"):
+        vol.slice(0, 2)
+    vol.close()
+    assert {"/m/v", "/m/next"} <= {i.name for i in find_volumes(path)}
+    with open_volume(path, "/m/next") as fresh:
+        assert float(fresh.slice(0, 0).values.mean()) == 1.0
+
+
+def test_a_file_this_process_opened_with_default_locking_still_opens(tmp_path):
+    """HDF5 refuses a file opened twice in one process with different locking flags: a notebook's own
+    h5py.File (default locking) must not stop the viewer from opening the same file."""
+    path = tmp_path / "both.h5"
+    data = _cube(path)
+    with h5py.File(path, "r") as mine:
+        with open_volume(path) as vol:
+            np.testing.assert_array_equal(vol.slice(0, 3).values, data[3])
+        assert mine["m/v"].shape == data.shape
+
+
 def test_index_and_axis_errors(tmp_path):
     path = tmp_path / "i.h5"
     _cube(path)

@@ -206,6 +206,42 @@ def test_bad_file_gets_a_message_and_other_panes_keep_working(page: Page, hpcdas
     assert console_errors == []
 
 
+def test_a_running_job_writes_while_the_file_is_shown(page: Page, hpcdash_server, data_root: Path,
+                                                      console_errors):
+    """A job (this test process) adds its next result to the file a pane shows: its write succeeds
+    while the server has the file open, the pane says the file changed, Reload shows the new dataset
+    at the same slice; the file browser's Refresh lists the job's new file."""
+    import hpcdash
+    from tests.ui.hdf5_files import grid, model
+
+    live = data_root / "live"
+    live.mkdir(exist_ok=True)
+    hpcdash.write_volume(live / "inv.h5", "/iter_01", model(1), grid(), mode="w")
+    open_view(page, hpcdash_server, file="live/inv.h5", axis="y", slice="3")
+    ro = readout(page)
+    expect(ro).to_contain_text("(slice 4 of", timeout=LOAD)
+    dataset = pane(page, 0).locator(".hpcdash-dataset")
+    expect(dataset).to_be_hidden()  # one dataset: no selector
+    hpcdash.write_volume(live / "inv.h5", "/iter_02", model(2), grid(), mode="a")  # h5py's default locking
+    pane(page, 0).locator(".noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    expect(pane(page, 0).get_by_text("changed on disk")).to_be_visible(timeout=STEP)
+    pane(page, 0).locator(".hpcdash-reload button").click()
+    expect(pane(page, 0).get_by_text("changed on disk")).to_have_count(0, timeout=STEP)
+    expect(ro).to_contain_text("(slice 5 of", timeout=STEP)
+    expect(dataset).to_be_visible(timeout=STEP)
+    assert dataset.locator("option").all_inner_texts() == ["/iter_01", "/iter_02"]
+    # the file browser: into live/, a new file from the job, Refresh
+    listing = page.locator(".hpcdash-browser select")
+    listing.select_option("live/")
+    page.get_by_role("button", name="Open", exact=True).click()
+    expect(listing.locator("option")).to_have_text(["inv.h5"], timeout=STEP)
+    hpcdash.write_volume(live / "inv_restart.h5", "/iter_01", model(3), grid(), mode="w")
+    page.locator(".hpcdash-refresh button").click()
+    expect(listing.locator("option")).to_have_text(["inv.h5", "inv_restart.h5"], timeout=STEP)
+    assert console_errors == []
+
+
 def test_outside_root_is_refused_in_the_browser(page: Page, hpcdash_server):
     open_view(page, hpcdash_server)
     expect(page.get_by_text("No file open yet")).to_be_visible(timeout=LOAD)

@@ -432,3 +432,31 @@ def test_load_keeps_the_summary_taken_while_rasterizing(data_root: Path, monkeyp
     assert calls == [] and handed.extra["stats"] == own(handed.data)
     s.on_loaded = None
     assert s.load().extra["stats"] == handed.extra["stats"] and calls == [1]
+
+
+def test_reload_shows_what_a_job_wrote_and_keeps_the_view(tmp_path: Path):
+    """After a job added a dataset to the open file, the pane says the file changed; reload opens it
+    again with the same dataset, axis, slice and colours, and lists the new dataset."""
+    import subprocess
+    import sys
+
+    import hpcdash
+
+    path = tmp_path / "inv.h5"
+    hpcdash.write_volume(path, "/iter_01", model(1), grid(), mode="w")
+    s = SliceState(str(path))
+    s.param.update(axis="y", cmap="magma", scale="log")
+    s.index = 3
+    assert s.param.dataset.objects == ["/iter_01"]
+    job = ("import sys, hpcdash\n"
+           "from tests.ui.hdf5_files import grid, model\n"
+           "hpcdash.write_volume(sys.argv[1], '/iter_02', model(2), grid(), mode='a')\n")
+    done = subprocess.run([sys.executable, "-c", job, str(path)], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-500:]
+    s.index = 4
+    assert "changed on disk" in s.error and s.data is None
+    assert s.reload()
+    assert s.error == "" and s.param.dataset.objects == ["/iter_01", "/iter_02"]
+    assert (s.dataset, s.axis, s.index, s.cmap, s.scale) == ("/iter_01", "y", 4, "magma", "log")
+    np.testing.assert_allclose(s.data.values, model(1)[:, 4, :], rtol=1e-6)
