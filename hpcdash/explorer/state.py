@@ -64,6 +64,7 @@ class SliceResult:
     key: tuple
     data: Any = None            # xarray.DataArray (2-D) or None
     error: str = ""             # user-facing sentence, plain text (views escape it)
+    changed: bool = False       # the error is that the file changed on disk since it was opened
     volume_range: tuple | None = None
     extra: dict = field(default_factory=dict)
 
@@ -131,6 +132,8 @@ class SliceState(param.Parameterized):
     readout = param.String(default="", doc="Slice position in physical units, e.g. 'z = -125.0 m'.")
     title = param.String(default="", doc="File name, dataset and key attributes (plain text).")
     loading = param.Boolean(default=False, doc="True while a requested slice is on its way.")
+    changed = param.Boolean(default=False, doc="The file changed on disk since it was opened: `reload()` "
+                                               "shows the new contents.")
 
     def __init__(self, file: str | os.PathLike | None = None, *, opener: Callable | None = None,
                  finder: Callable | None = None, **params):
@@ -231,7 +234,7 @@ class SliceState(param.Parameterized):
     def _fail(self, path: str, err: Exception | str) -> None:
         msg = str(err) if str(err) else f"{Path(path).name} could not be read ({type(err).__name__})."
         self.param.update(file=path, data=None, error=msg, notice="", readout="",
-                          title=Path(path).name, datasets_info=[])
+                          title=Path(path).name, datasets_info=[], changed=False)
 
     def _select_dataset(self, dataset: str, axis: str | None = None, index: int | None = None) -> bool:
         """Open `dataset` of the current file and set axis choices and slice bounds."""
@@ -357,7 +360,7 @@ class SliceState(param.Parameterized):
                 result = SliceResult(key, data=data, volume_range=vrange)
             except Exception as err:  # noqa: BLE001
                 msg = str(err) or f"The slice could not be read ({type(err).__name__})."
-                return SliceResult(key, error=msg)
+                return SliceResult(key, error=msg, changed=isinstance(err, self._data().FileChangedError))
         if self.on_loaded is not None:
             try:
                 self.on_loaded(result)
@@ -384,14 +387,15 @@ class SliceState(param.Parameterized):
             return False
         if result.error:
             self.shown_extra = {}
-            self.param.update(data=None, error=result.error, notice="", readout=self._make_readout())
+            self.param.update(data=None, error=result.error, notice="", readout=self._make_readout(),
+                              changed=result.changed)
             return True
         self._stats = result.extra.get("stats") or SliceStats.of(result.data)
         self.shown_extra = result.extra
         own, notice = self.color_range(result.volume_range, data=result.data, stats=self._stats)
         self.own_clim = own
         self.param.update(data=result.data, error="", readout=self._make_readout(), clim=clim or own,
-                          notice=notice)
+                          notice=notice, changed=False)
         return True
 
     def own_range_for(self, result: SliceResult) -> tuple[float, float] | None:

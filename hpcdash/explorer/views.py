@@ -435,6 +435,7 @@ class SliceView(pn.viewable.Viewer):
         self.reload_w = pn.widgets.Button(label="Reload", width=75, color="light", css_classes=["hpcdash-reload"],
                                           description="Open the file again: shows what a running job wrote since")
         self.reload_w.on_click(lambda event: self.state.reload())
+        s.param.watch(self._on_changed, "changed")
         header = [self.title_pane, self.reload_w]
         if self.on_close is not None:
             self.close_w = pn.widgets.Button(label="Close", width=70, color="light", css_classes=["hpcdash-close"])
@@ -495,6 +496,10 @@ class SliceView(pn.viewable.Viewer):
         lo, hi = self.state.param.index.bounds
         # a slider needs end > start; a single plane leaves it at one position (and disabled by _sync_text)
         self.slice_w.param.update(start=lo, end=max(hi, lo + 1), value=self.state.index)
+
+    def _on_changed(self, event) -> None:
+        # the file changed on disk: Reload is what to press next
+        self.reload_w.color = "primary" if event.new else "light"
 
     def _on_loading(self, event) -> None:
         self.plot_pane.loading = event.new

@@ -222,12 +222,16 @@ def test_a_running_job_writes_while_the_file_is_shown(page: Page, hpcdash_server
     expect(ro).to_contain_text("(slice 4 of", timeout=LOAD)
     dataset = pane(page, 0).locator(".hpcdash-dataset")
     expect(dataset).to_be_hidden()  # one dataset: no selector
+    expect(pane(page, 0).locator(".hpcdash-reload button")).not_to_have_class(re.compile(r"bk-btn-primary"))
     hpcdash.write_volume(live / "inv.h5", "/iter_02", model(2), grid(), mode="a")  # h5py's default locking
     pane(page, 0).locator(".noUi-handle").first.focus()
     page.keyboard.press("ArrowRight")
     expect(pane(page, 0).get_by_text("changed on disk")).to_be_visible(timeout=STEP)
-    pane(page, 0).locator(".hpcdash-reload button").click()
+    reload = pane(page, 0).locator(".hpcdash-reload button")
+    expect(reload).to_have_class(re.compile(r"bk-btn-primary"), timeout=STEP)  # what to press next
+    reload.click()
     expect(pane(page, 0).get_by_text("changed on disk")).to_have_count(0, timeout=STEP)
+    expect(reload).not_to_have_class(re.compile(r"bk-btn-primary"), timeout=STEP)
     expect(ro).to_contain_text("(slice 5 of", timeout=STEP)
     expect(dataset).to_be_visible(timeout=STEP)
     assert dataset.locator("option").all_inner_texts() == ["/iter_01", "/iter_02"]

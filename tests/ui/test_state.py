@@ -455,8 +455,8 @@ def test_reload_shows_what_a_job_wrote_and_keeps_the_view(tmp_path: Path):
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr[-500:]
     s.index = 4
-    assert "changed on disk" in s.error and s.data is None
+    assert "changed on disk" in s.error and s.data is None and s.changed
     assert s.reload()
-    assert s.error == "" and s.param.dataset.objects == ["/iter_01", "/iter_02"]
+    assert s.error == "" and not s.changed and s.param.dataset.objects == ["/iter_01", "/iter_02"]
     assert (s.dataset, s.axis, s.index, s.cmap, s.scale) == ("/iter_01", "y", 4, "magma", "log")
     np.testing.assert_allclose(s.data.values, model(1)[:, 4, :], rtol=1e-6)
