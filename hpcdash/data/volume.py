@@ -595,6 +595,14 @@ class Volume:
         """True after :meth:`close`."""
         return self._closed
 
+    def changed_on_disk(self) -> bool:
+        """True when the file was written, replaced or deleted since this volume opened it (one stat;
+        the next read then raises :class:`FileChangedError`)."""
+        try:
+            return file_identity(self.path) != self._identity
+        except OSError:
+            return True
+
     def close(self) -> None:
         """Close the file (cached slabs stay in the shared cache until evicted).
 

@@ -231,6 +231,16 @@ class SliceState(param.Parameterized):
             return False
         return self.open(self.file, dataset=self.dataset, axis=self.axis, index=self.index)
 
+    def check_changed(self) -> bool:
+        """Note (in `changed` and `notice`) that the open file was written, replaced or deleted since it
+        was opened, before any read runs into it; True when it was. Cheap: one stat of the file."""
+        vol = self._vol
+        if self.changed or vol is None or not hasattr(vol, "changed_on_disk") or not vol.changed_on_disk():
+            return self.changed
+        self.param.update(changed=True, notice=f"{Path(self.file).name} changed on disk since it was opened: "
+                                                "Reload shows what was written.")
+        return True
+
     def _fail(self, path: str, err: Exception | str) -> None:
         msg = str(err) if str(err) else f"{Path(path).name} could not be read ({type(err).__name__})."
         self.param.update(file=path, data=None, error=msg, notice="", readout="",

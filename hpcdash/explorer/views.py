@@ -43,6 +43,8 @@ MAX_PLOT_HEIGHT = 560
 PLOT_MIN_HEIGHT = 250
 #: How long the slider rests before its position is written to the URL.
 URL_DELAY_MS = 400
+#: How often a served page checks whether its panes' files changed on disk (one stat per pane).
+CHANGE_CHECK_MS = 3000
 #: Width of a plot outside its frame: the y axis, the colour bar and its labels.
 PLOT_MARGIN_WIDTH = 170
 _CSS_FILE = Path(__file__).resolve().parents[1] / "assets" / "hpcdash.css"
@@ -911,9 +913,19 @@ class ExplorerView(pn.viewable.Viewer):
         self._url_pending = False
         self._on_panes()
         self._layout = pn.Column(self.controls, self.main, self.comparison, sizing_mode="stretch_width")
+        if doc is not None and doc.session_context is not None:
+            # a job writing to a shown file lights the pane's Reload button without a user action
+            pn.state.add_periodic_callback(self._check_files, period=CHANGE_CHECK_MS)
 
     def __panel__(self):
         return self._layout
+
+    def _check_files(self) -> None:
+        for p in list(self.explorer.panes):
+            try:
+                p.check_changed()
+            except Exception:  # noqa: BLE001 - a check that fails is tried again next period
+                pass
 
     def sidebar(self) -> pn.viewable.Viewable:
         """The file browser, for a template's sidebar."""

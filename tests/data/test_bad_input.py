@@ -165,7 +165,9 @@ def test_file_deleted_while_open(tmp_path):
     _cube(path)
     vol = open_volume(path)
     vol.slice(0, 0)
+    assert not vol.changed_on_disk()
     os.remove(path)
+    assert vol.changed_on_disk()
     assert slab_cache().stats().entries == 1
     with pytest.raises(FileChangedError, match=r"'gone.h5' was deleted after it was opened\.$"):
         vol.slice(0, 1)
@@ -204,6 +206,7 @@ def test_a_job_can_write_to_a_file_while_it_is_viewed(tmp_path):
            "    f.create_dataset('m/next', data=np.ones((4, 5, 6), 'f4'))\n")
     done = subprocess.run([sys.executable, "-c", job, str(path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-500:]
+    assert vol.changed_on_disk()
     with pytest.raises(FileChangedError, match="changed on disk after it was opened"):
         vol.slice(0, 2)
     vol.close()

@@ -447,6 +447,7 @@ def test_reload_shows_what_a_job_wrote_and_keeps_the_view(tmp_path: Path):
     s = SliceState(str(path))
     s.param.update(axis="y", cmap="magma", scale="log")
     s.index = 3
+    assert not s.check_changed() and not s.changed
     assert s.param.dataset.objects == ["/iter_01"]
     job = ("import sys, hpcdash\n"
            "from tests.ui.hdf5_files import grid, model\n"
@@ -454,6 +455,8 @@ def test_reload_shows_what_a_job_wrote_and_keeps_the_view(tmp_path: Path):
     done = subprocess.run([sys.executable, "-c", job, str(path)], capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr[-500:]
+    assert s.check_changed() and s.changed and "Reload" in s.notice  # noticed before any read
+    assert s.data is not None and s.error == ""                      # the shown slice stays
     s.index = 4
     assert "changed on disk" in s.error and s.data is None and s.changed
     assert s.reload()
