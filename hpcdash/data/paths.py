@@ -64,6 +64,16 @@ def looks_like_hdf5(path: Path | str) -> bool:
     return False
 
 
+def folder_stamp(root: Path | str, rel: Path | str = "") -> int | None:
+    """When the folder ``rel`` below ``root`` last gained, lost or renamed an entry (its mtime, ns);
+    None when it cannot be read. One stat: cheap enough to poll, unlike a listing on a busy parallel
+    file system."""
+    try:
+        return os.stat(safe_path(Path(os.path.realpath(root)), rel)).st_mtime_ns
+    except (PathOutsideRootError, OSError):
+        return None
+
+
 def list_dir(root: Path | str, rel: Path | str = "", show_hidden: bool = False) -> list[DirEntry]:
     """Entries of the folder ``rel`` below ``root``: folders first, then files, by name.
 

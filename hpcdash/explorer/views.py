@@ -43,7 +43,8 @@ MAX_PLOT_HEIGHT = 560
 PLOT_MIN_HEIGHT = 250
 #: How long the slider rests before its position is written to the URL.
 URL_DELAY_MS = 400
-#: How often a served page checks whether its panes' files changed on disk (one stat per pane).
+#: How often a served page checks whether its panes' files changed on disk and whether the file
+#: browser's folder has new entries (one stat each).
 CHANGE_CHECK_MS = 3000
 #: Width of a plot outside its frame: the y axis, the colour bar and its labels.
 PLOT_MARGIN_WIDTH = 170
@@ -802,6 +803,7 @@ class FileBrowser(pn.viewable.Viewer):
         self.path_in.param.watch(lambda e: self._open_path(e.new), "enter_pressed") if hasattr(
             self.path_in.param, "enter_pressed") else None
         explorer.param.watch(self._on_message, ["message"])
+        self._stamp: int | None = None
         self._refresh()
         self._layout = pn.Column(
             pn.pane.HTML("<b>File browser</b>"), self.where, self.listing,
@@ -827,8 +829,22 @@ class FileBrowser(pn.viewable.Viewer):
                 out.append((name, is_dir))
         return out
 
+    def check_for_new_files(self) -> bool:
+        """List the current folder again if it gained, lost or renamed an entry since it was listed (one
+        stat; the selection stays); True when it did."""
+        from hpcdash.data import folder_stamp
+
+        stamp = folder_stamp(self.explorer.root, self.cwd)
+        if stamp is None or stamp == self._stamp:
+            return False
+        self._refresh(keep_selection=True)
+        return True
+
     def _refresh(self, keep_selection: bool = False) -> None:
         """List the current folder again (new files of a running job show up)."""
+        from hpcdash.data import folder_stamp
+
+        self._stamp = folder_stamp(self.explorer.root, self.cwd)  # before listing: nothing slips between
         try:
             entries = self._entries(self.cwd)
         except Exception as err:  # noqa: BLE001
@@ -921,6 +937,10 @@ class ExplorerView(pn.viewable.Viewer):
         return self._layout
 
     def _check_files(self) -> None:
+        try:
+            self.browser.check_for_new_files()
+        except Exception:  # noqa: BLE001 - tried again next period
+            pass
         for p in list(self.explorer.panes):
             try:
                 p.check_changed()

@@ -57,3 +57,25 @@ def test_slice_slider_follows_its_pane_and_the_axis_length(data_root):
     assert wb.value == 5 and a.index == 5 and wa.value == 5
     wa.value = 10 * NX  # past the end (a slider at a stale position): the last slice
     assert a.index == NX - 1 and wa.value == NX - 1
+
+
+def test_file_browser_lists_new_files_and_keeps_the_selection(tmp_path):
+    """A job's new file shows up in the browser's folder: by the periodic check (one stat of the
+    folder, a listing only when it changed) or by Refresh; the user's selection stays."""
+    import hpcdash
+    from hpcdash.explorer.state import ExplorerState
+    from hpcdash.explorer.views import FileBrowser
+    from tests.ui.hdf5_files import grid, model
+
+    hpcdash.write_volume(tmp_path / "run_01.h5", "/m", model(1), grid(), mode="w")
+    fb = FileBrowser(ExplorerState(root=str(tmp_path)))
+    assert list(fb.listing.options) == ["run_01.h5"]
+    fb.listing.value = [("run_01.h5", False)]
+    assert not fb.check_for_new_files()  # nothing new: no listing
+    hpcdash.write_volume(tmp_path / "run_02.h5", "/m", model(2), grid(), mode="w")
+    assert fb.check_for_new_files()
+    assert list(fb.listing.options) == ["run_01.h5", "run_02.h5"]
+    assert fb.listing.value == [("run_01.h5", False)]
+    (tmp_path / "run_01.h5").rename(tmp_path / "run_01_old.h5")
+    fb.refresh_btn.clicks += 1  # the Refresh button
+    assert list(fb.listing.options) == ["run_01_old.h5", "run_02.h5"] and fb.listing.value == []
