@@ -237,8 +237,12 @@ class SliceState(param.Parameterized):
         vol = self._vol
         if self.changed or vol is None or not hasattr(vol, "changed_on_disk") or not vol.changed_on_disk():
             return self.changed
-        self.param.update(changed=True, notice=f"{Path(self.file).name} changed on disk since it was opened: "
-                                                "Reload shows what was written.")
+        name = Path(self.file).name
+        if os.path.exists(self.file):
+            notice = f"{name} changed on disk since it was opened: Reload shows what was written."
+        else:
+            notice = f"{name} was deleted or moved since it was opened: the slice shown is the last one read."
+        self.param.update(changed=True, notice=notice)
         return True
 
     def _fail(self, path: str, err: Exception | str) -> None:

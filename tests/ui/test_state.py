@@ -114,6 +114,7 @@ def test_file_deleted_while_open_gives_a_message(data_root: Path, tmp_path: Path
     s = SliceState(str(path))
     assert s.error == ""
     path.unlink()
+    assert s.check_changed() and "was deleted or moved" in s.notice and s.data is not None
     s.axis = "x"
     assert s.data is None and "deleted" in s.error
     with open(path, "wb") as fh:  # replaced by something else
