@@ -256,8 +256,15 @@ def test_latest_only_run_and_arun_raise_superseded():
     assert newest.result(10) == "new"
 
     async def scenario():
-        gate = threading.Event()
-        latest.submit(gate.wait, 10)
+        gate, holding = threading.Event(), threading.Event()
+
+        def hold():
+            holding.set()
+            gate.wait(10)
+
+        latest.submit(hold)
+        # the worker has taken it (a request queued before that would simply replace it)
+        assert holding.wait(10)
         stale = asyncio.ensure_future(latest.arun(lambda: "stale"))
         await asyncio.sleep(0)
         fresh = asyncio.ensure_future(latest.arun(lambda: "fresh"))
