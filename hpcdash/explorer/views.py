@@ -177,7 +177,8 @@ class Aggregate(NamedTuple):
     stats: SliceStats | None = None
 
 
-def aggregate_slice(p: SliceParts, x_range=None, y_range=None, width=None, height=None) -> Aggregate:
+def aggregate_slice(p: SliceParts, x_range=None, y_range=None, width=None, height=None,
+                    with_stats: bool = False) -> Aggregate:
     """Datashader aggregate of a slice on a canvas of the plot's pixel size over the visible range, so
     what reaches the browser is bounded by the canvas, never by the slice. Uniform axes are resampled
     with ``Canvas.raster``; non-uniform ones (tensor meshes with padding) with ``Canvas.quadmesh``."""
@@ -192,8 +193,8 @@ def aggregate_slice(p: SliceParts, x_range=None, y_range=None, width=None, heigh
     h = max(2, min(int(height or DEFAULT_CANVAS[1]), _cells_in(p.y, yr_)))
     if p.uniform and _whole(p.x, xr_, (x0, x1)) and _whole(p.y, yr_, (y0, y1)):
         # the whole slice in view: the same pixels as Canvas.raster, without building and labelling
-        # xarray objects (equality with Canvas.raster is tested); the slice's summary comes along
-        values, stats = whole_slice_mean_stats(p.z, w, h)
+        # xarray objects (equality with Canvas.raster is tested); with_stats: the slice's summary too
+        values, stats = whole_slice_mean_stats(p.z, w, h, with_stats)
         return Aggregate(np.asarray(values, np.float32), xr_, yr_, stats)
     da = xr.DataArray(p.z, coords={"y": p.y, "x": p.x}, dims=("y", "x"), name="v")
     cvs = ds.Canvas(plot_width=w, plot_height=h, x_range=xr_, y_range=yr_)
@@ -206,13 +207,14 @@ def aggregate_slice(p: SliceParts, x_range=None, y_range=None, width=None, heigh
 
 def whole_slice_mean(z, w: int, h: int) -> np.ndarray:
     """The pixels of :func:`whole_slice_mean_stats` alone."""
-    return whole_slice_mean_stats(z, w, h)[0]
+    return whole_slice_mean_stats(z, w, h, with_stats=False)[0]
 
 
-def whole_slice_mean_stats(z, w: int, h: int) -> tuple[np.ndarray, SliceStats | None]:
+def whole_slice_mean_stats(z, w: int, h: int, with_stats: bool = True) -> tuple[np.ndarray, SliceStats | None]:
     """The whole slice ``z`` resampled onto ``h x w`` pixels (each no more than the slice's cells) by
     area-weighted mean of its finite values: Datashader's ``resample_2d(z, w, h, ds_method="mean")``;
-    and, when our kernel ran, the summary of the slice's finite values taken on the same pass (else None).
+    and, when asked for and our kernel ran, the summary of the slice's finite values taken on the same
+    pass (else None).
 
     Float slices go through a separable kernel of our own (``_slice_kernels``; the same values to
     float rounding, tested). Datashader's kernel is built with ``parallel=True``, so one pane already
@@ -226,8 +228,8 @@ def whole_slice_mean_stats(z, w: int, h: int) -> tuple[np.ndarray, SliceStats | 
     if z.dtype in (np.float32, np.float64) and h <= z.shape[0] and w <= z.shape[1]:
         from ._slice_kernels import downsample_mean_summary
 
-        values, summary = downsample_mean_summary(z, h, w, np.nan, True)
-        return values, SliceStats.from_summary(*summary)
+        values, summary = downsample_mean_summary(z, h, w, np.nan, with_stats)
+        return values, SliceStats.from_summary(*summary) if with_stats else None
     from datashader.resampling import resample_2d
 
     return resample_2d(z, w, h, ds_method="mean", us_method="nearest", fill_value=np.nan), None
@@ -622,7 +624,8 @@ class SliceView(pn.viewable.Viewer):
             return
         x, y, z, uniform = _slice_arrays(data, vol)
         key = self._frame_key(data)
-        agg = aggregate_slice(SliceParts(x, y, z, [], [], uniform), key[1], key[2], key[3], key[4])
+        agg = aggregate_slice(SliceParts(x, y, z, [], [], uniform), key[1], key[2], key[3], key[4],
+                              with_stats=True)
         result.extra["frame"] = (key, agg)
         if agg.stats is not None and z.dtype == data.dtype:
             # the summary of the very values read (not of a narrower copy): the state need not

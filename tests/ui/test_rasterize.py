@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+
 import datashader as ds
 import numpy as np
 import pytest
@@ -77,6 +78,9 @@ def test_whole_slice_mean_brings_the_slices_summary(dtype):
             np.testing.assert_equal(dataclasses.astuple(stats), dataclasses.astuple(expected))
     # nothing to resample (the canvas is the slice): no pass, no summary
     assert whole_slice_mean_stats(z, z.shape[1], z.shape[0])[1] is None
+    # not asked for: no summary (the pixels are the same)
+    values, stats = whole_slice_mean_stats(z, 200, 123, with_stats=False)
+    assert stats is None and np.array_equal(values, whole_slice_mean_stats(z, 200, 123)[0], equal_nan=True)
 
 
 def test_zoomed_and_descending_views_match_canvas_raster():

@@ -422,7 +422,7 @@ def test_load_keeps_the_summary_taken_while_rasterizing(data_root: Path, monkeyp
     def rasterize(result):
         z = np.asarray(result.data.values)
         agg = aggregate_slice(SliceParts(np.arange(z.shape[1]), np.arange(z.shape[0]), z, [], [], True),
-                              None, None, z.shape[1] - 1, z.shape[0] - 1)
+                              None, None, z.shape[1] - 1, z.shape[0] - 1, with_stats=True)
         result.extra["stats"] = agg.stats
 
     calls = []
