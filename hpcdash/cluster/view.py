@@ -505,7 +505,7 @@ def cluster_tab(ctx) -> ClusterView:
     if explorer is not None:
         def open_runs(paths: list[Path]) -> None:
             for p in paths:
-                explorer.open(p)
+                explorer.open(p, background=True)
     control = ClusterControl()
     ctx.shared["cluster"] = control
     return ClusterView(control, sweep_dir=str(Path(ctx.root) / "runs"), open_runs=open_runs)

@@ -18,7 +18,7 @@ so a slider drag never queues stale reads; see :mod:`hpcdash.data.cache`. Catch
 and reading), ``conventions`` (dimension scales, NeXus, CF), ``chunks`` (lock-free chunk
 readers), ``preads`` (a slice's reads in one call outside the GIL), ``cache`` (slab cache,
 read-ahead, LatestOnly), ``write`` (``write_volume``),
-``paths`` (``safe_path``, ``list_dir``, ``folder_stamp``), ``errors``.
+``paths`` (``safe_path``, ``list_dir``, ``folder_stamp``, ``FolderWatch``), ``errors``.
 """
 
 from .cache import CacheStats, LatestOnly, SlabCache, SliceRequest, Superseded, set_cache_budget, slab_cache
@@ -35,7 +35,7 @@ from .errors import (
     UnsupportedDataError,
     VolumeError,
 )
-from .paths import DirEntry, folder_stamp, list_dir, looks_like_hdf5, safe_path
+from .paths import DirEntry, FolderWatch, folder_stamp, list_dir, looks_like_hdf5, safe_path
 from .volume import Volume, VolumeInfo, find_volumes, open_volume
 from .write import create_volume, write_volume
 
@@ -59,6 +59,7 @@ __all__ = [
     "SliceIndexError",
     "safe_path",
     "list_dir",
+    "FolderWatch",
     "folder_stamp",
     "looks_like_hdf5",
     "DirEntry",

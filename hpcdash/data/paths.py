@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,37 @@ def folder_stamp(root: Path | str, rel: Path | str = "") -> int | None:
         return os.stat(safe_path(Path(os.path.realpath(root)), rel)).st_mtime_ns
     except (PathOutsideRootError, OSError):
         return None
+
+
+#: How coarse a folder's mtime may be: 1 s on some file systems (ext3, HFS+, some NFS servers), 2 s on FAT.
+STAMP_GRANULARITY_NS = 2_000_000_000
+
+
+class FolderWatch:
+    """Whether the folder ``rel`` below ``root`` may have gained, lost or renamed an entry since it was
+    last listed: one stat per check (:func:`folder_stamp`).
+
+    Call :meth:`listed` just before listing the folder. A folder changed within
+    :data:`STAMP_GRANULARITY_NS` of that listing may change again without a new mtime (a file created
+    in the same tick of a coarse clock), so :meth:`changed` stays True until a listing was taken after
+    the folder's last change had settled."""
+
+    def __init__(self, root: Path | str, rel: Path | str = ""):
+        self.root, self.rel = root, rel
+        self._stamp: int | None = None
+        self._settled = False
+
+    def listed(self, stamp: int | None = None) -> None:
+        """Note a listing of the folder now (``stamp``: its :func:`folder_stamp`, if just taken)."""
+        self._stamp = folder_stamp(self.root, self.rel) if stamp is None else stamp
+        self._settled = self._stamp is not None and time.time_ns() - self._stamp >= STAMP_GRANULARITY_NS
+
+    def changed(self) -> int | None:
+        """The folder's stamp if it should be listed again, else None (also when it cannot be read)."""
+        stamp = folder_stamp(self.root, self.rel)
+        if stamp is None or (stamp == self._stamp and self._settled):
+            return None
+        return stamp
 
 
 def list_dir(root: Path | str, rel: Path | str = "", show_hidden: bool = False) -> list[DirEntry]:

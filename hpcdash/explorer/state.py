@@ -198,8 +198,10 @@ class SliceState(param.Parameterized):
         return int(min(max(index, lo), hi))
 
     def open(self, path: str | os.PathLike, dataset: str | None = None, axis: str | None = None,
-             index: int | None = None) -> bool:
-        """Open `path` (and `dataset`, default pick if None) in this pane and read the first slice.
+             index: int | None = None, read: bool = True) -> bool:
+        """Open `path` (and `dataset`, default pick if None) in this pane and read the first slice
+        (with ``read=False`` the caller asks for it: `refresh()`, or a loader that reads it in the
+        background).
 
         Returns False, with `error` set to a clear sentence, when the file cannot be shown.
         """
@@ -220,16 +222,21 @@ class SliceState(param.Parameterized):
             self.param.dataset.objects = names
             self.param.update(file=path, datasets_info=infos, dataset=dataset, error="")
             ok = self._select_dataset(dataset, axis=axis, index=index)
-        if ok:
+        if ok and read:
             self.refresh()
         return ok
 
     def reload(self) -> bool:
         """Open the pane's file again, keeping dataset, axis, slice and colours: shows what a running
-        job wrote since (new datasets, new values; a file changed on disk is refused until then)."""
+        job wrote since (new datasets, new values; a file changed on disk is refused until then).
+        The slice is asked for like any other (in a served pane: read in the background, with the
+        loading indicator, while the last slice stays on screen)."""
         if not self.file:
             return False
-        return self.open(self.file, dataset=self.dataset, axis=self.axis, index=self.index)
+        ok = self.open(self.file, dataset=self.dataset, axis=self.axis, index=self.index, read=False)
+        if ok:
+            self._request()
+        return ok
 
     def check_changed(self) -> bool:
         """Note (in `changed` and `notice`) that the open file was written, replaced or deleted since it
@@ -582,8 +589,9 @@ class SliceState(param.Parameterized):
                 continue
         return out
 
-    def apply_settings(self, settings: dict[str, Any]) -> None:
-        """Set colour settings and position from a dict (as returned by `settings_from_query`)."""
+    def apply_settings(self, settings: dict[str, Any], read: bool = True) -> None:
+        """Set colour settings and position from a dict (as returned by `settings_from_query`), then
+        read the slice unless ``read=False``."""
         colour = {k: settings[k] for k in ("cmap", "scale", "symmetric", "range_mode", "vmin", "vmax")
                   if k in settings}
         with self.suspended():
@@ -597,7 +605,8 @@ class SliceState(param.Parameterized):
                 self.fit_index_bounds()
             if "index" in settings:
                 self.index = self.clamp_index(settings["index"])
-        self.refresh()
+        if read:
+            self.refresh()
 
 
 def _safe_close(vol) -> None:
@@ -781,8 +790,12 @@ class ExplorerState(param.Parameterized):
 
         return Path(safe_path(self.root, path))
 
-    def open(self, path: str | os.PathLike, **settings) -> SliceState | None:
-        """Open `path` in a new pane. Paths outside `root` are refused with a message (returns None)."""
+    def open(self, path: str | os.PathLike, *, background: bool = False, **settings) -> SliceState | None:
+        """Open `path` in a new pane. Paths outside `root` are refused with a message (returns None).
+
+        The pane's first slice is read once the pane has joined the others (with Link on it shows
+        their axis and slice): at once, or with ``background=True`` through `loader` (in a served
+        session: in a reading thread, the pane showing its loading indicator meanwhile)."""
         try:
             real = self.resolve(path)
         except Exception as err:  # noqa: BLE001
@@ -790,20 +803,22 @@ class ExplorerState(param.Parameterized):
             return None
         pane = SliceState(root=self.root)
         pane.open(str(real), dataset=settings.get("dataset"), axis=settings.get("axis"),
-                  index=settings.get("index"))
-        if settings:
-            pane.apply_settings(settings)
+                  index=settings.get("index"), read=False)
+        if settings and not pane.error:
+            pane.apply_settings(settings, read=False)
         self.add_pane(pane)
         self.message = ""
+        if not pane.error:
+            if background:
+                self.loader.request([pane])
+            else:
+                self._apply_batch([(pane, pane.load())])
         return pane
 
     def add_pane(self, pane: SliceState) -> None:
         """Add an already built pane and watch it for linking."""
         if self.link and self.panes and not pane.error:
-            lead = self.panes[0]
-            values = {k: getattr(lead, k) for k in self._LINKED
-                      if k not in ("axis", "index") or self._compatible(lead, pane, k)}
-            self._set_linked(pane, values)
+            self._follow(self.panes[0], pane)
         pane._on_request = self._pane_request
         self._watchers[id(pane)] = [pane.param.watch(self._pane_changed, list(self._LINKED)),
                                     pane.param.watch(self._pane_output_changed, ["data", "clim"])]
@@ -843,6 +858,14 @@ class ExplorerState(param.Parameterized):
             lo, hi = dst.param.index.bounds
             return src.axis == dst.axis and lo <= src.index <= hi
         return True
+
+    def _follow(self, lead: SliceState, pane: SliceState) -> None:
+        """`pane` takes the linked settings of `lead`: its axis if `pane` has one of that name, then
+        its slice if that exists along the axis `pane` now has."""
+        self._set_linked(pane, {k: getattr(lead, k) for k in self._LINKED
+                                if k != "index" and (k != "axis" or self._compatible(lead, pane, k))})
+        if self._compatible(lead, pane, "index"):
+            self._set_linked(pane, {"index": lead.index})
 
     def _set_linked(self, pane: SliceState, values: dict) -> None:
         with pane.suspended():
@@ -921,8 +944,7 @@ class ExplorerState(param.Parameterized):
             lead = self.panes[0]
             for p in self.panes[1:]:
                 if not p.error:
-                    self._set_linked(p, {k: getattr(lead, k) for k in self._LINKED
-                                         if k not in ("axis", "index") or self._compatible(lead, p, k)})
+                    self._follow(lead, p)
                     p._update_colour()
             self.loader.request(self.panes[1:])
 

@@ -806,7 +806,7 @@ class FileBrowser(pn.viewable.Viewer):
         self.path_in.param.watch(lambda e: self._open_path(e.new), "enter_pressed") if hasattr(
             self.path_in.param, "enter_pressed") else None
         explorer.param.watch(self._on_message, ["message"])
-        self._stamp: int | None = None
+        self._watch = None  # hpcdash.data.FolderWatch of the folder listed
         self._refresh()
         self._layout = pn.Column(
             pn.pane.HTML("<b>File browser</b>"), self.where, self.listing,
@@ -835,19 +835,19 @@ class FileBrowser(pn.viewable.Viewer):
     def check_for_new_files(self) -> bool:
         """List the current folder again if it gained, lost or renamed an entry since it was listed (one
         stat; the selection stays); True when it did."""
-        from hpcdash.data import folder_stamp
-
-        stamp = folder_stamp(self.explorer.root, self.cwd)
-        if stamp is None or stamp == self._stamp:
+        stamp = self._watch.changed() if self._watch is not None else None
+        if stamp is None:
             return False
-        self._refresh(keep_selection=True)
+        self._refresh(keep_selection=True, stamp=stamp)
         return True
 
-    def _refresh(self, keep_selection: bool = False) -> None:
+    def _refresh(self, keep_selection: bool = False, stamp: int | None = None) -> None:
         """List the current folder again (new files of a running job show up)."""
-        from hpcdash.data import folder_stamp
+        from hpcdash.data import FolderWatch
 
-        self._stamp = folder_stamp(self.explorer.root, self.cwd)  # before listing: nothing slips between
+        if self._watch is None or (self._watch.root, self._watch.rel) != (self.explorer.root, self.cwd):
+            self._watch = FolderWatch(self.explorer.root, self.cwd)
+        self._watch.listed(stamp)  # before listing: nothing slips between
         try:
             entries = self._entries(self.cwd)
         except Exception as err:  # noqa: BLE001
@@ -875,12 +875,12 @@ class FileBrowser(pn.viewable.Viewer):
         with pn.io.hold():
             for name, is_dir in chosen:
                 if not is_dir:
-                    self.explorer.open(os.path.join(self.explorer.root, self.cwd, name))
+                    self.explorer.open(os.path.join(self.explorer.root, self.cwd, name), background=True)
 
     def _open_path(self, path: str) -> None:
         if path:
             rel = path if os.path.isabs(path) else os.path.join(self.explorer.root, path)
-            self.explorer.open(rel)
+            self.explorer.open(rel, background=True)
 
 
 def _entry_name(entry) -> tuple[str, bool]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
 
-from hpcdash.data import PathOutsideRootError, VolumeError, list_dir, safe_path, write_volume
+from hpcdash.data import FolderWatch, PathOutsideRootError, VolumeError, list_dir, safe_path, write_volume
 
 
 @pytest.fixture
@@ -70,3 +71,32 @@ def test_list_dir(tree):
         list_dir(root, "..")
     with pytest.raises(VolumeError, match="not a folder"):
         list_dir(root, "runs/a.h5")
+
+
+def test_folder_watch_sees_a_file_made_in_the_same_tick_as_the_listing(tree):
+    """On a file system with a coarse clock a file created in the same second as the last listing
+    leaves the folder's mtime as it was; the watch keeps asking for listings until one was taken
+    after the folder's last change had settled."""
+    root, _ = tree
+    runs = root / "runs"
+    watch = FolderWatch(root, "runs")
+    tick = time.time_ns() // 10**9 * 10**9  # a whole second, as a coarse clock stamps it
+    os.utime(runs, ns=(tick, tick))
+    watch.listed()
+    assert [e.name for e in list_dir(root, "runs")].count("b.h5") == 0
+    (runs / "b.h5").write_bytes(b"")
+    os.utime(runs, ns=(tick, tick))  # the same tick: the stamp did not move
+    assert watch.changed() == tick
+    assert "b.h5" in [e.name for e in list_dir(root, "runs")]
+    # a listing long after the last change is settled: nothing to do until the folder changes
+    old = tick - 10 * 10**9
+    os.utime(runs, ns=(old, old))
+    watch.listed()
+    assert watch.changed() is None
+    (runs / "c.h5").write_bytes(b"")
+    assert watch.changed() not in (None, old)
+    # a folder that went away is not a change to list (the listing says what happened)
+    gone = FolderWatch(root, "runs/deep")
+    gone.listed()
+    (runs / "deep").rmdir()
+    assert gone.changed() is None

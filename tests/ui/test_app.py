@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import panel as pn
 
 from hpcdash.app import create_app
@@ -68,6 +71,8 @@ def test_file_browser_lists_new_files_and_keeps_the_selection(tmp_path):
     from tests.ui.hdf5_files import grid, model
 
     hpcdash.write_volume(tmp_path / "run_01.h5", "/m", model(1), grid(), mode="w")
+    past = time.time_ns() - 10 * 10**9  # the folder's last change long settled (see FolderWatch)
+    os.utime(tmp_path, ns=(past, past))
     fb = FileBrowser(ExplorerState(root=str(tmp_path)))
     assert list(fb.listing.options) == ["run_01.h5"]
     fb.listing.value = [("run_01.h5", False)]

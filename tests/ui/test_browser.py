@@ -462,10 +462,10 @@ _WATCH_LOADING = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def slow_file(data_root: Path) -> str:
+def write_slow_file(data_root: Path, name: str) -> str:
     """A volume whose every new slab takes about a second to read: one bzip2 chunk holding the whole
-    array (16 MiB; bzip2 decodes ~15 MB/s here), so each normal axis decodes all of it once."""
+    array (16 MiB; bzip2 decodes ~15 MB/s here), so each normal axis decodes all of it once. A new
+    name for each use: the server keeps what it has read in its slab cache."""
     import h5py
     import hdf5plugin
 
@@ -473,11 +473,16 @@ def slow_file(data_root: Path) -> str:
     zz, yy, xx = np.meshgrid(*(np.linspace(0, 4, n) for n in shape), indexing="ij")
     noise = np.random.default_rng(0).normal(scale=0.01, size=shape)
     data = (np.sin(zz) * np.cos(yy) * np.sin(xx) + noise).astype("f4")
-    path = data_root / "slow" / "slow.h5"
+    path = data_root / "slow" / name
     path.parent.mkdir(exist_ok=True)
     with h5py.File(path, "w") as f:
         f.create_dataset("model", data=data, chunks=shape, **hdf5plugin.BZip2(blocksize=9))
     return path.relative_to(data_root).as_posix()
+
+
+@pytest.fixture(scope="module")
+def slow_file(data_root: Path) -> str:
+    return write_slow_file(data_root, "slow.h5")
 
 
 def test_loading_indicator_while_a_slow_slice_is_read(page: Page, hpcdash_server, slow_file: str, console_errors):
@@ -501,4 +506,23 @@ def test_loading_indicator_while_a_slow_slice_is_read(page: Page, hpcdash_server
         expect(loading).to_have_count(0, timeout=STEP)  # gone with the new slice ...
         assert page.evaluate("window.__hpcdashSawLoading") is True  # ... and shown while it was decoded
         img = wait_for_image_change(page, img)
+    assert console_errors == []
+
+
+def test_a_file_opened_from_the_browser_is_read_in_the_background(page: Page, hpcdash_server, data_root: Path,
+                                                                  console_errors):
+    """Opening a file from the sidebar adds its pane at once (title, slider) and shows its loading
+    indicator until the first slice has been read (it used to be read before the page answered)."""
+    slow_file = write_slow_file(data_root, "slow_opened.h5")
+    open_view(page, hpcdash_server, file="a.h5", link="0")
+    expect(readout(page, 0)).to_contain_text("of 12)", timeout=LOAD)
+    page.evaluate(_WATCH_LOADING)
+    page.get_by_placeholder("runs/run_01.h5").fill(slow_file)
+    page.get_by_role("button", name="Open path").click()
+    expect(page.locator(".hpcdash-pane")).to_have_count(2, timeout=STEP)
+    expect(pane(page, 1).locator(".hpcdash-title")).to_contain_text("slow_opened.h5", timeout=STEP)
+    expect(readout(page, 1)).to_have_text(re.compile(r"slice \d+ of 64"), timeout=STEP)
+    expect(pane(page, 1).locator(".hpcdash-plot.pn-loading")).to_have_count(0, timeout=STEP)
+    assert page.evaluate("window.__hpcdashSawLoading") is True
+    plot_pixels(page, 1)  # drawn
     assert console_errors == []

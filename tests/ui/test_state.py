@@ -332,6 +332,38 @@ def test_loading_delay_of_a_finished_read_does_not_flag_the_next_one(data_root: 
     assert pane.loading is False and pane.readout.endswith(f"(slice 4 of {NZ})")
 
 
+def test_a_pane_opened_while_linked_shows_the_slice_its_slider_names(data_root: Path):
+    """A run opened next to linked panes takes their axis and slice; the slice it shows is that one,
+    not the one it was opened at (the first slice used to be read before the pane joined)."""
+    ex = ExplorerState(root=str(data_root), link=True)
+    a = ex.open("a.h5", axis="y", index=2)
+    b = ex.open("b.h5", axis="z", index=5)
+    assert (b.axis, b.index) == ("y", 2)
+    np.testing.assert_allclose(b.data.values, model(2)[:, 2, :], rtol=1e-6)
+    assert b.readout == a.readout and b.readout.endswith(f"(slice 3 of {NY})")
+    assert a.clim == b.clim
+
+
+def test_open_in_the_background_shows_the_loading_state_then_the_slice(data_root: Path):
+    """A file opened from the UI (`background=True`) is read by the loader: the pane exists at once,
+    with its title and slider but no slice yet; the slice and the shared colour range come with the read."""
+    ex = ExplorerState(["a.h5"], root=str(data_root), link=True)
+    a = ex.panes[0]
+    pending, delayed = _loader_by_hand(ex)
+    b = ex.open("b.h5", background=True)
+    assert b in ex.panes and b.error == "" and b.data is None and b.title.startswith("b.h5")
+    assert b.index == a.index and len(delayed) == 1
+    delayed.pop()()  # a slow read: the pane shows its loading state
+    assert b.loading is True
+    _finish_reads(ex, pending)
+    assert b.loading is False and b.data is not None
+    np.testing.assert_allclose(b.data.values, model(2)[a.index], rtol=1e-6)
+    assert a.clim == b.clim and b.clim[1] >= float(model(2)[a.index].max()) - 1e-6
+    # a file that cannot be opened says so at once and asks the loader for nothing
+    bad = ex.open("bad/notes.h5", background=True)
+    assert "is not an HDF5 file" in bad.error and not ex.loader._busy and pending == []
+
+
 def test_csv_header_cannot_smuggle_formulas():
     import xarray as xr
 
@@ -464,3 +496,32 @@ def test_reload_shows_what_a_job_wrote_and_keeps_the_view(tmp_path: Path):
     assert s.error == "" and not s.changed and s.param.dataset.objects == ["/iter_01", "/iter_02"]
     assert (s.dataset, s.axis, s.index, s.cmap, s.scale) == ("/iter_01", "y", 4, "magma", "log")
     np.testing.assert_allclose(s.data.values, model(1)[:, 4, :], rtol=1e-6)
+
+
+def test_reload_in_a_served_pane_reads_in_the_background(tmp_path: Path):
+    """Reload asks the pane's loader for the slice (in a server: a reading thread, the loading
+    indicator after a moment); the slice shown stays until the new one has been read."""
+    import subprocess
+    import sys
+
+    import hpcdash
+
+    path = tmp_path / "inv.h5"
+    hpcdash.write_volume(path, "/iter_01", model(1), grid(), mode="w")
+    ex = ExplorerState([path], root=str(tmp_path))
+    pane = ex.panes[0]
+    shown = pane.data
+    job = ("import sys, h5py\n"
+           "from tests.ui.hdf5_files import model\n"
+           "i = int(sys.argv[2])\n"
+           "with h5py.File(sys.argv[1], 'r+') as f:\n"
+           "    f['/iter_01'][i] = model(2)[i]\n")  # a job rewrites the shown plane
+    done = subprocess.run([sys.executable, "-c", job, str(path), str(pane.index)], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-500:]
+    pending, delayed = _loader_by_hand(ex)
+    assert pane.reload()
+    assert pane.data is shown and ex.loader._busy and len(delayed) == 1
+    _finish_reads(ex, pending)
+    assert pane.data is not shown and not pane.changed
+    np.testing.assert_allclose(pane.data.values, model(2)[pane.index], rtol=1e-6)
