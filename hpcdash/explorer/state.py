@@ -455,6 +455,13 @@ class SliceState(param.Parameterized):
         cname = vol.long_name or vol.name.rsplit("/", 1)[-1]
         return (_label(xdim, cu.get(xdim)), _label(ydim, cu.get(ydim)), _label(cname, vol.units))
 
+    @property
+    def quantity(self) -> str:
+        """What the values are, for sharing a colour range between linked panes: their units ("" when
+        the file names none)."""
+        vol = self._vol
+        return str(getattr(vol, "units", None) or "") if vol is not None else ""
+
     def same_units(self) -> bool:
         """True when both plane axes carry the same (known) units: draw with data aspect 1."""
         vol = self._vol
@@ -763,25 +770,34 @@ class ExplorerState(param.Parameterized):
         self._loader = loader
 
     def _apply_batch(self, results: list[tuple[SliceState, SliceResult]]) -> None:
-        """Show a batch of fresh slices; linked panes get one shared colour range, set together with
-        their data so each view redraws once."""
-        shared = None
+        """Show a batch of fresh slices; linked panes of one quantity get one shared colour range, set
+        together with their data so each view redraws once."""
+        shared: dict[str, tuple[float, float]] = {}
         if self.link:
-            fresh = {id(p): p.own_range_for(r) for p, r in results}
-            ranges = [rng for rng in fresh.values() if rng is not None]
-            ranges += [p.own_clim for p in self.panes if id(p) not in fresh and p.data is not None]
-            if ranges:
-                shared = (min(r[0] for r in ranges), max(r[1] for r in ranges))
+            shared = self._shared_ranges({id(p): p.own_range_for(r) for p, r in results})
         if self._unannounced:
             self.loader.later(self._announce_moves)  # after these images have been sent
         with self._propagation():
             for p, r in results:
-                p.apply(r, clim=shared)
-            if shared is not None:
-                for p in self.panes:
-                    if p.data is not None and p.clim != shared:
-                        p.clim = shared
+                p.apply(r, clim=shared.get(p.quantity))
+            for p in self.panes:
+                if p.data is not None and p.quantity in shared and p.clim != shared[p.quantity]:
+                    p.clim = shared[p.quantity]
         self._update_comparison()
+
+    def _shared_ranges(self, fresh: dict[int, tuple[float, float] | None] | None = None
+                       ) -> dict[str, tuple[float, float]]:
+        """One colour range per quantity (`SliceState.quantity`) covering the own ranges of the panes
+        showing it: `fresh` ranges by pane id (None: that pane shows nothing) before current ones."""
+        fresh = fresh or {}
+        out: dict[str, tuple[float, float]] = {}
+        for p in self.panes:
+            rng = fresh[id(p)] if id(p) in fresh else (p.own_clim if p.data is not None else None)
+            if rng is None:
+                continue
+            lo, hi = out.get(p.quantity, rng)
+            out[p.quantity] = (min(lo, rng[0]), max(hi, rng[1]))
+        return out
 
     # ------------------------------------------------------------------ files
     def resolve(self, path: str | os.PathLike) -> Path:
@@ -948,19 +964,22 @@ class ExplorerState(param.Parameterized):
                     p._update_colour()
             self.loader.request(self.panes[1:])
 
-    def shared_clim(self) -> tuple[float, float] | None:
-        """With Link on: one colour range covering all linked panes' own ranges (None when unlinked)."""
-        ranges = [p.own_clim for p in self.panes if p.data is not None]
-        if not self.link or not ranges:
+    def shared_clim(self, pane: SliceState | None = None) -> tuple[float, float] | None:
+        """With Link on: the colour range shared by the linked panes showing the quantity of `pane`
+        (default: the first pane), covering their own ranges; None when unlinked or nothing is shown.
+        Panes of different quantities (units) keep apart: one scale for conductivity and another
+        for, say, a sensitivity volume."""
+        pane = pane or (self.panes[0] if self.panes else None)
+        if not self.link or pane is None:
             return None
-        return (min(r[0] for r in ranges), max(r[1] for r in ranges))
+        return self._shared_ranges().get(pane.quantity)
 
     def _harmonise_clim(self) -> None:
-        shared = self.shared_clim()
+        shared = self._shared_ranges() if self.link else {}
         with self._propagation():
             for p in self.panes:
                 if p.data is not None:
-                    p.clim = shared if shared is not None else p.own_clim
+                    p.clim = shared.get(p.quantity, p.own_clim)
 
     def _pane_output_changed(self, *events) -> None:
         if self._propagating:

@@ -419,7 +419,11 @@ class SliceView(pn.viewable.Viewer):
         # shown and hidden through a box of its own: a layout parameter set on a HoloViews pane that
         # has drawn a plot reaches the inner Bokeh pane, which copies the figure's stylesheet models
         # into a list of strings and fails (Panel 1.9), so the pane's parameters are never touched
-        self.plot_box = pn.Column(self.plot_pane, sizing_mode="stretch_width", margin=0)
+        # before a pane's first slice there is no plot to draw: this says what is happening instead
+        # (and carries the loading indicator); it stands where the plot will be
+        self.placeholder = pn.pane.HTML("", css_classes=["hpcdash-placeholder"], sizing_mode="stretch_width",
+                                        min_height=PLOT_MIN_HEIGHT, visible=False, stylesheets=STYLESHEETS)
+        self.plot_box = pn.Column(self.plot_pane, self.placeholder, sizing_mode="stretch_width", margin=0)
         self.png_w = pn.widgets.FileDownload(callback=self._png, filename="slice.png", label="PNG",
                                              color="light", width=80, embed=False)
         self.npy_w = pn.widgets.FileDownload(callback=self._npy, filename="slice.npy", label=".npy",
@@ -507,7 +511,12 @@ class SliceView(pn.viewable.Viewer):
         self.reload_w.color = "primary" if event.new else "light"
 
     def _on_loading(self, event) -> None:
-        self.plot_pane.loading = event.new
+        if self.plot_pane.object is None:
+            self.placeholder.loading = event.new
+        else:
+            self.plot_pane.loading = event.new
+        if not event.new:
+            self.placeholder.loading = False
 
     # -------------------------------------------------------------- plot
     def _build_plot(self):
@@ -662,7 +671,12 @@ class SliceView(pn.viewable.Viewer):
             # built once its dimensions are known, not first empty and then again (a new session
             # paid for two HoloViews plots before its first image)
             self.plot_pane.object = None
+            waiting = bool(s.file) and not s.error
+            self.placeholder.param.update(
+                object=f"Reading the first slice of {escape(Path(s.file).name)}…" if waiting else "",
+                visible=waiting)
             return True
+        self.placeholder.param.update(visible=False, loading=False)
         self.plot_pane.object = self._build_plot()
         return True
 

@@ -165,6 +165,11 @@ def test_linked_panes_follow_each_other(page: Page, hpcdash_server, demo_runs, c
     pane(page, 1).locator(".hpcdash-axis select").select_option("y")
     expect(ra).to_contain_text("y = ", timeout=STEP)
     expect(rb).to_contain_text("y = ", timeout=STEP)
+    # the sidebar shows the runs' folder (as a user who opened them from there would see it)
+    listing = page.locator(".hpcdash-browser select")
+    listing.select_option("demo/")
+    page.get_by_role("button", name="Open", exact=True).click()
+    expect(listing.locator("option")).to_have_count(len(demo_runs), timeout=STEP)
     page.wait_for_timeout(2000)
     shot = tmp_path / "screenshot.png"
     page.screenshot(path=str(shot))
@@ -445,15 +450,23 @@ def test_plot_keeps_the_slice_aspect(page: Page, hpcdash_server, data_root: Path
     assert console_errors == []
 
 
-#: Starts a check in the page, every 20 ms, of whether a plot has Panel's loading class (the plot's
-#: element is replaced when the normal axis changes, so no element is watched: the whole document is
+#: Starts a check in the page, every 20 ms, of whether a plot (or the box standing in for a pane's
+#: first plot) has Panel's loading class, and of the texts shown by such boxes (the plot's element
+#: is replaced when the normal axis changes, so no element is watched: the whole document is
 #: searched, through the components' shadow roots).
 _WATCH_LOADING = """() => {
     window.__hpcdashSawLoading = false;
+    window.__hpcdashPlaceholders = [];
     const find = (root) => {
-        if (root.querySelector('.hpcdash-plot.pn-loading')) return true;
-        for (const el of root.querySelectorAll('*')) if (el.shadowRoot && find(el.shadowRoot)) return true;
-        return false;
+        let found = !!root.querySelector('.hpcdash-plot.pn-loading, .hpcdash-placeholder.pn-loading');
+        for (const el of root.querySelectorAll('.hpcdash-placeholder')) {
+            const text = el.shadowRoot ? [...el.shadowRoot.childNodes]
+                .filter(n => !['STYLE', 'LINK'].includes(n.nodeName)).map(n => n.textContent).join('').trim() : '';
+            if (text && el.offsetHeight > 0 && !window.__hpcdashPlaceholders.includes(text))
+                window.__hpcdashPlaceholders.push(text);
+        }
+        for (const el of root.querySelectorAll('*')) if (el.shadowRoot && find(el.shadowRoot)) found = true;
+        return found;
     };
     clearInterval(window.__hpcdashLoadingWatch);
     window.__hpcdashLoadingWatch = setInterval(() => {
@@ -524,5 +537,9 @@ def test_a_file_opened_from_the_browser_is_read_in_the_background(page: Page, hp
     expect(readout(page, 1)).to_have_text(re.compile(r"slice \d+ of 64"), timeout=STEP)
     expect(pane(page, 1).locator(".hpcdash-plot.pn-loading")).to_have_count(0, timeout=STEP)
     assert page.evaluate("window.__hpcdashSawLoading") is True
+    # meanwhile the pane said what it was doing where its plot was to come; that box is gone now
+    assert "Reading the first slice of slow_opened.h5…" in page.evaluate("window.__hpcdashPlaceholders")
+    expect(pane(page, 1).locator(".hpcdash-placeholder")).to_be_hidden(timeout=STEP)
+    expect(pane(page, 0).locator(".hpcdash-placeholder")).to_be_hidden()
     plot_pixels(page, 1)  # drawn
     assert console_errors == []

@@ -157,6 +157,24 @@ def test_linked_panes_follow_axis_slice_and_colour(data_root: Path):
     assert a.index == b_before - 1
 
 
+def test_linked_panes_share_a_colour_range_per_quantity(data_root: Path):
+    """Runs of one quantity share one colour range; a pane of another quantity (other units), linked
+    for its slice, keeps a range of its own (one scale across S/m and ohm m would wash out both)."""
+    ex = ExplorerState(root=str(data_root), link=True)
+    a, b = ex.open("a.h5"), ex.open("b.h5")
+    r = ex.open("multi.h5", dataset="/model/resistivity")
+    assert a.quantity == b.quantity == "S/m" and r.quantity == "ohm m"
+    assert a.index == b.index == r.index
+    assert a.clim == b.clim == ex.shared_clim(a)
+    assert a.clim[0] <= min(a.own_clim[0], b.own_clim[0]) and a.clim[1] >= max(a.own_clim[1], b.own_clim[1])
+    assert r.clim == r.own_clim == ex.shared_clim(r) and r.clim != a.clim
+    a.index = 3  # a linked step: each quantity's range follows its own panes' new slices
+    assert r.index == 3 and r.clim == r.own_clim and a.clim == b.clim
+    np.testing.assert_allclose(r.data.values, 1 / model(4)[3], rtol=1e-6)
+    ex.link = False
+    assert a.clim == a.own_clim and b.clim == b.own_clim
+
+
 def test_linked_reads_run_concurrently_in_one_batch(data_root: Path):
     ex = ExplorerState(["a.h5", "b.h5", "c.h5"], root=str(data_root), link=True)
     pool = ThreadPoolExecutor(4)
