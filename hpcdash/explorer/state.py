@@ -747,6 +747,8 @@ class ExplorerState(param.Parameterized):
     comparison_clim = param.Tuple(default=(-1.0, 1.0), length=2)
 
     _LINKED = ("axis", "index", "cmap", "scale", "symmetric", "range_mode", "vmin", "vmax")
+    #: linked only between panes of one quantity (fixed values in S/m mean nothing for ohm m)
+    _PER_QUANTITY = ("symmetric", "range_mode", "vmin", "vmax")
 
     def __init__(self, paths: Iterable[str | os.PathLike] = (), **params):
         super().__init__(**params)
@@ -873,13 +875,15 @@ class ExplorerState(param.Parameterized):
         if name == "index":
             lo, hi = dst.param.index.bounds
             return src.axis == dst.axis and lo <= src.index <= hi
+        if name in ExplorerState._PER_QUANTITY:
+            return src.quantity == dst.quantity
         return True
 
     def _follow(self, lead: SliceState, pane: SliceState) -> None:
         """`pane` takes the linked settings of `lead`: its axis if `pane` has one of that name, then
         its slice if that exists along the axis `pane` now has."""
         self._set_linked(pane, {k: getattr(lead, k) for k in self._LINKED
-                                if k != "index" and (k != "axis" or self._compatible(lead, pane, k))})
+                                if k != "index" and self._compatible(lead, pane, k)})
         if self._compatible(lead, pane, "index"):
             self._set_linked(pane, {"index": lead.index})
 
@@ -908,7 +912,8 @@ class ExplorerState(param.Parameterized):
             return
         with self._propagation():
             for p in others:
-                self._set_linked(p, values)
+                self._set_linked(p, {k: v for k, v in values.items()
+                                     if k in ("axis", "index") or self._compatible(src, p, k)})
             if {"cmap", "scale", "symmetric", "range_mode", "vmin", "vmax"} & set(values):
                 for p in others:
                     p._update_colour()
@@ -1065,16 +1070,21 @@ def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
         if not np.allclose(ca, cb, rtol=1e-6, atol=1e-9 * max(1.0, float(np.abs(ca).max()))):
             return None, (f"The grids differ along {d}: the cell centres do not match. "
                           "Difference and ratio need two runs on the same grid.")
+    ua, ub = a.quantity, b.quantity
+    mixed = bool(ua and ub and ua != ub)
+    if mixed and mode != "ratio":
+        return None, (f"A is in {ua} and B in {ub}: a difference needs two runs of the same quantity "
+                      "(the ratio view compares them).")
     va = np.asarray(da.values, dtype=float)
     vb = np.asarray(db.values, dtype=float)
-    note = ""
+    note = f"A is in {ua} and B in {ub}." if mixed else ""
     if mode == "ratio":
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = va / vb
             bad = ~(ratio > 0)
             out = np.where(bad, np.nan, np.log10(np.where(bad, 1.0, ratio)))
         if bad.any() and np.isfinite(va).any():
-            note = "Cells where A/B is not positive are left blank."
+            note = " ".join(filter(None, [note, "Cells where A/B is not positive are left blank."]))
         name = "log10(A/B)"
         units = None
     else:

@@ -171,6 +171,10 @@ def test_linked_panes_share_a_colour_range_per_quantity(data_root: Path):
     a.index = 3  # a linked step: each quantity's range follows its own panes' new slices
     assert r.index == 3 and r.clim == r.own_clim and a.clim == b.clim
     np.testing.assert_allclose(r.data.values, 1 / model(4)[3], rtol=1e-6)
+    # a fixed range set on one run goes to the runs of its quantity only; the colormap goes to all
+    a.param.update(range_mode="fixed", vmin=0.5, vmax=2.0, cmap="magma")
+    assert (b.range_mode, b.vmin, b.vmax, b.clim) == ("fixed", 0.5, 2.0, (0.5, 2.0))
+    assert r.range_mode == "auto" and r.clim == r.own_clim and r.cmap == "magma"
     ex.link = False
     assert a.clim == a.own_clim and b.clim == b.own_clim
 
@@ -235,6 +239,19 @@ def test_difference_refuses_different_grids(data_root: Path):
     ex.compare = "difference"
     assert ex.comparison is None
     assert "grids differ" in ex.comparison_error
+
+
+def test_difference_refuses_two_quantities_and_ratio_says_so(data_root: Path):
+    ex = ExplorerState(root=str(data_root), link=True)
+    ex.open("a.h5")
+    ex.open("multi.h5", dataset="/model/resistivity")
+    ex.compare = "difference"
+    assert ex.comparison is None
+    assert ex.comparison_error.startswith("A is in S/m and B in ohm m: a difference needs")
+    ex.compare = "ratio"
+    assert ex.comparison is not None and ex.comparison_error == "A is in S/m and B in ohm m."
+    i = ex.panes[0].index
+    np.testing.assert_allclose(ex.comparison.values, np.log10(model(1)[i] * model(4)[i]), rtol=1e-5)
 
 
 def test_compare_slices_checks_coordinates(data_root: Path):
