@@ -39,7 +39,7 @@ FRAME_WIDTH = 420
 #: Tallest plot (CSS pixels): a slice, its controls and the page header fit a laptop screen, and the
 #: browser colour-maps no more pixels than are seen at once.
 MAX_PLOT_HEIGHT = 560
-#: Lowest plot (CSS pixels): room for the loading indicator before the first slice.
+#: Lowest plot (CSS pixels); the box standing in for a pane's first plot is as tall.
 PLOT_MIN_HEIGHT = 250
 #: How long the slider rests before its position is written to the URL.
 URL_DELAY_MS = 400
@@ -413,7 +413,7 @@ class SliceView(pn.viewable.Viewer):
         self.readout_pane = ReadoutText(value="", css_classes=["hpcdash-readout"], stylesheets=STYLESHEETS)
         self.error_pane = message_pane("danger")
         self.notice_pane = message_pane("warning")
-        # min_height: room for the loading indicator before the first slice, and no jump when it comes
+        # min_height: a plot squeezed by its aspect stays tall enough to read and to carry the loading indicator
         self.plot_pane = pn.pane.HoloViews(None, linked_axes=True, css_classes=["hpcdash-plot"],
                                            sizing_mode="stretch_width", min_height=PLOT_MIN_HEIGHT)
         # shown and hidden through a box of its own: a layout parameter set on a HoloViews pane that
