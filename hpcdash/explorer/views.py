@@ -872,7 +872,11 @@ class FileBrowser(pn.viewable.Viewer):
             options[(name + "/") if is_dir else name] = (name, is_dir)
         kept = [v for v in self.listing.value if v in options.values()] if keep_selection else []
         self.listing.param.update(options=options, value=kept)
-        self.where.object = f"<code>{escape(os.path.join(self.explorer.root, self.cwd))}</code>"
+        # the root by its name, as a breadcrumb (a full path on a parallel file system fills the
+        # sidebar); the full path on hover
+        full = os.path.join(self.explorer.root, self.cwd)
+        crumb = "/".join(part for part in (Path(self.explorer.root).name, self.cwd.strip("/")) if part) + "/"
+        self.where.object = f'<code title="{escape(full)}">{escape(crumb)}</code>'
 
     def _go_up(self) -> None:
         self.cwd = str(Path(self.cwd).parent) if self.cwd not in ("", ".") else ""

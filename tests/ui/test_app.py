@@ -84,3 +84,20 @@ def test_file_browser_lists_new_files_and_keeps_the_selection(tmp_path):
     (tmp_path / "run_01.h5").rename(tmp_path / "run_01_old.h5")
     fb.refresh_btn.clicks += 1  # the Refresh button
     assert list(fb.listing.options) == ["run_01_old.h5", "run_02.h5"] and fb.listing.value == []
+
+
+def test_file_browser_shows_where_it_is_as_a_breadcrumb(tmp_path):
+    """The folder shown: the root by its name and the path below it (the full path on hover), as text."""
+    from hpcdash.explorer.state import ExplorerState
+    from hpcdash.explorer.views import FileBrowser
+
+    root = tmp_path / "inversions"
+    (root / 'run <b>"2"&').mkdir(parents=True)
+    fb = FileBrowser(ExplorerState(root=str(root)))
+    assert ">inversions/</code>" in fb.where.object and f'title="{root}/"' in fb.where.object
+    fb.listing.value = [('run <b>"2"&', True)]
+    fb.enter_btn.clicks += 1
+    assert "inversions/run &lt;b&gt;&quot;2&quot;&amp;/</code>" in fb.where.object
+    assert "<b>" not in fb.where.object
+    fb.up_btn.clicks += 1
+    assert ">inversions/</code>" in fb.where.object
