@@ -78,12 +78,12 @@ def _row_pass(src, y, x0, x1, wx0, wx1, vs, ws, same_width):  # pragma: no cover
 
 
 @numba.njit(nogil=True, cache=True)
-def _row_summary(src, y, summary):  # pragma: no cover - compiled
-    """Add source row ``y`` to ``summary`` = [count, min, max, smallest positive] of finite values."""
+def _add_to_summary(values, summary):  # pragma: no cover - compiled
+    """Add the 1-D ``values`` to ``summary`` = [count, min, max, smallest positive] of finite values."""
     n = 0
     lo, hi, min_pos = summary[1], summary[2], summary[3]
-    for x in range(src.shape[1]):
-        v = src[y, x]
+    for k in range(values.size):
+        v = values[k]
         if np.isfinite(v):
             n += 1
             lo = min(lo, v)
@@ -92,6 +92,11 @@ def _row_summary(src, y, summary):  # pragma: no cover - compiled
                 min_pos = v
     summary[0] += n
     summary[1], summary[2], summary[3] = lo, hi, min_pos
+
+
+@numba.njit(nogil=True, cache=True)
+def _empty_summary():  # pragma: no cover - compiled
+    return np.array([0.0, np.inf, -np.inf, np.inf])
 
 
 @numba.njit(nogil=True, cache=True)
@@ -108,7 +113,7 @@ def downsample_mean_summary(src, out_h, out_w, fill_value, with_summary):  # pra
     ws = np.empty(out_w, np.float64)
     acc_v = np.empty(out_w, np.float64)
     acc_w = np.empty(out_w, np.float64)
-    summary = np.array([0.0, np.inf, -np.inf, np.inf])
+    summary = _empty_summary()
     have = -1  # the source row whose sums are in vs / ws
     for o in range(out_h):
         a, b = y0[o], y1[o]
@@ -116,7 +121,7 @@ def downsample_mean_summary(src, out_h, out_w, fill_value, with_summary):  # pra
             if y != have:
                 _row_pass(src, y, x0, x1, wx0, wx1, vs, ws, same_width)
                 if with_summary:
-                    _row_summary(src, y, summary)
+                    _add_to_summary(src[y], summary)
                 have = y
             wy = wy0[o] if y == a else (wy1[o] if y == b else 1.0)
             if y == a:
@@ -132,27 +137,10 @@ def downsample_mean_summary(src, out_h, out_w, fill_value, with_summary):  # pra
     return out, summary
 
 
-def downsample_mean(src, out_h, out_w, fill_value):
-    """The pixels of :func:`downsample_mean_summary` alone."""
-    return downsample_mean_summary(src, out_h, out_w, fill_value, False)[0]
-
-
 @numba.njit(nogil=True, cache=True)
 def finite_stats(values):  # pragma: no cover - compiled
     """Count, min, max and smallest positive value of the finite values of a 1-D array, in one pass
     (inf for the min and smallest positive and -inf for the max when there is none)."""
-    n = 0
-    lo = np.inf
-    hi = -np.inf
-    min_pos = np.inf
-    for k in range(values.size):
-        v = values[k]
-        if np.isfinite(v):
-            n += 1
-            if v < lo:
-                lo = v
-            if v > hi:
-                hi = v
-            if 0 < v < min_pos:
-                min_pos = v
-    return n, float(lo), float(hi), float(min_pos)
+    summary = _empty_summary()
+    _add_to_summary(values, summary)
+    return int(summary[0]), summary[1], summary[2], summary[3]

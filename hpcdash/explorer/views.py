@@ -416,13 +416,13 @@ class SliceView(pn.viewable.Viewer):
         # min_height: a plot squeezed by its aspect stays tall enough to read and to carry the loading indicator
         self.plot_pane = pn.pane.HoloViews(None, linked_axes=True, css_classes=["hpcdash-plot"],
                                            sizing_mode="stretch_width", min_height=PLOT_MIN_HEIGHT)
-        # shown and hidden through a box of its own: a layout parameter set on a HoloViews pane that
-        # has drawn a plot reaches the inner Bokeh pane, which copies the figure's stylesheet models
-        # into a list of strings and fails (Panel 1.9), so the pane's parameters are never touched
         # before a pane's first slice there is no plot to draw: this says what is happening instead
         # (and carries the loading indicator); it stands where the plot will be
         self.placeholder = pn.pane.HTML("", css_classes=["hpcdash-placeholder"], sizing_mode="stretch_width",
                                         min_height=PLOT_MIN_HEIGHT, visible=False, stylesheets=STYLESHEETS)
+        # the plot is shown and hidden through a box of its own: a layout parameter set on a HoloViews
+        # pane that has drawn a plot reaches the inner Bokeh pane, which copies the figure's stylesheet
+        # models into a list of strings and fails (Panel 1.9), so the pane's parameters are never touched
         self.plot_box = pn.Column(self.plot_pane, self.placeholder, sizing_mode="stretch_width", margin=0)
         self.png_w = pn.widgets.FileDownload(callback=self._png, filename="slice.png", label="PNG",
                                              color="light", width=80, embed=False)
@@ -511,12 +511,8 @@ class SliceView(pn.viewable.Viewer):
         self.reload_w.color = "primary" if event.new else "light"
 
     def _on_loading(self, event) -> None:
-        if self.plot_pane.object is None:
-            self.placeholder.loading = event.new
-        else:
-            self.plot_pane.loading = event.new
-        if not event.new:
-            self.placeholder.loading = False
+        # on the placeholder until the first plot is drawn (which clears the placeholder's, _sync_plot)
+        (self.placeholder if self.plot_pane.object is None else self.plot_pane).loading = event.new
 
     # -------------------------------------------------------------- plot
     def _build_plot(self):
