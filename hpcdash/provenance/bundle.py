@@ -1,0 +1,460 @@
+"""A self-contained, reproducible bundle of a working session (data layer: no Panel).
+
+`plan_bundle(log, root)` lists the files the session used (only files inside `root`);
+`write_bundle(plan, dest, ...)` writes a folder and a zip of it::
+
+    <name>/
+      README.md               what is inside; how to open it (Binder, a laptop, an HPC system)
+      reproduce.ipynb         checks the files' hashes, then reopens the recorded views
+      ro-crate-metadata.json  RO-Crate 1.1 / Process Run Crate 0.5: files with sha256, the runs as actions
+      provenance.jsonl        the event log, one JSON object per line
+      requirements.txt        exact versions of every dependency that ran (Binder installs these)
+      runtime.txt             python-X.Y (Binder's Python)
+      hpcdash/                the hpcdash package that ran (importable from the bundle's folder)
+      data/...                the files, under their paths relative to the root (unless left out)
+      hpc/                    Apptainer definition, SLURM job script, Shifter / podman-hpc commands
+
+The folder is itself a Binder repository (repo2docker picks its Python build pack from
+requirements.txt + runtime.txt). `verify_bundle(folder)` recomputes the hashes.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import shutil
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .environment import describe_platform, pinned_requirements, python_runtime
+from .record import ProvenanceLog, file_sha256, now_iso
+
+PROCESS_RUN_CRATE = "https://w3id.org/ro/wfrun/process/0.5"
+WORKFLOW_RUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
+HDF5_SUFFIXES = (".h5", ".hdf5", ".nc", ".nxs", ".he5")
+#: default image name in the recipes (the user's registry and name go there)
+IMAGE = "registry.example.org/you/{name}:latest"
+
+
+@dataclass(frozen=True)
+class BundleFile:
+    source: str  # absolute path
+    dest: str  # path inside the bundle, "data/<path relative to root>"
+    size: int
+
+
+@dataclass
+class BundlePlan:
+    """What a bundle would hold: files inside the root (with sizes) and files left out, with why."""
+
+    root: str
+    files: list[BundleFile] = field(default_factory=list)
+    left_out: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    path: str
+    expected: str
+    actual: str | None  # None: the file is not in the bundle
+
+    @property
+    def ok(self) -> bool:
+        return self.actual == self.expected
+
+
+def plan_bundle(log: ProvenanceLog, root: str | os.PathLike) -> BundlePlan:
+    """The files named by the log's events that still exist inside `root` (real paths, symlinks
+    resolved; a file outside the root is never copied)."""
+    root_real = os.path.realpath(root)
+    plan = BundlePlan(root=root_real)
+    for path in log.files():
+        real = os.path.realpath(path)
+        if os.path.commonpath([root_real, real]) != root_real:
+            plan.left_out.append((path, "outside the root folder"))
+        elif not os.path.isfile(real):
+            plan.left_out.append((path, "no longer exists"))
+        elif not any(f.source == real for f in plan.files):
+            rel = Path(os.path.relpath(real, root_real)).as_posix()
+            plan.files.append(BundleFile(real, f"data/{rel}", os.path.getsize(real)))
+    return plan
+
+
+def default_name(now: datetime | None = None) -> str:
+    return "hpcdash-bundle-" + (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+
+
+Progress = Callable[[float, str], None]
+
+
+def write_bundle(plan: BundlePlan, dest: str | os.PathLike, *, log: ProvenanceLog,
+                 views: list[dict[str, str]] | None = None, include_data: bool = True,
+                 name: str | None = None, title: str = "", license: str = "",
+                 progress: Progress | None = None) -> Path:
+    """Write the bundle folder `dest/name/` and `dest/name.zip`; returns the zip's path.
+
+    `views`: the explorer's views as URL query dicts (`ExplorerState.to_query()`, file paths relative to
+    the root), reopened by the notebook. `license`: an SPDX identifier (e.g. ``CC-BY-4.0``) for the
+    bundle's content, or "" (the crate then says none was chosen). `include_data=False` records the files (path, size, sha256)
+    without copying them. `progress(fraction, text)` is called as the work goes (hashing and copying
+    take most of it). Written under a temporary name and renamed at the end: a failed export leaves
+    no half bundle."""
+    name = _safe_name(name or default_name())
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    final, zip_path = dest / name, dest / f"{name}.zip"
+    if final.exists() or zip_path.exists():
+        raise FileExistsError(f"{final} already exists")
+    work = dest / f".{name}.partial"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    report = progress or (lambda f, t: None)
+    total = max(1, plan.total_bytes * (2 if include_data else 1))  # zipping reads the copies again
+    done = 0
+
+    def advance(n: int, text: str) -> None:
+        nonlocal done
+        done += n
+        report(min(0.99, done / total), text)
+
+    try:
+        hashes: dict[str, str] = {}
+        for f in plan.files:
+            label = f"{'Copying' if include_data else 'Hashing'} {Path(f.source).name}"
+            report(done / total, label)
+            if include_data:
+                hashes[f.dest] = _copy_with_hash(f.source, work / f.dest, lambda n, t=label: advance(n, t))
+            else:
+                hashes[f.dest] = file_sha256(f.source, lambda n, t=label: advance(n, t))
+        views = views or []
+        meta = {"name": name, "title": title or "hpcdash session", "created": now_iso(), "license": license,
+                "included": include_data, "platform": describe_platform()}
+        _write_text(work / "provenance.jsonl",
+                    "".join(json.dumps(e.to_json(), sort_keys=True) + "\n" for e in log.events()))
+        _write_text(work / "requirements.txt", "\n".join(pinned_requirements()) + "\n")
+        _write_text(work / "runtime.txt", python_runtime() + "\n")
+        _copy_package(work / "hpcdash")
+        _write_notebook(work / "reproduce.ipynb", meta, views)
+        _write_recipes(work / "hpc", name)
+        _write_text(work / "README.md", _readme(meta, plan, include_data, views))
+        _write_crate(work, meta, plan, hashes, log, views, include_data)
+        report(done / total, "Writing the zip")
+        _zip(work, zip_path, name, lambda n: advance(n, "Writing the zip") if include_data else None)
+        work.rename(final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        zip_path.unlink(missing_ok=True)
+        raise
+    report(1.0, "Done")
+    return zip_path
+
+
+def verify_bundle(folder: str | os.PathLike) -> list[FileCheck]:
+    """Recompute the sha256 of every file the bundle's RO-Crate lists with one (data left out of
+    the bundle is looked for at its recorded path)."""
+    folder = Path(folder)
+    graph = json.loads((folder / "ro-crate-metadata.json").read_text(encoding="utf-8"))["@graph"]
+    checks = []
+    for ent in graph:
+        expected = ent.get("sha256")
+        if not expected:
+            continue
+        ident = ent["@id"]
+        path = Path(ident[len("file://"):]) if ident.startswith("file://") else folder / ident
+        checks.append(FileCheck(ident, expected, file_sha256(path) if path.is_file() else None))
+    return checks
+
+
+# ---------------------------------------------------------------------------------------------- parts
+def _safe_name(name: str) -> str:
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")
+    if not clean:
+        raise ValueError(f"{name!r} is not usable as a bundle name")
+    return clean
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _copy_with_hash(src: str, dst: Path, advance: Callable[[int], None], block: int = 8 << 20) -> str:
+    import hashlib
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256()
+    with open(src, "rb") as fi, open(dst, "wb") as fo:
+        while chunk := fi.read(block):
+            h.update(chunk)
+            fo.write(chunk)
+            advance(len(chunk))
+    shutil.copystat(src, dst)
+    return h.hexdigest()
+
+
+def _copy_package(dst: Path) -> None:
+    src = Path(__file__).resolve().parents[1]
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "labextension", "benchmarks"))
+
+
+def _zip(folder: Path, zip_path: Path, name: str, advance: Callable[[int], None]) -> None:
+    """Entries under `name/`, sorted; HDF5 files stored as they are (compressing them again costs
+    time and gains little), the rest deflated."""
+    tmp = zip_path.with_name(zip_path.name + ".partial")
+    with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            rel = path.relative_to(folder).as_posix()
+            stored = rel.startswith("data/") or path.suffix.lower() in HDF5_SUFFIXES
+            zf.write(path, f"{name}/{rel}", compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
+            if rel.startswith("data/"):
+                advance(path.stat().st_size)
+    tmp.rename(zip_path)
+
+
+def _view_files(view: dict[str, str]) -> list[str]:
+    return [v for k, v in sorted(view.items()) if re.fullmatch(r"file\d*", k)]
+
+
+def _write_notebook(path: Path, meta: dict, views: list[dict[str, str]]) -> None:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    cells = [
+        new_markdown_cell(
+            f"# {meta['title']}\n\nBundle `{meta['name']}`, recorded {meta['created']} with hpcdash. "
+            "Run all cells: the first checks that every file is the one recorded (sha256), the next "
+            "reopen the views as they were."),
+        new_code_cell(
+            "import hpcdash\n"
+            "from hpcdash.provenance import verify_bundle\n\n"
+            "checks = verify_bundle('.')\n"
+            "for c in checks:\n"
+            "    print('OK     ' if c.ok else ('MISSING' if c.actual is None else 'CHANGED'), c.path)\n"
+            "print(f\"{sum(c.ok for c in checks)} of {len(checks)} files match their recorded sha256\")"),
+        new_code_cell("import panel as pn\n\npn.extension()"),
+    ]
+    for i, view in enumerate(views, start=1):
+        files = ", ".join(_view_files(view)) or "no file"
+        cells.append(new_markdown_cell(f"## View {i}: {files}"))
+        cells.append(new_code_cell(
+            f"view_{i} = hpcdash.SliceExplorer(root='data')\n"
+            f"view_{i}.state.apply_query({json.dumps(view, sort_keys=True)})\n"
+            f"view_{i}"))
+    nb = new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"}})
+    nbformat.write(nb, str(path))
+
+
+def _write_recipes(folder: Path, name: str) -> None:
+    image = IMAGE.format(name=name.lower())
+    _write_text(folder / "apptainer.def", f"""Bootstrap: docker
+From: {image}
+
+%labels
+    org.hpcdash.bundle {name}
+
+%environment
+    export PATH=/srv/conda/envs/notebook/bin:/srv/conda/bin:$PATH
+    export PYTHONPATH=/srv/repo:$PYTHONPATH
+
+%runscript
+    cd /srv/repo && exec python -m hpcdash serve --root /srv/repo/data --address 127.0.0.1 "$@"
+""")
+    _write_text(folder / "slurm-hpcdash.sh", f"""#!/bin/bash
+#SBATCH --job-name=hpcdash
+#SBATCH --time=01:00:00
+#SBATCH --cpus-per-task=2
+#SBATCH --mem=8G
+# Serve this bundle's views on a compute node from the Apptainer image (see RECIPES.md), then from
+# your laptop: ssh -L 5006:$(hostname):5006 <login node>  and open http://127.0.0.1:5006
+set -euo pipefail
+apptainer exec --bind "$PWD/data:/srv/repo/data" {name}.sif \\
+    python -m hpcdash serve --root /srv/repo/data --address 0.0.0.0 --port 5006
+""")
+    _write_text(folder / "RECIPES.md", f"""# Running this bundle on an HPC system
+
+The bundle folder is a Binder repository: repo2docker builds a Docker image of it, which Shifter,
+podman-hpc or Apptainer then run on the HPC system. Replace `{image}` with your registry and name.
+
+## 1. Build the image (a machine with Docker)
+    pip install jupyter-repo2docker
+    repo2docker --no-run --user-id 1000 --user-name jovyan --target-repo-dir /srv/repo \\
+        --image-name {image} {name}/
+    docker push {image}
+
+`--target-repo-dir /srv/repo` keeps the bundle outside `$HOME`, which HPC runtimes replace with yours.
+
+## 2a. Shifter (e.g. NERSC)
+    shifterimg pull docker:{image}
+    shifter --image=docker:{image} bash -c "cd /srv/repo && python -m hpcdash serve --root data"
+In a batch job: `#SBATCH --image=docker:{image}` and `srun shifter python -m hpcdash serve ...`.
+
+## 2b. podman-hpc (e.g. Perlmutter)
+    podman-hpc pull {image}
+    podman-hpc migrate {image}
+    podman-hpc run --rm -p 5006:5006 {image} bash -c "cd /srv/repo && python -m hpcdash serve --root data --address 0.0.0.0"
+
+## 2c. Apptainer / Singularity
+    apptainer build {name}.sif hpc/apptainer.def     # or: apptainer build {name}.sif docker://{image}
+    apptainer run {name}.sif                          # serves the data on 127.0.0.1:5006
+    sbatch hpc/slurm-hpcdash.sh                       # the same on a compute node
+
+## Without containers
+    python3.11 -m venv venv && venv/bin/pip install -r requirements.txt
+    venv/bin/python -m hpcdash serve --root data      # from the bundle's folder
+    venv/bin/jupyter lab reproduce.ipynb              # or run the notebook
+""")
+
+
+def _readme(meta: dict, plan: BundlePlan, included: bool, views: list[dict[str, str]]) -> str:
+    lines = [f"# {meta['title']}", "",
+             f"A reproducible bundle of an hpcdash session, written {meta['created']} "
+             f"(Python {meta['platform']['python']} on {meta['platform']['system']}).", "",
+             "## Open it", "",
+             "- **Binder**: put this folder in a git repository and open it on mybinder.org (or any "
+             "BinderHub); open `reproduce.ipynb` and run all cells.",
+             "- **A laptop**: `pip install -r requirements.txt`, then `jupyter lab reproduce.ipynb`, or "
+             "`python -m hpcdash serve --root data` from this folder.",
+             "- **An HPC system**: see `hpc/RECIPES.md` (repo2docker image, then Shifter, podman-hpc or "
+             "Apptainer; a SLURM job script is in `hpc/`).", "",
+             "## Files", ""]
+    for f in plan.files:
+        lines.append(f"- `{f.dest}` ({f.size:,} bytes)" + ("" if included else
+                                                          f": not included; recorded at `{f.source}`"))
+    for path, why in plan.left_out:
+        lines.append(f"- `{path}`: not in the bundle ({why})")
+    if not plan.files and not plan.left_out:
+        lines.append("- no data files were used")
+    lines += ["", f"Views recorded: {len(views)}. Every file's sha256 is in `ro-crate-metadata.json`; "
+              "the first cell of `reproduce.ipynb` checks them. `provenance.jsonl` lists what was done, "
+              "in order.", ""]
+    return "\n".join(lines)
+
+
+def _write_crate(folder: Path, meta: dict, plan: BundlePlan, hashes: dict[str, str], log: ProvenanceLog,
+                 views: list[dict[str, str]], included: bool) -> None:
+    from rocrate.model.contextentity import ContextEntity
+    from rocrate.model.person import Person
+    from rocrate.rocrate import ROCrate
+
+    import hpcdash
+
+    crate = ROCrate(version="1.1")
+    crate.metadata.extra_contexts.append(WORKFLOW_RUN_CONTEXT)
+    root = crate.root_dataset
+    root["name"] = meta["title"]
+    root["description"] = (f"Files, views and runs of an hpcdash session, with the software that ran "
+                           f"({python_runtime()}, requirements.txt) and a notebook that reproduces the views.")
+    root["conformsTo"] = crate.add(ContextEntity(crate, PROCESS_RUN_CRATE, properties={
+        "@type": "CreativeWork", "name": "Process Run Crate", "version": "0.5"}))
+    root["license"] = crate.add(_license_entity(crate, meta["license"]))
+    app = crate.add(ContextEntity(crate, "#hpcdash", properties={
+        "@type": "SoftwareApplication", "name": "hpcdash", "version": hpcdash.__version__,
+        "url": "https://pypi.org/project/hpcdash/"}))
+    agent = crate.add(Person(crate, "#user", properties={"name": _user()}))
+
+    by_source: dict[str, Any] = {}
+    for f in plan.files:
+        props = {"name": Path(f.source).name, "contentSize": str(f.size), "sha256": hashes[f.dest],
+                 "encodingFormat": "application/x-hdf5" if f.source.lower().endswith(HDF5_SUFFIXES)
+                 else "application/octet-stream"}
+        if included:
+            ent = crate.add_file(folder / f.dest, dest_path=f.dest, properties=props)
+        else:
+            # a data entity outside the crate, named by its absolute URI (listed in hasPart like the others)
+            ent = crate.add_file(Path(f.source).as_uri(), fetch_remote=False, properties={
+                **props, "description": "Not included in the bundle: recorded at this path."})
+        by_source[f.source] = ent
+    notebook = crate.add_file(folder / "reproduce.ipynb", dest_path="reproduce.ipynb", properties={
+        "@type": ["File", "SoftwareSourceCode"], "name": "Reproduce the views", "version": "1",
+        "encodingFormat": "application/x-ipynb+json", "sha256": file_sha256(folder / "reproduce.ipynb")})
+    for rel, what, fmt in (("provenance.jsonl", "Event log of the session", "application/jsonl"),
+                           ("requirements.txt", "Exact versions of the Python packages that ran", "text/plain"),
+                           ("runtime.txt", "Python version (Binder)", "text/plain"),
+                           ("README.md", "How to open this bundle", "text/markdown"),
+                           ("hpc/RECIPES.md", "Container recipes for HPC systems", "text/markdown"),
+                           ("hpc/apptainer.def", "Apptainer definition", "text/plain"),
+                           ("hpc/slurm-hpcdash.sh", "SLURM job script", "text/x-shellscript")):
+        crate.add_file(folder / rel, dest_path=rel, properties={
+            "name": what, "encodingFormat": fmt, "sha256": file_sha256(folder / rel)})
+
+    def entities(paths) -> list:
+        out = []
+        for p in paths:
+            ent = by_source.get(os.path.realpath(p))
+            if ent is not None and ent not in out:
+                out.append(ent)
+        return out
+
+    actions = []
+    for i, view in enumerate(views, start=1):
+        files = [os.path.join(plan.root, v) for v in _view_files(view)]
+        objs = entities(files)
+        prop = crate.add(ContextEntity(crate, f"#view-{i}-query", properties={
+            "@type": "PropertyValue", "name": "view", "value": json.dumps(view, sort_keys=True)}))
+        actions.append(_action(crate, f"View {i} in the slice explorer", app, agent, [*objs, prop], [notebook],
+                               meta["created"], meta["created"]))
+    for e in log.events("run"):
+        params = [crate.add(ContextEntity(crate, f"#{uuid.uuid4()}", properties={
+            "@type": "PropertyValue", "name": str(k), "value": str(v)}))
+            for k, v in sorted((e.details.get("parameters") or {}).items())]
+        results = entities(e.paths)
+        actions.append(_action(crate, e.summary, app, agent, params, results, e.details.get("started", e.time),
+                               e.time))
+    if actions:
+        root["mentions"] = actions if len(actions) > 1 else actions[0]
+    crate.write(folder)
+
+
+#: licenses offered for a bundle's content (SPDX identifier -> name)
+LICENSES = {"CC-BY-4.0": "Creative Commons Attribution 4.0 International",
+            "CC0-1.0": "Creative Commons Zero v1.0 Universal",
+            "CC-BY-SA-4.0": "Creative Commons Attribution Share Alike 4.0 International"}
+
+
+def _license_entity(crate, spdx: str):
+    from rocrate.model.contextentity import ContextEntity
+
+    if spdx:
+        return ContextEntity(crate, f"https://spdx.org/licenses/{spdx}", properties={
+            "@type": "CreativeWork", "name": LICENSES.get(spdx, spdx), "identifier": spdx})
+    return ContextEntity(crate, "#license", properties={
+        "@type": "CreativeWork", "name": "No license chosen",
+        "description": "Whoever wrote this bundle chose no license: ask them before reusing its content."})
+
+
+def _action(crate, name: str, instrument, agent, objects: list, results: list, start: str, end: str):
+    from rocrate.model.contextentity import ContextEntity
+
+    props: dict[str, Any] = {"@type": "CreateAction", "name": name, "startTime": start, "endTime": end,
+                             "actionStatus": "http://schema.org/CompletedActionStatus"}
+    action = crate.add(ContextEntity(crate, f"#{uuid.uuid4()}", properties=props))
+    action["instrument"] = instrument
+    action["agent"] = agent
+    if objects:
+        action["object"] = objects if len(objects) > 1 else objects[0]
+    if results:
+        action["result"] = results if len(results) > 1 else results[0]
+    return action
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "unknown user"
+
+
+

@@ -1,0 +1,128 @@
+"""What was done: an append-only log of events (files opened, views, exports, cluster jobs, runs).
+
+Data layer: no Panel, no param. The app's state objects record into a `ProvenanceLog`; a bundle
+(`hpcdash.provenance.bundle`) is written from it. Thread-safe: cluster work reports from worker threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+#: kinds of events, in the words the Provenance tab shows
+KINDS = ("open", "view", "export", "cluster", "run", "bundle")
+
+
+def now_iso() -> str:
+    """UTC time to the second, ``+00:00`` (the form RO-Crate validators accept)."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing done. `paths` are the files involved (absolute); `details` is JSON-serialisable."""
+
+    kind: str
+    summary: str
+    time: str = field(default_factory=now_iso)
+    paths: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"time": self.time, "kind": self.kind, "summary": self.summary, "paths": list(self.paths),
+                "details": self.details}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Event:
+        return cls(kind=str(d["kind"]), summary=str(d.get("summary", "")), time=str(d.get("time", "")),
+                   paths=tuple(str(p) for p in d.get("paths", ())), details=dict(d.get("details") or {}))
+
+
+class ProvenanceLog:
+    """Events of one working session, in order; mirrored to a JSON-lines file when `path` is given
+    (one event per line, appended as it happens, so nothing is lost if the server stops)."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path else None
+        self._events: list[Event] = []
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[Event], None]] = []
+
+    def record(self, kind: str, summary: str, paths: Iterable[str | os.PathLike] = (), **details: Any) -> Event:
+        """Add an event and tell the listeners (in the calling thread)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown event kind {kind!r} (one of {', '.join(KINDS)})")
+        event = Event(kind, summary, paths=tuple(str(p) for p in paths), details=_jsonable(details))
+        with self._lock:
+            self._events.append(event)
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(event.to_json(), sort_keys=True) + "\n")
+            listeners = list(self._listeners)
+        for fn in listeners:
+            fn(event)
+        return event
+
+    def events(self, kind: str | None = None) -> list[Event]:
+        with self._lock:
+            return [e for e in self._events if kind is None or e.kind == kind]
+
+    def on_record(self, fn: Callable[[Event], None]) -> None:
+        """Call `fn(event)` after each new event."""
+        with self._lock:
+            self._listeners.append(fn)
+
+    def files(self) -> list[str]:
+        """Every file named by an event, once, in the order first named (absolute paths)."""
+        seen: dict[str, None] = {}
+        for e in self.events():
+            for p in e.paths:
+                seen.setdefault(p, None)
+        return list(seen)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> ProvenanceLog:
+        """A log from a JSON-lines file written by one (lines that do not parse are skipped)."""
+        log = cls()
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            try:
+                log._events.append(Event.from_json(json.loads(line)))
+            except (ValueError, KeyError, TypeError):
+                continue
+        return log
+
+
+def _jsonable(value: Any) -> Any:
+    """`value` with every leaf JSON-serialisable (paths and other objects as text)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        try:
+            return _jsonable(value.tolist())
+        except Exception:  # noqa: BLE001
+            pass
+    return str(value)
+
+
+def file_sha256(path: str | os.PathLike, progress: Callable[[int], None] | None = None,
+                block: int = 8 << 20) -> str:
+    """SHA-256 of a file's bytes (hex); `progress(n)` is called with the bytes read after each block."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            h.update(chunk)
+            if progress is not None:
+                progress(len(chunk))
+    return h.hexdigest()

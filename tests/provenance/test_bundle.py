@@ -1,0 +1,206 @@
+"""The provenance log and the reproducible bundle, against the real tools: roc-validator (offline, with
+the JSON-LD contexts vendored here), repo2docker's build-pack detection, and nbclient running the
+bundle's notebook in a fresh folder."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from hpcdash.provenance import ProvenanceLog, file_sha256, plan_bundle, verify_bundle, write_bundle
+from tests.ui.hdf5_files import write_run
+
+CONTEXTS = {
+    "https://w3id.org/ro/crate/1.1/context": Path(__file__).parent / "rocrate-contexts/ro-crate-1.1-context.jsonld",
+    "https://w3id.org/ro/terms/workflow-run/context": Path(__file__).parent / "rocrate-contexts/workflow-run-context.json",
+}
+
+
+@pytest.fixture()
+def session(tmp_path: Path) -> tuple[Path, ProvenanceLog]:
+    """A root with two runs and a log of a session that opened them and ran one of them."""
+    root = tmp_path / "root"
+    (root / "runs").mkdir(parents=True)
+    a, b = write_run(root / "runs" / "a.h5", 1, 10.0), write_run(root / "runs" / "b.h5", 2, 100.0)
+    log = ProvenanceLog(root / ".hpcdash" / "provenance.jsonl")
+    log.record("open", "Opened a.h5", paths=[a], dataset="/model/conductivity")
+    log.record("open", "Opened b.h5", paths=[b], dataset="/model/conductivity")
+    log.record("run", "Forward model, source_x = -100", paths=[b], parameters={"source_x": -100.0, "core_cells": 24},
+               started="2026-11-30T10:00:00+00:00")
+    return root, log
+
+
+def seeded_validator_cache(folder: Path) -> str:
+    """A requests-cache database answering the two JSON-LD context URLs from the vendored files
+    (the validator fetches them; this machine may have no internet)."""
+    from requests.adapters import BaseAdapter
+    from requests.models import Response
+    from requests_cache import CachedSession
+    from urllib3 import HTTPResponse
+
+    class LocalFiles(BaseAdapter):
+        def send(self, request, **kw):
+            body = CONTEXTS[request.url].read_bytes()
+            raw = HTTPResponse(body=io.BytesIO(body), status=200, preload_content=False,
+                               headers={"Content-Type": "application/ld+json"}, request_url=request.url)
+            r = Response()
+            r.status_code, r.raw, r.url, r.request, r.encoding = 200, raw, request.url, request, "utf-8"
+            r.headers.update(raw.headers)
+            return r
+
+        def close(self):
+            pass
+
+    cache = str(folder / "http_cache")
+    s = CachedSession(cache_name=cache, backend="sqlite", allowable_methods=("GET",), allowable_codes=(200,),
+                      expire_after=-1)
+    s.mount("https://w3id.org/", LocalFiles())
+    for url in CONTEXTS:
+        assert s.get(url, headers={"Accept": "application/ld+json, application/json"}).status_code == 200
+    return cache
+
+
+def validate(crate: Path, cache: str) -> list[str]:
+    from rocrate_validator import models, services
+
+    settings = models.ValidationSettings(rocrate_uri=str(crate), profile_identifier="process-run-crate-0.5",
+                                         requirement_severity=models.Severity.REQUIRED, offline=True,
+                                         cache_path=cache)
+    result = services.validate(settings)
+    return [f"{i.check.identifier}: {i.message}" for i in result.get_issues()]
+
+
+def test_log_is_mirrored_to_a_file_and_read_back(tmp_path: Path):
+    log = ProvenanceLog(tmp_path / "log" / "events.jsonl")
+    heard = []
+    log.on_record(heard.append)
+    e = log.record("open", "Opened <b>x</b>.h5", paths=[tmp_path / "x.h5"], shape=np.array([2, 3]),
+                   index=np.int64(4))
+    assert heard == [e] and e.details == {"shape": [2, 3], "index": 4}
+    with pytest.raises(ValueError, match="unknown event kind"):
+        log.record("deleted", "nope")
+    (tmp_path / "log" / "events.jsonl").open("a").write("not json\n")
+    again = ProvenanceLog.read(tmp_path / "log" / "events.jsonl")
+    assert again.events() == log.events() and again.files() == [str(tmp_path / "x.h5")]
+
+
+def test_plan_keeps_only_existing_files_inside_the_root(session, tmp_path: Path):
+    root, log = session
+    outside = write_run(tmp_path / "secret.h5", 9, 1.0)
+    (root / "link.h5").symlink_to(outside)
+    log.record("open", "Opened link.h5", paths=[root / "link.h5"])
+    log.record("open", "Opened gone.h5", paths=[root / "gone.h5"])
+    plan = plan_bundle(log, root)
+    assert [f.dest for f in plan.files] == ["data/runs/a.h5", "data/runs/b.h5"]
+    assert plan.total_bytes == sum(os.path.getsize(root / "runs" / n) for n in ("a.h5", "b.h5"))
+    assert dict(plan.left_out) == {str(root / "link.h5"): "outside the root folder",
+                                   str(root / "gone.h5"): "no longer exists"}
+
+
+def test_bundle_is_a_valid_process_run_crate_with_the_files_hashes(session, tmp_path: Path):
+    root, log = session
+    steps = []
+    z = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="b1", license="CC-BY-4.0",
+                     views=[{"file": "runs/a.h5", "file2": "runs/b.h5", "axis": "z", "slice": "3"}],
+                     progress=lambda f, text: steps.append((f, text)))
+    folder = z.with_suffix("")
+    assert z.name == "b1.zip" and folder.is_dir() and not list((tmp_path / "out").glob(".*partial"))
+    assert [f for f, _ in steps] == sorted(f for f, _ in steps) and steps[-1] == (1.0, "Done")
+    assert any(t.startswith("Copying a.h5") for _, t in steps)
+    # the data files are copied byte for byte, and the crate carries their sha256
+    graph = {e["@id"]: e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"]}
+    for name in ("a.h5", "b.h5"):
+        assert graph[f"data/runs/{name}"]["sha256"] == file_sha256(root / "runs" / name) == file_sha256(
+            folder / "data" / "runs" / name)
+    run = next(e for e in graph.values() if e.get("name") == "Forward model, source_x = -100")
+    assert run["@type"] == "CreateAction" and run["result"] == {"@id": "data/runs/b.h5"}
+    params = {graph[o["@id"]]["name"]: graph[o["@id"]]["value"] for o in run["object"]}
+    assert params == {"source_x": "-100.0", "core_cells": "24"}
+    assert all(c.ok for c in verify_bundle(folder)) and len(verify_bundle(folder)) >= 3
+    assert validate(folder, seeded_validator_cache(tmp_path)) == []
+    # the zip holds the same folder
+    with zipfile.ZipFile(z) as zf:
+        names = set(zf.namelist())
+    assert {"b1/ro-crate-metadata.json", "b1/reproduce.ipynb", "b1/data/runs/a.h5", "b1/hpc/apptainer.def",
+            "b1/hpcdash/__init__.py", "b1/requirements.txt", "b1/runtime.txt"} <= names
+    # a changed file is reported
+    with h5py.File(folder / "data" / "runs" / "a.h5", "r+") as f:
+        f["model/conductivity"][0, 0, 0] = 123.0
+    bad = [c for c in verify_bundle(folder) if not c.ok]
+    assert [c.path for c in bad] == ["data/runs/a.h5"]
+
+
+def test_a_bundle_without_data_records_where_the_files_are(session, tmp_path: Path):
+    root, log = session
+    z = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, include_data=False, name="refs")
+    folder = z.with_suffix("")
+    assert not (folder / "data").exists()
+    checks = {c.path: c for c in verify_bundle(folder)}
+    assert checks[(root / "runs" / "a.h5").as_uri()].ok
+    assert validate(folder, seeded_validator_cache(tmp_path)) == []
+
+
+def test_a_failed_export_leaves_nothing_behind(session, tmp_path: Path):
+    root, log = session
+    plan = plan_bundle(log, root)
+    (root / "runs" / "b.h5").unlink()  # gone between planning and writing
+    with pytest.raises(FileNotFoundError):
+        write_bundle(plan, tmp_path / "out", log=log, name="broken")
+    assert list((tmp_path / "out").iterdir()) == []
+    with pytest.raises(ValueError, match="not usable"):
+        write_bundle(plan, tmp_path / "out", log=log, name="../..")
+
+
+def test_the_bundle_is_a_binder_repository_for_this_python(session, tmp_path: Path):
+    """repo2docker (the engine behind Binder) picks its Python build pack and this Python's version;
+    its Dockerfile installs the bundle's requirements.txt."""
+    root, log = session
+    folder = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="binder").with_suffix("")
+    code = ("import json, sys\nfrom repo2docker.app import Repo2Docker\nfrom repo2docker.buildpacks import PythonBuildPack\n"
+            "bp = next(B(base_image='docker.io/library/buildpack-deps:24.04') for B in Repo2Docker().buildpacks\n"
+            "          if B(base_image='docker.io/library/buildpack-deps:24.04').detect())\n"
+            "bp.platform = 'linux/amd64'\n"
+            "print(json.dumps({'pack': type(bp).__name__, 'python': bp.python_version,\n"
+            "                  'dockerfile': bp.render({'NB_USER': 'jovyan', 'NB_UID': '1000'})}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    info = json.loads(out.stdout.strip().splitlines()[-1])
+    assert info["pack"] == "PythonBuildPack"
+    assert info["python"] == f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert "requirements.txt" in info["dockerfile"]
+    pins = (folder / "requirements.txt").read_text().split()
+    assert f"h5py=={h5py.__version__}" in pins and f"numpy=={np.__version__}" in pins
+    assert not any(p.lower().startswith(("hpcdash==", "pytest")) for p in pins)
+
+
+@pytest.mark.slow
+def test_the_bundles_notebook_reopens_the_view_in_a_fresh_folder(session, tmp_path: Path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    root, log = session
+    view = {"file": "runs/a.h5", "file2": "runs/b.h5", "axis": "y", "slice": "2", "cmap": "magma"}
+    z = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="nb", views=[view])
+    elsewhere = tmp_path / "elsewhere"
+    with zipfile.ZipFile(z) as zf:
+        zf.extractall(elsewhere)
+    folder = elsewhere / "nb"
+    nb = nbformat.read(folder / "reproduce.ipynb", as_version=4)
+    # the bundle's own copy of hpcdash is imported (run from the bundle's folder), with the data there
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "print('PANES', [(p.file.split('/data/')[-1], p.axis, p.index, p.cmap) for p in view_1.state.panes],"
+        " hpcdash.__file__.startswith(str(__import__('pathlib').Path.cwd())))"))
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "match their recorded sha256" in text and "CHANGED" not in text and "MISSING" not in text
+    assert "PANES [('runs/a.h5', 'y', 2, 'magma'), ('runs/b.h5', 'y', 2, 'magma')] True" in text
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
