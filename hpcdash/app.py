@@ -133,6 +133,8 @@ def explorer_tab(ctx: AppContext) -> pn.viewable.Viewable:
             state.open(p)
     ctx.sidebar.append(view.sidebar())
     ctx.shared["explorer"] = state
+    if ctx.shared.get("provenance") is not None:
+        ctx.shared["provenance"].watch_explorer(state)
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
         pn.state.on_session_destroyed(lambda session_context: state.close())
     return view
@@ -142,6 +144,7 @@ def explorer_tab(ctx: AppContext) -> pn.viewable.Viewable:
 TABS: list[tuple[str, str | Callable[[AppContext], pn.viewable.Viewable]]] = [
     ("Explorer", explorer_tab),
     ("Cluster", "hpcdash.cluster.view:cluster_tab"),
+    ("Provenance", "hpcdash.provenance.view:provenance_tab"),
 ]
 
 
@@ -177,6 +180,10 @@ def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike 
     if pn.state.location is not None and pn.state.curdoc is not None and pn.state.curdoc.session_context:
         query = {k: str(v) for k, v in (pn.state.location.query_params or {}).items()}
     ctx = AppContext(root=root, paths=[str(p) for p in paths], query=query)
+    # the session's record starts with the page, whichever tab is built first
+    from hpcdash.provenance.state import ProvenanceState
+
+    ctx.shared["provenance"] = ProvenanceState(root=root)
     entries = tabs or TABS
     # The first tab is built now; the others when first opened (their imports, objects and periodic
     # work cost a session nothing until then).

@@ -36,6 +36,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +51,8 @@ from dask.utils import format_bytes, parse_bytes
 
 from . import scheduler as sched
 from .scheduler import JobState
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "BACKENDS",
@@ -177,19 +180,22 @@ class _Submission:
 class _JobRegistry:
     """Thread-safe record of the jobs a cluster submitted (written from the cluster's event loop)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tell: Callable[..., None] | None = None) -> None:
         self._lock = threading.Lock()
         self.items: list[_Submission] = []
         self.errors: list[str] = []
+        self._tell = tell or (lambda summary, **details: None)
 
     def submitted(self, name: str, job_id: str, err_log: str | None) -> None:
         with self._lock:
             self.items.append(_Submission(name, job_id=str(job_id), submitted_at=time.time(), err_log=err_log))
+        self._tell(f"Submitted job {job_id}", job_id=str(job_id), worker=name)
 
     def failed(self, name: str, message: str) -> None:
         with self._lock:
             self.items.append(_Submission(name, submitted_at=time.time(), error=message))
             self.errors.append(message)
+        self._tell("A job submission was rejected", worker=name, message=message)
 
     def closing(self, job_id: str | None, intended: bool) -> None:
         with self._lock:
@@ -343,7 +349,8 @@ class ClusterControl(param.Parameterized):
         super().__init__(**params)
         self._cluster = None
         self._client = None
-        self._registry = _JobRegistry()
+        self._listeners: list[Callable[..., None]] = []
+        self._registry = _JobRegistry(tell=self._tell)
         self._lock = threading.RLock()
         self._adapt_bounds: tuple[int, int] | None = None
         self._validated: tuple[str, float] | None = None
@@ -363,6 +370,18 @@ class ClusterControl(param.Parameterized):
         self.param.watch(self._on_backend, ["backend"])
         self.param.watch(self._on_field_edit, list(REQUEST_FIELDS))
         self.param.watch(self._on_profile, ["profile"])
+
+    def on_activity(self, fn: Callable[..., None]) -> None:
+        """Call ``fn(summary, **details)`` after each thing done to the cluster: started, scaled,
+        adapted, closed, a job submitted or rejected (in the thread that did it)."""
+        self._listeners.append(fn)
+
+    def _tell(self, summary: str, **details: Any) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(summary, backend=self._backend_running or self.backend, **details)
+            except Exception:  # noqa: BLE001 - a listener must not break the cluster
+                log.debug("activity listener failed", exc_info=True)
 
     # ------------------------------------------------------------------ configuration
     @staticmethod
@@ -576,6 +595,7 @@ class ClusterControl(param.Parameterized):
             self._backend_running = self.backend
             self._client = Client(cluster)
             self.param.update(running=True, error="", error_field="")
+        self._tell(f"Started a {self.backend} cluster", request=self.request())
         if n is not None:
             self.scale(n, validate=validate)
 
@@ -602,6 +622,7 @@ class ClusterControl(param.Parameterized):
                 adaptive.stop()
             self._adapt_bounds = None
             self._cluster.scale(n)
+        self._tell(f"Asked for {n} worker{'s' if n != 1 else ''}", workers=n)
 
     def adapt(self, minimum: int | None = None, maximum: int | None = None, *, validate: bool = True,
               **kwargs: Any) -> None:
@@ -618,6 +639,7 @@ class ClusterControl(param.Parameterized):
                 self._precheck()
             self._cluster.adapt(minimum=lo, maximum=hi, **kwargs)
             self._adapt_bounds = (lo, hi)
+        self._tell(f"Adaptive scaling between {lo} and {hi} workers", minimum=lo, maximum=hi)
 
     def _precheck(self) -> None:
         if self._backend_running != "slurm":
@@ -655,6 +677,9 @@ class ClusterControl(param.Parameterized):
                 except sched.SchedulerError:
                     pass
             self.running = False
+        if cluster is not None:
+            jobs = [s.job_id for s in self._registry.snapshot() if s.job_id]
+            self._tell("Closed the cluster", jobs=jobs)
 
     def __del__(self):
         try:

@@ -104,10 +104,13 @@ class ClusterView(pn.viewable.Viewer):
     sweep_dir = param.String(default="", doc="Where sweep runs are written ('' = ./runs).")
 
     def __init__(self, control: ClusterControl | None = None, *,
-                 open_runs: Callable[[list[Path]], None] | None = None, **params):
-        """``open_runs(paths)``, when given, backs an "Open in Explorer" button shown after a sweep."""
+                 open_runs: Callable[[list[Path]], None] | None = None,
+                 ran: Callable[[list[dict], list[Path], float], None] | None = None, **params):
+        """``open_runs(paths)``, when given, backs an "Open in Explorer" button shown after a sweep;
+        ``ran(parameter_sets, paths, started)`` hears of every finished sweep (start as a Unix time)."""
         super().__init__(control=control or ClusterControl(), **params)
         self._open_runs = open_runs
+        self._ran = ran
         self._sweep_paths: list[Path] = []
         self._periodic = None
         self._ticking = False
@@ -468,7 +471,7 @@ class ClusterView(pn.viewable.Viewer):
 
         self.sweep_bar.max, self.sweep_bar.value, self.sweep_bar.visible = len(sets), 0, True
         self.sweep_msg.object = f"0/{len(sets)} runs done"
-        t0 = time.perf_counter()
+        t0, started = time.perf_counter(), time.time()
         task = asyncio.ensure_future(asyncio.to_thread(run_sweep, sets, out, client, progress))
         async with self._busy(self.sweep_btn, task):
             try:
@@ -487,6 +490,11 @@ class ClusterView(pn.viewable.Viewer):
             f"{len(paths)}/{len(sets)} runs done in {time.perf_counter() - t0:.1f} s; files in {out}")
         self._sweep_paths = list(paths)
         self.open_btn.visible = self._open_runs is not None and bool(paths)
+        if self._ran is not None:
+            try:
+                self._ran(sets, list(paths), started)
+            except Exception as err:  # noqa: BLE001 - recording must not hide the result
+                self.sweep_msg.object += html.escape(f" (not recorded: {err})")
 
     def _on_open_runs(self, event=None) -> None:
         if self._open_runs is not None and self._sweep_paths:
@@ -508,7 +516,12 @@ def cluster_tab(ctx) -> ClusterView:
                 explorer.open(p, background=True)
     control = ClusterControl()
     ctx.shared["cluster"] = control
-    return ClusterView(control, sweep_dir=str(Path(ctx.root) / "runs"), open_runs=open_runs)
+    provenance = ctx.shared.get("provenance")
+    ran = None
+    if provenance is not None:
+        provenance.watch_cluster(control)
+        ran = provenance.record_runs
+    return ClusterView(control, sweep_dir=str(Path(ctx.root) / "runs"), open_runs=open_runs, ran=ran)
 
 
 def _lines(text: str) -> list[str]:

@@ -16,6 +16,9 @@ from pathlib import Path
 
 from .errors import MissingFileError, PathOutsideRootError, VolumeError
 
+#: file name endings of HDF5 files (netCDF-4 and NeXus files are HDF5 too)
+HDF5_SUFFIXES = (".h5", ".hdf5", ".he5", ".nc", ".nc4", ".nxs", ".hdf")
+
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # HDF5 looks for its superblock at 0, 512, 1024, 2048, ... (after a user block)
 _SIGNATURE_OFFSETS = (0, 512, 1024, 2048, 4096, 8192)

@@ -134,6 +134,9 @@ class SliceState(param.Parameterized):
     loading = param.Boolean(default=False, doc="True while a requested slice is on its way.")
     changed = param.Boolean(default=False, doc="The file changed on disk since it was opened: `reload()` "
                                                "shows the new contents.")
+    last_export = param.Dict(default=None, allow_None=True,
+                             doc="The last slice exported from this pane: format, filename, bytes, sha256, "
+                                 "axis, index (see `exported`).")
 
     def __init__(self, file: str | os.PathLike | None = None, *, opener: Callable | None = None,
                  finder: Callable | None = None, **params):
@@ -424,6 +427,14 @@ class SliceState(param.Parameterized):
         if result.error or result.data is None:
             return None
         return self.color_range(result.volume_range, data=result.data, stats=result.extra.get("stats"))[0]
+
+    def exported(self, kind: str, filename: str, payload: bytes) -> None:
+        """Note that the current slice was exported (`kind`: png / npy / csv) as `payload`."""
+        import hashlib
+
+        self.last_export = {"format": kind, "filename": filename, "bytes": len(payload),
+                            "sha256": hashlib.sha256(payload).hexdigest(), "dataset": self.dataset,
+                            "axis": self.axis, "index": self.index, "readout": self.readout}
 
     def refresh(self) -> None:
         """Read and show the current slice synchronously (notebook and tests)."""

@@ -29,6 +29,8 @@ from holoviews.plotting.util import process_cmap
 from panel.io.state import set_curdoc
 from panel.models import HTML as PanelHTML
 
+from hpcdash.data.paths import HDF5_SUFFIXES
+
 from . import export
 from .state import DIVERGING_CMAP, ExplorerState, SliceLoader, SliceState, SliceStats, escape
 
@@ -51,7 +53,6 @@ PLOT_MARGIN_WIDTH = 170
 _CSS_FILE = Path(__file__).resolve().parents[1] / "assets" / "hpcdash.css"
 #: Our stylesheet, given to components (Panel renders each one in its own shadow root).
 STYLESHEETS = [_CSS_FILE.read_text()] if _CSS_FILE.exists() else []
-HDF5_SUFFIXES = (".h5", ".hdf5", ".he5", ".nc", ".nc4", ".nxs", ".hdf")
 
 _EMPTY_HELP = """
 ### No file open yet
@@ -709,6 +710,7 @@ class SliceView(pn.viewable.Viewer):
         png = export.slice_png(s.data, _palette(s.cmap), (lo, hi), log=s.scale == "log" and lo > 0,
                                title=f"{s.title}  {s.readout}", xlabel=xl, ylabel=yl, clabel=cl,
                                equal_aspect=s.same_units())
+        s.exported("png", self.png_w.filename, png)
         import io
 
         return io.BytesIO(png)
@@ -719,7 +721,9 @@ class SliceView(pn.viewable.Viewer):
         if self.state.data is None:
             return None
         self.npy_w.filename = self._stem() + ".npy"
-        return io.BytesIO(export.slice_npy(self.state.data))
+        payload = export.slice_npy(self.state.data)
+        self.state.exported("npy", self.npy_w.filename, payload)
+        return io.BytesIO(payload)
 
     def _csv(self):
         import io
@@ -727,7 +731,9 @@ class SliceView(pn.viewable.Viewer):
         if self.state.data is None:
             return None
         self.csv_w.filename = self._stem() + ".csv"
-        return io.BytesIO(export.slice_csv(self.state.data))
+        payload = export.slice_csv(self.state.data)
+        self.state.exported("csv", self.csv_w.filename, payload)
+        return io.BytesIO(payload)
 
 
 class ComparisonView(pn.viewable.Viewer):

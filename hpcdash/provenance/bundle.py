@@ -33,12 +33,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hpcdash.data.paths import HDF5_SUFFIXES
+
 from .environment import describe_platform, pinned_requirements, python_runtime
 from .record import ProvenanceLog, file_sha256, now_iso
 
 PROCESS_RUN_CRATE = "https://w3id.org/ro/wfrun/process/0.5"
 WORKFLOW_RUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
-HDF5_SUFFIXES = (".h5", ".hdf5", ".nc", ".nxs", ".he5")
 #: default image name in the recipes (the user's registry and name go there)
 IMAGE = "registry.example.org/you/{name}:latest"
 

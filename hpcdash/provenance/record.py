@@ -51,6 +51,7 @@ class ProvenanceLog:
 
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path else None
+        self.write_error = ""  # why the file could not be written ("" = fine)
         self._events: list[Event] = []
         self._lock = threading.Lock()
         self._listeners: list[Callable[[Event], None]] = []
@@ -63,9 +64,12 @@ class ProvenanceLog:
         with self._lock:
             self._events.append(event)
             if self.path is not None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with open(self.path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(event.to_json(), sort_keys=True) + "\n")
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    with open(self.path, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(event.to_json(), sort_keys=True) + "\n")
+                except OSError as err:  # a read-only folder: the events stay in memory
+                    self.write_error = str(err)
             listeners = list(self._listeners)
         for fn in listeners:
             fn(event)

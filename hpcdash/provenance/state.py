@@ -1,0 +1,161 @@
+"""State of the "Provenance" tab: what this session did, and the bundle the user exports.
+
+`ProvenanceState` listens to the explorer (files and datasets opened, slices exported), the cluster
+(started, scaled, jobs submitted or rejected, closed) and sweeps (runs with their parameters and
+output files), records each into a `ProvenanceLog`, and writes bundles (`export_bundle`). No widgets
+here: the view (`hpcdash.provenance.view`) renders it; a notebook can use it directly.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import param
+
+from .bundle import LICENSES, BundlePlan, default_name, plan_bundle, write_bundle
+from .record import Event, ProvenanceLog
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).replace(microsecond=0).isoformat()
+
+
+class ProvenanceState(param.Parameterized):
+    """One session's record and bundle export.
+
+    Events may arrive from any thread (cluster work runs in worker threads); `revision` counts them,
+    so a view can poll it cheaply. `export_bundle` is synchronous (a view runs it in a thread) and
+    reports through `progress` / `progress_text`."""
+
+    root = param.String(default=".", doc="The app's root folder: only files inside it go into a bundle.")
+    bundle_dir = param.String(default="", doc="Where bundles are written ('' = <root>/bundles).")
+    title = param.String(default="", label="Title", doc="Name of the bundle's content, e.g. the study.")
+    license = param.Selector(default="", objects=["", *LICENSES], label="License",
+                             doc="SPDX license of the bundle's content ('' = none chosen).")
+    include_data = param.Boolean(default=True, label="Include the data files",
+                                 doc="Copy the files into the bundle (else record their paths and hashes).")
+
+    busy = param.Boolean(default=False, doc="A bundle is being written.")
+    progress = param.Number(default=0.0, bounds=(0, 1))
+    progress_text = param.String(default="")
+    message = param.String(default="", doc="Outcome of the last export, plain text.")
+    error = param.String(default="", doc="Why the last export failed, plain text.")
+    bundle_zip = param.String(default="", doc="The last bundle's zip file.")
+
+    def __init__(self, log: ProvenanceLog | None = None, **params):
+        super().__init__(**params)
+        self.root = str(Path(self.root).resolve())
+        self.log = log or ProvenanceLog()
+        self.revision = 0
+        self._lock = threading.Lock()
+        self._explorer = None
+        self._opened: dict[int, tuple[str, str]] = {}  # id(pane) -> (file, dataset) last recorded
+        self.log.on_record(self._count)
+
+    def _count(self, event: Event) -> None:
+        with self._lock:
+            self.revision += 1
+
+    # ------------------------------------------------------------------ sources
+    def watch_explorer(self, explorer) -> None:
+        """Record the files (and datasets) `explorer` (an ExplorerState) opens, and exported slices;
+        its panes' views are taken when a bundle is written."""
+        self._explorer = explorer
+        explorer.param.watch(self._on_panes, ["panes"])
+        self._on_panes()
+
+    def _on_panes(self, *events) -> None:
+        for pane in self._explorer.panes:
+            if id(pane) not in self._opened:
+                self._opened[id(pane)] = ("", "")
+                pane.param.watch(lambda e, p=pane: self._pane_changed(p), ["file", "dataset"])
+                pane.param.watch(lambda e, p=pane: self._exported(p, e.new), ["last_export"])
+                self._pane_changed(pane)
+
+    def _pane_changed(self, pane) -> None:
+        key = (pane.file, pane.dataset or "")
+        if not pane.file or pane.error or self._opened.get(id(pane)) == key:
+            return
+        self._opened[id(pane)] = key
+        vol = getattr(pane, "volume", None)
+        details: dict[str, Any] = {"dataset": pane.dataset}
+        if vol is not None:
+            details.update(shape=list(vol.shape), dims=list(vol.dims), units=vol.units or "")
+        self.log.record("open", f"Opened {Path(pane.file).name}" + (f" {pane.dataset}" if pane.dataset else ""),
+                        paths=[pane.file], **details)
+
+    def _exported(self, pane, export: dict | None) -> None:
+        if not export:
+            return
+        self.log.record("export", f"Downloaded {export.get('filename', 'a slice')}", paths=[pane.file],
+                        **export)
+
+    def watch_cluster(self, control) -> None:
+        """Record what is done to `control` (a ClusterControl): start, scale, adapt, jobs, close."""
+        control.on_activity(lambda summary, **details: self.log.record("cluster", summary, **details))
+
+    def record_runs(self, parameter_sets: list[dict], paths: list[str | os.PathLike], started: float) -> None:
+        """Record a finished sweep: one "run" event per output file, with its parameters."""
+        for params, path in zip(parameter_sets, paths, strict=False):
+            desc = ", ".join(f"{k} = {v}" for k, v in params.items() if k != "name")
+            self.log.record("run", f"Forward model {Path(path).stem}: {desc}", paths=[path],
+                            parameters=dict(params), started=_iso(started))
+
+    # ------------------------------------------------------------------ export
+    def events(self) -> list[Event]:
+        return self.log.events()
+
+    def views(self) -> list[dict[str, str]]:
+        """The explorer's current view as URL query items (empty when nothing is open)."""
+        if self._explorer is None or not self._explorer.panes:
+            return []
+        return [self._explorer.to_query()]
+
+    def _record_view(self, view: dict[str, str]) -> None:
+        """A "view" event for the explorer's view as the bundle records it."""
+        panes = self._explorer.panes if self._explorer is not None else []
+        files = [p.file for p in panes if p.file]
+        where = "; ".join(f"{Path(p.file).name}: {p.readout}" if p.readout else Path(p.file).name
+                          for p in panes if p.file)
+        self.log.record("view", f"View of {len(files)} pane{'s' if len(files) != 1 else ''}: {where}",
+                        paths=files, query=view)
+
+    def plan(self) -> BundlePlan:
+        return plan_bundle(self.log, self.root)
+
+    def export_bundle(self, name: str | None = None) -> Path | None:
+        """Write a bundle of everything recorded (see `hpcdash.provenance.bundle`); returns its zip, or
+        None with `error` set when it could not be written. Safe to call from a worker thread."""
+        with self._lock:
+            if self.busy:
+                return None
+            self.busy = True
+        self.param.update(progress=0.0, progress_text="Starting", error="", message="")
+        name = name or default_name()
+        dest = Path(self.bundle_dir or Path(self.root) / "bundles")
+        views = self.views()
+        try:
+            for view in views:
+                self._record_view(view)
+            plan = self.plan()
+            zip_path = write_bundle(plan, dest, log=self.log, views=views, include_data=self.include_data,
+                                    name=name, title=self.title, license=self.license,
+                                    progress=self._progress)
+        except Exception as err:  # noqa: BLE001 - shown in words; nothing half-written is left
+            self.param.update(busy=False, error=f"The bundle could not be written: {err}", progress_text="")
+            return None
+        n = len(plan.files)
+        self.log.record("bundle", f"Exported {zip_path.name}", paths=[], zip=str(zip_path),
+                        files=n, data_included=self.include_data, views=len(views))
+        what = f"{n} data file{'s' if n != 1 else ''}" + ("" if self.include_data else " (recorded, not copied)")
+        self.param.update(busy=False, bundle_zip=str(zip_path), progress=1.0, progress_text="Done",
+                          message=f"Wrote {zip_path.name}: {what}, {len(views)} view(s), "
+                                  f"{len(self.log.events())} events; folder {zip_path.with_suffix('')}")
+        return zip_path
+
+    def _progress(self, fraction: float, text: str) -> None:
+        self.param.update(progress=max(0.0, min(1.0, fraction)), progress_text=text)

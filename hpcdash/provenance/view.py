@@ -1,0 +1,198 @@
+"""The "Provenance" tab: what this session did (a timeline and a table), and the bundle export.
+
+Presentation only: everything recorded and written lives in `ProvenanceState`. Events arrive from
+worker threads (cluster work), so the view polls the state's `revision` once a second instead of
+watching it, and runs the export in a thread, showing its progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401 - the timeline's options are Bokeh's
+import panel as pn
+import param
+from dask.utils import format_bytes
+
+from hpcdash.explorer.views import STYLESHEETS
+
+from .bundle import LICENSES
+from .record import KINDS, Event
+from .state import ProvenanceState
+
+#: words for the kinds of events (table and timeline)
+KIND_LABELS = {"open": "file opened", "view": "view", "export": "slice exported", "cluster": "cluster",
+               "run": "run", "bundle": "bundle"}
+KIND_COLOURS = {"open": "#1f77b4", "view": "#17becf", "export": "#9467bd", "cluster": "#ff7f0e",
+                "run": "#2ca02c", "bundle": "#7f7f7f"}
+POLL_MS = 1000
+
+RECIPES = """\
+**What a bundle holds.** The files this session used (inside the root folder) with their SHA-256,
+`reproduce.ipynb` (checks the hashes, then reopens the views), `ro-crate-metadata.json`
+(RO-Crate, Process Run Crate profile: files, runs and their parameters), `provenance.jsonl`
+(every event below), exact package versions (`requirements.txt`, `runtime.txt`) and the hpcdash
+code that ran.
+
+**Where it runs.** The folder is a Binder repository: push it to a git host and open it on a
+BinderHub, or run it on a laptop (`pip install -r requirements.txt`). On an HPC system, build a
+Docker image with `repo2docker`, then run it with Shifter, podman-hpc or Apptainer:
+`hpc/RECIPES.md` in the bundle has the commands, `hpc/apptainer.def` and a SLURM job script.
+"""
+
+
+def _time(e: Event) -> str:
+    try:
+        return datetime.fromisoformat(e.time).astimezone().strftime("%H:%M:%S")
+    except ValueError:
+        return e.time
+
+
+def events_table_html(events: list[Event]) -> str:
+    """Newest first; every text from files and schedulers escaped."""
+    if not events:
+        return ("<div class='hpc-prov-empty'>Nothing recorded yet. Open a file in the Explorer, export a "
+                "slice, or start a cluster and run a sweep: each step appears here, and goes into the "
+                "bundle.</div>")
+    rows = []
+    for e in reversed(events):
+        names = ", ".join(Path(p).name for p in e.paths)
+        rows.append(
+            f"<tr class='hpc-prov-{html.escape(e.kind)}'><td>{html.escape(_time(e))}</td>"
+            f"<td><span class='hpc-prov-kind' style='background:{KIND_COLOURS.get(e.kind, '#777')}'>"
+            f"{html.escape(KIND_LABELS.get(e.kind, e.kind))}</span></td>"
+            f"<td>{html.escape(e.summary)}</td><td title='{html.escape(' '.join(e.paths))}'>{html.escape(names)}</td></tr>")
+    return ("<table class='hpc-prov-table'><thead><tr><th>Time</th><th>What</th><th>Details</th><th>Files</th>"
+            "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def counts_html(events: list[Event], n_files: int, n_views: int) -> str:
+    c = Counter(e.kind for e in events)
+    parts = [(n_files, "file"), (n_views, "open view"), (c["run"], "run"), (c["export"], "export"),
+             (c["cluster"], "cluster event")]
+    return "<div class='hpc-prov-counts'>" + " · ".join(
+        f"<b>{n}</b> {word}{'' if n == 1 else 's'}" for n, word in parts) + "</div>"
+
+
+def timeline(events: list[Event]) -> hv.Scatter:
+    """One dot per event: time across, kind down (hover: what it was)."""
+    data = {"time": [], "kind": [], "what": [], "colour": []}
+    for e in events:
+        try:
+            t = datetime.fromisoformat(e.time).astimezone().replace(tzinfo=None)
+        except ValueError:
+            continue
+        data["time"].append(t)
+        data["kind"].append(KIND_LABELS.get(e.kind, e.kind))
+        data["what"].append(e.summary)
+        data["colour"].append(KIND_COLOURS.get(e.kind, "#777"))
+    kinds = [KIND_LABELS[k] for k in KINDS]
+    return hv.Scatter(data, "time", ["kind", "what", "colour"]).opts(
+        color="colour", size=11, responsive=True, height=190, tools=["hover"], toolbar=None,
+        xlabel="", ylabel="", yticks=None, default_tools=[], show_grid=True,
+        hover_tooltips=[("", "@what"), ("at", "@time{%H:%M:%S}")], hover_formatters={"@time": "datetime"},
+        backend_opts={"y_range.factors": kinds[::-1]}, title="", backend="bokeh")
+
+
+class ProvenanceView(pn.viewable.Viewer):
+    """Renders a `ProvenanceState`: counts, timeline, table of events, export form with progress."""
+
+    state = param.ClassSelector(class_=ProvenanceState)
+
+    def __init__(self, state: ProvenanceState, **params):
+        super().__init__(state=state, **params)
+        s = state
+        self.counts = pn.pane.HTML("", css_classes=["hpc-prov-counts-pane"], stylesheets=STYLESHEETS, sizing_mode="stretch_width")
+        self.picture = pn.pane.HoloViews(None, sizing_mode="stretch_width", visible=False)
+        self.table = pn.pane.HTML("", css_classes=["hpc-prov-events"], stylesheets=STYLESHEETS, sizing_mode="stretch_width")
+        self.title_w = pn.widgets.TextInput.from_param(s.param.title, placeholder="e.g. Line 3 inversion, beta sweep",
+                                                       label="Title")
+        self.license_w = pn.widgets.Select(label="License", options={"none chosen": "", **{
+            f"{k} ({v})": k for k, v in LICENSES.items()}}, value=s.license, width=320)
+        self.license_w.link(s, value="license")
+        self.data_w = pn.widgets.Checkbox.from_param(s.param.include_data, label="Include the data files")
+        self.plan_w = pn.pane.HTML("", css_classes=["hpc-prov-plan"], stylesheets=STYLESHEETS, sizing_mode="stretch_width")
+        self.export_btn = pn.widgets.Button(label="Export bundle", color="primary",
+                                            css_classes=["hpc-prov-export"], width=180)
+        self.export_btn.on_click(self._on_export)
+        self.bar = pn.indicators.Progress(value=0, max=1000, visible=False, sizing_mode="stretch_width",
+                                          css_classes=["hpc-prov-progress"])
+        self.status = pn.pane.HTML("", css_classes=["hpc-prov-status"], stylesheets=STYLESHEETS, sizing_mode="stretch_width")
+        self.download = pn.widgets.FileDownload(label="Download the bundle (.zip)", visible=False,
+                                                color="success", css_classes=["hpc-prov-download"],
+                                                width=260)
+        self._seen = -1
+        self._periodic = None
+        self._refresh()
+
+    def __panel__(self):
+        export = pn.Card(self.title_w, self.license_w, self.data_w, self.plan_w,
+                         pn.Row(self.export_btn, self.download), self.bar, self.status,
+                         pn.pane.Markdown(RECIPES, css_classes=["hpc-prov-recipes"], sizing_mode="stretch_width"),
+                         title="Reproducible bundle", sizing_mode="stretch_width", collapsible=False)
+        record = pn.Card(self.counts, self.picture, self.table, title="What this session did",
+                         sizing_mode="stretch_width", collapsible=False)
+        if self._periodic is None and pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            self._periodic = pn.state.add_periodic_callback(self._refresh, period=POLL_MS)
+        return pn.Column(record, export, sizing_mode="stretch_width", css_classes=["hpc-provenance"])
+
+    def _refresh(self) -> None:
+        s = self.state
+        if s.revision == self._seen:
+            return
+        self._seen = s.revision
+        events = s.events()
+        plan = s.plan()
+        self.counts.object = counts_html(events, len(plan.files), len(s.views()))
+        self.table.object = events_table_html(events)
+        self.picture.object = timeline(events) if events else None
+        self.picture.visible = bool(events)
+        self.plan_w.object = self._plan_html(plan)
+
+    @staticmethod
+    def _plan_html(plan) -> str:
+        if not plan.files and not plan.left_out:
+            return "<span class='hpc-prov-plan-empty'>No data files yet: the bundle will hold the record and recipes only.</span>"
+        size = plan.total_bytes
+        text = f"{len(plan.files)} file{'s' if len(plan.files) != 1 else ''}, {format_bytes(size)}"
+        out = [f"Data: {html.escape(text)}"]
+        for path, why in plan.left_out:
+            out.append(f"<br><span class='hpc-prov-left-out'>Left out: {html.escape(Path(path).name)} ({html.escape(why)})</span>")
+        return "".join(out)
+
+    async def _on_export(self, event=None) -> None:
+        s = self.state
+        if s.busy:
+            return
+        self.export_btn.disabled = True
+        self.download.visible = False
+        self.bar.param.update(value=0, visible=True)
+        self.status.object = "Starting…"
+        task = asyncio.ensure_future(asyncio.to_thread(s.export_bundle))
+        try:
+            while not task.done():
+                await asyncio.wait([task], timeout=0.2)
+                self.bar.value = int(s.progress * 1000)
+                self.status.object = html.escape(s.progress_text + "…") if s.progress_text else ""
+            zip_path = task.result()
+        finally:
+            self.export_btn.disabled = False
+        self.bar.visible = False
+        if zip_path is None:
+            self.status.object = f"<span class='hpc-prov-error'>{html.escape(s.error or 'The bundle was not written.')}</span>"
+            return
+        self.status.object = f"<span class='hpc-prov-done'>{html.escape(s.message)}</span>"
+        self.download.param.update(file=str(zip_path), filename=zip_path.name, visible=True)
+        self._refresh()
+
+
+def provenance_tab(ctx) -> ProvenanceView:
+    """The "Provenance" tab of the hpcdash app (``hpcdash.app.TABS``): the session's
+    ProvenanceState, created with the page so that it has heard of everything since."""
+    state = ctx.shared.get("provenance") or ProvenanceState(root=ctx.root)
+    return ProvenanceView(state)

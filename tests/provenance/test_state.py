@@ -1,0 +1,99 @@
+"""ProvenanceState hears what the explorer and the cluster do, and writes bundles (no browser)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from hpcdash.cluster import ClusterControl
+from hpcdash.explorer.state import ExplorerState
+from hpcdash.provenance.state import ProvenanceState
+from hpcdash.provenance.view import ProvenanceView, counts_html, events_table_html
+from tests.ui.hdf5_files import write_run
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "root"
+    (r / "runs").mkdir(parents=True)
+    write_run(r / "runs" / "a.h5", 1, 10.0)
+    write_run(r / "runs" / "b <i>.h5", 2, 100.0)
+    return r
+
+
+def test_opened_files_views_and_exports_are_recorded_and_bundled(root: Path):
+    prov = ProvenanceState(root=str(root))
+    ex = ExplorerState(root=str(root), link=True)
+    ex.open("runs/a.h5")
+    prov.watch_explorer(ex)  # panes open before watching are recorded too
+    b = ex.open("runs/b <i>.h5")
+    ex.panes[0].index = 3
+    b.exported("npy", "b_z3.npy", b"\x93NUMPY...")
+    kinds = [(e.kind, e.summary) for e in prov.events()]
+    assert kinds[:2] == [("open", "Opened a.h5 /model/conductivity"), ("open", "Opened b <i>.h5 /model/conductivity")]
+    assert kinds[2] == ("export", "Downloaded b_z3.npy")
+    export = prov.events()[2].details
+    assert export["bytes"] == 9 and len(export["sha256"]) == 64 and export["index"] == 3
+    assert prov.events()[0].details["shape"] == list(ex.panes[0].volume.shape)
+    # a changed dataset in a pane is recorded once; the same one again is not
+    ex.panes[0].dataset = ex.panes[0].dataset
+    assert len([e for e in prov.events() if e.kind == "open"]) == 2
+    # untrusted names are escaped in what the tab shows
+    table = events_table_html(prov.events())
+    assert "b &lt;i&gt;.h5" in table and "<i>" not in table
+    assert "<b>2</b> files" in counts_html(prov.events(), 2, 1)
+
+    zip_path = prov.export_bundle(name="s1")
+    assert zip_path is not None and prov.progress == 1.0 and not prov.busy and not prov.error
+    folder = zip_path.with_suffix("")
+    assert sorted(p.name for p in (folder / "data" / "runs").iterdir()) == ["a.h5", "b <i>.h5"]
+    nb = json.loads((folder / "reproduce.ipynb").read_text())
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert '"file": "runs/a.h5"' in code and '"file2": "runs/b <i>.h5"' in code and '"slice": "3"' in code
+    assert prov.events()[-1].kind == "bundle" and "s1.zip" in prov.message
+    # the same name again is refused in words, nothing overwritten
+    assert prov.export_bundle(name="s1") is None and "already exists" in prov.error
+
+
+def test_an_unwritable_bundle_folder_is_reported(root: Path, tmp_path: Path):
+    blocker = tmp_path / "file-not-folder"
+    blocker.write_text("x")
+    prov = ProvenanceState(root=str(root), bundle_dir=str(blocker / "bundles"))
+    assert prov.export_bundle() is None
+    assert prov.error.startswith("The bundle could not be written") and not prov.busy
+
+
+def test_cluster_activity_and_sweeps_are_recorded(root: Path):
+    """A real local Dask cluster: start, scale, close are recorded from the threads that did them."""
+    prov = ProvenanceState(root=str(root))
+    control = ClusterControl(backend="local", cores=1, memory="1GB")
+    prov.watch_cluster(control)
+    t = threading.Thread(target=control.start, args=(1,))
+    t.start()
+    t.join(120)
+    try:
+        control.scale(0)
+    finally:
+        control.close()
+    summaries = [e.summary for e in prov.events() if e.kind == "cluster"]
+    assert summaries == ["Started a local cluster", "Asked for 1 worker", "Asked for 0 workers", "Closed the cluster"]
+    started = prov.events()[0].details
+    assert started["backend"] == "local" and started["request"]["memory"] == "1GB"
+    prov.record_runs([{"source_x": -100.0, "core_cells": 24}], [root / "runs" / "a.h5"], 1.7e9)
+    run = prov.events()[-1]
+    assert run.kind == "run" and run.details["parameters"] == {"source_x": -100.0, "core_cells": 24}
+    assert run.details["started"].startswith("2023-11-14T22:13:20")
+    assert prov.revision == len(prov.events())
+
+
+def test_the_view_shows_an_empty_state_then_the_events(root: Path):
+    prov = ProvenanceState(root=str(root))
+    view = ProvenanceView(prov)
+    assert "Nothing recorded yet" in view.table.object and not view.picture.visible
+    prov.log.record("open", "Opened a.h5", paths=[root / "runs" / "a.h5"])
+    view._refresh()
+    assert "Opened a.h5" in view.table.object and view.picture.visible
+    assert "1 file" in view.plan_w.object
