@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from hpcdash.data.paths import HDF5_SUFFIXES
 
@@ -171,8 +172,8 @@ def verify_bundle(folder: str | os.PathLike) -> list[FileCheck]:
         expected = ent.get("sha256")
         if not expected:
             continue
-        ident = ent["@id"]
-        path = Path(ident[len("file://"):]) if ident.startswith("file://") else folder / ident
+        ident = ent["@id"]  # a URI reference: percent-encoded
+        path = Path(unquote(urlparse(ident).path)) if ident.startswith("file://") else folder / unquote(ident)
         checks.append(FileCheck(ident, expected, file_sha256(path) if path.is_file() else None))
     return checks
 

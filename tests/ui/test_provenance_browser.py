@@ -1,0 +1,83 @@
+"""The Provenance tab in chromium against `hpcdash serve`: what the session did is listed, and the
+exported bundle downloads with the files and their hashes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from hpcdash.provenance import file_sha256, verify_bundle
+from tests.conftest import Server
+from tests.ui.conftest import _serve
+from tests.ui.test_browser import LOAD, STEP, open_view, pane, readout
+
+pytestmark = pytest.mark.ui
+
+
+@pytest.fixture(scope="module")
+def prov_server(data_root: Path, tmp_path_factory) -> Iterator[Server]:
+    """A server of its own: the bundles it writes stay out of the other tests' root."""
+    root = tmp_path_factory.mktemp("prov") / "study"
+    (root / "runs").mkdir(parents=True)
+    shutil.copy(data_root / "a.h5", root / "runs" / "a.h5")
+    shutil.copy(data_root / "b.h5", root / "runs" / "b <x>.h5")
+    log = root.parent / "server.log"
+    for server in _serve([sys.executable, "-m", "hpcdash", "serve", "--root", str(root), "--port", "{port}"], log):
+        server.root = root
+        yield server
+
+
+def test_the_session_is_recorded_and_exported_as_a_bundle(page: Page, prov_server, tmp_path: Path,
+                                                          console_errors):
+    root = prov_server.root
+    open_view(page, prov_server, file="runs/a.h5", file2="runs/b <x>.h5", axis="y", slice="2")
+    expect(readout(page, 1)).to_contain_text("(slice 3 of 16)", timeout=LOAD)
+    with page.expect_download(timeout=STEP) as info:
+        pane(page, 0).get_by_role("button", name=".npy").click()
+    npy = tmp_path / info.value.suggested_filename
+    info.value.save_as(npy)
+
+    page.get_by_text("Provenance", exact=True).click()
+    table = page.locator(".hpc-prov-table")
+    expect(table).to_contain_text("Opened a.h5", timeout=STEP)
+    expect(table).to_contain_text("Opened b <x>.h5")  # shown as text, not markup
+    expect(table).to_contain_text(f"Downloaded {npy.name}", timeout=STEP)
+    expect(page.locator(".hpc-prov-counts")).to_contain_text("2 files")
+    expect(page.locator(".hpc-prov-plan")).to_contain_text("Data: 2 files")
+
+    page.get_by_placeholder("e.g. Line 3 inversion, beta sweep").fill("Line 3 <b>beta</b> sweep")
+    page.get_by_role("button", name="Export bundle").click()
+    download_btn = page.get_by_text("Download the bundle (.zip)")
+    expect(download_btn).to_be_visible(timeout=STEP)
+    expect(page.locator(".hpc-prov-status")).to_contain_text("2 data files, 1 view(s)")
+    with page.expect_download(timeout=STEP) as info:
+        download_btn.click()
+    z = tmp_path / info.value.suggested_filename
+    info.value.save_as(z)
+    assert z.name.startswith("hpcdash-bundle-") and z.suffix == ".zip"
+    name = z.stem
+    with zipfile.ZipFile(z) as zf:
+        zf.extractall(tmp_path / "unzipped")
+    folder = tmp_path / "unzipped" / name
+    graph = {unquote(e["@id"]): e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"]}
+    assert graph["./"]["name"] == "Line 3 <b>beta</b> sweep"
+    for rel in ("runs/a.h5", "runs/b <x>.h5"):
+        assert graph[f"data/{rel}"]["sha256"] == file_sha256(root / rel) == file_sha256(folder / "data" / rel)
+    events = [json.loads(line) for line in (folder / "provenance.jsonl").read_text().splitlines()]
+    exported = next(e for e in events if e["kind"] == "export")
+    assert exported["details"]["sha256"] == file_sha256(npy)
+    view = next(e for e in events if e["kind"] == "view")
+    assert view["details"]["query"]["file2"] == "runs/b <x>.h5" and view["details"]["query"]["slice"] == "2"
+    # the bundle's own event shows in the tab after the export
+    expect(page.locator(".hpc-prov-table")).to_contain_text(f"Exported {z.name}", timeout=STEP)
+    assert (root / "bundles" / z.name).is_file()
+    assert all(c.ok for c in verify_bundle(folder)) and len(verify_bundle(folder)) >= 4
+    assert console_errors == []
