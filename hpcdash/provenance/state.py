@@ -152,9 +152,14 @@ class ProvenanceState(param.Parameterized):
         self.log.record("bundle", f"Exported {zip_path.name}", paths=[], zip=str(zip_path),
                         files=n, data_included=self.include_data, views=len(views))
         what = f"{n} data file{'s' if n != 1 else ''}" + ("" if self.include_data else " (recorded, not copied)")
+        folder = zip_path.with_suffix("")
+        try:  # where the file browser shows it
+            where = f"{Path(self.root).name}/{folder.relative_to(self.root).as_posix()}/"
+        except ValueError:
+            where = str(folder)
         self.param.update(busy=False, bundle_zip=str(zip_path), progress=1.0, progress_text="Done",
                           message=f"Wrote {zip_path.name}: {what}, {len(views)} view(s), "
-                                  f"{len(self.log.events())} events; folder {zip_path.with_suffix('')}")
+                                  f"{len(self.log.events())} events; folder {where}")
         return zip_path
 
     def _progress(self, fraction: float, text: str) -> None:

@@ -4,6 +4,7 @@ exported bundle downloads with the files and their hashes."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import zipfile
@@ -15,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from hpcdash.provenance import file_sha256, verify_bundle
-from tests.conftest import Server
+from tests.conftest import REPO, Server
 from tests.ui.conftest import _serve
 from tests.ui.test_browser import LOAD, STEP, open_view, pane, readout
 
@@ -80,4 +81,10 @@ def test_the_session_is_recorded_and_exported_as_a_bundle(page: Page, prov_serve
     expect(page.locator(".hpc-prov-table")).to_contain_text(f"Exported {z.name}", timeout=STEP)
     assert (root / "bundles" / z.name).is_file()
     assert all(c.ok for c in verify_bundle(folder)) and len(verify_bundle(folder)) >= 4
+    # the README's picture: refreshed when missing or on request (HPCDASH_UPDATE_SCREENSHOT=1)
+    shot = tmp_path / "provenance.png"
+    page.screenshot(path=str(shot))
+    readme_shot = REPO / "assets" / "provenance.png"
+    if not readme_shot.exists() or os.environ.get("HPCDASH_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(shot, readme_shot)
     assert console_errors == []
