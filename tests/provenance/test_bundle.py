@@ -204,3 +204,10 @@ def test_the_bundles_notebook_reopens_the_view_in_a_fresh_folder(session, tmp_pa
     assert "match their recorded sha256" in text and "CHANGED" not in text and "MISSING" not in text
     assert "PANES [('runs/a.h5', 'y', 2, 'magma'), ('runs/b.h5', 'y', 2, 'magma')] True" in text
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def test_the_provenance_data_layer_does_not_import_panel():
+    code = ("import sys, hpcdash.provenance, hpcdash.provenance.bundle, hpcdash.provenance.record; "
+            "print('panel' in sys.modules, 'holoviews' in sys.modules, 'bokeh' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["False", "False", "False"], out.stderr[-2000:]
