@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--no-serve", action="store_true", help="only write the files")
     server_args(d)
 
+    v = sub.add_parser("verify", help="check a bundle's files against the SHA-256 its RO-Crate recorded")
+    v.add_argument("bundle", help="the bundle's folder (or its .zip)")
+
     b = sub.add_parser("bench", help="run the benchmark (prints one table)")
     b.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark")
     return p
@@ -137,12 +140,41 @@ def bench(args: Sequence[str]) -> int:
     return int(bench_mod.main(list(args)) or 0)
 
 
+def verify(bundle: str) -> int:
+    """Print each file's check (OK, CHANGED, MISSING); exit status 0 when all match, 1 when one does not,
+    2 when `bundle` is not a bundle."""
+    import tempfile
+    import zipfile
+
+    from hpcdash.provenance import verify_bundle
+
+    path = Path(bundle)
+    try:
+        if path.is_file() and zipfile.is_zipfile(path):
+            with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(path) as zf:
+                zf.extractall(tmp)
+                inner = [p.parent for p in Path(tmp).glob("*/ro-crate-metadata.json")]
+                checks = verify_bundle(inner[0] if inner else tmp)
+        else:
+            checks = verify_bundle(path)
+    except (OSError, ValueError, KeyError) as err:
+        print(f"hpcdash: {bundle} is not a bundle (no readable ro-crate-metadata.json): {err}", file=sys.stderr)
+        return 2
+    for c in checks:
+        print(f"{'OK' if c.ok else ('MISSING' if c.actual is None else 'CHANGED'):8} {c.path}")
+    bad = sum(not c.ok for c in checks)
+    print(f"{len(checks) - bad} of {len(checks)} files match their recorded SHA-256")
+    return 1 if bad else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `hpcdash` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # everything after `bench` is the benchmark's own (its --help included)
         return bench(argv[1:])
     args = _parser().parse_args(argv)
+    if args.command == "verify":
+        return verify(args.bundle)
     server = dict(port=args.port, address=args.address, allow_websocket_origin=args.allow_websocket_origin,
                   prefix=args.prefix, show=args.show, num_threads=args.num_threads)
     if args.command == "serve":

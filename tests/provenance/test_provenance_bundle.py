@@ -211,3 +211,23 @@ def test_the_provenance_data_layer_does_not_import_panel():
             "print('panel' in sys.modules, 'holoviews' in sys.modules, 'bokeh' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["False", "False", "False"], out.stderr[-2000:]
+
+
+def test_hpcdash_verify_checks_a_bundle_from_the_command_line(session, tmp_path: Path):
+    root, log = session
+    z = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="cli")
+
+    def verify(target) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "hpcdash", "verify", str(target)], capture_output=True,
+                              text=True, timeout=120)
+
+    for target in (z, z.with_suffix("")):
+        out = verify(target)
+        assert out.returncode == 0, out.stderr
+        assert "OK       data/runs/a.h5" in out.stdout and "files match their recorded SHA-256" in out.stdout
+    with h5py.File(z.with_suffix("") / "data" / "runs" / "b.h5", "r+") as f:
+        f["model/conductivity"][0, 0, 0] = -1.0
+    out = verify(z.with_suffix(""))
+    assert out.returncode == 1 and "CHANGED  data/runs/b.h5" in out.stdout
+    out = verify(root / "runs")
+    assert out.returncode == 2 and "is not a bundle" in out.stderr
