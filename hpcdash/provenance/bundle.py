@@ -135,10 +135,11 @@ def write_bundle(plan: BundlePlan, dest: str | os.PathLike, *, log: ProvenanceLo
         for f in plan.files:
             label = f"{'Copying' if include_data else 'Hashing'} {Path(f.source).name}"
             report(done / total, label)
+            copy_to = None
             if include_data:
-                hashes[f.dest] = _copy_with_hash(f.source, work / f.dest, lambda n, t=label: advance(n, t))
-            else:
-                hashes[f.dest] = file_sha256(f.source, lambda n, t=label: advance(n, t))
+                copy_to = work / f.dest
+                copy_to.parent.mkdir(parents=True, exist_ok=True)
+            hashes[f.dest] = file_sha256(f.source, lambda n, t=label: advance(n, t), copy_to=copy_to)
         views = views or []
         meta = {"name": name, "title": title or "hpcdash session", "created": now_iso(), "license": license,
                 "included": include_data, "platform": describe_platform()}
@@ -189,20 +190,6 @@ def _safe_name(name: str) -> str:
 def _write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-
-
-def _copy_with_hash(src: str, dst: Path, advance: Callable[[int], None], block: int = 8 << 20) -> str:
-    import hashlib
-
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    h = hashlib.sha256()
-    with open(src, "rb") as fi, open(dst, "wb") as fo:
-        while chunk := fi.read(block):
-            h.update(chunk)
-            fo.write(chunk)
-            advance(len(chunk))
-    shutil.copystat(src, dst)
-    return h.hexdigest()
 
 
 def _copy_package(dst: Path) -> None:

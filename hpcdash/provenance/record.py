@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,12 +123,17 @@ def _jsonable(value: Any) -> Any:
 
 
 def file_sha256(path: str | os.PathLike, progress: Callable[[int], None] | None = None,
-                block: int = 8 << 20) -> str:
-    """SHA-256 of a file's bytes (hex); `progress(n)` is called with the bytes read after each block."""
+                block: int = 8 << 20, copy_to: str | os.PathLike | None = None) -> str:
+    """SHA-256 of a file's bytes (hex), read once; `progress(n)` is called with the bytes read after each
+    block. With `copy_to`, the bytes are written there on the same pass (file times kept)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(path, "rb") as f, (open(copy_to, "wb") if copy_to is not None else nullcontext()) as out:
         while chunk := f.read(block):
             h.update(chunk)
+            if out is not None:
+                out.write(chunk)
             if progress is not None:
                 progress(len(chunk))
+    if copy_to is not None:
+        shutil.copystat(path, copy_to)
     return h.hexdigest()
