@@ -93,8 +93,14 @@ def plan_bundle(log: ProvenanceLog, root: str | os.PathLike) -> BundlePlan:
     return plan
 
 
-def default_name(now: datetime | None = None) -> str:
-    return "hpcdash-bundle-" + (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+def default_name(dest: str | os.PathLike | None = None, now: datetime | None = None) -> str:
+    """``hpcdash-bundle-<UTC time>``, with ``-2``, ``-3``... when `dest` already has one of that name."""
+    base = "hpcdash-bundle-" + (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    name, n = base, 1
+    while dest is not None and any((Path(dest) / f"{name}{ext}").exists() for ext in ("", ".zip")):
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 Progress = Callable[[float, str], None]
@@ -112,7 +118,7 @@ def write_bundle(plan: BundlePlan, dest: str | os.PathLike, *, log: ProvenanceLo
     without copying them. `progress(fraction, text)` is called as the work goes (hashing and copying
     take most of it). Written under a temporary name and renamed at the end: a failed export leaves
     no half bundle."""
-    name = _safe_name(name or default_name())
+    name = _safe_name(name or default_name(dest))
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     final, zip_path = dest / name, dest / f"{name}.zip"

@@ -135,8 +135,8 @@ class ProvenanceState(param.Parameterized):
                 return None
             self.busy = True
         self.param.update(progress=0.0, progress_text="Starting", error="", message="")
-        name = name or default_name()
         dest = Path(self.bundle_dir or Path(self.root) / "bundles")
+        name = name or default_name(dest)
         views = self.views()
         try:
             for view in views:

@@ -31,6 +31,9 @@ KIND_LABELS = {"open": "file opened", "view": "view", "export": "slice exported"
 KIND_COLOURS = {"open": "#1f77b4", "view": "#17becf", "export": "#9467bd", "cluster": "#ff7f0e",
                 "run": "#2ca02c", "bundle": "#7f7f7f"}
 POLL_MS = 1000
+#: Largest zip offered for download in the page (the browser gets it through the websocket, encoded);
+#: a larger one is copied from the HPC file system with the user's usual tools.
+DOWNLOAD_LIMIT_BYTES = 512 * 2**20
 
 RECIPES = """\
 **What a bundle holds.** The files this session used (inside the root folder) with their SHA-256,
@@ -186,8 +189,14 @@ class ProvenanceView(pn.viewable.Viewer):
         if zip_path is None:
             self.status.object = f"<span class='hpc-prov-error'>{html.escape(s.error or 'The bundle was not written.')}</span>"
             return
-        self.status.object = f"<span class='hpc-prov-done'>{html.escape(s.message)}</span>"
-        self.download.param.update(file=str(zip_path), filename=zip_path.name, visible=True)
+        size = zip_path.stat().st_size
+        note = ""
+        if size <= DOWNLOAD_LIMIT_BYTES:
+            self.download.param.update(file=str(zip_path), filename=zip_path.name, visible=True)
+        else:
+            note = (f" The zip is {format_bytes(size)}, too large to send through the page: copy it from "
+                    f"{zip_path} with scp, rsync or Globus.")
+        self.status.object = f"<span class='hpc-prov-done'>{html.escape(s.message + note)}</span>"
         self._refresh()
 
 

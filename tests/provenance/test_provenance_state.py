@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from pathlib import Path
@@ -97,3 +98,24 @@ def test_the_view_shows_an_empty_state_then_the_events(root: Path):
     view._refresh()
     assert "Opened a.h5" in view.table.object and view.picture.visible
     assert "1 file" in view.plan_w.object
+
+
+def test_a_zip_too_large_for_the_page_is_not_offered_for_download(root: Path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import hpcdash.provenance.view as pv
+
+    prov = ProvenanceState(root=str(root))
+    prov.log.record("open", "Opened a.h5", paths=[root / "runs" / "a.h5"])
+    view = ProvenanceView(prov)
+    monkeypatch.setattr(pv, "DOWNLOAD_LIMIT_BYTES", 1000)  # the demo zip is far larger
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, view._on_export()).result(timeout=120)
+    assert prov.bundle_zip and not view.download.visible
+    assert "too large to send through the page" in view.status.object and "scp, rsync or Globus" in view.status.object
+    monkeypatch.setattr(pv, "DOWNLOAD_LIMIT_BYTES", 10**12)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, view._on_export()).result(timeout=120)
+    assert view.download.visible and view.download.filename == Path(prov.bundle_zip).name
+    zips = [e.details["zip"] for e in prov.events() if e.kind == "bundle"]
+    assert len(set(zips)) == 2  # two exports within a second get names of their own
