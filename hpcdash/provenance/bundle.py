@@ -355,10 +355,12 @@ def _write_crate(folder: Path, meta: dict, plan: BundlePlan, hashes: dict[str, s
     root["conformsTo"] = crate.add(ContextEntity(crate, PROCESS_RUN_CRATE, properties={
         "@type": "CreativeWork", "name": "Process Run Crate", "version": "0.5"}))
     root["license"] = crate.add(_license_entity(crate, meta["license"]))
+    # the code that ran is in the bundle itself (hpcdash/), so the application has no web address
     app = crate.add(ContextEntity(crate, "#hpcdash", properties={
         "@type": "SoftwareApplication", "name": "hpcdash", "version": hpcdash.__version__,
-        "url": "https://pypi.org/project/hpcdash/"}))
+        "description": "The hpcdash package, included in this bundle's hpcdash/ folder."}))
     agent = crate.add(Person(crate, "#user", properties={"name": _user()}))
+    root["author"] = agent
 
     by_source: dict[str, Any] = {}
     for f in plan.files:
@@ -400,14 +402,15 @@ def _write_crate(folder: Path, meta: dict, plan: BundlePlan, hashes: dict[str, s
         prop = crate.add(ContextEntity(crate, f"#view-{i}-query", properties={
             "@type": "PropertyValue", "name": "view", "value": json.dumps(view, sort_keys=True)}))
         actions.append(_action(crate, f"View {i} in the slice explorer", app, agent, [*objs, prop], [notebook],
-                               meta["created"], meta["created"]))
+                               meta["created"], meta["created"],
+                               "Slices of these files as they were shown; reproduce.ipynb opens them again."))
     for e in log.events("run"):
         params = [crate.add(ContextEntity(crate, f"#{uuid.uuid4()}", properties={
             "@type": "PropertyValue", "name": str(k), "value": str(v)}))
             for k, v in sorted((e.details.get("parameters") or {}).items())]
         results = entities(e.paths)
         actions.append(_action(crate, e.summary, app, agent, params, results, e.details.get("started", e.time),
-                               e.time))
+                               e.time, "A forward-model run of a sweep, with its parameters and output file."))
     if actions:
         root["mentions"] = actions if len(actions) > 1 else actions[0]
     crate.write(folder)
@@ -430,10 +433,12 @@ def _license_entity(crate, spdx: str):
         "description": "Whoever wrote this bundle chose no license: ask them before reusing its content."})
 
 
-def _action(crate, name: str, instrument, agent, objects: list, results: list, start: str, end: str):
+def _action(crate, name: str, instrument, agent, objects: list, results: list, start: str, end: str,
+            description: str):
     from rocrate.model.contextentity import ContextEntity
 
-    props: dict[str, Any] = {"@type": "CreateAction", "name": name, "startTime": start, "endTime": end,
+    props: dict[str, Any] = {"@type": "CreateAction", "name": name, "description": description,
+                             "startTime": start, "endTime": end,
                              "actionStatus": "http://schema.org/CompletedActionStatus"}
     action = crate.add(ContextEntity(crate, f"#{uuid.uuid4()}", properties=props))
     action["instrument"] = instrument
