@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,9 @@ class ProvenanceState(param.Parameterized):
         self.revision = 0
         self._lock = threading.Lock()
         self._explorer = None
-        self._opened: dict[int, tuple[str, str]] = {}  # id(pane) -> (file, dataset) last recorded
+        # pane -> (file, dataset) last recorded; weak, so a closed pane goes (and a new one is never
+        # mistaken for it)
+        self._opened: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.log.on_record(self._count)
 
     def _count(self, event: Event) -> None:
@@ -70,17 +73,17 @@ class ProvenanceState(param.Parameterized):
 
     def _on_panes(self, *events) -> None:
         for pane in self._explorer.panes:
-            if id(pane) not in self._opened:
-                self._opened[id(pane)] = ("", "")
+            if pane not in self._opened:
+                self._opened[pane] = ("", "")
                 pane.param.watch(lambda e, p=pane: self._pane_changed(p), ["file", "dataset"])
                 pane.param.watch(lambda e, p=pane: self._exported(p, e.new), ["last_export"])
                 self._pane_changed(pane)
 
     def _pane_changed(self, pane) -> None:
         key = (pane.file, pane.dataset or "")
-        if not pane.file or pane.error or self._opened.get(id(pane)) == key:
+        if not pane.file or pane.error or self._opened.get(pane) == key:
             return
-        self._opened[id(pane)] = key
+        self._opened[pane] = key
         vol = getattr(pane, "volume", None)
         details: dict[str, Any] = {"dataset": pane.dataset}
         if vol is not None:
