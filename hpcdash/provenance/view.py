@@ -129,7 +129,7 @@ class ProvenanceView(pn.viewable.Viewer):
         self.download = pn.widgets.FileDownload(label="Download the bundle (.zip)", visible=False,
                                                 color="success", css_classes=["hpc-prov-download"],
                                                 width=260)
-        self._seen = -1
+        self._seen: tuple | None = None  # (revision, views) last shown
         self._periodic = None
         self._refresh()
 
@@ -145,17 +145,23 @@ class ProvenanceView(pn.viewable.Viewer):
         return pn.Column(record, export, sizing_mode="stretch_width", css_classes=["hpc-provenance"])
 
     def _refresh(self) -> None:
+        """Show what changed since the last call: the events (table, timeline) when there are new ones,
+        the counts and the files a bundle would hold when those or the open views changed."""
         s = self.state
-        if s.revision == self._seen:
+        views = s.views()
+        key = (s.revision, tuple(sorted(views[0].items())) if views else ())
+        if key == self._seen:
             return
-        self._seen = s.revision
+        new_events = self._seen is None or self._seen[0] != s.revision
+        self._seen = key
         events = s.events()
         plan = s.plan()
-        self.counts.object = counts_html(events, len(plan.files), len(s.views()))
-        self.table.object = events_table_html(events)
-        self.picture.object = timeline(events) if events else None
-        self.picture.visible = bool(events)
+        self.counts.object = counts_html(events, len(plan.files), len(views))
         self.plan_w.object = self._plan_html(plan)
+        if new_events:
+            self.table.object = events_table_html(events)
+            self.picture.object = timeline(events) if events else None
+            self.picture.visible = bool(events)
 
     @staticmethod
     def _plan_html(plan) -> str:
