@@ -51,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--no-serve", action="store_true", help="only write the files")
     server_args(d)
 
+    bn = sub.add_parser("bundle", help="write a reproducible bundle of HDF5 files (e.g. at the end of a batch job)")
+    bn.add_argument("paths", nargs="+", help="the files (inside --root)")
+    bn.add_argument("--root", default=None, help="folder the files are in; their paths in the bundle are "
+                                                "relative to it (default: the working directory)")
+    bn.add_argument("--out", default=None, help="where the bundle goes (default: <root>/bundles)")
+    bn.add_argument("--name", default=None, help="bundle name (default: hpcdash-bundle-<UTC time>)")
+    bn.add_argument("--title", default="", help="what the bundle holds, e.g. the study's name")
+    bn.add_argument("--license", default="", choices=["", *_licenses()], help="SPDX license of the content")
+    bn.add_argument("--no-data", action="store_true", help="record the files' paths and SHA-256 only, do not copy")
+
     v = sub.add_parser("verify", help="check a bundle's files against the SHA-256 its RO-Crate recorded")
     v.add_argument("bundle", help="the bundle's folder (or its .zip)")
 
@@ -140,6 +150,58 @@ def bench(args: Sequence[str]) -> int:
     return int(bench_mod.main(list(args)) or 0)
 
 
+def _licenses() -> list[str]:
+    from hpcdash.provenance.bundle import LICENSES
+
+    return list(LICENSES)
+
+
+def bundle(paths: Sequence[str], root: str | None = None, out: str | None = None, *, name: str | None = None,
+           title: str = "", license: str = "", include_data: bool = True) -> int:
+    """Write a bundle of `paths` (relative to the working directory, or absolute; all inside `root`):
+    the files, a notebook that opens them side by side, the RO-Crate, pins and HPC recipes. Inside a
+    SLURM job the job's id and nodes are recorded too. Prints the zip's path; exit status 2 for a path
+    outside the root or not a file."""
+    from hpcdash.data import safe_path
+    from hpcdash.provenance import ProvenanceLog, plan_bundle, write_bundle
+
+    root_dir = Path(root or os.getcwd()).resolve()
+    log = ProvenanceLog()
+    job = {k: os.environ[k] for k in ("SLURM_JOB_ID", "SLURM_JOB_NAME", "SLURM_JOB_NODELIST", "SLURM_CLUSTER_NAME")
+           if os.environ.get(k)}
+    if job.get("SLURM_JOB_ID"):
+        log.record("cluster", f"Ran in SLURM job {job['SLURM_JOB_ID']}", **{k.lower(): v for k, v in job.items()})
+    view: dict[str, str] = {}
+    for p in paths:
+        try:
+            real = safe_path(root_dir, Path(p).absolute())
+        except Exception as err:  # noqa: BLE001 - PathOutsideRootError, in its own words
+            print(f"hpcdash: {err}", file=sys.stderr)
+            return 2
+        if not real.is_file():
+            print(f"hpcdash: {p} is not a file", file=sys.stderr)
+            return 2
+        log.record("open", f"Named on the command line: {real.name}", paths=[real])
+        view[f"file{len(view) + 1 if view else ''}"] = real.relative_to(root_dir).as_posix()
+    shown = {"last": None}
+
+    def progress(fraction: float, text: str) -> None:
+        step = (int(fraction * 10), text)  # a line per tenth of the work, or when the work changes
+        if step != shown["last"]:
+            shown["last"] = step
+            print(f"hpcdash: {fraction:4.0%} {text}", file=sys.stderr, flush=True)
+
+    try:
+        zip_path = write_bundle(plan_bundle(log, root_dir), out or root_dir / "bundles", log=log, views=[view],
+                                include_data=include_data, name=name, title=title, license=license,
+                                progress=progress)
+    except (OSError, ValueError) as err:
+        print(f"hpcdash: the bundle could not be written: {err}", file=sys.stderr)
+        return 1
+    print(zip_path)
+    return 0
+
+
 def verify(bundle: str) -> int:
     """Print each file's check (OK, CHANGED, MISSING); exit status 0 when all match, 1 when one does not,
     2 when `bundle` is not a bundle."""
@@ -175,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "verify":
         return verify(args.bundle)
+    if args.command == "bundle":
+        return bundle(args.paths, args.root, args.out, name=args.name, title=args.title, license=args.license,
+                      include_data=not args.no_data)
     server = dict(port=args.port, address=args.address, allow_websocket_origin=args.allow_websocket_origin,
                   prefix=args.prefix, show=args.show, num_threads=args.num_threads)
     if args.command == "serve":

@@ -231,3 +231,28 @@ def test_hpcdash_verify_checks_a_bundle_from_the_command_line(session, tmp_path:
     assert out.returncode == 1 and "CHANGED  data/runs/b.h5" in out.stdout
     out = verify(root / "runs")
     assert out.returncode == 2 and "is not a bundle" in out.stderr
+
+
+def test_hpcdash_bundle_writes_a_bundle_from_a_batch_job(session, tmp_path: Path):
+    """`hpcdash bundle` at the end of a job script: the files, a notebook opening them side by side, the
+    job's id; paths outside the root are refused."""
+    root, _ = session
+    env = {**os.environ, "SLURM_JOB_ID": "4242", "SLURM_JOB_NODELIST": "node[01-02]"}
+    out = subprocess.run([sys.executable, "-m", "hpcdash", "bundle", "runs/a.h5", "runs/b.h5", "--title", "beta sweep",
+                          "--license", "CC-BY-4.0", "--name", "job4242"], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    z = Path(out.stdout.strip().splitlines()[-1])
+    assert z == root / "bundles" / "job4242.zip" and "100% Done" in out.stderr
+    folder = z.with_suffix("")
+    events = [json.loads(line) for line in (folder / "provenance.jsonl").read_text().splitlines()]
+    assert events[0]["summary"] == "Ran in SLURM job 4242" and events[0]["details"]["slurm_job_nodelist"] == "node[01-02]"
+    nb = json.loads((folder / "reproduce.ipynb").read_text())
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert '{"file": "runs/a.h5", "file2": "runs/b.h5"}' in code
+    graph = {e["@id"]: e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"]}
+    assert graph["./"]["name"] == "beta sweep" and graph["./"]["license"] == {"@id": "https://spdx.org/licenses/CC-BY-4.0"}
+    assert all(c.ok for c in verify_bundle(folder))
+    refused = subprocess.run([sys.executable, "-m", "hpcdash", "bundle", str(tmp_path / "secret.h5")], cwd=root,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "outside" in refused.stderr
