@@ -234,6 +234,31 @@ def test_double_click_opens_the_file_in_an_hpcdash_tab(lab, page, console_errors
     assert not blocked_requests
 
 
+def test_a_bundle_is_exported_and_downloaded_through_the_proxy(lab, page, console_errors, tmp_path):
+    """The Provenance tab behind jupyter-server-proxy: the bundle is written into the Jupyter root and its
+    zip comes to the browser through the proxy."""
+    import zipfile
+
+    base, root = lab
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(base + "/hpcdash/?file=results/run%20b.h5", timeout=120_000)
+    page.get_by_text(READOUT).filter(visible=True).first.wait_for(timeout=150_000)
+    page.get_by_text("Provenance", exact=True).click()
+    expect(page.locator(".hpc-prov-table")).to_contain_text("Opened run b.h5", timeout=60_000)
+    page.get_by_role("button", name="Export bundle").click()
+    download = page.get_by_text("Download the bundle (.zip)")
+    expect(download).to_be_visible(timeout=60_000)
+    with page.expect_download(timeout=60_000) as info:
+        download.click()
+    z = tmp_path / info.value.suggested_filename
+    info.value.save_as(z)
+    with zipfile.ZipFile(z) as zf:
+        names = zf.namelist()
+    assert f"{z.stem}/data/results/run b.h5" in names and f"{z.stem}/ro-crate-metadata.json" in names
+    assert (root / "bundles" / z.name).is_file()
+    assert not _errors(console_errors)
+
+
 def test_explorer_in_a_notebook(lab, page):
     base, _ = lab
     page.set_viewport_size({"width": 1400, "height": 1000})
