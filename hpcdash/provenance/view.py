@@ -31,6 +31,8 @@ KIND_LABELS = {"open": "file opened", "view": "view", "export": "slice exported"
 KIND_COLOURS = {"open": "#1f77b4", "view": "#17becf", "export": "#9467bd", "cluster": "#ff7f0e",
                 "run": "#2ca02c", "bundle": "#7f7f7f"}
 POLL_MS = 1000
+#: rows of the event table (newest first); every event still goes into the bundle
+TABLE_ROWS = 200
 #: Largest zip offered for download in the page (the browser gets it through the websocket, encoded);
 #: a larger one is copied from the HPC file system with the user's usual tools.
 DOWNLOAD_LIMIT_BYTES = 512 * 2**20
@@ -63,15 +65,18 @@ def events_table_html(events: list[Event]) -> str:
                 "slice, or start a cluster and run a sweep: each step appears here, and goes into the "
                 "bundle.</div>")
     rows = []
-    for e in reversed(events):
+    for e in reversed(events[-TABLE_ROWS:]):
         names = ", ".join(Path(p).name for p in e.paths)
         rows.append(
             f"<tr class='hpc-prov-{html.escape(e.kind)}'><td>{html.escape(_time(e))}</td>"
             f"<td><span class='hpc-prov-kind' style='background:{KIND_COLOURS.get(e.kind, '#777')}'>"
             f"{html.escape(KIND_LABELS.get(e.kind, e.kind))}</span></td>"
             f"<td>{html.escape(e.summary)}</td><td title='{html.escape(' '.join(e.paths))}'>{html.escape(names)}</td></tr>")
+    more = len(events) - TABLE_ROWS
+    tail = (f"<div class='hpc-prov-more'>{more} earlier event{'s' if more != 1 else ''} not shown here; "
+            "all are in the bundle's provenance.jsonl.</div>") if more > 0 else ""
     return ("<table class='hpc-prov-table'><thead><tr><th>Time</th><th>What</th><th>Details</th><th>Files</th>"
-            "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+            "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>" + tail)
 
 
 def counts_html(events: list[Event], n_files: int, n_views: int) -> str:

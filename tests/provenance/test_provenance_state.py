@@ -119,3 +119,16 @@ def test_a_zip_too_large_for_the_page_is_not_offered_for_download(root: Path, mo
     assert view.download.visible and view.download.filename == Path(prov.bundle_zip).name
     zips = [e.details["zip"] for e in prov.events() if e.kind == "bundle"]
     assert len(set(zips)) == 2  # two exports within a second get names of their own
+
+
+def test_a_long_session_shows_its_latest_events_and_bundles_all(root: Path):
+    from hpcdash.provenance.view import TABLE_ROWS
+
+    prov = ProvenanceState(root=str(root))
+    for i in range(TABLE_ROWS + 5):
+        prov.log.record("cluster", f"Asked for {i} workers", workers=i)
+    table = events_table_html(prov.events())
+    assert table.count("<tr class=") == TABLE_ROWS and f"Asked for {TABLE_ROWS + 4} workers" in table
+    assert "Asked for 4 workers<" not in table and "5 earlier events not shown here" in table
+    folder = prov.export_bundle(name="long").with_suffix("")
+    assert len((folder / "provenance.jsonl").read_text().splitlines()) == TABLE_ROWS + 5
