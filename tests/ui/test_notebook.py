@@ -29,3 +29,10 @@ def test_explorer_notebook_displays_the_explorer(data_root: Path, demo_runs: lis
     readout = code[2].outputs[-1]["data"]["text/plain"]
     assert readout.startswith("'y = ") and "(slice 65 of 128)" in readout
     assert not list(tmp_path.glob("*.h5"))  # the demo runs were reused, not rewritten in the cwd
+    # the provenance cell: a bundle recording both runs (not copied), and the tab's view displayed
+    prov = code[-1]
+    printed = "".join(out.get("text", "") for out in prov.outputs if out.get("output_type") == "stream")
+    assert printed.startswith("Wrote hpcdash-bundle-") and "2 data files (recorded, not copied)" in printed
+    assert len(list((tmp_path / "bundles").glob("*.zip"))) == 1
+    shown_html = "".join(out.get("data", {}).get("text/html", "") for out in prov.outputs)
+    assert "Export bundle" in shown_html and "Opened " in shown_html
