@@ -156,7 +156,7 @@ def write_bundle(plan: BundlePlan, dest: str | os.PathLike, *, log: ProvenanceLo
         _copy_package(work / "hpcdash")
         _write_notebook(work / "reproduce.ipynb", meta, views)
         _write_recipes(work / "hpc", name)
-        _write_text(work / "README.md", _readme(meta, plan, include_data, views))
+        _write_text(work / "README.md", _readme(meta, plan, include_data, views, log))
         _write_crate(work, meta, plan, hashes, log, views, include_data)
         report(done / total, "Writing the zip")
         _zip(work, zip_path, name, lambda n: advance(n, "Writing the zip") if include_data else None)
@@ -313,7 +313,28 @@ In a batch job: `#SBATCH --image=docker:{image}` and `srun shifter python -m hpc
 """)
 
 
-def _readme(meta: dict, plan: BundlePlan, included: bool, views: list[dict[str, str]]) -> str:
+def _cluster_of_runs(log: ProvenanceLog) -> dict[int, str]:
+    """For each "run" event (by id), the cluster it ran on, in words: the request of the last cluster
+    started before it and the batch jobs submitted since then (the workers that may have run it)."""
+    out: dict[int, str] = {}
+    request: dict | None = None
+    jobs: list[str] = []
+    for e in log.events():
+        if e.kind == "cluster" and e.summary.startswith("Started"):
+            request, jobs = dict(e.details.get("request") or {}), []
+        elif e.kind == "cluster" and e.details.get("job_id"):
+            jobs.append(str(e.details["job_id"]))
+        elif e.kind == "cluster" and e.summary == "Closed the cluster":
+            request = None
+        elif e.kind == "run" and request is not None:
+            keys = ("backend", "queue", "cores", "memory", "walltime", "account")
+            text = ", ".join(f"{k} {request[k]}" for k in keys if request.get(k) not in (None, ""))
+            out[id(e)] = text + (f"; batch jobs {', '.join(jobs)}" if jobs else "")
+    return out
+
+
+def _readme(meta: dict, plan: BundlePlan, included: bool, views: list[dict[str, str]],
+            log: ProvenanceLog) -> str:
     lines = [f"# {meta['title']}", "",
              f"A reproducible bundle of an hpcdash session, written {meta['created']} "
              f"(Python {meta['platform']['python']} on {meta['platform']['system']}).", "",
@@ -335,6 +356,11 @@ def _readme(meta: dict, plan: BundlePlan, included: bool, views: list[dict[str, 
     lines += ["", f"Views recorded: {len(views)}. Every file's sha256 is in `ro-crate-metadata.json`; "
               "the first cell of `reproduce.ipynb` checks them. `provenance.jsonl` lists what was done, "
               "in order.", ""]
+    done = [e for e in log.events() if e.kind in ("cluster", "run", "export")]
+    if done:
+        lines += ["## What was done", ""]
+        lines += [f"- {e.time}: {e.summary}" for e in done]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -404,10 +430,15 @@ def _write_crate(folder: Path, meta: dict, plan: BundlePlan, hashes: dict[str, s
         actions.append(_action(crate, f"View {i} in the slice explorer", app, agent, [*objs, prop], [notebook],
                                meta["created"], meta["created"],
                                "Slices of these files as they were shown; reproduce.ipynb opens them again."))
+    cluster_of = _cluster_of_runs(log)
     for e in log.events("run"):
         params = [crate.add(ContextEntity(crate, f"#{uuid.uuid4()}", properties={
             "@type": "PropertyValue", "name": str(k), "value": str(v)}))
             for k, v in sorted((e.details.get("parameters") or {}).items())]
+        where = cluster_of.get(id(e))
+        if where:
+            params.append(crate.add(ContextEntity(crate, f"#{uuid.uuid4()}", properties={
+                "@type": "PropertyValue", "name": "cluster", "value": where})))
         results = entities(e.paths)
         actions.append(_action(crate, e.summary, app, agent, params, results, e.details.get("started", e.time),
                                e.time, "A forward-model run of a sweep, with its parameters and output file."))

@@ -61,3 +61,9 @@ def test_a_sweep_on_slurm_is_recorded_and_bundled(slurm, make_control, tmp_path)
         assert graph[result]["sha256"] == file_sha256(run.paths[0]) == file_sha256(folder / result)
         values = {graph[o["@id"]]["name"]: graph[o["@id"]]["value"] for o in action["object"]}
         assert float(values["source_x"]) == run.details["parameters"]["source_x"]
+        # where it ran: the cluster request and SLURM's job ids
+        assert values["cluster"].startswith("backend slurm, queue debug, cores 1, memory 1GB")
+        assert f"batch jobs {', '.join(submitted)}" in values["cluster"]
+    readme = (folder / "README.md").read_text()
+    assert "Started a slurm cluster" in readme and f"Submitted job {submitted[0]}" in readme
+    assert runs[0].summary in readme
