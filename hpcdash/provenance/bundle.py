@@ -93,6 +93,19 @@ def plan_bundle(log: ProvenanceLog, root: str | os.PathLike) -> BundlePlan:
     return plan
 
 
+#: room for the bundle's own files (notebook, crate, the hpcdash package) besides the data
+BUNDLE_OVERHEAD_BYTES = 16 * 2**20
+
+
+def needed_bytes(plan: BundlePlan, include_data: bool = True) -> int:
+    """Disk space a bundle takes: the data twice when included (the folder and the zip)."""
+    return BUNDLE_OVERHEAD_BYTES * 2 + (2 * plan.total_bytes if include_data else 0)
+
+
+def _gb(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
 def default_name(dest: str | os.PathLike | None = None, now: datetime | None = None) -> str:
     """``hpcdash-bundle-<UTC time>``, with ``-2``, ``-3``... when `dest` already has one of that name."""
     base = "hpcdash-bundle-" + (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
@@ -124,6 +137,11 @@ def write_bundle(plan: BundlePlan, dest: str | os.PathLike, *, log: ProvenanceLo
     final, zip_path = dest / name, dest / f"{name}.zip"
     if final.exists() or zip_path.exists():
         raise FileExistsError(f"{final} already exists")
+    need = needed_bytes(plan, include_data)
+    free = shutil.disk_usage(dest).free
+    if need > free:
+        raise OSError(f"not enough space in {dest}: the bundle needs about {_gb(need)}, {_gb(free)} are free "
+                      "(leave the data files out to record only their paths and hashes)")
     work = dest / f".{name}.partial"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()

@@ -21,7 +21,7 @@ from dask.utils import format_bytes
 
 from hpcdash.explorer.views import STYLESHEETS
 
-from .bundle import LICENSES
+from .bundle import LICENSES, needed_bytes
 from .record import KINDS, Event
 from .state import ProvenanceState
 
@@ -31,6 +31,8 @@ KIND_LABELS = {"open": "file opened", "view": "view", "export": "slice exported"
 KIND_COLOURS = {"open": "#1f77b4", "view": "#17becf", "export": "#9467bd", "cluster": "#ff7f0e",
                 "run": "#2ca02c", "bundle": "#7f7f7f"}
 POLL_MS = 1000
+#: data size above which the export form says what copying it costs
+LARGE_BUNDLE_BYTES = 2**30
 #: rows of the event table (newest first); every event still goes into the bundle
 TABLE_ROWS = 200
 #: Largest zip offered for download in the page (the browser gets it through the websocket, encoded);
@@ -175,6 +177,10 @@ class ProvenanceView(pn.viewable.Viewer):
         size = plan.total_bytes
         text = f"{len(plan.files)} file{'s' if len(plan.files) != 1 else ''}, {format_bytes(size)}"
         out = [f"Data: {html.escape(text)}"]
+        if size > LARGE_BUNDLE_BYTES:
+            out.append(f"<br><span class='hpc-prov-large'>Copying them takes a while and needs about "
+                       f"{format_bytes(needed_bytes(plan))} of free space (folder and zip); leave them out to "
+                       "record their paths and SHA-256 only.</span>")
         for path, why in plan.left_out:
             out.append(f"<br><span class='hpc-prov-left-out'>Left out: {html.escape(Path(path).name)} ({html.escape(why)})</span>")
         return "".join(out)

@@ -256,3 +256,15 @@ def test_hpcdash_bundle_writes_a_bundle_from_a_batch_job(session, tmp_path: Path
     refused = subprocess.run([sys.executable, "-m", "hpcdash", "bundle", str(tmp_path / "secret.h5")], cwd=root,
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "outside" in refused.stderr
+
+
+def test_a_bundle_that_does_not_fit_is_refused_before_anything_is_written(session, tmp_path: Path, monkeypatch):
+    import shutil as sh
+    from collections import namedtuple
+
+    root, log = session
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(sh, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(OSError, match=r"not enough space in .*\(leave the data files out"):
+        write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="full")
+    assert list((tmp_path / "out").iterdir()) == []

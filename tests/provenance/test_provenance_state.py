@@ -90,14 +90,20 @@ def test_cluster_activity_and_sweeps_are_recorded(root: Path):
     assert prov.revision == len(prov.events())
 
 
-def test_the_view_shows_an_empty_state_then_the_events(root: Path):
+def test_the_view_shows_an_empty_state_then_the_events(root: Path, monkeypatch):
+    import hpcdash.provenance.view as pv
+
     prov = ProvenanceState(root=str(root))
     view = ProvenanceView(prov)
     assert "Nothing recorded yet" in view.table.object and not view.picture.visible
     prov.log.record("open", "Opened a.h5", paths=[root / "runs" / "a.h5"])
     view._refresh()
     assert "Opened a.h5" in view.table.object and view.picture.visible
-    assert "1 file" in view.plan_w.object
+    assert "1 file" in view.plan_w.object and "free space" not in view.plan_w.object
+    monkeypatch.setattr(pv, "LARGE_BUNDLE_BYTES", 1)  # a large file: the form says what copying costs
+    prov.log.record("open", "Opened b.h5", paths=[root / "runs" / "b <i>.h5"])
+    view._refresh()
+    assert "needs about" in view.plan_w.object and "record their paths and SHA-256 only" in view.plan_w.object
 
 
 def test_a_zip_too_large_for_the_page_is_not_offered_for_download(root: Path, monkeypatch):
