@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import threading
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -139,6 +140,15 @@ class ProvenanceView(pn.viewable.Viewer):
         self._seen: tuple | None = None  # (revision, views) last shown
         self._periodic = None
         self._refresh()
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            # a notebook: no server session to poll from; events recorded on the kernel's thread (the
+            # explorer's) show at once, those from worker threads at the next one or a new display
+            state.log.on_record(self._on_record)
+
+    def _on_record(self, event) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._refresh()
 
     def __panel__(self):
         export = pn.Card(self.title_w, self.license_w, self.data_w, self.plan_w,

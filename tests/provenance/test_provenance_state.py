@@ -138,3 +138,16 @@ def test_a_long_session_shows_its_latest_events_and_bundles_all(root: Path):
     assert "Asked for 4 workers<" not in table and "5 earlier events not shown here" in table
     folder = prov.export_bundle(name="long").with_suffix("")
     assert len((folder / "provenance.jsonl").read_text().splitlines()) == TABLE_ROWS + 5
+
+
+def test_in_a_notebook_the_view_follows_events_of_the_kernels_thread(root: Path):
+    prov = ProvenanceState(root=str(root))
+    view = ProvenanceView(prov)  # no server session here, as in a notebook
+    prov.log.record("open", "Opened a.h5", paths=[root / "runs" / "a.h5"])
+    assert "Opened a.h5" in view.table.object  # no poll needed
+    t = threading.Thread(target=prov.log.record, args=("cluster", "Asked for 2 workers"))
+    t.start()
+    t.join()
+    assert "Asked for 2 workers" not in view.table.object  # Panel objects are not touched from threads
+    prov.log.record("export", "Downloaded a_z1.npy", paths=[root / "runs" / "a.h5"])
+    assert "Asked for 2 workers" in view.table.object and "Downloaded a_z1.npy" in view.table.object
