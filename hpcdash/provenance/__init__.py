@@ -15,6 +15,18 @@ from .bundle import BundleFile, BundlePlan, FileCheck, default_name, plan_bundle
 from .environment import pinned_requirements, python_runtime
 from .record import KINDS, Event, ProvenanceLog, file_sha256
 
-__all__ = ["KINDS", "BundleFile", "BundlePlan", "Event", "FileCheck", "ProvenanceLog", "default_name",
-           "file_sha256", "pinned_requirements", "plan_bundle", "python_runtime", "verify_bundle",
-           "write_bundle"]
+__all__ = [
+    "KINDS",
+    "BundleFile",
+    "BundlePlan",
+    "Event",
+    "FileCheck",
+    "ProvenanceLog",
+    "default_name",
+    "file_sha256",
+    "pinned_requirements",
+    "plan_bundle",
+    "python_runtime",
+    "verify_bundle",
+    "write_bundle",
+]

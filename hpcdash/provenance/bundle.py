@@ -119,17 +119,25 @@ def default_name(dest: str | os.PathLike | None = None, now: datetime | None = N
 Progress = Callable[[float, str], None]
 
 
-def write_bundle(plan: BundlePlan, dest: str | os.PathLike, *, log: ProvenanceLog,
-                 views: list[dict[str, str]] | None = None, include_data: bool = True,
-                 name: str | None = None, title: str = "", license: str = "",
-                 progress: Progress | None = None) -> Path:
+def write_bundle(
+    plan: BundlePlan,
+    dest: str | os.PathLike,
+    *,
+    log: ProvenanceLog,
+    views: list[dict[str, str]] | None = None,
+    include_data: bool = True,
+    name: str | None = None,
+    title: str = "",
+    license: str = "",
+    progress: Progress | None = None,
+) -> Path:
     """Write the bundle folder `dest/name/` and `dest/name.zip`; returns the zip's path.
 
     `views`: the explorer's views as URL query dicts (`ExplorerState.to_query()`, file paths relative to
     the root), reopened by the notebook. `license`: an SPDX identifier (e.g. ``CC-BY-4.0``) for the
-    bundle's content, or "" (the crate then says none was chosen). `include_data=False` records the files (path, size, sha256)
-    without copying them. `progress(fraction, text)` is called as the work goes (hashing and copying
-    take most of it). Written under a temporary name and renamed at the end: a failed export leaves
+    bundle's content, or "" (the crate then says none was chosen). `include_data=False` records the
+    files (path, size, sha256) without copying them. `progress(fraction, text)` is called as the work
+    goes (hashing and copying take most of it). Written under a temporary name and renamed at the end: a failed export leaves
     no half bundle."""
     name = _safe_name(name or default_name(dest))
     dest = Path(dest)
@@ -140,8 +148,10 @@ def write_bundle(plan: BundlePlan, dest: str | os.PathLike, *, log: ProvenanceLo
     need = needed_bytes(plan, include_data)
     free = shutil.disk_usage(dest).free
     if need > free:
-        raise OSError(f"not enough space in {dest}: the bundle needs about {_gb(need)}, {_gb(free)} are free "
-                      "(leave the data files out to record only their paths and hashes)")
+        raise OSError(
+            f"not enough space in {dest}: the bundle needs about {_gb(need)}, {_gb(free)} are free "
+            "(leave the data files out to record only their paths and hashes)"
+        )
     work = dest / f".{name}.partial"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
@@ -165,10 +175,18 @@ def write_bundle(plan: BundlePlan, dest: str | os.PathLike, *, log: ProvenanceLo
                 copy_to.parent.mkdir(parents=True, exist_ok=True)
             hashes[f.dest] = file_sha256(f.source, lambda n, t=label: advance(n, t), copy_to=copy_to)
         views = views or []
-        meta = {"name": name, "title": title or "hpcdash session", "created": now_iso(), "license": license,
-                "included": include_data, "platform": describe_platform()}
-        _write_text(work / "provenance.jsonl",
-                    "".join(json.dumps(e.to_json(), sort_keys=True) + "\n" for e in log.events()))
+        meta = {
+            "name": name,
+            "title": title or "hpcdash session",
+            "created": now_iso(),
+            "license": license,
+            "included": include_data,
+            "platform": describe_platform(),
+        }
+        _write_text(
+            work / "provenance.jsonl",
+            "".join(json.dumps(e.to_json(), sort_keys=True) + "\n" for e in log.events()),
+        )
         _write_text(work / "requirements.txt", "\n".join(pinned_requirements()) + "\n")
         _write_text(work / "runtime.txt", python_runtime() + "\n")
         _copy_package(work / "hpcdash")
@@ -218,7 +236,9 @@ def _write_text(path: Path, text: str) -> None:
 
 def _copy_package(dst: Path) -> None:
     src = Path(__file__).resolve().parents[1]
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "labextension", "benchmarks"))
+    shutil.copytree(
+        src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "labextension", "benchmarks")
+    )
 
 
 def _zip(folder: Path, zip_path: Path, name: str, advance: Callable[[int], None]) -> None:
@@ -229,7 +249,9 @@ def _zip(folder: Path, zip_path: Path, name: str, advance: Callable[[int], None]
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             rel = path.relative_to(folder).as_posix()
             stored = rel.startswith("data/") or path.suffix.lower() in HDF5_SUFFIXES
-            zf.write(path, f"{name}/{rel}", compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
+            zf.write(
+                path, f"{name}/{rel}", compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+            )
             if rel.startswith("data/"):
                 advance(path.stat().st_size)
     tmp.rename(zip_path)
@@ -247,32 +269,43 @@ def _write_notebook(path: Path, meta: dict, views: list[dict[str, str]]) -> None
         new_markdown_cell(
             f"# {meta['title']}\n\nBundle `{meta['name']}`, recorded {meta['created']} with hpcdash. "
             "Run all cells: the first checks that every file is the one recorded (sha256), the next "
-            "reopen the views as they were."),
+            "reopen the views as they were."
+        ),
         new_code_cell(
             "import hpcdash\n"
             "from hpcdash.provenance import verify_bundle\n\n"
             "checks = verify_bundle('.')\n"
             "for c in checks:\n"
             "    print('OK     ' if c.ok else ('MISSING' if c.actual is None else 'CHANGED'), c.path)\n"
-            "print(f\"{sum(c.ok for c in checks)} of {len(checks)} files match their recorded sha256\")"),
+            'print(f"{sum(c.ok for c in checks)} of {len(checks)} files match their recorded sha256")'
+        ),
         new_code_cell("import panel as pn\n\npn.extension()"),
     ]
     for i, view in enumerate(views, start=1):
         files = ", ".join(_view_files(view)) or "no file"
         cells.append(new_markdown_cell(f"## View {i}: {files}"))
-        cells.append(new_code_cell(
-            f"view_{i} = hpcdash.SliceExplorer(root='data')\n"
-            f"view_{i}.state.apply_query({json.dumps(view, sort_keys=True)})\n"
-            f"view_{i}"))
-    nb = new_notebook(cells=cells, metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"}})
+        cells.append(
+            new_code_cell(
+                f"view_{i} = hpcdash.SliceExplorer(root='data')\n"
+                f"view_{i}.state.apply_query({json.dumps(view, sort_keys=True)})\n"
+                f"view_{i}"
+            )
+        )
+    nb = new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+        },
+    )
     nbformat.write(nb, str(path))
 
 
 def _write_recipes(folder: Path, name: str) -> None:
     image = IMAGE.format(name=name.lower())
-    _write_text(folder / "apptainer.def", f"""Bootstrap: docker
+    _write_text(
+        folder / "apptainer.def",
+        f"""Bootstrap: docker
 From: {image}
 
 %labels
@@ -284,8 +317,11 @@ From: {image}
 
 %runscript
     cd /srv/repo && exec python -m hpcdash serve --root /srv/repo/data --address 127.0.0.1 "$@"
-""")
-    _write_text(folder / "slurm-hpcdash.sh", f"""#!/bin/bash
+""",
+    )
+    _write_text(
+        folder / "slurm-hpcdash.sh",
+        f"""#!/bin/bash
 #SBATCH --job-name=hpcdash
 #SBATCH --time=01:00:00
 #SBATCH --cpus-per-task=2
@@ -295,8 +331,11 @@ From: {image}
 set -euo pipefail
 apptainer exec --bind "$PWD/data:/srv/repo/data" {name}.sif \\
     python -m hpcdash serve --root /srv/repo/data --address 0.0.0.0 --port 5006
-""")
-    _write_text(folder / "RECIPES.md", f"""# Running this bundle on an HPC system
+""",
+    )
+    _write_text(
+        folder / "RECIPES.md",
+        f"""# Running this bundle on an HPC system
 
 The bundle folder is a Binder repository: repo2docker builds a Docker image of it, which Shifter,
 podman-hpc or Apptainer then run on the HPC system. Replace `{image}` with your registry and name.
@@ -328,7 +367,8 @@ In a batch job: `#SBATCH --image=docker:{image}` and `srun shifter python -m hpc
     python3.11 -m venv venv && venv/bin/pip install -r requirements.txt
     venv/bin/python -m hpcdash serve --root data      # from the bundle's folder
     venv/bin/jupyter lab reproduce.ipynb              # or run the notebook
-""")
+""",
+    )
 
 
 def _cluster_of_runs(log: ProvenanceLog) -> dict[int, str]:
@@ -351,29 +391,43 @@ def _cluster_of_runs(log: ProvenanceLog) -> dict[int, str]:
     return out
 
 
-def _readme(meta: dict, plan: BundlePlan, included: bool, views: list[dict[str, str]],
-            log: ProvenanceLog) -> str:
-    lines = [f"# {meta['title']}", "",
-             f"A reproducible bundle of an hpcdash session, written {meta['created']} "
-             f"(Python {meta['platform']['python']} on {meta['platform']['system']}).", "",
-             "## Open it", "",
-             "- **Binder**: put this folder in a git repository and open it on mybinder.org (or any "
-             "BinderHub); open `reproduce.ipynb` and run all cells.",
-             "- **A laptop**: `pip install -r requirements.txt`, then `jupyter lab reproduce.ipynb`, or "
-             "`python -m hpcdash serve --root data` from this folder.",
-             "- **An HPC system**: see `hpc/RECIPES.md` (repo2docker image, then Shifter, podman-hpc or "
-             "Apptainer; a SLURM job script is in `hpc/`).", "",
-             "## Files", ""]
+def _readme(
+    meta: dict, plan: BundlePlan, included: bool, views: list[dict[str, str]], log: ProvenanceLog
+) -> str:
+    lines = [
+        f"# {meta['title']}",
+        "",
+        f"A reproducible bundle of an hpcdash session, written {meta['created']} "
+        f"(Python {meta['platform']['python']} on {meta['platform']['system']}).",
+        "",
+        "## Open it",
+        "",
+        "- **Binder**: put this folder in a git repository and open it on mybinder.org (or any "
+        "BinderHub); open `reproduce.ipynb` and run all cells.",
+        "- **A laptop**: `pip install -r requirements.txt`, then `jupyter lab reproduce.ipynb`, or "
+        "`python -m hpcdash serve --root data` from this folder.",
+        "- **An HPC system**: see `hpc/RECIPES.md` (repo2docker image, then Shifter, podman-hpc or "
+        "Apptainer; a SLURM job script is in `hpc/`).",
+        "",
+        "## Files",
+        "",
+    ]
     for f in plan.files:
-        lines.append(f"- `{f.dest}` ({f.size:,} bytes)" + ("" if included else
-                                                          f": not included; recorded at `{f.source}`"))
+        lines.append(
+            f"- `{f.dest}` ({f.size:,} bytes)"
+            + ("" if included else f": not included; recorded at `{f.source}`")
+        )
     for path, why in plan.left_out:
         lines.append(f"- `{path}`: not in the bundle ({why})")
     if not plan.files and not plan.left_out:
         lines.append("- no data files were used")
-    lines += ["", f"Views recorded: {len(views)}. Every file's sha256 is in `ro-crate-metadata.json`; "
-              "the first cell of `reproduce.ipynb` checks them. `provenance.jsonl` lists what was done, "
-              "in order.", ""]
+    lines += [
+        "",
+        f"Views recorded: {len(views)}. Every file's sha256 is in `ro-crate-metadata.json`; "
+        "the first cell of `reproduce.ipynb` checks them. `provenance.jsonl` lists what was done, "
+        "in order.",
+        "",
+    ]
     done = [e for e in log.events() if e.kind in ("cluster", "run", "export")]
     if done:
         lines += ["## What was done", ""]
@@ -382,8 +436,15 @@ def _readme(meta: dict, plan: BundlePlan, included: bool, views: list[dict[str, 
     return "\n".join(lines)
 
 
-def _write_crate(folder: Path, meta: dict, plan: BundlePlan, hashes: dict[str, str], log: ProvenanceLog,
-                 views: list[dict[str, str]], included: bool) -> None:
+def _write_crate(
+    folder: Path,
+    meta: dict,
+    plan: BundlePlan,
+    hashes: dict[str, str],
+    log: ProvenanceLog,
+    views: list[dict[str, str]],
+    included: bool,
+) -> None:
     from rocrate.model.contextentity import ContextEntity
     from rocrate.model.person import Person
     from rocrate.rocrate import ROCrate
@@ -394,42 +455,79 @@ def _write_crate(folder: Path, meta: dict, plan: BundlePlan, hashes: dict[str, s
     crate.metadata.extra_contexts.append(WORKFLOW_RUN_CONTEXT)
     root = crate.root_dataset
     root["name"] = meta["title"]
-    root["description"] = (f"Files, views and runs of an hpcdash session, with the software that ran "
-                           f"({python_runtime()}, requirements.txt) and a notebook that reproduces the views.")
-    root["conformsTo"] = crate.add(ContextEntity(crate, PROCESS_RUN_CRATE, properties={
-        "@type": "CreativeWork", "name": "Process Run Crate", "version": "0.5"}))
+    root["description"] = (
+        f"Files, views and runs of an hpcdash session, with the software that ran "
+        f"({python_runtime()}, requirements.txt) and a notebook that reproduces the views."
+    )
+    root["conformsTo"] = crate.add(
+        ContextEntity(
+            crate,
+            PROCESS_RUN_CRATE,
+            properties={"@type": "CreativeWork", "name": "Process Run Crate", "version": "0.5"},
+        )
+    )
     root["license"] = crate.add(_license_entity(crate, meta["license"]))
     # the code that ran is in the bundle itself (hpcdash/), so the application has no web address
-    app = crate.add(ContextEntity(crate, "#hpcdash", properties={
-        "@type": "SoftwareApplication", "name": "hpcdash", "version": hpcdash.__version__,
-        "description": "The hpcdash package, included in this bundle's hpcdash/ folder."}))
+    app = crate.add(
+        ContextEntity(
+            crate,
+            "#hpcdash",
+            properties={
+                "@type": "SoftwareApplication",
+                "name": "hpcdash",
+                "version": hpcdash.__version__,
+                "description": "The hpcdash package, included in this bundle's hpcdash/ folder.",
+            },
+        )
+    )
     agent = crate.add(Person(crate, "#user", properties={"name": _user()}))
     root["author"] = agent
 
     by_source: dict[str, Any] = {}
     for f in plan.files:
-        props = {"name": Path(f.source).name, "contentSize": str(f.size), "sha256": hashes[f.dest],
-                 "encodingFormat": "application/x-hdf5" if f.source.lower().endswith(HDF5_SUFFIXES)
-                 else "application/octet-stream"}
+        props = {
+            "name": Path(f.source).name,
+            "contentSize": str(f.size),
+            "sha256": hashes[f.dest],
+            "encodingFormat": "application/x-hdf5"
+            if f.source.lower().endswith(HDF5_SUFFIXES)
+            else "application/octet-stream",
+        }
         if included:
             ent = crate.add_file(folder / f.dest, dest_path=f.dest, properties=props)
         else:
             # a data entity outside the crate, named by its absolute URI (listed in hasPart like the others)
-            ent = crate.add_file(Path(f.source).as_uri(), fetch_remote=False, properties={
-                **props, "description": "Not included in the bundle: recorded at this path."})
+            ent = crate.add_file(
+                Path(f.source).as_uri(),
+                fetch_remote=False,
+                properties={**props, "description": "Not included in the bundle: recorded at this path."},
+            )
         by_source[f.source] = ent
-    notebook = crate.add_file(folder / "reproduce.ipynb", dest_path="reproduce.ipynb", properties={
-        "@type": ["File", "SoftwareSourceCode"], "name": "Reproduce the views", "version": "1",
-        "encodingFormat": "application/x-ipynb+json", "sha256": file_sha256(folder / "reproduce.ipynb")})
-    for rel, what, fmt in (("provenance.jsonl", "Event log of the session", "application/jsonl"),
-                           ("requirements.txt", "Exact versions of the Python packages that ran", "text/plain"),
-                           ("runtime.txt", "Python version (Binder)", "text/plain"),
-                           ("README.md", "How to open this bundle", "text/markdown"),
-                           ("hpc/RECIPES.md", "Container recipes for HPC systems", "text/markdown"),
-                           ("hpc/apptainer.def", "Apptainer definition", "text/plain"),
-                           ("hpc/slurm-hpcdash.sh", "SLURM job script", "text/x-shellscript")):
-        crate.add_file(folder / rel, dest_path=rel, properties={
-            "name": what, "encodingFormat": fmt, "sha256": file_sha256(folder / rel)})
+    notebook = crate.add_file(
+        folder / "reproduce.ipynb",
+        dest_path="reproduce.ipynb",
+        properties={
+            "@type": ["File", "SoftwareSourceCode"],
+            "name": "Reproduce the views",
+            "version": "1",
+            "encodingFormat": "application/x-ipynb+json",
+            "sha256": file_sha256(folder / "reproduce.ipynb"),
+        },
+    )
+    for rel, what, fmt in (
+        ("provenance.jsonl", "Event log of the session", "application/jsonl"),
+        ("requirements.txt", "Exact versions of the Python packages that ran", "text/plain"),
+        ("runtime.txt", "Python version (Binder)", "text/plain"),
+        ("README.md", "How to open this bundle", "text/markdown"),
+        ("hpc/RECIPES.md", "Container recipes for HPC systems", "text/markdown"),
+        ("hpc/apptainer.def", "Apptainer definition", "text/plain"),
+        ("hpc/slurm-hpcdash.sh", "SLURM job script", "text/x-shellscript"),
+    ):
+        crate.add_file(
+            folder / rel,
+            dest_path=rel,
+            properties={"name": what, "encodingFormat": fmt, "sha256": file_sha256(folder / rel)},
+        )
 
     def entities(paths) -> list:
         out = []
@@ -443,52 +541,113 @@ def _write_crate(folder: Path, meta: dict, plan: BundlePlan, hashes: dict[str, s
     for i, view in enumerate(views, start=1):
         files = [os.path.join(plan.root, v) for v in _view_files(view)]
         objs = entities(files)
-        prop = crate.add(ContextEntity(crate, f"#view-{i}-query", properties={
-            "@type": "PropertyValue", "name": "view", "value": json.dumps(view, sort_keys=True)}))
-        actions.append(_action(crate, f"View {i} in the slice explorer", app, agent, [*objs, prop], [notebook],
-                               meta["created"], meta["created"],
-                               "Slices of these files as they were shown; reproduce.ipynb opens them again."))
+        prop = crate.add(
+            ContextEntity(
+                crate,
+                f"#view-{i}-query",
+                properties={
+                    "@type": "PropertyValue",
+                    "name": "view",
+                    "value": json.dumps(view, sort_keys=True),
+                },
+            )
+        )
+        actions.append(
+            _action(
+                crate,
+                f"View {i} in the slice explorer",
+                app,
+                agent,
+                [*objs, prop],
+                [notebook],
+                meta["created"],
+                meta["created"],
+                "Slices of these files as they were shown; reproduce.ipynb opens them again.",
+            )
+        )
     cluster_of = _cluster_of_runs(log)
     for e in log.events("run"):
-        params = [crate.add(ContextEntity(crate, f"#{uuid.uuid4()}", properties={
-            "@type": "PropertyValue", "name": str(k), "value": str(v)}))
-            for k, v in sorted((e.details.get("parameters") or {}).items())]
+        params = [
+            crate.add(
+                ContextEntity(
+                    crate,
+                    f"#{uuid.uuid4()}",
+                    properties={"@type": "PropertyValue", "name": str(k), "value": str(v)},
+                )
+            )
+            for k, v in sorted((e.details.get("parameters") or {}).items())
+        ]
         where = cluster_of.get(id(e))
         if where:
-            params.append(crate.add(ContextEntity(crate, f"#{uuid.uuid4()}", properties={
-                "@type": "PropertyValue", "name": "cluster", "value": where})))
+            params.append(
+                crate.add(
+                    ContextEntity(
+                        crate,
+                        f"#{uuid.uuid4()}",
+                        properties={"@type": "PropertyValue", "name": "cluster", "value": where},
+                    )
+                )
+            )
         results = entities(e.paths)
-        actions.append(_action(crate, e.summary, app, agent, params, results, e.details.get("started", e.time),
-                               e.time, "A forward-model run of a sweep, with its parameters and output file."))
+        actions.append(
+            _action(
+                crate,
+                e.summary,
+                app,
+                agent,
+                params,
+                results,
+                e.details.get("started", e.time),
+                e.time,
+                "A forward-model run of a sweep, with its parameters and output file.",
+            )
+        )
     if actions:
         root["mentions"] = actions if len(actions) > 1 else actions[0]
     crate.write(folder)
 
 
 #: licenses offered for a bundle's content (SPDX identifier -> name)
-LICENSES = {"CC-BY-4.0": "Creative Commons Attribution 4.0 International",
-            "CC0-1.0": "Creative Commons Zero v1.0 Universal",
-            "CC-BY-SA-4.0": "Creative Commons Attribution Share Alike 4.0 International"}
+LICENSES = {
+    "CC-BY-4.0": "Creative Commons Attribution 4.0 International",
+    "CC0-1.0": "Creative Commons Zero v1.0 Universal",
+    "CC-BY-SA-4.0": "Creative Commons Attribution Share Alike 4.0 International",
+}
 
 
 def _license_entity(crate, spdx: str):
     from rocrate.model.contextentity import ContextEntity
 
     if spdx:
-        return ContextEntity(crate, f"https://spdx.org/licenses/{spdx}", properties={
-            "@type": "CreativeWork", "name": LICENSES.get(spdx, spdx), "identifier": spdx})
-    return ContextEntity(crate, "#license", properties={
-        "@type": "CreativeWork", "name": "No license chosen",
-        "description": "Whoever wrote this bundle chose no license: ask them before reusing its content."})
+        return ContextEntity(
+            crate,
+            f"https://spdx.org/licenses/{spdx}",
+            properties={"@type": "CreativeWork", "name": LICENSES.get(spdx, spdx), "identifier": spdx},
+        )
+    return ContextEntity(
+        crate,
+        "#license",
+        properties={
+            "@type": "CreativeWork",
+            "name": "No license chosen",
+            "description": "Whoever wrote this bundle chose no license: ask them before reusing its content.",
+        },
+    )
 
 
-def _action(crate, name: str, instrument, agent, objects: list, results: list, start: str, end: str,
-            description: str):
+def _action(
+    crate, name: str, instrument, agent, objects: list, results: list, start: str, end: str, description: str
+):
     from rocrate.model.contextentity import ContextEntity
 
-    props: dict[str, Any] = {"@type": "CreateAction", "name": name, "description": description,
-                             "startTime": start, "endTime": end,
-                             "actionStatus": "http://schema.org/CompletedActionStatus"}
+    props: dict[str, Any] = {
+        "@type": "CreateAction",
+        "name": name,
+        "description": description,
+        "startTime": start,
+        "endTime": end,
+        "actionStatus": "http://schema.org/CompletedActionStatus",
+    }
     action = crate.add(ContextEntity(crate, f"#{uuid.uuid4()}", properties=props))
     action["instrument"] = instrument
     action["agent"] = agent
@@ -504,6 +663,3 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name in some containers
         return "unknown user"
-
-
-

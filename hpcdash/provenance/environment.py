@@ -58,5 +58,9 @@ def python_runtime() -> str:
 
 def describe_platform() -> dict[str, str]:
     """Where this ran, in words: Python version and implementation, OS and machine."""
-    return {"python": platform.python_version(), "implementation": platform.python_implementation(),
-            "system": f"{platform.system()} {platform.release()}", "machine": platform.machine()}
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "system": f"{platform.system()} {platform.release()}",
+        "machine": platform.machine(),
+    }

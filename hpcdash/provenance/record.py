@@ -38,13 +38,23 @@ class Event:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"time": self.time, "kind": self.kind, "summary": self.summary, "paths": list(self.paths),
-                "details": self.details}
+        return {
+            "time": self.time,
+            "kind": self.kind,
+            "summary": self.summary,
+            "paths": list(self.paths),
+            "details": self.details,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Event:
-        return cls(kind=str(d["kind"]), summary=str(d.get("summary", "")), time=str(d.get("time", "")),
-                   paths=tuple(str(p) for p in d.get("paths", ())), details=dict(d.get("details") or {}))
+        return cls(
+            kind=str(d["kind"]),
+            summary=str(d.get("summary", "")),
+            time=str(d.get("time", "")),
+            paths=tuple(str(p) for p in d.get("paths", ())),
+            details=dict(d.get("details") or {}),
+        )
 
 
 class ProvenanceLog:
@@ -58,7 +68,9 @@ class ProvenanceLog:
         self._lock = threading.Lock()
         self._listeners: list[Callable[[Event], None]] = []
 
-    def record(self, kind: str, summary: str, paths: Iterable[str | os.PathLike] = (), **details: Any) -> Event:
+    def record(
+        self, kind: str, summary: str, paths: Iterable[str | os.PathLike] = (), **details: Any
+    ) -> Event:
         """Add an event and tell the listeners (in the calling thread)."""
         if kind not in KINDS:
             raise ValueError(f"unknown event kind {kind!r} (one of {', '.join(KINDS)})")
@@ -122,12 +134,16 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def file_sha256(path: str | os.PathLike, progress: Callable[[int], None] | None = None,
-                block: int = 8 << 20, copy_to: str | os.PathLike | None = None) -> str:
+def file_sha256(
+    path: str | os.PathLike,
+    progress: Callable[[int], None] | None = None,
+    block: int = 8 << 20,
+    copy_to: str | os.PathLike | None = None,
+) -> str:
     """SHA-256 of a file's bytes (hex), read once; `progress(n)` is called with the bytes read after each
     block. With `copy_to`, the bytes are written there on the same pass (file times kept)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f, (open(copy_to, "wb") if copy_to is not None else nullcontext()) as out:
+    with open(path, "rb") as f, open(copy_to, "wb") if copy_to is not None else nullcontext() as out:
         while chunk := f.read(block):
             h.update(chunk)
             if out is not None:

@@ -35,10 +35,17 @@ class ProvenanceState(param.Parameterized):
     root = param.String(default=".", doc="The app's root folder: only files inside it go into a bundle.")
     bundle_dir = param.String(default="", doc="Where bundles are written ('' = <root>/bundles).")
     title = param.String(default="", label="Title", doc="Name of the bundle's content, e.g. the study.")
-    license = param.Selector(default="", objects=["", *LICENSES], label="License",
-                             doc="SPDX license of the bundle's content ('' = none chosen).")
-    include_data = param.Boolean(default=True, label="Include the data files",
-                                 doc="Copy the files into the bundle (else record their paths and hashes).")
+    license = param.Selector(
+        default="",
+        objects=["", *LICENSES],
+        label="License",
+        doc="SPDX license of the bundle's content ('' = none chosen).",
+    )
+    include_data = param.Boolean(
+        default=True,
+        label="Include the data files",
+        doc="Copy the files into the bundle (else record their paths and hashes).",
+    )
 
     busy = param.Boolean(default=False, doc="A bundle is being written.")
     progress = param.Number(default=0.0, bounds=(0, 1))
@@ -88,14 +95,19 @@ class ProvenanceState(param.Parameterized):
         details: dict[str, Any] = {"dataset": pane.dataset}
         if vol is not None:
             details.update(shape=list(vol.shape), dims=list(vol.dims), units=vol.units or "")
-        self.log.record("open", f"Opened {Path(pane.file).name}" + (f" {pane.dataset}" if pane.dataset else ""),
-                        paths=[pane.file], **details)
+        self.log.record(
+            "open",
+            f"Opened {Path(pane.file).name}" + (f" {pane.dataset}" if pane.dataset else ""),
+            paths=[pane.file],
+            **details,
+        )
 
     def _exported(self, pane, export: dict | None) -> None:
         if not export:
             return
-        self.log.record("export", f"Downloaded {export.get('filename', 'a slice')}", paths=[pane.file],
-                        **export)
+        self.log.record(
+            "export", f"Downloaded {export.get('filename', 'a slice')}", paths=[pane.file], **export
+        )
 
     def watch_cluster(self, control) -> None:
         """Record what is done to `control` (a ClusterControl): start, scale, adapt, jobs, close."""
@@ -105,8 +117,13 @@ class ProvenanceState(param.Parameterized):
         """Record a finished sweep: one "run" event per output file, with its parameters."""
         for params, path in zip(parameter_sets, paths, strict=False):
             desc = ", ".join(f"{k} = {v}" for k, v in params.items() if k != "name")
-            self.log.record("run", f"Forward model {Path(path).stem}: {desc}", paths=[path],
-                            parameters=dict(params), started=_iso(started))
+            self.log.record(
+                "run",
+                f"Forward model {Path(path).stem}: {desc}",
+                paths=[path],
+                parameters=dict(params),
+                started=_iso(started),
+            )
 
     # ------------------------------------------------------------------ export
     def events(self) -> list[Event]:
@@ -122,10 +139,15 @@ class ProvenanceState(param.Parameterized):
         """A "view" event for the explorer's view as the bundle records it."""
         panes = self._explorer.panes if self._explorer is not None else []
         files = [p.file for p in panes if p.file]
-        where = "; ".join(f"{Path(p.file).name}: {p.readout}" if p.readout else Path(p.file).name
-                          for p in panes if p.file)
-        self.log.record("view", f"View of {len(files)} pane{'s' if len(files) != 1 else ''}: {where}",
-                        paths=files, query=view)
+        where = "; ".join(
+            f"{Path(p.file).name}: {p.readout}" if p.readout else Path(p.file).name for p in panes if p.file
+        )
+        self.log.record(
+            "view",
+            f"View of {len(files)} pane{'s' if len(files) != 1 else ''}: {where}",
+            paths=files,
+            query=view,
+        )
 
     def plan(self) -> BundlePlan:
         return plan_bundle(self.log, self.root)
@@ -145,24 +167,46 @@ class ProvenanceState(param.Parameterized):
             for view in views:
                 self._record_view(view)
             plan = self.plan()
-            zip_path = write_bundle(plan, dest, log=self.log, views=views, include_data=self.include_data,
-                                    name=name, title=self.title, license=self.license,
-                                    progress=self._progress)
+            zip_path = write_bundle(
+                plan,
+                dest,
+                log=self.log,
+                views=views,
+                include_data=self.include_data,
+                name=name,
+                title=self.title,
+                license=self.license,
+                progress=self._progress,
+            )
         except Exception as err:  # noqa: BLE001 - shown in words; nothing half-written is left
             self.param.update(busy=False, error=f"The bundle could not be written: {err}", progress_text="")
             return None
         n = len(plan.files)
-        self.log.record("bundle", f"Exported {zip_path.name}", paths=[], zip=str(zip_path),
-                        files=n, data_included=self.include_data, views=len(views))
-        what = f"{n} data file{'s' if n != 1 else ''}" + ("" if self.include_data else " (recorded, not copied)")
+        self.log.record(
+            "bundle",
+            f"Exported {zip_path.name}",
+            paths=[],
+            zip=str(zip_path),
+            files=n,
+            data_included=self.include_data,
+            views=len(views),
+        )
+        what = f"{n} data file{'s' if n != 1 else ''}" + (
+            "" if self.include_data else " (recorded, not copied)"
+        )
         folder = zip_path.with_suffix("")
         try:  # where the file browser shows it
             where = f"{Path(self.root).name}/{folder.relative_to(self.root).as_posix()}/"
         except ValueError:
             where = str(folder)
-        self.param.update(busy=False, bundle_zip=str(zip_path), progress=1.0, progress_text="Done",
-                          message=f"Wrote {zip_path.name}: {what}, {len(views)} view(s), "
-                                  f"{len(self.log.events())} events; folder {where}")
+        self.param.update(
+            busy=False,
+            bundle_zip=str(zip_path),
+            progress=1.0,
+            progress_text="Done",
+            message=f"Wrote {zip_path.name}: {what}, {len(views)} view(s), "
+            f"{len(self.log.events())} events; folder {where}",
+        )
         return zip_path
 
     def _progress(self, fraction: float, text: str) -> None:

@@ -27,10 +27,22 @@ from .record import KINDS, Event
 from .state import ProvenanceState
 
 #: words for the kinds of events (table and timeline)
-KIND_LABELS = {"open": "file opened", "view": "view", "export": "slice exported", "cluster": "cluster",
-               "run": "run", "bundle": "bundle"}
-KIND_COLOURS = {"open": "#1f77b4", "view": "#17becf", "export": "#9467bd", "cluster": "#ff7f0e",
-                "run": "#2ca02c", "bundle": "#7f7f7f"}
+KIND_LABELS = {
+    "open": "file opened",
+    "view": "view",
+    "export": "slice exported",
+    "cluster": "cluster",
+    "run": "run",
+    "bundle": "bundle",
+}
+KIND_COLOURS = {
+    "open": "#1f77b4",
+    "view": "#17becf",
+    "export": "#9467bd",
+    "cluster": "#ff7f0e",
+    "run": "#2ca02c",
+    "bundle": "#7f7f7f",
+}
 POLL_MS = 1000
 #: data size above which the export form says what copying it costs
 LARGE_BUNDLE_BYTES = 2**30
@@ -64,9 +76,11 @@ def _time(e: Event) -> str:
 def events_table_html(events: list[Event]) -> str:
     """Newest first; every text from files and schedulers escaped."""
     if not events:
-        return ("<div class='hpc-prov-empty'>Nothing recorded yet. Open a file in the Explorer, export a "
-                "slice, or start a cluster and run a sweep: each step appears here, and goes into the "
-                "bundle.</div>")
+        return (
+            "<div class='hpc-prov-empty'>Nothing recorded yet. Open a file in the Explorer, export a "
+            "slice, or start a cluster and run a sweep: each step appears here, and goes into the "
+            "bundle.</div>"
+        )
     rows = []
     for e in reversed(events[-TABLE_ROWS:]):
         names = ", ".join(Path(p).name for p in e.paths)
@@ -74,20 +88,38 @@ def events_table_html(events: list[Event]) -> str:
             f"<tr class='hpc-prov-{html.escape(e.kind)}'><td>{html.escape(_time(e))}</td>"
             f"<td><span class='hpc-prov-kind' style='background:{KIND_COLOURS.get(e.kind, '#777')}'>"
             f"{html.escape(KIND_LABELS.get(e.kind, e.kind))}</span></td>"
-            f"<td>{html.escape(e.summary)}</td><td title='{html.escape(' '.join(e.paths))}'>{html.escape(names)}</td></tr>")
+            f"<td>{html.escape(e.summary)}</td>"
+            f"<td title='{html.escape(' '.join(e.paths))}'>{html.escape(names)}</td></tr>"
+        )
     more = len(events) - TABLE_ROWS
-    tail = (f"<div class='hpc-prov-more'>{more} earlier event{'s' if more != 1 else ''} not shown here; "
-            "all are in the bundle's provenance.jsonl.</div>") if more > 0 else ""
-    return ("<table class='hpc-prov-table'><thead><tr><th>Time</th><th>What</th><th>Details</th><th>Files</th>"
-            "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>" + tail)
+    tail = (
+        (
+            f"<div class='hpc-prov-more'>{more} earlier event{'s' if more != 1 else ''} not shown here; "
+            "all are in the bundle's provenance.jsonl.</div>"
+        )
+        if more > 0
+        else ""
+    )
+    return (
+        "<table class='hpc-prov-table'><thead><tr><th>Time</th><th>What</th><th>Details</th><th>Files</th>"
+        "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>" + tail
+    )
 
 
 def counts_html(events: list[Event], n_files: int, n_views: int) -> str:
     c = Counter(e.kind for e in events)
-    parts = [(n_files, "file"), (n_views, "open view"), (c["run"], "run"), (c["export"], "export"),
-             (c["cluster"], "cluster event")]
-    return "<div class='hpc-prov-counts'>" + " · ".join(
-        f"<b>{n}</b> {word}{'' if n == 1 else 's'}" for n, word in parts) + "</div>"
+    parts = [
+        (n_files, "file"),
+        (n_views, "open view"),
+        (c["run"], "run"),
+        (c["export"], "export"),
+        (c["cluster"], "cluster event"),
+    ]
+    return (
+        "<div class='hpc-prov-counts'>"
+        + " · ".join(f"<b>{n}</b> {word}{'' if n == 1 else 's'}" for n, word in parts)
+        + "</div>"
+    )
 
 
 def timeline(events: list[Event]) -> hv.Scatter:
@@ -104,10 +136,23 @@ def timeline(events: list[Event]) -> hv.Scatter:
         data["colour"].append(KIND_COLOURS.get(e.kind, "#777"))
     kinds = [KIND_LABELS[k] for k in KINDS]
     return hv.Scatter(data, "time", ["kind", "what", "colour"]).opts(
-        color="colour", size=11, responsive=True, height=190, tools=["hover"], toolbar=None,
-        xlabel="", ylabel="", yticks=None, default_tools=[], show_grid=True,
-        hover_tooltips=[("", "@what"), ("at", "@time{%H:%M:%S}")], hover_formatters={"@time": "datetime"},
-        backend_opts={"y_range.factors": kinds[::-1]}, title="", backend="bokeh")
+        color="colour",
+        size=11,
+        responsive=True,
+        height=190,
+        tools=["hover"],
+        toolbar=None,
+        xlabel="",
+        ylabel="",
+        yticks=None,
+        default_tools=[],
+        show_grid=True,
+        hover_tooltips=[("", "@what"), ("at", "@time{%H:%M:%S}")],
+        hover_formatters={"@time": "datetime"},
+        backend_opts={"y_range.factors": kinds[::-1]},
+        title="",
+        backend="bokeh",
+    )
 
 
 class ProvenanceView(pn.viewable.Viewer):
@@ -118,25 +163,44 @@ class ProvenanceView(pn.viewable.Viewer):
     def __init__(self, state: ProvenanceState, **params):
         super().__init__(state=state, **params)
         s = state
-        self.counts = pn.pane.HTML("", css_classes=["hpc-prov-counts-pane"], stylesheets=STYLESHEETS, sizing_mode="stretch_width")
+        self.counts = pn.pane.HTML(
+            "", css_classes=["hpc-prov-counts-pane"], stylesheets=STYLESHEETS, sizing_mode="stretch_width"
+        )
         self.picture = pn.pane.HoloViews(None, sizing_mode="stretch_width", visible=False)
-        self.table = pn.pane.HTML("", css_classes=["hpc-prov-events"], stylesheets=STYLESHEETS, sizing_mode="stretch_width")
-        self.title_w = pn.widgets.TextInput.from_param(s.param.title, placeholder="e.g. Line 3 inversion, beta sweep",
-                                                       label="Title")
-        self.license_w = pn.widgets.Select(label="License", options={"none chosen": "", **{
-            f"{k} ({v})": k for k, v in LICENSES.items()}}, value=s.license, width=320)
+        self.table = pn.pane.HTML(
+            "", css_classes=["hpc-prov-events"], stylesheets=STYLESHEETS, sizing_mode="stretch_width"
+        )
+        self.title_w = pn.widgets.TextInput.from_param(
+            s.param.title, placeholder="e.g. Line 3 inversion, beta sweep", label="Title"
+        )
+        self.license_w = pn.widgets.Select(
+            label="License",
+            options={"none chosen": "", **{f"{k} ({v})": k for k, v in LICENSES.items()}},
+            value=s.license,
+            width=320,
+        )
         self.license_w.link(s, value="license")
         self.data_w = pn.widgets.Checkbox.from_param(s.param.include_data, label="Include the data files")
-        self.plan_w = pn.pane.HTML("", css_classes=["hpc-prov-plan"], stylesheets=STYLESHEETS, sizing_mode="stretch_width")
-        self.export_btn = pn.widgets.Button(label="Export bundle", color="primary",
-                                            css_classes=["hpc-prov-export"], width=180)
+        self.plan_w = pn.pane.HTML(
+            "", css_classes=["hpc-prov-plan"], stylesheets=STYLESHEETS, sizing_mode="stretch_width"
+        )
+        self.export_btn = pn.widgets.Button(
+            label="Export bundle", color="primary", css_classes=["hpc-prov-export"], width=180
+        )
         self.export_btn.on_click(self._on_export)
-        self.bar = pn.indicators.Progress(value=0, max=1000, visible=False, sizing_mode="stretch_width",
-                                          css_classes=["hpc-prov-progress"])
-        self.status = pn.pane.HTML("", css_classes=["hpc-prov-status"], stylesheets=STYLESHEETS, sizing_mode="stretch_width")
-        self.download = pn.widgets.FileDownload(label="Download the bundle (.zip)", visible=False,
-                                                color="success", css_classes=["hpc-prov-download"],
-                                                width=260)
+        self.bar = pn.indicators.Progress(
+            value=0, max=1000, visible=False, sizing_mode="stretch_width", css_classes=["hpc-prov-progress"]
+        )
+        self.status = pn.pane.HTML(
+            "", css_classes=["hpc-prov-status"], stylesheets=STYLESHEETS, sizing_mode="stretch_width"
+        )
+        self.download = pn.widgets.FileDownload(
+            label="Download the bundle (.zip)",
+            visible=False,
+            color="success",
+            css_classes=["hpc-prov-download"],
+            width=260,
+        )
         self._seen: tuple | None = None  # (revision, views) last shown
         self._periodic = None
         self._refresh()
@@ -151,13 +215,32 @@ class ProvenanceView(pn.viewable.Viewer):
             self._refresh()
 
     def __panel__(self):
-        export = pn.Card(self.title_w, self.license_w, self.data_w, self.plan_w,
-                         pn.Row(self.export_btn, self.download), self.bar, self.status,
-                         pn.pane.Markdown(RECIPES, css_classes=["hpc-prov-recipes"], sizing_mode="stretch_width"),
-                         title="Reproducible bundle", sizing_mode="stretch_width", collapsible=False)
-        record = pn.Card(self.counts, self.picture, self.table, title="What this session did",
-                         sizing_mode="stretch_width", collapsible=False)
-        if self._periodic is None and pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        export = pn.Card(
+            self.title_w,
+            self.license_w,
+            self.data_w,
+            self.plan_w,
+            pn.Row(self.export_btn, self.download),
+            self.bar,
+            self.status,
+            pn.pane.Markdown(RECIPES, css_classes=["hpc-prov-recipes"], sizing_mode="stretch_width"),
+            title="Reproducible bundle",
+            sizing_mode="stretch_width",
+            collapsible=False,
+        )
+        record = pn.Card(
+            self.counts,
+            self.picture,
+            self.table,
+            title="What this session did",
+            sizing_mode="stretch_width",
+            collapsible=False,
+        )
+        if (
+            self._periodic is None
+            and pn.state.curdoc is not None
+            and pn.state.curdoc.session_context is not None
+        ):
             self._periodic = pn.state.add_periodic_callback(self._refresh, period=POLL_MS)
         return pn.Column(record, export, sizing_mode="stretch_width", css_classes=["hpc-provenance"])
 
@@ -183,16 +266,24 @@ class ProvenanceView(pn.viewable.Viewer):
     @staticmethod
     def _plan_html(plan) -> str:
         if not plan.files and not plan.left_out:
-            return "<span class='hpc-prov-plan-empty'>No data files yet: the bundle will hold the record and recipes only.</span>"
+            return (
+                "<span class='hpc-prov-plan-empty'>No data files yet: the bundle will hold the record "
+                "and recipes only.</span>"
+            )
         size = plan.total_bytes
         text = f"{len(plan.files)} file{'s' if len(plan.files) != 1 else ''}, {format_bytes(size)}"
         out = [f"Data: {html.escape(text)}"]
         if size > LARGE_BUNDLE_BYTES:
-            out.append(f"<br><span class='hpc-prov-large'>Copying them takes a while and needs about "
-                       f"{format_bytes(needed_bytes(plan))} of free space (folder and zip); leave them out to "
-                       "record their paths and SHA-256 only.</span>")
+            out.append(
+                f"<br><span class='hpc-prov-large'>Copying them takes a while and needs about "
+                f"{format_bytes(needed_bytes(plan))} of free space (folder and zip); leave them out to "
+                "record their paths and SHA-256 only.</span>"
+            )
         for path, why in plan.left_out:
-            out.append(f"<br><span class='hpc-prov-left-out'>Left out: {html.escape(Path(path).name)} ({html.escape(why)})</span>")
+            out.append(
+                f"<br><span class='hpc-prov-left-out'>Left out: {html.escape(Path(path).name)} "
+                f"({html.escape(why)})</span>"
+            )
         return "".join(out)
 
     async def _on_export(self, event=None) -> None:
@@ -214,15 +305,19 @@ class ProvenanceView(pn.viewable.Viewer):
             self.export_btn.disabled = False
         self.bar.visible = False
         if zip_path is None:
-            self.status.object = f"<span class='hpc-prov-error'>{html.escape(s.error or 'The bundle was not written.')}</span>"
+            self.status.object = (
+                f"<span class='hpc-prov-error'>{html.escape(s.error or 'The bundle was not written.')}</span>"
+            )
             return
         size = zip_path.stat().st_size
         note = ""
         if size <= DOWNLOAD_LIMIT_BYTES:
             self.download.param.update(file=str(zip_path), filename=zip_path.name, visible=True)
         else:
-            note = (f" The zip is {format_bytes(size)}, too large to send through the page: copy it from "
-                    f"{zip_path} with scp, rsync or Globus.")
+            note = (
+                f" The zip is {format_bytes(size)}, too large to send through the page: copy it from "
+                f"{zip_path} with scp, rsync or Globus."
+            )
         self.status.object = f"<span class='hpc-prov-done'>{html.escape(s.message + note)}</span>"
         self._refresh()
 

@@ -37,12 +37,18 @@ def test_a_sweep_on_slurm_is_recorded_and_bundled(slurm, make_control, tmp_path)
     control.close()
 
     cluster = [e for e in prov.events() if e.kind == "cluster"]
-    assert cluster[0].summary == "Started a slurm cluster" and cluster[0].details["request"]["queue"] == "debug"
+    assert (
+        cluster[0].summary == "Started a slurm cluster" and cluster[0].details["request"]["queue"] == "debug"
+    )
     submitted = [e.details["job_id"] for e in cluster if e.summary.startswith("Submitted job")]
     assert submitted, [e.summary for e in cluster]
     # the ids are SLURM's own: sacct/scontrol know them
-    out = subprocess.run(["squeue", "-h", "-j", ",".join(submitted), "-o", "%i", "--states=all"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        ["squeue", "-h", "-j", ",".join(submitted), "-o", "%i", "--states=all"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     known = set(out.stdout.split())
     assert known and known <= set(submitted)
     assert cluster[-1].summary == "Closed the cluster" and cluster[-1].details["jobs"] == submitted
@@ -53,10 +59,18 @@ def test_a_sweep_on_slurm_is_recorded_and_bundled(slurm, make_control, tmp_path)
     zip_path = prov.export_bundle(name="sweep")
     assert zip_path is not None, prov.error
     folder = zip_path.with_suffix("")
-    graph = {unquote(e["@id"]): e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"]}
-    actions = [e for e in graph.values() if e.get("@type") == "CreateAction" and e["name"].startswith("Forward model")]
+    graph = {
+        unquote(e["@id"]): e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"]
+    }
+    actions = [
+        e
+        for e in graph.values()
+        if e.get("@type") == "CreateAction" and e["name"].startswith("Forward model")
+    ]
     assert len(actions) == 2
-    for action, run in zip(sorted(actions, key=lambda a: a["name"]), sorted(runs, key=lambda r: r.summary), strict=True):
+    for action, run in zip(
+        sorted(actions, key=lambda a: a["name"]), sorted(runs, key=lambda r: r.summary), strict=True
+    ):
         result = unquote(action["result"]["@id"])
         assert graph[result]["sha256"] == file_sha256(run.paths[0]) == file_sha256(folder / result)
         values = {graph[o["@id"]]["name"]: graph[o["@id"]]["value"] for o in action["object"]}

@@ -20,8 +20,10 @@ from hpcdash.provenance import ProvenanceLog, file_sha256, plan_bundle, verify_b
 from tests.ui.hdf5_files import write_run
 
 CONTEXTS = {
-    "https://w3id.org/ro/crate/1.1/context": Path(__file__).parent / "rocrate-contexts/ro-crate-1.1-context.jsonld",
-    "https://w3id.org/ro/terms/workflow-run/context": Path(__file__).parent / "rocrate-contexts/workflow-run-context.json",
+    "https://w3id.org/ro/crate/1.1/context": Path(__file__).parent
+    / "rocrate-contexts/ro-crate-1.1-context.jsonld",
+    "https://w3id.org/ro/terms/workflow-run/context": Path(__file__).parent
+    / "rocrate-contexts/workflow-run-context.json",
 }
 
 
@@ -34,8 +36,13 @@ def session(tmp_path: Path) -> tuple[Path, ProvenanceLog]:
     log = ProvenanceLog(root / ".hpcdash" / "provenance.jsonl")
     log.record("open", "Opened a.h5", paths=[a], dataset="/model/conductivity")
     log.record("open", "Opened b.h5", paths=[b], dataset="/model/conductivity")
-    log.record("run", "Forward model, source_x = -100", paths=[b], parameters={"source_x": -100.0, "core_cells": 24},
-               started="2026-11-30T10:00:00+00:00")
+    log.record(
+        "run",
+        "Forward model, source_x = -100",
+        paths=[b],
+        parameters={"source_x": -100.0, "core_cells": 24},
+        started="2026-11-30T10:00:00+00:00",
+    )
     return root, log
 
 
@@ -50,8 +57,13 @@ def seeded_validator_cache(folder: Path) -> str:
     class LocalFiles(BaseAdapter):
         def send(self, request, **kw):
             body = CONTEXTS[request.url].read_bytes()
-            raw = HTTPResponse(body=io.BytesIO(body), status=200, preload_content=False,
-                               headers={"Content-Type": "application/ld+json"}, request_url=request.url)
+            raw = HTTPResponse(
+                body=io.BytesIO(body),
+                status=200,
+                preload_content=False,
+                headers={"Content-Type": "application/ld+json"},
+                request_url=request.url,
+            )
             r = Response()
             r.status_code, r.raw, r.url, r.request, r.encoding = 200, raw, request.url, request, "utf-8"
             r.headers.update(raw.headers)
@@ -61,8 +73,13 @@ def seeded_validator_cache(folder: Path) -> str:
             pass
 
     cache = str(folder / "http_cache")
-    s = CachedSession(cache_name=cache, backend="sqlite", allowable_methods=("GET",), allowable_codes=(200,),
-                      expire_after=-1)
+    s = CachedSession(
+        cache_name=cache,
+        backend="sqlite",
+        allowable_methods=("GET",),
+        allowable_codes=(200,),
+        expire_after=-1,
+    )
     s.mount("https://w3id.org/", LocalFiles())
     for url in CONTEXTS:
         assert s.get(url, headers={"Accept": "application/ld+json, application/json"}).status_code == 200
@@ -72,9 +89,13 @@ def seeded_validator_cache(folder: Path) -> str:
 def validate(crate: Path, cache: str) -> list[str]:
     from rocrate_validator import models, services
 
-    settings = models.ValidationSettings(rocrate_uri=str(crate), profile_identifier="process-run-crate-0.5",
-                                         requirement_severity=models.Severity.REQUIRED, offline=True,
-                                         cache_path=cache)
+    settings = models.ValidationSettings(
+        rocrate_uri=str(crate),
+        profile_identifier="process-run-crate-0.5",
+        requirement_severity=models.Severity.REQUIRED,
+        offline=True,
+        cache_path=cache,
+    )
     result = services.validate(settings)
     return [f"{i.check.identifier}: {i.message}" for i in result.get_issues()]
 
@@ -83,8 +104,9 @@ def test_log_is_mirrored_to_a_file_and_read_back(tmp_path: Path):
     log = ProvenanceLog(tmp_path / "log" / "events.jsonl")
     heard = []
     log.on_record(heard.append)
-    e = log.record("open", "Opened <b>x</b>.h5", paths=[tmp_path / "x.h5"], shape=np.array([2, 3]),
-                   index=np.int64(4))
+    e = log.record(
+        "open", "Opened <b>x</b>.h5", paths=[tmp_path / "x.h5"], shape=np.array([2, 3]), index=np.int64(4)
+    )
     assert heard == [e] and e.details == {"shape": [2, 3], "index": 4}
     with pytest.raises(ValueError, match="unknown event kind"):
         log.record("deleted", "nope")
@@ -102,16 +124,24 @@ def test_plan_keeps_only_existing_files_inside_the_root(session, tmp_path: Path)
     plan = plan_bundle(log, root)
     assert [f.dest for f in plan.files] == ["data/runs/a.h5", "data/runs/b.h5"]
     assert plan.total_bytes == sum(os.path.getsize(root / "runs" / n) for n in ("a.h5", "b.h5"))
-    assert dict(plan.left_out) == {str(root / "link.h5"): "outside the root folder",
-                                   str(root / "gone.h5"): "no longer exists"}
+    assert dict(plan.left_out) == {
+        str(root / "link.h5"): "outside the root folder",
+        str(root / "gone.h5"): "no longer exists",
+    }
 
 
 def test_bundle_is_a_valid_process_run_crate_with_the_files_hashes(session, tmp_path: Path):
     root, log = session
     steps = []
-    z = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="b1", license="CC-BY-4.0",
-                     views=[{"file": "runs/a.h5", "file2": "runs/b.h5", "axis": "z", "slice": "3"}],
-                     progress=lambda f, text: steps.append((f, text)))
+    z = write_bundle(
+        plan_bundle(log, root),
+        tmp_path / "out",
+        log=log,
+        name="b1",
+        license="CC-BY-4.0",
+        views=[{"file": "runs/a.h5", "file2": "runs/b.h5", "axis": "z", "slice": "3"}],
+        progress=lambda f, text: steps.append((f, text)),
+    )
     folder = z.with_suffix("")
     assert z.name == "b1.zip" and folder.is_dir() and not list((tmp_path / "out").glob(".*partial"))
     assert [f for f, _ in steps] == sorted(f for f, _ in steps) and steps[-1] == (1.0, "Done")
@@ -119,8 +149,11 @@ def test_bundle_is_a_valid_process_run_crate_with_the_files_hashes(session, tmp_
     # the data files are copied byte for byte, and the crate carries their sha256
     graph = {e["@id"]: e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"]}
     for name in ("a.h5", "b.h5"):
-        assert graph[f"data/runs/{name}"]["sha256"] == file_sha256(root / "runs" / name) == file_sha256(
-            folder / "data" / "runs" / name)
+        assert (
+            graph[f"data/runs/{name}"]["sha256"]
+            == file_sha256(root / "runs" / name)
+            == file_sha256(folder / "data" / "runs" / name)
+        )
     run = next(e for e in graph.values() if e.get("name") == "Forward model, source_x = -100")
     assert run["@type"] == "CreateAction" and run["result"] == {"@id": "data/runs/b.h5"}
     params = {graph[o["@id"]]["name"]: graph[o["@id"]]["value"] for o in run["object"]}
@@ -130,8 +163,15 @@ def test_bundle_is_a_valid_process_run_crate_with_the_files_hashes(session, tmp_
     # the zip holds the same folder
     with zipfile.ZipFile(z) as zf:
         names = set(zf.namelist())
-    assert {"b1/ro-crate-metadata.json", "b1/reproduce.ipynb", "b1/data/runs/a.h5", "b1/hpc/apptainer.def",
-            "b1/hpcdash/__init__.py", "b1/requirements.txt", "b1/runtime.txt"} <= names
+    assert {
+        "b1/ro-crate-metadata.json",
+        "b1/reproduce.ipynb",
+        "b1/data/runs/a.h5",
+        "b1/hpc/apptainer.def",
+        "b1/hpcdash/__init__.py",
+        "b1/requirements.txt",
+        "b1/runtime.txt",
+    } <= names
     # a changed file is reported
     with h5py.File(folder / "data" / "runs" / "a.h5", "r+") as f:
         f["model/conductivity"][0, 0, 0] = 123.0
@@ -165,13 +205,17 @@ def test_the_bundle_is_a_binder_repository_for_this_python(session, tmp_path: Pa
     its Dockerfile installs the bundle's requirements.txt."""
     root, log = session
     folder = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="binder").with_suffix("")
-    code = ("import json, sys\nfrom repo2docker.app import Repo2Docker\nfrom repo2docker.buildpacks import PythonBuildPack\n"
-            "bp = next(B(base_image='docker.io/library/buildpack-deps:24.04') for B in Repo2Docker().buildpacks\n"
-            "          if B(base_image='docker.io/library/buildpack-deps:24.04').detect())\n"
-            "bp.platform = 'linux/amd64'\n"
-            "print(json.dumps({'pack': type(bp).__name__, 'python': bp.python_version,\n"
-            "                  'dockerfile': bp.render({'NB_USER': 'jovyan', 'NB_UID': '1000'})}))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=120)
+    code = (
+        "import json, sys\nfrom repo2docker.app import Repo2Docker\nfrom repo2docker.buildpacks import PythonBuildPack\n"
+        "bp = next(B(base_image='docker.io/library/buildpack-deps:24.04') for B in Repo2Docker().buildpacks\n"
+        "          if B(base_image='docker.io/library/buildpack-deps:24.04').detect())\n"
+        "bp.platform = 'linux/amd64'\n"
+        "print(json.dumps({'pack': type(bp).__name__, 'python': bp.python_version,\n"
+        "                  'dockerfile': bp.render({'NB_USER': 'jovyan', 'NB_UID': '1000'})}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     info = json.loads(out.stdout.strip().splitlines()[-1])
     assert info["pack"] == "PythonBuildPack"
@@ -196,19 +240,28 @@ def test_the_bundles_notebook_reopens_the_view_in_a_fresh_folder(session, tmp_pa
     folder = elsewhere / "nb"
     nb = nbformat.read(folder / "reproduce.ipynb", as_version=4)
     # the bundle's own copy of hpcdash is imported (run from the bundle's folder), with the data there
-    nb.cells.append(nbformat.v4.new_code_cell(
-        "print('PANES', [(p.file.split('/data/')[-1], p.axis, p.index, p.cmap) for p in view_1.state.panes],"
-        " hpcdash.__file__.startswith(str(__import__('pathlib').Path.cwd())))"))
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
-    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "print('PANES', [(p.file.split('/data/')[-1], p.axis, p.index, p.cmap) for p in view_1.state.panes],"
+            " hpcdash.__file__.startswith(str(__import__('pathlib').Path.cwd())))"
+        )
+    )
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute()
+    text = "\n".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
     assert "match their recorded sha256" in text and "CHANGED" not in text and "MISSING" not in text
     assert "PANES [('runs/a.h5', 'y', 2, 'magma'), ('runs/b.h5', 'y', 2, 'magma')] True" in text
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
 
 
 def test_the_provenance_data_layer_does_not_import_panel():
-    code = ("import sys, hpcdash.provenance, hpcdash.provenance.bundle, hpcdash.provenance.record; "
-            "print('panel' in sys.modules, 'holoviews' in sys.modules, 'bokeh' in sys.modules)")
+    code = (
+        "import sys, hpcdash.provenance, hpcdash.provenance.bundle, hpcdash.provenance.record; "
+        "print('panel' in sys.modules, 'holoviews' in sys.modules, 'bokeh' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["False", "False", "False"], out.stderr[-2000:]
 
@@ -218,8 +271,12 @@ def test_hpcdash_verify_checks_a_bundle_from_the_command_line(session, tmp_path:
     z = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="cli")
 
     def verify(target) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "hpcdash", "verify", str(target)], capture_output=True,
-                              text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "hpcdash", "verify", str(target)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     for target in (z, z.with_suffix("")):
         out = verify(target)
@@ -238,27 +295,57 @@ def test_hpcdash_bundle_writes_a_bundle_from_a_batch_job(session, tmp_path: Path
     job's id; paths outside the root are refused."""
     root, _ = session
     env = {**os.environ, "SLURM_JOB_ID": "4242", "SLURM_JOB_NODELIST": "node[01-02]"}
-    out = subprocess.run([sys.executable, "-m", "hpcdash", "bundle", "runs/a.h5", "runs/b.h5", "--title", "beta sweep",
-                          "--license", "CC-BY-4.0", "--name", "job4242"], cwd=root, env=env, capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hpcdash",
+            "bundle",
+            "runs/a.h5",
+            "runs/b.h5",
+            "--title",
+            "beta sweep",
+            "--license",
+            "CC-BY-4.0",
+            "--name",
+            "job4242",
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     z = Path(out.stdout.strip().splitlines()[-1])
     assert z == root / "bundles" / "job4242.zip" and "100% Done" in out.stderr
     folder = z.with_suffix("")
     events = [json.loads(line) for line in (folder / "provenance.jsonl").read_text().splitlines()]
-    assert events[0]["summary"] == "Ran in SLURM job 4242" and events[0]["details"]["slurm_job_nodelist"] == "node[01-02]"
+    assert (
+        events[0]["summary"] == "Ran in SLURM job 4242"
+        and events[0]["details"]["slurm_job_nodelist"] == "node[01-02]"
+    )
     nb = json.loads((folder / "reproduce.ipynb").read_text())
     code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert '{"file": "runs/a.h5", "file2": "runs/b.h5"}' in code
     graph = {e["@id"]: e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"]}
-    assert graph["./"]["name"] == "beta sweep" and graph["./"]["license"] == {"@id": "https://spdx.org/licenses/CC-BY-4.0"}
+    assert graph["./"]["name"] == "beta sweep" and graph["./"]["license"] == {
+        "@id": "https://spdx.org/licenses/CC-BY-4.0"
+    }
     assert all(c.ok for c in verify_bundle(folder))
-    refused = subprocess.run([sys.executable, "-m", "hpcdash", "bundle", str(tmp_path / "secret.h5")], cwd=root,
-                             capture_output=True, text=True, timeout=120)
+    refused = subprocess.run(
+        [sys.executable, "-m", "hpcdash", "bundle", str(tmp_path / "secret.h5")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert refused.returncode == 2 and "outside" in refused.stderr
 
 
-def test_a_bundle_that_does_not_fit_is_refused_before_anything_is_written(session, tmp_path: Path, monkeypatch):
+def test_a_bundle_that_does_not_fit_is_refused_before_anything_is_written(
+    session, tmp_path: Path, monkeypatch
+):
     import shutil as sh
     from collections import namedtuple
 

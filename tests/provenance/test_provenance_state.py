@@ -34,7 +34,10 @@ def test_opened_files_views_and_exports_are_recorded_and_bundled(root: Path):
     ex.panes[0].index = 3
     b.exported("npy", "b_z3.npy", b"\x93NUMPY...")
     kinds = [(e.kind, e.summary) for e in prov.events()]
-    assert kinds[:2] == [("open", "Opened a.h5 /model/conductivity"), ("open", "Opened b <i>.h5 /model/conductivity")]
+    assert kinds[:2] == [
+        ("open", "Opened a.h5 /model/conductivity"),
+        ("open", "Opened b <i>.h5 /model/conductivity"),
+    ]
     assert kinds[2] == ("export", "Downloaded b_z3.npy")
     export = prov.events()[2].details
     assert export["bytes"] == 9 and len(export["sha256"]) == 64 and export["index"] == 3
@@ -80,7 +83,12 @@ def test_cluster_activity_and_sweeps_are_recorded(root: Path):
     finally:
         control.close()
     summaries = [e.summary for e in prov.events() if e.kind == "cluster"]
-    assert summaries == ["Started a local cluster", "Asked for 1 worker", "Asked for 0 workers", "Closed the cluster"]
+    assert summaries == [
+        "Started a local cluster",
+        "Asked for 1 worker",
+        "Asked for 0 workers",
+        "Closed the cluster",
+    ]
     started = prov.events()[0].details
     assert started["backend"] == "local" and started["request"]["memory"] == "1GB"
     prov.record_runs([{"source_x": -100.0, "core_cells": 24}], [root / "runs" / "a.h5"], 1.7e9)
@@ -118,7 +126,10 @@ def test_a_zip_too_large_for_the_page_is_not_offered_for_download(root: Path, mo
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, view._on_export()).result(timeout=120)
     assert prov.bundle_zip and not view.download.visible
-    assert "too large to send through the page" in view.status.object and "scp, rsync or Globus" in view.status.object
+    assert (
+        "too large to send through the page" in view.status.object
+        and "scp, rsync or Globus" in view.status.object
+    )
     monkeypatch.setattr(pv, "DOWNLOAD_LIMIT_BYTES", 10**12)
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, view._on_export()).result(timeout=120)

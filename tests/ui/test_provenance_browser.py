@@ -31,13 +31,16 @@ def prov_server(data_root: Path, tmp_path_factory) -> Iterator[Server]:
     shutil.copy(data_root / "a.h5", root / "runs" / "a.h5")
     shutil.copy(data_root / "b.h5", root / "runs" / "b <x>.h5")
     log = root.parent / "server.log"
-    for server in _serve([sys.executable, "-m", "hpcdash", "serve", "--root", str(root), "--port", "{port}"], log):
+    for server in _serve(
+        [sys.executable, "-m", "hpcdash", "serve", "--root", str(root), "--port", "{port}"], log
+    ):
         server.root = root
         yield server
 
 
-def test_the_session_is_recorded_and_exported_as_a_bundle(page: Page, prov_server, tmp_path: Path,
-                                                          console_errors):
+def test_the_session_is_recorded_and_exported_as_a_bundle(
+    page: Page, prov_server, tmp_path: Path, console_errors
+):
     root = prov_server.root
     open_view(page, prov_server, file="runs/a.h5", file2="runs/b <x>.h5", axis="y", slice="2")
     expect(readout(page, 1)).to_contain_text("(slice 3 of 16)", timeout=LOAD)
@@ -68,7 +71,9 @@ def test_the_session_is_recorded_and_exported_as_a_bundle(page: Page, prov_serve
     with zipfile.ZipFile(z) as zf:
         zf.extractall(tmp_path / "unzipped")
     folder = tmp_path / "unzipped" / name
-    graph = {unquote(e["@id"]): e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"]}
+    graph = {
+        unquote(e["@id"]): e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"]
+    }
     assert graph["./"]["name"] == "Line 3 <b>beta</b> sweep"
     for rel in ("runs/a.h5", "runs/b <x>.h5"):
         assert graph[f"data/{rel}"]["sha256"] == file_sha256(root / rel) == file_sha256(folder / "data" / rel)
