@@ -93,3 +93,41 @@ def test_the_session_is_recorded_and_exported_as_a_bundle(
     if not readme_shot.exists() or os.environ.get("HPCDASH_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(shot, readme_shot)
     assert console_errors == []
+
+
+@pytest.mark.slow
+def test_cluster_work_started_in_the_app_is_recorded(page: Page, prov_server, console_errors):
+    """The whole app: a local cluster started from the Cluster tab, a small sweep run on it and the cluster
+    stopped appear in the Provenance tab with the runs' files."""
+
+    def fill(css: str, value: str) -> None:
+        box = page.locator(f"{css} input").first
+        box.fill(value)
+        box.press("Enter")
+
+    open_view(page, prov_server, file="runs/a.h5")
+    expect(readout(page)).to_contain_text("slice", timeout=LOAD)
+    page.get_by_text("Cluster", exact=True).click()
+    start = page.locator(".hpc-start button")
+    expect(start).to_be_visible(timeout=STEP)
+    fill(".hpc-n", "1")
+    start.click()
+    expect(page.locator(".hpc-nworkers")).to_have_text("1", timeout=120_000)
+    fill(".hpc-sweep-runs", "2")
+    fill(".hpc-sweep-cells", "8")
+    page.locator(".hpc-sweep button").click()
+    expect(page.locator(".hpc-sweep-msg")).to_contain_text("2/2 runs done in", timeout=180_000)
+    page.locator(".hpc-stop button").click()
+    expect(page.locator(".hpc-phase")).to_have_text("stopped", timeout=STEP)
+
+    page.get_by_text("Provenance", exact=True).click()
+    table = page.locator(".hpc-prov-table")
+    for words in ("Started a local cluster", "Asked for 1 worker", "source_x = -100.0", "source_x = 100.0",
+                  "Closed the cluster"):
+        expect(table).to_contain_text(words, timeout=STEP)
+    runs = sorted(p.name for p in (prov_server.root / "runs").glob("dc-*.h5"))
+    assert len(runs) == 2
+    for name in runs:
+        expect(table).to_contain_text(name)
+    expect(page.locator(".hpc-prov-counts")).to_contain_text("2 runs")
+    assert console_errors == []
