@@ -137,8 +137,8 @@ def write_bundle(
     the root), reopened by the notebook. `license`: an SPDX identifier (e.g. ``CC-BY-4.0``) for the
     bundle's content, or "" (the crate then says none was chosen). `include_data=False` records the
     files (path, size, sha256) without copying them. `progress(fraction, text)` is called as the work
-    goes (hashing and copying take most of it). Written under a temporary name and renamed at the end: a failed export leaves
-    no half bundle."""
+    goes (hashing and copying take most of it). Written under temporary names and renamed at the end:
+    a failed export leaves no half bundle."""
     name = _safe_name(name or default_name(dest))
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -200,6 +200,7 @@ def write_bundle(
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         zip_path.unlink(missing_ok=True)
+        _partial_zip(zip_path).unlink(missing_ok=True)
         raise
     report(1.0, "Done")
     return zip_path
@@ -241,10 +242,14 @@ def _copy_package(dst: Path) -> None:
     )
 
 
+def _partial_zip(zip_path: Path) -> Path:
+    return zip_path.with_name(zip_path.name + ".partial")
+
+
 def _zip(folder: Path, zip_path: Path, name: str, advance: Callable[[int], None]) -> None:
     """Entries under `name/`, sorted; HDF5 files stored as they are (compressing them again costs
     time and gains little), the rest deflated."""
-    tmp = zip_path.with_name(zip_path.name + ".partial")
+    tmp = _partial_zip(zip_path)
     with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             rel = path.relative_to(folder).as_posix()

@@ -355,3 +355,18 @@ def test_a_bundle_that_does_not_fit_is_refused_before_anything_is_written(
     with pytest.raises(OSError, match=r"not enough space in .*\(leave the data files out"):
         write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="full")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_failure_while_zipping_leaves_nothing_behind(session, tmp_path: Path, monkeypatch):
+    root, log = session
+    real_write = zipfile.ZipFile.write
+
+    def failing_write(self, filename, arcname=None, *args, **kwargs):
+        if str(arcname).endswith(".h5"):
+            raise OSError(28, "No space left on device")
+        return real_write(self, filename, arcname, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "write", failing_write)
+    with pytest.raises(OSError, match="No space left"):
+        write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="halfway")
+    assert list((tmp_path / "out").iterdir()) == []
