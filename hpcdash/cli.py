@@ -223,7 +223,7 @@ def verify(bundle: str) -> int:
         print(f"hpcdash: {bundle} is not a bundle (no readable ro-crate-metadata.json): {err}", file=sys.stderr)
         return 2
     for c in checks:
-        print(f"{'OK' if c.ok else ('MISSING' if c.actual is None else 'CHANGED'):8} {c.path}")
+        print(f"{c.status:8} {c.path}")
     bad = sum(not c.ok for c in checks)
     print(f"{len(checks) - bad} of {len(checks)} files match their recorded SHA-256")
     return 1 if bad else 0

@@ -75,6 +75,11 @@ class FileCheck:
     def ok(self) -> bool:
         return self.actual == self.expected
 
+    @property
+    def status(self) -> str:
+        """OK, CHANGED or MISSING (the file is not where the bundle says)."""
+        return "OK" if self.ok else ("MISSING" if self.actual is None else "CHANGED")
+
 
 def plan_bundle(log: ProvenanceLog, root: str | os.PathLike) -> BundlePlan:
     """The files named by the log's events that still exist inside `root` (real paths, symlinks
@@ -281,7 +286,7 @@ def _write_notebook(path: Path, meta: dict, views: list[dict[str, str]]) -> None
             "from hpcdash.provenance import verify_bundle\n\n"
             "checks = verify_bundle('.')\n"
             "for c in checks:\n"
-            "    print('OK     ' if c.ok else ('MISSING' if c.actual is None else 'CHANGED'), c.path)\n"
+            "    print(f'{c.status:8} {c.path}')\n"
             'print(f"{sum(c.ok for c in checks)} of {len(checks)} files match their recorded sha256")'
         ),
         new_code_cell("import panel as pn\n\npn.extension()"),
