@@ -1,11 +1,13 @@
 """The `hpcdash` command: serve the app, write and serve demo runs, run the benchmark.
 
-    hpcdash serve [PATHS...] [--root DIR] [--port 5006] [--address 127.0.0.1]
+    hpcdash serve [PATHS...] [--root DIR] [--port 5006] [--address 127.0.0.1] [--unix-socket PATH]
     hpcdash demo [--out DIR] [--port 5006] [--no-serve]
     hpcdash bench [ARGS...]
 
 The server binds to loopback unless `--address` says otherwise, and never reads a file outside `--root`
-(default: the working directory).
+(default: the working directory). On a machine shared with other users (an HPC login node) any of them
+can connect to a loopback port: `--unix-socket PATH` listens on a socket file only its owner can open
+instead (reached through ``ssh -L 5006:PATH host``, or jupyter-server-proxy, which uses one).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (default 5006)")
         sp.add_argument("--address", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1: only this machine can connect)")
+        sp.add_argument("--unix-socket", default=None, metavar="PATH",
+                        help="listen on this Unix socket (mode 0600: only you can connect) instead of a TCP "
+                             "port; for shared machines, reached with ssh -L 5006:PATH host")
         sp.add_argument("--allow-websocket-origin", action="append", default=None, metavar="HOST[:PORT]",
                         help="extra origin allowed to open the app's websocket (repeatable)")
         sp.add_argument("--prefix", default="", help="URL prefix, e.g. when behind jupyter-server-proxy")
@@ -83,8 +88,12 @@ def websocket_origins(address: str, port: int, extra: Sequence[str] | None = Non
 
 def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, address: str = "127.0.0.1",
           allow_websocket_origin: Sequence[str] | None = None, prefix: str = "", show: bool = False,
-          num_threads: int | None = None, title: str = "hpcdash") -> None:
-    """Serve `create_app(paths, root)` at http://address:port/ until interrupted."""
+          num_threads: int | None = None, title: str = "hpcdash", unix_socket: str | None = None) -> None:
+    """Serve `create_app(paths, root)` at http://address:port/ until interrupted.
+
+    With `unix_socket`, the server listens on that socket file (created with mode 0600) and on no TCP
+    port; `port` is then the local port a tunnel forwards to it (``ssh -L port:unix_socket host``),
+    which the websocket's origin check allows."""
     import logging
 
     import panel as pn
@@ -106,10 +115,19 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
 
     prepare_server_process()
 
-    origins = websocket_origins(address, port, allow_websocket_origin)
-    url = f"http://{'127.0.0.1' if address in ('', '0.0.0.0') else address}:{port}{prefix or ''}/"
-    print(f"hpcdash: serving {root} at {url}", flush=True)
     kwargs = {}
+    if unix_socket:
+        unix_socket = check_unix_socket_path(unix_socket)
+        kwargs["unix_socket"] = unix_socket
+        origins = websocket_origins("127.0.0.1", port, allow_websocket_origin)
+        print(f"hpcdash: serving {root} on the Unix socket {unix_socket} (only you can connect); from your "
+              f"computer: ssh -L {port}:{unix_socket} {socket.getfqdn()} and open "
+              f"http://localhost:{port}{prefix or ''}/", flush=True)
+        show = False
+    else:
+        origins = websocket_origins(address, port, allow_websocket_origin)
+        url = f"http://{'127.0.0.1' if address in ('', '0.0.0.0') else address}:{port}{prefix or ''}/"
+        print(f"hpcdash: serving {root} at {url}", flush=True)
     if prefix:
         kwargs["prefix"] = prefix
     if num_threads is not None:
@@ -122,6 +140,34 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
     pn.serve({"/": app}, port=port, address=address,
              websocket_origin=origins, show=show, title=title, verbose=False,
              static_dirs={"hpcdash-assets": str(ASSETS)}, **kwargs)
+
+
+def check_unix_socket_path(path: str) -> str:
+    """The absolute path for a Unix socket, or SystemExit with a sentence saying why it cannot be one:
+    its folder must exist, and nothing but a stale socket may be in its place."""
+    import stat
+
+    path = os.path.abspath(os.path.expanduser(path))
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise SystemExit(f"hpcdash: cannot listen on {path}: the folder {folder} does not exist.")
+    if os.path.lexists(path):
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            raise SystemExit(f"hpcdash: cannot listen on {path}: a file that is not a socket is in its place.")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+        except OSError:
+            pass  # a socket left behind by a server that is gone: replaced
+        else:
+            raise SystemExit(f"hpcdash: cannot listen on {path}: a server is listening there already.")
+        finally:
+            probe.close()
+    # the kernel's limit for a socket path (sun_path: 108 bytes with the final NUL on Linux)
+    if len(os.fsencode(path)) > 107:
+        raise SystemExit(f"hpcdash: cannot listen on {path}: a Unix socket path has at most 107 bytes "
+                         f"(this one has {len(os.fsencode(path))}); choose a shorter one.")
+    return path
 
 
 def demo(out: str, runs: int = 3, serve_it: bool = True, **server) -> list[Path]:
@@ -241,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return bundle(args.paths, args.root, args.out, name=args.name, title=args.title, license=args.license,
                       include_data=not args.no_data)
     server = dict(port=args.port, address=args.address, allow_websocket_origin=args.allow_websocket_origin,
-                  prefix=args.prefix, show=args.show, num_threads=args.num_threads)
+                  prefix=args.prefix, show=args.show, num_threads=args.num_threads, unix_socket=args.unix_socket)
     if args.command == "serve":
         serve(args.paths, args.root, **server)
     elif args.command == "demo":

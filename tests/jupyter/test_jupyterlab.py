@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -133,6 +134,17 @@ def _screenshot(page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / name))
 
 
+def _hpcdash_process():
+    """The `hpcdash serve` process jupyter-server-proxy started (a child of this test's JupyterLab)."""
+    import psutil
+
+    found = [p for p in psutil.process_iter(["cmdline"])
+             if p.info["cmdline"] and "hpcdash" in p.info["cmdline"] and "serve" in p.info["cmdline"]
+             and "--unix-socket" in p.info["cmdline"]]
+    assert len(found) == 1, found
+    return found[0]
+
+
 def _errors(console_errors: list[str]) -> list[str]:
     return [e for e in console_errors if not any(n in e for n in LAB_NOISE)]
 
@@ -143,9 +155,12 @@ def test_proxy_entry_point_is_registered():
     eps = {ep.name: ep for ep in entry_points(group="jupyter_serverproxy_servers")}
     assert "hpcdash" in eps
     config = eps["hpcdash"].load()()
-    assert "{port}" in config["command"] and "{base_url}hpcdash" in config["command"]
+    assert "{base_url}hpcdash" in config["command"]
     assert config["absolute_url"] is True
-    assert config["command"][config["command"].index("--address") + 1] == "127.0.0.1"
+    # a Unix socket in a private folder, not a loopback port other users of the machine could reach
+    assert config["unix_socket"] is True
+    assert config["command"][config["command"].index("--unix-socket") + 1] == "{unix_socket}"
+    assert "--port" not in config["command"] and "--address" not in config["command"]
 
 
 def test_labextension_build_is_complete():
@@ -187,6 +202,12 @@ def test_launcher_tile_opens_the_app_through_the_proxy(lab, page, console_errors
     app.get_by_text("run-a.h5").first.wait_for(timeout=30_000)
     app.get_by_text("results/").first.wait_for(timeout=30_000)
     _screenshot(page, "jupyterlab-launcher-app.png")
+    # the app behind the proxy listens on no TCP port, only on a socket its user alone can open
+    served = _hpcdash_process()
+    assert [c for c in served.net_connections(kind="inet") if c.status == "LISTEN"] == []
+    sock = Path(served.cmdline()[served.cmdline().index("--unix-socket") + 1])
+    assert stat.S_ISSOCK(sock.stat().st_mode) and stat.S_IMODE(sock.stat().st_mode) == 0o600
+    assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
     assert not _errors(console_errors)
     assert not blocked_requests  # nothing asked of hosts other than this machine
 
