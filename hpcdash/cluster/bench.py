@@ -61,8 +61,10 @@ def bench_scale(rounds: int = 5, n: int = 2, queue: str = "debug", memory: str =
     logs = tempfile.mkdtemp(prefix="hpcdash-bench-logs-")
     cc = ClusterControl(backend="slurm", queue=queue, memory=memory, cores=cores, processes=1,
                         walltime=walltime, interface=interface or "", log_directory=logs)
+    # the same TLS setting as the controlled cluster's, so the comparison is of the control code alone
     bare = SLURMCluster(queue=queue, memory=memory, cores=cores, processes=1, walltime=walltime,
-                        interface=interface, log_directory=logs, scheduler_options={"dashboard_address": ":0"})
+                        interface=interface, log_directory=logs, scheduler_options={"dashboard_address": ":0"},
+                        **cc.security_options())
     bare_client = Client(bare)
     controlled: list[float] = []
     plain: list[float] = []

@@ -74,8 +74,10 @@ _CLUSTER_CLASSES = {
 }
 # Request parameters that can come from jobqueue.<backend> and from profiles.
 REQUEST_FIELDS = ("cores", "processes", "memory", "walltime", "queue", "account", "job_extra_directives",
-                  "job_script_prologue", "interface", "log_directory", "python")
+                  "job_script_prologue", "interface", "log_directory", "python", "encrypt")
 _DUMMY_ADDRESS = "tcp://<insert-scheduler-address-here>:8786"
+#: Stand-in for the name dask-jobqueue gives a key file when the cluster starts (job script preview).
+_KEY_PLACEHOLDER = "<made-at-start>"
 
 
 class RequestError(Exception):
@@ -327,6 +329,12 @@ class ClusterControl(param.Parameterized):
     interface = param.String(default="", doc="Network interface for scheduler and workers ('' = default).")
     log_directory = param.String(default="", doc="Where batch jobs write stdout/stderr ('' = ~/.cache/hpcdash/worker-logs).")
     python = param.String(default="", doc="Python of the workers ('' = this Python).")
+    encrypt = param.Boolean(default=True, label="Encrypt (TLS)",
+                            doc="Scheduler, workers and client talk TLS with a key made for this cluster alone: "
+                                "no one else on the machine or the HPC network can connect to the scheduler "
+                                "(which runs any code it is sent) or read the data. Batch workers read the "
+                                "key from a folder of yours they can reach (dask config "
+                                "'jobqueue.<backend>.shared-temp-directory', default ~/.cache/hpcdash/tls).")
 
     n_workers = param.Integer(default=2, bounds=(0, None), doc="Workers for scale() without argument.")
     adapt_minimum = param.Integer(default=0, bounds=(0, None))
@@ -457,6 +465,52 @@ class ClusterControl(param.Parameterized):
     def _log_dir(self) -> str:
         return self.log_directory or os.path.expanduser("~/.cache/hpcdash/worker-logs")
 
+    def tls_directory(self) -> str:
+        """Where batch workers find the cluster's TLS key and certificates: dask config
+        ``jobqueue.<backend>.shared-temp-directory`` if set (it must be visible from the compute nodes,
+        as a home folder is), else ``~/.cache/hpcdash/tls``."""
+        configured = dask.config.get(f"jobqueue.{self.backend}.shared-temp-directory", default=None)
+        return os.path.expanduser(os.path.expandvars(configured or "~/.cache/hpcdash/tls"))
+
+    def security_options(self) -> dict[str, Any]:
+        """Keyword arguments that make the cluster about to start use TLS (none when `encrypt` is off):
+        a key and certificates made for it alone (``Security.temporary()``); for batch jobs, the folder
+        dask-jobqueue writes the workers' copies to (files of mode 0600, in a folder of mode 0700)."""
+        if not self.encrypt:
+            return {}
+        from distributed.security import Security
+
+        try:
+            security = Security.temporary()
+        except ImportError as err:  # the `cryptography` package makes the key
+            raise RequestError(f"Encryption needs the 'cryptography' package ({err}); install it, or turn "
+                               "Encrypt (TLS) off.", "encrypt") from err
+        if self.backend == "local":
+            return {"security": security}
+        folder = self.tls_directory()
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+        except OSError as err:
+            raise RequestError(f"The folder for the cluster's TLS key, {folder}, cannot be made: {err}.",
+                               "encrypt") from err
+        return {"security": security, "shared_temp_directory": folder}
+
+    def _preview_security(self) -> dict[str, Any]:
+        """For the job script preview: the TLS options the workers will get, with the key files' names
+        (made when the cluster starts) shown as a placeholder."""
+        if not self.encrypt:
+            return {"protocol": None, "security": None}
+        from distributed.security import Security
+
+        folder = self.tls_directory()
+
+        def key_file(role: str) -> str:
+            return os.path.join(folder, f".dask-jobqueue.worker.{role}.{_KEY_PLACEHOLDER}")
+
+        return {"protocol": "tls://", "security": Security(
+            tls_ca_file=key_file("ca_file"), tls_worker_cert=key_file("cert"), tls_worker_key=key_file("key"),
+            require_encryption=True)}
+
     def job_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the backend's dask-jobqueue cluster/job class from the current request."""
         if self.processes > self.cores:
@@ -494,14 +548,16 @@ class ClusterControl(param.Parameterized):
         address and worker name). Nothing is submitted. For ``local`` a one-line description."""
         if self.backend == "local":
             return (f"# local backend: no batch job; LocalCluster workers with {max(1, self.cores // self.processes)} "
-                    f"thread(s) and {self.memory} / {self.processes} memory each")
+                    f"thread(s) and {self.memory} / {self.processes} memory each"
+                    + (", talking TLS" if self.encrypt else ""))
         if self._cluster is not None and self._backend_running == self.backend:
             return self._cluster.job_script()
         _, job_cls = _job_classes(self.backend)
         kw = self.job_kwargs()
-        kw.update(config_name=job_cls.config_name, protocol=None, security=None)
+        kw.update(config_name=job_cls.config_name, **self._preview_security())
+        address = _DUMMY_ADDRESS.replace("tcp://", "tls://") if self.encrypt else _DUMMY_ADDRESS
         try:
-            return job_cls(_DUMMY_ADDRESS, name="dummy-name", **kw).job_script()
+            return job_cls(address, name="dummy-name", **kw).job_script()
         except (ValueError, TypeError) as err:
             raise RequestError(str(err)) from err
 
@@ -579,11 +635,12 @@ class ClusterControl(param.Parameterized):
                         n_workers=0, threads_per_worker=max(1, self.cores // self.processes),
                         memory_limit=parse_bytes(self.memory) // self.processes, processes=True,
                         dashboard_address=":0", silence_logs=logging.ERROR,
-                        host="127.0.0.1" if self.interface in ("", "lo") else None,
+                        host="127.0.0.1" if self.interface in ("", "lo") else None, **self.security_options(),
                     )
                 else:
                     cluster_cls, job_cls = _job_classes(self.backend)
                     kw = self.job_kwargs()
+                    kw.update(self.security_options())
                     cluster = _unique_names(cluster_cls)(job_cls=_observed_job_class(job_cls, self._registry),
                                           scheduler_options={"dashboard_address": ":0"}, **kw)
             except RequestError:
@@ -668,6 +725,7 @@ class ClusterControl(param.Parameterized):
                     cluster.close()
                 except Exception:  # noqa: BLE001 - e.g. AssertionError after a failed submission
                     pass
+                _remove_key_files(cluster)
             if self._backend_running == "slurm":
                 active = [s.job_id for s in self._registry.snapshot() if s.job_id and not s.gone]
                 for s in self._registry.snapshot():
@@ -812,6 +870,20 @@ class ClusterControl(param.Parameterized):
     def describe_memory(self, nbytes: int) -> str:
         """``format_bytes`` for the UI."""
         return format_bytes(nbytes)
+
+
+def _remove_key_files(cluster) -> None:
+    """Delete the copies of a closed cluster's TLS key and certificates that dask-jobqueue wrote for its
+    workers (temporary files it keeps open on the cluster object, removed only when that object is
+    collected, which a reference elsewhere can put off indefinitely)."""
+    for name, value in list(vars(cluster).items()):
+        path = getattr(value, "name", None)
+        if name.startswith("_job_") and isinstance(path, str) and hasattr(value, "close") \
+                and os.path.basename(path).startswith(".dask-jobqueue.worker."):
+            try:
+                value.close()  # a NamedTemporaryFile deletes its file when closed
+            except OSError:
+                pass
 
 
 def proxied_dashboard_link(link: str, base_url: str | None) -> str:

@@ -29,7 +29,7 @@ __all__ = ["ClusterView", "cluster_tab"]
 
 _FIELD_LABELS = {"walltime": "Walltime", "queue": "Queue / partition", "memory": "Memory per job",
                  "cores": "Cores per job", "processes": "Processes per job", "account": "Account",
-                 "interface": "Network interface"}
+                 "interface": "Network interface", "encrypt": "Encrypt (TLS)"}
 _PHASES = ["requested", "queued", "starting workers", "workers connected"]
 
 
@@ -140,6 +140,8 @@ class ClusterView(pn.viewable.Viewer):
                                                        css_classes=["hpc-account"]),
             "interface": pn.widgets.TextInput.from_param(p.interface, label=_FIELD_LABELS["interface"],
                                                          css_classes=["hpc-interface"]),
+            "encrypt": pn.widgets.Checkbox.from_param(p.encrypt, label=_FIELD_LABELS["encrypt"],
+                                                      css_classes=["hpc-encrypt"]),
         }
         self.field_alerts = {k: pn.pane.Alert("", alert_type="danger", visible=False,
                                               css_classes=["hpc-field-error", f"hpc-error-{k}"], margin=(0, 10))
@@ -201,8 +203,8 @@ class ClusterView(pn.viewable.Viewer):
 
         c.param.watch(self._on_request_change, list(c.param.objects("existing").keys() & {
             "backend", "cores", "processes", "memory", "walltime", "queue", "account", "job_extra_directives",
-            "job_script_prologue", "interface", "log_directory", "python", "n_workers", "charge_per_node_hour",
-            "cores_per_node", "profile"}))
+            "job_script_prologue", "interface", "log_directory", "python", "encrypt", "n_workers",
+            "charge_per_node_hour", "cores_per_node", "profile"}))
         self._update_preview()
         self._update_partitions()
         self._update_batch_fields()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from distributed import Client
+
 from tests.cluster.cluster_helpers import wait_until
 
 
@@ -14,6 +17,10 @@ def test_local_start_scale_compute_close(make_control):
     assert cc.running
     cc.client.wait_for_workers(2, timeout=60)
     assert cc.client.submit(lambda x: x * 2, 21).result(timeout=30) == 42
+    # TLS by default: other users of this machine cannot hand the scheduler code to run
+    assert cc.cluster.scheduler_address.startswith("tls://127.0.0.1:")
+    with pytest.raises(OSError):
+        Client(cc.cluster.scheduler_address.replace("tls://", "tcp://"), timeout=5)
     st = wait_until(lambda: (s := cc.status()) and s.workers == 2 and s, 30, what="2 workers")
     assert st.cores == 4 and st.jobs == [] and st.phase == "workers connected"
     assert st.dashboard_link.startswith("/user/ada/proxy/") and st.dashboard_link.endswith("/status")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import stat
 import subprocess
 
+import dask
 import pytest
 
 from hpcdash.cluster import RequestError
@@ -160,3 +162,33 @@ def test_scale_down_then_up_keeps_the_new_jobs(slurm, make_control):
     st = cc.status()
     assert st.workers == 2
     assert {j.job_id for j in st.jobs if j.state == "running"} == {j.job_id for j in running}
+
+
+def test_scheduler_speaks_only_tls_with_the_clusters_own_key(slurm, make_control, tmp_path):
+    """Encrypt (TLS) is on by default: batch workers get the cluster's key from the shared folder (files
+    only the user can read), and nobody without that key reaches the scheduler: not in plain TCP, not
+    with a key of their own."""
+    from distributed import Client
+    from distributed.security import Security
+
+    folder = tmp_path / "tls"
+    with dask.config.set({"jobqueue.slurm.shared-temp-directory": str(folder)}):
+        cc = make_control(backend="slurm")
+        assert cc.encrypt
+        cc.start(n=1)
+    cc.client.wait_for_workers(1, timeout=120)
+    assert cc.client.submit(sum, [4, 5]).result(timeout=60) == 9
+    address = cc.cluster.scheduler_address
+    assert address.startswith("tls://")
+    keys = sorted(folder.iterdir())
+    assert len(keys) == 3 and all(k.name.startswith(".dask-jobqueue.worker.") for k in keys)
+    assert all(stat.S_IMODE(k.stat().st_mode) == 0o600 for k in keys)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    script = cc.job_script()  # the running cluster's: what sbatch got
+    assert all(str(k) in script for k in keys) and f"dask_worker {address}" in script
+    with pytest.raises(OSError):
+        Client(address.replace("tls://", "tcp://"), timeout=5)
+    with pytest.raises(OSError):
+        Client(address, security=Security.temporary(), timeout=5)
+    cc.close()
+    wait_until(lambda: not any(folder.iterdir()), 30, what="the key files removed with the cluster")

@@ -16,14 +16,33 @@ def make(backend: str, **kw) -> ClusterControl:
                           log_directory="/scratch/logs", python="/opt/py/bin/python", **kw)
 
 
-def test_pbs_script():
+def test_pbs_script(monkeypatch):
+    monkeypatch.setenv("HOME", "/home/u")
     s = make("pbs").job_script()
     assert s.startswith("#!/usr/bin/env bash")
     for line in ["#PBS -q normal", "#PBS -A geo42", "#PBS -l select=1:ncpus=4:mem=7630MB", "#PBS -l walltime=01:30:00",
                  "#PBS -l place=scatter", "#PBS -e /scratch/logs/", "module load python/3.11"]:
         assert line in s.splitlines(), line
-    assert "/opt/py/bin/python -m distributed.cli.dask_worker tcp://<insert-scheduler-address-here>:8786" in s
+    # TLS by default: the worker gets the cluster's key files (named when it starts) from the shared folder
+    worker = next(line for line in s.splitlines() if "distributed.cli.dask_worker" in line)
+    assert worker.startswith("/opt/py/bin/python -m distributed.cli.dask_worker tls://<insert-scheduler-address-here>:8786")
     assert "--nworkers 2" in s and "--nthreads 2" in s and "--interface ib0" in s
+    for flag in ("--tls-ca-file", "--tls-cert", "--tls-key"):
+        assert f"{flag} /home/u/.cache/hpcdash/tls/.dask-jobqueue.worker." in worker, flag
+    assert "--protocol tls://" in worker
+
+
+def test_encryption_off_gives_a_plain_tcp_worker():
+    s = make("pbs", encrypt=False).job_script()
+    assert "dask_worker tcp://<insert-scheduler-address-here>:8786" in s and "--tls" not in s
+
+
+def test_the_tls_folder_comes_from_dask_config():
+    with dask.config.set({"jobqueue.slurm.shared-temp-directory": "/scratch/me/dask-tls"}):
+        c = ClusterControl(backend="slurm")
+        assert c.tls_directory() == "/scratch/me/dask-tls"
+        assert "--tls-key /scratch/me/dask-tls/.dask-jobqueue.worker.key." in c.job_script()
+        assert c.request()["encrypt"] is True
 
 
 def test_sge_script():
