@@ -76,6 +76,11 @@ _CLUSTER_CLASSES = {
 REQUEST_FIELDS = ("cores", "processes", "memory", "walltime", "queue", "account", "job_extra_directives",
                   "job_script_prologue", "interface", "log_directory", "python", "encrypt")
 _DUMMY_ADDRESS = "tcp://<insert-scheduler-address-here>:8786"
+#: The Dask dashboard listens on loopback only (a free port), unless dask-jobqueue's config
+#: (``jobqueue.<backend>.scheduler-options.dashboard_address``) says otherwise: it shows task names, file
+#: paths and worker logs. The app links to it through jupyter-server-proxy when there is a Jupyter base
+#: URL, else directly (a browser on the same machine, or through an SSH tunnel).
+DASHBOARD_ADDRESS = "127.0.0.1:0"
 #: Stand-in for the name dask-jobqueue gives a key file when the cluster starts (job script preview).
 _KEY_PLACEHOLDER = "<made-at-start>"
 
@@ -465,6 +470,12 @@ class ClusterControl(param.Parameterized):
     def _log_dir(self) -> str:
         return self.log_directory or os.path.expanduser("~/.cache/hpcdash/worker-logs")
 
+    def _scheduler_options(self) -> dict[str, Any]:
+        """dask-jobqueue's configured ``scheduler-options`` for the backend, the dashboard on loopback
+        unless they name an address."""
+        configured = dask.config.get(f"jobqueue.{self.backend}.scheduler-options", default=None) or {}
+        return {"dashboard_address": DASHBOARD_ADDRESS, **configured}
+
     def tls_directory(self) -> str:
         """Where batch workers find the cluster's TLS key and certificates: dask config
         ``jobqueue.<backend>.shared-temp-directory`` if set (it must be visible from the compute nodes,
@@ -634,7 +645,7 @@ class ClusterControl(param.Parameterized):
                     cluster = _unique_names(LocalCluster)(
                         n_workers=0, threads_per_worker=max(1, self.cores // self.processes),
                         memory_limit=parse_bytes(self.memory) // self.processes, processes=True,
-                        dashboard_address=":0", silence_logs=logging.ERROR,
+                        dashboard_address=DASHBOARD_ADDRESS, silence_logs=logging.ERROR,
                         host="127.0.0.1" if self.interface in ("", "lo") else None, **self.security_options(),
                     )
                 else:
@@ -642,7 +653,7 @@ class ClusterControl(param.Parameterized):
                     kw = self.job_kwargs()
                     kw.update(self.security_options())
                     cluster = _unique_names(cluster_cls)(job_cls=_observed_job_class(job_cls, self._registry),
-                                          scheduler_options={"dashboard_address": ":0"}, **kw)
+                                          scheduler_options=self._scheduler_options(), **kw)
             except RequestError:
                 raise
             except Exception as err:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlparse
+
+import psutil
 import pytest
 from distributed import Client
 
@@ -21,6 +24,11 @@ def test_local_start_scale_compute_close(make_control):
     assert cc.cluster.scheduler_address.startswith("tls://127.0.0.1:")
     with pytest.raises(OSError):
         Client(cc.cluster.scheduler_address.replace("tls://", "tcp://"), timeout=5)
+    # the Dask dashboard (task names, paths, worker logs) listens on loopback only
+    port = urlparse(cc.cluster.dashboard_link).port
+    bound = {c.laddr.ip for c in psutil.Process().net_connections(kind="inet")
+             if c.status == "LISTEN" and c.laddr.port == port}
+    assert bound == {"127.0.0.1"}
     st = wait_until(lambda: (s := cc.status()) and s.workers == 2 and s, 30, what="2 workers")
     assert st.cores == 4 and st.jobs == [] and st.phase == "workers connected"
     assert st.dashboard_link.startswith("/user/ada/proxy/") and st.dashboard_link.endswith("/status")
@@ -31,3 +39,13 @@ def test_local_start_scale_compute_close(make_control):
     cc.close()
     assert not cc.running and cc.status().phase == "stopped" and cc.client is None
     cc.close()  # twice is fine
+
+
+def test_configured_scheduler_options_are_kept_and_may_open_the_dashboard():
+    import dask
+
+    from hpcdash.cluster import ClusterControl
+
+    assert ClusterControl(backend="slurm")._scheduler_options() == {"dashboard_address": "127.0.0.1:0"}
+    with dask.config.set({"jobqueue.slurm.scheduler-options": {"dashboard_address": ":8787", "port": 8786}}):
+        assert ClusterControl(backend="slurm")._scheduler_options() == {"dashboard_address": ":8787", "port": 8786}
