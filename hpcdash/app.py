@@ -1,6 +1,8 @@
 """The hpcdash app: one page, a tab per concern ("Explorer" first; "Cluster" plugs in here).
 
-`create_app(paths, root)` builds the page for one browser session. Tabs are listed in `TABS` as
+`create_app(paths, root)` builds the page for one browser session. A server keeps one `Workspace` per
+root for all of its pages: the provenance record and the cluster (kept through reloads, closed when no
+page has been open for a while, or with the server). Tabs are listed in `TABS` as
 (title, "module:function"): the first tab is built with the page, every other one when it is first
 opened (so its heavy imports and periodic work cost nothing until then), and a tab that fails to build
 shows its error instead of taking the page down.
@@ -119,6 +121,114 @@ class AppContext:
     shared: dict = field(default_factory=dict)
 
 
+#: How long a server keeps a running cluster after its last page closed (dask config
+#: ``hpcdash.cluster-grace``, e.g. "30 minutes"; a reload or a laptop back from sleep finds it still there).
+DEFAULT_CLUSTER_GRACE = "10 minutes"
+
+
+class Workspace:
+    """What one server keeps for all of its pages (one user's browser tabs): the provenance record, and
+    the cluster with the lease that closes it once no page has been open for the grace time.
+
+    The ClusterControl is made when a page first opens the Cluster tab (its imports cost the other pages
+    nothing); pages hold the lease from the start, so a sweep started from one tab is not cut short
+    because that tab closed while another stays open."""
+
+    def __init__(self, root: str):
+        import threading
+
+        from hpcdash.provenance.state import ProvenanceState
+
+        self.root = root
+        self.provenance = ProvenanceState(root=root)
+        self._control = None
+        self._lease = None
+        self._pages: dict[int, int | None] = {}  # page token -> its lease token (None before a cluster)
+        self._next_page = 0
+        self._lock = threading.RLock()
+        self._grace_s = self._configured_grace()
+
+    def grace_seconds(self) -> float:
+        """How long the cluster outlives the last page (read from dask config when the Workspace is made)."""
+        return self._grace_s
+
+    @staticmethod
+    def _configured_grace() -> float:
+        import dask
+        from dask.utils import parse_timedelta
+
+        return float(parse_timedelta(dask.config.get("hpcdash.cluster-grace", default=None)
+                                     or DEFAULT_CLUSTER_GRACE, default="s"))
+
+    def page_opened(self) -> int:
+        """A page of this server opened; returns the token `page_closed` takes."""
+        with self._lock:
+            self._next_page += 1
+            token = self._next_page
+            self._pages[token] = self._lease.hold() if self._lease is not None else None
+            return token
+
+    def page_closed(self, token: int) -> None:
+        with self._lock:
+            held = self._pages.pop(token, None)
+            if held is not None:
+                self._lease.release(held)
+
+    @property
+    def pages(self) -> int:
+        return len(self._pages)
+
+    def cluster(self):
+        """The server's ClusterControl (made on first use, recorded by the provenance state)."""
+        with self._lock:
+            if self._control is None:
+                from hpcdash.cluster import ClusterControl, ClusterLease
+
+                self._control = ClusterControl()
+                self.provenance.watch_cluster(self._control)
+                self._lease = ClusterLease(self._control, grace_s=self.grace_seconds())
+                for page in self._pages:  # the pages open now hold it
+                    self._pages[page] = self._lease.hold()
+            return self._control
+
+    @property
+    def lease(self):
+        return self._lease
+
+    def close(self, reason: str = "the hpcdash server stopped") -> None:
+        """Close the cluster (if one runs): the server is going away."""
+        if self._lease is not None:
+            self._lease.cancel()
+        if self._control is not None and self._control.running:
+            self._control.close(reason=reason)
+
+
+#: root folder -> the Workspace of this server process for it
+_WORKSPACES: dict[str, Workspace] = {}
+
+
+def workspace(root: str) -> Workspace:
+    """This server's Workspace for `root` (made on first use)."""
+    ws = _WORKSPACES.get(root)
+    if ws is None:
+        if not _WORKSPACES:
+            # `panel serve dashboards/...` too: a normal exit (Ctrl-C) closes the clusters
+            import atexit
+
+            atexit.register(close_workspaces)
+        ws = _WORKSPACES.setdefault(root, Workspace(root))
+    return ws
+
+
+def close_workspaces(reason: str = "the hpcdash server stopped") -> None:
+    """Close every Workspace's cluster (at server exit)."""
+    for ws in list(_WORKSPACES.values()):
+        try:
+            ws.close(reason)
+        except Exception:  # noqa: BLE001 - one failure must not keep the others' jobs running
+            pass
+
+
 def explorer_tab(ctx: AppContext) -> pn.viewable.Viewable:
     """The "Explorer" tab: HDF5 slice explorer (file browser goes to the sidebar)."""
     from hpcdash.explorer.state import ExplorerState
@@ -133,10 +243,17 @@ def explorer_tab(ctx: AppContext) -> pn.viewable.Viewable:
             state.open(p)
     ctx.sidebar.append(view.sidebar())
     ctx.shared["explorer"] = state
-    if ctx.shared.get("provenance") is not None:
-        ctx.shared["provenance"].watch_explorer(state)
-    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-        pn.state.on_session_destroyed(lambda session_context: state.close())
+    provenance = ctx.shared.get("provenance")
+    if provenance is not None:
+        provenance.watch_explorer(state)
+    from hpcdash.sessions import at_session_end
+
+    def page_closed() -> None:
+        if provenance is not None:
+            provenance.unwatch_explorer(state)
+        state.close()
+
+    at_session_end(page_closed)
     return view
 
 
@@ -180,10 +297,21 @@ def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike 
     if pn.state.location is not None and pn.state.curdoc is not None and pn.state.curdoc.session_context:
         query = {k: str(v) for k, v in (pn.state.location.query_params or {}).items()}
     ctx = AppContext(root=root, paths=[str(p) for p in paths], query=query)
-    # the session's record starts with the page, whichever tab is built first
-    from hpcdash.provenance.state import ProvenanceState
+    from hpcdash.sessions import at_session_end, in_session
 
-    ctx.shared["provenance"] = ProvenanceState(root=root)
+    if in_session():
+        # a served page: the server's record and cluster, shared with its other pages (tabs), kept
+        # through reloads; this page holds the cluster until it closes
+        ws = workspace(root)
+        ctx.shared["workspace"] = ws
+        ctx.shared["provenance"] = ws.provenance
+        token = ws.page_opened()
+        at_session_end(lambda: ws.page_closed(token))
+    else:
+        # a notebook cell or a script: a record of its own, which starts with the page
+        from hpcdash.provenance.state import ProvenanceState
+
+        ctx.shared["provenance"] = ProvenanceState(root=root)
     entries = tabs or TABS
     # The first tab is built now; the others when first opened (their imports, objects and periodic
     # work cost a session nothing until then).

@@ -137,9 +137,31 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
     def app():  # a plain function: Panel builds one page per session
         return create_app(paths, root, title=title)
 
-    pn.serve({"/": app}, port=port, address=address,
-             websocket_origin=origins, show=show, title=title, verbose=False,
-             static_dirs={"hpcdash-assets": str(ASSETS)}, **kwargs)
+    server = pn.serve({"/": app}, port=port, address=address,
+                      websocket_origin=origins, show=show, title=title, verbose=False,
+                      static_dirs={"hpcdash-assets": str(ASSETS)}, start=False, **kwargs)
+    run_until_stopped(server)
+
+
+def run_until_stopped(server) -> None:
+    """Run `server` until SIGINT (Ctrl-C) or SIGTERM (how jupyter-server-proxy and batch systems stop
+    a process), then close the cluster the server kept for its pages, so no batch job outlives it."""
+    import signal
+
+    from hpcdash.app import close_workspaces
+
+    loop = server.io_loop
+
+    def stop(signum, frame) -> None:
+        loop.asyncio_loop.call_soon_threadsafe(loop.stop)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    server.start()
+    try:
+        loop.start()
+    finally:
+        close_workspaces()
 
 
 def check_unix_socket_path(path: str) -> str:

@@ -6,6 +6,7 @@
 from .control import (
     BACKENDS,
     ClusterControl,
+    ClusterLease,
     ClusterStatus,
     Estimate,
     JobRecord,
@@ -18,6 +19,7 @@ from .scheduler import JobState, SchedulerError, SchedulerUnavailableError
 __all__ = [
     "BACKENDS",
     "ClusterControl",
+    "ClusterLease",
     "ClusterStatus",
     "Estimate",
     "JobRecord",

@@ -36,7 +36,8 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -367,6 +368,7 @@ class ClusterControl(param.Parameterized):
         self._lock = threading.RLock()
         self._adapt_bounds: tuple[int, int] | None = None
         self._validated: tuple[str, float] | None = None
+        self._work = 0  # blocks of work in progress on the cluster (see `working`)
         if not self.base_url:
             self.base_url = os.environ.get("HPCDASH_BASE_URL") or os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or ""
         cfg = dask.config.get("hpcdash", default={}) or {}
@@ -720,8 +722,26 @@ class ClusterControl(param.Parameterized):
         if not v.ok:
             raise RequestError(v.message, v.field)
 
-    def close(self) -> None:
-        """Close client and cluster; cancel any job of ours the scheduler still runs. Safe to call twice."""
+    @contextmanager
+    def working(self) -> Iterator[None]:
+        """Mark work in progress on the cluster (a sweep) for as long as the block runs: a
+        :class:`ClusterLease` does not close a cluster that is busy."""
+        with self._lock:
+            self._work += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._work -= 1
+
+    @property
+    def busy(self) -> bool:
+        """Work started with :meth:`working` is still running."""
+        return self._work > 0
+
+    def close(self, reason: str = "") -> None:
+        """Close client and cluster; cancel any job of ours the scheduler still runs. Safe to call twice.
+        `reason`, when given, goes with the "Closed the cluster" activity (e.g. why it closed by itself)."""
         with self._lock:
             client, cluster = self._client, self._cluster
             self._client = self._cluster = None
@@ -748,7 +768,7 @@ class ClusterControl(param.Parameterized):
             self.running = False
         if cluster is not None:
             jobs = [s.job_id for s in self._registry.snapshot() if s.job_id]
-            self._tell("Closed the cluster", jobs=jobs)
+            self._tell("Closed the cluster" + (f": {reason}" if reason else ""), jobs=jobs)
 
     def __del__(self):
         try:
@@ -881,6 +901,81 @@ class ClusterControl(param.Parameterized):
     def describe_memory(self, nbytes: int) -> str:
         """``format_bytes`` for the UI."""
         return format_bytes(nbytes)
+
+
+class ClusterLease:
+    """Keeps a cluster shared by several holders (the browser tabs of one server) until nobody holds it.
+
+    `hold()` returns a token, `release(token)` gives it back. When the last holder has gone, the cluster
+    is closed once `grace_s` seconds pass without a new holder (a page reloaded, a laptop back from
+    sleep, a dropped connection: the cluster is still there) and without work in progress
+    (:meth:`ClusterControl.working`; checked again every `grace_s` while busy). A cluster that was
+    never started, or was stopped, costs nothing and is left alone. `control` may be set later (a server
+    makes its ClusterControl when a page first opens the Cluster tab; its pages hold the lease from the
+    start)."""
+
+    def __init__(self, control: ClusterControl | None = None, grace_s: float = 600.0):
+        self.control = control
+        self.grace_s = float(grace_s)
+        self._holders: set[int] = set()
+        self._next = 0
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def holders(self) -> int:
+        return len(self._holders)
+
+    def hold(self) -> int:
+        with self._lock:
+            self._next += 1
+            self._holders.add(self._next)
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            return self._next
+
+    def release(self, token: int) -> None:
+        with self._lock:
+            self._holders.discard(token)
+            if not self._holders:
+                self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = threading.Timer(self.grace_s, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._holders:
+                return
+            control = self.control
+            if control is None:
+                return
+            if control.busy:
+                self._arm()  # a sweep still runs: look again later
+                return
+        if control.running:
+            control.close(reason=f"no hpcdash page was open for {describe_duration(self.grace_s)}")
+
+    def cancel(self) -> None:
+        """Stop the countdown (the server is closing the cluster itself)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+
+def describe_duration(seconds: float) -> str:
+    """``90`` -> ``"1.5 min"``, ``600`` -> ``"10 min"``, ``5`` -> ``"5 s"``."""
+    if seconds < 60:
+        return f"{seconds:g} s"
+    minutes = seconds / 60
+    return f"{minutes:.0f} min" if minutes.is_integer() else f"{minutes:.1f} min"
 
 
 def _remove_key_files(cluster) -> None:

@@ -22,7 +22,9 @@ from pathlib import Path
 import panel as pn
 import param
 
-from .control import ClusterControl, ClusterStatus, RequestError
+from hpcdash.sessions import at_session_end, release, watchers_added
+
+from .control import ClusterControl, ClusterStatus, RequestError, describe_duration
 from .scheduler import SchedulerError
 
 __all__ = ["ClusterView", "cluster_tab"]
@@ -102,6 +104,8 @@ class ClusterView(pn.viewable.Viewer):
     refresh_seconds = param.Number(default=2.0, bounds=(0.2, None), doc="Job table refresh period.")
     close_on_session_end = param.Boolean(default=True, doc="Close the cluster when the browser session ends.")
     sweep_dir = param.String(default="", doc="Where sweep runs are written ('' = ./runs).")
+    shared_note = param.String(default="", doc="Shown under the cluster's status: who else sees this cluster "
+                                               "and when it stops (plain text).")
 
     def __init__(self, control: ClusterControl | None = None, *,
                  open_runs: Callable[[list[Path]], None] | None = None,
@@ -118,7 +122,11 @@ class ClusterView(pn.viewable.Viewer):
         self._layout = None
         self._model_error = ("", "")
         self._shown_running = False
-        self._build()
+        # what this view registers on the control (its widgets, its watchers) goes when its page closes:
+        # the control may be the server's, shared with other pages and outliving this one
+        with watchers_added(self.control) as self._control_watchers:
+            self._build()
+        at_session_end(lambda: release(self._control_watchers))
 
     # ------------------------------------------------------------------ widgets
     def _build(self) -> None:
@@ -180,6 +188,9 @@ class ClusterView(pn.viewable.Viewer):
         self.dashboard = pn.pane.HTML("", css_classes=["hpc-dashboard"])
         self.jobs = pn.pane.HTML(jobs_table_html(c.status()), css_classes=["hpc-jobs"], sizing_mode="stretch_width")
         self.submit_errors = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["hpc-submit-error"])
+        self.shared_pane = pn.pane.HTML(f"<small>{html.escape(self.shared_note)}</small>",
+                                        visible=bool(self.shared_note), css_classes=["hpc-shared-note"],
+                                        sizing_mode="stretch_width")
 
         # sweep
         self.sweep_param = pn.widgets.Select(label="Vary", options=["source_x", "block_depth"], value="source_x",
@@ -229,7 +240,7 @@ class ClusterView(pn.viewable.Viewer):
         )
         status = pn.Column(
             "### Cluster",
-            self.phase, self.progress, self.workers, self.dashboard, self.submit_errors,
+            self.phase, self.progress, self.workers, self.dashboard, self.submit_errors, self.shared_pane,
             "### Batch jobs", self.jobs,
             pn.Card(self.script, title="Job script (exactly what is submitted)", collapsed=False,
                     sizing_mode="stretch_width"),
@@ -474,7 +485,11 @@ class ClusterView(pn.viewable.Viewer):
         self.sweep_bar.max, self.sweep_bar.value, self.sweep_bar.visible = len(sets), 0, True
         self.sweep_msg.object = f"0/{len(sets)} runs done"
         t0, started = time.perf_counter(), time.time()
-        task = asyncio.ensure_future(asyncio.to_thread(run_sweep, sets, out, client, progress))
+        def run() -> list[Path]:
+            with self.control.working():  # the cluster is not closed under a running sweep
+                return run_sweep(sets, out, client, progress)
+
+        task = asyncio.ensure_future(asyncio.to_thread(run))
         async with self._busy(self.sweep_btn, task):
             try:
                 while not task.done():
@@ -508,22 +523,33 @@ class ClusterView(pn.viewable.Viewer):
 
 
 def cluster_tab(ctx) -> ClusterView:
-    """The "Cluster" tab of the hpcdash app (``hpcdash.app.TABS``): one ClusterControl per session,
-    sweeps written to ``<root>/runs`` and opened in the Explorer tab on request."""
+    """The "Cluster" tab of the hpcdash app (``hpcdash.app.TABS``): the server's ClusterControl (shared
+    by its pages; one of its own outside a server), sweeps written to ``<root>/runs`` and opened in the
+    Explorer tab on request."""
     explorer = ctx.shared.get("explorer")
     open_runs = None
     if explorer is not None:
         def open_runs(paths: list[Path]) -> None:
             for p in paths:
                 explorer.open(p, background=True)
-    control = ClusterControl()
-    ctx.shared["cluster"] = control
     provenance = ctx.shared.get("provenance")
-    ran = None
-    if provenance is not None:
-        provenance.watch_cluster(control)
-        ran = provenance.record_runs
-    return ClusterView(control, sweep_dir=str(Path(ctx.root) / "runs"), open_runs=open_runs, ran=ran)
+    ran = provenance.record_runs if provenance is not None else None
+    ws = ctx.shared.get("workspace")
+    if ws is None:  # a page of its own (notebook, script): its own cluster, closed with it
+        control = ClusterControl()
+        if provenance is not None:
+            provenance.watch_cluster(control)
+        view = ClusterView(control, sweep_dir=str(Path(ctx.root) / "runs"), open_runs=open_runs, ran=ran)
+    else:  # the server's cluster, shared by its pages; it outlives this one
+        control = ws.cluster()
+        view = ClusterView(control, sweep_dir=str(Path(ctx.root) / "runs"), open_runs=open_runs, ran=ran,
+                           close_on_session_end=False,
+                           shared_note=f"This cluster belongs to the hpcdash server: every hpcdash tab shows it, "
+                                       f"and it keeps running when a tab reloads or closes. It stops with "
+                                       f"Stop, with the server, or {describe_duration(ws.grace_seconds())} after the "
+                                       f"last hpcdash tab closed (unless a sweep is still running).")
+    ctx.shared["cluster"] = control
+    return view
 
 
 def _lines(text: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""State of the "Provenance" tab: what this session did, and the bundle the user exports.
+"""State of the "Provenance" tab: what was done (in every page of a server), and the bundle the user
+exports.
 
 `ProvenanceState` listens to the explorer (files and datasets opened, slices exported), the cluster
 (started, scaled, jobs submitted or rejected, closed) and sweeps (runs with their parameters and
@@ -26,7 +27,7 @@ def _iso(t: float) -> str:
 
 
 class ProvenanceState(param.Parameterized):
-    """One session's record and bundle export.
+    """The record of a server's pages (or of one notebook) and the bundle export.
 
     Events may arrive from any thread (cluster work runs in worker threads); `revision` counts them,
     so a view can poll it cheaply. `export_bundle` is synchronous (a view runs it in a thread) and
@@ -60,7 +61,8 @@ class ProvenanceState(param.Parameterized):
         self.log = log or ProvenanceLog()
         self.revision = 0
         self._lock = threading.Lock()
-        self._explorer = None
+        # the explorers recorded (one per page of a server); weak, so a closed page's goes with it
+        self._explorers: weakref.WeakSet = weakref.WeakSet()
         # pane -> (file, dataset) last recorded; weak, so a closed pane goes (and a new one is never
         # mistaken for it)
         self._opened: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -73,13 +75,23 @@ class ProvenanceState(param.Parameterized):
     # ------------------------------------------------------------------ sources
     def watch_explorer(self, explorer) -> None:
         """Record the files (and datasets) `explorer` (an ExplorerState) opens, and exported slices;
-        its panes' views are taken when a bundle is written."""
-        self._explorer = explorer
-        explorer.param.watch(self._on_panes, ["panes"])
-        self._on_panes()
+        its panes' views are taken when a bundle is written. Several explorers may be watched (the
+        pages of one server); `unwatch_explorer` drops one."""
+        self._explorers.add(explorer)
+        explorer.param.watch(lambda *e, x=explorer: self._on_panes(x), ["panes"])
+        self._on_panes(explorer)
 
-    def _on_panes(self, *events) -> None:
-        for pane in self._explorer.panes:
+    def unwatch_explorer(self, explorer) -> None:
+        """Stop taking `explorer`'s views into bundles (its page closed); what it did stays recorded."""
+        self._explorers.discard(explorer)
+
+    def _live_explorers(self) -> list:
+        return sorted((x for x in list(self._explorers) if x.panes), key=id)
+
+    def _on_panes(self, explorer) -> None:
+        if explorer not in self._explorers:
+            return
+        for pane in explorer.panes:
             if pane not in self._opened:
                 self._opened[pane] = ("", "")
                 pane.param.watch(lambda e, p=pane: self._pane_changed(p), ["file", "dataset"])
@@ -130,14 +142,12 @@ class ProvenanceState(param.Parameterized):
         return self.log.events()
 
     def views(self) -> list[dict[str, str]]:
-        """The explorer's current view as URL query items (empty when nothing is open)."""
-        if self._explorer is None or not self._explorer.panes:
-            return []
-        return [self._explorer.to_query()]
+        """Each watched explorer's current view as URL query items (explorers showing nothing left out)."""
+        return [x.to_query() for x in self._live_explorers()]
 
-    def _record_view(self, view: dict[str, str]) -> None:
-        """A "view" event for the explorer's view as the bundle records it."""
-        panes = self._explorer.panes if self._explorer is not None else []
+    def _record_view(self, explorer, view: dict[str, str]) -> None:
+        """A "view" event for an explorer's view as the bundle records it."""
+        panes = explorer.panes
         files = [p.file for p in panes if p.file]
         where = "; ".join(
             f"{Path(p.file).name}: {p.readout}" if p.readout else Path(p.file).name for p in panes if p.file
@@ -162,10 +172,11 @@ class ProvenanceState(param.Parameterized):
         self.param.update(progress=0.0, progress_text="Starting", error="", message="")
         dest = Path(self.bundle_dir or Path(self.root) / "bundles")
         name = name or default_name(dest)
-        views = self.views()
+        explorers = self._live_explorers()
+        views = [x.to_query() for x in explorers]
         try:
-            for view in views:
-                self._record_view(view)
+            for explorer, view in zip(explorers, views, strict=True):
+                self._record_view(explorer, view)
             plan = self.plan()
             zip_path = write_bundle(
                 plan,

@@ -21,6 +21,7 @@ import param
 from dask.utils import format_bytes
 
 from hpcdash.explorer.views import STYLESHEETS
+from hpcdash.sessions import at_session_end, release, watchers_added
 
 from .bundle import LICENSES, needed_bytes
 from .record import KINDS, Event
@@ -162,6 +163,19 @@ class ProvenanceView(pn.viewable.Viewer):
 
     def __init__(self, state: ProvenanceState, **params):
         super().__init__(state=state, **params)
+        # the state may be the server's, shared by its pages: what this view registers on it goes when
+        # this page closes
+        with watchers_added(state) as self._state_watchers:
+            self._build(state)
+        at_session_end(self._page_closed)
+
+    def _page_closed(self) -> None:
+        release(self._state_watchers)
+        if self._periodic is not None:
+            self._periodic.stop()
+            self._periodic = None
+
+    def _build(self, state: ProvenanceState) -> None:
         s = state
         self.counts = pn.pane.HTML(
             "", css_classes=["hpc-prov-counts-pane"], stylesheets=STYLESHEETS, sizing_mode="stretch_width"
@@ -232,7 +246,7 @@ class ProvenanceView(pn.viewable.Viewer):
             self.counts,
             self.picture,
             self.table,
-            title="What this session did",
+            title="What was done",
             sizing_mode="stretch_width",
             collapsible=False,
         )
@@ -249,7 +263,7 @@ class ProvenanceView(pn.viewable.Viewer):
         the counts and the files a bundle would hold when those or the open views changed."""
         s = self.state
         views = s.views()
-        key = (s.revision, tuple(sorted(views[0].items())) if views else ())
+        key = (s.revision, tuple(tuple(sorted(v.items())) for v in views))
         if key == self._seen:
             return
         new_events = self._seen is None or self._seen[0] != s.revision
@@ -323,7 +337,7 @@ class ProvenanceView(pn.viewable.Viewer):
 
 
 def provenance_tab(ctx) -> ProvenanceView:
-    """The "Provenance" tab of the hpcdash app (``hpcdash.app.TABS``): the session's
-    ProvenanceState, created with the page so that it has heard of everything since."""
+    """The "Provenance" tab of the hpcdash app (``hpcdash.app.TABS``): the ProvenanceState made with
+    the page (served: the server's, which every page records into), so it has heard of everything since."""
     state = ctx.shared.get("provenance") or ProvenanceState(root=ctx.root)
     return ProvenanceView(state)

@@ -1,0 +1,55 @@
+"""Views of objects that outlive a page: one server keeps the provenance record and the cluster for all
+of its pages (browser tabs), and each page shows them with widgets of its own.
+
+Widgets made with ``from_param`` and ``param.watch`` callbacks register watchers on the shared object;
+nothing removes those when the page closes, so every reload would leave a set behind (each holding its
+page's widgets, and each woken by every change). `watchers_added` collects what a view registers, and
+`at_session_end` runs the clean-up when the page's session ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import panel as pn
+import param
+
+
+def _watchers(obj: param.Parameterized) -> list:
+    return [w for per_param in obj.param.watchers.values() for ws in per_param.values() for w in ws]
+
+
+@contextmanager
+def watchers_added(*objs: param.Parameterized) -> Iterator[list]:
+    """Collect into the yielded list the watchers registered on `objs` inside the block."""
+    before = {id(w) for obj in objs for w in _watchers(obj)}
+    added: list = []
+    try:
+        yield added
+    finally:
+        added.extend(w for obj in objs for w in _watchers(obj) if id(w) not in before)
+
+
+def release(watchers: list) -> None:
+    """Unregister `watchers` (from `watchers_added`); those already gone are skipped."""
+    for w in watchers:
+        try:
+            w.inst.param.unwatch(w)
+        except Exception:  # noqa: BLE001 - already removed
+            pass
+    watchers.clear()
+
+
+def in_session() -> bool:
+    """True inside a served page's session (not a notebook, not a plain script)."""
+    doc = pn.state.curdoc
+    return doc is not None and doc.session_context is not None
+
+
+def at_session_end(fn: Callable[[], None]) -> bool:
+    """Call `fn()` when the current page's session ends; False (and nothing registered) outside one."""
+    if not in_session():
+        return False
+    pn.state.on_session_destroyed(lambda session_context: fn())
+    return True

@@ -1,0 +1,99 @@
+"""One server, several pages (chromium tabs): they share the cluster and the record. A reload finds the
+cluster still running, a Stop in one tab shows in the other, and once no tab has been open for the grace
+time the server closes the cluster by itself and says so."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.conftest import Server
+from tests.ui.conftest import _serve
+from tests.ui.test_browser import LOAD, STEP, open_view, readout
+
+pytestmark = [pytest.mark.ui, pytest.mark.slow]
+
+GRACE_S = 3
+
+
+@pytest.fixture(scope="module")
+def shared_server(data_root: Path, tmp_path_factory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("shared") / "study"
+    root.mkdir()
+    shutil.copy(data_root / "a.h5", root / "a.h5")
+    log = root.parent / "server.log"
+    yield from _serve([sys.executable, "-m", "hpcdash", "serve", "--root", str(root), "--port", "{port}"], log,
+                      env={"DASK_HPCDASH__CLUSTER_GRACE": f"{GRACE_S}s"})
+
+
+def _cluster_tab(page: Page) -> None:
+    page.get_by_text("Cluster", exact=True).click()
+    expect(page.locator(".hpc-start button")).to_be_visible(timeout=STEP)
+
+
+def _provenance_tab(page: Page):
+    page.get_by_text("Provenance", exact=True).click()
+    table = page.locator(".hpc-prov-table")
+    expect(table).to_be_visible(timeout=STEP)
+    return table
+
+
+def test_pages_share_the_cluster_and_the_record(page: Page, shared_server, console_errors):
+    first = page
+    open_view(first, shared_server, file="a.h5")
+    expect(readout(first)).to_contain_text("slice", timeout=LOAD)
+    _cluster_tab(first)
+    box = first.locator(".hpc-n input").first
+    box.fill("1")
+    box.press("Enter")
+    first.locator(".hpc-start button").click()
+    expect(first.locator(".hpc-nworkers")).to_have_text("1", timeout=120_000)
+    note = first.locator(".hpc-shared-note")
+    expect(note).to_contain_text("every hpcdash tab shows it")
+    expect(note).to_contain_text(f"{GRACE_S} s after the last hpcdash tab closed")
+
+    # a second tab: the same cluster, and the first tab's work in the record
+    second = first.context.new_page()
+    open_view(second, shared_server)
+    _cluster_tab(second)
+    expect(second.locator(".hpc-nworkers")).to_have_text("1", timeout=STEP)
+    expect(second.locator(".hpc-phase")).to_contain_text("workers connected")
+    table = _provenance_tab(second)
+    expect(table).to_contain_text("Opened a.h5", timeout=STEP)
+    expect(table).to_contain_text("Started a local cluster")
+
+    # the first tab reloads: the cluster is still there
+    first.reload(timeout=LOAD)
+    _cluster_tab(first)
+    expect(first.locator(".hpc-nworkers")).to_have_text("1", timeout=STEP)
+
+    # Stop in the second tab shows in the first
+    _cluster_tab(second)
+    second.locator(".hpc-stop button").click()
+    expect(second.locator(".hpc-phase")).to_have_text("stopped", timeout=STEP)
+    expect(first.locator(".hpc-phase")).to_have_text("stopped", timeout=STEP)
+    expect(first.locator(".hpc-nworkers")).to_have_text("0", timeout=STEP)
+    assert console_errors == []
+
+
+def test_the_cluster_closes_once_no_tab_was_open_for_the_grace_time(page: Page, shared_server):
+    open_view(page, shared_server)
+    _cluster_tab(page)
+    page.locator(".hpc-start button").click()
+    expect(page.locator(".hpc-phase")).to_contain_text("workers connected", timeout=120_000)
+    context = page.context
+    for p in context.pages:  # every tab of this server closes
+        p.close()
+    # Bokeh ends a closed page's session after its unused-session checks (17 s + 15 s by default)
+    later = context.new_page()
+    later.wait_for_timeout((17 + 15 + GRACE_S + 5) * 1000)
+    open_view(later, shared_server)
+    table = _provenance_tab(later)
+    expect(table).to_contain_text(f"Closed the cluster: no hpcdash page was open for {GRACE_S} s", timeout=STEP)
+    _cluster_tab(later)
+    expect(later.locator(".hpc-phase")).to_have_text("stopped", timeout=STEP)
