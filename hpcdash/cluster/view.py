@@ -35,6 +35,11 @@ _FIELD_LABELS = {"walltime": "Walltime", "queue": "Queue / partition", "memory":
 _PHASES = ["requested", "queued", "starting workers", "workers connected"]
 
 
+def _heading(text: str) -> pn.pane.HTML:
+    """A section heading sized like the sidebar's ("File browser"), not a page title."""
+    return pn.pane.HTML(f"<b style='font-size:1.1em'>{html.escape(text)}</b>", margin=(10, 10, 0, 10))
+
+
 def _fmt_seconds(s: float | None) -> str:
     if s is None:
         return ""
@@ -226,7 +231,7 @@ class ClusterView(pn.viewable.Viewer):
         if self._layout is not None:
             return self._layout
         form = pn.Column(
-            "### Request",
+            _heading("Request"),
             pn.Row(self.backend, self.profile),
             *[pn.Column(w, self.field_alerts[k], *([self.partitions] if k == "queue" else []), margin=0)
               for k, w in self.fields.items()],
@@ -239,9 +244,9 @@ class ClusterView(pn.viewable.Viewer):
             width=400, css_classes=["hpc-form"],
         )
         status = pn.Column(
-            "### Cluster",
+            _heading("Cluster"),
             self.phase, self.progress, self.workers, self.dashboard, self.submit_errors, self.shared_pane,
-            "### Batch jobs", self.jobs,
+            _heading("Batch jobs"), self.jobs,
             pn.Card(self.script, title="Job script (exactly what is submitted)", collapsed=False,
                     sizing_mode="stretch_width"),
             pn.Card(pn.Row(self.sweep_param, self.sweep_from, self.sweep_to, self.sweep_runs, self.sweep_cells),
@@ -340,7 +345,7 @@ class ClusterView(pn.viewable.Viewer):
             adapt = f", adaptive {st.adapt[0]}&ndash;{st.adapt[1]}" if st.adapt else ""
             self.workers.object = (
                 f"<span class='hpc-workers-text'>Workers: <b class='hpc-nworkers'>{st.workers}</b> / "
-                f"{st.requested_workers} requested &middot; {st.cores} cores &middot; {mem}{adapt}</span>")
+                f"{st.requested_workers} requested &middot; {st.cores} core{'' if st.cores == 1 else 's'} &middot; {mem}{adapt}</span>")
             if st.dashboard_link:
                 link = html.escape(st.dashboard_link, quote=True)
                 self.dashboard.object = f"<a href='{link}' target='_blank' class='hpc-dashboard-link'>Dask dashboard</a>"

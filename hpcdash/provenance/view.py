@@ -54,7 +54,7 @@ TABLE_ROWS = 200
 DOWNLOAD_LIMIT_BYTES = 512 * 2**20
 
 RECIPES = """\
-**What a bundle holds.** The files this session used (inside the root folder) with their SHA-256,
+**What a bundle holds.** The files used (inside the root folder) with their SHA-256,
 `reproduce.ipynb` (checks the hashes, then reopens the views), `ro-crate-metadata.json`
 (RO-Crate, Process Run Crate profile: files, runs and their parameters), `provenance.jsonl`
 (every event below), exact package versions (`requirements.txt`, `runtime.txt`) and the hpcdash

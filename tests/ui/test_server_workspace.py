@@ -4,6 +4,7 @@ time the server closes the cluster by itself and says so."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import Server
+from tests.conftest import REPO, Server
 from tests.ui.conftest import _serve
 from tests.ui.test_browser import LOAD, STEP, open_view, readout
 
@@ -56,6 +57,11 @@ def test_pages_share_the_cluster_and_the_record(page: Page, shared_server, conso
     note = first.locator(".hpc-shared-note")
     expect(note).to_contain_text("every hpcdash tab shows it")
     expect(note).to_contain_text(f"{GRACE_S} s after the last hpcdash tab closed")
+    # the README's picture of the tab: refreshed when missing or on request (HPCDASH_UPDATE_SCREENSHOT=1)
+    first.wait_for_timeout(1500)
+    readme_shot = REPO / "assets" / "cluster-local.png"
+    if not readme_shot.exists() or os.environ.get("HPCDASH_UPDATE_SCREENSHOT") == "1":
+        first.screenshot(path=str(readme_shot))
 
     # a second tab: the same cluster, and the first tab's work in the record
     second = first.context.new_page()
