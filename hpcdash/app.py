@@ -140,13 +140,25 @@ class Workspace:
         from hpcdash.provenance.state import ProvenanceState
 
         self.root = root
-        self.provenance = ProvenanceState(root=root)
+        self.provenance = ProvenanceState(root=root, log=self._record(root))
         self._control = None
         self._lease = None
         self._pages: dict[int, int | None] = {}  # page token -> its lease token (None before a cluster)
         self._next_page = 0
         self._lock = threading.RLock()
         self._grace_s = self._configured_grace()
+
+    @staticmethod
+    def _record(root: str):
+        """The record of this root's pages, resumed from its file (a restarted server keeps it), unless
+        dask config ``hpcdash.keep-record`` is false (then in memory only)."""
+        import dask
+
+        from hpcdash.provenance.record import ProvenanceLog, record_path
+
+        if dask.config.get("hpcdash.keep-record", default=True) in (False, "false", "no", 0):
+            return ProvenanceLog()
+        return ProvenanceLog.resume(record_path(root))
 
     def grace_seconds(self) -> float:
         """How long the cluster outlives the last page (read from dask config when the Workspace is made)."""

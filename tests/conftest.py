@@ -32,6 +32,20 @@ CHROMIUM_ARGS = [
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_state_dir(tmp_path_factory) -> Iterator[Path]:
+    """Servers started by the tests keep their records (``$XDG_STATE_HOME/hpcdash``) in a folder of the
+    test run, not in the home folder of the machine."""
+    folder = tmp_path_factory.mktemp("xdg-state")
+    old = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = old
+
+
 def wait_for_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 120.0) -> None:
     """Poll `url` until it answers (any HTTP status below 500) or fail with the process output."""
     try:

@@ -79,8 +79,10 @@ class ProvenanceLog:
             self._events.append(event)
             if self.path is not None:
                 try:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    with open(self.path, "a", encoding="utf-8") as f:
+                    self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    # the owner's alone: a record names files and jobs
+                    fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                    with open(fd, "a", encoding="utf-8") as f:
                         f.write(json.dumps(event.to_json(), sort_keys=True) + "\n")
                 except OSError as err:  # a read-only folder: the events stay in memory
                     self.write_error = str(err)
@@ -93,8 +95,8 @@ class ProvenanceLog:
         with self._lock:
             return [e for e in self._events if kind is None or e.kind == kind]
 
-    def on_record(self, fn: Callable[[Event], None]) -> None:
-        """Call `fn(event)` after each new event."""
+    def on_record(self, fn: Callable[[Event | None], None]) -> None:
+        """Call `fn(event)` after each new event (`fn(None)` when the record starts afresh)."""
         with self._lock:
             self._listeners.append(fn)
 
@@ -110,12 +112,69 @@ class ProvenanceLog:
     def read(cls, path: str | os.PathLike) -> ProvenanceLog:
         """A log from a JSON-lines file written by one (lines that do not parse are skipped)."""
         log = cls()
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
-            try:
-                log._events.append(Event.from_json(json.loads(line)))
-            except (ValueError, KeyError, TypeError):
-                continue
+        log._events.extend(_read_events(Path(path)))
         return log
+
+    @classmethod
+    def resume(cls, path: str | os.PathLike) -> ProvenanceLog:
+        """A log that goes on where the JSON-lines file at `path` stopped: its events first, new ones
+        appended to it (a server restarted keeps its record). A missing file starts an empty record; a
+        line cut short by a crash is skipped; a file that cannot be read leaves `write_error` set and the
+        record in memory only."""
+        log = cls(path)
+        try:
+            log._events.extend(_read_events(log.path))
+            with open(log.path, "rb+") as f:  # a line cut short: the next event starts on a line of its own
+                end = f.seek(0, os.SEEK_END)
+                if end:
+                    f.seek(end - 1)
+                    if f.read(1) != b"\n":
+                        f.write(b"\n")
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            log.write_error, log.path = str(err), None
+        return log
+
+    def start_afresh(self) -> Path | None:
+        """Begin an empty record. The file so far (if any) is kept next to it as
+        ``<name>-<UTC time>.jsonl``, whose path is returned."""
+        with self._lock:
+            kept = None
+            if self.path is not None and self.path.exists():
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+                kept = self.path.with_name(f"{self.path.stem}-{stamp}{self.path.suffix}")
+                try:
+                    self.path.rename(kept)
+                except OSError as err:
+                    self.write_error = str(err)
+                    kept = None
+            self._events.clear()
+            listeners = list(self._listeners)
+        for fn in listeners:
+            fn(None)
+        return kept
+
+
+def _read_events(path: Path) -> list[Event]:
+    events = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            events.append(Event.from_json(json.loads(line)))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return events
+
+
+def record_path(root: str | os.PathLike, state_dir: str | os.PathLike | None = None) -> Path:
+    """Where a server keeps the record of its pages for `root`: ``$XDG_STATE_HOME/hpcdash/records``
+    (default ``~/.local/state/hpcdash/records``), one file per root folder
+    (``<folder name>-<hash of its path>.jsonl``)."""
+    root = os.path.realpath(root)
+    base = Path(state_dir or os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in (os.path.basename(root) or "root"))[:40]
+    digest = hashlib.sha256(root.encode()).hexdigest()[:10]
+    return base / "hpcdash" / "records" / f"{name}-{digest}.jsonl"
 
 
 def _jsonable(value: Any) -> Any:

@@ -159,6 +159,19 @@ class ProvenanceState(param.Parameterized):
             query=view,
         )
 
+    def new_record(self) -> Path | None:
+        """Start an empty record (e.g. after exporting a bundle, for the next piece of work); the one so
+        far stays in its file, kept under a new name (returned; None when the record had no file)."""
+        kept = self.log.start_afresh()
+        self.param.update(message="A new record was started" + (f"; the previous one is kept in {kept}" if kept
+                                                                 else "") + ".", error="", bundle_zip="")
+        return kept
+
+    @property
+    def kept_in(self) -> str:
+        """The file the record is kept in ("" when it lives in memory only)."""
+        return str(self.log.path) if self.log.path is not None else ""
+
     def plan(self) -> BundlePlan:
         return plan_bundle(self.log, self.root)
 

@@ -215,6 +215,13 @@ class ProvenanceView(pn.viewable.Viewer):
             css_classes=["hpc-prov-download"],
             width=260,
         )
+        # a record kept in a file (a server's) can start afresh: the old one stays in its file
+        self.new_btn = pn.widgets.Button(label="Start a new record", css_classes=["hpc-prov-new"], width=180,
+                                         visible=bool(s.kept_in))
+        self.new_btn.on_click(self._on_new_record)
+        self.kept_w = pn.pane.HTML(
+            f"<small>Kept in {html.escape(s.kept_in)}: it survives a restart of the server.</small>"
+            if s.kept_in else "", css_classes=["hpc-prov-kept"], sizing_mode="stretch_width")
         self._seen: tuple | None = None  # (revision, views) last shown
         self._periodic = None
         self._refresh()
@@ -246,6 +253,7 @@ class ProvenanceView(pn.viewable.Viewer):
             self.counts,
             self.picture,
             self.table,
+            pn.Row(self.new_btn, self.kept_w, sizing_mode="stretch_width"),
             title="What was done",
             sizing_mode="stretch_width",
             collapsible=False,
@@ -299,6 +307,15 @@ class ProvenanceView(pn.viewable.Viewer):
                 f"({html.escape(why)})</span>"
             )
         return "".join(out)
+
+    def _on_new_record(self, event=None) -> None:
+        s = self.state
+        if s.busy:
+            return
+        s.new_record()
+        self.download.visible = False
+        self.status.object = f"<span class='hpc-prov-done'>{html.escape(s.message)}</span>"
+        self._refresh()
 
     async def _on_export(self, event=None) -> None:
         s = self.state

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import stat
 import threading
 from pathlib import Path
 
@@ -162,3 +163,44 @@ def test_in_a_notebook_the_view_follows_events_of_the_kernels_thread(root: Path)
     assert "Asked for 2 workers" not in view.table.object  # Panel objects are not touched from threads
     prov.log.record("export", "Downloaded a_z1.npy", paths=[root / "runs" / "a.h5"])
     assert "Asked for 2 workers" in view.table.object and "Downloaded a_z1.npy" in view.table.object
+
+
+def test_a_kept_record_survives_a_restart_and_can_start_afresh(tmp_path: Path):
+    from hpcdash.provenance.record import ProvenanceLog, record_path
+
+    path = record_path(tmp_path / "study <x>", state_dir=tmp_path / "state")
+    assert path.parent == tmp_path / "state" / "hpcdash" / "records"
+    assert path.name.startswith("study__x_-") and path.suffix == ".jsonl"
+    assert record_path(tmp_path / "other" / "study <x>", state_dir=tmp_path / "state") != path
+    log = ProvenanceLog.resume(path)  # no file yet: an empty record
+    assert log.events() == []
+    log.record("open", "Opened a.h5", paths=["/x/a.h5"])
+    log.record("cluster", "Started a local cluster")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with open(path, "a") as f:
+        f.write('{"kind": "run", "summ')  # a write cut short by a crash
+    again = ProvenanceLog.resume(path)  # the server restarted
+    assert [e.summary for e in again.events()] == ["Opened a.h5", "Started a local cluster"]
+    again.record("export", "Downloaded a.npy", paths=["/x/a.h5"])
+    assert [e.summary for e in ProvenanceLog.resume(path).events()][-1] == "Downloaded a.npy"
+
+    prov = ProvenanceState(root=str(tmp_path), log=again)
+    assert prov.kept_in == str(path)
+    revision = prov.revision
+    kept = prov.new_record()
+    assert prov.events() == [] and prov.revision > revision
+    assert kept is not None and kept.parent == path.parent and kept.name.startswith(path.stem + "-")
+    assert len(ProvenanceLog.read(kept).events()) == 3 and str(kept) in prov.message
+    assert not path.exists()  # the next event starts the new file
+    prov.log.record("open", "Opened b.h5")
+    assert [e.summary for e in ProvenanceLog.resume(path).events()] == ["Opened b.h5"]
+
+
+def test_an_unreadable_record_file_leaves_the_record_in_memory(tmp_path: Path):
+    from hpcdash.provenance.record import ProvenanceLog
+
+    folder = tmp_path / "is-a-file"
+    folder.write_text("")
+    log = ProvenanceLog.resume(folder / "record.jsonl")
+    log.record("open", "Opened a.h5")
+    assert [e.summary for e in log.events()] == ["Opened a.h5"] and log.write_error

@@ -39,9 +39,9 @@ def _cluster_tab(page: Page) -> None:
 
 def _provenance_tab(page: Page):
     page.get_by_text("Provenance", exact=True).click()
-    table = page.locator(".hpc-prov-table")
-    expect(table).to_be_visible(timeout=STEP)
-    return table
+    events = page.locator(".hpc-prov-events")  # the table, or the empty record's words
+    expect(events).to_be_visible(timeout=STEP)
+    return events
 
 
 def test_pages_share_the_cluster_and_the_record(page: Page, shared_server, console_errors):
@@ -103,3 +103,29 @@ def test_the_cluster_closes_once_no_tab_was_open_for_the_grace_time(page: Page, 
     expect(table).to_contain_text(f"Closed the cluster: no hpcdash page was open for {GRACE_S} s", timeout=STEP)
     _cluster_tab(later)
     expect(later.locator(".hpc-phase")).to_have_text("stopped", timeout=STEP)
+
+
+def test_the_record_survives_a_restart_and_starts_afresh_on_request(page: Page, data_root: Path, tmp_path: Path,
+                                                                    start_server, _private_state_dir):
+    root = tmp_path / "study"
+    root.mkdir()
+    shutil.copy(data_root / "a.h5", root / "a.h5")
+    argv = [sys.executable, "-m", "hpcdash", "serve", "--root", str(root), "--port", "{port}"]
+    server = start_server(argv)
+    open_view(page, server, file="a.h5")
+    expect(readout(page)).to_contain_text("slice", timeout=LOAD)
+    table = _provenance_tab(page)
+    expect(table).to_contain_text("Opened a.h5", timeout=STEP)
+    kept = page.locator(".hpc-prov-kept")
+    expect(kept).to_contain_text(str(_private_state_dir / "hpcdash" / "records"))
+    server.stop()
+
+    again = start_server(argv)  # the server restarted (a new JupyterLab, a new job)
+    open_view(page, again)
+    table = _provenance_tab(page)
+    expect(table).to_contain_text("Opened a.h5", timeout=STEP)
+    page.get_by_role("button", name="Start a new record").click()
+    expect(page.locator(".hpc-prov-status")).to_contain_text("the previous one is kept in", timeout=STEP)
+    expect(table).to_contain_text("Nothing recorded yet", timeout=STEP)
+    records = sorted((_private_state_dir / "hpcdash" / "records").glob("study-*.jsonl"))
+    assert any("Opened a.h5" in r.read_text() for r in records)
