@@ -227,13 +227,22 @@ class ClusterView(pn.viewable.Viewer):
         self._update_buttons(False)
 
     # ------------------------------------------------------------------ layout
+    def _with_help(self, name: str, widget):
+        """A checkbox has no help icon of its own (other widgets show their parameter's doc): one next
+        to it."""
+        if not isinstance(widget, pn.widgets.Checkbox):
+            return widget
+        doc = self.control.param[name].doc or ""
+        return pn.Row(widget, pn.widgets.TooltipIcon(value=doc, margin=(5, 0)), margin=0)
+
     def __panel__(self):
         if self._layout is not None:
             return self._layout
         form = pn.Column(
             _heading("Request"),
             pn.Row(self.backend, self.profile),
-            *[pn.Column(w, self.field_alerts[k], *([self.partitions] if k == "queue" else []), margin=0)
+            *[pn.Column(self._with_help(k, w), self.field_alerts[k], *([self.partitions] if k == "queue" else []),
+                        margin=0)
               for k, w in self.fields.items()],
             self.extra, self.prologue,
             self.estimate,
