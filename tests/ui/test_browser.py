@@ -476,13 +476,15 @@ _WATCH_LOADING = """() => {
 
 
 def write_slow_file(data_root: Path, name: str) -> str:
-    """A volume whose every new slab takes about a second to read: one bzip2 chunk holding the whole
-    array (16 MiB; bzip2 decodes ~15 MB/s here), so each normal axis decodes all of it once. A new
-    name for each use: the server keeps what it has read in its slab cache."""
+    """A volume whose every new slab takes about two seconds to read: one bzip2 chunk holding the whole
+    array (32 MiB; bzip2 decodes ~15 MB/s here), so each normal axis decodes all of it once. Slow enough
+    that the read outlasts the server's 250 ms before showing a spinner even when building the new
+    pane's models holds its event loop on a loaded machine. A new name for each use: the server keeps
+    what it has read in its slab cache."""
     import h5py
     import hdf5plugin
 
-    shape = (64, 256, 256)
+    shape = (128, 256, 256)
     zz, yy, xx = np.meshgrid(*(np.linspace(0, 4, n) for n in shape), indexing="ij")
     noise = np.random.default_rng(0).normal(scale=0.01, size=shape)
     data = (np.sin(zz) * np.cos(yy) * np.sin(xx) + noise).astype("f4")
@@ -503,7 +505,7 @@ def test_loading_indicator_while_a_slow_slice_is_read(page: Page, hpcdash_server
     with the new image."""
     open_view(page, hpcdash_server, file=slow_file)
     ro = readout(page)
-    expect(ro).to_have_text(re.compile(r"slice \d+ of 64"), timeout=LOAD)
+    expect(ro).to_have_text(re.compile(r"slice \d+ of 128"), timeout=LOAD)
     loading = pane(page, 0).locator(".hpcdash-plot.pn-loading")
     expect(loading).to_have_count(0, timeout=STEP)
     axis = pane(page, 0).locator(".hpcdash-axis select")
@@ -534,7 +536,7 @@ def test_a_file_opened_from_the_browser_is_read_in_the_background(page: Page, hp
     page.get_by_role("button", name="Open path").click()
     expect(page.locator(".hpcdash-pane")).to_have_count(2, timeout=STEP)
     expect(pane(page, 1).locator(".hpcdash-title")).to_contain_text("slow_opened.h5", timeout=STEP)
-    expect(readout(page, 1)).to_have_text(re.compile(r"slice \d+ of 64"), timeout=STEP)
+    expect(readout(page, 1)).to_have_text(re.compile(r"slice \d+ of 128"), timeout=STEP)
     expect(pane(page, 1).locator(".hpcdash-plot.pn-loading")).to_have_count(0, timeout=STEP)
     assert page.evaluate("window.__hpcdashSawLoading") is True
     # meanwhile the pane said what it was doing where its plot was to come; that box is gone now
