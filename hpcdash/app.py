@@ -305,12 +305,12 @@ def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike 
     """
     pn.extension(notifications=False)
     root = str(Path(root or os.getcwd()).resolve())
-    query = {}
-    if pn.state.location is not None and pn.state.curdoc is not None and pn.state.curdoc.session_context:
-        query = {k: str(v) for k, v in (pn.state.location.query_params or {}).items()}
-    ctx = AppContext(root=root, paths=[str(p) for p in paths], query=query)
     from hpcdash.sessions import at_session_end, in_session
 
+    query = {}
+    if pn.state.location is not None and in_session():
+        query = {k: str(v) for k, v in (pn.state.location.query_params or {}).items()}
+    ctx = AppContext(root=root, paths=[str(p) for p in paths], query=query)
     if in_session():
         # a served page: the server's record and cluster, shared with its other pages (tabs), kept
         # through reloads; this page holds the cluster until it closes

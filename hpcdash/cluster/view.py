@@ -272,11 +272,9 @@ class ClusterView(pn.viewable.Viewer):
             return
         self._periodic = pn.state.add_periodic_callback(self._tick, period=int(self.refresh_seconds * 1000),
                                                         start=True)
-        doc = pn.state.curdoc
-        if doc is not None and doc.session_context is not None:
-            pn.state.on_session_destroyed(self._session_destroyed)
+        at_session_end(self._session_destroyed)
 
-    def _session_destroyed(self, session_context) -> None:
+    def _session_destroyed(self) -> None:
         self.stop_refresh()
         if self.close_on_session_end:
             self.control.close()

@@ -30,6 +30,7 @@ from panel.io.state import set_curdoc
 from panel.models import HTML as PanelHTML
 
 from hpcdash.data.paths import HDF5_SUFFIXES
+from hpcdash.sessions import in_session
 
 from . import export
 from .state import DIVERGING_CMAP, ExplorerState, SliceLoader, SliceState, SliceStats, escape
@@ -924,7 +925,8 @@ class ExplorerView(pn.viewable.Viewer):
         self.explorer = explorer
         self._views: dict[int, SliceView] = {}
         doc = pn.state.curdoc
-        if doc is not None and doc.session_context is not None:
+        served = in_session()
+        if served:
             explorer.loader = SliceLoader(pool=_POOL, dispatch=partial(_dispatch, weakref.ref(doc)),
                                           delay_loading=partial(_delay, doc))
         self.browser = FileBrowser(explorer)
@@ -946,13 +948,12 @@ class ExplorerView(pn.viewable.Viewer):
                                css_classes=["hpcdash-controls"])
         explorer.param.watch(self._on_panes, ["panes", "layout"])
         explorer.param.watch(self._on_link, ["link"])
-        self._sync_url_enabled = sync_url and pn.state.location is not None and doc is not None \
-            and doc.session_context is not None
+        self._sync_url_enabled = sync_url and pn.state.location is not None and served
         self._url_watchers: list = []
         self._url_pending = False
         self._on_panes()
         self._layout = pn.Column(self.controls, self.main, self.comparison, sizing_mode="stretch_width")
-        if doc is not None and doc.session_context is not None:
+        if served:
             # a job writing to a shown file lights the pane's Reload button without a user action
             pn.state.add_periodic_callback(self._check_files, period=CHANGE_CHECK_MS)
 

@@ -21,7 +21,7 @@ import param
 from dask.utils import format_bytes
 
 from hpcdash.explorer.views import STYLESHEETS
-from hpcdash.sessions import at_session_end, release, watchers_added
+from hpcdash.sessions import at_session_end, in_session, release, watchers_added
 
 from .bundle import LICENSES, needed_bytes
 from .record import KINDS, Event
@@ -225,8 +225,7 @@ class ProvenanceView(pn.viewable.Viewer):
         self._seen: tuple | None = None  # (revision, views) last shown
         self._periodic = None
         self._refresh()
-        doc = pn.state.curdoc
-        if doc is None or doc.session_context is None:
+        if not in_session():
             # a notebook: no server session to poll from; events recorded on the kernel's thread (the
             # explorer's) show at once, those from worker threads at the next one or a new display
             state.log.on_record(self._on_record)
@@ -258,11 +257,7 @@ class ProvenanceView(pn.viewable.Viewer):
             sizing_mode="stretch_width",
             collapsible=False,
         )
-        if (
-            self._periodic is None
-            and pn.state.curdoc is not None
-            and pn.state.curdoc.session_context is not None
-        ):
+        if self._periodic is None and in_session():
             self._periodic = pn.state.add_periodic_callback(self._refresh, period=POLL_MS)
         return pn.Column(record, export, sizing_mode="stretch_width", css_classes=["hpc-provenance"])
 
