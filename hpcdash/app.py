@@ -186,10 +186,6 @@ class Workspace:
             if held is not None:
                 self._lease.release(held)
 
-    @property
-    def pages(self) -> int:
-        return len(self._pages)
-
     def cluster(self):
         """The server's ClusterControl (made on first use, recorded by the provenance state)."""
         with self._lock:

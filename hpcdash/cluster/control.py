@@ -82,7 +82,9 @@ _DUMMY_ADDRESS = "tcp://<insert-scheduler-address-here>:8786"
 #: paths and worker logs. The app links to it through jupyter-server-proxy when there is a Jupyter base
 #: URL, else directly (a browser on the same machine, or through an SSH tunnel).
 DASHBOARD_ADDRESS = "127.0.0.1:0"
-#: Stand-in for the name dask-jobqueue gives a key file when the cluster starts (job script preview).
+#: How dask-jobqueue names the workers' copies of a cluster's TLS files (``<prefix><role>.<random>``).
+_KEY_FILE_PREFIX = ".dask-jobqueue.worker."
+#: Stand-in for the random part of those names in the job script preview (made when the cluster starts).
 _KEY_PLACEHOLDER = "<made-at-start>"
 
 
@@ -518,7 +520,7 @@ class ClusterControl(param.Parameterized):
         folder = self.tls_directory()
 
         def key_file(role: str) -> str:
-            return os.path.join(folder, f".dask-jobqueue.worker.{role}.{_KEY_PLACEHOLDER}")
+            return os.path.join(folder, f"{_KEY_FILE_PREFIX}{role}.{_KEY_PLACEHOLDER}")
 
         return {"protocol": "tls://", "security": Security(
             tls_ca_file=key_file("ca_file"), tls_worker_cert=key_file("cert"), tls_worker_key=key_file("key"),
@@ -930,9 +932,7 @@ class ClusterLease:
         with self._lock:
             self._next += 1
             self._holders.add(self._next)
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._disarm()
             return self._next
 
     def release(self, token: int) -> None:
@@ -941,9 +941,13 @@ class ClusterLease:
             if not self._holders:
                 self._arm()
 
-    def _arm(self) -> None:
+    def _disarm(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+            self._timer = None
+
+    def _arm(self) -> None:
+        self._disarm()
         self._timer = threading.Timer(self.grace_s, self._expire)
         self._timer.daemon = True
         self._timer.start()
@@ -965,9 +969,7 @@ class ClusterLease:
     def cancel(self) -> None:
         """Stop the countdown (the server is closing the cluster itself)."""
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._disarm()
 
 
 def describe_duration(seconds: float) -> str:
@@ -985,7 +987,7 @@ def _remove_key_files(cluster) -> None:
     for name, value in list(vars(cluster).items()):
         path = getattr(value, "name", None)
         if name.startswith("_job_") and isinstance(path, str) and hasattr(value, "close") \
-                and os.path.basename(path).startswith(".dask-jobqueue.worker."):
+                and os.path.basename(path).startswith(_KEY_FILE_PREFIX):
             try:
                 value.close()  # a NamedTemporaryFile deletes its file when closed
             except OSError:
