@@ -112,7 +112,7 @@ class ProvenanceLog:
     def read(cls, path: str | os.PathLike) -> ProvenanceLog:
         """A log from a JSON-lines file written by one (lines that do not parse are skipped)."""
         log = cls()
-        log._events.extend(_read_events(Path(path)))
+        log._events.extend(_parse_events(Path(path).read_text(encoding="utf-8")))
         return log
 
     @classmethod
@@ -123,13 +123,11 @@ class ProvenanceLog:
         record in memory only."""
         log = cls(path)
         try:
-            log._events.extend(_read_events(log.path))
-            with open(log.path, "rb+") as f:  # a line cut short: the next event starts on a line of its own
-                end = f.seek(0, os.SEEK_END)
-                if end:
-                    f.seek(end - 1)
-                    if f.read(1) != b"\n":
-                        f.write(b"\n")
+            text = log.path.read_text(encoding="utf-8", errors="replace")
+            log._events.extend(_parse_events(text))
+            if text and not text.endswith("\n"):  # a line cut short: the next event starts on a line of its own
+                with open(log.path, "a", encoding="utf-8") as f:
+                    f.write("\n")
         except FileNotFoundError:
             pass
         except OSError as err:
@@ -156,9 +154,10 @@ class ProvenanceLog:
         return kept
 
 
-def _read_events(path: Path) -> list[Event]:
+def _parse_events(text: str) -> list[Event]:
+    """The events of a JSON-lines record; lines that do not parse are skipped."""
     events = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in text.splitlines():
         try:
             events.append(Event.from_json(json.loads(line)))
         except (ValueError, KeyError, TypeError, AttributeError):
