@@ -1,13 +1,14 @@
 """The `hpcdash` command: serve the app, write and serve demo runs, run the benchmark.
 
-    hpcdash serve [PATHS...] [--root DIR] [--port 5006] [--address 127.0.0.1] [--unix-socket PATH]
+    hpcdash serve [PATHS...] [--root DIR] [--port 5006] [--address 127.0.0.1] [--unix-socket PATH] [--token T]
     hpcdash demo [--out DIR] [--port 5006] [--no-serve]
     hpcdash bench [ARGS...]
 
 The server binds to loopback unless `--address` says otherwise, and never reads a file outside `--root`
 (default: the working directory). On a machine shared with other users (an HPC login node) any of them
 can connect to a loopback port: `--unix-socket PATH` listens on a socket file only its owner can open
-instead (reached through ``ssh -L 5006:PATH host``, or jupyter-server-proxy, which uses one).
+instead (reached through ``ssh -L 5006:PATH host``, or jupyter-server-proxy, which uses one). Bound to
+any other address, the server asks every browser for a token (`hpcdash.auth`), printed at start.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 DEFAULT_PORT = 5006
 DEFAULT_DEMO_DIR = "hpcdash-demo"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+WILDCARD = ("0.0.0.0", "::", "")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--unix-socket", default=None, metavar="PATH",
                         help="listen on this Unix socket (mode 0600: only you can connect) instead of a TCP "
                              "port; for shared machines, reached with ssh -L 5006:PATH host")
+        sp.add_argument("--token", default=None,
+                        help="token browsers must show (default: $HPCDASH_TOKEN, else a random one when "
+                             "--address is not loopback; on loopback, none unless given)")
+        sp.add_argument("--no-token", action="store_true",
+                        help="serve a network address without a token (only behind a proxy that logs users in)")
         sp.add_argument("--allow-websocket-origin", action="append", default=None, metavar="HOST[:PORT]",
                         help="extra origin allowed to open the app's websocket (repeatable)")
         sp.add_argument("--prefix", default="", help="URL prefix, e.g. when behind jupyter-server-proxy")
@@ -79,8 +86,9 @@ def websocket_origins(address: str, port: int, extra: Sequence[str] | None = Non
     origins = list(extra or [])
     if address in LOOPBACK:
         origins += [f"127.0.0.1:{port}", f"localhost:{port}"]
-    elif address in ("0.0.0.0", "::", ""):
-        origins += [f"{socket.gethostname()}:{port}", f"{socket.getfqdn()}:{port}", f"localhost:{port}"]
+    elif address in WILDCARD:
+        origins += [f"{socket.gethostname()}:{port}", f"{socket.getfqdn()}:{port}", f"localhost:{port}",
+                    f"127.0.0.1:{port}"]
     else:
         origins += [f"{address}:{port}"]
     return list(dict.fromkeys(origins))
@@ -88,12 +96,14 @@ def websocket_origins(address: str, port: int, extra: Sequence[str] | None = Non
 
 def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, address: str = "127.0.0.1",
           allow_websocket_origin: Sequence[str] | None = None, prefix: str = "", show: bool = False,
-          num_threads: int | None = None, title: str = "hpcdash", unix_socket: str | None = None) -> None:
+          num_threads: int | None = None, title: str = "hpcdash", unix_socket: str | None = None,
+          token: str | None = None, no_token: bool = False) -> None:
     """Serve `create_app(paths, root)` at http://address:port/ until interrupted.
 
     With `unix_socket`, the server listens on that socket file (created with mode 0600) and on no TCP
     port; `port` is then the local port a tunnel forwards to it (``ssh -L port:unix_socket host``),
-    which the websocket's origin check allows."""
+    which the websocket's origin check allows. Browsers must show a token (see `server_token`) on a
+    network address, and on loopback when one is given."""
     import logging
 
     import panel as pn
@@ -116,18 +126,32 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
     prepare_server_process()
 
     kwargs = {}
+    token = server_token(address, unix_socket, token, no_token)
+    login = ""
+    if token:
+        from hpcdash.auth import LOGIN_PATH, TokenAuth
+
+        kwargs["auth_provider"] = TokenAuth(token)
+        login = f"{LOGIN_PATH}?token={token}"
     if unix_socket:
         unix_socket = check_unix_socket_path(unix_socket)
         kwargs["unix_socket"] = unix_socket
         origins = websocket_origins("127.0.0.1", port, allow_websocket_origin)
         print(f"hpcdash: serving {root} on the Unix socket {unix_socket} (only you can connect); from your "
               f"computer: ssh -L {port}:{unix_socket} {socket.getfqdn()} and open "
-              f"http://localhost:{port}{prefix or ''}/", flush=True)
+              f"http://localhost:{port}{prefix or ''}{login or '/'}", flush=True)
         show = False
     else:
         origins = websocket_origins(address, port, allow_websocket_origin)
-        url = f"http://{'127.0.0.1' if address in ('', '0.0.0.0') else address}:{port}{prefix or ''}/"
-        print(f"hpcdash: serving {root} at {url}", flush=True)
+        host = socket.getfqdn() if address in WILDCARD else address
+        print(f"hpcdash: serving {root} at http://{host}:{port}{prefix or ''}{login or '/'}", flush=True)
+        if token:
+            print("hpcdash: browsers need the token in that link (or typed into the login page); the "
+                  "connection is not encrypted: on a network you do not trust, use --unix-socket and an "
+                  "SSH tunnel instead.", flush=True)
+        elif address not in LOOPBACK:
+            print(f"hpcdash: warning: anyone who can reach {address}:{port} can read the files under {root} "
+                  "and start jobs in your name (--no-token).", file=sys.stderr, flush=True)
     if prefix:
         kwargs["prefix"] = prefix
     if num_threads is not None:
@@ -138,9 +162,29 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
         return create_app(paths, root, title=title)
 
     server = pn.serve({"/": app}, port=port, address=address,
-                      websocket_origin=origins, show=show, title=title, verbose=False,
+                      websocket_origin=origins, show=show and not login, title=title, verbose=False,
                       static_dirs={"hpcdash-assets": str(ASSETS)}, start=False, **kwargs)
+    if show and login:  # Panel would open the bare page, which asks for the token
+        server.io_loop.add_callback(server.show, login)
     run_until_stopped(server)
+
+
+def server_token(address: str, unix_socket: str | None, token: str | None, no_token: bool) -> str | None:
+    """The token browsers must show, or None: `token`, else $HPCDASH_TOKEN, else a new random one when
+    the server listens on a network address (not loopback, not a Unix socket); `no_token` turns it
+    off (a proxy in front logs users in)."""
+    from hpcdash.auth import TOKEN_ENV, new_token
+
+    if no_token:
+        if token:
+            raise SystemExit("hpcdash: --token and --no-token contradict each other; give one of them.")
+        return None
+    token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+    if token is not None and not token.strip():
+        raise SystemExit("hpcdash: the token is empty; give one with characters in it, or --no-token.")
+    if token is None and not unix_socket and address not in LOOPBACK:
+        token = new_token()
+    return token
 
 
 def run_until_stopped(server) -> None:
@@ -309,7 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return bundle(args.paths, args.root, args.out, name=args.name, title=args.title, license=args.license,
                       include_data=not args.no_data)
     server = dict(port=args.port, address=args.address, allow_websocket_origin=args.allow_websocket_origin,
-                  prefix=args.prefix, show=args.show, num_threads=args.num_threads, unix_socket=args.unix_socket)
+                  prefix=args.prefix, show=args.show, num_threads=args.num_threads, unix_socket=args.unix_socket,
+                  token=args.token, no_token=args.no_token)
     if args.command == "serve":
         serve(args.paths, args.root, **server)
     elif args.command == "demo":

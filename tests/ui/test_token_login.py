@@ -1,0 +1,169 @@
+"""`hpcdash serve --address 0.0.0.0`: a server other machines can reach asks every browser for the token
+it printed at start. Driven for real: the server process, HTTP requests, a websocket handshake and
+chromium logging in through the login page."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import re
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from hpcdash import auth, cli
+from tests.ui.conftest import _serve
+
+LOAD = 120_000
+
+
+@pytest.fixture(scope="module")
+def open_server(data_root: Path, tmp_path_factory) -> Iterator[tuple[str, str, str]]:
+    """`hpcdash serve --address 0.0.0.0` (no token given: it makes one); (base URL, token, output)."""
+    log = tmp_path_factory.mktemp("token") / "server.log"
+    argv = [sys.executable, "-m", "hpcdash", "serve", "--root", str(data_root), "--address", "0.0.0.0",
+            "--port", "{port}"]
+    for server in _serve(argv, log, env={auth.TOKEN_ENV: ""}, path="/login"):
+        port = server.url.rsplit(":", 1)[1]
+        deadline = time.monotonic() + 30
+        while "token=" not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        out = server.output()
+        token = re.search(r"/login\?token=(\S+)", out).group(1)
+        yield f"http://localhost:{port}", token, out
+
+
+def _request(base: str, path: str, headers: dict | None = None, method: str = "GET",
+             body: str | None = None) -> http.client.HTTPResponse:
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.request(method, path, body=body, headers=headers or {})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    return resp
+
+
+def test_the_server_prints_a_login_link_with_a_fresh_token(open_server):
+    base, token, out = open_server
+    assert len(token) >= 30 and re.fullmatch(r"[A-Za-z0-9_-]+", token)
+    assert "not encrypted" in out and "--unix-socket" in out  # says what the token does not protect
+
+
+@pytest.mark.slow
+def test_nothing_is_served_without_the_token(open_server, data_root: Path):
+    base, token, _ = open_server
+    page = _request(base, "/?file=a.h5")
+    # (Panel's page handler sends a relative link, which also works behind a proxy's prefix)
+    assert page.status == 302 and page.getheader("Location").lstrip(".").startswith("/login?next=")
+    assert "file%3Da.h5" in page.getheader("Location")  # the view asked for comes back after the login
+    assert _request(base, "/?token=" + token[:-1] + "x").status == 302
+    assert _request(base, "/", {"Cookie": f"{auth.COOKIE}=forged"}).status == 302
+    assert _request(base, "/login?token=wrong").status == 403
+    # scripts may show the token in a header
+    assert _request(base, "/", {"Authorization": f"token {token}"}).status == 200
+    # the login link leaves a cookie that is not the token itself, and goes on to the app
+    login = _request(base, f"/login?token={token}&next=/%3Ffile%3Da.h5")
+    assert login.status == 302 and login.getheader("Location") == "/?file=a.h5"
+    cookie = login.getheader("Set-Cookie")
+    assert cookie.startswith(f"{auth.COOKIE}=") and "HttpOnly" in cookie and token not in cookie
+    value = cookie.split(";")[0]
+    assert _request(base, "/", {"Cookie": value}).status == 200
+    # a login link cannot send the browser to another site
+    away = _request(base, f"/login?token={token}&next=//evil.example/")
+    assert away.getheader("Location") == "./"
+    # the app's websocket is refused without the cookie, whatever the origin check says
+    from tornado.httpclient import HTTPClientError, HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    async def handshake(headers: dict) -> int:
+        req = HTTPRequest(base.replace("http", "ws") + "/ws", headers={"Origin": base, **headers})
+        try:
+            conn = await websocket_connect(req, subprotocols=["bokeh"])
+        except HTTPClientError as err:
+            return err.code
+        conn.close()
+        return 101
+
+    assert asyncio.run(handshake({})) == 403
+    assert asyncio.run(handshake({"Cookie": f"{auth.COOKIE}=forged"})) == 403
+
+
+@pytest.mark.ui
+def test_a_browser_logs_in_with_the_token_and_gets_the_view_it_asked_for(open_server, browser: Browser,
+                                                                         console_errors):
+    base, token, _ = open_server
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/?file=a.h5&slice=5", timeout=LOAD)
+        expect(page.get_by_role("heading", name="This hpcdash server asks for its token")).to_be_visible()
+        page.get_by_label("Token").fill("not-it")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("alert")).to_have_text("That token is not this server's.")
+        page.get_by_label("Token").fill(token)
+        page.get_by_role("button", name="Log in").click()
+        readout = page.locator(".hpcdash-pane").first.locator(".hpcdash-readout-text")
+        expect(readout).to_contain_text("(slice 6 of", timeout=LOAD)  # the view of the first request
+        expect(page.locator(".hpcdash-plot canvas").first).to_be_visible(timeout=LOAD)
+        assert token not in page.url
+        # the websocket works: a key press on the slider brings the next slice
+        page.locator(".hpcdash-pane").first.locator(".noUi-handle").first.focus()
+        page.keyboard.press("ArrowRight")
+        expect(readout).to_contain_text("(slice 7 of", timeout=60_000)
+        # another tab of the same browser is let in by the cookie
+        other = context.new_page()
+        other.goto(f"{base}/?file=b.h5", timeout=LOAD)
+        expect(other.locator(".hpcdash-readout-text").first).to_contain_text("(slice ", timeout=LOAD)
+        other.close()
+    finally:
+        context.close()
+    # a browser without the cookie still meets the login page
+    stranger = browser.new_context()
+    try:
+        page = stranger.new_page()
+        page.goto(f"{base}/?file=a.h5", timeout=LOAD)
+        expect(page.get_by_label("Token")).to_be_visible()
+        assert page.locator(".hpcdash-pane").count() == 0
+    finally:
+        stranger.close()
+
+
+def test_which_servers_ask_for_a_token(monkeypatch):
+    monkeypatch.delenv(auth.TOKEN_ENV, raising=False)
+    assert cli.server_token("127.0.0.1", None, None, False) is None  # loopback: as before
+    assert cli.server_token("0.0.0.0", "/tmp/s.sock", None, False) is None  # a Unix socket has its own lock
+    made = cli.server_token("0.0.0.0", None, None, False)
+    assert made and made != cli.server_token("0.0.0.0", None, None, False)  # a fresh one each start
+    assert cli.server_token("10.0.0.5", None, "given", False) == "given"
+    assert cli.server_token("127.0.0.1", None, "given", False) == "given"  # asked for on loopback too
+    monkeypatch.setenv(auth.TOKEN_ENV, "from-env")
+    assert cli.server_token("0.0.0.0", None, None, False) == "from-env"
+    assert cli.server_token("0.0.0.0", None, None, True) is None
+    with pytest.raises(SystemExit, match="contradict"):
+        cli.server_token("0.0.0.0", None, "given", True)
+    with pytest.raises(SystemExit, match="empty"):
+        cli.server_token("0.0.0.0", None, "  ", False)
+    # on every interface the browser may come as localhost or 127.0.0.1
+    origins = cli.websocket_origins("0.0.0.0", 5006)
+    assert "127.0.0.1:5006" in origins and "localhost:5006" in origins
+
+
+@pytest.mark.parametrize("target, expected", [
+    (None, "./"), ("/", "/"), ("/?file=a.h5", "/?file=a.h5"), ("/proxy/5006/", "/proxy/5006/"),
+    ("//evil.example/x", "./"), ("https://evil.example/", "./"), ("evil", "./"), ("/\\evil.example", "./"),
+])
+def test_after_login_only_paths_of_this_server(target, expected):
+    assert auth.safe_next(target) == expected
+
+
+def test_the_token_is_compared_whole():
+    provider = auth.TokenAuth("s3cret-token")
+    assert provider.accepts("s3cret-token")
+    assert not provider.accepts("s3cret-toke") and not provider.accepts("") and not provider.accepts(None)
+    with pytest.raises(ValueError):
+        auth.TokenAuth("")
