@@ -55,7 +55,8 @@ class TokenAuth(AuthProvider):
 
     def remember(self, handler: RequestHandler) -> None:
         """Leave the login cookie in the browser of `handler`'s request."""
-        handler.set_cookie(COOKIE, self._cookie_value, httponly=True, samesite="Lax")
+        handler.set_cookie(COOKIE, self._cookie_value, httponly=True, samesite="Lax",
+                           secure=handler.request.protocol == "https")
 
     def user_of(self, handler: RequestHandler) -> str | None:
         """The user of a request (`USER`), or None when it has shown neither the token nor the cookie."""

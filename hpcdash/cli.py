@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
                              "--address is not loopback; on loopback, none unless given)")
         sp.add_argument("--no-token", action="store_true",
                         help="serve a network address without a token (only behind a proxy that logs users in)")
+        sp.add_argument("--ssl-certfile", default=None, metavar="PEM",
+                        help="serve HTTPS with this certificate (chain), e.g. with --address 0.0.0.0")
+        sp.add_argument("--ssl-keyfile", default=None, metavar="PEM",
+                        help="the certificate's private key (if not in the --ssl-certfile file)")
         sp.add_argument("--allow-websocket-origin", action="append", default=None, metavar="HOST[:PORT]",
                         help="extra origin allowed to open the app's websocket (repeatable)")
         sp.add_argument("--prefix", default="", help="URL prefix, e.g. when behind jupyter-server-proxy")
@@ -97,13 +101,15 @@ def websocket_origins(address: str, port: int, extra: Sequence[str] | None = Non
 def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, address: str = "127.0.0.1",
           allow_websocket_origin: Sequence[str] | None = None, prefix: str = "", show: bool = False,
           num_threads: int | None = None, title: str = "hpcdash", unix_socket: str | None = None,
-          token: str | None = None, no_token: bool = False) -> None:
+          token: str | None = None, no_token: bool = False, ssl_certfile: str | None = None,
+          ssl_keyfile: str | None = None) -> None:
     """Serve `create_app(paths, root)` at http://address:port/ until interrupted.
 
     With `unix_socket`, the server listens on that socket file (created with mode 0600) and on no TCP
     port; `port` is then the local port a tunnel forwards to it (``ssh -L port:unix_socket host``),
     which the websocket's origin check allows. Browsers must show a token (see `server_token`) on a
-    network address, and on loopback when one is given."""
+    network address, and on loopback when one is given. With `ssl_certfile` (and `ssl_keyfile` unless the
+    key is in the same PEM file) the server speaks HTTPS and its websocket WSS."""
     import logging
 
     import panel as pn
@@ -134,6 +140,9 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
         kwargs["auth_provider"] = TokenAuth(token)
         login = f"{LOGIN_PATH}?token={token}"
     if unix_socket:
+        if ssl_certfile or ssl_keyfile:
+            raise SystemExit("hpcdash: --unix-socket and --ssl-certfile do not go together: only you can open "
+                             "the socket, and SSH encrypts the tunnel to it.")
         unix_socket = check_unix_socket_path(unix_socket)
         kwargs["unix_socket"] = unix_socket
         origins = websocket_origins("127.0.0.1", port, allow_websocket_origin)
@@ -144,11 +153,18 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
     else:
         origins = websocket_origins(address, port, allow_websocket_origin)
         host = socket.getfqdn() if address in WILDCARD else address
-        print(f"hpcdash: serving {root} at http://{host}:{port}{prefix or ''}{login or '/'}", flush=True)
+        scheme = "http"
+        if ssl_certfile:
+            kwargs.update(check_certificate(ssl_certfile, ssl_keyfile))
+            scheme = "https"
+        elif ssl_keyfile:
+            raise SystemExit("hpcdash: --ssl-keyfile needs --ssl-certfile (the certificate that goes with the key).")
+        print(f"hpcdash: serving {root} at {scheme}://{host}:{port}{prefix or ''}{login or '/'}", flush=True)
         if token:
-            print("hpcdash: browsers need the token in that link (or typed into the login page); the "
-                  "connection is not encrypted: on a network you do not trust, use --unix-socket and an "
-                  "SSH tunnel instead.", flush=True)
+            print("hpcdash: browsers need the token in that link (or typed into the login page)"
+                  + (" (connections are encrypted with TLS)." if ssl_certfile else
+                     "; the connection is not encrypted: on a network you do not trust, use --ssl-certfile, "
+                     "or --unix-socket and an SSH tunnel."), flush=True)
         elif address not in LOOPBACK:
             print(f"hpcdash: warning: anyone who can reach {address}:{port} can read the files under {root} "
                   "and start jobs in your name (--no-token).", file=sys.stderr, flush=True)
@@ -206,6 +222,26 @@ def run_until_stopped(server) -> None:
         loop.start()
     finally:
         close_workspaces()
+
+
+def check_certificate(certfile: str, keyfile: str | None = None) -> dict[str, str]:
+    """Bokeh's TLS options for `certfile` and `keyfile`, or SystemExit with a sentence saying why the
+    server could not use them (a missing file, a key that does not match, not PEM)."""
+    import ssl
+
+    for label, path in (("certificate", certfile), ("key", keyfile)):
+        if path and not os.path.isfile(path):
+            raise SystemExit(f"hpcdash: the {label} file {path} does not exist.")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, OSError) as err:
+        raise SystemExit(f"hpcdash: cannot serve HTTPS with {certfile}" + (f" and {keyfile}" if keyfile else "")
+                         + f": {getattr(err, 'reason', None) or err} (PEM files of a certificate and its "
+                         "private key are needed).") from None
+    opts = {"ssl_certfile": os.path.abspath(certfile)}
+    if keyfile:
+        opts["ssl_keyfile"] = os.path.abspath(keyfile)
+    return opts
 
 
 def check_unix_socket_path(path: str) -> str:
@@ -354,7 +390,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                       include_data=not args.no_data)
     server = dict(port=args.port, address=args.address, allow_websocket_origin=args.allow_websocket_origin,
                   prefix=args.prefix, show=args.show, num_threads=args.num_threads, unix_socket=args.unix_socket,
-                  token=args.token, no_token=args.no_token)
+                  token=args.token, no_token=args.no_token, ssl_certfile=args.ssl_certfile,
+                  ssl_keyfile=args.ssl_keyfile)
     if args.command == "serve":
         serve(args.paths, args.root, **server)
     elif args.command == "demo":

@@ -7,15 +7,17 @@ from __future__ import annotations
 import asyncio
 import http.client
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from hpcdash import auth, cli
+from tests.conftest import REPO, Server, free_port
 from tests.ui.conftest import _serve
 
 LOAD = 120_000
@@ -93,35 +95,44 @@ def test_nothing_is_served_without_the_token(open_server, data_root: Path):
     assert asyncio.run(handshake({"Cookie": f"{auth.COOKIE}=forged"})) == 403
 
 
+def _errors_of(page: Page) -> list[str]:
+    """Console errors and uncaught errors of `page` (for pages of contexts made by the test itself)."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    return errors
+
+
 @pytest.mark.ui
-def test_a_browser_logs_in_with_the_token_and_gets_the_view_it_asked_for(open_server, browser: Browser,
-                                                                         console_errors):
+def test_a_browser_logs_in_with_the_token_and_gets_the_view_it_asked_for(open_server, page: Page, context,
+                                                                         browser: Browser, console_errors):
     base, token, _ = open_server
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    try:
-        page = context.new_page()
-        page.goto(f"{base}/?file=a.h5&slice=5", timeout=LOAD)
-        expect(page.get_by_role("heading", name="This hpcdash server asks for its token")).to_be_visible()
-        page.get_by_label("Token").fill("not-it")
-        page.get_by_role("button", name="Log in").click()
-        expect(page.get_by_role("alert")).to_have_text("That token is not this server's.")
-        page.get_by_label("Token").fill(token)
-        page.get_by_role("button", name="Log in").click()
-        readout = page.locator(".hpcdash-pane").first.locator(".hpcdash-readout-text")
-        expect(readout).to_contain_text("(slice 6 of", timeout=LOAD)  # the view of the first request
-        expect(page.locator(".hpcdash-plot canvas").first).to_be_visible(timeout=LOAD)
-        assert token not in page.url
-        # the websocket works: a key press on the slider brings the next slice
-        page.locator(".hpcdash-pane").first.locator(".noUi-handle").first.focus()
-        page.keyboard.press("ArrowRight")
-        expect(readout).to_contain_text("(slice 7 of", timeout=60_000)
-        # another tab of the same browser is let in by the cookie
-        other = context.new_page()
-        other.goto(f"{base}/?file=b.h5", timeout=LOAD)
-        expect(other.locator(".hpcdash-readout-text").first).to_contain_text("(slice ", timeout=LOAD)
-        other.close()
-    finally:
-        context.close()
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{base}/?file=a.h5&slice=5", timeout=LOAD)
+    expect(page.get_by_role("heading", name="This hpcdash server asks for its token")).to_be_visible()
+    page.get_by_label("Token").fill("not-it")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_have_text("That token is not this server's.")
+    # that answer's status is 403, which chromium logs as a failed load: only what follows must be clean
+    assert all("403" in e for e in console_errors)
+    console_errors.clear()
+    page.get_by_label("Token").fill(token)
+    page.get_by_role("button", name="Log in").click()
+    readout = page.locator(".hpcdash-pane").first.locator(".hpcdash-readout-text")
+    expect(readout).to_contain_text("(slice 6 of", timeout=LOAD)  # the view of the first request
+    expect(page.locator(".hpcdash-plot canvas").first).to_be_visible(timeout=LOAD)
+    assert token not in page.url
+    # the websocket works: a key press on the slider brings the next slice
+    page.locator(".hpcdash-pane").first.locator(".noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    expect(readout).to_contain_text("(slice 7 of", timeout=60_000)
+    # another tab of the same browser is let in by the cookie
+    other = context.new_page()
+    other_errors = _errors_of(other)
+    other.goto(f"{base}/?file=b.h5", timeout=LOAD)
+    expect(other.locator(".hpcdash-readout-text").first).to_contain_text("(slice ", timeout=LOAD)
+    other.close()
+    assert console_errors == [] and other_errors == []
     # a browser without the cookie still meets the login page
     stranger = browser.new_context()
     try:
@@ -167,3 +178,94 @@ def test_the_token_is_compared_whole():
     assert not provider.accepts("s3cret-toke") and not provider.accepts("") and not provider.accepts(None)
     with pytest.raises(ValueError):
         auth.TokenAuth("")
+
+
+def _self_signed(folder: Path, name: str = "localhost") -> tuple[Path, Path]:
+    """A self-signed certificate for `name` and its key (PEM), as `openssl req -x509` would write."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / f"{name}.crt.pem", folder / f"{name}.key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.mark.ui
+def test_https_with_a_certificate_and_the_token(data_root: Path, tmp_path: Path, browser: Browser):
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    port = free_port()
+    log = tmp_path / "server.log"
+    argv = [sys.executable, "-m", "hpcdash", "serve", "--root", str(data_root), "--address", "0.0.0.0",
+            "--port", str(port), "--ssl-certfile", str(cert), "--ssl-keyfile", str(key), "--token", "tls-token-123"]
+    trusted = ssl.create_default_context(cafile=str(cert))
+
+    def login() -> http.client.HTTPResponse:
+        conn = http.client.HTTPSConnection("localhost", port, context=trusted, timeout=30)
+        try:
+            conn.request("GET", "/login?token=tls-token-123")
+            resp = conn.getresponse()
+            resp.read()
+            return resp
+        finally:
+            conn.close()
+
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO)
+    server = Server(proc, f"https://localhost:{port}", log)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                resp = login()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"no HTTPS answer:\n{server.output()[-4000:]}") from None
+                time.sleep(0.5)
+        assert f"https://localhost:{port}/login?token=tls-token-123" in server.output()
+        assert resp.status == 302 and "Secure" in resp.getheader("Set-Cookie")  # never sent over plain HTTP
+        context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 1000})
+        try:
+            page = context.new_page()
+            errors = _errors_of(page)
+            page.goto(f"https://localhost:{port}/login?token=tls-token-123&next=/%3Ffile%3Da.h5", timeout=LOAD)
+            readout = page.locator(".hpcdash-pane").first.locator(".hpcdash-readout-text")
+            expect(readout).to_contain_text("(slice ", timeout=LOAD)  # the websocket (wss) came through
+            before = readout.inner_text()
+            page.locator(".hpcdash-pane").first.locator(".noUi-handle").first.focus()
+            page.keyboard.press("ArrowRight")
+            expect(readout).not_to_have_text(before, timeout=60_000)
+            assert errors == []
+        finally:
+            context.close()
+    finally:
+        server.stop()
+
+
+def test_certificates_that_cannot_be_used_get_a_sentence(tmp_path: Path):
+    cert, key = _self_signed(tmp_path)
+    other_cert, other_key = _self_signed(tmp_path, "other")
+    assert cli.check_certificate(str(cert), str(key))["ssl_certfile"] == str(cert)
+    with pytest.raises(SystemExit, match="does not exist"):
+        cli.check_certificate(str(tmp_path / "missing.pem"), str(key))
+    with pytest.raises(SystemExit, match="cannot serve HTTPS"):
+        cli.check_certificate(str(cert), str(other_key))  # a key that is not the certificate's
+    (tmp_path / "junk.pem").write_text("not a certificate")
+    with pytest.raises(SystemExit, match="cannot serve HTTPS"):
+        cli.check_certificate(str(tmp_path / "junk.pem"), str(key))
