@@ -147,6 +147,8 @@ class Workspace:
         self._next_page = 0
         self._lock = threading.RLock()
         self._grace_s = self._configured_grace()
+        #: the Dask dashboard's link through the server's own proxy (set by `hpcdash serve`), or ""
+        self.dashboard_proxy = ""
 
     @staticmethod
     def _record(root: str):
@@ -192,7 +194,7 @@ class Workspace:
             if self._control is None:
                 from hpcdash.cluster import ClusterControl, ClusterLease
 
-                self._control = ClusterControl()
+                self._control = ClusterControl(dashboard_proxy=self.dashboard_proxy)
                 self.provenance.watch_cluster(self._control)
                 self._lease = ClusterLease(self._control, grace_s=self.grace_seconds())
                 for page in self._pages:  # the pages open now hold it
@@ -202,6 +204,11 @@ class Workspace:
     @property
     def lease(self):
         return self._lease
+
+    def dashboard_target(self) -> str | None:
+        """Where the cluster's Dask dashboard answers (for the server's proxy); None without a cluster."""
+        control = self._control
+        return control.dashboard_target() if control is not None and control.running else None
 
     def close(self, reason: str = "the hpcdash server stopped") -> None:
         """Close the cluster (if one runs): the server is going away."""

@@ -177,6 +177,14 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
     def app():  # a plain function: Panel builds one page per session
         return create_app(paths, root, title=title)
 
+    # the cluster's Dask dashboard (on this machine's loopback) under the app's own address and login
+    from hpcdash.app import workspace
+    from hpcdash.proxy import MOUNT, ROUTE, DashboardProxy
+
+    ws = workspace(root)
+    ws.dashboard_proxy = f"{MOUNT}/status"
+    kwargs["extra_patterns"] = [(ROUTE, DashboardProxy, {"target": ws.dashboard_target})]
+
     server = pn.serve({"/": app}, port=port, address=address,
                       websocket_origin=origins, show=show and not login, title=title, verbose=False,
                       static_dirs={"hpcdash-assets": str(ASSETS)}, start=False, **kwargs)

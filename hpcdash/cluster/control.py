@@ -354,6 +354,8 @@ class ClusterControl(param.Parameterized):
                                    doc="Cores of a node; 0 = each job is charged a whole node.")
     base_url = param.String(default="", doc="Jupyter base URL; when set the dashboard link goes through "
                             "jupyter-server-proxy ({base_url}proxy/{port}/status).")
+    dashboard_proxy = param.String(default="", doc="Link to the dashboard through the app's own proxy, "
+                                   "relative to the app's page (`hpcdash serve` mounts one at dask/).")
 
     running = param.Boolean(default=False, doc="A cluster is up.")
     error = param.String(default="", doc="Last error, in words.")
@@ -876,7 +878,8 @@ class ClusterControl(param.Parameterized):
 
     def dashboard_url(self) -> str | None:
         """Link to the Dask dashboard: ``{base_url}proxy/{port}/status`` when a Jupyter base URL is known
-        (``base_url``, ``HPCDASH_BASE_URL`` or ``JUPYTERHUB_SERVICE_PREFIX``), else the direct link."""
+        (``base_url``, ``HPCDASH_BASE_URL`` or ``JUPYTERHUB_SERVICE_PREFIX``), else through the app's own
+        proxy when it has one (``dashboard_proxy``), else the direct link."""
         cluster = self._cluster
         if cluster is None:
             return None
@@ -884,7 +887,30 @@ class ClusterControl(param.Parameterized):
             link = cluster.dashboard_link
         except Exception:  # noqa: BLE001 - no dashboard (bokeh missing)
             return None
+        if not link:
+            return None
+        if self.dashboard_proxy and not self.base_url:
+            return self.dashboard_proxy
         return proxied_dashboard_link(link, self.base_url)
+
+    def dashboard_target(self) -> str | None:
+        """Where the running cluster's dashboard answers on this machine (``http://127.0.0.1:PORT``), for
+        a proxy; None without a cluster or dashboard. The dashboard listens on loopback unless
+        dask-jobqueue's ``scheduler-options`` name another address (then that one)."""
+        cluster = self._cluster
+        if cluster is None:
+            return None
+        try:
+            port = urlparse(cluster.dashboard_link).port
+        except Exception:  # noqa: BLE001 - no dashboard, or a cluster closing
+            return None
+        if port is None:
+            return None
+        address = DASHBOARD_ADDRESS if self.backend == "local" else self._scheduler_options()["dashboard_address"]
+        host = str(address).rpartition(":")[0].strip("[]") if ":" in str(address) else ""
+        if host in ("", "0.0.0.0", "::", "localhost") or host.startswith("127."):
+            host = "127.0.0.1"
+        return f"http://{host}:{port}"
 
     def partitions(self) -> list[sched.Partition]:
         """The scheduler's partitions (SLURM ``sinfo``: name, time limit, CPUs, memory per node); [] for
