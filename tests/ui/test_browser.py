@@ -36,6 +36,29 @@ def readout(page: Page, i: int = 0):
     return pane(page, i).locator(".hpcdash-readout-text")
 
 
+def shows_a_slice_and_steps(page: Page) -> None:
+    """The first pane shows a slice (its websocket came through) and a key press on its slider brings
+    another one."""
+    ro = readout(page)
+    expect(ro).to_contain_text("(slice ", timeout=LOAD)
+    expect(page.locator(".hpcdash-plot canvas").first).to_be_visible(timeout=LOAD)
+    before = ro.inner_text()
+    pane(page, 0).locator(".noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    expect(ro).not_to_have_text(before, timeout=STEP)
+
+
+def start_local_cluster(page: Page, workers: int = 1) -> None:
+    """Open the Cluster tab and start the local cluster with `workers` workers; wait until they are up."""
+    page.get_by_text("Cluster", exact=True).click()
+    expect(page.locator(".hpc-start button")).to_be_visible(timeout=STEP)
+    box = page.locator(".hpc-n input").first
+    box.fill(str(workers))
+    box.press("Enter")
+    page.locator(".hpc-start button").click()
+    expect(page.locator(".hpc-nworkers")).to_have_text(str(workers), timeout=120_000)
+
+
 def plot_pixels(page: Page, i: int = 0) -> np.ndarray:
     """The plot canvas of pane i as an RGB array (after the image has settled)."""
     canvas = pane(page, i).locator(".hpcdash-plot canvas").first

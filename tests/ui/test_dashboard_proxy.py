@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 from hpcdash.proxy import NO_CLUSTER
 from tests.conftest import Server
 from tests.ui.conftest import _serve
-from tests.ui.test_browser import LOAD, STEP
+from tests.ui.test_browser import LOAD, STEP, start_local_cluster
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 TOKEN = "dashboard-proxy-token"
@@ -56,13 +56,7 @@ def test_the_cluster_dashboard_opens_through_the_app(token_server: Server, page:
     # before any cluster: a sentence, not an error page of the proxy
     status, text = _get(f"{base}/dask/status", cookie)
     assert status == 404 and NO_CLUSTER.split(",")[0] in text
-    page.get_by_text("Cluster", exact=True).click()
-    expect(page.locator(".hpc-start button")).to_be_visible(timeout=STEP)
-    box = page.locator(".hpc-n input").first
-    box.fill("1")
-    box.press("Enter")
-    page.locator(".hpc-start button").click()
-    expect(page.locator(".hpc-nworkers")).to_have_text("1", timeout=120_000)
+    start_local_cluster(page, workers=1)
     link = page.locator("a.hpc-dashboard-link")
     expect(link).to_have_attribute("href", "dask/status", timeout=STEP)
     frames: dict[str, int] = {}

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from tests.conftest import REPO, Server
 from tests.ui.conftest import _serve
-from tests.ui.test_browser import LOAD, STEP, open_view, readout
+from tests.ui.test_browser import LOAD, STEP, open_view, readout, start_local_cluster
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
@@ -48,12 +48,7 @@ def test_pages_share_the_cluster_and_the_record(page: Page, shared_server, conso
     first = page
     open_view(first, shared_server, file="a.h5")
     expect(readout(first)).to_contain_text("slice", timeout=LOAD)
-    _cluster_tab(first)
-    box = first.locator(".hpc-n input").first
-    box.fill("1")
-    box.press("Enter")
-    first.locator(".hpc-start button").click()
-    expect(first.locator(".hpc-nworkers")).to_have_text("1", timeout=120_000)
+    start_local_cluster(first, workers=1)
     note = first.locator(".hpc-shared-note")
     expect(note).to_contain_text("every hpcdash tab shows it")
     expect(note).to_contain_text(f"{GRACE_S} s after the last hpcdash tab closed")

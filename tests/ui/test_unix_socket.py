@@ -19,10 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page
 
 from hpcdash import cli
 from tests.conftest import REPO, free_port
+from tests.ui.test_browser import shows_a_slice_and_steps
 
 LOAD = 120_000
 
@@ -177,13 +178,7 @@ def test_the_app_works_through_a_tunnel_to_the_socket(socket_server, page: Page,
         page.set_viewport_size({"width": 1400, "height": 1000})
         page.goto(f"http://localhost:{port}/", timeout=LOAD)
         # the websocket came through (its origin, localhost:PORT, is allowed): the session's image and readout
-        readout = page.locator(".hpcdash-pane").first.locator(".hpcdash-readout-text")
-        expect(readout).to_contain_text("(slice ", timeout=LOAD)
-        expect(page.locator(".hpcdash-plot canvas").first).to_be_visible(timeout=LOAD)
-        before = readout.inner_text()
-        page.locator(".hpcdash-pane").first.locator(".noUi-handle").first.focus()
-        page.keyboard.press("ArrowRight")
-        expect(readout).not_to_have_text(before, timeout=60_000)
+        shows_a_slice_and_steps(page)
         assert console_errors == []
     finally:
         tunnel.close()
