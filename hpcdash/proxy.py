@@ -83,7 +83,8 @@ class DashboardProxy(AuthRequestHandler, WebSocketHandler):
             self._message(502, f"The Dask dashboard did not answer ({resp.error}); the cluster may be stopping.")
             return
         self.set_status(resp.code, resp.reason)
-        self._headers.clear()  # tornado's defaults (Content-Type, Server, Date) give way to the dashboard's
+        for name in ("Content-Type", "Server", "Date"):  # tornado's defaults give way to the dashboard's
+            self.clear_header(name)
         for name, value in resp.headers.get_all():
             if name.lower() not in _DROP_RESPONSE:
                 if name.lower() == "location" and value.startswith("/") and not value.startswith("//"):
