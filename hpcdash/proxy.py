@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from bokeh.server.views.auth_request_handler import AuthRequestHandler
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httputil import url_concat
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, websocket_connect
 
 #: Where the dashboard is mounted, relative to the app's page (and to ``--prefix``).
@@ -56,7 +57,7 @@ class DashboardProxy(AuthRequestHandler, WebSocketHandler):
     async def _forward(self, path: str) -> None:
         if not self.current_user:
             if self.request.method == "GET" and not self._is_websocket():
-                self.redirect(f"{self.get_login_url()}?next={self.request.uri}")
+                self.redirect(url_concat(self.get_login_url(), {"next": self.request.uri}))
             else:
                 self.set_status(403)
                 self.finish()

@@ -32,14 +32,15 @@ def token_server(data_root: Path, tmp_path_factory) -> Iterator[Server]:
                        "--port", "{port}", "--token", TOKEN], log, path="/login")
 
 
-def _get(url: str, cookie: str | None = None) -> tuple[int, str]:
+def _get(url: str, cookie: str | None = None) -> tuple[int, str, str | None]:
+    """Status, body and Location of a GET (redirects not followed)."""
     req = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
     opener = urllib.request.build_opener(_NoRedirect)
     try:
         with opener.open(req, timeout=30) as resp:
-            return resp.status, resp.read().decode(errors="replace")
+            return resp.status, resp.read().decode(errors="replace"), resp.headers.get("Location")
     except urllib.error.HTTPError as err:
-        return err.code, (err.read() or b"").decode(errors="replace")
+        return err.code, (err.read() or b"").decode(errors="replace"), err.headers.get("Location")
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -54,7 +55,7 @@ def test_the_cluster_dashboard_opens_through_the_app(token_server: Server, page:
     page.goto(f"{base}/login?token={TOKEN}", timeout=LOAD)
     cookie = "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies())
     # before any cluster: a sentence, not an error page of the proxy
-    status, text = _get(f"{base}/dask/status", cookie)
+    status, text, _ = _get(f"{base}/dask/status", cookie)
     assert status == 404 and NO_CLUSTER.split(",")[0] in text
     start_local_cluster(page, workers=1)
     link = page.locator("a.hpc-dashboard-link")
@@ -86,12 +87,13 @@ def test_the_cluster_dashboard_opens_through_the_app(token_server: Server, page:
         expect(other.get_by_label("Token")).to_be_visible()
     finally:
         stranger.close()
-    status, _ = _get(f"{base}/dask/status")
-    assert status == 302
+    status, _, location = _get(f"{base}/dask/status?a=1&b=2")
+    # to the login page, which sends the browser back to this very address
+    assert status == 302 and location.endswith("/login?next=%2Fdask%2Fstatus%3Fa%3D1%26b%3D2")
     # stopped: the link goes away, and the proxy says there is no cluster
     page.locator(".hpc-stop button").click()
     expect(page.locator(".hpc-phase")).to_have_text("stopped", timeout=STEP)
     expect(link).to_have_count(0)
-    status, text = _get(f"{base}/dask/status", cookie)
+    status, text, _ = _get(f"{base}/dask/status", cookie)
     assert status == 404 and "No Dask cluster is running" in text
     assert console_errors == []
