@@ -659,6 +659,8 @@ class SliceLoader:
         self.apply_batch: Callable[[list[tuple[SliceState, SliceResult]]], None] = _apply_each
         self._lock = threading.Lock()
         self.batches = 0
+        #: slices read so far (each pane of a batch counts)
+        self.reads = 0
 
     def request(self, panes: Iterable[SliceState]) -> None:
         """Ask for the current slice of `panes`."""
@@ -682,6 +684,7 @@ class SliceLoader:
             self._dispatch(fn)
 
     def _read(self, jobs: list[tuple[SliceState, tuple]]) -> list[tuple[SliceState, SliceResult]]:
+        self.reads += len(jobs)
         if self._pool is None or len(jobs) < 2:
             return [(p, p.load(k)) for p, k in jobs]
         futures = [(p, self._pool.submit(p.load, k)) for p, k in jobs]
@@ -692,6 +695,7 @@ class SliceLoader:
             panes, self._stale = list(self._stale.values()), {}
         jobs = [(p, p.request_key()) for p in panes]
         self.batches += 1
+        self.reads += len(jobs)
         pending = {"n": len(jobs), "results": []}
         done_lock = threading.Lock()
         if self._delay_loading is not None:

@@ -313,3 +313,67 @@ def test_without_the_proxy_the_tab_says_what_to_install(lab_without_proxy, page)
     tab.get_by_text("hpcdash is not available in this Jupyter server").wait_for(timeout=30_000)
     expect(tab.get_by_text('pip install "hpcdash[jupyter]"')).to_be_visible()
     assert not tab.locator("iframe").get_attribute("src")  # no iframe on a 404 page
+
+
+def _write_slow_run(path: Path) -> None:
+    """Eight 1024^2 planes, one bzip2 chunk each: every new slice costs a few hundred ms to decode,
+    far longer than the gap between two key presses."""
+    import h5py
+    import hdf5plugin
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    data = (np.linspace(0, 1, 8)[:, None, None] + rng.normal(scale=0.1, size=(8, 1024, 1024))).astype("f4")
+    with h5py.File(path, "w") as f:
+        f.create_dataset("model", data=data, chunks=(1, 1024, 1024), **hdf5plugin.BZip2(blocksize=9))
+
+
+def test_a_drag_in_a_notebook_reads_only_the_newest_slice(lab, page):
+    """In a notebook too a slider drag never queues stale reads: key presses that come while a slice is
+    decoded reach the kernel as one move (Panel's comm sends a widget's newest value once the kernel
+    has answered the last), so the newest slice is read, not each one in turn."""
+    import nbformat
+
+    base, root = lab
+    _write_slow_run(root / "slow.h5")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+        NOTEBOOK_CELLS[0],
+        'explorer = hpcdash.SliceExplorer("slow.h5", browser=False)\n'
+        'explorer.state.panes[0].index = 0  # the notebook\'s own change: read at once\n'
+        'assert explorer.state.panes[0].data is not None and "slice 1 of 8" in explorer.state.panes[0].readout\n'
+        'explorer',
+        'print(f"reads={explorer.state.loader.reads} slice={explorer.state.panes[0].index}")',
+    )]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "slow.ipynb")
+
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(base + "/lab/tree/slow.ipynb?reset", timeout=120_000)
+    page.locator(".jp-Notebook").wait_for(timeout=90_000)
+    page.locator("#jp-main-statusbar").get_by_text("Idle").wait_for(timeout=90_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel and Run All Cells").click()
+    page.locator(".jp-Dialog button.jp-mod-accept").click()
+
+    output = page.locator(".jp-OutputArea-output")
+    output.locator("canvas").first.wait_for(state="visible", timeout=150_000)
+    readout = output.locator(".hpcdash-readout-text").filter(visible=True).first
+    expect(readout).to_contain_text("(slice 1 of 8)", timeout=60_000)
+    counter = page.locator(".jp-Cell").nth(2).locator(".jp-OutputArea-output")
+    expect(counter).to_contain_text("slice=0", timeout=60_000)
+    before = int(re.search(r"reads=(\d+)", counter.inner_text()).group(1))
+
+    output.locator(".noUi-handle").first.focus()
+    for _ in range(6):
+        page.keyboard.press("ArrowRight")
+    expect(readout).to_contain_text("(slice 7 of 8)", timeout=60_000)  # the newest position is shown
+    page.wait_for_timeout(1000)  # nothing queued behind it
+    expect(readout).to_contain_text("(slice 7 of 8)")
+    # run the counter cell again
+    page.locator(".jp-Cell").nth(2).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    expect(counter).to_contain_text("slice=6", timeout=60_000)
+    reads = int(re.search(r"reads=(\d+)", counter.inner_text()).group(1)) - before
+    # six moves while slices take hundreds of ms each: reading each in turn would make 6
+    assert 1 <= reads <= 2, (before, counter.inner_text())
