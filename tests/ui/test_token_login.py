@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -244,7 +245,7 @@ def test_https_with_a_certificate_and_the_token(data_root: Path, tmp_path: Path,
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"no HTTPS answer:\n{server.output()[-4000:]}") from None
                 time.sleep(0.5)
-        assert f"https://localhost:{port}/login?token=tls-token-123" in server.output()
+        assert f"https://{socket.getfqdn()}:{port}/login?token=tls-token-123" in server.output()
         assert resp.status == 302 and "Secure" in resp.getheader("Set-Cookie")  # never sent over plain HTTP
         context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 1000})
         try:
