@@ -53,11 +53,11 @@ def _write_run(path: Path) -> None:
                  units="S/m", long_name="conductivity", coord_units={"z": "m", "y": "m", "x": "m"})
 
 
-def _write_notebook(path: Path) -> None:
+def _write_notebook(path: Path, cells: list[str] = NOTEBOOK_CELLS) -> None:
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in NOTEBOOK_CELLS]
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
 
@@ -143,6 +143,22 @@ def _hpcdash_process():
              and "--unix-socket" in p.info["cmdline"]]
     assert len(found) == 1, found
     return found[0]
+
+
+def _run_all(page, base: str, notebook: str):
+    """Open `notebook` in JupyterLab, restart its kernel and run all cells; the output areas once a
+    plot is drawn."""
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{base}/lab/tree/{notebook}?reset", timeout=120_000)
+    page.locator(".jp-Notebook").wait_for(timeout=90_000)
+    page.locator("#jp-main-statusbar").get_by_text("Idle").wait_for(timeout=90_000)
+    # a fresh kernel each time: re-running against a kernel that already sent its JS renders nothing
+    page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel and Run All Cells").click()
+    page.locator(".jp-Dialog button.jp-mod-accept").click()
+    output = page.locator(".jp-OutputArea-output")
+    output.locator("canvas").first.wait_for(state="visible", timeout=150_000)
+    return output
 
 
 def _errors(console_errors: list[str]) -> list[str]:
@@ -282,17 +298,7 @@ def test_a_bundle_is_exported_and_downloaded_through_the_proxy(lab, page, consol
 
 def test_explorer_in_a_notebook(lab, page):
     base, _ = lab
-    page.set_viewport_size({"width": 1400, "height": 1000})
-    page.goto(base + "/lab/tree/explorer.ipynb?reset", timeout=120_000)
-    page.locator(".jp-Notebook").wait_for(timeout=90_000)
-    page.locator("#jp-main-statusbar").get_by_text("Idle").wait_for(timeout=90_000)
-    # a fresh kernel each time: re-running against a kernel that already sent its JS renders nothing
-    page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").click()
-    page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel and Run All Cells").click()
-    page.locator(".jp-Dialog button.jp-mod-accept").click()
-
-    output = page.locator(".jp-OutputArea-output")
-    output.locator("canvas").first.wait_for(state="visible", timeout=150_000)
+    output = _run_all(page, base, "explorer.ipynb")
     output.get_by_text("run-a.h5 · /sigma").filter(visible=True).first.wait_for(timeout=30_000)
     readout = output.get_by_text(READOUT).filter(visible=True).first
     readout.wait_for(timeout=30_000)
@@ -332,32 +338,17 @@ def test_a_drag_in_a_notebook_reads_only_the_newest_slice(lab, page):
     """In a notebook too a slider drag never queues stale reads: key presses that come while a slice is
     decoded reach the kernel as one move (Panel's comm sends a widget's newest value once the kernel
     has answered the last), so the newest slice is read, not each one in turn."""
-    import nbformat
-
     base, root = lab
     _write_slow_run(root / "slow.h5")
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+    _write_notebook(root / "slow.ipynb", [
         NOTEBOOK_CELLS[0],
         'explorer = hpcdash.SliceExplorer("slow.h5", browser=False)\n'
         'explorer.state.panes[0].index = 0  # the notebook\'s own change: read at once\n'
         'assert explorer.state.panes[0].data is not None and "slice 1 of 8" in explorer.state.panes[0].readout\n'
         'explorer',
         'print(f"reads={explorer.state.loader.reads} slice={explorer.state.panes[0].index}")',
-    )]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, root / "slow.ipynb")
-
-    page.set_viewport_size({"width": 1400, "height": 1000})
-    page.goto(base + "/lab/tree/slow.ipynb?reset", timeout=120_000)
-    page.locator(".jp-Notebook").wait_for(timeout=90_000)
-    page.locator("#jp-main-statusbar").get_by_text("Idle").wait_for(timeout=90_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").click()
-    page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel and Run All Cells").click()
-    page.locator(".jp-Dialog button.jp-mod-accept").click()
-
-    output = page.locator(".jp-OutputArea-output")
-    output.locator("canvas").first.wait_for(state="visible", timeout=150_000)
+    ])
+    output = _run_all(page, base, "slow.ipynb")
     readout = output.locator(".hpcdash-readout-text").filter(visible=True).first
     expect(readout).to_contain_text("(slice 1 of 8)", timeout=60_000)
     counter = page.locator(".jp-Cell").nth(2).locator(".jp-OutputArea-output")
