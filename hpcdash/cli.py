@@ -132,13 +132,17 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
     prepare_server_process()
 
     kwargs = {}
-    token = server_token(address, unix_socket, token, no_token)
-    login = ""
-    if token:
-        from hpcdash.auth import LOGIN_PATH, TokenAuth
+    from hpcdash.auth import LOGIN_PATH, TOKEN_ENV, TokenAuth
 
+    given = bool(token) or bool(os.environ.get(TOKEN_ENV))
+    token = server_token(address, unix_socket, token, no_token)
+    login = shown = ""
+    if token:
         kwargs["auth_provider"] = TokenAuth(token)
         login = f"{LOGIN_PATH}?token={token}"
+        # a token the user chose is theirs to know: it is not written into logs (a batch job's output
+        # file may be readable by others); a new one must be printed to be of use
+        shown = LOGIN_PATH if given else login
     if unix_socket:
         if ssl_certfile or ssl_keyfile:
             raise SystemExit("hpcdash: --unix-socket and --ssl-certfile do not go together: only you can open "
@@ -148,7 +152,7 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
         origins = websocket_origins("127.0.0.1", port, allow_websocket_origin)
         print(f"hpcdash: serving {root} on the Unix socket {unix_socket} (only you can connect); from your "
               f"computer: ssh -L {port}:{unix_socket} {socket.getfqdn()} and open "
-              f"http://localhost:{port}{prefix or ''}{login or '/'}", flush=True)
+              f"http://localhost:{port}{prefix or ''}{shown or '/'}", flush=True)
         show = False
     else:
         origins = websocket_origins(address, port, allow_websocket_origin)
@@ -159,9 +163,10 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
             scheme = "https"
         elif ssl_keyfile:
             raise SystemExit("hpcdash: --ssl-keyfile needs --ssl-certfile (the certificate that goes with the key).")
-        print(f"hpcdash: serving {root} at {scheme}://{host}:{port}{prefix or ''}{login or '/'}", flush=True)
+        print(f"hpcdash: serving {root} at {scheme}://{host}:{port}{prefix or ''}{shown or '/'}", flush=True)
         if token:
-            print("hpcdash: browsers need the token in that link (or typed into the login page)"
+            print(("hpcdash: log in with the token you gave (--token or $HPCDASH_TOKEN)" if given else
+                   "hpcdash: browsers need the token in that link (or typed into the login page)")
                   + (" (connections are encrypted with TLS)." if ssl_certfile else
                      "; the connection is not encrypted: on a network you do not trust, use --ssl-certfile, "
                      "or --unix-socket and an SSH tunnel."), flush=True)
