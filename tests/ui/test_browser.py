@@ -473,14 +473,31 @@ def test_plot_keeps_the_slice_aspect(page: Page, hpcdash_server, data_root: Path
     assert console_errors == []
 
 
-#: Starts a check in the page, every 20 ms, of whether a plot (or the box standing in for a pane's
-#: first plot) has Panel's loading class, and of the texts shown by such boxes (the plot's element
-#: is replaced when the normal axis changes, so no element is watched: the whole document is
-#: searched, through the components' shadow roots).
+#: Starts watching the page for a plot (or the box standing in for a pane's first plot) with Panel's
+#: loading class, and for the texts shown by such boxes. The plot's element is replaced when the normal
+#: axis changes, so no single element is watched: every shadow root of the components is observed
+#: (MutationObserver, with the class it had before, so that a class set and removed again before the
+#: page could poll is still seen), and the whole document is searched every 20 ms as well.
 _WATCH_LOADING = """() => {
     window.__hpcdashSawLoading = false;
     window.__hpcdashPlaceholders = [];
+    const observed = new WeakSet();
+    const loadingClass = (el, old) => (el.classList.contains('hpcdash-plot') || el.classList.contains('hpcdash-placeholder'))
+        && (el.classList.contains('pn-loading') || (old || '').split(/\\s+/).includes('pn-loading'));
+    const observer = new MutationObserver((records) => {
+        for (const m of records)
+            if (m.type === 'attributes' && m.target.classList && loadingClass(m.target, m.oldValue))
+                window.__hpcdashSawLoading = true;
+        if (find(document)) window.__hpcdashSawLoading = true;
+    });
+    const observe = (root) => {
+        if (observed.has(root)) return;
+        observed.add(root);
+        observer.observe(root, {subtree: true, childList: true, attributes: true, attributeFilter: ['class'],
+                                attributeOldValue: true});
+    };
     const find = (root) => {
+        observe(root);
         let found = !!root.querySelector('.hpcdash-plot.pn-loading, .hpcdash-placeholder.pn-loading');
         for (const el of root.querySelectorAll('.hpcdash-placeholder')) {
             const text = el.shadowRoot ? [...el.shadowRoot.childNodes]
@@ -491,11 +508,14 @@ _WATCH_LOADING = """() => {
         for (const el of root.querySelectorAll('*')) if (el.shadowRoot && find(el.shadowRoot)) found = true;
         return found;
     };
+    if (window.__hpcdashLoadingObserver) window.__hpcdashLoadingObserver.disconnect();
+    window.__hpcdashLoadingObserver = observer;
     clearInterval(window.__hpcdashLoadingWatch);
     window.__hpcdashLoadingWatch = setInterval(() => {
         if (find(document)) window.__hpcdashSawLoading = true;
     }, 20);
 }"""
+
 
 
 def write_slow_file(data_root: Path, name: str) -> str:
