@@ -23,6 +23,15 @@ def _jobs_named(name: str) -> list[str]:
     return out.stdout.split()
 
 
+def _tracebacks(output: str) -> list[str]:
+    """The log lines that introduce a traceback in a server's output, except distributed's own INFO note
+    that a comm closed while its scheduler shut down (it logs that one with the exception, when a
+    connection happens to be mid-write at close)."""
+    lines = output.splitlines()
+    return [lines[i - 1] if i else line for i, line in enumerate(lines)
+            if line.startswith("Traceback") and not (i and "Batched Comm Closed" in lines[i - 1])]
+
+
 def test_sigterm_cancels_the_servers_jobs(slurm, start_server, tmp_path: Path, page):
     name = f"hpcdash-stop-{uuid.uuid4().hex[:8]}"
     profile = {"backend": "slurm", "queue": "debug", "cores": 1, "processes": 1, "memory": "1GB",
@@ -45,6 +54,6 @@ def test_sigterm_cancels_the_servers_jobs(slurm, start_server, tmp_path: Path, p
         assert server.proc.wait(timeout=60) is not None
         # cancelled by the server on its way out, not by the workers' death timeout (60 s)
         wait_until(lambda: not _jobs_named(name), 20, what="the server's job cancelled")
-        assert "Traceback" not in server.output()
+        assert _tracebacks(server.output()) == []
     finally:
         subprocess.run(["scancel", f"--name={name}"], capture_output=True)
