@@ -132,9 +132,9 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
     prepare_server_process()
 
     kwargs = {}
-    from hpcdash.auth import LOGIN_PATH, TOKEN_ENV, TokenAuth
+    from hpcdash.auth import LOGIN_PATH, TokenAuth
 
-    given = bool(token) or bool(os.environ.get(TOKEN_ENV))
+    given = given_token(token) is not None
     token = server_token(address, unix_socket, token, no_token)
     login = shown = ""
     if token:
@@ -198,17 +198,24 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
     run_until_stopped(server)
 
 
+def given_token(token: str | None) -> str | None:
+    """The token the user chose: `token` (``--token``), else $HPCDASH_TOKEN, else None."""
+    from hpcdash.auth import TOKEN_ENV
+
+    return token if token is not None else os.environ.get(TOKEN_ENV) or None
+
+
 def server_token(address: str, unix_socket: str | None, token: str | None, no_token: bool) -> str | None:
     """The token browsers must show, or None: `token`, else $HPCDASH_TOKEN, else a new random one when
     the server listens on a network address (not loopback, not a Unix socket); `no_token` turns it
     off (a proxy in front logs users in)."""
-    from hpcdash.auth import TOKEN_ENV, new_token
+    from hpcdash.auth import new_token
 
     if no_token:
         if token:
             raise SystemExit("hpcdash: --token and --no-token contradict each other; give one of them.")
         return None
-    token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+    token = given_token(token)
     if token is not None and not token.strip():
         raise SystemExit("hpcdash: the token is empty; give one with characters in it, or --no-token.")
     if token is None and not unix_socket and address not in LOOPBACK:

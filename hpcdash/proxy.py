@@ -70,18 +70,17 @@ class DashboardProxy(AuthRequestHandler, WebSocketHandler):
         if self._is_websocket():
             await WebSocketHandler.get(self, path)  # the handshake, then open()
             return
-        url = f"{self._base}/{path}" + (f"?{self.request.query}" if self.request.query else "")
-        headers = {k: v for k, v in self.request.headers.get_all() if k.lower() not in _DROP_REQUEST}
-        req = HTTPRequest(url, method=self.request.method, headers=headers,
+        req = HTTPRequest(self._upstream_url(path), method=self.request.method, headers=self._forwarded_headers(),
                           body=self.request.body if self.request.method == "POST" else None,
                           follow_redirects=False, decompress_response=False, request_timeout=60)
         try:
             resp = await AsyncHTTPClient().fetch(req, raise_error=False)
+            # 599: tornado's code for no response at all (connection refused, timeout)
+            error = resp.error if resp.code == 599 else None
         except (HTTPClientError, OSError) as err:
-            self._message(502, f"The Dask dashboard did not answer ({err}); the cluster may be stopping.")
-            return
-        if resp.code == 599:  # tornado's code for no response at all (connection refused, timeout)
-            self._message(502, f"The Dask dashboard did not answer ({resp.error}); the cluster may be stopping.")
+            error = err
+        if error is not None:
+            self._message(502, f"The Dask dashboard did not answer ({error}); the cluster may be stopping.")
             return
         self.set_status(resp.code, resp.reason)
         for name in ("Content-Type", "Server", "Date"):  # tornado's defaults give way to the dashboard's
@@ -92,6 +91,15 @@ class DashboardProxy(AuthRequestHandler, WebSocketHandler):
                     value = f"{self._mount_path()}{value}"  # keep redirects inside the mount
                 self.add_header(name, value)
         self.finish(resp.body or b"")
+
+    def _upstream_url(self, path: str, scheme: str = "http") -> str:
+        """`path` (and this request's query) at the dashboard, over `scheme` (http or ws)."""
+        query = f"?{self.request.query}" if self.request.query else ""
+        return f"{scheme}{self._base[len('http'):]}/{path}{query}"
+
+    def _forwarded_headers(self) -> dict[str, str]:
+        """This request's headers as they go on to the dashboard (`_DROP_REQUEST` left out)."""
+        return {k: v for k, v in self.request.headers.get_all() if k.lower() not in _DROP_REQUEST}
 
     def _mount_path(self) -> str:
         """This request's path up to and including the mount (``/prefix/dask``)."""
@@ -113,11 +121,10 @@ class DashboardProxy(AuthRequestHandler, WebSocketHandler):
         return subprotocols[0] if subprotocols else None
 
     async def open(self, path: str) -> None:
-        url = "ws" + self._base[len("http"):] + f"/{path}" + (f"?{self.request.query}" if self.request.query else "")
-        headers = {k: v for k, v in self.request.headers.get_all() if k.lower() not in _DROP_REQUEST}
         try:
             self._upstream = await websocket_connect(
-                HTTPRequest(url, headers=headers, request_timeout=30), on_message_callback=self._from_upstream,
+                HTTPRequest(self._upstream_url(path, "ws"), headers=self._forwarded_headers(), request_timeout=30),
+                on_message_callback=self._from_upstream,
                 subprotocols=self._subprotocols or None)
         except (HTTPClientError, OSError):
             self.close(1011, "The Dask dashboard did not answer.")

@@ -880,30 +880,29 @@ class ClusterControl(param.Parameterized):
         """Link to the Dask dashboard: ``{base_url}proxy/{port}/status`` when a Jupyter base URL is known
         (``base_url``, ``HPCDASH_BASE_URL`` or ``JUPYTERHUB_SERVICE_PREFIX``), else through the app's own
         proxy when it has one (``dashboard_proxy``), else the direct link."""
-        cluster = self._cluster
-        if cluster is None:
-            return None
-        try:
-            link = cluster.dashboard_link
-        except Exception:  # noqa: BLE001 - no dashboard (bokeh missing)
-            return None
+        link = self._dashboard_link()
         if not link:
             return None
         if self.dashboard_proxy and not self.base_url:
             return self.dashboard_proxy
         return proxied_dashboard_link(link, self.base_url)
 
-    def dashboard_target(self) -> str | None:
-        """Where the running cluster's dashboard answers on this machine (``http://127.0.0.1:PORT``), for
-        a proxy; None without a cluster or dashboard. The dashboard listens on loopback unless
-        dask-jobqueue's ``scheduler-options`` name another address (then that one)."""
+    def _dashboard_link(self) -> str | None:
+        """The running cluster's own dashboard link (``http://host:port/status``); None or "" without one."""
         cluster = self._cluster
         if cluster is None:
             return None
         try:
-            port = urlparse(cluster.dashboard_link).port
-        except Exception:  # noqa: BLE001 - no dashboard, or a cluster closing
+            return cluster.dashboard_link
+        except Exception:  # noqa: BLE001 - no dashboard (bokeh missing), or a cluster closing
             return None
+
+    def dashboard_target(self) -> str | None:
+        """Where the running cluster's dashboard answers on this machine (``http://127.0.0.1:PORT``), for
+        a proxy; None without a cluster or dashboard. The dashboard listens on loopback unless
+        dask-jobqueue's ``scheduler-options`` name another address (then that one)."""
+        link = self._dashboard_link()
+        port = urlparse(link).port if link else None
         if port is None:
             return None
         address = DASHBOARD_ADDRESS if self.backend == "local" else self._scheduler_options()["dashboard_address"]
