@@ -389,8 +389,8 @@ class SliceView(pn.viewable.Viewer):
     def __init__(self, state: SliceState, **params):
         super().__init__(state=state, **params)
         s = state
-        self.dataset_w = pn.widgets.Select.from_param(s.param.dataset, label="Dataset", sizing_mode="stretch_width", css_classes=["hpcdash-dataset"])
-        self.axis_w = pn.widgets.Select.from_param(s.param.axis, label="Normal axis", width=110, css_classes=["hpcdash-axis"])
+        self.dataset_w = pn.widgets.Select.from_param(s.param.dataset, label="Dataset", width=215, css_classes=["hpcdash-dataset"])
+        self.axis_w = pn.widgets.Select.from_param(s.param.axis, label="Normal axis", width=100, css_classes=["hpcdash-axis"])
         # the slider shows 1-based slice numbers, like the readout ("slice 65 of 128"); the value stays 0-based
         # linked to `index` by hand rather than with from_param: a linked pane's slider follows a move in
         # one plain value change (Panel's generic link updates and re-triggers the widget, and each
@@ -402,9 +402,10 @@ class SliceView(pn.viewable.Viewer):
         self.slice_w.param.watch(self._on_slider, "value")
         s.param.watch(self._on_index, "index")
         s.param.watch(self._fit_slider, "index", what="bounds")
-        self.cmap_w = pn.widgets.Select.from_param(s.param.cmap, label="Colormap", width=120, css_classes=["hpcdash-cmap"])
+        self.cmap_w = pn.widgets.Select.from_param(s.param.cmap, label="Colormap", width=110, css_classes=["hpcdash-cmap"])
         self.scale_w = pn.widgets.RadioButtonGroup.from_param(s.param.scale, label="Colour scale", width=120, css_classes=["hpcdash-scale"])
-        self.sym_w = pn.widgets.Checkbox.from_param(s.param.symmetric, label="Symmetric about zero")
+        self.sym_w = pn.widgets.Checkbox.from_param(s.param.symmetric, label="Symmetric about zero",
+                                                  width=155, margin=(5, 5, 11, 5))
         self.range_w = pn.widgets.Select.from_param(s.param.range_mode, label="Colour range", width=110, css_classes=["hpcdash-range"])
         self.vmin_w = pn.widgets.FloatInput.from_param(s.param.vmin, label="Min", width=100)
         self.vmax_w = pn.widgets.FloatInput.from_param(s.param.vmax, label="Max", width=100)
@@ -452,12 +453,15 @@ class SliceView(pn.viewable.Viewer):
             self.close_w = pn.widgets.Button(label="Close", width=70, color="light", css_classes=["hpcdash-close"])
             self.close_w.on_click(lambda event: self.on_close())
             header.append(self.close_w)
+        # the settings flow into as many lines as the pane's width needs (one on a wide pane), so the
+        # slice stands as high on the screen as it can; the slider sits right above it
+        settings = pn.FlexBox(self.dataset_w, self.axis_w, self.cmap_w, self.scale_w, self.range_w,
+                              self.vmin_w, self.vmax_w, self.sym_w, align_items="flex-end",
+                              css_classes=["hpcdash-settings"], sizing_mode="stretch_width", margin=0)
         self._layout = pn.Column(
             pn.Row(*header, sizing_mode="stretch_width"),
-            pn.Row(self.dataset_w, self.axis_w, sizing_mode="stretch_width"),
+            settings,
             pn.Row(self.slice_w, self.readout_pane, sizing_mode="stretch_width"),
-            pn.Row(self.cmap_w, self.scale_w, self.range_w, self.vmin_w, self.vmax_w),
-            self.sym_w,
             self.error_pane,
             self.notice_pane,
             self.plot_box,
@@ -766,8 +770,13 @@ class ComparisonView(pn.viewable.Viewer):
         vdim = _dim("value", str(data.name), units)
         d = np.diff(x), np.diff(y)
         uniform = all(v.size and np.allclose(v, v[0], rtol=1e-6) for v in d)
-        return SliceParts(x, y, np.asarray(data.values, np.float32), [f"{xdim}_cmp", f"{ydim}_cmp"],
-                          [vdim], bool(uniform))
+        # the axes are labelled as in the panes ("x (m)"); the dimension names stay apart from the
+        # panes' so that the comparison's zoom is its own
+        e = self.explorer
+        vol = e.panes[e.compare_a].volume if 0 <= e.compare_a < len(e.panes) else None
+        cu = getattr(vol, "coord_units", {}) or {}
+        kdims = [_dim(f"{xdim}_cmp", str(xdim), cu.get(xdim)), _dim(f"{ydim}_cmp", str(ydim), cu.get(ydim))]
+        return SliceParts(x, y, np.asarray(data.values, np.float32), kdims, [vdim], bool(uniform))
 
     def _update(self, *events) -> None:
         e = self.explorer
@@ -933,8 +942,8 @@ class ExplorerView(pn.viewable.Viewer):
         self.link_w = pn.widgets.Checkbox.from_param(explorer.param.link, label="Link")
         self.layout_w = pn.widgets.RadioButtonGroup.from_param(explorer.param.layout, label="Layout")
         self.compare_w = pn.widgets.Select.from_param(explorer.param.compare, label="Compare", width=120)
-        self.a_w = pn.widgets.Select(label="A", width=150)
-        self.b_w = pn.widgets.Select(label="B", width=150)
+        self.a_w = pn.widgets.Select(label="A", width=200)
+        self.b_w = pn.widgets.Select(label="B", width=200)
         self.a_w.param.watch(lambda e: setattr(explorer, "compare_a", e.new) if e.new is not None else None,
                              "value")
         self.b_w.param.watch(lambda e: setattr(explorer, "compare_b", e.new) if e.new is not None else None,
@@ -952,7 +961,8 @@ class ExplorerView(pn.viewable.Viewer):
         self._url_watchers: list = []
         self._url_pending = False
         self._on_panes()
-        self._layout = pn.Column(self.controls, self.main, self.comparison, sizing_mode="stretch_width")
+        # the comparison stands above the panes: choosing "difference" shows it where the user looks
+        self._layout = pn.Column(self.controls, self.comparison, self.main, sizing_mode="stretch_width")
         if served:
             # a job writing to a shown file lights the pane's Reload button without a user action
             pn.state.add_periodic_callback(self._check_files, period=CHANGE_CHECK_MS)
@@ -1006,7 +1016,9 @@ class ExplorerView(pn.viewable.Viewer):
             body = pn.Tabs(*cards, sizing_mode="stretch_width", dynamic=False)
         else:
             body = pn.GridBox(*[c for _, c in cards], ncols=min(len(cards), 2), sizing_mode="stretch_width")
-        self.controls.visible = bool(cards)
+        # link, layout and compare act between panes: with one pane open they would do nothing
+        several = len(cards) > 1
+        self.controls.visible = several
         self.main.objects = [body]
         self._sync_url()
 

@@ -11,13 +11,14 @@ import asyncio
 import html
 import threading
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401 - the timeline's options are Bokeh's
 import panel as pn
 import param
+from bokeh.models import DatetimeTickFormatter
 from dask.utils import format_bytes
 
 from hpcdash.explorer.views import STYLESHEETS
@@ -123,6 +124,18 @@ def counts_html(events: list[Event], n_files: int, n_views: int) -> str:
     )
 
 
+def _clock_ticks(plot, element) -> None:
+    """Time-axis labels as clock times and dates; Bokeh's default formatter adds a line of context
+    ("Dec 01, 2026") under the ticks and labels short spans in milliseconds. HoloViews copies only
+    the options that differ from the defaults onto the axis' formatter, so a formatter given as
+    ``xformatter`` could not switch the context off: the hook sets the drawn one."""
+    for axis in plot.state.xaxis:
+        if isinstance(axis.formatter, DatetimeTickFormatter):
+            axis.formatter.update(
+                milliseconds="%H:%M:%S", seconds="%H:%M:%S", minsec="%H:%M:%S", minutes="%H:%M",
+                hourmin="%H:%M", hours="%H:%M", days="%d %b", months="%b %Y", years="%Y", context=None)
+
+
 def timeline(events: list[Event]) -> hv.Scatter:
     """One dot per event: time across, kind down (hover: what it was)."""
     data = {"time": [], "kind": [], "what": [], "colour": []}
@@ -136,7 +149,16 @@ def timeline(events: list[Event]) -> hv.Scatter:
         data["what"].append(e.summary)
         data["colour"].append(KIND_COLOURS.get(e.kind, "#777"))
     kinds = [KIND_LABELS[k] for k in KINDS]
+    extra = {}
+    if data["time"]:
+        # events seconds apart are shown on a span of at least a few minutes: clock times on the
+        # axis rather than milliseconds
+        t0, t1 = min(data["time"]), max(data["time"])
+        pad = max(timedelta(minutes=2) - (t1 - t0), timedelta(0)) / 2 + timedelta(seconds=15)
+        extra["xlim"] = (t0 - pad, t1 + pad)
     return hv.Scatter(data, "time", ["kind", "what", "colour"]).opts(
+        hooks=[_clock_ticks],
+        **extra,
         color="colour",
         size=11,
         responsive=True,

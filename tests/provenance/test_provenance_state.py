@@ -6,12 +6,14 @@ import asyncio
 import json
 import stat
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from hpcdash.cluster import ClusterControl
 from hpcdash.explorer.state import ExplorerState
+from hpcdash.provenance.record import Event
 from hpcdash.provenance.state import ProvenanceState
 from hpcdash.provenance.view import ProvenanceView, counts_html, events_table_html
 from tests.ui.hdf5_files import write_run
@@ -204,3 +206,21 @@ def test_an_unreadable_record_file_leaves_the_record_in_memory(tmp_path: Path):
     log = ProvenanceLog.resume(folder / "record.jsonl")
     log.record("open", "Opened a.h5")
     assert [e.summary for e in log.events()] == ["Opened a.h5"] and log.write_error
+
+
+def test_timeline_axis_shows_clock_times_over_a_readable_span():
+    """Events seconds apart: the axis spans minutes and labels them as clock times (Bokeh's default
+    would label milliseconds and add the date under the ticks)."""
+    import holoviews as hv
+
+    from hpcdash.provenance.view import timeline
+
+    t0 = datetime(2026, 12, 1, 9, 30, 0, tzinfo=UTC)
+    events = [Event(kind="open", summary=f"opened {i}", time=(t0 + timedelta(seconds=i)).isoformat())
+              for i in range(3)]
+    plot = hv.render(timeline(events), backend="bokeh")
+    fmt = plot.xaxis[0].formatter
+    assert fmt.context is None and fmt.seconds == "%H:%M:%S" and fmt.minutes == "%H:%M"
+    start, end = plot.x_range.start, plot.x_range.end
+    span = (end - start).total_seconds() if hasattr(end - start, "total_seconds") else (end - start) / 1e3
+    assert span >= 120

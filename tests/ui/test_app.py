@@ -101,3 +101,20 @@ def test_file_browser_shows_where_it_is_as_a_breadcrumb(tmp_path):
     assert "<b>" not in fb.where.object
     fb.up_btn.clicks += 1
     assert ">inversions/</code>" in fb.where.object
+
+
+def test_comparison_axes_are_labelled_like_the_panes(data_root):
+    """The difference view's axes read "x (m)" as the panes' do, not its internal dimension names."""
+    import holoviews as hv
+
+    from hpcdash.explorer.state import ExplorerState
+    from hpcdash.explorer.views import ExplorerView
+
+    ex = ExplorerState(["a.h5", "b.h5"], root=str(data_root), link=True)
+    view = ExplorerView(ex, sync_url=False)
+    ex.compare = "difference"
+    plot = hv.render(view.comparison.plot_pane.object)
+    assert plot.xaxis[0].axis_label == "x (m)" and plot.yaxis[0].axis_label == "y (m)"
+    ex.panes[0].axis = "y"
+    plot = hv.render(view.comparison.plot_pane.object)
+    assert plot.xaxis[0].axis_label == "x (m)" and plot.yaxis[0].axis_label == "z (m)"

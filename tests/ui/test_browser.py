@@ -350,9 +350,34 @@ def test_close_button_closes_its_own_pane(page: Page, hpcdash_server, console_er
 def test_difference_view(page: Page, hpcdash_server, console_errors):
     open_view(page, hpcdash_server, file="a.h5", file2="b.h5", compare="difference")
     expect(page.get_by_text("A - B").first).to_be_visible(timeout=LOAD)
-    expect(page.locator(".hpcdash-compare canvas").first).to_be_visible(timeout=STEP)
+    compared = page.locator(".hpcdash-compare canvas").first
+    expect(compared).to_be_visible(timeout=STEP)
+    # the comparison stands above the panes, where the user who chose it is looking
+    assert compared.bounding_box()["y"] < pane(page, 0).bounding_box()["y"]
     open_view(page, hpcdash_server, file="a.h5", file2="c.h5", compare="difference")
     expect(page.get_by_text("The grids differ")).to_be_visible(timeout=LOAD)
+    assert console_errors == []
+
+
+def test_one_pane_on_a_laptop_screen_shows_its_slice_without_scrolling(page: Page, hpcdash_server, demo_runs,
+                                                                       console_errors):
+    """1280 x 720: the pane's settings take one line, so most of the slice is on screen; link, layout
+    and compare (which act between panes) appear with the second pane only."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(hpcdash_server.url + "/?" + urlencode({"file": demo_runs[0]}), timeout=LOAD)
+    expect(readout(page)).to_contain_text("of 128)", timeout=LOAD)
+    canvas = pane(page, 0).locator(".hpcdash-plot canvas").first
+    expect(canvas).to_be_visible(timeout=STEP)
+    page.wait_for_timeout(1000)  # the plot takes its final size
+    box = canvas.bounding_box()
+    visible = (720 - box["y"]) / box["height"]
+    assert visible >= 0.6, f"only {visible:.0%} of the plot is on screen (top at {box['y']:.0f} px)"
+    expect(page.get_by_text("Compare", exact=True)).to_be_hidden()
+    expect(page.locator(".hpcdash-controls")).to_be_hidden()
+    page.goto(hpcdash_server.url + "/?" + urlencode({"file": demo_runs[0], "file2": demo_runs[1]}), timeout=LOAD)
+    expect(readout(page, 1)).to_contain_text("of 128)", timeout=LOAD)
+    expect(page.get_by_text("Compare", exact=True)).to_be_visible()
+    expect(page.get_by_text("Link", exact=True)).to_be_visible()
     assert console_errors == []
 
 
