@@ -15,6 +15,7 @@ import gc
 import html
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -31,6 +32,9 @@ _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 #: BokehJS bundles no hpcdash page uses: MathJax (1.8 MB of the page's 4.4 MB of scripts; our text
 #: panes keep math rendering off) and WebGL (plots draw on a 2-D canvas).
 UNUSED_BUNDLES = ("bokeh-mathjax", "bokeh-gl")
+#: How long a new page waits for the first slices of the files it opens before it is sent; reads
+#: still running then are shown when done (the pane says it is reading, with a loading indicator).
+FIRST_READ_WAIT_S = 0.5
 
 
 def freeze_startup_objects() -> bool:
@@ -251,11 +255,14 @@ def explorer_tab(ctx: AppContext) -> pn.viewable.Viewable:
 
     state = ExplorerState(root=ctx.root)
     view = ExplorerView(state)  # created first: its loader reads concurrently in a served session
+    # the page waits a moment for the first slices, so that quick reads arrive with it; a slow file
+    # goes on in the background, its pane saying so, rather than holding the whole page back
+    deadline = time.monotonic() + FIRST_READ_WAIT_S
     if ctx.query.get("file"):
-        state.apply_query(ctx.query)
+        state.apply_query(ctx.query, deadline=deadline)
     else:
         for p in ctx.paths:
-            state.open(p)
+            state.open(p, wait=max(0.0, deadline - time.monotonic()))
     ctx.sidebar.append(view.sidebar())
     ctx.shared["explorer"] = state
     provenance = ctx.shared.get("provenance")

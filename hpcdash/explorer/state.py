@@ -18,6 +18,7 @@ import html
 import math
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -639,6 +640,32 @@ def _apply_each(results: list[tuple[SliceState, SliceResult]]) -> None:
         p.apply(r)
 
 
+class _Waiter:
+    """Hands a batch's results to a caller that waits for them, unless it has stopped waiting."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._waiting = True
+        self._results: list | None = None
+
+    def deliver(self, results: list) -> bool:
+        """From the reading thread: True when the waiting caller takes `results`."""
+        with self._lock:
+            if not self._waiting:
+                return False
+            self._results = results
+        self._done.set()
+        return True
+
+    def wait(self, seconds: float) -> list | None:
+        """The results if they came within `seconds`, else None (they are then dispatched as usual)."""
+        self._done.wait(seconds)
+        with self._lock:
+            self._waiting = False
+            return self._results
+
+
 class SliceLoader:
     """Latest-only, concurrent loading of pane slices.
 
@@ -676,6 +703,29 @@ class SliceLoader:
             self._busy = True
         self._start()
 
+    def request_within(self, panes: Iterable[SliceState], seconds: float) -> bool:
+        """Ask for the current slice of `panes` and wait up to `seconds` for it: True when the batch
+        was read and shown in that time (here, on the caller's thread), False when it goes on in the
+        background and is shown when done, like `request`. A new page uses it: a quick read arrives
+        with the page, a slow file does not hold the page back."""
+        panes = list(panes)
+        if self._dispatch is None or self._pool is None:
+            self.request(panes)
+            return True
+        with self._lock:
+            for p in panes:
+                self._stale[id(p)] = p
+            if self._busy:  # the running batch takes these panes up when it is done
+                return False
+            self._busy = True
+        waiter = _Waiter()
+        self._start(waiter)
+        results = waiter.wait(seconds)
+        if results is None:
+            return False
+        self._finish(results)
+        return True
+
     def later(self, fn: Callable[[], None]) -> None:
         """Run `fn` on the UI thread after what is running there now (at once without `dispatch`)."""
         if self._dispatch is None:
@@ -690,7 +740,7 @@ class SliceLoader:
         futures = [(p, self._pool.submit(p.load, k)) for p, k in jobs]
         return [(p, f.result()) for p, f in futures]
 
-    def _start(self) -> None:
+    def _start(self, waiter: _Waiter | None = None) -> None:
         with self._lock:
             panes, self._stale = list(self._stale.values()), {}
         jobs = [(p, p.request_key()) for p in panes]
@@ -718,7 +768,7 @@ class SliceLoader:
                 pending["results"].append((pane, res))
                 pending["n"] -= 1
                 last = pending["n"] == 0
-            if last:
+            if last and not (waiter is not None and waiter.deliver(pending["results"])):
                 self._dispatch(lambda: self._finish(pending["results"]))
 
         for p, k in jobs:
@@ -823,12 +873,15 @@ class ExplorerState(param.Parameterized):
 
         return Path(safe_path(self.root, path))
 
-    def open(self, path: str | os.PathLike, *, background: bool = False, **settings) -> SliceState | None:
+    def open(self, path: str | os.PathLike, *, background: bool = False, wait: float | None = None,
+             **settings) -> SliceState | None:
         """Open `path` in a new pane. Paths outside `root` are refused with a message (returns None).
 
         The pane's first slice is read once the pane has joined the others (with Link on it shows
         their axis and slice): at once, or with ``background=True`` through `loader` (in a served
-        session: in a reading thread, the pane showing its loading indicator meanwhile)."""
+        session: in a reading thread, the pane showing its loading indicator meanwhile), or with
+        ``wait=seconds`` through `loader`, shown at once if read within that time (see
+        `SliceLoader.request_within`)."""
         try:
             real = self.resolve(path)
         except Exception as err:  # noqa: BLE001
@@ -844,6 +897,8 @@ class ExplorerState(param.Parameterized):
         if not pane.error:
             if background:
                 self.loader.request([pane])
+            elif wait is not None:
+                self.loader.request_within([pane], wait)
             else:
                 self._apply_batch([(pane, pane.load())])
         return pane
@@ -1046,8 +1101,9 @@ class ExplorerState(param.Parameterized):
             q["compare"] = self.compare
         return q
 
-    def apply_query(self, query: dict[str, str]) -> None:
-        """Open the files named in `query` and restore their settings (see `to_query`)."""
+    def apply_query(self, query: dict[str, str], deadline: float | None = None) -> None:
+        """Open the files named in `query` and restore their settings (see `to_query`); with a
+        `deadline` (time.monotonic()), reads still running then go on in the background."""
         link = query.get("link", "1") not in ("0", "false")
         self.link = False
         i = 0
@@ -1059,13 +1115,18 @@ class ExplorerState(param.Parameterized):
                 i += 1
                 continue
             settings = SliceState.settings_from_query(query, suffix)
-            self.open(settings.pop("file"), **settings)
+            self.open(settings.pop("file"), wait=_left(deadline), **settings)
             i += 1
         self.link = link
         if query.get("layout") in ("grid", "tabs"):
             self.layout = query["layout"]
         if query.get("compare") in ("difference", "ratio"):
             self.compare = query["compare"]
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds until `deadline` (time.monotonic()), not below zero; None without one."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:

@@ -613,3 +613,26 @@ def test_a_file_opened_from_the_browser_is_read_in_the_background(page: Page, hp
     expect(pane(page, 0).locator(".hpcdash-placeholder")).to_be_hidden()
     plot_pixels(page, 1)  # drawn
     assert console_errors == []
+
+
+def test_a_slow_file_in_the_url_does_not_hold_the_page(page: Page, hpcdash_server, data_root: Path, console_errors):
+    """A link to a slow file: the page comes without waiting for the read, its pane saying it reads the
+    first slice (with the loading indicator), and the slice follows. The page used to be sent only
+    once the first slice was read (seconds of a blank tab). A quick file still comes with its image."""
+    slow_file = write_slow_file(data_root, "slow_linked.h5")
+    page.add_init_script(f"({_WATCH_LOADING})()")
+    open_view(page, hpcdash_server, file=slow_file)
+    expect(pane(page, 0).locator(".hpcdash-title")).to_contain_text("slow_linked.h5", timeout=LOAD)
+    expect(pane(page, 0).locator(".hpcdash-plot canvas").first).to_be_visible(timeout=STEP)
+    expect(pane(page, 0).locator(".hpcdash-placeholder")).to_be_hidden(timeout=STEP)
+    expect(pane(page, 0).locator(".hpcdash-plot.pn-loading")).to_have_count(0, timeout=STEP)
+    assert "Reading the first slice of slow_linked.h5…" in page.evaluate("window.__hpcdashPlaceholders")
+    assert page.evaluate("window.__hpcdashSawLoading") is True
+    expect(readout(page)).to_have_text(re.compile(r"slice \d+ of 128"))
+    plot_pixels(page)  # drawn
+    # a quick file: its slice is read within the page's short wait and arrives with it
+    open_view(page, hpcdash_server, file="a.h5")
+    expect(readout(page)).to_contain_text("of 12)", timeout=LOAD)
+    expect(pane(page, 0).locator(".hpcdash-plot canvas").first).to_be_visible(timeout=STEP)
+    assert page.evaluate("window.__hpcdashPlaceholders") == []
+    assert console_errors == []
