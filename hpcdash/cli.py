@@ -14,11 +14,13 @@ any other address, the server asks every browser for a token (`hpcdash.auth`), p
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 DEFAULT_PORT = 5006
 DEFAULT_DEMO_DIR = "hpcdash-demo"
@@ -26,12 +28,46 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WILDCARD = ("0.0.0.0", "::", "")
 
 
+def port_number(text: str) -> int:
+    """A TCP port from the command line (1-65535), or a message argparse shows."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
+    return port
+
+
+def check_root(root: str | os.PathLike | None) -> str:
+    """The root folder as an absolute real path; SystemExit with a sentence when it is not a folder."""
+    real = Path(root or os.getcwd()).resolve()
+    if not real.is_dir():
+        what = "is not a folder" if real.exists() else "does not exist"
+        raise SystemExit(f"hpcdash: the root folder {real} {what}; --root names the folder whose files "
+                         "the app may open.")
+    return str(real)
+
+
+def listen_error(err: OSError, address: str, port: int) -> str:
+    """What to tell the user when the server cannot listen on address:port."""
+    if err.errno == errno.EADDRINUSE:
+        return (f"hpcdash: {address}:{port} is already in use (another hpcdash, or another program, "
+                "listens there); choose another port with --port.")
+    if err.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(err, socket.gaierror):
+        return (f"hpcdash: cannot listen on {address!r}: it is not an address of this machine "
+                "(--address takes one of its addresses, 127.0.0.1 by default).")
+    if err.errno == errno.EACCES:
+        return f"hpcdash: not allowed to listen on port {port} (ports below 1024 need privileges); use --port."
+    return f"hpcdash: cannot listen on {address}:{port}: {err.strerror or err}."
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hpcdash", description="See and steer HPC work from the browser.")
     sub = p.add_subparsers(dest="command", required=True)
 
     def server_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (default 5006)")
+        sp.add_argument("--port", type=port_number, default=DEFAULT_PORT, help="port to listen on (default 5006)")
         sp.add_argument("--address", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1: only this machine can connect)")
         sp.add_argument("--unix-socket", default=None, metavar="PATH",
@@ -119,7 +155,7 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
     # errors raised in session callbacks go to stderr (Panel and Bokeh log them, they never stop the server)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
 
-    root = str(Path(root or os.getcwd()).resolve())
+    root = check_root(root)
     # a relative path means what it means in the shell (the working directory), or else below the root
     paths = [p if os.path.isabs(p) or not os.path.exists(p) else os.path.abspath(p) for p in paths]
     for p in paths:
@@ -137,6 +173,7 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
     given = given_token(token) is not None
     token = server_token(address, unix_socket, token, no_token)
     login = shown = ""
+    said: list[tuple[str, Any]] = []  # (line, stream) to print once the server listens
     if token:
         kwargs["auth_provider"] = TokenAuth(token)
         login = f"{LOGIN_PATH}?token={token}"
@@ -150,9 +187,9 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
         unix_socket = check_unix_socket_path(unix_socket)
         kwargs["unix_socket"] = unix_socket
         origins = websocket_origins("127.0.0.1", port, allow_websocket_origin)
-        print(f"hpcdash: serving {root} on the Unix socket {unix_socket} (only you can connect); from your "
-              f"computer: ssh -L {port}:{unix_socket} {socket.getfqdn()} and open "
-              f"http://localhost:{port}{prefix or ''}{shown or '/'}", flush=True)
+        said.append((f"hpcdash: serving {root} on the Unix socket {unix_socket} (only you can connect); from "
+                     f"your computer: ssh -L {port}:{unix_socket} {socket.getfqdn()} and open "
+                     f"http://localhost:{port}{prefix or ''}{shown or '/'}", sys.stdout))
         show = False
     else:
         origins = websocket_origins(address, port, allow_websocket_origin)
@@ -163,16 +200,17 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
             scheme = "https"
         elif ssl_keyfile:
             raise SystemExit("hpcdash: --ssl-keyfile needs --ssl-certfile (the certificate that goes with the key).")
-        print(f"hpcdash: serving {root} at {scheme}://{host}:{port}{prefix or ''}{shown or '/'}", flush=True)
+        said.append((f"hpcdash: serving {root} at {scheme}://{host}:{port}{prefix or ''}{shown or '/'}",
+                     sys.stdout))
         if token:
-            print(("hpcdash: log in with the token you gave (--token or $HPCDASH_TOKEN)" if given else
-                   "hpcdash: browsers need the token in that link (or typed into the login page)")
-                  + (" (connections are encrypted with TLS)." if ssl_certfile else
-                     "; the connection is not encrypted: on a network you do not trust, use --ssl-certfile, "
-                     "or --unix-socket and an SSH tunnel."), flush=True)
+            said.append((("hpcdash: log in with the token you gave (--token or $HPCDASH_TOKEN)" if given else
+                          "hpcdash: browsers need the token in that link (or typed into the login page)")
+                         + (" (connections are encrypted with TLS)." if ssl_certfile else
+                            "; the connection is not encrypted: on a network you do not trust, use "
+                            "--ssl-certfile, or --unix-socket and an SSH tunnel."), sys.stdout))
         elif address not in LOOPBACK:
-            print(f"hpcdash: warning: anyone who can reach {address}:{port} can read the files under {root} "
-                  "and start jobs in your name (--no-token).", file=sys.stderr, flush=True)
+            said.append((f"hpcdash: warning: anyone who can reach {address}:{port} can read the files under "
+                         f"{root} and start jobs in your name (--no-token).", sys.stderr))
     if prefix:
         kwargs["prefix"] = prefix
     if num_threads is not None:
@@ -190,9 +228,14 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
     ws.dashboard_proxy = f"{MOUNT}/status"
     kwargs["extra_patterns"] = [(ROUTE, DashboardProxy, {"target": ws.dashboard_target})]
 
-    server = pn.serve({"/": app}, port=port, address=address,
-                      websocket_origin=origins, show=show and not login, title=title, verbose=False,
-                      static_dirs={"hpcdash-assets": str(ASSETS)}, start=False, **kwargs)
+    try:
+        server = pn.serve({"/": app}, port=port, address=address,
+                          websocket_origin=origins, show=show and not login, title=title, verbose=False,
+                          static_dirs={"hpcdash-assets": str(ASSETS)}, start=False, **kwargs)
+    except OSError as err:
+        raise SystemExit(listen_error(err, unix_socket or address, port)) from None
+    for line, stream in said:  # now that the server listens
+        print(line, file=stream, flush=True)
     if show and login:  # Panel would open the bare page, which asks for the token
         server.io_loop.add_callback(server.show, login)
     run_until_stopped(server)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hpcdash import cli
+from hpcdash.benchmarks.driver import free_port
 from tests.conftest import REPO
 
 
@@ -111,3 +113,32 @@ def test_server_gives_big_freed_blocks_back_to_the_system():
     assert out["set"][0] == "True"
     assert int(out["set"][1]) >= 5, out  # given back when freed
     assert int(out["default"][1]) < 2, out  # the control: glibc's own threshold keeps it
+
+
+def _serve_fails(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hpcdash", "serve", *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+
+
+def test_serve_says_why_it_cannot_start(tmp_path: Path):
+    """A missing root, a port in use, an address of another machine, a port out of range: one sentence
+    each, exit status non-zero, no traceback, and no "serving ..." line before the refusal."""
+    missing = _serve_fails(["--root", str(tmp_path / "nowhere"), "--port", str(free_port())])
+    assert missing.returncode != 0 and "the root folder" in missing.stderr and "does not exist" in missing.stderr
+    a_file = tmp_path / "file.h5"
+    a_file.write_bytes(b"")
+    not_dir = _serve_fails(["--root", str(a_file), "--port", str(free_port())])
+    assert not_dir.returncode != 0 and "is not a folder" in not_dir.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = _serve_fails(["--root", str(tmp_path), "--port", str(port)])
+    assert busy.returncode != 0 and f"127.0.0.1:{port} is already in use" in busy.stderr
+    assert "serving" not in busy.stdout
+    elsewhere = _serve_fails(["--root", str(tmp_path), "--address", "192.0.2.7", "--port", str(free_port())])
+    assert elsewhere.returncode != 0 and "not an address of this machine" in elsewhere.stderr
+    out_of_range = _serve_fails(["--root", str(tmp_path), "--port", "99999"])
+    assert out_of_range.returncode == 2 and "99999 is not a port number" in out_of_range.stderr
+    for run in (missing, not_dir, busy, elsewhere, out_of_range):
+        assert "Traceback" not in run.stderr
