@@ -458,22 +458,35 @@ class SliceView(pn.viewable.Viewer):
         settings = pn.FlexBox(self.dataset_w, self.axis_w, self.cmap_w, self.scale_w, self.range_w,
                               self.vmin_w, self.vmax_w, self.sym_w, align_items="flex-end",
                               css_classes=["hpcdash-settings"], sizing_mode="stretch_width", margin=0)
+        slider_row = pn.Row(self.slice_w, self.readout_pane, sizing_mode="stretch_width")
+        export_row = pn.Row(pn.pane.HTML("Export:", margin=(12, 5)), self.png_w, self.npy_w, self.csv_w)
+        # a file that could not be opened: its pane shows the message, Reload and Close, not controls
+        # that would do nothing
+        self._controls = (settings, slider_row, export_row)
         self._layout = pn.Column(
             pn.Row(*header, sizing_mode="stretch_width"),
             settings,
-            pn.Row(self.slice_w, self.readout_pane, sizing_mode="stretch_width"),
+            slider_row,
             self.error_pane,
             self.notice_pane,
             self.plot_box,
-            pn.Row(pn.pane.HTML("Export:", margin=(12, 5)), self.png_w, self.npy_w, self.csv_w),
+            export_row,
             css_classes=["hpcdash-pane"], sizing_mode="stretch_width", stylesheets=STYLESHEETS,
         )
+        self._sync_controls()
 
     def __panel__(self):
         return self._layout
 
     # -------------------------------------------------------------- text
+    def _sync_controls(self) -> None:
+        usable = not (self.state.error and self.state.volume is None)
+        for box in getattr(self, "_controls", ()):
+            if box.visible != usable:
+                box.visible = usable
+
     def _sync_text(self) -> None:
+        self._sync_controls()
         s = self.state
         self.title_pane.object = f"<b>{escape(s.title)}</b>" if s.title else ""
         self.readout_pane.value = self._readout_html()

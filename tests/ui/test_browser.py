@@ -208,6 +208,13 @@ def test_bad_file_gets_a_message_and_other_panes_keep_working(page: Page, hpcdas
     open_view(page, hpcdash_server, file="a.h5", file2="bad/notes.h5", file3="bad/evil.h5",
               file4="bad/unknown_filter.h5", link="0")
     expect(pane(page, 1).get_by_text("is not an HDF5 file")).to_be_visible(timeout=LOAD)
+    # a pane whose file could not be opened shows the message, Reload and Close; no controls that
+    # would do nothing
+    expect(pane(page, 1).locator(".hpcdash-reload button")).to_be_visible()
+    for control in (".hpcdash-axis select", ".hpcdash-cmap select", ".noUi-handle"):
+        expect(pane(page, 1).locator(control)).to_be_hidden()
+    expect(pane(page, 1).get_by_role("button", name="PNG")).to_be_hidden()
+    expect(pane(page, 0).get_by_role("button", name="PNG")).to_be_visible()
     expect(pane(page, 3).get_by_text("which this installation cannot decode")).to_be_visible(timeout=LOAD)
     # names from files are shown as text, never as markup
     expect(pane(page, 2).locator(".hpcdash-title")).to_contain_text("/<script>alert(1)</script>")
