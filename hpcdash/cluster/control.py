@@ -911,6 +911,36 @@ class ClusterControl(param.Parameterized):
             host = "127.0.0.1"
         return f"http://{host}:{port}"
 
+    def fit_note(self, partitions: list[sched.Partition] | None = None) -> str:
+        """For SLURM: a sentence when the requested jobs cannot all run at once on the chosen partition
+        (its default when no queue is set) because of the CPUs or memory per job, or when one job does
+        not fit on a node at all; "" otherwise (and for other backends or unknown partitions).
+        `partitions`: as from `partitions()` (asked for when not given)."""
+        if self.backend != "slurm":
+            return ""
+        parts = self.partitions() if partitions is None else partitions
+        name = self.queue or next((p.name for p in parts if p.default), "")
+        part = next((p for p in parts if p.name == name), None)
+        if part is None or part.cpus <= 0 or part.memory_mb <= 0:
+            return ""
+        try:
+            mem_mb = slurm_megabytes(self.memory)
+        except ValueError:
+            return ""
+        by_cpus = part.cpus // max(1, self.cores)
+        by_memory = part.memory_mb // mem_mb if mem_mb else by_cpus
+        per_node = min(by_cpus, by_memory)
+        sizes = f"{self.cores} of {part.cpus} CPUs and {mem_mb} of {part.memory_mb} MB per node"
+        if per_node == 0:
+            return f"A job of this size does not fit on a node of {part.name}: it asks for {sizes}."
+        jobs = self.estimate().jobs
+        at_once = per_node * max(1, part.nodes)
+        if jobs <= at_once:
+            return ""
+        limit = "memory" if by_memory < by_cpus else "CPUs"
+        return (f"Only {at_once} of the {jobs} jobs fit on {part.name} at a time ({per_node} per node, "
+                f"limited by {limit}: each asks for {sizes}); the others wait until those end.")
+
     def partitions(self) -> list[sched.Partition]:
         """The scheduler's partitions (SLURM ``sinfo``: name, time limit, CPUs, memory per node); [] for
         other backends or when the scheduler cannot be asked."""
@@ -928,6 +958,15 @@ class ClusterControl(param.Parameterized):
     def describe_memory(self, nbytes: int) -> str:
         """``format_bytes`` for the UI."""
         return format_bytes(nbytes)
+
+
+def slurm_megabytes(memory: str) -> int:
+    """The memory SLURM is asked for per job (``--mem``, as dask-jobqueue rounds it up), in MB (MiB)."""
+    from dask_jobqueue.slurm import slurm_format_bytes_ceil
+
+    text = slurm_format_bytes_ceil(parse_bytes(memory))
+    scale = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}[text[-1]]
+    return math.ceil(int(text[:-1]) * scale)
 
 
 class ClusterLease:

@@ -221,8 +221,8 @@ class ClusterView(pn.viewable.Viewer):
             "backend", "cores", "processes", "memory", "walltime", "queue", "account", "job_extra_directives",
             "job_script_prologue", "interface", "log_directory", "python", "encrypt", "n_workers",
             "charge_per_node_hour", "cores_per_node", "profile"}))
+        self._update_partitions()  # before the preview, whose estimate says what fits on them
         self._update_preview()
-        self._update_partitions()
         self._update_batch_fields()
         self._update_buttons(False)
 
@@ -305,7 +305,7 @@ class ClusterView(pn.viewable.Viewer):
         self.extra.visible = self.prologue.visible = batch
 
     def _update_partitions(self) -> None:
-        parts = self.control.partitions()
+        parts = self._partitions = self.control.partitions()
         if not parts:
             self.partitions.object = ""
             return
@@ -328,10 +328,13 @@ class ClusterView(pn.viewable.Viewer):
             self.estimate.object = "<small>Local cluster: no allocation is charged.</small>"
         else:
             e = c.estimate()
+            # partitions as listed when the backend was chosen: sinfo is not asked on every keystroke
+            fit = c.fit_note(getattr(self, "_partitions", []))
             self.estimate.object = (
                 f"<small class='hpc-estimate-text'>Estimate: {e.jobs} job(s) &times; {e.walltime_hours:.2f} h = "
                 f"<b>{e.node_hours:.2f} node-hours</b> ({e.core_hours:.1f} core-hours) &asymp; "
-                f"{e.charge:.2f} {html.escape(e.charge_unit)}</small>")
+                f"{e.charge:.2f} {html.escape(e.charge_unit)}</small>"
+                + (f"<br><small class='hpc-fit'>&#9888; {html.escape(fit)}</small>" if fit else ""))
 
     def _show_error(self, message: str, field: str | None) -> None:
         for k, alert in self.field_alerts.items():

@@ -149,3 +149,26 @@ def test_import_has_no_panel():
     code = "import sys, hpcdash.cluster; print('panel' in sys.modules, 'holoviews' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_fit_note_counts_jobs_per_node_by_cpus_and_memory():
+    """What fits at once on a partition (given here; sinfo's list in the SLURM test of the view)."""
+    from hpcdash.cluster.control import slurm_megabytes
+    from hpcdash.cluster.scheduler import Partition
+
+    parts = [Partition("small", 3600, 2, 8, 16000, True, default=True), Partition("big", None, 1, 64, 256000, True)]
+    cc = ClusterControl(backend="slurm", cores=4, memory="6GB", n_workers=5)
+    assert slurm_megabytes("6GB") == 6144 and slurm_megabytes("900MB") == 859
+    assert slurm_megabytes("1500MB") == 2048  # dask-jobqueue asks SLURM for whole GiB from 1 GiB up
+    # small (the default): 2 per node by CPUs and by memory, 2 nodes -> 4 at once
+    assert cc.fit_note(parts).startswith("Only 4 of the 5 jobs fit on small at a time (2 per node")
+    cc.queue = "big"
+    assert cc.fit_note(parts) == ""
+    cc.param.update(queue="small", memory="12GB")
+    note = cc.fit_note(parts)
+    assert note.startswith("Only 2 of the 5 jobs") and "limited by memory" in note
+    cc.cores = 16
+    assert cc.fit_note(parts).startswith("A job of this size does not fit on a node of small")
+    cc.queue = "nosuch"
+    assert cc.fit_note(parts) == ""  # unknown partition: the scheduler's validation speaks
+    assert ClusterControl(backend="local").fit_note(parts) == ""

@@ -83,3 +83,20 @@ def test_spinner_only_for_slow_calls_and_no_second_call_meanwhile(make_control, 
 
 async def _collect(coro, out: list) -> None:
     out.append(await coro)
+
+
+def test_the_form_says_when_jobs_cannot_all_run_at_once(slurm, make_control):
+    """The request against the partition's nodes as sinfo lists them (4000 MB per node here): 2 GB jobs
+    (2048 MB as SLURM is asked) run one at a time, said under the estimate; 1 GB jobs fit together;
+    more CPUs than a node has is said too."""
+    cc = make_control(backend="slurm", queue="debug", memory="2GB", n_workers=3)
+    node = next(p for p in cc.partitions() if p.name == "debug")
+    assert node.memory_mb == 4000
+    view = ClusterView(cc)
+    said = view.estimate.object
+    assert "Only 1 of the 3 jobs fit on debug at a time (1 per node, limited by memory" in said
+    assert f"1 of {node.cpus} CPUs and 2048 of 4000 MB per node" in said
+    cc.param.update(memory="1GB", n_workers=2)  # 1024 MB: three per node by memory
+    assert "hpc-fit" not in view.estimate.object
+    cc.cores = node.cpus + 1
+    assert "A job of this size does not fit on a node of debug" in view.estimate.object
