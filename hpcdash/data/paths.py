@@ -117,14 +117,16 @@ def list_dir(root: Path | str, rel: Path | str = "", show_hidden: bool = False) 
     """
     real_root = Path(os.path.realpath(root))
     folder = safe_path(real_root, rel)
+    # the root itself by its full path (the server's --root), a folder below it by its relative one
+    what = f"The root folder {real_root}" if folder == real_root else f"'{rel}'"
     if not folder.exists():
-        raise MissingFileError(f"'{rel}' does not exist.")
+        raise MissingFileError(f"{what} does not exist.")
     if not folder.is_dir():
-        raise VolumeError(f"'{rel}' is not a folder.")
+        raise VolumeError(f"{what} is not a folder.")
     try:
         names = sorted(os.listdir(folder))
     except PermissionError:
-        raise VolumeError(f"'{rel or '.'}' cannot be read (permission denied).") from None
+        raise VolumeError(f"{what} cannot be read (permission denied).") from None
     entries = []
     for name in names:
         if not show_hidden and name.startswith("."):

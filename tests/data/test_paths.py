@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import numpy as np
@@ -69,8 +70,12 @@ def test_list_dir(tree):
         list_dir(root, "escape_dir")
     with pytest.raises(PathOutsideRootError):
         list_dir(root, "..")
-    with pytest.raises(VolumeError, match="not a folder"):
+    with pytest.raises(VolumeError, match="'runs/a.h5' is not a folder"):
         list_dir(root, "runs/a.h5")
+    # a root that is not there (a server started with a wrong --root or HPCDASH_ROOT) is named in full
+    missing = os.path.join(os.path.realpath(root), "not-there")
+    with pytest.raises(VolumeError, match=f"The root folder {re.escape(missing)} does not exist"):
+        list_dir(missing)
 
 
 def test_folder_watch_sees_a_file_made_in_the_same_tick_as_the_listing(tree):
