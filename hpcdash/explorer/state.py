@@ -695,13 +695,19 @@ class SliceLoader:
         if self._dispatch is None or self._pool is None:
             self.apply_batch(self._read([(p, p.request_key()) for p in panes]))
             return
+        if self._mark(panes):
+            self._start()
+
+    def _mark(self, panes: list[SliceState]) -> bool:
+        """Mark `panes` as wanting their current slice; True when no batch is running (the caller then
+        starts one), False when the running batch takes them up when it is done."""
         with self._lock:
             for p in panes:
                 self._stale[id(p)] = p
             if self._busy:
-                return
+                return False
             self._busy = True
-        self._start()
+            return True
 
     def request_within(self, panes: Iterable[SliceState], seconds: float) -> bool:
         """Ask for the current slice of `panes` and wait up to `seconds` for it: True when the batch
@@ -712,12 +718,8 @@ class SliceLoader:
         if self._dispatch is None or self._pool is None:
             self.request(panes)
             return True
-        with self._lock:
-            for p in panes:
-                self._stale[id(p)] = p
-            if self._busy:  # the running batch takes these panes up when it is done
-                return False
-            self._busy = True
+        if not self._mark(panes):
+            return False
         waiter = _Waiter()
         self._start(waiter)
         results = waiter.wait(seconds)
