@@ -969,6 +969,9 @@ class ExplorerView(pn.viewable.Viewer):
         self.controls = pn.Row(self.link_w, self.layout_w, self.compare_w, self.a_w, self.b_w,
                                css_classes=["hpcdash-controls"])
         explorer.param.watch(self._on_panes, ["panes", "layout"])
+        # A and B matter only while a comparison is shown
+        explorer.param.watch(self._show_ab, ["compare"])
+        self._show_ab()
         explorer.param.watch(self._on_link, ["link"])
         self._sync_url_enabled = sync_url and pn.state.location is not None and served
         self._url_watchers: list = []
@@ -1001,6 +1004,9 @@ class ExplorerView(pn.viewable.Viewer):
     def view_for(self, pane: SliceState) -> SliceView:
         """The SliceView drawing `pane`."""
         return self._views[id(pane)]
+
+    def _show_ab(self, *events) -> None:
+        self.a_w.visible = self.b_w.visible = self.explorer.compare != "none"
 
     def _on_link(self, event) -> None:
         with pn.io.hold():

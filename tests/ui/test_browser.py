@@ -385,6 +385,12 @@ def test_one_pane_on_a_laptop_screen_shows_its_slice_without_scrolling(page: Pag
     expect(readout(page, 1)).to_contain_text("of 128)", timeout=LOAD)
     expect(page.get_by_text("Compare", exact=True)).to_be_visible()
     expect(page.get_by_text("Link", exact=True)).to_be_visible()
+    # the runs to compare are asked for once a comparison is chosen
+    run_a = page.locator(".hpcdash-controls select").nth(1)
+    expect(run_a).to_be_hidden()
+    page.locator(".hpcdash-controls select").first.select_option("difference")
+    expect(run_a).to_be_visible(timeout=STEP)
+    expect(page.locator(".hpcdash-compare canvas").first).to_be_visible(timeout=STEP)
     assert console_errors == []
 
 
