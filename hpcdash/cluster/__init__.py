@@ -12,6 +12,7 @@ from .control import (
     JobRecord,
     RequestError,
     Validation,
+    WorkerLoad,
     proxied_dashboard_link,
 )
 from .scheduler import JobState, SchedulerError, SchedulerUnavailableError
@@ -28,5 +29,6 @@ __all__ = [
     "SchedulerError",
     "SchedulerUnavailableError",
     "Validation",
+    "WorkerLoad",
     "proxied_dashboard_link",
 ]

@@ -132,6 +132,18 @@ class JobRecord:
 
 
 @dataclass
+class WorkerLoad:
+    """One connected worker as the scheduler last heard from it: memory in bytes (used, and the
+    worker's limit; 0 = none), CPU in percent (100 = one core busy), tasks executing."""
+
+    name: str
+    memory: int
+    memory_limit: int
+    cpu: float
+    executing: int = 0
+
+
+@dataclass
 class ClusterStatus:
     """Snapshot of the cluster: one :class:`JobRecord` per batch job plus the Dask view of it.
 
@@ -150,6 +162,8 @@ class ClusterStatus:
     errors: list[str] = field(default_factory=list)
     adapt: tuple[int, int] | None = None
     dashboard_link: str | None = None
+    #: each connected worker's memory and CPU (empty when stopped or when the scheduler did not answer)
+    loads: list[WorkerLoad] = field(default_factory=list)
 
     @property
     def progress(self) -> float:
@@ -820,8 +834,26 @@ class ClusterControl(param.Parameterized):
             workers=connected, cores=sum(int(w.get("nthreads", 0)) for w in winfo.values()),
             memory=sum(int(w.get("memory_limit", 0) or 0) for w in winfo.values()),
             jobs=jobs, errors=list(self._registry.errors), adapt=self._adapt_bounds,
-            dashboard_link=self.dashboard_url(),
+            dashboard_link=self.dashboard_url(), loads=self._worker_loads() if connected else [],
         )
+
+    def _worker_loads(self) -> list[WorkerLoad]:
+        """Memory and CPU of each worker, from the scheduler (one call; its cached view of the cluster
+        carries no metrics). [] when it cannot be asked, e.g. while the cluster closes."""
+        client = self._client
+        if client is None:
+            return []
+        try:
+            workers = dict(client.scheduler_info(n_workers=-1).get("workers", {}))
+        except Exception:  # noqa: BLE001 - a cluster going away: no loads this time
+            return []
+        loads = []
+        for w in workers.values():
+            m = w.get("metrics") or {}
+            loads.append(WorkerLoad(name=str(w.get("name", "")), memory=int(m.get("memory") or 0),
+                                    memory_limit=int(w.get("memory_limit") or 0), cpu=float(m.get("cpu") or 0.0),
+                                    executing=int(m.get("executing") or 0)))
+        return sorted(loads, key=lambda load: load.name)
 
     def _job_records(self, worker_names: list[str]) -> list[JobRecord]:
         subs = self._registry.snapshot()

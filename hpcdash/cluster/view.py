@@ -87,6 +87,37 @@ def jobs_table_html(st: ClusterStatus) -> str:
         f"<table class='hpc-jobs-table'>{head}{''.join(rows)}</table>")
 
 
+def _bar(fraction: float, label: str) -> str:
+    """A horizontal bar filled to `fraction` (green, amber from 60%, red from 85%) with `label` on it."""
+    f = min(max(fraction, 0.0), 1.0)
+    colour = "#c62828" if f >= 0.85 else ("#d08a00" if f >= 0.6 else "#1a7f37")
+    return (f"<div class='hpc-bar'><div class='hpc-bar-fill' style='width:{f * 100:.0f}%;background:{colour}'>"
+            f"</div><span>{label}</span></div>")
+
+
+def worker_loads_html(st: ClusterStatus, describe_memory) -> str:
+    """Each connected worker's memory (of its limit) and CPU as bars, names escaped; "" without workers."""
+    if not st.loads:
+        return ""
+    e = html.escape
+    rows = []
+    for w in st.loads:
+        if w.memory_limit:
+            memory = _bar(w.memory / w.memory_limit,
+                          f"{e(describe_memory(w.memory))} of {e(describe_memory(w.memory_limit))}")
+        else:
+            memory = f"<span>{e(describe_memory(w.memory))}</span>"
+        rows.append(f"<tr class='hpc-worker-load'><td>{e(w.name)}</td><td>{memory}</td>"
+                    f"<td>{_bar(w.cpu / 100.0, f'{w.cpu:.0f}%')}</td><td>{w.executing}</td></tr>")
+    return (
+        "<style>.hpc-loads{border-collapse:collapse;font-size:12px}.hpc-loads td,.hpc-loads th{padding:2px 8px;"
+        "text-align:left}.hpc-bar{position:relative;width:150px;height:16px;background:#eee;border-radius:3px}"
+        ".hpc-bar-fill{position:absolute;left:0;top:0;bottom:0;border-radius:3px;opacity:.75}"
+        ".hpc-bar span{position:relative;padding-left:5px;line-height:16px}</style>"
+        "<table class='hpc-loads'><tr><th>Worker</th><th>Memory</th><th>CPU</th><th>Tasks</th></tr>"
+        + "".join(rows) + "</table>")
+
+
 def _phase_html(st: ClusterStatus) -> str:
     if not st.running:
         return "<span class='hpc-phase'>stopped</span>"
@@ -191,6 +222,8 @@ class ClusterView(pn.viewable.Viewer):
                                                css_classes=["hpc-progress"])
         self.workers = pn.pane.HTML("", css_classes=["hpc-workers"])
         self.dashboard = pn.pane.HTML("", css_classes=["hpc-dashboard"])
+        # each worker's memory and CPU at a glance (the Dask dashboard has the details)
+        self.loads = pn.pane.HTML("", css_classes=["hpc-worker-loads"], sizing_mode="stretch_width")
         self.jobs = pn.pane.HTML(jobs_table_html(c.status()), css_classes=["hpc-jobs"], sizing_mode="stretch_width")
         self.submit_errors = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["hpc-submit-error"])
         self.shared_pane = pn.pane.HTML(f"<small>{html.escape(self.shared_note)}</small>",
@@ -254,7 +287,7 @@ class ClusterView(pn.viewable.Viewer):
         )
         status = pn.Column(
             _heading("Cluster"),
-            self.phase, self.progress, self.workers, self.dashboard, self.submit_errors, self.shared_pane,
+            self.phase, self.progress, self.workers, self.loads, self.dashboard, self.submit_errors, self.shared_pane,
             _heading("Batch jobs"), self.jobs,
             pn.Card(self.script, title="Job script (exactly what is submitted)", collapsed=False,
                     sizing_mode="stretch_width"),
@@ -362,6 +395,9 @@ class ClusterView(pn.viewable.Viewer):
             else:
                 self.dashboard.object = ""
             self.jobs.object = jobs_table_html(st)
+            loads = worker_loads_html(st, self.control.describe_memory)
+            if loads != self.loads.object:
+                self.loads.object = loads
             if st.errors:
                 self.submit_errors.object = "Submission failed: " + html.escape(st.errors[-1])
                 self.submit_errors.visible = True

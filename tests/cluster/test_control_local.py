@@ -6,6 +6,7 @@ from urllib.parse import urlparse
 
 import psutil
 import pytest
+from dask.utils import parse_bytes
 from distributed import Client
 
 from tests.cluster.cluster_helpers import wait_until
@@ -32,13 +33,17 @@ def test_local_start_scale_compute_close(make_control):
     assert cc.dashboard_target() == f"http://127.0.0.1:{port}"  # where hpcdash serve's proxy forwards
     st = wait_until(lambda: (s := cc.status()) and s.workers == 2 and s, 30, what="2 workers")
     assert st.cores == 4 and st.jobs == [] and st.phase == "workers connected"
+    # each worker's memory and CPU, as the scheduler last heard from it
+    assert len(st.loads) == 2 and {w.memory_limit for w in st.loads} == {parse_bytes("1GB")}
+    assert all(0 < w.memory < w.memory_limit and w.cpu >= 0 for w in st.loads)
+    assert sorted(w.name for w in st.loads) == sorted(str(w["name"]) for w in cc.cluster.scheduler_info["workers"].values())
     assert st.dashboard_link.startswith("/user/ada/proxy/") and st.dashboard_link.endswith("/status")
     cc.scale(0)
     wait_until(lambda: cc.status().workers == 0, 30, what="0 workers")
     cc.adapt(0, 1)
     assert cc.status().adapt == (0, 1)
     cc.close()
-    assert not cc.running and cc.status().phase == "stopped" and cc.client is None
+    assert not cc.running and cc.status().phase == "stopped" and cc.client is None and cc.status().loads == []
     cc.close()  # twice is fine
 
 
@@ -74,3 +79,19 @@ def test_configured_scheduler_options_are_kept_and_may_open_the_dashboard():
     assert ClusterControl(backend="slurm")._scheduler_options() == {"dashboard_address": "127.0.0.1:0"}
     with dask.config.set({"jobqueue.slurm.scheduler-options": {"dashboard_address": ":8787", "port": 8786}}):
         assert ClusterControl(backend="slurm")._scheduler_options() == {"dashboard_address": ":8787", "port": 8786}
+
+
+def test_worker_loads_are_drawn_as_bars_with_names_escaped():
+    from hpcdash.cluster import ClusterStatus, WorkerLoad
+    from hpcdash.cluster.view import worker_loads_html
+
+    st = ClusterStatus(backend="local", running=True, phase="workers connected", loads=[
+        WorkerLoad("<b>w0</b>", memory=900, memory_limit=1000, cpu=50.0, executing=1),
+        WorkerLoad("w1", memory=100, memory_limit=0, cpu=0.0)])
+    shown = worker_loads_html(st, lambda n: f"{n} B")
+    assert shown.count("class='hpc-worker-load'") == 2
+    assert "&lt;b&gt;w0&lt;/b&gt;" in shown and "<b>w0" not in shown
+    assert "width:90%;background:#c62828" in shown and "900 B of 1000 B" in shown  # 90% of its limit: red
+    assert "width:50%" in shown and ">50%<" in shown  # CPU
+    assert ">100 B</span>" in shown  # no limit: no bar
+    assert worker_loads_html(ClusterStatus(backend="local", running=False, phase="stopped"), str) == ""

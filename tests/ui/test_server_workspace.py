@@ -49,6 +49,9 @@ def test_pages_share_the_cluster_and_the_record(page: Page, shared_server, conso
     open_view(first, shared_server, file="a.h5")
     expect(readout(first)).to_contain_text("slice", timeout=LOAD)
     start_local_cluster(first, workers=1)
+    # the worker's memory and CPU as bars
+    expect(first.locator(".hpc-worker-load")).to_have_count(1, timeout=STEP)
+    expect(first.locator(".hpc-worker-load .hpc-bar")).to_have_count(2)
     note = first.locator(".hpc-shared-note")
     expect(note).to_contain_text("every hpcdash tab shows it")
     expect(note).to_contain_text(f"{GRACE_S} s after the last hpcdash tab closed")
