@@ -347,8 +347,14 @@ def demo(out: str, runs: int = 3, serve_it: bool = True, **server) -> list[Path]
             from hpcdash.sim import write_demo_runs
         except ImportError as err:
             raise SystemExit(f"hpcdash: demo data cannot be written: {err}") from None
+        if out_dir.exists() and not out_dir.is_dir():
+            raise SystemExit(f"hpcdash: {out_dir} is a file; --out names the folder the demo runs go to.")
         print(f"hpcdash: writing {runs} demo runs to {out_dir} ...", flush=True)
-        paths = [Path(p) for p in write_demo_runs(out_dir, n_runs=runs)]
+        try:
+            paths = [Path(p) for p in write_demo_runs(out_dir, n_runs=runs)]
+        except OSError as err:
+            raise SystemExit(f"hpcdash: the demo runs cannot be written to {out_dir}: "
+                             f"{err.strerror or err}.") from None
     if serve_it:
         serve([str(p) for p in paths[:2]], str(out_dir), **server)
     return paths
@@ -376,7 +382,7 @@ def bundle(paths: Sequence[str], root: str | None = None, out: str | None = None
     from hpcdash.data import safe_path
     from hpcdash.provenance import ProvenanceLog, plan_bundle, write_bundle
 
-    root_dir = Path(root or os.getcwd()).resolve()
+    root_dir = Path(check_root(root))
     log = ProvenanceLog()
     job = {k: os.environ[k] for k in ("SLURM_JOB_ID", "SLURM_JOB_NAME", "SLURM_JOB_NODELIST", "SLURM_CLUSTER_NAME")
            if os.environ.get(k)}
@@ -386,8 +392,9 @@ def bundle(paths: Sequence[str], root: str | None = None, out: str | None = None
     for p in paths:
         try:
             real = safe_path(root_dir, Path(p).absolute())
-        except Exception as err:  # noqa: BLE001 - PathOutsideRootError, in its own words
-            print(f"hpcdash: {err}", file=sys.stderr)
+        except Exception:  # noqa: BLE001 - PathOutsideRootError
+            print(f"hpcdash: {p} is outside the root folder {root_dir} (--root chooses it); it is not "
+                  "bundled.", file=sys.stderr)
             return 2
         if not real.is_file():
             print(f"hpcdash: {p} is not a file", file=sys.stderr)

@@ -15,6 +15,9 @@ def test_sweep_on_slurm_workers_writes_correct_files(slurm, make_control, tmp_pa
     cc = make_control(backend="slurm")
     cc.start(n=2)
     cc.client.wait_for_workers(2, timeout=120)
+    # the Cluster tab's bars: each batch worker's memory and CPU, from the scheduler
+    loads = cc.status().loads
+    assert len(loads) == 2 and all(0 < w.memory and w.memory_limit > 0 for w in loads)
     sets = [{"source_x": x, "core_cells": 12, "n_pad": 4} for x in (-40.0, 0.0, 40.0)]
     seen = []
     paths = run_sweep(sets, tmp_path / "runs", client=cc.client, progress=lambda d, t, p: seen.append((d, t)))

@@ -340,7 +340,13 @@ def test_hpcdash_bundle_writes_a_bundle_from_a_batch_job(session, tmp_path: Path
         text=True,
         timeout=120,
     )
-    assert refused.returncode == 2 and "outside" in refused.stderr
+    assert refused.returncode == 2 and f"is outside the root folder {root.resolve()}" in refused.stderr
+    no_root = subprocess.run(
+        [sys.executable, "-m", "hpcdash", "bundle", "runs/a.h5", "--root", str(tmp_path / "nowhere")],
+        cwd=root, capture_output=True, text=True, timeout=120,
+    )
+    assert no_root.returncode != 0 and "the root folder" in no_root.stderr and "does not exist" in no_root.stderr
+    assert "Traceback" not in refused.stderr + no_root.stderr
 
 
 def test_a_bundle_that_does_not_fit_is_refused_before_anything_is_written(

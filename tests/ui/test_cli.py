@@ -142,3 +142,11 @@ def test_serve_says_why_it_cannot_start(tmp_path: Path):
     assert out_of_range.returncode == 2 and "99999 is not a port number" in out_of_range.stderr
     for run in (missing, not_dir, busy, elsewhere, out_of_range):
         assert "Traceback" not in run.stderr
+
+
+def test_demo_says_when_its_folder_cannot_be_written(tmp_path: Path):
+    a_file = tmp_path / "taken"
+    a_file.write_text("")
+    run = subprocess.run([sys.executable, "-m", "hpcdash", "demo", "--out", str(a_file), "--no-serve"],
+                         capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert run.returncode != 0 and f"{a_file} is a file" in run.stderr and "Traceback" not in run.stderr
