@@ -262,7 +262,7 @@ def explorer_tab(ctx: AppContext) -> pn.viewable.Viewable:
         state.apply_query(ctx.query, deadline=deadline)
     else:
         for p in ctx.paths:
-            state.open(p, wait=max(0.0, deadline - time.monotonic()))
+            state.open(p, deadline=deadline)
     ctx.sidebar.append(view.sidebar())
     ctx.shared["explorer"] = state
     provenance = ctx.shared.get("provenance")

@@ -217,14 +217,15 @@ class ClusterView(pn.viewable.Viewer):
         self.adapt_btn.on_click(self._on_adapt)
         self.stop_btn.on_click(self._on_stop)
 
-        self.phase = pn.pane.HTML(_phase_html(c.status()), css_classes=["hpc-phase-pane"])
+        st = c.status()  # one snapshot for the panes built here (it asks squeue and the scheduler)
+        self.phase = pn.pane.HTML(_phase_html(st), css_classes=["hpc-phase-pane"])
         self.progress = pn.indicators.Progress(value=0, max=1, width=300, bar_color="success", visible=False,
                                                css_classes=["hpc-progress"])
         self.workers = pn.pane.HTML("", css_classes=["hpc-workers"])
         self.dashboard = pn.pane.HTML("", css_classes=["hpc-dashboard"])
         # each worker's memory and CPU at a glance (the Dask dashboard has the details)
         self.loads = pn.pane.HTML("", css_classes=["hpc-worker-loads"], sizing_mode="stretch_width")
-        self.jobs = pn.pane.HTML(jobs_table_html(c.status()), css_classes=["hpc-jobs"], sizing_mode="stretch_width")
+        self.jobs = pn.pane.HTML(jobs_table_html(st), css_classes=["hpc-jobs"], sizing_mode="stretch_width")
         self.submit_errors = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["hpc-submit-error"])
         self.shared_pane = pn.pane.HTML(f"<small>{html.escape(self.shared_note)}</small>",
                                         visible=bool(self.shared_note), css_classes=["hpc-shared-note"],

@@ -875,15 +875,15 @@ class ExplorerState(param.Parameterized):
 
         return Path(safe_path(self.root, path))
 
-    def open(self, path: str | os.PathLike, *, background: bool = False, wait: float | None = None,
+    def open(self, path: str | os.PathLike, *, background: bool = False, deadline: float | None = None,
              **settings) -> SliceState | None:
         """Open `path` in a new pane. Paths outside `root` are refused with a message (returns None).
 
         The pane's first slice is read once the pane has joined the others (with Link on it shows
         their axis and slice): at once, or with ``background=True`` through `loader` (in a served
-        session: in a reading thread, the pane showing its loading indicator meanwhile), or with
-        ``wait=seconds`` through `loader`, shown at once if read within that time (see
-        `SliceLoader.request_within`)."""
+        session: in a reading thread, the pane showing its loading indicator meanwhile), or with a
+        ``deadline`` (``time.monotonic()``; one for several files) through `loader`, shown at once if
+        read by then (see `SliceLoader.request_within`)."""
         try:
             real = self.resolve(path)
         except Exception as err:  # noqa: BLE001
@@ -899,8 +899,8 @@ class ExplorerState(param.Parameterized):
         if not pane.error:
             if background:
                 self.loader.request([pane])
-            elif wait is not None:
-                self.loader.request_within([pane], wait)
+            elif deadline is not None:
+                self.loader.request_within([pane], max(0.0, deadline - time.monotonic()))
             else:
                 self._apply_batch([(pane, pane.load())])
         return pane
@@ -1117,18 +1117,13 @@ class ExplorerState(param.Parameterized):
                 i += 1
                 continue
             settings = SliceState.settings_from_query(query, suffix)
-            self.open(settings.pop("file"), wait=_left(deadline), **settings)
+            self.open(settings.pop("file"), deadline=deadline, **settings)
             i += 1
         self.link = link
         if query.get("layout") in ("grid", "tabs"):
             self.layout = query["layout"]
         if query.get("compare") in ("difference", "ratio"):
             self.compare = query["compare"]
-
-
-def _left(deadline: float | None) -> float | None:
-    """Seconds until `deadline` (time.monotonic()), not below zero; None without one."""
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:

@@ -565,11 +565,11 @@ def test_reload_in_a_served_pane_reads_in_the_background(tmp_path: Path):
 
 def test_open_with_a_wait_shows_a_quick_read_at_once_and_leaves_a_slow_one_to_the_loader(data_root: Path,
                                                                                          monkeypatch):
-    """`open(..., wait=s)` (a new page): a slice read within `s` is shown before `open` returns; a
+    """`open(..., deadline=t)` (a new page): a slice read by `t` is shown before `open` returns; a
     slower one is shown by the loader when done, on the UI thread, exactly once."""
     ex = ExplorerState(root=str(data_root))
     pending, _ = _loader_by_hand(ex)
-    quick = ex.open("a.h5", wait=30.0)
+    quick = ex.open("a.h5", deadline=time.monotonic() + 30.0)
     assert quick.data is not None and pending == []
     release = threading.Event()
     real_load = SliceState.load
@@ -580,7 +580,7 @@ def test_open_with_a_wait_shows_a_quick_read_at_once_and_leaves_a_slow_one_to_th
 
     monkeypatch.setattr(SliceState, "load", held_load)
     t0 = time.monotonic()
-    slow = ex.open("b.h5", wait=0.2)
+    slow = ex.open("b.h5", deadline=time.monotonic() + 0.2)
     assert 0.15 <= time.monotonic() - t0 < 10
     assert slow.data is None and not slow.error  # the pane is there, its slice on the way
     release.set()
