@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from hpcdash.sim import TensorMesh, block_model, forward_model, halfspace_potential, solve_dc
-from hpcdash.sim.dc import Block, SolverError, assemble_operator, source_vector, two_blocks
+from hpcdash.sim.dc import (
+    Block,
+    SolverError,
+    assemble_operator,
+    jacobi_pcg,
+    source_vector,
+    stencil_bands,
+    two_blocks,
+)
 
 H = 10.0  # core cell width, m
 SIGMA = 0.01  # S/m
@@ -94,6 +102,25 @@ def test_solvers_agree():
         np.testing.assert_allclose(iterative, direct, rtol=1e-7)
     with pytest.raises(SolverError):
         solve_dc(small, sigma, (5.0, 0.0, 0.0), solver="cg", maxiter=3)
+
+
+def test_banded_and_csr_conjugate_gradients_agree():
+    # the compiled solve on the stencil's bands against the CSR one, on a grid whose sides differ
+    # (offsets 1, 7, 35) and with a source off the grid's symmetry
+    grid = TensorMesh.padded((5, 7, 3), H, n_pad=2, factor=1.4)
+    sigma = block_model(grid, 0.02, [Block((-10, 10), (-20, 0), (-20, 0), 0.3)])
+    a = assemble_operator(grid, sigma, (3.0, -4.0, 0.0))
+    q = source_vector(grid, (3.0, -4.0, 0.0)).ravel()
+    nz, ny, nx = grid.shape_cells
+    banded = jacobi_pcg(a, q, rtol=1e-12, offsets=(1, nx, nx * ny))
+    csr = jacobi_pcg(a, q, rtol=1e-12)
+    np.testing.assert_allclose(banded, csr, rtol=1e-9, atol=1e-12 * np.abs(csr).max())
+    np.testing.assert_allclose(a @ banded, q, atol=1e-10 * np.abs(q).max())
+    with pytest.raises(SolverError, match="did not reach"):
+        jacobi_pcg(a, q, maxiter=2, offsets=(1, nx, nx * ny))
+    # an entry the bands do not hold is refused, not silently dropped
+    with pytest.raises(ValueError, match="off the diagonals"):
+        stencil_bands(a, (1, nx))
 
 
 def test_operator_is_symmetric_and_conserves_current(mesh):
