@@ -1134,9 +1134,14 @@ def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
     if a.data is None or b.data is None:
         return None, "Both runs need a slice on screen to compare them."
     da, db = a.data, b.data
+    if a.axis != b.axis:
+        return None, (f"A is sliced along {a.axis} and B along {b.axis}: choose the same normal axis in "
+                      "both panes (Link does it for all panes).")
     if da.dims != db.dims or da.shape != db.shape:
-        return None, (f"The grids differ: A is {dict(zip(da.dims, da.shape, strict=False))}, "
-                      f"B is {dict(zip(db.dims, db.shape, strict=False))}. "
+        def cells(d):
+            return " \u00d7 ".join(f"{n} {name}" for name, n in zip(d.dims, d.shape, strict=False))
+
+        return None, (f"The grids differ: A's slice has {cells(da)} cells, B's {cells(db)}. "
                       "Difference and ratio need two runs on the same grid.")
     for d in da.dims:
         ca, cb = np.asarray(da[d].values, float), np.asarray(db[d].values, float)

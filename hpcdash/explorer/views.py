@@ -802,12 +802,14 @@ class ComparisonView(pn.viewable.Viewer):
         a, b = e.panes[e.compare_a], e.panes[e.compare_b]
         label = "A - B" if e.compare == "difference" else "log10(A / B)"
         self.title_pane.object = (f"<b>{escape(label)}</b>: A = {escape(a.title)}; B = {escape(b.title)}"
-                                  f" <span class='hpcdash-readout-text'>{escape(a.readout)}</span>")
-        if self._key is None:
+                                  f" &middot; <span class='hpcdash-readout-text'>{escape(a.readout)}</span>")
+        units = e.comparison.attrs.get("units")
+        clabel = plain_text(f"{label} ({units})" if units else label)
+        if self._key != clabel:  # the colour bar's label is an option of the plot: a new mode draws anew
             stream = hv.streams.Params(e, ["comparison", "comparison_clim"])
 
             opts = dict(colorbar=True, tools=["hover"], frame_width=FRAME_WIDTH,
-                        frame_height=int(FRAME_WIDTH * 0.75), clabel=label, title="",
+                        frame_height=int(FRAME_WIDTH * 0.75), clabel=clabel, title="",
                         hooks=[skip_first_range_rerun])
 
             def element(comparison, comparison_clim, x_range=None, y_range=None, width=None, height=None,
@@ -817,7 +819,7 @@ class ComparisonView(pn.viewable.Viewer):
 
             self.plot_pane.object = hv.DynamicMap(element, streams=[stream, hv.streams.RangeXY(),
                                                                     hv.streams.PlotSize()])
-            self._key = True
+            self._key = clabel
 
 
 class FileBrowser(pn.viewable.Viewer):

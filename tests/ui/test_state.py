@@ -242,6 +242,34 @@ def test_difference_refuses_different_grids(data_root: Path):
     assert "grids differ" in ex.comparison_error
 
 
+def test_comparison_of_two_normal_axes_says_to_choose_one(data_root: Path):
+    ex = ExplorerState(["a.h5", "b.h5"], root=str(data_root), link=False)
+    ex.compare = "difference"
+    assert ex.comparison is not None
+    ex.panes[1].axis = ex.panes[1].param.axis.objects[1]
+    assert ex.comparison is None
+    assert ex.comparison_error == (f"A is sliced along {ex.panes[0].axis} and B along {ex.panes[1].axis}: "
+                                   "choose the same normal axis in both panes (Link does it for all panes).")
+
+
+def test_comparison_colour_bar_follows_the_mode(data_root: Path):
+    """The colour bar names what is drawn, with units, after every change of mode."""
+    import panel as pn
+    from bokeh.models import ColorBar
+
+    from hpcdash.explorer.views import ComparisonView
+
+    ex = ExplorerState(["a.h5", "b.h5"], root=str(data_root), link=True)
+    view = ComparisonView(ex)
+
+    def titles():
+        return [bar.title for bar in pn.panel(view).get_root().select({"type": ColorBar})]
+
+    for mode, title in [("difference", "A - B (S/m)"), ("ratio", "log10(A / B)"), ("difference", "A - B (S/m)")]:
+        ex.compare = mode
+        assert titles() == [title], mode
+
+
 def test_difference_refuses_two_quantities_and_ratio_says_so(data_root: Path):
     ex = ExplorerState(root=str(data_root), link=True)
     ex.open("a.h5")
