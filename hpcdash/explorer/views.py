@@ -923,9 +923,27 @@ class FileBrowser(pn.viewable.Viewer):
                     self.explorer.open(os.path.join(self.explorer.root, self.cwd, name), background=True)
 
     def _open_path(self, path: str) -> None:
-        if path:
-            rel = path if os.path.isabs(path) else os.path.join(self.explorer.root, path)
-            self.explorer.open(rel, background=True)
+        """A file opens in a new pane, a folder is listed; a path that names neither gets a message
+        here, by the field, and no pane."""
+        path = path.strip()
+        if not path:
+            self._show_message("Type a path relative to the root folder, for example runs/run_01.h5.")
+            return
+        try:
+            real = self.explorer.resolve(path)
+        except Exception as err:  # noqa: BLE001 - outside the root, or a broken link
+            self._show_message(str(err) or f"{path} cannot be opened.")
+            return
+        if real.is_dir():
+            rel = os.path.relpath(real, os.path.realpath(self.explorer.root))
+            self.cwd = "" if rel == "." else rel
+            self._refresh()
+            self._show_message("")
+            return
+        if not real.exists():
+            self._show_message(f"{path} does not exist in the root folder.")
+            return
+        self.explorer.open(real, background=True)
 
 
 def _entry_name(entry) -> tuple[str, bool]:
@@ -964,6 +982,7 @@ class ExplorerView(pn.viewable.Viewer):
         self.b_w.param.watch(lambda e: setattr(explorer, "compare_b", e.new) if e.new is not None else None,
                              "value")
         self.comparison = ComparisonView(explorer)
+        self._active_tab = 0
         self.empty = pn.pane.Markdown(_EMPTY_HELP.format(root=escape(explorer.root)), disable_math=True,
                                       css_classes=["hpcdash-empty"], sizing_mode="stretch_width",
                                       stylesheets=STYLESHEETS)
@@ -975,6 +994,7 @@ class ExplorerView(pn.viewable.Viewer):
         explorer.param.watch(self._show_ab, ["compare"])
         self._show_ab()
         explorer.param.watch(self._on_link, ["link"])
+        explorer.param.watch(self._sync_url, ["link", "compare"])
         self._sync_url_enabled = sync_url and pn.state.location is not None and served
         self._url_watchers: list = []
         self._url_pending = False
@@ -1018,6 +1038,8 @@ class ExplorerView(pn.viewable.Viewer):
     def _on_panes(self, *events) -> None:
         e = self.explorer
         live = {id(p) for p in e.panes}
+        # a pane added to those shown (not the first ones drawn)
+        added = bool(self._views) and any(id(p) not in self._views for p in e.panes)
         for key in [k for k in self._views if k not in live]:
             del self._views[key]
         for p in e.panes:
@@ -1034,7 +1056,11 @@ class ExplorerView(pn.viewable.Viewer):
         if not cards:
             body = self.empty
         elif e.layout == "tabs":
-            body = pn.Tabs(*cards, sizing_mode="stretch_width", dynamic=False)
+            # a file just opened is the tab shown; otherwise the tab the user chose stays
+            active = len(cards) - 1 if added else min(self._active_tab, len(cards) - 1)
+            body = pn.Tabs(*cards, sizing_mode="stretch_width", dynamic=False, active=active)
+            self._active_tab = active
+            body.param.watch(lambda ev: setattr(self, "_active_tab", ev.new), "active")
         else:
             body = pn.GridBox(*[c for _, c in cards], ncols=min(len(cards), 2), sizing_mode="stretch_width")
         # link, layout and compare act between panes: with one pane open they would do nothing

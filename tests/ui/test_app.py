@@ -113,8 +113,60 @@ def test_comparison_axes_are_labelled_like_the_panes(data_root):
     ex = ExplorerState(["a.h5", "b.h5"], root=str(data_root), link=True)
     view = ExplorerView(ex, sync_url=False)
     ex.compare = "difference"
-    plot = hv.render(view.comparison.plot_pane.object)
+    plot = hv.render(view.comparison.plot_pane.object, backend="bokeh")
     assert plot.xaxis[0].axis_label == "x (m)" and plot.yaxis[0].axis_label == "y (m)"
     ex.panes[0].axis = "y"
-    plot = hv.render(view.comparison.plot_pane.object)
+    plot = hv.render(view.comparison.plot_pane.object, backend="bokeh")
     assert plot.xaxis[0].axis_label == "x (m)" and plot.yaxis[0].axis_label == "z (m)"
+
+
+def test_open_path_opens_files_lists_folders_and_names_what_it_cannot_open(tmp_path):
+    """The Path field: a file opens in a pane, a folder is listed in the browser, and a missing, empty
+    or outside path gets a message by the field and no pane."""
+    import hpcdash
+    from hpcdash.explorer.state import ExplorerState
+    from hpcdash.explorer.views import FileBrowser
+    from tests.ui.hdf5_files import grid, model
+
+    (tmp_path / "runs").mkdir()
+    hpcdash.write_volume(tmp_path / "runs" / "run_01.h5", "/m", model(1), grid(), mode="w")
+    ex = ExplorerState(root=str(tmp_path))
+    fb = FileBrowser(ex)
+
+    def open_path(text):
+        fb.path_in.value = text
+        fb.path_btn.clicks += 1
+        return fb.message.object if fb.message.visible else ""
+
+    assert open_path("runs/missing.h5") == "runs/missing.h5 does not exist in the root folder."
+    assert open_path("  ").startswith("Type a path relative to the root folder")
+    assert "outside" in open_path("../elsewhere.h5")
+    assert ex.panes == []
+    assert open_path("runs") == "" and fb.cwd == "runs" and list(fb.listing.options) == ["run_01.h5"]
+    assert open_path("runs/run_01.h5") == ""
+    assert [p.file for p in ex.panes] == [str(tmp_path / "runs" / "run_01.h5")] and not ex.panes[0].error
+
+
+def test_tabs_show_the_file_just_opened_and_the_url_follows_link_and_compare(data_root, monkeypatch):
+    import panel as pn
+
+    from hpcdash.explorer.state import ExplorerState
+    from hpcdash.explorer.views import ExplorerView
+
+    ex = ExplorerState(["a.h5", "b.h5"], root=str(data_root), link=True, layout="tabs")
+    view = ExplorerView(ex, sync_url=False)
+    written = []
+    view._sync_url_enabled = True  # as in a served session; the URL written is recorded
+    monkeypatch.setattr(view, "_write_url", lambda: written.append(ex.to_query()))
+    (tabs,) = view.main.objects
+    assert isinstance(tabs, pn.Tabs) and tabs.active == 0  # the page starts with the first
+    ex.open("c.h5")
+    (tabs,) = view.main.objects
+    assert tabs.active == 2
+    tabs.active = 1
+    ex.close_pane(ex.panes[2])
+    assert view.main.objects[0].active == 1  # the user's choice stays when a pane closes
+    ex.compare = "difference"
+    assert written[-1].get("compare") == "difference"
+    ex.link = False
+    assert written[-1].get("link") == "0"
