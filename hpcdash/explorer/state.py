@@ -120,7 +120,7 @@ class SliceState(param.Parameterized):
     symmetric = param.Boolean(default=False, label="Symmetric about zero")
     range_mode = param.Selector(default="auto", objects=["auto", "volume", "fixed"], label="Colour range",
                                 doc="auto: per slice; volume: whole-volume range (computed once, sampled); "
-                                    "fixed: vmin/vmax.")
+                                    "fixed: Min and Max.")
     vmin = param.Number(default=None, allow_None=True, label="Min")
     vmax = param.Number(default=None, allow_None=True, label="Max")
 
@@ -343,8 +343,15 @@ class SliceState(param.Parameterized):
 
     @param.depends("cmap", "scale", "symmetric", "range_mode", "vmin", "vmax", watch=True)
     def _colour_changed(self):
-        if not self._suspend:
-            self._update_colour()
+        if self._suspend:
+            return
+        if self.range_mode == "fixed" and (self.vmin is None or self.vmax is None) and self.data is not None:
+            # a fixed range starts from the one on screen, rounded outwards, for the user to adjust
+            lo, hi = _round_out(*self.clim)
+            self.param.update(vmin=lo if self.vmin is None else self.vmin,
+                              vmax=hi if self.vmax is None else self.vmax)
+            return  # the update comes back here with both set
+        self._update_colour()
 
     def _request(self, reason: str = "dataset") -> None:
         if self._on_request is not None:
@@ -1174,6 +1181,14 @@ def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
     result.attrs = {"units": units} if units else {}
     result.attrs["long_name"] = name
     return result, note
+
+
+def _round_out(lo: float, hi: float, digits: int = 3) -> tuple[float, float]:
+    """[lo, hi] widened to round numbers, about `digits` significant digits of the span."""
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+        return float(lo), float(hi)
+    step = 10.0 ** (math.floor(math.log10(hi - lo)) - digits + 1)
+    return (round(math.floor(lo / step) * step, 12), round(math.ceil(hi / step) * step, 12))
 
 
 def escape(text: str) -> str:

@@ -443,6 +443,7 @@ class SliceView(pn.viewable.Viewer):
         s.param.watch(self._on_text, ["title", "readout", "error", "notice", "range_mode", "datasets_info"])
         s.param.watch(self._on_structure, ["file", "dataset", "data", "clim", "scale"])
         s.param.watch(self._on_loading, ["loading"])
+        s.param.watch(self._sync_exports, ["data"])
         self.param.watch(self._on_link, ["linked"])
         self.reload_w = pn.widgets.Button(label="Reload", width=75, color="light", css_classes=["hpcdash-reload"],
                                           description="Open the file again: shows what a running job wrote since")
@@ -495,10 +496,19 @@ class SliceView(pn.viewable.Viewer):
         fixed = s.range_mode == "fixed"
         self.vmin_w.visible = self.vmax_w.visible = fixed
         self.dataset_w.visible = len(s.param.dataset.objects) > 1
-        has_axis = bool(s.param.axis.objects)
-        self.axis_w.disabled = not has_axis
-        self.slice_w.disabled = not has_axis
+        # a 2-D dataset is one plane: no normal axis to choose, no slices to scan
+        has_axis = any(o is not None for o in s.param.axis.objects)
+        self.axis_w.visible = self.slice_w.visible = has_axis
+        self._sync_exports()
         self.plot_box.visible = not s.error and s.data is not None or (not s.error and bool(s.file))
+
+    def _sync_exports(self, *events) -> None:
+        # exports write the slice on screen: none while the pane shows a message instead, or before
+        # its first slice (widgets that do not change send nothing)
+        off = bool(self.state.error) or self.state.data is None
+        for w in (self.png_w, self.npy_w, self.csv_w):
+            if w.disabled != off:
+                w.disabled = off
 
     def _readout_html(self) -> str:
         return f'<span class="hpcdash-readout-text">{escape(self.state.readout)}</span>'

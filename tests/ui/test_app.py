@@ -170,3 +170,31 @@ def test_tabs_show_the_file_just_opened_and_the_url_follows_link_and_compare(dat
     assert written[-1].get("compare") == "difference"
     ex.link = False
     assert written[-1].get("link") == "0"
+
+
+def test_a_plane_has_no_slice_controls_and_a_lost_file_no_exports(tmp_path):
+    """A 2-D dataset is one plane: no normal axis or slider; exports are offered only while a slice
+    is on screen (not once the file is gone and the pane says so)."""
+    import h5py
+    import numpy as np
+
+    import hpcdash
+    from hpcdash.explorer.state import SliceState
+    from hpcdash.explorer.views import SliceView
+    from tests.ui.hdf5_files import grid, model
+
+    with h5py.File(tmp_path / "plane.h5", "w") as f:
+        f["map"] = np.arange(50 * 60, dtype=np.float32).reshape(50, 60)
+    plane = SliceView(SliceState(str(tmp_path / "plane.h5"), root=str(tmp_path)))
+    assert plane.state.data is not None and not plane.state.error
+    assert not plane.axis_w.visible and not plane.slice_w.visible
+    assert not plane.png_w.disabled
+
+    hpcdash.write_volume(tmp_path / "run.h5", "/m", model(1), grid(), mode="w")
+    view = SliceView(SliceState(str(tmp_path / "run.h5"), root=str(tmp_path)))
+    assert view.axis_w.visible and view.slice_w.visible
+    assert not any(w.disabled for w in (view.png_w, view.npy_w, view.csv_w))
+    (tmp_path / "run.h5").unlink()
+    view.state.index += 1
+    assert view.state.error
+    assert all(w.disabled for w in (view.png_w, view.npy_w, view.csv_w))

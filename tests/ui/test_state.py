@@ -72,6 +72,19 @@ def test_colour_modes(data_root: Path):
     assert lo == -hi and hi == pytest.approx(float(vals.max()))
 
 
+def test_fixed_range_starts_from_the_range_on_screen(data_root: Path):
+    s = SliceState(str(data_root / "a.h5"))
+    s.range_mode = "volume"
+    lo, hi = s.clim
+    s.range_mode = "fixed"
+    # rounded outwards to three significant digits of the span: the colours barely move
+    assert s.vmin <= lo < s.vmin + (hi - lo) / 50 and s.vmax - (hi - lo) / 50 < hi <= s.vmax
+    assert s.clim == (s.vmin, s.vmax)
+    s.param.update(range_mode="auto", vmin=0.25, vmax=None)
+    s.range_mode = "fixed"
+    assert s.vmin == 0.25 and s.vmax >= float(np.nanmax(s.data.values))  # what was typed stays
+
+
 def test_log_scale_needs_positive_values(data_root: Path):
     s = SliceState(str(data_root / "a.h5"))
     s.scale = "log"
