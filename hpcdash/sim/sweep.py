@@ -199,6 +199,26 @@ def run_dc(params: Mapping[str, Any], out_path: str) -> str:
 
 
 # ---- sweeps ---------------------------------------------------------------------------------------
+def sweep_values(start: float, stop: float, runs: int) -> list[float]:
+    """``runs`` evenly spaced values from ``start`` to ``stop``, both included (``stop < start`` is a
+    descending sweep; one run takes ``start``). Raises ``ValueError`` when ``runs`` is below 1."""
+    runs = int(runs)
+    if runs < 1:
+        raise ValueError(f"A sweep needs at least 1 run (Runs is {runs}).")
+    if runs == 1:
+        return [float(start)]
+    return [start + (stop - start) * i / (runs - 1) for i in range(runs)]
+
+
+def check_run_params(params: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` for a forward-run parameter set the model cannot mean: a block depth above
+    the ground surface (depths are metres below it, so ``block_depth >= 0``)."""
+    depth = params.get("block_depth")
+    if depth is not None and float(depth) < 0:
+        raise ValueError(f"block_depth {float(depth):g} m would put the blocks above the ground surface: "
+                         "depths are metres below it (0 or more).")
+
+
 def _plan(
     param_sets: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike, name: str | None, task: RunTask
 ) -> tuple[list[dict], list[Path]]:
@@ -218,6 +238,8 @@ def _plan(
         unknown = set(params) - set(DEFAULT_PARAMS)
         if task is run_dc and unknown:  # fail before queueing anything, not once per run on a worker
             raise ValueError(f"unknown run parameters: {', '.join(sorted(unknown))}")
+        if task is run_dc:
+            check_run_params(params)
         params.update({"_sweep": sweep, "_run_index": i, "_n_runs": total})
         plans.append(params)
         paths.append(out / f"{stem}.h5")
@@ -275,8 +297,9 @@ def iter_sweep(
     the same retry count. Failed runs are reported as events with ``error`` set, not raised.
     Files are ``<out_dir>/<name>_<index>.h5`` (``name`` defaults to ``dc-<date>-<time>-<4 hex>``),
     or ``<out_dir>/<params["name"]>.h5``; ``out_dir`` is made absolute so remote workers write there
-    too (it must be on a file system the workers share). Unknown parameter names (for the default
-    task) and clashing file names raise ``ValueError`` before anything runs.
+    too (it must be on a file system the workers share). Unknown parameter names and a block depth
+    above the ground (for the default task) and clashing file names raise ``ValueError`` before anything
+    runs.
     """
     if client is None:
         plans, paths = _plan(param_sets, out_dir, name, task)

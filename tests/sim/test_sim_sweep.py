@@ -17,7 +17,7 @@ import pytest
 
 from hpcdash.data import find_volumes, open_volume
 from hpcdash.sim import SweepError, forward_model, iter_sweep, run_sweep, submit_sweep
-from hpcdash.sim.sweep import atomic_path, remove_stale_temporaries, write_run
+from hpcdash.sim.sweep import atomic_path, remove_stale_temporaries, sweep_values, write_run
 from tests.sim import sim_faulty_tasks
 
 cloudpickle.register_pickle_by_value(sim_faulty_tasks)  # workers need not import the tests
@@ -100,7 +100,18 @@ def test_bad_sweeps_are_refused_before_running(tmp_path):
         run_sweep([SMALL, {**SMALL, "sourcex": 1.0}], tmp_path)
     with pytest.raises(ValueError, match="plain file name"):
         run_sweep([{**SMALL, "name": "../escape"}], tmp_path)
+    with pytest.raises(ValueError, match="block_depth -500 m would put the blocks above the ground surface"):
+        run_sweep([{**SMALL, "block_depth": 10.0}, {**SMALL, "block_depth": -500.0}], tmp_path)
     assert list(tmp_path.iterdir()) == []  # nothing ran
+
+
+def test_sweep_values_ascending_descending_and_at_least_one_run():
+    assert sweep_values(-100, 100, 3) == [-100.0, 0.0, 100.0]
+    assert sweep_values(500, -500, 3) == [500.0, 0.0, -500.0]  # a descending sweep is a sweep
+    assert sweep_values(40, 80, 1) == [40.0]
+    for runs in (0, -2):
+        with pytest.raises(ValueError, match=f"at least 1 run \\(Runs is {runs}\\)"):
+            sweep_values(0, 1, runs)
 
 
 def test_failed_run_is_an_event_not_an_exception(tmp_path):
