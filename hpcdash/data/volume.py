@@ -451,7 +451,8 @@ class Volume:
     """One open N-D (N >= 2) dataset; see the module docstring for the read strategy.
 
     Attributes: ``path``, ``name`` (path in the file), ``shape``, ``ndim``, ``dtype``
-    (stored dtype), ``dims``, ``coords`` (dim -> float64 cell centres), ``coord_units``,
+    (stored dtype), ``dims``, ``coords`` (dim -> float64 cell centres; ``index_dims``: those the file
+    gives none, whose coords are 0 to n-1), ``coord_units``,
     ``attrs``, ``units``, ``long_name``, ``chunks``, ``compression``.
     """
 
@@ -558,6 +559,8 @@ class Volume:
             self.coords[axis.name] = centres
             self._edges[axis.name] = axis.edges
         self.coord_units: dict[str, str | None] = {a.name: a.units for a in axes}
+        #: dimensions without coordinates in the file (their coords are the indices 0 to n-1)
+        self.index_dims: frozenset[str] = frozenset(a.name for a in axes if a.centres is None)
         self.coord_long_names: dict[str, str | None] = {a.name: a.long_name for a in axes}
         self.attrs: dict[str, Any] = decoded_attrs(ds)
         self.units: str | None = attr_str(ds, "units")

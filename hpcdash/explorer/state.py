@@ -45,6 +45,13 @@ _PLUMBING_ATTRS = {
 }
 
 
+#: attributes that say how a run was computed rather than what it is (they differ between any two runs)
+_BOOKKEEPING_ATTRS = {
+    "hostname", "host", "pid", "run_index", "n_runs", "sweep", "solve_seconds", "solve_cpu_seconds",
+    "date", "time", "timestamp", "created", "creator", "history", "uuid",
+}
+
+
 def _fmt(value: float) -> str:
     """Compact number for readouts: -125.0, 12.5, 0.00123, 1.5e+06."""
     if value is None or not np.isfinite(value):
@@ -160,6 +167,7 @@ class SliceState(param.Parameterized):
         self.on_loaded: Callable[[SliceResult], None] | None = None
         #: `extra` of the result on show (what `on_loaded` added to it).
         self.shown_extra: dict = {}
+        self._title_first: tuple[str, ...] = ()  # attributes named first in the title
         if init_file:
             self.open(str(init_file), dataset=params.get("dataset"), axis=params.get("axis"),
                       index=params.get("index"))
@@ -288,17 +296,37 @@ class SliceState(param.Parameterized):
         self.title = self._make_title(vol)
         return True
 
+    def title_attrs(self) -> dict[str, str]:
+        """The dataset's attributes that may describe the run in its title, as shown (name -> text):
+        short numbers and strings, none of the conventions' own or of the run's bookkeeping."""
+        attrs = getattr(self._vol, "attrs", {}) or {}
+        out = {}
+        for k, v in attrs.items():
+            if (k in _PLUMBING_ATTRS or k in _BOOKKEEPING_ATTRS or str(k).startswith("_")
+                    or not isinstance(v, (str, int, float, np.integer, np.floating)) or len(str(v)) > 40):
+                continue
+            out[str(k)] = _fmt(float(v)) if isinstance(v, (float, np.floating)) else str(v)
+        return out
+
+    def prefer_in_title(self, names: Iterator[str] | list[str]) -> None:
+        """Name these attributes first in the title (those that tell the open runs apart)."""
+        names = tuple(names)
+        if names != self._title_first:
+            self._title_first = names
+            if self._vol is not None:
+                self.title = self._make_title(self._vol)
+
     def _make_title(self, vol) -> str:
         parts = [Path(self.file).name, str(vol.name)]
         attrs = getattr(vol, "attrs", {}) or {}
-        keys = [k for k, v in attrs.items()
-                if k not in _PLUMBING_ATTRS and not str(k).startswith("_")
-                and isinstance(v, (str, int, float, np.integer, np.floating)) and len(str(v)) <= 40]
-        # numbers first (beta=10, iteration=12 tell runs apart better than shared strings)
+        shown = self.title_attrs()
+        keys = list(shown)
+        # the attributes that tell the open runs apart first, then numbers (beta=10, iteration=12 tell
+        # runs apart better than shared strings)
+        first = [k for k in self._title_first if k in shown]
         keys.sort(key=lambda k: not isinstance(attrs[k], (int, float, np.integer, np.floating)))
-        for k in keys[:3]:
-            v = attrs[k]
-            parts.append(f"{k}={_fmt(float(v)) if isinstance(v, (float, np.floating)) else v}")
+        keys = first + [k for k in keys if k not in first]
+        parts += [f"{k}={shown[k]}" for k in keys[:3]]
         return " · ".join(parts)
 
     @property
@@ -458,10 +486,10 @@ class SliceState(param.Parameterized):
         coords = vol.coords.get(self.axis)
         units = (getattr(vol, "coord_units", {}) or {}).get(self.axis)
         n = vol.shape[list(vol.dims).index(self.axis)]
-        if coords is not None and len(coords) == n:
+        if coords is not None and len(coords) == n and self.axis not in getattr(vol, "index_dims", ()):
             pos = f"{self.axis} = {_fmt(float(coords[self.index]))}" + (f" {units}" if units else "")
-        else:
-            pos = f"{self.axis} = {self.index}"
+        else:  # no coordinates: the slice number alone (an index "= 8" beside "slice 9" read as two)
+            return f"{self.axis}: slice {self.index + 1} of {n}"
         return f"{pos} (slice {self.index + 1} of {n})"
 
     def axis_labels(self) -> tuple[str, str, str]:
@@ -583,6 +611,8 @@ class SliceState(param.Parameterized):
                     pass
             if isinstance(value, bool):
                 value = "1"
+            if name == "index":
+                value += 1  # the slice number the page shows (1 to n), as in "slice 65 of 128"
             q[key + suffix] = str(value)
         return q
 
@@ -596,7 +626,7 @@ class SliceState(param.Parameterized):
                 continue
             try:
                 if name == "index":
-                    out[name] = int(raw)
+                    out[name] = max(int(raw) - 1, 0)
                 elif name in ("vmin", "vmax"):
                     out[name] = float(raw)
                 elif name == "symmetric":
@@ -918,8 +948,10 @@ class ExplorerState(param.Parameterized):
             self._follow(self.panes[0], pane)
         pane._on_request = self._pane_request
         self._watchers[id(pane)] = [pane.param.watch(self._pane_changed, list(self._LINKED)),
-                                    pane.param.watch(self._pane_output_changed, ["data", "clim"])]
+                                    pane.param.watch(self._pane_output_changed, ["data", "clim"]),
+                                    pane.param.watch(self._retitle, ["title"])]
         self.panes = self.panes + [pane]
+        self._retitle()
         self._harmonise_clim()
         self._update_comparison()
 
@@ -930,7 +962,17 @@ class ExplorerState(param.Parameterized):
         pane._on_request = None
         pane.close()
         self.panes = [p for p in self.panes if p is not pane]
+        self._retitle()
         self._update_comparison()
+
+    def _retitle(self, *events) -> None:
+        """Each pane's title names first the attributes whose values differ between the open runs
+        (runs of one sweep differ in what was swept, not in what their files share)."""
+        shown = [p.title_attrs() for p in self.panes]
+        differ = sorted({k for attrs in shown for k in attrs
+                         if sum(k in a for a in shown) > 1 and len({a.get(k) for a in shown if k in a}) > 1})
+        for p in self.panes:
+            p.prefer_in_title(differ)
 
     def close(self) -> None:
         """Release every file (session end)."""

@@ -726,7 +726,8 @@ class SliceView(pn.viewable.Viewer):
     def _stem(self) -> str:
         s = self.state
         stem = Path(s.file).stem or "slice"
-        return f"{stem}_{s.axis}{s.index}" if s.axis else stem
+        # the slice number the page shows (1 to n), as in the URL
+        return f"{stem}_{s.axis}{s.index + 1}" if s.axis else stem
 
     def _png(self):
         s = self.state

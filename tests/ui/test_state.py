@@ -312,7 +312,7 @@ def test_url_query_round_trip(data_root: Path):
     m.dataset = "/model/resistivity"
     m.param.update(axis="x", symmetric=True)
     query = ex.to_query()
-    assert query["file"] == "a.h5" and query["axis"] == "y" and query["slice"] == "7"
+    assert query["file"] == "a.h5" and query["axis"] == "y" and query["slice"] == "8"  # the number shown, 1 to n
     assert query["file2"] == "multi.h5" and query["dataset2"] == "/model/resistivity"
     again = ExplorerState(root=str(data_root))
     again.apply_query(query)
@@ -628,3 +628,41 @@ def test_open_with_a_wait_shows_a_quick_read_at_once_and_leaves_a_slow_one_to_th
     _finish_reads(ex, pending)
     assert slow.data is not None and slow.readout.endswith(f"(slice {slow.index + 1} of {NZ})")
     assert pending == [] and ex.loader.batches == 2
+
+
+def test_one_slice_number_in_readout_url_and_export_names(tmp_path: Path):
+    """The page counts slices 1 to n: the readout, the URL and the export names say the same number
+    (a file without coordinates reads "dim_0: slice 9 of 16", not "dim_0 = 8 (slice 9 of 16)")."""
+    import h5py
+
+    from hpcdash.explorer.views import SliceView
+
+    with h5py.File(tmp_path / "bare.h5", "w") as f:
+        f["v"] = np.random.default_rng(0).random((16, 5, 6))
+    s = SliceState(str(tmp_path / "bare.h5"), root=str(tmp_path))
+    s.index = 8
+    assert s.readout == "dim_0: slice 9 of 16"
+    assert s.to_query(root=str(tmp_path))["slice"] == "9"
+    assert SliceState.settings_from_query({"slice": "9"})["index"] == 8
+    assert SliceState.settings_from_query({"slice": "0"})["index"] == 0  # clamped, not the last slice
+    assert SliceView(s)._stem() == "bare_dim_09"
+
+
+def test_titles_name_first_what_tells_the_open_runs_apart(tmp_path: Path):
+    """Runs of one sweep share most attributes: the one swept comes first in every title, and the
+    runs' bookkeeping (host, process, timings) never does."""
+    import hpcdash
+
+    for i, x in enumerate((-100.0, 100.0)):
+        hpcdash.write_volume(tmp_path / f"run_{i:03d}.h5", "/dc/potential", model(i), grid(), mode="w",
+                             attrs={"block_depth": 40.0, "block_size": 60.0, "block_separation": 120.0,
+                                    "source_x": x, "pid": 1000 + i, "solve_seconds": 0.3 + i})
+    ex = ExplorerState(root=str(tmp_path))
+    ex.open("run_000.h5")
+    assert ex.panes[0].title == "run_000.h5 · /dc/potential · block_depth=40.0 · block_separation=120.0 · block_size=60.0"
+    ex.open("run_001.h5")
+    assert [p.title for p in ex.panes] == [
+        "run_000.h5 · /dc/potential · source_x=-100.0 · block_depth=40.0 · block_separation=120.0",
+        "run_001.h5 · /dc/potential · source_x=100.0 · block_depth=40.0 · block_separation=120.0"]
+    ex.close_pane(ex.panes[1])
+    assert ex.panes[0].title.startswith("run_000.h5 · /dc/potential · block_depth=40.0")

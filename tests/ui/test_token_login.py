@@ -115,7 +115,7 @@ def test_a_browser_logs_in_with_the_token_and_gets_the_view_it_asked_for(open_se
                                                                          browser: Browser, console_errors):
     base, token, _ = open_server
     page.set_viewport_size({"width": 1400, "height": 1000})
-    page.goto(f"{base}/?file=a.h5&slice=5", timeout=LOAD)
+    page.goto(f"{base}/?file=a.h5&slice=6", timeout=LOAD)
     expect(page.get_by_role("heading", name="This hpcdash server asks for its token")).to_be_visible()
     page.get_by_label("Token").fill("not-it")
     page.get_by_role("button", name="Log in").click()
