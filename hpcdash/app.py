@@ -345,6 +345,8 @@ def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike 
         built.append((name, holder))
     # dynamic: only the visible tab's models are sent to the browser (the others when first shown)
     main = pn.Tabs(*built, dynamic=True, sizing_mode="stretch_width", css_classes=["hpcdash-tabs"])
+    titles = [name for name, _ in built]
+    ctx.shared["show_tab"] = lambda name: setattr(main, "active", titles.index(name))  # e.g. after opening runs
 
     def _open_tab(event) -> None:
         entry = later.pop(event.new, None)

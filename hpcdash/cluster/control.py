@@ -62,7 +62,9 @@ __all__ = [
     "Estimate",
     "JobRecord",
     "RequestError",
+    "SweepOutcome",
     "Validation",
+    "describe_bytes",
 ]
 
 BACKENDS = ("local", "slurm", "pbs", "sge", "lsf", "htcondor")
@@ -171,6 +173,20 @@ class ClusterStatus:
         if self.requested_workers <= 0:
             return 1.0 if self.running else 0.0
         return min(1.0, self.workers / self.requested_workers)
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """The last sweep run on a cluster, as every page shows it: ``done`` of ``total`` runs finished,
+    ``message`` a plain-text line (progress, or how it ended), ``paths`` the files written (set when it
+    ended), ``running`` while it runs, ``failed`` when it ended with an error."""
+
+    total: int
+    done: int = 0
+    message: str = ""
+    paths: tuple[Path, ...] = ()
+    running: bool = True
+    failed: bool = False
 
 
 @dataclass
@@ -342,7 +358,8 @@ class ClusterControl(param.Parameterized):
 
     cores = param.Integer(default=1, bounds=(1, None), doc="Cores per job.")
     processes = param.Integer(default=1, bounds=(1, None), doc="Dask worker processes per job.")
-    memory = param.String(default="2GB", doc="Memory per job, e.g. '4GB'.")
+    memory = param.String(default="2GB", doc="Memory per job, e.g. '4GB' (GB = 10^9 bytes; '4GiB' = 4 x 2^30 "
+                          "bytes). Workers' memory is shown in binary units (GiB), as Dask shows it.")
     walltime = param.String(default="00:30:00", doc="Time limit per job, HH:MM:SS.")
     queue = param.String(default="", doc="Queue / partition ('' = the scheduler's default).")
     account = param.String(default="", doc="Account / project to charge ('' = none).")
@@ -370,6 +387,10 @@ class ClusterControl(param.Parameterized):
                             "jupyter-server-proxy ({base_url}proxy/{port}/status).")
     dashboard_proxy = param.String(default="", doc="Link to the dashboard through the app's own proxy, "
                                    "relative to the app's page (`hpcdash serve` mounts one at dask/).")
+
+    last_sweep = param.ClassSelector(class_=SweepOutcome, default=None, allow_None=True,
+                                     doc="The last sweep sent to this cluster (progress, then its outcome): "
+                                         "the control is shared by a server's pages, each of which shows it.")
 
     running = param.Boolean(default=False, doc="A cluster is up.")
     error = param.String(default="", doc="Last error, in words.")
@@ -542,14 +563,37 @@ class ClusterControl(param.Parameterized):
             tls_ca_file=key_file("ca_file"), tls_worker_cert=key_file("cert"), tls_worker_key=key_file("key"),
             require_encryption=True)}
 
-    def job_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for the backend's dask-jobqueue cluster/job class from the current request."""
+    def check_request(self) -> None:
+        """Raise :class:`RequestError` naming the field (``cores``, ``processes``, ``memory``, ``walltime``)
+        when the request's sizes cannot be read, for every backend; the walltime only where a batch
+        scheduler gets it (the local backend has none)."""
+        if self.cores < 1:
+            raise RequestError(f"Cores per job must be at least 1 (it is {self.cores}).", "cores")
+        if self.processes < 1:
+            raise RequestError(f"Processes per job must be at least 1 (it is {self.processes}).", "processes")
         if self.processes > self.cores:
             raise RequestError(f"{self.processes} processes need at least {self.processes} cores.", "processes")
         try:
-            parse_bytes(self.memory)
-        except (ValueError, TypeError) as err:
-            raise RequestError(f"Memory {self.memory!r} is not a size such as '4GB'.", "memory") from err
+            nbytes = parse_bytes(self.memory)
+        except (ValueError, TypeError):
+            nbytes = None
+        if nbytes is None or nbytes <= 0:
+            raise RequestError(f"Memory {self.memory!r} is not a size such as '4GB' or '1500MB'.", "memory")
+        if nbytes // self.processes < 1 << 20:
+            raise RequestError(f"Memory {self.memory!r} leaves less than 1 MiB for each of the "
+                               f"{self.processes} worker processes.", "memory")
+        if self.backend != "local" and self.walltime:
+            try:
+                seconds = sched.parse_duration(self.walltime)
+            except (ValueError, TypeError):
+                seconds = -1.0
+            if seconds is not None and seconds <= 0:
+                raise RequestError(f"Walltime {self.walltime!r} is not a time such as '01:30:00' (HH:MM:SS).",
+                                   "walltime")
+
+    def job_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the backend's dask-jobqueue cluster/job class from the current request."""
+        self.check_request()
         kw: dict[str, Any] = dict(
             cores=self.cores, processes=self.processes, memory=self.memory,
             job_script_prologue=list(self.job_script_prologue),
@@ -578,9 +622,13 @@ class ClusterControl(param.Parameterized):
         """The exact batch script for one job (the running cluster's, else with a placeholder scheduler
         address and worker name). Nothing is submitted. For ``local`` a one-line description."""
         if self.backend == "local":
-            return (f"# local backend: no batch job; LocalCluster workers with {max(1, self.cores // self.processes)} "
-                    f"thread(s) and {self.memory} / {self.processes} memory each"
-                    + (", talking TLS" if self.encrypt else ""))
+            self.check_request()
+            threads = max(1, self.cores // self.processes)
+            each = parse_bytes(self.memory) // self.processes
+            split = (f" (the job's {self.memory.strip()} and {self.cores} cores split over {self.processes} processes)"
+                     if self.processes > 1 else "")
+            return (f"# local backend: no batch job; LocalCluster workers with {threads} thread{'s' if threads != 1 else ''}"
+                    f" and {describe_bytes(each)} of memory each{split}" + (", talking TLS" if self.encrypt else ""))
         if self._cluster is not None and self._backend_running == self.backend:
             return self._cluster.job_script()
         _, job_cls = _job_classes(self.backend)
@@ -601,12 +649,14 @@ class ClusterControl(param.Parameterized):
         Sets ``error``/``error_field`` for the UI.
         """
         try:
-            script = self.job_script()
+            script = self.job_script()  # checks the sizes first (check_request)
         except RequestError as err:
             return self._record_validation(Validation(False, str(err), field=err.field, backend=self.backend))
         if self.backend == "local":
-            return self._record_validation(Validation(True, "The local cluster needs no validation.",
-                                                      backend="local"))
+            return self._record_validation(Validation(
+                True, f"{self.cores} core{'s' if self.cores != 1 else ''}, {self.processes} "
+                f"process{'es' if self.processes != 1 else ''} and {describe_bytes(parse_bytes(self.memory))} per job "
+                "(the local cluster has no scheduler to ask).", backend="local"))
         if self.backend != "slurm":
             return self._record_validation(Validation(
                 None, f"Validation is not available for {self.backend.upper()}: hpcdash can check a request "
@@ -650,6 +700,11 @@ class ClusterControl(param.Parameterized):
                 if n is not None:
                     self.scale(n, validate=validate)
                 return
+            try:
+                self.check_request()  # a size that cannot be read is named by its field, on every backend
+            except RequestError as err:
+                self.param.update(error=str(err), error_field=err.field or "")
+                raise
             if self.backend == "slurm" and validate:
                 v = self.validate()
                 if not v.ok:
@@ -901,7 +956,10 @@ class ClusterControl(param.Parameterized):
         full walltime. A job counts as a whole node unless ``cores_per_node`` is set."""
         if n_jobs is None:
             n_jobs = math.ceil(self.n_workers / max(1, self.processes))
-        hours = (sched.parse_duration(self.walltime) or 0.0) / 3600.0
+        try:
+            hours = (sched.parse_duration(self.walltime) or 0.0) / 3600.0
+        except ValueError:  # check_request names it; the estimate counts no time meanwhile
+            hours = 0.0
         node_frac = 1.0 if not self.cores_per_node else min(1.0, self.cores / self.cores_per_node)
         node_hours = n_jobs * hours * node_frac
         return Estimate(jobs=n_jobs, walltime_hours=hours, node_hours=node_hours,
@@ -988,8 +1046,17 @@ class ClusterControl(param.Parameterized):
         return {k: getattr(self, k) for k in ("backend",) + REQUEST_FIELDS}
 
     def describe_memory(self, nbytes: int) -> str:
-        """``format_bytes`` for the UI."""
+        """``format_bytes`` for the UI (binary units: GiB, as Dask shows a worker's memory)."""
         return format_bytes(nbytes)
+
+
+def describe_bytes(nbytes: int) -> str:
+    """A size in the decimal units the request is written in, with its binary value as workers show it:
+    ``2_000_000_000`` -> ``"2 GB (1.86 GiB)"``."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.3g} {unit} ({format_bytes(nbytes)})"
+    return f"{nbytes} B"
 
 
 def slurm_megabytes(memory: str) -> int:

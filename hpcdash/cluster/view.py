@@ -22,9 +22,11 @@ from pathlib import Path
 import panel as pn
 import param
 
+from hpcdash.data.errors import PathOutsideRootError
+from hpcdash.data.paths import safe_path
 from hpcdash.sessions import at_session_end, release, watchers_added
 
-from .control import ClusterControl, ClusterStatus, RequestError, describe_duration
+from .control import ClusterControl, ClusterStatus, RequestError, SweepOutcome, describe_duration
 from .scheduler import SchedulerError
 
 __all__ = ["ClusterView", "cluster_tab"]
@@ -33,6 +35,10 @@ _FIELD_LABELS = {"walltime": "Walltime", "queue": "Queue / partition", "memory":
                  "cores": "Cores per job", "processes": "Processes per job", "account": "Account",
                  "interface": "Network interface", "encrypt": "Encrypt (TLS)"}
 _PHASES = ["requested", "queued", "starting workers", "workers connected"]
+#: Alerts a line or two high (the Bootstrap theme's padding and margins made a one-line message ~90 px),
+#: so that on a 1280x720 screen what Validate and Start say stays in view under their buttons.
+_COMPACT_ALERT = [":host(.alert){padding:4px 10px !important;margin-top:2px !important;"
+                  "margin-bottom:4px !important} p{margin:0 !important}"]
 
 
 def _heading(text: str) -> pn.pane.HTML:
@@ -140,18 +146,21 @@ class ClusterView(pn.viewable.Viewer):
     refresh_seconds = param.Number(default=2.0, bounds=(0.2, None), doc="Job table refresh period.")
     close_on_session_end = param.Boolean(default=True, doc="Close the cluster when the browser session ends.")
     sweep_dir = param.String(default="", doc="Where sweep runs are written ('' = ./runs).")
+    root = param.String(default="", doc="The server's root folder: sweeps may write only inside it, where "
+                                        "the Explorer and the bundles can reach their runs ('' = anywhere).")
     shared_note = param.String(default="", doc="Shown under the cluster's status: who else sees this cluster "
                                                "and when it stops (plain text).")
 
     def __init__(self, control: ClusterControl | None = None, *,
                  open_runs: Callable[[list[Path]], None] | None = None,
                  ran: Callable[[list[dict], list[Path], float], None] | None = None, **params):
-        """``open_runs(paths)``, when given, backs an "Open in Explorer" button shown after a sweep;
-        ``ran(parameter_sets, paths, started)`` hears of every finished sweep (start as a Unix time)."""
+        """``open_runs(paths)``, when given, backs an "Open in Explorer" button shown after a sweep (it
+        returns a sentence to show by the button, or None); ``ran(parameter_sets, paths, started)``
+        hears of every finished sweep (start as a Unix time)."""
         super().__init__(control=control or ClusterControl(), **params)
         self._open_runs = open_runs
         self._ran = ran
-        self._sweep_paths: list[Path] = []
+        self._shown_sweep: SweepOutcome | None = None  # the control's last sweep as this page shows it
         self._periodic = None
         self._ticking = False
         self._running_calls: set[int] = set()  # buttons whose call is running (see _busy)
@@ -187,7 +196,7 @@ class ClusterView(pn.viewable.Viewer):
             "encrypt": pn.widgets.Checkbox.from_param(p.encrypt, label=_FIELD_LABELS["encrypt"],
                                                       css_classes=["hpc-encrypt"]),
         }
-        self.field_alerts = {k: pn.pane.Alert("", alert_type="danger", visible=False,
+        self.field_alerts = {k: pn.pane.Alert("", alert_type="danger", visible=False, stylesheets=_COMPACT_ALERT,
                                               css_classes=["hpc-field-error", f"hpc-error-{k}"], margin=(0, 10))
                              for k in self.fields}
         self.partitions = pn.pane.HTML("", css_classes=["hpc-partitions"], margin=(0, 10))
@@ -200,8 +209,10 @@ class ClusterView(pn.viewable.Viewer):
 
         self.script = pn.pane.HTML("", css_classes=["hpc-script"], sizing_mode="stretch_width")
         self.estimate = pn.pane.HTML("", css_classes=["hpc-estimate"])
-        self.validation = pn.pane.Alert("", alert_type="info", visible=False, css_classes=["hpc-validation"])
-        self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["hpc-error"])
+        self.validation = pn.pane.Alert("", alert_type="info", visible=False, css_classes=["hpc-validation"],
+                                        stylesheets=_COMPACT_ALERT, margin=(0, 10))
+        self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["hpc-error"],
+                                   stylesheets=_COMPACT_ALERT, margin=(0, 10))
 
         self.validate_btn = pn.widgets.Button(label="Validate", color="default", css_classes=["hpc-validate"])
         self.start_btn = pn.widgets.Button(label="Start", color="primary", css_classes=["hpc-start"])
@@ -236,7 +247,8 @@ class ClusterView(pn.viewable.Viewer):
                                              width=130)
         self.sweep_from = pn.widgets.FloatInput(label="from", value=-100.0, width=90)
         self.sweep_to = pn.widgets.FloatInput(label="to", value=100.0, width=90)
-        self.sweep_runs = pn.widgets.IntInput(label="Runs", value=4, start=1, width=80, css_classes=["hpc-sweep-runs"])
+        # no lower bound on the widget: it would put back the old value without a word; Run sweep says why
+        self.sweep_runs = pn.widgets.IntInput(label="Runs", value=4, width=80, css_classes=["hpc-sweep-runs"])
         self.sweep_cells = pn.widgets.IntInput(label="Core cells", value=24, start=4, width=90,
                                               css_classes=["hpc-sweep-cells"])
         self.sweep_out = pn.widgets.TextInput(label="Output folder", value=self.sweep_dir or str(Path.cwd() / "runs"),
@@ -249,6 +261,7 @@ class ClusterView(pn.viewable.Viewer):
         self.sweep_btn.on_click(self._on_sweep)
         self.open_btn = pn.widgets.Button(label="Open first and last run in the Explorer", visible=False,
                                           css_classes=["hpc-open-runs"])
+        self.open_msg = pn.pane.HTML("", css_classes=["hpc-open-msg"], align="center")
         self.open_btn.on_click(self._on_open_runs)
 
         c.param.watch(self._on_request_change, list(c.param.objects("existing").keys() & {
@@ -259,6 +272,7 @@ class ClusterView(pn.viewable.Viewer):
         self._update_preview()
         self._update_batch_fields()
         self._update_buttons(False)
+        self._render_sweep(c.last_sweep)  # a sweep run from another page (or before a reload)
 
     # ------------------------------------------------------------------ layout
     def _with_help(self, name: str, widget):
@@ -281,9 +295,10 @@ class ClusterView(pn.viewable.Viewer):
             self.extra, self.prologue,
             self.estimate,
             pn.Row(self.validate_btn, self.start_btn, self.stop_btn),
+            # what Validate and Start answer, right under their buttons (a field's own error stays by it too)
+            self.validation, self.error,
             pn.Row(self.n, self.scale_btn),
             pn.Row(self.amin, self.amax, self.adapt_btn),
-            self.validation, self.error,
             width=400, css_classes=["hpc-form"],
         )
         status = pn.Column(
@@ -292,9 +307,13 @@ class ClusterView(pn.viewable.Viewer):
             _heading("Batch jobs"), self.jobs,
             pn.Card(self.script, title="Job script (exactly what is submitted)", collapsed=False,
                     sizing_mode="stretch_width"),
-            pn.Card(pn.Row(self.sweep_param, self.sweep_from, self.sweep_to, self.sweep_runs, self.sweep_cells),
-                    pn.Row(self.sweep_out, self.sweep_btn), self.sweep_bar, self.sweep_msg, self.open_btn,
-                    title="Run sweep (DC-resistivity forward model on the cluster)", sizing_mode="stretch_width"),
+            # the fields wrap onto a second line in a narrow card (1280 px with the sidebar open)
+            pn.Card(pn.FlexBox(self.sweep_param, self.sweep_from, self.sweep_to, self.sweep_runs, self.sweep_cells,
+                               flex_wrap="wrap", sizing_mode="stretch_width"),
+                    pn.Row(self.sweep_out, self.sweep_btn), self.sweep_bar, self.sweep_msg,
+                    pn.Row(self.open_btn, self.open_msg),
+                    title="Run sweep (DC-resistivity forward model on the cluster)", sizing_mode="stretch_width",
+                    css_classes=["card", "hpc-sweep-card"]),
             sizing_mode="stretch_width",
         )
         self._layout = pn.Row(form, status, sizing_mode="stretch_width", css_classes=["hpc-cluster-tab"])
@@ -354,10 +373,10 @@ class ClusterView(pn.viewable.Viewer):
         c = self.control
         try:
             script = c.job_script()
-            self.script.object = (f"<pre class='hpc-script-text' style='font-size:12px;white-space:pre-wrap;"
-                                  f"word-break:break-all'>{html.escape(script)}</pre>")
-        except (RequestError, ValueError) as err:
-            self.script.object = f"<pre class='hpc-script-text'># cannot build the job script: {html.escape(str(err))}</pre>"
+        except (RequestError, ValueError) as err:  # never a value it cannot read shown as if it were fine
+            script = f"# cannot build the job script: {err}"
+        self.script.object = (f"<pre class='hpc-script-text' style='font-size:12px;white-space:pre-wrap;"
+                              f"word-break:break-all'>{html.escape(script)}</pre>")
         if c.backend == "local":
             self.estimate.object = "<small>Local cluster: no allocation is charged.</small>"
         else:
@@ -376,8 +395,13 @@ class ClusterView(pn.viewable.Viewer):
             alert.object = html.escape(message) if on else ""
             alert.visible = on
         general = bool(message) and field not in self.field_alerts
-        self.error.object = html.escape(message) if general else ""
-        self.error.visible = general
+        if message and not general:
+            # the field may be scrolled away: say by the buttons which one to fix
+            text = f"Not accepted: see {_FIELD_LABELS.get(field, field)} above."
+        else:
+            text = message
+        self.error.object = html.escape(text)
+        self.error.visible = bool(message)
 
     def _render_status(self, st: ClusterStatus) -> None:
         with pn.io.hold():
@@ -408,6 +432,7 @@ class ClusterView(pn.viewable.Viewer):
                 self._shown_running = st.running
                 self._update_preview()
             self._update_buttons(st.running)
+            self._render_sweep(self.control.last_sweep)
 
     def _update_buttons(self, running: bool) -> None:
         self.start_btn.disabled = running
@@ -512,11 +537,55 @@ class ClusterView(pn.viewable.Viewer):
         await self._tick()
 
     def sweep_params(self) -> list[dict]:
-        """Parameter sets of the sweep the form describes."""
-        n = max(1, int(self.sweep_runs.value))
-        a, b = float(self.sweep_from.value), float(self.sweep_to.value)
-        vals = [a + (b - a) * i / (n - 1) for i in range(n)] if n > 1 else [a]
-        return [{self.sweep_param.value: v, "core_cells": int(self.sweep_cells.value)} for v in vals]
+        """Parameter sets of the sweep the form describes. Raises ``ValueError`` with a sentence for the
+        user when the form cannot describe one (fewer than 1 run, a block above the ground)."""
+        from hpcdash.sim.sweep import check_run_params, sweep_values
+
+        values = sweep_values(float(self.sweep_from.value), float(self.sweep_to.value), self.sweep_runs.value)
+        sets = [{self.sweep_param.value: v, "core_cells": int(self.sweep_cells.value)} for v in values]
+        for params in sets:
+            check_run_params(params)
+        return sets
+
+    def sweep_folder(self) -> Path:
+        """The output folder the form names (relative to the root when there is one, else to the working
+        directory), resolved. Raises ``ValueError`` with a sentence for the user when it is outside the
+        root: this server would never show or bundle the runs written there."""
+        text = os.path.expanduser(self.sweep_out.value.strip())
+        if not text:
+            raise ValueError("Give an output folder for the runs.")
+        if not self.root:
+            return Path(text).resolve()
+        try:
+            return safe_path(self.root, text)  # the file browser's own rule (symlinks and '..' resolved)
+        except PathOutsideRootError:
+            raise ValueError(f"The output folder {text} is outside this server's root folder {self.root}: "
+                             "the Explorer could not open runs written there, nor a bundle include them. "
+                             "Choose a folder inside the root.") from None
+
+    def _set_sweep(self, outcome: SweepOutcome) -> None:
+        """Keep the sweep's progress or outcome on the control (every page of the server shows it from
+        there at its next refresh) and show it here now."""
+        self.control.last_sweep = outcome
+        self._render_sweep(outcome)
+
+    def _render_sweep(self, outcome: SweepOutcome | None) -> None:
+        if outcome is self._shown_sweep:
+            return
+        self._shown_sweep = outcome
+        with pn.io.hold():
+            if outcome is None:
+                self.sweep_bar.visible = self.open_btn.visible = False
+                self.sweep_msg.object = ""
+                return
+            self.sweep_bar.max = max(1, outcome.total)
+            self.sweep_bar.value = min(outcome.done, max(1, outcome.total))
+            self.sweep_bar.visible = True
+            text = html.escape(outcome.message)
+            self.sweep_msg.object = f"<span style='color:#c62828'>{text}</span>" if outcome.failed else text
+            self.open_btn.visible = self._open_runs is not None and not outcome.running and bool(outcome.paths)
+            if outcome.running:
+                self.open_msg.object = ""
 
     async def _on_sweep(self, event=None) -> None:
         from hpcdash.sim import run_sweep
@@ -527,16 +596,21 @@ class ClusterView(pn.viewable.Viewer):
         if client is None:
             self._show_error("Start the cluster before running a sweep.", None)
             return
-        sets = self.sweep_params()
-        out = os.path.expanduser(self.sweep_out.value)
+        try:
+            sets = self.sweep_params()
+            out = self.sweep_folder()
+        except ValueError as err:  # said by the button; the last sweep's outcome stays as it was
+            self.sweep_msg.object = f"<span style='color:#c62828'>{html.escape(str(err))}</span>"
+            self._shown_sweep = None  # the next outcome is drawn again
+            return
         state = {"done": 0, "total": len(sets), "last": None}
 
         def progress(done, total, path):
             state.update(done=done, total=total, last=path)
 
-        self.sweep_bar.max, self.sweep_bar.value, self.sweep_bar.visible = len(sets), 0, True
-        self.sweep_msg.object = f"0/{len(sets)} runs done"
+        self._set_sweep(SweepOutcome(total=len(sets), message=f"0/{len(sets)} runs done"))
         t0, started = time.perf_counter(), time.time()
+
         def run() -> list[Path]:
             with self.control.working():  # the cluster is not closed under a running sweep
                 return run_sweep(sets, out, client, progress)
@@ -546,44 +620,55 @@ class ClusterView(pn.viewable.Viewer):
             try:
                 while not task.done():
                     await asyncio.wait([task], timeout=0.5)
-                    self.sweep_bar.value = state["done"]
                     last = state["last"]
-                    self.sweep_msg.object = html.escape(f"{state['done']}/{state['total']} runs done"
-                                                        + (f": {Path(last).name}" if last else ""))
+                    if state["done"] != self.control.last_sweep.done:
+                        self._set_sweep(SweepOutcome(
+                            total=state["total"], done=state["done"],
+                            message=f"{state['done']}/{state['total']} runs done"
+                                    + (f": {Path(last).name}" if last else "")))
                 paths = task.result()
             except Exception as err:  # noqa: BLE001 - SweepError or a lost cluster, shown in words
-                self.sweep_msg.object = f"<span style='color:#c62828'>{html.escape(str(err))}</span>"
+                self._set_sweep(SweepOutcome(total=len(sets), done=state["done"], message=str(err),
+                                             paths=tuple(getattr(err, "paths", ()) or ()), running=False,
+                                             failed=True))
                 return
-        self.sweep_bar.value = len(paths)
-        self.sweep_msg.object = html.escape(
-            f"{len(paths)}/{len(sets)} runs done in {time.perf_counter() - t0:.1f} s; files in {out}")
-        self._sweep_paths = list(paths)
-        self.open_btn.visible = self._open_runs is not None and bool(paths)
+        message = f"{len(paths)}/{len(sets)} runs done in {time.perf_counter() - t0:.1f} s; files in {out}"
         if self._ran is not None:
             try:
                 self._ran(sets, list(paths), started)
             except Exception as err:  # noqa: BLE001 - recording must not hide the result
-                self.sweep_msg.object += html.escape(f" (not recorded: {err})")
+                message += f" (not recorded: {err})"
+        self._set_sweep(SweepOutcome(total=len(sets), done=len(paths), message=message, paths=tuple(paths),
+                                     running=False))
 
     def _on_open_runs(self, event=None) -> None:
-        if self._open_runs is not None and self._sweep_paths:
-            picks = [self._sweep_paths[0]] + ([self._sweep_paths[-1]] if len(self._sweep_paths) > 1 else [])
-            try:
-                self._open_runs(picks)
-            except Exception as err:  # noqa: BLE001 - shown in words
-                self.sweep_msg.object = html.escape(f"Could not open the runs: {err}")
+        outcome = self.control.last_sweep
+        paths = list(outcome.paths) if outcome is not None else []
+        if self._open_runs is None or not paths:
+            return
+        picks = [paths[0]] + ([paths[-1]] if len(paths) > 1 else [])
+        try:
+            said = self._open_runs(picks)
+        except Exception as err:  # noqa: BLE001 - shown in words
+            self.open_msg.object = f"<span style='color:#c62828'>{html.escape(f'Could not open the runs: {err}')}</span>"
+            return
+        n = len(picks)
+        self.open_msg.object = html.escape(said or f"Opened {n} run{'s' if n != 1 else ''} in the Explorer.")
 
 
 def cluster_tab(ctx) -> ClusterView:
     """The "Cluster" tab of the hpcdash app (``hpcdash.app.TABS``): the server's ClusterControl (shared
-    by its pages; one of its own outside a server), sweeps written to ``<root>/runs`` and opened in the
-    Explorer tab on request."""
+    by its pages; one of its own outside a server), sweeps written to ``<root>/runs`` (never outside the
+    root) and opened in the Explorer tab on request, which it then shows."""
     explorer = ctx.shared.get("explorer")
     open_runs = None
     if explorer is not None:
         def open_runs(paths: list[Path]) -> None:
             for p in paths:
                 explorer.open(p, background=True)
+            show_tab = ctx.shared.get("show_tab")  # the app's tabs, where there are some
+            if show_tab is not None:
+                show_tab("Explorer")
     provenance = ctx.shared.get("provenance")
     ran = provenance.record_runs if provenance is not None else None
     ws = ctx.shared.get("workspace")
@@ -591,11 +676,12 @@ def cluster_tab(ctx) -> ClusterView:
         control = ClusterControl()
         if provenance is not None:
             provenance.watch_cluster(control)
-        view = ClusterView(control, sweep_dir=str(Path(ctx.root) / "runs"), open_runs=open_runs, ran=ran)
+        view = ClusterView(control, sweep_dir=str(Path(ctx.root) / "runs"), root=ctx.root, open_runs=open_runs,
+                           ran=ran)
     else:  # the server's cluster, shared by its pages; it outlives this one
         control = ws.cluster()
-        view = ClusterView(control, sweep_dir=str(Path(ctx.root) / "runs"), open_runs=open_runs, ran=ran,
-                           close_on_session_end=False,
+        view = ClusterView(control, sweep_dir=str(Path(ctx.root) / "runs"), root=ctx.root, open_runs=open_runs,
+                           ran=ran, close_on_session_end=False,
                            shared_note=f"This cluster belongs to the hpcdash server: every hpcdash tab shows it, "
                                        f"and it keeps running when a tab reloads or closes. It stops with "
                                        f"Stop, with the server, or {describe_duration(ws.grace_seconds())} after the "

@@ -76,7 +76,7 @@ def test_fill_start_watch_stop(page, tab, console_errors, blocked_requests):
         _click_until(page, ".hpc-validate button", page.locator(".hpc-validation"), "Request accepted")
     else:
         _fill(page, ".hpc-memory", "1500MB")
-        expect(script).to_contain_text("1500MB")
+        expect(script).to_contain_text("1.5 GB (1.40 GiB) of memory each")
     _fill(page, ".hpc-n", "2")
     start.click()
     nworkers = page.locator(".hpc-nworkers")
@@ -144,3 +144,47 @@ def test_job_table_escapes_untrusted_text():
     out = jobs_table_html(st)
     assert "<script>" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
     assert "&lt;b&gt;boom&lt;/b&gt;" in out and "stderr tail" in out
+
+
+def test_laptop_screen_messages_by_the_buttons_and_sweep_fields_inside_their_card(page, start_server, tmp_path,
+                                                                                   console_errors):
+    """The whole app at 1280x720 (sidebar open): a memory the request cannot read is refused by Validate
+    and by Start with a message under the buttons, in view without scrolling (and next to the field);
+    the preview does not show the value as if it were fine; the Run sweep card's fields stay inside it."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    root = tmp_path / "root"
+    root.mkdir()
+    server = start_server([sys.executable, "-m", "hpcdash", "serve", "--root", str(root), "--port", "{port}"])
+    page.goto(server.url + "/", timeout=120_000)
+    page.get_by_text("Cluster", exact=True).click()
+    validate = page.locator(".hpc-validate button")
+    expect(validate).to_be_visible(timeout=60_000)
+
+    def in_view(locator) -> bool:
+        box = locator.bounding_box()
+        return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 720
+
+    card = page.locator(".hpc-sweep-card").bounding_box()
+    for css in (".hpc-sweep-runs", ".hpc-sweep-cells"):
+        field = page.locator(f"{css} input").bounding_box()
+        assert field["x"] + field["width"] <= card["x"] + card["width"], (css, field, card)
+
+    _fill(page, ".hpc-memory", "2 bananas")
+    expect(page.locator(".hpc-script-text")).to_contain_text("cannot build the job script")
+    assert in_view(validate)
+    validate.click()
+    said = page.locator(".hpc-error")
+    expect(said).to_contain_text("Not accepted: see Memory per job above.", timeout=30_000)
+    expect(page.locator(".hpc-error-memory")).to_contain_text("'2 bananas' is not a size")
+    expect(page.locator(".hpc-validation")).to_be_hidden()
+    assert in_view(said)
+    page.locator(".hpc-start button").click()
+    expect(page.locator(".hpc-phase")).to_have_text("stopped", timeout=30_000)
+    expect(said).to_contain_text("Memory per job")
+    assert in_view(said)
+    _fill(page, ".hpc-memory", "1GB")
+    expect(said).to_be_hidden()
+    validate.click()
+    expect(page.locator(".hpc-validation")).to_contain_text("Request accepted", timeout=30_000)
+    assert in_view(page.locator(".hpc-validation"))
+    assert not [e for e in console_errors if "favicon" not in e], console_errors

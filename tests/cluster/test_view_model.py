@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from hpcdash.cluster.view import ClusterView
+from hpcdash.cluster.view import _FIELD_LABELS, ClusterView
 
 pytestmark = pytest.mark.slurm
 
@@ -34,7 +34,8 @@ def test_validation_error_next_to_its_field(slurm, make_control, change, field, 
     run(view._on_validate())
     shown = {k: a.object for k, a in view.field_alerts.items() if a.visible}
     assert list(shown) == [field] and words in shown[field]
-    assert not view.error.visible
+    # and by the buttons, which field to fix (it may be scrolled out of view)
+    assert view.error.visible and f"see {_FIELD_LABELS[field]} above" in view.error.object
     # the same message when Start is pressed: nothing starts
     run(view._on_start())
     assert cc.cluster is None and words in view.field_alerts[field].object

@@ -1,0 +1,142 @@
+"""The Run sweep card: values it refuses (and says why, by the button), an output folder outside the
+server's root, the last sweep's outcome kept on the shared control for every page, and the feedback of
+"Open first and last run in the Explorer"."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from hpcdash.cluster import ClusterControl, SweepOutcome
+from hpcdash.cluster.view import ClusterView, cluster_tab
+
+
+def run(coro):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+class _NoClient:
+    """Stands for a running cluster's client: a refused sweep must never reach it."""
+
+    def submit(self, *args, **kwargs):
+        raise AssertionError("a refused sweep was submitted")
+
+
+def _refused(view: ClusterView) -> str:
+    view.control._client = _NoClient()
+    try:
+        run(view._on_sweep())
+    finally:
+        view.control._client = None
+    assert view.control.last_sweep is None
+    return view.sweep_msg.object
+
+
+def test_an_output_folder_outside_the_root_is_refused(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(tmp_path)
+    view = ClusterView(ClusterControl(), root=str(root), sweep_dir=str(root / "runs"))
+    for outside in (str(tmp_path / "elsewhere"), "../elsewhere", "link/elsewhere"):
+        view.sweep_out.value = outside
+        said = _refused(view)
+        assert "is outside this server&#x27;s root folder" in said and "Choose a folder inside the root" in said
+    assert not (tmp_path / "elsewhere").exists()
+    # inside the root, relative to it
+    view.sweep_out.value = "runs/a"
+    assert view.sweep_folder() == root.resolve() / "runs" / "a"
+
+
+@pytest.mark.parametrize(
+    ("form", "words"),
+    [({"sweep_runs": 0}, "A sweep needs at least 1 run (Runs is 0)."),
+     ({"sweep_param": "block_depth", "sweep_from": 40.0, "sweep_to": -20.0},
+      "block_depth -20 m would put the blocks above the ground surface")],
+)
+def test_values_the_model_cannot_mean_are_refused_in_words(tmp_path, form, words):
+    view = ClusterView(ClusterControl(), root=str(tmp_path), sweep_dir=str(tmp_path / "runs"))
+    for name, value in form.items():
+        getattr(view, name).value = value
+    assert words in _refused(view)
+
+
+def test_a_descending_sweep_is_kept():
+    view = ClusterView(ClusterControl())
+    view.sweep_param.value, view.sweep_from.value, view.sweep_to.value = "block_depth", 200.0, 0.0
+    view.sweep_runs.value = 3
+    assert [p["block_depth"] for p in view.sweep_params()] == [200.0, 100.0, 0.0]
+
+
+def test_the_last_sweep_shows_on_every_page_and_opening_its_runs_says_so(tmp_path):
+    """A real two-run sweep on a local cluster from one page; a page built afterwards (a reload, a new
+    tab) and a page already open both show its outcome and the Open button, from the shared control."""
+    control = ClusterControl(backend="local", memory="1GB", interface="lo", encrypt=False)
+    opened: list[list[Path]] = []
+    before = ClusterView(control, root=str(tmp_path), sweep_dir=str(tmp_path / "runs"), open_runs=opened.append)
+    try:
+        control.start(2)
+        control.client.wait_for_workers(2, timeout=60)
+        first = ClusterView(control, root=str(tmp_path), sweep_dir=str(tmp_path / "runs"), open_runs=opened.append)
+        first.sweep_runs.value, first.sweep_cells.value = 2, 4
+        run(first._on_sweep())
+        outcome = control.last_sweep
+        assert isinstance(outcome, SweepOutcome) and not outcome.running and not outcome.failed
+        assert len(outcome.paths) == 2 and all(p.exists() for p in outcome.paths)
+
+        later = ClusterView(control, open_runs=opened.append)  # a reload or a new tab
+        assert "2/2 runs done in" in later.sweep_msg.object and later.open_btn.visible
+        assert later.sweep_bar.visible and later.sweep_bar.value == 2
+        assert "2/2 runs done in" not in before.sweep_msg.object
+        run(before.refresh())  # a page open all along: its next refresh
+        assert "2/2 runs done in" in before.sweep_msg.object and before.open_btn.visible
+
+        later._on_open_runs()
+        assert opened == [[outcome.paths[0], outcome.paths[-1]]]
+        assert later.open_msg.object == "Opened 2 runs in the Explorer."
+    finally:
+        control.close()
+
+
+def test_opening_runs_from_the_app_switches_to_the_explorer(tmp_path):
+    """In the app, the Cluster tab opens the runs in the page's Explorer and shows that tab."""
+    import panel as pn
+
+    from hpcdash.app import create_app
+
+    class Explorer:
+        opened: list = []
+
+        def open(self, path, background=False):
+            self.opened.append(Path(path))
+
+    seen = {}
+
+    def explorer(ctx):
+        ctx.shared["explorer"] = Explorer()
+        seen["ctx"] = ctx
+        return pn.pane.HTML("explorer")
+
+    def cluster(ctx):
+        seen["view"] = view = cluster_tab(ctx)
+        return view
+
+    page = create_app(root=str(tmp_path), template=False, tabs=[("Explorer", explorer), ("Cluster", cluster)])
+    tabs = page[1]
+    tabs.active = 1  # the user opens the Cluster tab
+    view = seen["view"]
+    try:
+        run_files = [tmp_path / "runs" / f"r{i}.h5" for i in range(3)]
+        view.control.last_sweep = SweepOutcome(total=3, done=3, message="3/3 runs done", paths=tuple(run_files),
+                                               running=False)
+        view._on_open_runs()
+        assert Explorer.opened == [run_files[0], run_files[-1]]
+        assert tabs.active == 0
+        assert view.open_msg.object == "Opened 2 runs in the Explorer."
+    finally:
+        view.stop_refresh()
+        view.control.close()
