@@ -27,7 +27,7 @@ import re
 import shutil
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,7 +67,7 @@ class BundlePlan:
 
 @dataclass(frozen=True)
 class FileCheck:
-    path: str
+    path: str  # as on disk (decoded from the crate's URI): "data/runs/a+b.h5", or an absolute path
     expected: str
     actual: str | None  # None: the file is not in the bundle
 
@@ -81,17 +81,34 @@ class FileCheck:
         return "OK" if self.ok else ("MISSING" if self.actual is None else "CHANGED")
 
 
-def plan_bundle(log: ProvenanceLog, root: str | os.PathLike) -> BundlePlan:
+#: why a recorded file is not in a bundle whose files were chosen
+NOT_CHOSEN = "not chosen"
+
+
+def plan_bundle(
+    log: ProvenanceLog, root: str | os.PathLike, files: Iterable[str | os.PathLike] | None = None
+) -> BundlePlan:
     """The files named by the log's events that still exist inside `root` (real paths, symlinks
-    resolved; a file outside the root is never copied)."""
+    resolved; a file outside the root is never copied). `files` chooses among them (None: all); the
+    others are listed in `left_out` as not chosen. A chosen file the log does not name is refused
+    (ValueError): a bundle holds what was used."""
     root_real = os.path.realpath(root)
     plan = BundlePlan(root=root_real)
-    for path in log.files():
+    recorded = log.files()
+    chosen = None if files is None else {os.path.realpath(f) for f in files}
+    if chosen is not None:
+        unknown = chosen - {os.path.realpath(p) for p in recorded}
+        if unknown:
+            raise ValueError(f"not in the record: {', '.join(sorted(unknown))}")
+    for path in recorded:
         real = os.path.realpath(path)
         if os.path.commonpath([root_real, real]) != root_real:
             plan.left_out.append((path, "outside the root folder"))
         elif not os.path.isfile(real):
             plan.left_out.append((path, "no longer exists"))
+        elif chosen is not None and real not in chosen:
+            if not any(p == real for p, _ in plan.left_out):
+                plan.left_out.append((real, NOT_CHOSEN))
         elif not any(f.source == real for f in plan.files):
             rel = Path(os.path.relpath(real, root_real)).as_posix()
             plan.files.append(BundleFile(real, f"data/{rel}", os.path.getsize(real)))
@@ -222,8 +239,10 @@ def verify_bundle(folder: str | os.PathLike) -> list[FileCheck]:
         if not expected:
             continue
         ident = ent["@id"]  # a URI reference: percent-encoded
-        path = Path(unquote(urlparse(ident).path)) if ident.startswith("file://") else folder / unquote(ident)
-        checks.append(FileCheck(ident, expected, file_sha256(path) if path.is_file() else None))
+        # named as on disk: the absolute path of data left out, else the path inside the bundle
+        name = unquote(urlparse(ident).path) if ident.startswith("file://") else unquote(ident)
+        path = Path(name) if ident.startswith("file://") else folder / name
+        checks.append(FileCheck(name, expected, file_sha256(path) if path.is_file() else None))
     return checks
 
 

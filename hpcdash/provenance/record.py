@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
 import shutil
 import threading
@@ -100,6 +101,14 @@ class ProvenanceLog:
         with self._lock:
             self._listeners.append(fn)
 
+    def last(self, kind: str, path: str | os.PathLike, **details: Any) -> Event | None:
+        """The latest event of `kind` naming `path` whose details hold `details` (None when there is none)."""
+        path = str(path)
+        for e in reversed(self.events(kind)):
+            if path in e.paths and all(e.details.get(k) == v for k, v in details.items()):
+                return e
+        return None
+
     def files(self) -> list[str]:
         """Every file named by an event, once, in the order first named (absolute paths)."""
         seen: dict[str, None] = {}
@@ -174,6 +183,29 @@ def record_path(root: str | os.PathLike, state_dir: str | os.PathLike | None = N
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in (os.path.basename(root) or "root"))[:40]
     digest = hashlib.sha256(root.encode()).hexdigest()[:10]
     return base / "hpcdash" / "records" / f"{name}-{digest}.jsonl"
+
+
+def file_stamp(path: str | os.PathLike) -> dict[str, int]:
+    """What tells one content of a file from another without reading it: ``{"size": bytes,
+    "mtime_ns": modification time in ns}`` (empty when the file cannot be stat'ed)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return {}
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def format_value(value: Any) -> str:
+    """A value as shown to people: floats to 6 significant digits (``-166.667``, ``100``, ``1e-07``),
+    anything else as ``str``. The full value stays in the event's details."""
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):  # numpy's too
+        return f"{float(value):.6g}"
+    return str(value)
+
+
+def describe_parameters(params: dict[str, Any]) -> str:
+    """``source_x = -166.667, core_cells = 24`` (the ``name`` entry left out)."""
+    return ", ".join(f"{k} = {format_value(v)}" for k, v in params.items() if k != "name")
 
 
 def _jsonable(value: Any) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 import param
 
 from .bundle import LICENSES, BundlePlan, default_name, plan_bundle, write_bundle
-from .record import Event, ProvenanceLog
+from .record import Event, ProvenanceLog, describe_parameters, file_stamp
 
 
 def _iso(t: float) -> str:
@@ -48,6 +48,13 @@ class ProvenanceState(param.Parameterized):
         doc="Copy the files into the bundle (else record their paths and hashes).",
     )
 
+    excluded = param.List(
+        default=[],
+        item_type=str,
+        doc="Recorded files chosen to stay out of the bundle (real paths); every other recorded file "
+        "inside the root goes in, files recorded later included.",
+    )
+
     busy = param.Boolean(default=False, doc="A bundle is being written.")
     progress = param.Number(default=0.0, bounds=(0, 1))
     progress_text = param.String(default="")
@@ -61,6 +68,7 @@ class ProvenanceState(param.Parameterized):
         self.log = log or ProvenanceLog()
         self.revision = 0
         self._lock = threading.Lock()
+        self._open_lock = threading.Lock()  # pages of a server load in parallel: one "open" per content
         # the explorers recorded (one per page of a server); weak, so a closed page's goes with it
         self._explorers: weakref.WeakSet = weakref.WeakSet()
         # pane -> (file, dataset) last recorded; weak, so a closed pane goes (and a new one is never
@@ -103,16 +111,23 @@ class ProvenanceState(param.Parameterized):
         if not pane.file or pane.error or self._opened.get(pane) == key:
             return
         self._opened[pane] = key
-        vol = getattr(pane, "volume", None)
-        details: dict[str, Any] = {"dataset": pane.dataset}
-        if vol is not None:
-            details.update(shape=list(vol.shape), dims=list(vol.dims), units=vol.units or "")
-        self.log.record(
-            "open",
-            f"Opened {Path(pane.file).name}" + (f" {pane.dataset}" if pane.dataset else ""),
-            paths=[pane.file],
-            **details,
-        )
+        stamp = file_stamp(pane.file)
+        with self._open_lock:
+            # a page (re)loaded, a second tab or another pane showing a file already recorded with this
+            # content adds nothing: an "open" is recorded again only when the file changed since
+            last = self.log.last("open", pane.file, dataset=pane.dataset)
+            if last is not None and stamp and all(last.details.get(k) == v for k, v in stamp.items()):
+                return
+            vol = getattr(pane, "volume", None)
+            details: dict[str, Any] = {"dataset": pane.dataset, **stamp}
+            if vol is not None:
+                details.update(shape=list(vol.shape), dims=list(vol.dims), units=vol.units or "")
+            self.log.record(
+                "open",
+                f"Opened {Path(pane.file).name}" + (f" {pane.dataset}" if pane.dataset else ""),
+                paths=[pane.file],
+                **details,
+            )
 
     def _exported(self, pane, export: dict | None) -> None:
         if not export:
@@ -128,10 +143,9 @@ class ProvenanceState(param.Parameterized):
     def record_runs(self, parameter_sets: list[dict], paths: list[str | os.PathLike], started: float) -> None:
         """Record a finished sweep: one "run" event per output file, with its parameters."""
         for params, path in zip(parameter_sets, paths, strict=False):
-            desc = ", ".join(f"{k} = {v}" for k, v in params.items() if k != "name")
             self.log.record(
                 "run",
-                f"Forward model {Path(path).stem}: {desc}",
+                f"Forward model {Path(path).stem}: {describe_parameters(params)}",
                 paths=[path],
                 parameters=dict(params),
                 started=_iso(started),
@@ -172,12 +186,25 @@ class ProvenanceState(param.Parameterized):
         """The file the record is kept in ("" when it lives in memory only)."""
         return str(self.log.path) if self.log.path is not None else ""
 
-    def plan(self) -> BundlePlan:
+    def recorded_files(self) -> BundlePlan:
+        """Every recorded file a bundle could hold (inside the root, still there), chosen or not."""
         return plan_bundle(self.log, self.root)
 
-    def export_bundle(self, name: str | None = None) -> Path | None:
-        """Write a bundle of everything recorded (see `hpcdash.provenance.bundle`); returns its zip, or
-        None with `error` set when it could not be written. Safe to call from a worker thread."""
+    def chosen_files(self) -> list[str]:
+        """The recorded files that go into the bundle: all of them but `excluded`."""
+        out = set(self.excluded)
+        return [f.source for f in self.recorded_files().files if f.source not in out]
+
+    def plan(self, files: list[str] | None = None) -> BundlePlan:
+        """What the bundle holds: `files` among the recorded ones (paths relative to the root, or
+        absolute), or all but `excluded`."""
+        chosen = self.chosen_files() if files is None else [os.path.join(self.root, f) for f in files]
+        return plan_bundle(self.log, self.root, files=chosen)
+
+    def export_bundle(self, name: str | None = None, files: list[str] | None = None) -> Path | None:
+        """Write a bundle of everything recorded (see `hpcdash.provenance.bundle`), with the data files
+        `files` (among the recorded ones, relative to the root or absolute; None: all but `excluded`); returns its zip, or None with
+        `error` set when it could not be written. Safe to call from a worker thread."""
         with self._lock:
             if self.busy:
                 return None
@@ -190,7 +217,7 @@ class ProvenanceState(param.Parameterized):
         try:
             for explorer, view in zip(explorers, views, strict=True):
                 self._record_view(explorer, view)
-            plan = self.plan()
+            plan = self.plan(files)
             zip_path = write_bundle(
                 plan,
                 dest,

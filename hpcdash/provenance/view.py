@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import re
 import threading
 from collections import Counter
 from datetime import datetime, timedelta
@@ -24,8 +25,8 @@ from dask.utils import format_bytes
 from hpcdash.explorer.views import STYLESHEETS
 from hpcdash.sessions import at_session_end, in_session, release, watchers_added
 
-from .bundle import LICENSES, needed_bytes
-from .record import KINDS, Event
+from .bundle import LICENSES, NOT_CHOSEN, BundlePlan, needed_bytes
+from .record import KINDS, Event, format_value
 from .state import ProvenanceState
 
 #: words for the kinds of events (table and timeline)
@@ -75,6 +76,44 @@ def _time(e: Event) -> str:
         return e.time
 
 
+_DECIMAL = re.compile(r"(?<![\w.])-?\d+\.\d+(?:e[+-]?\d+)?(?![\w.])")
+
+
+def shown_summary(e: Event) -> str:
+    """An event's summary as shown: a run's parameter values with 6 significant digits (records written
+    before they were kept so carry them in full; the details keep the full values)."""
+    if e.kind == "run" and ": " in e.summary:
+        head, tail = e.summary.split(": ", 1)
+        return f"{head}: " + _DECIMAL.sub(lambda m: format_value(float(m.group())), tail)
+    return e.summary
+
+
+def _open_key(e: Event) -> tuple | None:
+    if e.kind != "open":
+        return None
+    d = e.details
+    return (e.paths, d.get("dataset"), d.get("size"), d.get("mtime_ns"))
+
+
+def collapse_repeats(events: list[Event]) -> list[tuple[Event, int, Event]]:
+    """(event, times, last): opens of the same file, dataset and content once, at the first, with how
+    many times and the last one recorded (records kept before one open per content was recorded hold
+    an open for each page load); every other event as it is."""
+    rows: list[list] = []
+    first: dict[tuple, int] = {}
+    for e in events:
+        key = _open_key(e)
+        if key is not None and key in first:
+            row = rows[first[key]]
+            row[1] += 1
+            row[2] = e
+            continue
+        if key is not None:
+            first[key] = len(rows)
+        rows.append([e, 1, e])
+    return [tuple(r) for r in rows]
+
+
 def events_table_html(events: list[Event]) -> str:
     """Newest first; every text from files and schedulers escaped."""
     if not events:
@@ -84,16 +123,21 @@ def events_table_html(events: list[Event]) -> str:
             "bundle.</div>"
         )
     rows = []
-    for e in reversed(events[-TABLE_ROWS:]):
+    collapsed = collapse_repeats(events)
+    for e, times, last in reversed(collapsed[-TABLE_ROWS:]):
         names = ", ".join(Path(p).name for p in e.paths)
+        again = (
+            f" <span class='hpc-prov-again'>({times} times, last at {html.escape(_time(last))})</span>"
+            if times > 1 else ""
+        )
         rows.append(
             f"<tr class='hpc-prov-{html.escape(e.kind)}'><td>{html.escape(_time(e))}</td>"
             f"<td><span class='hpc-prov-kind' style='background:{KIND_COLOURS.get(e.kind, '#777')}'>"
             f"{html.escape(KIND_LABELS.get(e.kind, e.kind))}</span></td>"
-            f"<td>{html.escape(e.summary)}</td>"
+            f"<td>{html.escape(shown_summary(e))}{again}</td>"
             f"<td title='{html.escape(' '.join(e.paths))}'>{html.escape(names)}</td></tr>"
         )
-    more = len(events) - TABLE_ROWS
+    more = len(collapsed) - TABLE_ROWS
     tail = (
         (
             f"<div class='hpc-prov-more'>{more} earlier event{'s' if more != 1 else ''} not shown here; "
@@ -146,7 +190,7 @@ def timeline(events: list[Event]) -> hv.Scatter:
             continue
         data["time"].append(t)
         data["kind"].append(KIND_LABELS.get(e.kind, e.kind))
-        data["what"].append(e.summary)
+        data["what"].append(shown_summary(e))
         data["colour"].append(KIND_COLOURS.get(e.kind, "#777"))
     kinds = [KIND_LABELS[k] for k in KINDS]
     extra = {}
@@ -217,6 +261,23 @@ class ProvenanceView(pn.viewable.Viewer):
         )
         self.license_w.link(s, value="license")
         self.data_w = pn.widgets.Checkbox.from_param(s.param.include_data, label="Include the data files")
+        # which recorded files go into the bundle (all by default, files recorded later too)
+        self.files_w = pn.widgets.CheckBoxGroup(
+            options={}, value=[], inline=False, css_classes=["hpc-prov-files"]
+        )
+        self.files_w.param.watch(self._on_choose, "value")
+        self.all_btn = pn.widgets.Button(label="All", width=70, css_classes=["hpc-prov-files-all"])
+        self.none_btn = pn.widgets.Button(label="None", width=70, css_classes=["hpc-prov-files-none"])
+        self.all_btn.on_click(lambda e: self._choose_all(True))
+        self.none_btn.on_click(lambda e: self._choose_all(False))
+        self.files_box = pn.Column(
+            pn.pane.HTML("<b>Files in the bundle</b>", margin=(5, 10, 0, 10)),
+            pn.Row(self.all_btn, self.none_btn),
+            pn.Column(self.files_w, scroll=True, max_height=240, sizing_mode="stretch_width"),
+            visible=False,
+            sizing_mode="stretch_width",
+        )
+        self._showing_choice = False  # files_w being set from the state, not by the user
         self.plan_w = pn.pane.HTML(
             "", css_classes=["hpc-prov-plan"], stylesheets=STYLESHEETS, sizing_mode="stretch_width"
         )
@@ -261,6 +322,7 @@ class ProvenanceView(pn.viewable.Viewer):
             self.title_w,
             self.license_w,
             self.data_w,
+            self.files_box,
             self.plan_w,
             pn.Row(self.export_btn, self.download),
             self.bar,
@@ -288,29 +350,68 @@ class ProvenanceView(pn.viewable.Viewer):
         the counts and the files a bundle would hold when those or the open views changed."""
         s = self.state
         views = s.views()
-        key = (s.revision, tuple(tuple(sorted(v.items())) for v in views))
+        key = (s.revision, tuple(tuple(sorted(v.items())) for v in views), tuple(s.excluded))
         if key == self._seen:
             return
         new_events = self._seen is None or self._seen[0] != s.revision
         self._seen = key
         events = s.events()
+        recorded = s.recorded_files()
+        self._show_choice(recorded)
         plan = s.plan()
-        self.counts.object = counts_html(events, len(plan.files), len(views))
+        self.counts.object = counts_html(events, len(recorded.files), len(views))
         self.plan_w.object = self._plan_html(plan)
         if new_events:
             self.table.object = events_table_html(events)
             self.picture.object = timeline(events) if events else None
             self.picture.visible = bool(events)
 
+    def _show_choice(self, recorded: BundlePlan) -> None:
+        """The recorded files as check boxes (path in the root and size), ticked unless excluded."""
+        s = self.state
+        options = {
+            f"{f.dest.removeprefix('data/')} ({format_bytes(f.size)})": f.source for f in recorded.files
+        }
+        excluded = set(s.excluded)
+        value = [p for p in options.values() if p not in excluded]
+        self._showing_choice = True
+        try:
+            if options != self.files_w.options:
+                self.files_w.param.update(options=options, value=value)
+            elif value != self.files_w.value:
+                self.files_w.value = value
+        finally:
+            self._showing_choice = False
+        self.files_box.visible = bool(options)
+
+    def _on_choose(self, event) -> None:
+        if self._showing_choice:
+            return
+        shown = list(self.files_w.options.values())
+        chosen = set(event.new)
+        # files not shown now (gone for a while) keep their choice
+        self.state.excluded = [p for p in self.state.excluded if p not in shown] + [
+            p for p in shown if p not in chosen
+        ]
+        self._refresh()
+
+    def _choose_all(self, chosen: bool) -> None:
+        self.files_w.value = list(self.files_w.options.values()) if chosen else []
+
     @staticmethod
     def _plan_html(plan) -> str:
-        if not plan.files and not plan.left_out:
+        not_chosen = sum(why == NOT_CHOSEN for _, why in plan.left_out)
+        if not plan.files and len(plan.left_out) == not_chosen:
             return (
-                "<span class='hpc-prov-plan-empty'>No data files yet: the bundle will hold the record "
-                "and recipes only.</span>"
+                "<span class='hpc-prov-plan-empty'>"
+                + ("No data files chosen" if not_chosen else "No data files yet")
+                + ": the bundle will hold the record and recipes only.</span>"
             )
         size = plan.total_bytes
-        text = f"{len(plan.files)} file{'s' if len(plan.files) != 1 else ''}, {format_bytes(size)}"
+        n = len(plan.files)
+        text = (f"{n} of {n + not_chosen}" if not_chosen else f"{n}") + (
+            f" file{'s' if n + not_chosen != 1 else ''}, {format_bytes(size)}"
+        )
         out = [f"Data: {html.escape(text)}"]
         if size > LARGE_BUNDLE_BYTES:
             out.append(
@@ -319,6 +420,8 @@ class ProvenanceView(pn.viewable.Viewer):
                 "record their paths and SHA-256 only.</span>"
             )
         for path, why in plan.left_out:
+            if why == NOT_CHOSEN:  # unticked above
+                continue
             out.append(
                 f"<br><span class='hpc-prov-left-out'>Left out: {html.escape(Path(path).name)} "
                 f"({html.escape(why)})</span>"

@@ -185,7 +185,7 @@ def test_a_bundle_without_data_records_where_the_files_are(session, tmp_path: Pa
     folder = z.with_suffix("")
     assert not (folder / "data").exists()
     checks = {c.path: c for c in verify_bundle(folder)}
-    assert checks[(root / "runs" / "a.h5").as_uri()].ok
+    assert checks[str(root / "runs" / "a.h5")].ok  # named by its path, not its URI
     assert validate(folder, seeded_validator_cache(tmp_path)) == []
 
 
@@ -376,3 +376,21 @@ def test_a_failure_while_zipping_leaves_nothing_behind(session, tmp_path: Path, 
     with pytest.raises(OSError, match="No space left"):
         write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="halfway")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_hpcdash_verify_names_the_files_as_they_are_on_disk(tmp_path: Path):
+    """The crate's ids are URI references ('+' is '%2B' there): verify prints the files' own names."""
+    root = tmp_path / "root"
+    root.mkdir()
+    f = write_run(root / "inversion_beta_3.16e+03 #1.h5", 1, 3160.0)
+    log = ProvenanceLog()
+    log.record("open", f"Opened {f.name}", paths=[f])
+    z = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="names")
+    left_out = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="paths", include_data=False)
+    checks = verify_bundle(z.with_suffix(""))
+    assert "data/inversion_beta_3.16e+03 #1.h5" in [c.path for c in checks]
+    assert str(f) in [c.path for c in verify_bundle(left_out.with_suffix(""))]
+    out = subprocess.run([sys.executable, "-m", "hpcdash", "verify", str(z)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and "OK       data/inversion_beta_3.16e+03 #1.h5\n" in out.stdout
+    assert "%2B" not in out.stdout and "%20" not in out.stdout

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from dask.utils import format_bytes
 
 from hpcdash.cluster import ClusterControl
 from hpcdash.explorer.state import ExplorerState
@@ -224,3 +225,113 @@ def test_timeline_axis_shows_clock_times_over_a_readable_span():
     start, end = plot.x_range.start, plot.x_range.end
     span = (end - start).total_seconds() if hasattr(end - start, "total_seconds") else (end - start) / 1e3
     assert span >= 120
+
+
+def test_a_reloaded_page_records_its_files_again_only_when_they_changed(root: Path, tmp_path: Path):
+    """Every page load opens the page's files anew: one "open" per file and content, through reloads,
+    a second tab and a restarted server; a file rewritten since is recorded again."""
+    import os
+
+    from hpcdash.provenance.record import ProvenanceLog
+
+    record = tmp_path / "record.jsonl"
+    prov = ProvenanceState(root=str(root), log=ProvenanceLog.resume(record))
+
+    def page_load(state: ProvenanceState) -> ExplorerState:
+        ex = ExplorerState(root=str(root), link=True)
+        ex.open("runs/a.h5")
+        ex.open("runs/b <i>.h5")
+        state.watch_explorer(ex)
+        return ex
+
+    for _ in range(3):
+        page_load(prov)
+    opens = [e for e in prov.events() if e.kind == "open"]
+    assert [e.summary for e in opens] == ["Opened a.h5 /model/conductivity", "Opened b <i>.h5 /model/conductivity"]
+    a = root / "runs" / "a.h5"
+    assert opens[0].details["size"] == a.stat().st_size and opens[0].details["mtime_ns"] == a.stat().st_mtime_ns
+
+    restarted = ProvenanceState(root=str(root), log=ProvenanceLog.resume(record))
+    page_load(restarted)
+    assert len([e for e in restarted.events() if e.kind == "open"]) == 2
+
+    new = write_run(tmp_path / "a-new.h5", 7, 1000.0)  # a job wrote the run again (atomically)
+    os.utime(new, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns + 10**9))
+    os.replace(new, a)
+    page_load(restarted)
+    page_load(restarted)
+    opens = [e for e in restarted.events() if e.kind == "open"]
+    assert [Path(e.paths[0]).name for e in opens] == ["a.h5", "b <i>.h5", "a.h5"]
+    assert opens[-1].details["mtime_ns"] == a.stat().st_mtime_ns
+    assert len(restarted.recorded_files().files) == 2  # every file used still goes into the bundle
+
+
+def test_a_record_flooded_by_page_loads_shows_each_open_once(root: Path):
+    """Records kept before one open per content was recorded: the table shows the repeats as one row."""
+    a, b = str(root / "runs" / "a.h5"), str(root / "runs" / "b <i>.h5")
+    events = []
+    for minute in range(10, 35):
+        for path in (a, b):
+            events.append(Event("open", f"Opened {Path(path).name} /model/conductivity",
+                                time=f"2026-12-01T04:{minute}:08+00:00", paths=(path,),
+                                details={"dataset": "/model/conductivity"}))
+    events.append(Event("cluster", "Started a local cluster", time="2026-12-01T04:40:00+00:00"))
+    table = events_table_html(events)
+    assert table.count("<tr class=") == 3 and table.count("Opened a.h5") == 1
+    assert "(25 times, last at " in table
+
+
+def test_numbers_are_shown_compactly_and_kept_in_full(root: Path):
+    from hpcdash.provenance.view import timeline
+
+    prov = ProvenanceState(root=str(root))
+    prov.record_runs([{"source_x": -166.66666666666663, "core_cells": 24, "beta": 1e-7}],
+                     [root / "runs" / "a.h5"], 1.7e9)
+    run = prov.events()[-1]
+    assert run.summary == "Forward model a: source_x = -166.667, core_cells = 24, beta = 1e-07"
+    assert run.details["parameters"]["source_x"] == -166.66666666666663
+    # a record written before keeps the full values in its summaries: shown compactly all the same
+    old = Event("run", "Forward model dc_002: source_x = -166.66666666666663, block_depth = 500.0, core_cells = 24",
+                paths=(str(root / "runs" / "a.h5"),), details={"parameters": {"source_x": -166.66666666666663}})
+    table = events_table_html([old])
+    assert "source_x = -166.667, block_depth = 500, core_cells = 24" in table and "666666" not in table
+    assert timeline([old]).data["what"].tolist() == ["Forward model dc_002: source_x = -166.667, "
+                                                     "block_depth = 500, core_cells = 24"]
+
+
+def test_the_files_of_a_bundle_are_chosen_among_those_recorded(root: Path):
+    prov = ProvenanceState(root=str(root))
+    a, b = root / "runs" / "a.h5", root / "runs" / "b <i>.h5"
+    (root / "bad").mkdir()
+    junk = root / "bad" / "junk.h5"
+    junk.write_bytes(b"\0" * 5000)
+    for p in (a, b, junk):
+        prov.log.record("open", f"Opened {p.name}", paths=[p])
+    view = ProvenanceView(prov)
+    labels = list(view.files_w.options)
+    assert labels[0].startswith("runs/a.h5 (") and labels[2] == "bad/junk.h5 (4.88 kiB)"
+    assert view.files_w.value == [str(a), str(b), str(junk)] and view.files_box.visible  # all by default
+    assert "Data: 3 files" in view.plan_w.object
+
+    view.files_w.value = [str(a), str(b)]  # the junk unticked
+    assert prov.excluded == [str(junk)]
+    size = a.stat().st_size + b.stat().st_size
+    assert "Data: 2 of 3 files" in view.plan_w.object and format_bytes(size) in view.plan_w.object
+    assert "junk" not in view.plan_w.object
+    c = root / "runs" / "c.h5"
+    write_run(c, 3, 1.0)
+    prov.log.record("open", "Opened c.h5", paths=[c])  # a file recorded later goes in too
+    view._refresh()
+    assert str(c) in view.files_w.value and "Data: 3 of 4 files" in view.plan_w.object
+
+    folder = prov.export_bundle(name="chosen").with_suffix("")
+    assert sorted(p.name for p in (folder / "data" / "runs").iterdir()) == ["a.h5", "b <i>.h5", "c.h5"]
+    assert not (folder / "data" / "bad").exists()
+    assert f"`{junk}`: not in the bundle (not chosen)" in (folder / "README.md").read_text()
+    # from Python: the files given, among those recorded
+    folder = prov.export_bundle(name="one", files=["runs/b <i>.h5"]).with_suffix("")  # relative to the root
+    assert [p.name for p in (folder / "data" / "runs").iterdir()] == ["b <i>.h5"]
+    assert prov.export_bundle(name="two", files=[str(root / "runs" / "x.h5")]) is None
+    assert "not in the record" in prov.error
+    view._choose_all(False)
+    assert "No data files chosen" in view.plan_w.object

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from dask.utils import format_bytes
 from playwright.sync_api import Page, expect
 
 from hpcdash.provenance import file_sha256, verify_bundle
@@ -122,7 +123,7 @@ def test_cluster_work_started_in_the_app_is_recorded(page: Page, prov_server, co
 
     page.get_by_text("Provenance", exact=True).click()
     table = page.locator(".hpc-prov-table")
-    for words in ("Started a local cluster", "Asked for 1 worker", "source_x = -100.0", "source_x = 100.0",
+    for words in ("Started a local cluster", "Asked for 1 worker", "source_x = -100", "source_x = 100",
                   "Closed the cluster"):
         expect(table).to_contain_text(words, timeout=STEP)
     runs = sorted(p.name for p in (prov_server.root / "runs").glob("dc-*.h5"))
@@ -130,4 +131,30 @@ def test_cluster_work_started_in_the_app_is_recorded(page: Page, prov_server, co
     for name in runs:
         expect(table).to_contain_text(name)
     expect(page.locator(".hpc-prov-counts")).to_contain_text("2 runs")
+    assert console_errors == []
+
+
+def test_reloads_add_no_rows_and_the_bundles_files_are_chosen(page: Page, prov_server, console_errors):
+    """A page reloaded shows the same files without recording them again; unticking a file in the
+    bundle form leaves it out of the data the form announces, with the size that remains."""
+    for _ in range(3):
+        open_view(page, prov_server, file="runs/a.h5", file2="runs/b <x>.h5")
+        expect(readout(page, 1)).to_contain_text("(slice ", timeout=LOAD)
+    page.get_by_text("Provenance", exact=True).click()
+    table = page.locator(".hpc-prov-table")
+    expect(table).to_contain_text("Opened a.h5", timeout=STEP)
+    expect(table.locator("tr", has_text="Opened a.h5")).to_have_count(1)
+    expect(table.locator("tr", has_text="Opened b <x>.h5")).to_have_count(1)
+
+    files = page.locator(".hpc-prov-files")
+    b_size = format_bytes((prov_server.root / "runs" / "b <x>.h5").stat().st_size)
+    b = files.get_by_label(f"runs/b <x>.h5 ({b_size})")
+    expect(b).to_be_checked(timeout=STEP)
+    plan = page.locator(".hpc-prov-plan")
+    expect(plan).to_contain_text("Data: 2 files")
+    b.uncheck()
+    a_size = format_bytes((prov_server.root / "runs" / "a.h5").stat().st_size)
+    expect(plan).to_contain_text(f"Data: 1 of 2 files, {a_size}", timeout=STEP)
+    b.check()  # the server's record is shared by the module's tests: as it was
+    expect(plan).to_contain_text("Data: 2 files", timeout=STEP)
     assert console_errors == []
