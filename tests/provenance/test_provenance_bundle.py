@@ -232,7 +232,7 @@ def test_the_bundles_notebook_reopens_the_view_in_a_fresh_folder(session, tmp_pa
     from nbclient import NotebookClient
 
     root, log = session
-    view = {"file": "runs/a.h5", "file2": "runs/b.h5", "axis": "y", "slice": "2", "cmap": "magma"}
+    view = {"file": "runs/a.h5", "file2": "runs/b.h5", "axis": "y", "slice": "3", "cmap": "magma"}  # slice 3 of n: index 2
     z = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="nb", views=[view])
     elsewhere = tmp_path / "elsewhere"
     with zipfile.ZipFile(z) as zf:

@@ -60,7 +60,7 @@ def test_opened_files_views_and_exports_are_recorded_and_bundled(root: Path):
     assert sorted(p.name for p in (folder / "data" / "runs").iterdir()) == ["a.h5", "b <i>.h5"]
     nb = json.loads((folder / "reproduce.ipynb").read_text())
     code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-    assert '"file": "runs/a.h5"' in code and '"file2": "runs/b <i>.h5"' in code and '"slice": "3"' in code
+    assert '"file": "runs/a.h5"' in code and '"file2": "runs/b <i>.h5"' in code and '"slice": "4"' in code  # index 3: slice 4
     assert prov.events()[-1].kind == "bundle" and "s1.zip" in prov.message
     # the same name again is refused in words, nothing overwritten
     assert prov.export_bundle(name="s1") is None and "already exists" in prov.error

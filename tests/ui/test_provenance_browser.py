@@ -44,7 +44,7 @@ def test_the_session_is_recorded_and_exported_as_a_bundle(
 ):
     root = prov_server.root
     open_view(page, prov_server, file="runs/a.h5", file2="runs/b <x>.h5", axis="y", slice="2")
-    expect(readout(page, 1)).to_contain_text("(slice 3 of 16)", timeout=LOAD)
+    expect(readout(page, 1)).to_contain_text("(slice 2 of 16)", timeout=LOAD)
     with page.expect_download(timeout=STEP) as info:
         pane(page, 0).get_by_role("button", name=".npy").click()
     npy = tmp_path / info.value.suggested_filename
