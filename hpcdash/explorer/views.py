@@ -55,6 +55,15 @@ _CSS_FILE = Path(__file__).resolve().parents[1] / "assets" / "hpcdash.css"
 #: Our stylesheet, given to components (Panel renders each one in its own shadow root).
 STYLESHEETS = [_CSS_FILE.read_text()] if _CSS_FILE.exists() else []
 
+#: Sets a figure's aspect ratio (outer width / outer height) so that its frame has the data's aspect:
+#: width w and height w * ratio, the axes, toolbar and colour bar keeping their size around it.
+_EQUAL_ASPECT = """
+const w = fig.inner_width, h = fig.inner_height, W = fig.outer_width, H = fig.outer_height;
+if (!(w > 0 && h > 0 && W > 0 && H > 0) || !fig.aspect_ratio) return;
+const want = W / (w * ratio + (H - h));
+if (Math.abs(want - fig.aspect_ratio) > 0.01 * fig.aspect_ratio) fig.aspect_ratio = want;
+"""
+
 _EMPTY_HELP = """
 ### No file open yet
 
@@ -629,6 +638,22 @@ class SliceView(pn.viewable.Viewer):
 
     def _hook_at_render(self, plot, element) -> None:
         skip_first_range_rerun(plot)
+        fig = plot.state
+        ratio = self._aspect()
+        if ratio is not None:  # of the ranges drawn (cell edges), not of the cell centres
+            spans = [r.end - r.start if isinstance(r.start, (int, float)) and isinstance(r.end, (int, float))
+                     else None for r in (fig.x_range, fig.y_range)]
+            if all(spans) and spans[0] > 0 and spans[1] > 0:
+                ratio = spans[1] / spans[0]
+        if ratio is not None and not any(getattr(cb, "name", None) == "hpcdash-equal-aspect"
+                                         for cb in fig.js_property_callbacks.get("change:inner_width", [])):
+            # The figure's aspect ratio counts its axes, toolbar and colour bar, so the frame
+            # itself came out taller than the data (1.3 times for a square slice in a 450 px pane).
+            # Once the browser has laid the figure out, its aspect is set so that the frame
+            # shows one metre as long across as up.
+            fit = CustomJS(name="hpcdash-equal-aspect", args={"fig": fig, "ratio": ratio}, code=_EQUAL_ASPECT)
+            fig.js_on_change("inner_width", fit)
+            fig.js_on_change("inner_height", fit)
         if plot.handles.get("source") is not None and plot.handles.get("color_mapper") is not None:
             self._hook_range(plot)
 
@@ -816,12 +841,16 @@ class ComparisonView(pn.viewable.Viewer):
                                   f" &middot; <span class='hpcdash-readout-text'>{escape(a.readout)}</span>")
         units = e.comparison.attrs.get("units")
         clabel = plain_text(f"{label} ({units})" if units else label)
-        if self._key != clabel:  # the colour bar's label is an option of the plot: a new mode draws anew
+        key = (clabel, a.same_units())
+        if self._key != key:  # the colour bar's label is an option of the plot: a new mode draws anew
             stream = hv.streams.Params(e, ["comparison", "comparison_clim"])
 
-            opts = dict(colorbar=True, tools=["hover"], frame_width=FRAME_WIDTH,
-                        frame_height=int(FRAME_WIDTH * 0.75), clabel=clabel, title="",
+            opts = dict(colorbar=True, tools=["hover"], frame_width=FRAME_WIDTH, clabel=clabel, title="",
                         hooks=[skip_first_range_rerun])
+            if a.same_units():  # true to shape, as the panes: the frame's height follows the data's
+                opts["data_aspect"] = 1
+            else:
+                opts["frame_height"] = int(FRAME_WIDTH * 0.75)
 
             def element(comparison, comparison_clim, x_range=None, y_range=None, width=None, height=None,
                         scale=None):
@@ -830,7 +859,7 @@ class ComparisonView(pn.viewable.Viewer):
 
             self.plot_pane.object = hv.DynamicMap(element, streams=[stream, hv.streams.RangeXY(),
                                                                     hv.streams.PlotSize()])
-            self._key = clabel
+            self._key = key
 
 
 class FileBrowser(pn.viewable.Viewer):

@@ -6,6 +6,7 @@ import os
 import time
 
 import panel as pn
+import pytest
 
 from hpcdash.app import create_app
 
@@ -198,3 +199,21 @@ def test_a_plane_has_no_slice_controls_and_a_lost_file_no_exports(tmp_path):
     view.state.index += 1
     assert view.state.error
     assert all(w.disabled for w in (view.png_w, view.npy_w, view.csv_w))
+
+
+def test_comparison_is_drawn_true_to_shape(data_root):
+    """The difference view's frame has the slice's aspect when its axes share their units."""
+    import holoviews as hv
+    import numpy as np
+
+    from hpcdash.explorer.state import ExplorerState
+    from hpcdash.explorer.views import ExplorerView
+
+    ex = ExplorerState(["a.h5", "b.h5"], root=str(data_root), link=True)
+    view = ExplorerView(ex, sync_url=False)
+    ex.compare = "difference"
+    plot = hv.render(view.comparison.plot_pane.object, backend="bokeh")
+    dx, dy = (r.end - r.start for r in (plot.x_range, plot.y_range))
+    x, y = (np.asarray(ex.comparison[d].values) for d in ex.comparison.dims[::-1])
+    assert np.ptp(x) < dx and np.ptp(y) < dy  # the ranges drawn are the slice's, to the cell edges
+    assert plot.frame_height / plot.frame_width == pytest.approx(dy / dx, rel=0.02)
