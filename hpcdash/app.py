@@ -343,8 +343,12 @@ def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike 
         holder = pn.Column(pn.pane.HTML(f"<p>Opening {html.escape(name)}…</p>"), sizing_mode="stretch_width")
         later[i] = (name, factory, holder)
         built.append((name, holder))
-    # dynamic: only the visible tab's models are sent to the browser (the others when first shown)
-    main = pn.Tabs(*built, dynamic=True, sizing_mode="stretch_width", css_classes=["hpcdash-tabs"])
+    # Not dynamic: a tab's models stay in the page while another is shown (the tabs not opened yet
+    # are one line of text until then). Models out of the page are styled with the CDN's addresses,
+    # which Panel writes into stylesheet objects that the whole page shares: runs opened from the
+    # Cluster tab, which add panes to the hidden Explorer, sent every component of the page to
+    # cdn.holoviz.org for its CSS, out of reach of a compute node without internet.
+    main = pn.Tabs(*built, dynamic=False, sizing_mode="stretch_width", css_classes=["hpcdash-tabs"])
     titles = [name for name, _ in built]
     ctx.shared["show_tab"] = lambda name: setattr(main, "active", titles.index(name))  # e.g. after opening runs
 

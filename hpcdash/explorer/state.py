@@ -509,6 +509,30 @@ class SliceState(param.Parameterized):
         vol = self._vol
         return str(getattr(vol, "units", None) or "") if vol is not None else ""
 
+    def plane_extent(self) -> tuple | None:
+        """The slice plane's dimensions and the span of their cell centres, ((x, lo, hi), (y, lo, hi)),
+        or None before a file is open (known before its first slice is read)."""
+        vol = self._vol
+        if vol is None:
+            return None
+        out = []
+        for d in reversed([d for d in vol.dims if d != self.axis][-2:]):
+            c = np.asarray(vol.coords.get(d, ()), dtype=float)
+            out.append((d, float(c.min()), float(c.max())) if c.size else (d, 0.0, 0.0))
+        return tuple(out)
+
+    def same_extent(self, other: SliceState, rtol: float = 0.01) -> bool:
+        """True when `other` shows the same plane dimensions over the same span (to `rtol` of it):
+        zooming one pane means the same place in the other."""
+        a, b = self.plane_extent(), other.plane_extent()
+        if a is None or b is None:
+            return False
+        for (da, lo_a, hi_a), (db, lo_b, hi_b) in zip(a, b, strict=True):
+            tol = rtol * max(hi_a - lo_a, hi_b - lo_b, 1e-300)
+            if da != db or abs(lo_a - lo_b) > tol or abs(hi_a - hi_b) > tol:
+                return False
+        return True
+
     def same_units(self) -> bool:
         """True when both plane axes carry the same (known) units: draw with data aspect 1."""
         vol = self._vol

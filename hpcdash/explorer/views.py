@@ -1070,10 +1070,20 @@ class ExplorerView(pn.viewable.Viewer):
     def _show_ab(self, *events) -> None:
         self.a_w.visible = self.b_w.visible = self.explorer.compare != "none"
 
-    def _on_link(self, event) -> None:
+    def _zoom_linked(self, pane: SliceState) -> bool:
+        """Link's zoom and pan join the panes that show the same place as the first one: a run on
+        another mesh keeps its own view (shared, it was a small box inside the first run's range)."""
+        e = self.explorer
+        if not (e.link and e.panes):
+            return False
+        return pane is e.panes[0] or pane.same_extent(e.panes[0])
+
+    def _on_link(self, *events) -> None:
         with pn.io.hold():
-            for v in self._views.values():
-                v.param.update(linked=event.new)
+            for p in self.explorer.panes:
+                v = self._views.get(id(p))
+                if v is not None and v.linked != self._zoom_linked(p):
+                    v.linked = self._zoom_linked(p)
 
     def _on_panes(self, *events) -> None:
         e = self.explorer
@@ -1084,8 +1094,11 @@ class ExplorerView(pn.viewable.Viewer):
             del self._views[key]
         for p in e.panes:
             if id(p) not in self._views:
-                self._views[id(p)] = SliceView(p, linked=e.link, on_close=partial(e.close_pane, p))
+                self._views[id(p)] = SliceView(p, linked=self._zoom_linked(p), on_close=partial(e.close_pane, p))
                 self._watch_for_url(p)
+                # a new file or normal axis may change the place the pane shows
+                p.param.watch(self._on_link, ["file", "dataset", "axis"])
+        self._on_link()  # the first pane may be another one now
         options = {f"{i + 1}: {p.title or Path(p.file).name}": i for i, p in enumerate(e.panes)}
         self.a_w.options = options
         self.b_w.options = options

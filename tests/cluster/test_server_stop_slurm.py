@@ -44,7 +44,7 @@ def test_sigterm_cancels_the_servers_jobs(slurm, start_server, tmp_path: Path, p
                           env={"DASK_HPCDASH__PROFILES": json.dumps({"ci": profile})})
     try:
         page.goto(server.url + "/", timeout=120_000)
-        page.get_by_text("Cluster", exact=True).click()
+        page.locator(".bk-tab", has_text="Cluster").click()
         page.locator(".hpc-profile select").select_option("ci")
         expect(page.locator(".hpc-script-text")).to_contain_text(f"--job-name={name}", timeout=60_000)
         page.locator(".hpc-start button").click()

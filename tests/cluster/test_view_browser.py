@@ -156,7 +156,7 @@ def test_laptop_screen_messages_by_the_buttons_and_sweep_fields_inside_their_car
     root.mkdir()
     server = start_server([sys.executable, "-m", "hpcdash", "serve", "--root", str(root), "--port", "{port}"])
     page.goto(server.url + "/", timeout=120_000)
-    page.get_by_text("Cluster", exact=True).click()
+    page.locator(".bk-tab", has_text="Cluster").click()
     validate = page.locator(".hpc-validate button")
     expect(validate).to_be_visible(timeout=60_000)
 
@@ -187,4 +187,42 @@ def test_laptop_screen_messages_by_the_buttons_and_sweep_fields_inside_their_car
     validate.click()
     expect(page.locator(".hpc-validation")).to_contain_text("Request accepted", timeout=30_000)
     assert in_view(page.locator(".hpc-validation"))
+    assert not [e for e in console_errors if "favicon" not in e], console_errors
+
+
+#: Components whose styles the page asks of a host other than its server (in any shadow root).
+_STYLES_ELSEWHERE = """() => { const out = [];
+    const walk = (root) => { for (const el of root.querySelectorAll('*')) if (el.shadowRoot) {
+        for (const l of el.shadowRoot.querySelectorAll('link[rel="stylesheet"]'))
+            if (new URL(l.href, location.href).host !== location.host) out.push(l.href);
+        walk(el.shadowRoot); } };
+    walk(document); return out; }"""
+
+
+def test_runs_opened_from_the_cluster_tab_keep_the_page_on_its_server(page, start_server, tmp_path,
+                                                                      console_errors, blocked_requests):
+    """A sweep on the local cluster, its first and last run opened in the Explorer from the Cluster
+    tab: the Explorer shows them, and no component of the page asks another host for its styles (the
+    panes, built while the Explorer tab was hidden, sent every component to cdn.holoviz.org)."""
+    page.set_viewport_size({"width": 1400, "height": 900})
+    root = tmp_path / "root"
+    root.mkdir()
+    server = start_server([sys.executable, "-m", "hpcdash", "serve", "--root", str(root), "--port", "{port}"])
+    page.goto(server.url + "/", timeout=120_000)
+    page.locator(".bk-tab", has_text="Cluster").click()
+    _click_until(page, ".hpc-start button", page.locator(".hpc-phase"), "workers connected")
+    _fill(page, ".hpc-sweep-runs", "2")
+    _fill(page, ".hpc-sweep-cells", "8")
+    _click_until(page, ".hpc-sweep button", page.locator(".hpc-sweep-msg"), "2/2 runs done")
+    page.locator(".hpc-open-runs button").click()
+    panes = page.locator(".hpcdash-pane")
+    expect(panes).to_have_count(2, timeout=60_000)
+    expect(panes.first.locator(".hpcdash-readout-text")).to_contain_text("slice", timeout=60_000)
+    expect(panes.first.locator(".hpcdash-plot canvas").first).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(1000)
+    assert page.evaluate(_STYLES_ELSEWHERE) == []
+    assert blocked_requests == []
+    page.locator(".bk-tab", has_text="Cluster").click()
+    page.locator(".hpc-stop button").click()
+    expect(page.locator(".hpc-phase")).to_have_text("stopped", timeout=60_000)
     assert not [e for e in console_errors if "favicon" not in e], console_errors

@@ -217,3 +217,21 @@ def test_comparison_is_drawn_true_to_shape(data_root):
     x, y = (np.asarray(ex.comparison[d].values) for d in ex.comparison.dims[::-1])
     assert np.ptp(x) < dx and np.ptp(y) < dy  # the ranges drawn are the slice's, to the cell edges
     assert plot.frame_height / plot.frame_width == pytest.approx(dy / dx, rel=0.02)
+
+
+def test_link_shares_zoom_only_between_panes_showing_the_same_place(data_root):
+    """Runs on one mesh share zoom and pan under Link; a run on another mesh keeps its own (a shared
+    range drew it as a small box inside the first run's), and is joined again when it matches."""
+    from hpcdash.explorer.state import ExplorerState
+    from hpcdash.explorer.views import ExplorerView
+
+    ex = ExplorerState(["a.h5", "b.h5", "c.h5"], root=str(data_root), link=True)  # c.h5: another grid
+    view = ExplorerView(ex, sync_url=False)
+    a, b, c = (view.view_for(p) for p in ex.panes)
+    assert (a.linked, b.linked, c.linked) == (True, True, False)
+    ex.link = False
+    assert not any(v.linked for v in (a, b, c))
+    ex.link = True
+    ex.close_pane(ex.panes[0])
+    ex.close_pane(ex.panes[0])  # c.h5 is the first pane now: it leads
+    assert view.view_for(ex.panes[0]).linked

@@ -51,7 +51,7 @@ def shows_a_slice_and_steps(page: Page) -> None:
 
 def start_local_cluster(page: Page, workers: int = 1) -> None:
     """Open the Cluster tab and start the local cluster with `workers` workers; wait until they are up."""
-    page.get_by_text("Cluster", exact=True).click()
+    page.locator(".bk-tab", has_text="Cluster").click()
     expect(page.locator(".hpc-start button")).to_be_visible(timeout=STEP)
     box = page.locator(".hpc-n input").first
     box.fill(str(workers))

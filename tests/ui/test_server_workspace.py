@@ -33,12 +33,12 @@ def shared_server(data_root: Path, tmp_path_factory) -> Iterator[Server]:
 
 
 def _cluster_tab(page: Page) -> None:
-    page.get_by_text("Cluster", exact=True).click()
+    page.locator(".bk-tab", has_text="Cluster").click()
     expect(page.locator(".hpc-start button")).to_be_visible(timeout=STEP)
 
 
 def _provenance_tab(page: Page):
-    page.get_by_text("Provenance", exact=True).click()
+    page.locator(".bk-tab", has_text="Provenance").click()
     events = page.locator(".hpc-prov-events")  # the table, or the empty record's words
     expect(events).to_be_visible(timeout=STEP)
     return events
