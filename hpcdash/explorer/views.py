@@ -418,8 +418,9 @@ class SliceView(pn.viewable.Viewer):
         self.range_w = pn.widgets.Select.from_param(s.param.range_mode, label="Colour range", width=110, css_classes=["hpcdash-range"])
         self.vmin_w = pn.widgets.FloatInput.from_param(s.param.vmin, label="Min", width=100)
         self.vmax_w = pn.widgets.FloatInput.from_param(s.param.vmax, label="Max", width=100)
-        self.title_pane = pn.pane.HTML("", css_classes=["hpcdash-title"], sizing_mode="stretch_width",
-                                       stylesheets=STYLESHEETS)
+        # at most two lines, cut with an ellipsis where the pane is narrow; the whole title on hover
+        self.title_pane = pn.pane.HTML("", css_classes=["hpcdash-title", "hpcdash-two-lines"],
+                                       sizing_mode="stretch_width", stylesheets=STYLESHEETS)
         # not an HTML pane: its update sends every property, stylesheets included, and Bokeh then
         # re-walks every model of the page (a few ms per pane and slice)
         self.readout_pane = ReadoutText(value="", css_classes=["hpcdash-readout"], stylesheets=STYLESHEETS)
@@ -498,7 +499,7 @@ class SliceView(pn.viewable.Viewer):
     def _sync_text(self) -> None:
         self._sync_controls()
         s = self.state
-        self.title_pane.object = f"<b>{escape(s.title)}</b>" if s.title else ""
+        self.title_pane.object = f'<b title="{escape(s.title)}">{escape(s.title)}</b>' if s.title else ""
         self.readout_pane.value = self._readout_html()
         self.error_pane.param.update(object=escape(s.error), visible=bool(s.error))
         self.notice_pane.param.update(object=escape(s.notice), visible=bool(s.notice))
