@@ -489,8 +489,18 @@ class SliceState(param.Parameterized):
         if coords is not None and len(coords) == n and self.axis not in getattr(vol, "index_dims", ()):
             pos = f"{self.axis} = {_fmt(float(coords[self.index]))}" + (f" {units}" if units else "")
         else:  # no coordinates: the slice number alone (an index "= 8" beside "slice 9" read as two)
-            return f"{self.axis}: slice {self.index + 1} of {n}"
-        return f"{pos} (slice {self.index + 1} of {n})"
+            pos = f"{self.axis}: slice {self.index + 1} of {n}"
+        if coords is None or len(coords) != n or self.axis in getattr(vol, "index_dims", ()):
+            return pos + self._fixed_note(vol)
+        return f"{pos} (slice {self.index + 1} of {n})" + self._fixed_note(vol)
+
+    def _fixed_note(self, vol) -> str:
+        """For data of more than 3 dimensions: the dimensions that are neither the normal axis nor in
+        the plane, each shown at its first position (said, rather than left for the user to guess)."""
+        dims = list(vol.dims)
+        rest = [d for d in dims if d != self.axis]
+        fixed = rest[:-2]
+        return "".join(f" · {d} at 1 of {vol.shape[dims.index(d)]}" for d in fixed)
 
     def axis_labels(self) -> tuple[str, str, str]:
         """Labels with units: (x axis, y axis, colour bar)."""

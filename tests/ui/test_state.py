@@ -666,3 +666,16 @@ def test_titles_name_first_what_tells_the_open_runs_apart(tmp_path: Path):
         "run_001.h5 · /dc/potential · source_x=100.0 · block_depth=40.0 · block_separation=120.0"]
     ex.close_pane(ex.panes[1])
     assert ex.panes[0].title.startswith("run_000.h5 · /dc/potential · block_depth=40.0")
+
+
+def test_a_dimension_neither_normal_nor_in_the_plane_is_named_in_the_readout(tmp_path: Path):
+    import h5py
+
+    with h5py.File(tmp_path / "fourd.h5", "w") as f:
+        f["v"] = np.arange(3 * 4 * 5 * 6, dtype=np.float32).reshape(3, 4, 5, 6)
+    s = SliceState(str(tmp_path / "fourd.h5"), root=str(tmp_path))
+    assert s.axis == "dim_0" and s.data.dims == ("dim_2", "dim_3")
+    assert s.readout == "dim_0: slice 2 of 3 · dim_1 at 1 of 4"
+    np.testing.assert_array_equal(s.data.values, np.arange(360, dtype=np.float32).reshape(3, 4, 5, 6)[1, 0])
+    s.axis = "dim_3"
+    assert s.readout.endswith(" · dim_0 at 1 of 3")
