@@ -846,7 +846,7 @@ class ComparisonView(pn.viewable.Viewer):
         if self._key != key:  # the colour bar's label is an option of the plot: a new mode draws anew
             stream = hv.streams.Params(e, ["comparison", "comparison_clim"])
 
-            opts = dict(colorbar=True, tools=["hover"], frame_width=FRAME_WIDTH, clabel=clabel, title="",
+            opts = dict(colorbar=True, tools=["hover"], toolbar="above", frame_width=FRAME_WIDTH, clabel=clabel, title="",
                         hooks=[skip_first_range_rerun])
             if a.same_units():  # true to shape, as the panes: the frame's height follows the data's
                 opts["data_aspect"] = 1
