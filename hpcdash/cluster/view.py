@@ -243,10 +243,15 @@ class ClusterView(pn.viewable.Viewer):
                                         sizing_mode="stretch_width")
 
         # sweep
-        self.sweep_param = pn.widgets.Select(label="Vary", options=["source_x", "block_depth"], value="source_x",
+        from hpcdash.sim.sweep import SWEEP_RANGES
+
+        # each parameter's range as last shown (its default until the user types another): Vary puts it back
+        self._sweep_ranges = dict(SWEEP_RANGES)
+        self.sweep_param = pn.widgets.Select(label="Vary", options=list(SWEEP_RANGES), value="source_x",
                                              width=130)
-        self.sweep_from = pn.widgets.FloatInput(label="from", value=-100.0, width=90)
-        self.sweep_to = pn.widgets.FloatInput(label="to", value=100.0, width=90)
+        start, stop = self._sweep_ranges["source_x"]
+        self.sweep_from = pn.widgets.FloatInput(label="from", value=start, width=90)
+        self.sweep_to = pn.widgets.FloatInput(label="to", value=stop, width=90)
         # no lower bound on the widget: it would put back the old value without a word; Run sweep says why
         self.sweep_runs = pn.widgets.IntInput(label="Runs", value=4, width=80, css_classes=["hpc-sweep-runs"])
         self.sweep_cells = pn.widgets.IntInput(label="Core cells", value=24, start=4, width=90,
@@ -258,6 +263,12 @@ class ClusterView(pn.viewable.Viewer):
         self.sweep_bar = pn.indicators.Progress(value=0, max=1, width=300, visible=False,
                                                 css_classes=["hpc-sweep-progress"])
         self.sweep_msg = pn.pane.HTML("", css_classes=["hpc-sweep-msg"])
+        # what the form's values mean before anything runs (sources outside the mesh's core)
+        self.sweep_note = pn.pane.HTML("", css_classes=["hpc-sweep-note"], sizing_mode="stretch_width")
+        self.sweep_param.param.watch(self._on_vary, "value")
+        for w in (self.sweep_from, self.sweep_to, self.sweep_runs, self.sweep_cells):
+            w.param.watch(lambda e: self._update_sweep_note(), "value")
+        self._update_sweep_note()
         self.sweep_btn.on_click(self._on_sweep)
         self.open_btn = pn.widgets.Button(label="Open first and last run in the Explorer", visible=False,
                                           css_classes=["hpc-open-runs"])
@@ -310,7 +321,7 @@ class ClusterView(pn.viewable.Viewer):
             # the fields wrap onto a second line in a narrow card (1280 px with the sidebar open)
             pn.Card(pn.FlexBox(self.sweep_param, self.sweep_from, self.sweep_to, self.sweep_runs, self.sweep_cells,
                                flex_wrap="wrap", sizing_mode="stretch_width"),
-                    pn.Row(self.sweep_out, self.sweep_btn), self.sweep_bar, self.sweep_msg,
+                    self.sweep_note, pn.Row(self.sweep_out, self.sweep_btn), self.sweep_bar, self.sweep_msg,
                     pn.Row(self.open_btn, self.open_msg),
                     title="Run sweep (DC-resistivity forward model on the cluster)", sizing_mode="stretch_width",
                     css_classes=["card", "hpc-sweep-card"]),
@@ -546,6 +557,32 @@ class ClusterView(pn.viewable.Viewer):
         for params in sets:
             check_run_params(params)
         return sets
+
+    def sweep_warning(self) -> str:
+        """A sentence when the form's sweep puts a source outside the mesh's core ("" when it does not).
+        Such runs still go, only coarser; the ends of the range are checked (the runs lie between them)."""
+        from hpcdash.sim.sweep import source_outside_core
+
+        ends = (self.sweep_from.value, self.sweep_to.value)
+        if None in ends or self.sweep_cells.value is None:
+            return ""
+        name, cells = self.sweep_param.value, int(self.sweep_cells.value)
+        said = [w for w in (source_outside_core({name: float(v), "core_cells": cells}) for v in ends) if w]
+        return f"{said[0]} Narrow the range or raise Core cells." if said else ""
+
+    def _update_sweep_note(self) -> None:
+        text = self.sweep_warning()
+        self.sweep_note.object = f"<small style='color:#8a6d00'>&#9888; {html.escape(text)}</small>" if text else ""
+
+    def _on_vary(self, event) -> None:
+        """Another parameter to vary: keep the range shown for the one before, show the new one's."""
+        start, stop = self.sweep_from.value, self.sweep_to.value
+        if start is not None and stop is not None:
+            self._sweep_ranges[event.old] = (start, stop)
+        start, stop = self._sweep_ranges[event.new]
+        with pn.io.hold():
+            self.sweep_from.value, self.sweep_to.value = start, stop
+        self._update_sweep_note()
 
     def sweep_folder(self) -> Path:
         """The output folder the form names (relative to the root when there is one, else to the working

@@ -219,6 +219,38 @@ def check_run_params(params: Mapping[str, Any]) -> None:
                          "depths are metres below it (0 or more).")
 
 
+#: A first range (from, to) in metres for each parameter the Cluster tab's sweep form can vary: sources
+#: across the middle of the form's default core (24 cells of 10 m, -120 to 120 m) and over both blocks
+#: (centred at x = -60 and 60 m), block tops from just below the surface to halfway down that core.
+SWEEP_RANGES: dict[str, tuple[float, float]] = {
+    "source_x": (-100.0, 100.0),
+    "source_y": (-100.0, 100.0),
+    "block_depth": (10.0, 60.0),
+}
+
+
+def core_half_width(params: Mapping[str, Any]) -> float:
+    """Half the width (m) of the mesh's core in x and y (``core_cells`` x ``core_width``, centred on 0),
+    the defaults of :data:`DEFAULT_PARAMS` filling in what ``params`` leaves out."""
+    p = {**DEFAULT_PARAMS, **params}
+    return int(p["core_cells"]) * float(p["core_width"]) / 2
+
+
+def source_outside_core(params: Mapping[str, Any]) -> str | None:
+    """A sentence saying that the run's source (``source_x``, ``source_y``, m) lies outside the mesh's
+    core, where the cells widen (padding) and the potential around the source is coarse (beyond the
+    padding the source is moved to the outermost cells); None when it is inside (edges included)."""
+    half = core_half_width(params)
+    for key in ("source_x", "source_y"):
+        value = params.get(key)
+        if value is not None and abs(float(value)) > half:
+            p = {**DEFAULT_PARAMS, **params}
+            return (f"{key} {float(value):g} m is outside the mesh's core, which spans {-half:g} to {half:g} m "
+                    f"({int(p['core_cells'])} core cells of {float(p['core_width']):g} m): the source sits "
+                    "in the coarse padding cells, so the potential around it is less accurate.")
+    return None
+
+
 def _plan(
     param_sets: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike, name: str | None, task: RunTask
 ) -> tuple[list[dict], list[Path]]:

@@ -72,6 +72,34 @@ def test_a_descending_sweep_is_kept():
     assert [p["block_depth"] for p in view.sweep_params()] == [200.0, 100.0, 0.0]
 
 
+def test_vary_puts_in_each_parameters_own_range_and_keeps_what_was_typed():
+    from hpcdash.sim.sweep import SWEEP_RANGES
+
+    view = ClusterView(ClusterControl())
+    assert (view.sweep_param.value, view.sweep_from.value, view.sweep_to.value) == ("source_x", -100.0, 100.0)
+    view.sweep_param.value = "block_depth"  # not source_x's -100..100, which would put blocks in the air
+    assert (view.sweep_from.value, view.sweep_to.value) == SWEEP_RANGES["block_depth"]
+    assert all(p["block_depth"] >= 0 for p in view.sweep_params())
+    view.sweep_from.value, view.sweep_to.value = 30.0, 50.0  # typed for block_depth
+    view.sweep_param.value = "source_y"
+    assert (view.sweep_from.value, view.sweep_to.value) == SWEEP_RANGES["source_y"]
+    view.sweep_param.value = "block_depth"
+    assert (view.sweep_from.value, view.sweep_to.value) == (30.0, 50.0)
+
+
+def test_a_source_outside_the_core_is_said_by_the_form():
+    view = ClusterView(ClusterControl())
+    assert view.sweep_warning() == "" and view.sweep_note.object == ""  # -100..100 m in 24 cells of 10 m
+    view.sweep_cells.value = 8  # a core of -40 to 40 m
+    assert view.sweep_warning().startswith("source_x -100 m is outside the mesh's core, which spans -40 to 40 m")
+    assert "Narrow the range or raise Core cells." in view.sweep_note.object
+    view.sweep_from.value, view.sweep_to.value = -40.0, 40.0
+    assert view.sweep_note.object == ""
+    view.sweep_param.value = "block_depth"  # depths say nothing of the source
+    view.sweep_cells.value = 4
+    assert view.sweep_note.object == ""
+
+
 def test_the_last_sweep_shows_on_every_page_and_opening_its_runs_says_so(tmp_path):
     """A real two-run sweep on a local cluster from one page; a page built afterwards (a reload, a new
     tab) and a page already open both show its outcome and the Open button, from the shared control."""

@@ -17,7 +17,14 @@ import pytest
 
 from hpcdash.data import find_volumes, open_volume
 from hpcdash.sim import SweepError, forward_model, iter_sweep, run_sweep, submit_sweep
-from hpcdash.sim.sweep import atomic_path, remove_stale_temporaries, sweep_values, write_run
+from hpcdash.sim.sweep import (
+    SWEEP_RANGES,
+    atomic_path,
+    remove_stale_temporaries,
+    source_outside_core,
+    sweep_values,
+    write_run,
+)
 from tests.sim import sim_faulty_tasks
 
 cloudpickle.register_pickle_by_value(sim_faulty_tasks)  # workers need not import the tests
@@ -112,6 +119,27 @@ def test_sweep_values_ascending_descending_and_at_least_one_run():
     for runs in (0, -2):
         with pytest.raises(ValueError, match=f"at least 1 run \\(Runs is {runs}\\)"):
             sweep_values(0, 1, runs)
+
+
+def test_a_source_outside_the_core_is_said_in_words():
+    # 8 core cells of 10 m: the core spans -40 to 40 m in x and y (its edges are inside)
+    for inside in ({**SMALL, "source_x": 40.0}, {**SMALL, "source_y": -40.0}, {**SMALL, "block_depth": 500.0}):
+        assert source_outside_core(inside) is None
+    said = source_outside_core({**SMALL, "source_x": -100.0})
+    assert said == ("source_x -100 m is outside the mesh's core, which spans -40 to 40 m (8 core cells of 10 m): "
+                    "the source sits in the coarse padding cells, so the potential around it is less accurate.")
+    assert "source_y 45.5 m" in source_outside_core({**SMALL, "source_y": 45.5})
+    assert source_outside_core({"source_x": 150.0}) is None  # 32 cells of 10 m by default: -160 to 160 m
+    assert source_outside_core({"source_x": 170.0}) is not None
+
+
+def test_each_swept_parameter_has_a_range_the_model_accepts():
+    """The form's first ranges: sources inside the form's default core (24 cells), blocks underground."""
+    assert set(SWEEP_RANGES) == {"source_x", "source_y", "block_depth"}
+    for name, ends in SWEEP_RANGES.items():
+        for value in ends:
+            assert source_outside_core({name: value, "core_cells": 24}) is None
+    assert min(SWEEP_RANGES["block_depth"]) >= 0
 
 
 def test_failed_run_is_an_event_not_an_exception(tmp_path):
