@@ -94,11 +94,13 @@ def jobs_table_html(st: ClusterStatus) -> str:
 
 
 def _bar(fraction: float, label: str) -> str:
-    """A horizontal bar filled to `fraction` (green, amber from 60%, red from 85%) with `label` on it."""
+    """A horizontal bar filled to `fraction` (green, amber from 60%, red from 85%) with `label` beside it:
+    dark text on the coloured fill was hard to read."""
     f = min(max(fraction, 0.0), 1.0)
     colour = "#c62828" if f >= 0.85 else ("#d08a00" if f >= 0.6 else "#1a7f37")
-    return (f"<div class='hpc-bar'><div class='hpc-bar-fill' style='width:{f * 100:.0f}%;background:{colour}'>"
-            f"</div><span>{label}</span></div>")
+    return (f"<div class='hpc-bar'><div class='hpc-bar-track'><div class='hpc-bar-fill' "
+            f"style='width:{f * 100:.0f}%;background:{colour}'></div></div>"
+            f"<span class='hpc-bar-label'>{label}</span></div>")
 
 
 def worker_loads_html(st: ClusterStatus, describe_memory) -> str:
@@ -117,9 +119,10 @@ def worker_loads_html(st: ClusterStatus, describe_memory) -> str:
                     f"<td>{_bar(w.cpu / 100.0, f'{w.cpu:.0f}%')}</td><td>{w.executing}</td></tr>")
     return (
         "<style>.hpc-loads{border-collapse:collapse;font-size:12px}.hpc-loads td,.hpc-loads th{padding:2px 8px;"
-        "text-align:left}.hpc-bar{position:relative;width:150px;height:16px;background:#eee;border-radius:3px}"
-        ".hpc-bar-fill{position:absolute;left:0;top:0;bottom:0;border-radius:3px;opacity:.75}"
-        ".hpc-bar span{position:relative;padding-left:5px;line-height:16px}</style>"
+        "text-align:left}.hpc-bar{display:flex;align-items:center;gap:6px;white-space:nowrap}"
+        ".hpc-bar-track{position:relative;flex:none;width:90px;height:12px;background:#eee;border-radius:3px}"
+        ".hpc-bar-fill{position:absolute;left:0;top:0;bottom:0;border-radius:3px}"
+        ".hpc-bar-label{line-height:16px}</style>"
         "<table class='hpc-loads'><tr><th>Worker</th><th>Memory</th><th>CPU</th><th>Tasks</th></tr>"
         + "".join(rows) + "</table>")
 

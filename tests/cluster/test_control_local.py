@@ -94,4 +94,7 @@ def test_worker_loads_are_drawn_as_bars_with_names_escaped():
     assert "width:90%;background:#c62828" in shown and "900 B of 1000 B" in shown  # 90% of its limit: red
     assert "width:50%" in shown and ">50%<" in shown  # CPU
     assert ">100 B</span>" in shown  # no limit: no bar
+    # the label stands beside the bar, not on its coloured fill, where it was hard to read
+    assert ("<div class='hpc-bar-track'><div class='hpc-bar-fill' style='width:90%;background:#c62828'></div></div>"
+            "<span class='hpc-bar-label'>900 B of 1000 B</span>") in shown
     assert worker_loads_html(ClusterStatus(backend="local", running=False, phase="stopped"), str) == ""
