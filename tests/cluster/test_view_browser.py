@@ -146,17 +146,22 @@ def test_job_table_escapes_untrusted_text():
     assert "&lt;b&gt;boom&lt;/b&gt;" in out and "stderr tail" in out
 
 
+def _app_on_its_cluster_tab(page, start_server, tmp_path) -> None:
+    """`hpcdash serve` of an empty root, its page open on the Cluster tab."""
+    root = tmp_path / "root"
+    root.mkdir()
+    server = start_server([sys.executable, "-m", "hpcdash", "serve", "--root", str(root), "--port", "{port}"])
+    page.goto(server.url + "/", timeout=120_000)
+    page.locator(".bk-tab", has_text="Cluster").click()
+
+
 def test_laptop_screen_messages_by_the_buttons_and_sweep_fields_inside_their_card(page, start_server, tmp_path,
                                                                                    console_errors):
     """The whole app at 1280x720 (sidebar open): a memory the request cannot read is refused by Validate
     and by Start with a message under the buttons, in view without scrolling (and next to the field);
     the preview does not show the value as if it were fine; the Run sweep card's fields stay inside it."""
     page.set_viewport_size({"width": 1280, "height": 720})
-    root = tmp_path / "root"
-    root.mkdir()
-    server = start_server([sys.executable, "-m", "hpcdash", "serve", "--root", str(root), "--port", "{port}"])
-    page.goto(server.url + "/", timeout=120_000)
-    page.locator(".bk-tab", has_text="Cluster").click()
+    _app_on_its_cluster_tab(page, start_server, tmp_path)
     validate = page.locator(".hpc-validate button")
     expect(validate).to_be_visible(timeout=60_000)
 
@@ -205,11 +210,7 @@ def test_runs_opened_from_the_cluster_tab_keep_the_page_on_its_server(page, star
     tab: the Explorer shows them, and no component of the page asks another host for its styles (the
     panes, built while the Explorer tab was hidden, sent every component to cdn.holoviz.org)."""
     page.set_viewport_size({"width": 1400, "height": 900})
-    root = tmp_path / "root"
-    root.mkdir()
-    server = start_server([sys.executable, "-m", "hpcdash", "serve", "--root", str(root), "--port", "{port}"])
-    page.goto(server.url + "/", timeout=120_000)
-    page.locator(".bk-tab", has_text="Cluster").click()
+    _app_on_its_cluster_tab(page, start_server, tmp_path)
     _click_until(page, ".hpc-start button", page.locator(".hpc-phase"), "workers connected")
     _fill(page, ".hpc-sweep-runs", "2")
     _fill(page, ".hpc-sweep-cells", "8")
