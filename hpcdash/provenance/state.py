@@ -195,6 +195,18 @@ class ProvenanceState(param.Parameterized):
         out = set(self.excluded)
         return [f.source for f in self.recorded_files().files if f.source not in out]
 
+    def views_without_files(self) -> list[str]:
+        """Files left out of the bundle (`excluded`) that an open view shows (real paths, in the order the
+        panes show them): the bundle's notebook would reopen that view without them."""
+        out = set(self.excluded)
+        shown: list[str] = []
+        for explorer in self._live_explorers():
+            for pane in explorer.panes:
+                real = os.path.realpath(pane.file) if pane.file else ""
+                if real in out and real not in shown:
+                    shown.append(real)
+        return shown
+
     def plan(self, files: list[str] | None = None) -> BundlePlan:
         """What the bundle holds: `files` among the recorded ones (paths relative to the root, or
         absolute), or all but `excluded`."""

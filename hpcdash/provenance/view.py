@@ -360,7 +360,7 @@ class ProvenanceView(pn.viewable.Viewer):
         self._show_choice(recorded)
         plan = s.plan()
         self.counts.object = counts_html(events, len(recorded.files), len(views))
-        self.plan_w.object = self._plan_html(plan)
+        self.plan_w.object = self._plan_html(plan) + self._views_note(s)
         if new_events:
             self.table.object = events_table_html(events)
             self.picture.object = timeline(events) if events else None
@@ -427,6 +427,19 @@ class ProvenanceView(pn.viewable.Viewer):
                 f"({html.escape(why)})</span>"
             )
         return "".join(out)
+
+    def _views_note(self, s: ProvenanceState) -> str:
+        """A warning naming the unticked files an open view shows ("" when there are none)."""
+        missing = s.views_without_files()
+        if not missing:
+            return ""
+        root = Path(s.root)
+        names = ", ".join(html.escape(Path(p).relative_to(root).as_posix() if Path(p).is_relative_to(root)
+                                      else Path(p).name) for p in missing)
+        one = len(missing) == 1
+        return (f"<br><span class='hpc-prov-view-missing'>&#9888; Not in the bundle but shown in an open view: "
+                f"{names}. The bundle's notebook would reopen that view without {'it' if one else 'them'}: "
+                f"tick {'it' if one else 'them'} above to include {'it' if one else 'them'}.</span>")
 
     def _on_new_record(self, event=None) -> None:
         s = self.state

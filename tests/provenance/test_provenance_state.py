@@ -335,3 +335,24 @@ def test_the_files_of_a_bundle_are_chosen_among_those_recorded(root: Path):
     assert "not in the record" in prov.error
     view._choose_all(False)
     assert "No data files chosen" in view.plan_w.object
+
+
+def test_the_form_names_an_unticked_file_that_an_open_view_shows(root: Path):
+    """The bundle's notebook reopens the open views: a file left out of the bundle that one shows is named."""
+    prov = ProvenanceState(root=str(root))
+    ex = ExplorerState(root=str(root), link=True)
+    prov.watch_explorer(ex)
+    ex.open("runs/a.h5")
+    b = root / "runs" / "b <i>.h5"
+    prov.log.record("open", f"Opened {b.name}", paths=[b])  # recorded, not shown now
+    view = ProvenanceView(prov)
+    assert prov.views_without_files() == [] and "hpc-prov-view-missing" not in view.plan_w.object
+
+    view.files_w.value = [str(root / "runs" / "a.h5")]  # b unticked: no open view shows it
+    assert prov.views_without_files() == [] and "hpc-prov-view-missing" not in view.plan_w.object
+    view.files_w.value = [str(b)]  # a unticked, and the open view shows it
+    assert prov.views_without_files() == [str(root / "runs" / "a.h5")]
+    assert ("Not in the bundle but shown in an open view: runs/a.h5. The bundle's notebook would reopen "
+            "that view without it") in view.plan_w.object
+    view._choose_all(True)
+    assert "hpc-prov-view-missing" not in view.plan_w.object
