@@ -1045,6 +1045,10 @@ class ExplorerView(pn.viewable.Viewer):
         if served:
             # a job writing to a shown file lights the pane's Reload button without a user action
             pn.state.add_periodic_callback(self._check_files, period=CHANGE_CHECK_MS)
+            if self._sync_url_enabled:
+                # once the page is up, its URL says what it shows: values a link asked for that could
+                # not be shown as asked (a slice past the end, an unknown colormap) read as corrected
+                pn.state.onload(self._write_url)
 
     def __panel__(self):
         return self._layout

@@ -157,6 +157,12 @@ def test_url_reopens_the_same_view(page: Page, hpcdash_server, console_errors):
     expect(readout(page)).to_have_text("y = 30.0 m (slice 4 of 16)", timeout=LOAD)
     expect(pane(page, 0).locator(".hpcdash-cmap select")).to_have_value("magma")
     expect(pane(page, 0).locator(".hpcdash-axis select")).to_have_value("y")
+    # what a link asks for and cannot be shown as asked is shown corrected, and the URL says so
+    open_view(page, hpcdash_server, file="a.h5", axis="w", slice="500", cmap="nosuch")
+    expect(readout(page)).to_have_text(re.compile(r"\(slice 12 of 12\)$"), timeout=LOAD)
+    expect(page).to_have_url(re.compile(r"slice=12"), timeout=STEP)
+    query = parse_qs(urlparse(page.url).query)
+    assert query["axis"] == ["z"] and query["cmap"] == ["viridis"]
     assert console_errors == []
 
 
