@@ -872,7 +872,7 @@ class FileBrowser(pn.viewable.Viewer):
     def __init__(self, explorer: ExplorerState, **params):
         super().__init__(**params)
         self.explorer = explorer
-        self.where = pn.pane.HTML("", css_classes=["hpcdash-cwd"])
+        self.where = pn.pane.HTML("", css_classes=["hpcdash-cwd"], stylesheets=STYLESHEETS)
         self.listing = pn.widgets.MultiSelect(label="Files", options=[], size=12, sizing_mode="stretch_width")
         self.up_btn = pn.widgets.Button(label="Up", width=60)
         self.enter_btn = pn.widgets.Button(label="Open", color="primary", width=80)
