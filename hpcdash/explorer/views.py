@@ -152,6 +152,10 @@ _RANGE_WITH_PIXELS = """
 const d = cb_obj.data
 if (d.low != null && d.low.length) {
   mapper.setv({low: d.low[0], high: d.high[0]}, {silent: true})
+  // The mapper draws with a cached copy of its range, refreshed on change events, which a silent set
+  // does not send: without a refresh each image and colour bar took the previous slice's range.
+  if (typeof mapper.update_data === "function") mapper.update_data()
+  else mapper.change.emit()
 }
 """
 

@@ -426,6 +426,53 @@ _IMAGE_MAPPERS = """() => { const out = new Map(); for (const d of Bokeh.documen
   return [...out.values()]; }"""
 
 
+def test_a_jump_is_drawn_in_its_own_colour_range(page: Page, hpcdash_server, demo_runs, console_errors):
+    """End then Home on the slider: the slice shown is coloured (and its colour bar drawn) with its own
+    automatic range, as a fresh page of the same view draws it. The browser's colour mapper keeps its
+    range in a cache that a range set with the pixels did not refresh: each image and colour bar were
+    drawn in the previous slice's range, invisible between neighbours, a flat image after a jump."""
+    page.goto(hpcdash_server.url + "/?" + urlencode({"file": demo_runs[0], "axis": "z"}), timeout=LOAD)
+    ro = readout(page)
+    expect(ro).to_contain_text("of 128)", timeout=LOAD)
+    handle = pane(page, 0).locator(".noUi-handle").first
+    handle.focus()
+    page.keyboard.press("End")
+    expect(ro).to_contain_text("(slice 128 of 128)", timeout=STEP)
+    page.wait_for_timeout(1000)
+    page.keyboard.press("Home")
+    expect(ro).to_contain_text("(slice 1 of 128)", timeout=STEP)
+    page.wait_for_timeout(1500)
+    # the range the mapper draws with (its cached metrics) is the range it holds
+    assert page.evaluate(_MAPPER_METRICS) == [True]
+    stepped = colour_histogram(plot_pixels(page))
+    fresh = page.context.new_page()
+    fresh.set_viewport_size(page.viewport_size)
+    fresh.goto(page.url, timeout=LOAD)
+    expect(readout(fresh)).to_contain_text("(slice 1 of 128)", timeout=LOAD)
+    fresh.wait_for_timeout(1500)
+    # the same colours in the same amounts (the canvases may differ by a few pixels of layout)
+    assert np.abs(colour_histogram(plot_pixels(fresh)) - stepped).sum() < 0.05
+    assert console_errors == []
+
+
+#: For each image colour mapper of the page: whether the range it draws with is the range it holds.
+_MAPPER_METRICS = """() => {
+    const out = [];
+    for (const doc of Bokeh.documents)
+        for (const m of doc._all_models.values())
+            if (m.constructor.__name__.endsWith("ColorMapper") && m.low != null && m.metrics != null)
+                out.push(Math.abs(m.metrics.min - m.low) < 1e-9 && Math.abs(m.metrics.max - m.high) < 1e-9);
+    return out;
+}"""
+
+
+def colour_histogram(pixels: np.ndarray, bins: int = 8) -> np.ndarray:
+    """Fractions of the pixels in each cell of a coarse RGB grid."""
+    q = (pixels // (256 // bins)).reshape(-1, 3)
+    codes = (q[:, 0] * bins + q[:, 1]) * bins + q[:, 2]
+    return np.bincount(codes, minlength=bins**3) / len(codes)
+
+
 def test_colour_range_after_steps_matches_a_fresh_view(page: Page, hpcdash_server, console_errors):
     """New slices bring their colour range with their pixels; after key presses (and a colour map change
     in between), the browser's colour mapper holds what a fresh page of the same view gets."""
