@@ -543,6 +543,17 @@ class SliceState(param.Parameterized):
                 return False
         return True
 
+    def normal_position(self) -> float | None:
+        """Where the slice lies along the normal axis: its coordinate, or its index for a dimension
+        without coordinates (None for a 2-D dataset or before a file is open)."""
+        vol = self._vol
+        if vol is None or self.axis is None:
+            return None
+        coords = vol.coords.get(self.axis)
+        if coords is None or self.axis in getattr(vol, "index_dims", ()) or not 0 <= self.index < len(coords):
+            return float(self.index)
+        return float(coords[self.index])
+
     def same_units(self) -> bool:
         """True when both plane axes carry the same (known) units: draw with data aspect 1."""
         vol = self._vol
@@ -1161,6 +1172,9 @@ class ExplorerState(param.Parameterized):
         except IndexError:
             self.param.update(comparison=None, comparison_error="Choose two open runs to compare.")
             return
+        if a is b:
+            self.param.update(comparison=None, comparison_error="A and B are the same run: choose another for B.")
+            return
         result, err = compare_slices(a, b, self.compare)
         if result is None:
             self.param.update(comparison=None, comparison_error=err)
@@ -1220,6 +1234,11 @@ def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
     if a.axis != b.axis:
         return None, (f"A is sliced along {a.axis} and B along {b.axis}: choose the same normal axis in "
                       "both panes (Link does it for all panes).")
+    pa, pb = a.normal_position(), b.normal_position()
+    if pa is not None and pb is not None and not np.isclose(pa, pb, rtol=1e-6, atol=1e-9 * max(1.0, abs(pa))):
+        where_a, where_b = (p.readout.split(" (slice")[0] for p in (a, b))
+        return None, (f"A is at {where_a} and B at {where_b}: a comparison needs both runs at the same "
+                      "position (Link keeps them together).")
     if da.dims != db.dims or da.shape != db.shape:
         def cells(d):
             return " \u00d7 ".join(f"{n} {name}" for name, n in zip(d.dims, d.shape, strict=False))

@@ -838,6 +838,7 @@ class ComparisonView(pn.viewable.Viewer):
         self._layout.visible = e.compare != "none"
         if e.comparison is None:
             self.plot_pane.object = None
+            self.title_pane.object = ""  # it named the runs of the last comparison drawn
             self._key = None
             return
         a, b = e.panes[e.compare_a], e.panes[e.compare_b]

@@ -265,6 +265,22 @@ def test_comparison_of_two_normal_axes_says_to_choose_one(data_root: Path):
                                    "choose the same normal axis in both panes (Link does it for all panes).")
 
 
+def test_comparison_of_two_positions_says_so(data_root: Path):
+    """Unlinked panes at different depths are not subtracted: the comparison says where each is."""
+    ex = ExplorerState(["a.h5", "b.h5"], root=str(data_root), link=False)
+    ex.compare = "difference"
+    assert ex.comparison is not None
+    a, b = ex.panes
+    a.index += 1
+    assert ex.comparison is None
+    assert ex.comparison_error == (f"A is at {a.readout.split(' (slice')[0]} and B at {b.readout.split(' (slice')[0]}: "
+                                   "a comparison needs both runs at the same position (Link keeps them together).")
+    b.index = a.index
+    assert ex.comparison is not None and ex.comparison_error == ""
+    ex.compare_b = 0
+    assert ex.comparison is None and ex.comparison_error == "A and B are the same run: choose another for B."
+
+
 def test_comparison_colour_bar_follows_the_mode(data_root: Path):
     """The colour bar names what is drawn, with units, after every change of mode."""
     import panel as pn
