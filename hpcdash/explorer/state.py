@@ -168,6 +168,7 @@ class SliceState(param.Parameterized):
         #: `extra` of the result on show (what `on_loaded` added to it).
         self.shown_extra: dict = {}
         self._title_first: tuple[str, ...] = ()  # attributes named first in the title
+        self._same_grid: dict = {}  # (id of own coords, id of a lead's) -> same coordinates
         if init_file:
             self.open(str(init_file), dataset=params.get("dataset"), axis=params.get("axis"),
                       index=params.get("index"))
@@ -208,6 +209,28 @@ class SliceState(param.Parameterized):
         """`index` moved inside the current bounds of `index`."""
         lo, hi = self.param.index.bounds
         return int(min(max(index, lo), hi))
+
+    def index_for(self, lead: SliceState, index: int) -> int:
+        """This pane's slice at the place where `lead` shows its slice `index`: the same index on the
+        same grid, the nearest cell centre where the two runs' coordinates along the axis differ (a
+        run on another mesh), the same index (kept in bounds) where either has none."""
+        mine, theirs = self._axis_coords(), lead._axis_coords()
+        if mine is None or theirs is None or mine is theirs or not 0 <= index < len(theirs):
+            return self.clamp_index(index)
+        key = (id(mine), id(theirs))
+        same = self._same_grid.get(key)
+        if same is None:
+            same = len(mine) == len(theirs) and bool(np.allclose(mine, theirs, rtol=1e-6, atol=0.0))
+            self._same_grid = {key: same}  # one partner at a time is the common case
+        if same:
+            return self.clamp_index(index)
+        return self.clamp_index(int(np.abs(mine - theirs[index]).argmin()))
+
+    def _axis_coords(self) -> np.ndarray | None:
+        vol = self._vol
+        if vol is None or self.axis is None or self.axis in getattr(vol, "index_dims", ()):
+            return None
+        return vol.coords.get(self.axis)
 
     def open(self, path: str | os.PathLike, dataset: str | None = None, axis: str | None = None,
              index: int | None = None, read: bool = True) -> bool:
@@ -1051,7 +1074,7 @@ class ExplorerState(param.Parameterized):
         self._set_linked(pane, {k: getattr(lead, k) for k in self._LINKED
                                 if k != "index" and self._compatible(lead, pane, k)})
         if self._compatible(lead, pane, "index"):
-            self._set_linked(pane, {"index": lead.index})
+            self._set_linked(pane, {"index": pane.index_for(lead, lead.index)})
 
     def _set_linked(self, pane: SliceState, values: dict) -> None:
         with pane.suspended():
@@ -1078,8 +1101,11 @@ class ExplorerState(param.Parameterized):
             return
         with self._propagation():
             for p in others:
-                self._set_linked(p, {k: v for k, v in values.items()
-                                     if k in ("axis", "index") or self._compatible(src, p, k)})
+                linked = {k: v for k, v in values.items() if k in ("axis", "index") or self._compatible(src, p, k)}
+                if "index" in linked:
+                    self._set_linked(p, {k: v for k, v in linked.items() if k != "index"})
+                    linked = {"index": p.index_for(src, linked["index"])}
+                self._set_linked(p, linked)
             if {"cmap", "scale", "symmetric", "range_mode", "vmin", "vmax"} & set(values):
                 for p in others:
                     p._update_colour()
@@ -1093,7 +1119,7 @@ class ExplorerState(param.Parameterized):
         pane's widgets costs the UI thread several ms, which would otherwise delay the images)."""
         moved = []
         for p in others:
-            new = p.clamp_index(index)
+            new = p.index_for(src, index)
             if p.index == new:
                 continue
             with param.parameterized.discard_events(p):

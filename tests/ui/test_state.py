@@ -695,3 +695,25 @@ def test_a_dimension_neither_normal_nor_in_the_plane_is_named_in_the_readout(tmp
     np.testing.assert_array_equal(s.data.values, np.arange(360, dtype=np.float32).reshape(3, 4, 5, 6)[1, 0])
     s.axis = "dim_3"
     assert s.readout.endswith(" · dim_0 at 1 of 3")
+
+
+def test_link_moves_runs_on_other_meshes_to_the_same_place(tmp_path: Path):
+    """Linked panes follow a slice by place, not by number: a run whose z cells are twice as fine
+    goes to the cell nearest the depth the leading pane shows; runs on the same grid share the index."""
+    import hpcdash
+
+    coarse = grid()
+    fine = {**grid(nz=2 * NZ), "z": -np.arange(2 * NZ, dtype=float) * 12.5 - 6.25}
+    hpcdash.write_volume(tmp_path / "coarse.h5", "/m", model(1), coarse, mode="w")
+    hpcdash.write_volume(tmp_path / "twin.h5", "/m", model(2), coarse, mode="w")
+    hpcdash.write_volume(tmp_path / "fine.h5", "/m", model(3, shape=(2 * NZ, NY, NX)), fine, mode="w")
+    ex = ExplorerState(["coarse.h5", "twin.h5", "fine.h5"], root=str(tmp_path), link=True)
+    lead, twin, other = ex.panes
+    for i in (2, 7, NZ - 1):
+        lead.index = i
+        assert twin.index == i
+        depth = coarse["z"][i]
+        assert other.index == int(np.abs(fine["z"] - depth).argmin())
+        assert abs(fine["z"][other.index] - depth) <= 6.25
+    other.index = 0  # the finer run leads: the others go to the cell nearest its depth
+    assert lead.index == twin.index == 0
