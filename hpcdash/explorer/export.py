@@ -85,14 +85,18 @@ def slice_png(data, palette: Sequence[str], clim: tuple[float, float], *, log: b
     img = colourise(vals[np.ix_(iy, ix)], palette, clim, log=log)
 
     font, small = _font(15), _font(12)
-    left, top, right, bottom = 80, 40 if title else 16, 120, 60
+    lines = [line for line in title.split("\n") if line.strip()]  # e.g. the run, then where the slice lies
+    left, top, right, bottom = 80, 16 + 22 * len(lines) + (2 if lines else 0), 120, 60
     W, H = left + w + right, top + h + bottom
     canvas = Image.new("RGB", (W, H), "white")
     canvas.paste(Image.fromarray(img, "RGB"), (left, top))
     d = ImageDraw.Draw(canvas)
     d.rectangle([left - 1, top - 1, left + w, top + h], outline="black")
-    if title:
-        d.text((left, 10), title[:90], fill="black", font=font)
+    for i, line in enumerate(lines):
+        # each line cut to the picture's width, with an ellipsis, rather than running off its edge
+        while len(line) > 1 and d.textlength(line, font=font) > W - left - 10:
+            line = line[:-2].rstrip() + "…"
+        d.text((left, 10 + 22 * i), line, fill="black", font=font)
     for t in nice_ticks(x0, x1, 6):
         px_t = left + (t - x0) / (x1 - x0) * w
         d.line([px_t, top + h, px_t, top + h + 5], fill="black")

@@ -767,7 +767,7 @@ class SliceView(pn.viewable.Viewer):
         lo, hi = s.clim
         self.png_w.filename = self._stem() + ".png"
         png = export.slice_png(s.data, _palette(s.cmap), (lo, hi), log=s.scale == "log" and lo > 0,
-                               title=f"{s.title}  {s.readout}", xlabel=xl, ylabel=yl, clabel=cl,
+                               title=f"{s.title}\n{s.readout}", xlabel=xl, ylabel=yl, clabel=cl,
                                equal_aspect=s.same_units())
         s.exported("png", self.png_w.filename, png)
         import io

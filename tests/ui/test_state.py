@@ -357,6 +357,24 @@ def test_png_export_has_axes_and_colourbar(data_root: Path):
     assert len(np.unique(arr.reshape(-1, 3), axis=0)) > 50  # a grey ramp, not a blank canvas
 
 
+def test_png_export_says_where_the_slice_lies(data_root: Path):
+    """The PNG's heading has two lines, the run and the slice's position, each cut to the picture's
+    width (a long title pushed the position off the picture)."""
+    s = SliceState(str(data_root / "a.h5"))
+
+    def heading_rows(title):
+        arr = np.asarray(Image.open(io.BytesIO(export.slice_png(s.data, ["#000000", "#ffffff"], s.clim,
+                                                                  title=title))).convert("RGB"))
+        ink = (arr < 128).all(axis=2)
+        return arr.shape, {r for r in range(0, 60) if ink[r, 80:].any()}
+
+    (h1, w1, _), one = heading_rows("run " * 60)
+    (h2, w2, _), two = heading_rows("run " * 60 + "\n" + s.readout)
+    assert w1 == w2 and h2 == h1 + 22  # the same picture, one line lower
+    assert not one & set(range(30, 38))  # one line of heading, then the frame at row 39
+    assert two & set(range(33, 50)) and not two & set(range(55, 60))  # a second line, then the frame at 61
+
+
 def test_npy_and_csv_export(data_root: Path, tmp_path: Path):
     s = SliceState(str(data_root / "a.h5"))
     arr = np.load(io.BytesIO(export.slice_npy(s.data)))
