@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
 import re
 import threading
 from collections import Counter
@@ -114,8 +115,17 @@ def collapse_repeats(events: list[Event]) -> list[tuple[Event, int, Event]]:
     return [tuple(r) for r in rows]
 
 
-def events_table_html(events: list[Event]) -> str:
-    """Newest first; every text from files and schedulers escaped."""
+def shown_path(path: str, root: str | os.PathLike | None) -> str:
+    """A file as the tab names it: its path under `root` (two runs of one name in two folders stay
+    apart), else its name."""
+    p = Path(path)
+    if root is not None and p.is_relative_to(root):
+        return p.relative_to(root).as_posix()
+    return p.name
+
+
+def events_table_html(events: list[Event], root: str | os.PathLike | None = None) -> str:
+    """Newest first; every text from files and schedulers escaped; files named under `root`."""
     if not events:
         return (
             "<div class='hpc-prov-empty'>Nothing recorded yet. Open a file in the Explorer, export a "
@@ -125,7 +135,7 @@ def events_table_html(events: list[Event]) -> str:
     rows = []
     collapsed = collapse_repeats(events)
     for e, times, last in reversed(collapsed[-TABLE_ROWS:]):
-        names = ", ".join(Path(p).name for p in e.paths)
+        names = ", ".join(shown_path(p, root) for p in e.paths)
         again = (
             f" <span class='hpc-prov-again'>({times} times, last at {html.escape(_time(last))})</span>"
             if times > 1 else ""
@@ -362,7 +372,7 @@ class ProvenanceView(pn.viewable.Viewer):
         self.counts.object = counts_html(events, len(recorded.files), len(views))
         self.plan_w.object = self._plan_html(plan) + self._views_note(s)
         if new_events:
-            self.table.object = events_table_html(events)
+            self.table.object = events_table_html(events, s.root)
             self.picture.object = timeline(events) if events else None
             self.picture.visible = bool(events)
 
@@ -433,9 +443,7 @@ class ProvenanceView(pn.viewable.Viewer):
         missing = s.views_without_files()
         if not missing:
             return ""
-        root = Path(s.root)
-        names = ", ".join(html.escape(Path(p).relative_to(root).as_posix() if Path(p).is_relative_to(root)
-                                      else Path(p).name) for p in missing)
+        names = ", ".join(html.escape(shown_path(p, s.root)) for p in missing)
         one = len(missing) == 1
         return (f"<br><span class='hpc-prov-view-missing'>&#9888; Not in the bundle but shown in an open view: "
                 f"{names}. The bundle's notebook would reopen that view without {'it' if one else 'them'}: "

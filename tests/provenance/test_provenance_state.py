@@ -52,6 +52,8 @@ def test_opened_files_views_and_exports_are_recorded_and_bundled(root: Path):
     # untrusted names are escaped in what the tab shows
     table = events_table_html(prov.events())
     assert "b &lt;i&gt;.h5" in table and "<i>" not in table
+    # under the root, files are named with their folder (runs of one name in two folders stay apart)
+    assert ">runs/b &lt;i&gt;.h5</td>" in events_table_html(prov.events(), prov.root)
     assert "<b>2</b> files" in counts_html(prov.events(), 2, 1)
 
     zip_path = prov.export_bundle(name="s1")
