@@ -61,6 +61,16 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _fmt_position(value: float) -> str:
+    """A slice position: one decimal from 0.1 up to a million (-635.0, -1765.0, 12.5: one format
+    across slices, where 4 significant digits gave -635.0 beside -1765), else 4 significant digits."""
+    if value is None or not np.isfinite(value):
+        return str(value)
+    if value == 0 or 0.1 <= abs(value) < 1e6:
+        return f"{value:.1f}"
+    return f"{value:.4g}"
+
+
 def _label(name: str, units: str | None) -> str:
     return f"{name} [{units}]" if units else name
 
@@ -510,7 +520,7 @@ class SliceState(param.Parameterized):
         units = (getattr(vol, "coord_units", {}) or {}).get(self.axis)
         n = vol.shape[list(vol.dims).index(self.axis)]
         if coords is not None and len(coords) == n and self.axis not in getattr(vol, "index_dims", ()):
-            pos = f"{self.axis} = {_fmt(float(coords[self.index]))}" + (f" {units}" if units else "")
+            pos = f"{self.axis} = {_fmt_position(float(coords[self.index]))}" + (f" {units}" if units else "")
         else:  # no coordinates: the slice number alone (an index "= 8" beside "slice 9" read as two)
             pos = f"{self.axis}: slice {self.index + 1} of {n}"
         if coords is None or len(coords) != n or self.axis in getattr(vol, "index_dims", ()):

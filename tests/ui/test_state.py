@@ -37,7 +37,7 @@ def test_readout_in_physical_units(data_root: Path):
     assert s.param.index.bounds == (0, NX - 1)
     assert s.data.dims == ("z", "y")
     x = grid()["x"][s.index]
-    assert s.readout.startswith(f"x = {x:.4g} m") or s.readout.startswith(f"x = {x:.1f} m")
+    assert s.readout.startswith(f"x = {x:.1f} m")
     np.testing.assert_allclose(s.data.values, model(1)[:, :, s.index], rtol=1e-6)
 
 
@@ -735,3 +735,10 @@ def test_link_moves_runs_on_other_meshes_to_the_same_place(tmp_path: Path):
         assert abs(fine["z"][other.index] - depth) <= 6.25
     other.index = 0  # the finer run leads: the others go to the cell nearest its depth
     assert lead.index == twin.index == 0
+
+
+def test_slice_positions_read_in_one_format():
+    from hpcdash.explorer.state import _fmt_position
+
+    assert [_fmt_position(v) for v in (-635.0, -1764.98, 12.5, 0.0, -95.04, 0.00123, 2.5e6)] == [
+        "-635.0", "-1765.0", "12.5", "0.0", "-95.0", "0.00123", "2.5e+06"]
