@@ -1004,13 +1004,16 @@ class ExplorerState(param.Parameterized):
         except Exception as err:  # noqa: BLE001
             self.message = str(err) or f"{path} cannot be opened."
             return None
+        already = [i + 1 for i, p in enumerate(self.panes) if p.file == str(real)]
         pane = SliceState(root=self.root)
         pane.open(str(real), dataset=settings.get("dataset"), axis=settings.get("axis"),
                   index=settings.get("index"), read=False)
         if settings and not pane.error:
             pane.apply_settings(settings, read=False)
         self.add_pane(pane)
-        self.message = ""
+        # opening a file twice may be meant (two axes of one run); said, in case it was not
+        self.message = (f"{real.name} was already open in pane {already[0]}; pane {len(self.panes)} shows it too."
+                        if already else "")
         if not pane.error:
             if background:
                 self.loader.request([pane])

@@ -742,3 +742,12 @@ def test_slice_positions_read_in_one_format():
 
     assert [_fmt_position(v) for v in (-635.0, -1764.98, 12.5, 0.0, -95.04, 0.00123, 2.5e6)] == [
         "-635.0", "-1765.0", "12.5", "0.0", "-95.0", "0.00123", "2.5e+06"]
+
+
+def test_opening_a_file_twice_is_said(data_root: Path):
+    ex = ExplorerState(root=str(data_root))
+    ex.open("a.h5")
+    ex.open("b.h5")
+    assert ex.message == ""
+    ex.open("a.h5")
+    assert len(ex.panes) == 3 and ex.message == "a.h5 was already open in pane 1; pane 3 shows it too."
