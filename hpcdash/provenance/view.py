@@ -257,6 +257,7 @@ class ProvenanceView(pn.viewable.Viewer):
             "", css_classes=["hpc-prov-counts-pane"], stylesheets=STYLESHEETS, sizing_mode="stretch_width"
         )
         self.picture = pn.pane.HoloViews(None, sizing_mode="stretch_width", visible=False)
+        self._timeline: hv.streams.Pipe | None = None  # feeds the drawn timeline its events
         self.table = pn.pane.HTML(
             "", css_classes=["hpc-prov-events"], stylesheets=STYLESHEETS, sizing_mode="stretch_width"
         )
@@ -373,7 +374,14 @@ class ProvenanceView(pn.viewable.Viewer):
         self.plan_w.object = self._plan_html(plan) + self._views_note(s)
         if new_events:
             self.table.object = events_table_html(events, s.root)
-            self.picture.object = timeline(events) if events else None
+            if events and self._timeline is None:
+                self._timeline = hv.streams.Pipe(data=events)
+                self.picture.object = hv.DynamicMap(lambda data: timeline(data).opts(framewise=True),
+                                                    streams=[self._timeline])
+            elif events:
+                # the drawn figure takes the new dots: a new figure in its place made the browser
+                # scroll the page up to it (an export, which adds a row, lost the reader's place)
+                self._timeline.send(events)
             self.picture.visible = bool(events)
 
     def _show_choice(self, recorded: BundlePlan) -> None:

@@ -113,6 +113,11 @@ def test_the_view_shows_an_empty_state_then_the_events(root: Path, monkeypatch):
     prov.log.record("open", "Opened a.h5", paths=[root / "runs" / "a.h5"])
     view._refresh()
     assert "Opened a.h5" in view.table.object and view.picture.visible
+    drawn = view.picture.object
+    prov.log.record("open", "Opened c.h5", paths=[root / "runs" / "c.h5"])
+    view._refresh()
+    # the drawn timeline takes the new event in place: a new figure made the browser scroll to it
+    assert view.picture.object is drawn and len(drawn[()]) == 2
     assert "1 file" in view.plan_w.object and "free space" not in view.plan_w.object
     monkeypatch.setattr(pv, "LARGE_BUNDLE_BYTES", 1)  # a large file: the form says what copying costs
     prov.log.record("open", "Opened b.h5", paths=[root / "runs" / "b <i>.h5"])
