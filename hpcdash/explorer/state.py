@@ -237,10 +237,14 @@ class SliceState(param.Parameterized):
         return self.clamp_index(int(np.abs(mine - theirs[index]).argmin()))
 
     def _axis_coords(self) -> np.ndarray | None:
+        """The cell centres along the normal axis; None without an axis, or where the file gives it
+        no coordinates (the readout, the position compared and Link's mapping all ask this)."""
         vol = self._vol
         if vol is None or self.axis is None or self.axis in getattr(vol, "index_dims", ()):
             return None
-        return vol.coords.get(self.axis)
+        coords = vol.coords.get(self.axis)
+        n = vol.shape[list(vol.dims).index(self.axis)]
+        return coords if coords is not None and len(coords) == n else None
 
     def open(self, path: str | os.PathLike, dataset: str | None = None, axis: str | None = None,
              index: int | None = None, read: bool = True) -> bool:
@@ -516,15 +520,12 @@ class SliceState(param.Parameterized):
         vol = self._vol
         if vol is None or self.axis is None:
             return ""
-        coords = vol.coords.get(self.axis)
-        units = (getattr(vol, "coord_units", {}) or {}).get(self.axis)
         n = vol.shape[list(vol.dims).index(self.axis)]
-        if coords is not None and len(coords) == n and self.axis not in getattr(vol, "index_dims", ()):
-            pos = f"{self.axis} = {_fmt_position(float(coords[self.index]))}" + (f" {units}" if units else "")
-        else:  # no coordinates: the slice number alone (an index "= 8" beside "slice 9" read as two)
-            pos = f"{self.axis}: slice {self.index + 1} of {n}"
-        if coords is None or len(coords) != n or self.axis in getattr(vol, "index_dims", ()):
-            return pos + self._fixed_note(vol)
+        coords = self._axis_coords()
+        if coords is None:  # the slice number alone (an index "= 8" beside "slice 9" read as two)
+            return f"{self.axis}: slice {self.index + 1} of {n}" + self._fixed_note(vol)
+        units = (getattr(vol, "coord_units", {}) or {}).get(self.axis)
+        pos = f"{self.axis} = {_fmt_position(float(coords[self.index]))}" + (f" {units}" if units else "")
         return f"{pos} (slice {self.index + 1} of {n})" + self._fixed_note(vol)
 
     def _fixed_note(self, vol) -> str:
@@ -579,11 +580,10 @@ class SliceState(param.Parameterized):
     def normal_position(self) -> float | None:
         """Where the slice lies along the normal axis: its coordinate, or its index for a dimension
         without coordinates (None for a 2-D dataset or before a file is open)."""
-        vol = self._vol
-        if vol is None or self.axis is None:
+        if self._vol is None or self.axis is None:
             return None
-        coords = vol.coords.get(self.axis)
-        if coords is None or self.axis in getattr(vol, "index_dims", ()) or not 0 <= self.index < len(coords):
+        coords = self._axis_coords()
+        if coords is None or not 0 <= self.index < len(coords):
             return float(self.index)
         return float(coords[self.index])
 

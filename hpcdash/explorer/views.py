@@ -1092,8 +1092,9 @@ class ExplorerView(pn.viewable.Viewer):
         with pn.io.hold():
             for p in self.explorer.panes:
                 v = self._views.get(id(p))
-                if v is not None and v.linked != self._zoom_linked(p):
-                    v.linked = self._zoom_linked(p)
+                linked = self._zoom_linked(p)
+                if v is not None and v.linked != linked:
+                    v.linked = linked
 
     def _on_panes(self, *events) -> None:
         e = self.explorer
