@@ -54,6 +54,13 @@ PLOT_MARGIN_WIDTH = 170
 _CSS_FILE = Path(__file__).resolve().parents[1] / "assets" / "hpcdash.css"
 #: Our stylesheet, given to components (Panel renders each one in its own shadow root).
 STYLESHEETS = [_CSS_FILE.read_text()] if _CSS_FILE.exists() else []
+#: two panes a row where both get at least PANE_MIN_WIDTH px, else one: narrower panes would run into
+#: each other (their controls keep their widths). Bokeh writes the grid's columns into its own stylesheet.
+PANE_MIN_WIDTH = 460
+_PANE_GRID_CSS = (
+    ":host { grid-template-columns: repeat(auto-fit, minmax(min(100%, max(" f"{PANE_MIN_WIDTH}px"
+    ", calc(50% - 10px))), 1fr)) !important; grid-template-rows: none !important; grid-auto-flow: row !important; }"
+    " :host > * { grid-area: auto !important; }")
 
 #: Sets a figure's aspect ratio (outer width / outer height) so that its frame has the data's aspect:
 #: width w and height w * ratio, the axes, toolbar and colour bar keeping their size around it.
@@ -1126,7 +1133,8 @@ class ExplorerView(pn.viewable.Viewer):
             self._active_tab = active
             body.param.watch(lambda ev: setattr(self, "_active_tab", ev.new), "active")
         else:
-            body = pn.GridBox(*[c for _, c in cards], ncols=min(len(cards), 2), sizing_mode="stretch_width")
+            body = pn.GridBox(*[c for _, c in cards], ncols=min(len(cards), 2), sizing_mode="stretch_width",
+                              stylesheets=[_PANE_GRID_CSS] if len(cards) > 1 else [])
         # link, layout and compare act between panes: with one pane open they would do nothing
         several = len(cards) > 1
         self.controls.visible = several

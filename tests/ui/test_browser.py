@@ -401,6 +401,36 @@ def test_one_pane_on_a_laptop_screen_shows_its_slice_without_scrolling(page: Pag
     assert console_errors == []
 
 
+def test_panes_stack_on_a_narrow_screen_and_sit_side_by_side_on_a_wide_one(page: Page, hpcdash_server,
+                                                                           console_errors):
+    """Three runs in the grid layout: at 800 px (the sidebar keeps its width) each pane gets the whole
+    width, one under the other, none running into another; at 1400 px two panes share a row."""
+    query = {"file": "a.h5", "file2": "b.h5", "file3": "c.h5"}
+
+    def boxes(width: int) -> list[dict]:
+        page.set_viewport_size({"width": width, "height": 700})
+        page.goto(hpcdash_server.url + "/?" + urlencode(query), timeout=LOAD)
+        for i in range(3):
+            expect(readout(page, i)).to_contain_text("slice", timeout=LOAD)
+        page.wait_for_timeout(500)  # the grid takes its final size
+        return [pane(page, i).bounding_box() for i in range(3)]
+
+    def overlap(a: dict, b: dict) -> bool:
+        return (a["x"] < b["x"] + b["width"] - 1 and b["x"] < a["x"] + a["width"] - 1
+                and a["y"] < b["y"] + b["height"] - 1 and b["y"] < a["y"] + a["height"] - 1)
+
+    narrow = boxes(800)
+    assert len({round(b["x"]) for b in narrow}) == 1, f"panes not in one column at 800 px: {narrow}"
+    assert all(b["x"] + b["width"] <= 800 for b in narrow), f"a pane runs off the screen: {narrow}"
+    assert not any(overlap(a, b) for i, a in enumerate(narrow) for b in narrow[i + 1:]), narrow
+    assert narrow[0]["y"] < narrow[1]["y"] < narrow[2]["y"]
+    wide = boxes(1400)
+    assert abs(wide[0]["y"] - wide[1]["y"]) < 1 and wide[1]["x"] > wide[0]["x"] + wide[0]["width"] - 1, wide
+    assert wide[2]["y"] > wide[0]["y"] and abs(wide[2]["x"] - wide[0]["x"]) < 1, wide
+    assert not any(overlap(a, b) for i, a in enumerate(wide) for b in wide[i + 1:]), wide
+    assert console_errors == []
+
+
 def test_panel_serve_dashboard(page: Page, data_root: Path, start_server, console_errors):
     server = start_server([sys.executable, "-m", "panel", "serve", "dashboards/hpcdash_app.py",
                            "--port", "{port}", "--address", "127.0.0.1",
