@@ -352,11 +352,18 @@ def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike 
     titles = [name for name, _ in built]
     ctx.shared["show_tab"] = lambda name: setattr(main, "active", titles.index(name))  # e.g. after opening runs
 
+    contents = {0: built[0][1]} if built else {}
+
     def _open_tab(event) -> None:
         entry = later.pop(event.new, None)
         if entry is not None:
             name, factory, holder = entry
-            holder.objects = [_build(name, factory, ctx)]
+            contents[event.new] = _build(name, factory, ctx)
+            holder.objects = [contents[event.new]]
+        # a tab may do periodic work only worth doing on screen (set_shown: the Cluster tab's refresh)
+        for i, content in contents.items():
+            if callable(getattr(content, "set_shown", None)):
+                content.set_shown(i == event.new)
 
     main.param.watch(_open_tab, "active")
     if not template:

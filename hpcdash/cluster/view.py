@@ -166,6 +166,8 @@ class ClusterView(pn.viewable.Viewer):
         self._shown_sweep: SweepOutcome | None = None  # the control's last sweep as this page shows it
         self._periodic = None
         self._ticking = False
+        #: False while the page shows another tab: the periodic refresh then reads and sends nothing
+        self._shown = True
         self._running_calls: set[int] = set()  # buttons whose call is running (see _busy)
         self._layout = None
         self._model_error = ("", "")
@@ -346,6 +348,14 @@ class ClusterView(pn.viewable.Viewer):
         if self.close_on_session_end:
             self.control.close()
 
+    def set_shown(self, shown: bool) -> None:
+        """The app tells whether this tab is the one on screen. A hidden tab skips its periodic refresh
+        (the job table's times change every period, and each change is a message to the browser); shown
+        again, it refreshes at once."""
+        was, self._shown = self._shown, shown
+        if shown and not was and self._periodic is not None:
+            pn.state.execute(self._tick)
+
     def stop_refresh(self) -> None:
         """Stop the periodic job-table refresh."""
         if self._periodic is not None:
@@ -467,7 +477,7 @@ class ClusterView(pn.viewable.Viewer):
         return st
 
     async def _tick(self) -> None:
-        if self._ticking:
+        if self._ticking or not self._shown:
             return
         self._ticking = True
         try:
