@@ -36,6 +36,9 @@ CMAPS = ["viridis", "cividis", "magma", "inferno", "plasma", "gray", "fire", "kb
 READ_AHEAD_STEP = 8
 #: Diverging colormap used for difference and ratio views.
 DIVERGING_CMAP = "coolwarm"
+#: What each comparison mode draws (its colour bar's label) and its word in export file names.
+_COMPARE_LABELS = {"difference": "A - B", "ratio": "log10(A / B)"}
+_COMPARE_FILE_WORDS = {"difference": "minus", "ratio": "log10ratio"}
 #: Attribute names that describe encoding, not the run; never shown as "key attributes" in a title.
 _PLUMBING_ATTRS = {
     "units", "long_name", "standard_name", "_FillValue", "missing_value", "valid_min", "valid_max",
@@ -73,6 +76,15 @@ def _fmt_position(value: float) -> str:
 
 def _label(name: str, units: str | None) -> str:
     return f"{name} [{units}]" if units else name
+
+
+def _export_record(kind: str, filename: str, payload: bytes) -> dict[str, Any]:
+    """What the record of any export holds: its format, file name, size and SHA-256 (hex) of the
+    bytes written."""
+    import hashlib
+
+    return {"format": kind, "filename": filename, "bytes": len(payload),
+            "sha256": hashlib.sha256(payload).hexdigest()}
 
 
 @dataclass
@@ -501,12 +513,16 @@ class SliceState(param.Parameterized):
             return None
         return self.color_range(result.volume_range, data=result.data, stats=result.extra.get("stats"))[0]
 
+    def export_stem(self, name: str | None = None) -> str:
+        """File name (without suffix) of an export of what this pane shows: `name` (default: the
+        file's stem), then the normal axis and the slice number the page shows, 1 to n ("a_z64");
+        `name` alone for a 2-D dataset."""
+        name = name or Path(self.file).stem or "slice"
+        return f"{name}_{self.axis}{self.index + 1}" if self.axis else name
+
     def exported(self, kind: str, filename: str, payload: bytes) -> None:
         """Note that the current slice was exported (`kind`: png / npy / csv) as `payload`."""
-        import hashlib
-
-        self.last_export = {"format": kind, "filename": filename, "bytes": len(payload),
-                            "sha256": hashlib.sha256(payload).hexdigest(), "dataset": self.dataset,
+        self.last_export = {**_export_record(kind, filename, payload), "dataset": self.dataset,
                             "axis": self.axis, "index": self.index, "readout": self.readout}
 
     def refresh(self) -> None:
@@ -927,6 +943,10 @@ class ExplorerState(param.Parameterized):
     comparison = param.Parameter(default=None, doc="The difference / ratio slice (xarray.DataArray) or None.")
     comparison_error = param.String(default="")
     comparison_clim = param.Tuple(default=(-1.0, 1.0), length=2)
+    comparison_export = param.Dict(default=None, allow_None=True,
+                                   doc="The last comparison exported: format, filename, bytes, sha256, the "
+                                       "mode (compare), the runs a and b (file, dataset, index), axis and "
+                                       "readout (see `comparison_exported`).")
 
     _LINKED = ("axis", "index", "cmap", "scale", "symmetric", "range_mode", "vmin", "vmax")
     #: linked only between panes of one quantity (fixed values in S/m mean nothing for ohm m)
@@ -1223,6 +1243,54 @@ class ExplorerState(param.Parameterized):
         m = float(np.abs(finite).max()) if finite.size else 1.0
         m = m or 1.0
         self.param.update(comparison=result, comparison_error=err, comparison_clim=(-m, m))
+
+    def comparison_runs(self) -> tuple[SliceState, SliceState] | None:
+        """Panes A and B of the comparison drawn (None while none is)."""
+        if self.comparison is None:
+            return None
+        try:
+            return self.panes[self.compare_a], self.panes[self.compare_b]
+        except IndexError:
+            return None
+
+    def comparison_label(self, units: bool = True) -> str:
+        """What the comparison's values are, as its colour bar says: "A - B (S/m)", "log10(A / B)";
+        "" with no comparison mode. Units come from a file: escape before HTML."""
+        label = _COMPARE_LABELS.get(self.compare, "")
+        unit = self.comparison.attrs.get("units") if units and self.comparison is not None else None
+        return f"{label} ({unit})" if unit else label
+
+    def comparison_heading(self) -> str:
+        """Plain-text heading of an exported comparison, one line each: what it is and where the
+        slices lie, then run A, then run B ("" while no comparison is drawn)."""
+        runs = self.comparison_runs()
+        if runs is None:
+            return ""
+        a, b = runs
+        first = " · ".join(filter(None, [self.comparison_label(units=False), a.readout]))
+        return f"{first}\nA = {a.title}\nB = {b.title}"
+
+    def comparison_stem(self) -> str:
+        """File name (without suffix) of an export of the comparison drawn: "<A>_minus_<B>_z64" or
+        "<A>_log10ratio_<B>_z64" (file stems, then the slice as A's pane numbers it); "" while none
+        is drawn."""
+        runs = self.comparison_runs()
+        if runs is None:
+            return ""
+        a, b = runs
+        stem_a, stem_b = (Path(p.file).stem or "slice" for p in (a, b))
+        return a.export_stem(f"{stem_a}_{_COMPARE_FILE_WORDS[self.compare]}_{stem_b}")
+
+    def comparison_exported(self, kind: str, filename: str, payload: bytes) -> None:
+        """Note that the comparison drawn was exported (`kind`: png / npy / csv) as `payload`."""
+        runs = self.comparison_runs()
+        if runs is None:
+            return
+        a, b = runs
+        self.comparison_export = {
+            **_export_record(kind, filename, payload), "compare": self.compare,
+            **{k: {"file": p.file, "dataset": p.dataset, "index": p.index} for k, p in (("a", a), ("b", b))},
+            "axis": a.axis, "readout": a.readout}
 
     # ------------------------------------------------------------------ URL query
     def to_query(self) -> dict[str, str]:

@@ -399,6 +399,50 @@ class ReadoutText(pn.widgets.StaticText):
             model.text = text
 
 
+class ExportButtons(pn.viewable.Viewer):
+    """The PNG, .npy and .csv download buttons of one picture (a pane's slice, the comparison).
+
+    Each writes what is on screen, ``data()`` (a 2-D xarray.DataArray, or None when nothing is), to
+    ``"<stem()>.<format>"``: the PNG with ``png(data)``, the values with their coordinates with
+    `export.slice_npy` / `export.slice_csv`; then ``record(format, filename, payload)`` notes it.
+    """
+
+    FORMATS: ClassVar[dict[str, str]] = {"png": "PNG", "npy": ".npy", "csv": ".csv"}
+
+    def __init__(self, data: Callable[[], object], stem: Callable[[], str], png: Callable[[object], bytes],
+                 record: Callable[[str, str, bytes], None], **params):
+        super().__init__(**params)
+        self._data, self._stem, self._png, self._record = data, stem, png, record
+        self.buttons = {kind: pn.widgets.FileDownload(callback=partial(self._download, kind), filename=f"slice.{kind}",
+                                                      label=label, color="light", width=80, embed=False)
+                        for kind, label in self.FORMATS.items()}
+        #: the buttons in a row (a layout: hidden and shown with its `visible`)
+        self.row = pn.Row(pn.pane.HTML("Export:", margin=(12, 5)), *self.buttons.values(),
+                          css_classes=["hpcdash-export"])
+
+    def __panel__(self):
+        return self.row
+
+    def enable(self, on: bool) -> None:
+        """Offer the downloads (True) or grey them out (widgets that do not change send nothing)."""
+        for w in self.buttons.values():
+            if w.disabled == on:
+                w.disabled = not on
+
+    def _download(self, kind: str):
+        import io
+
+        data = self._data()
+        if data is None:
+            return None
+        widget = self.buttons[kind]
+        widget.filename = f"{self._stem()}.{kind}"
+        writers = {"png": self._png, "npy": export.slice_npy, "csv": export.slice_csv}
+        payload = writers[kind](data)
+        self._record(kind, widget.filename, payload)
+        return io.BytesIO(payload)
+
+
 class SliceView(pn.viewable.Viewer):
     """One pane: title, controls, readout, messages, datashaded slice, export."""
 
@@ -448,12 +492,8 @@ class SliceView(pn.viewable.Viewer):
         # pane that has drawn a plot reaches the inner Bokeh pane, which copies the figure's stylesheet
         # models into a list of strings and fails (Panel 1.9), so the pane's parameters are never touched
         self.plot_box = pn.Column(self.plot_pane, self.placeholder, sizing_mode="stretch_width", margin=0)
-        self.png_w = pn.widgets.FileDownload(callback=self._png, filename="slice.png", label="PNG",
-                                             color="light", width=80, embed=False)
-        self.npy_w = pn.widgets.FileDownload(callback=self._npy, filename="slice.npy", label=".npy",
-                                             color="light", width=80, embed=False)
-        self.csv_w = pn.widgets.FileDownload(callback=self._csv, filename="slice.csv", label=".csv",
-                                             color="light", width=80, embed=False)
+        self.exports = ExportButtons(data=lambda: state.data, stem=state.export_stem, png=self._png,
+                                     record=state.exported)
         self._plot_key = None
         self._streams: list[hv.streams.Params] = []
         self._range = self._size = None
@@ -481,7 +521,7 @@ class SliceView(pn.viewable.Viewer):
                               self.vmin_w, self.vmax_w, self.sym_w, align_items="flex-end",
                               css_classes=["hpcdash-settings"], sizing_mode="stretch_width", margin=0)
         slider_row = pn.Row(self.slice_w, self.readout_pane, sizing_mode="stretch_width")
-        export_row = pn.Row(pn.pane.HTML("Export:", margin=(12, 5)), self.png_w, self.npy_w, self.csv_w)
+        export_row = self.exports.row
         # a file that could not be opened: its pane shows the message, Reload and Close, not controls
         # that would do nothing
         self._controls = (settings, slider_row, export_row)
@@ -526,10 +566,7 @@ class SliceView(pn.viewable.Viewer):
     def _sync_exports(self, *events) -> None:
         # exports write the slice on screen: none while the pane shows a message instead, or before
         # its first slice (widgets that do not change send nothing)
-        off = bool(self.state.error) or self.state.data is None
-        for w in (self.png_w, self.npy_w, self.csv_w):
-            if w.disabled != off:
-                w.disabled = off
+        self.exports.enable(not self.state.error and self.state.data is not None)
 
     def _readout_html(self) -> str:
         return f'<span class="hpcdash-readout-text">{escape(self.state.readout)}</span>'
@@ -760,50 +797,18 @@ class SliceView(pn.viewable.Viewer):
         self._sync_text()
 
     # -------------------------------------------------------------- export
-    def _stem(self) -> str:
+    def _png(self, data) -> bytes:
         s = self.state
-        stem = Path(s.file).stem or "slice"
-        # the slice number the page shows (1 to n), as in the URL
-        return f"{stem}_{s.axis}{s.index + 1}" if s.axis else stem
-
-    def _png(self):
-        s = self.state
-        if s.data is None:
-            return None
         xl, yl, cl = s.axis_labels()
         lo, hi = s.clim
-        self.png_w.filename = self._stem() + ".png"
-        png = export.slice_png(s.data, _palette(s.cmap), (lo, hi), log=s.scale == "log" and lo > 0,
-                               title=f"{s.title}\n{s.readout}", xlabel=xl, ylabel=yl, clabel=cl,
-                               equal_aspect=s.same_units())
-        s.exported("png", self.png_w.filename, png)
-        import io
-
-        return io.BytesIO(png)
-
-    def _npy(self):
-        import io
-
-        if self.state.data is None:
-            return None
-        self.npy_w.filename = self._stem() + ".npy"
-        payload = export.slice_npy(self.state.data)
-        self.state.exported("npy", self.npy_w.filename, payload)
-        return io.BytesIO(payload)
-
-    def _csv(self):
-        import io
-
-        if self.state.data is None:
-            return None
-        self.csv_w.filename = self._stem() + ".csv"
-        payload = export.slice_csv(self.state.data)
-        self.state.exported("csv", self.csv_w.filename, payload)
-        return io.BytesIO(payload)
+        return export.slice_png(data, _palette(s.cmap), (lo, hi), log=s.scale == "log" and lo > 0,
+                                title=f"{s.title}\n{s.readout}", xlabel=xl, ylabel=yl, clabel=cl,
+                                equal_aspect=s.same_units())
 
 
 class ComparisonView(pn.viewable.Viewer):
-    """Difference (A - B) or ratio (log10 A/B) of two panes, diverging colormap, symmetric range."""
+    """Difference (A - B) or ratio (log10 A/B) of two panes, diverging colormap, symmetric range; its
+    PNG, .npy and .csv exports."""
 
     def __init__(self, explorer: ExplorerState, **params):
         super().__init__(**params)
@@ -811,10 +816,13 @@ class ComparisonView(pn.viewable.Viewer):
         self.error_pane = message_pane("warning")
         self.title_pane = pn.pane.HTML("", css_classes=["hpcdash-title"])
         self.plot_pane = pn.pane.HoloViews(None, linked_axes=False, css_classes=["hpcdash-compare-plot"])
+        self.exports = ExportButtons(data=lambda: explorer.comparison, stem=explorer.comparison_stem,
+                                     png=self._png, record=explorer.comparison_exported)
         self._key = None
         explorer.param.watch(self._update, ["comparison", "comparison_error", "compare", "comparison_clim"])
-        self._layout = pn.Column(self.title_pane, self.error_pane, self.plot_pane, css_classes=["hpcdash-compare"],
-                                 sizing_mode="stretch_width", stylesheets=STYLESHEETS)
+        self._layout = pn.Column(self.title_pane, self.error_pane, self.plot_pane, self.exports.row,
+                                 css_classes=["hpcdash-compare"], sizing_mode="stretch_width",
+                                 stylesheets=STYLESHEETS)
         self._update()
 
     def __panel__(self):
@@ -839,21 +847,30 @@ class ComparisonView(pn.viewable.Viewer):
         kdims = [_dim(f"{xdim}_cmp", str(xdim), cu.get(xdim)), _dim(f"{ydim}_cmp", str(ydim), cu.get(ydim))]
         return SliceParts(x, y, np.asarray(data.values, np.float32), kdims, [vdim], bool(uniform))
 
+    def _png(self, data) -> bytes:
+        """The comparison as a PNG: its colour map, symmetric range and colour bar label, the runs and
+        the position in the heading, axes labelled as A's pane."""
+        e = self.explorer
+        a, _ = e.comparison_runs()
+        xl, yl, _ = a.axis_labels()
+        return export.slice_png(data, _palette(DIVERGING_CMAP), e.comparison_clim, title=e.comparison_heading(),
+                                xlabel=xl, ylabel=yl, clabel=e.comparison_label(), equal_aspect=a.same_units())
+
     def _update(self, *events) -> None:
         e = self.explorer
         self.error_pane.param.update(object=escape(e.comparison_error), visible=bool(e.comparison_error))
         self._layout.visible = e.compare != "none"
+        self.exports.enable(e.comparison is not None)
         if e.comparison is None:
             self.plot_pane.object = None
             self.title_pane.object = ""  # it named the runs of the last comparison drawn
             self._key = None
             return
         a, b = e.panes[e.compare_a], e.panes[e.compare_b]
-        label = "A - B" if e.compare == "difference" else "log10(A / B)"
-        self.title_pane.object = (f"<b>{escape(label)}</b>: A = {escape(a.title)}; B = {escape(b.title)}"
-                                  f" &middot; <span class='hpcdash-readout-text'>{escape(a.readout)}</span>")
-        units = e.comparison.attrs.get("units")
-        clabel = plain_text(f"{label} ({units})" if units else label)
+        self.title_pane.object = (f"<b>{escape(e.comparison_label(units=False))}</b>: A = {escape(a.title)}; "
+                                  f"B = {escape(b.title)} &middot; "
+                                  f"<span class='hpcdash-readout-text'>{escape(a.readout)}</span>")
+        clabel = plain_text(e.comparison_label())
         key = (clabel, a.same_units())
         if self._key != key:  # the colour bar's label is an option of the plot: a new mode draws anew
             stream = hv.streams.Params(e, ["comparison", "comparison_clim"])

@@ -82,11 +82,12 @@ class ProvenanceState(param.Parameterized):
 
     # ------------------------------------------------------------------ sources
     def watch_explorer(self, explorer) -> None:
-        """Record the files (and datasets) `explorer` (an ExplorerState) opens, and exported slices;
-        its panes' views are taken when a bundle is written. Several explorers may be watched (the
-        pages of one server); `unwatch_explorer` drops one."""
+        """Record the files (and datasets) `explorer` (an ExplorerState) opens, and exported slices and
+        comparisons; its panes' views are taken when a bundle is written. Several explorers may be
+        watched (the pages of one server); `unwatch_explorer` drops one."""
         self._explorers.add(explorer)
         explorer.param.watch(lambda *e, x=explorer: self._on_panes(x), ["panes"])
+        explorer.param.watch(lambda e: self._comparison_exported(e.new), ["comparison_export"])
         self._on_panes(explorer)
 
     def unwatch_explorer(self, explorer) -> None:
@@ -134,6 +135,16 @@ class ProvenanceState(param.Parameterized):
             return
         self.log.record(
             "export", f"Downloaded {export.get('filename', 'a slice')}", paths=[pane.file], **export
+        )
+
+    def _comparison_exported(self, export: dict | None) -> None:
+        """An exported comparison is an "export" like a slice's, naming both runs (A first); its
+        details say what it is (`compare`: difference or ratio) and which slices (`a`, `b`)."""
+        if not export:
+            return
+        paths = [export[k]["file"] for k in ("a", "b") if export.get(k, {}).get("file")]
+        self.log.record(
+            "export", f"Downloaded {export.get('filename', 'a comparison')}", paths=paths, **export
         )
 
     def watch_cluster(self, control) -> None:

@@ -189,16 +189,16 @@ def test_a_plane_has_no_slice_controls_and_a_lost_file_no_exports(tmp_path):
     plane = SliceView(SliceState(str(tmp_path / "plane.h5"), root=str(tmp_path)))
     assert plane.state.data is not None and not plane.state.error
     assert not plane.axis_w.visible and not plane.slice_w.visible
-    assert not plane.png_w.disabled
+    assert not plane.exports.buttons["png"].disabled
 
     hpcdash.write_volume(tmp_path / "run.h5", "/m", model(1), grid(), mode="w")
     view = SliceView(SliceState(str(tmp_path / "run.h5"), root=str(tmp_path)))
     assert view.axis_w.visible and view.slice_w.visible
-    assert not any(w.disabled for w in (view.png_w, view.npy_w, view.csv_w))
+    assert not any(w.disabled for w in view.exports.buttons.values())
     (tmp_path / "run.h5").unlink()
     view.state.index += 1
     assert view.state.error
-    assert all(w.disabled for w in (view.png_w, view.npy_w, view.csv_w))
+    assert all(w.disabled for w in view.exports.buttons.values())
 
 
 def test_comparison_is_drawn_true_to_shape(data_root):

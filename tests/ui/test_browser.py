@@ -330,6 +330,35 @@ def test_exports_download_png_npy_csv(page: Page, hpcdash_server, tmp_path: Path
     assert console_errors == []
 
 
+def test_comparison_exports_its_values(page: Page, hpcdash_server, data_root: Path, tmp_path: Path,
+                                       console_errors):
+    """Compare turned on with two runs: the comparison's own .npy download holds A - B of the two
+    slices shown, named after both runs and the slice."""
+    import h5py
+
+    open_view(page, hpcdash_server, file="a.h5", file2="b.h5", slice="5")
+    expect(readout(page, 1)).to_contain_text("(slice 5 of 12)", timeout=LOAD)  # Link took B along
+    comparison = page.locator(".hpcdash-compare")
+    npy = comparison.get_by_role("button", name=".npy")
+    expect(npy).to_be_hidden()  # no comparison, no comparison export
+    page.locator(".hpcdash-controls select").first.select_option("difference")
+    expect(comparison.locator("canvas").first).to_be_visible(timeout=STEP)
+    expect(npy).to_be_enabled(timeout=STEP)
+    with page.expect_download(timeout=STEP) as info:
+        npy.click()
+    assert info.value.suggested_filename == "a_minus_b_z5.npy"
+    target = tmp_path / info.value.suggested_filename
+    info.value.save_as(target)
+    got = np.load(target)
+    with (h5py.File(data_root / "a.h5", "r", locking=False) as fa,
+          h5py.File(data_root / "b.h5", "r", locking=False) as fb):
+        want = (np.asarray(fa["/model/conductivity"][4], dtype=float)
+                - np.asarray(fb["/model/conductivity"][4], dtype=float))
+    assert got.shape == want.shape == (16, 20)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    assert console_errors == []
+
+
 def test_tabs_layout(page: Page, hpcdash_server, console_errors):
     open_view(page, hpcdash_server, file="a.h5", file2="b.h5", layout="tabs")
     expect(page.get_by_text("1. a.h5")).to_be_visible(timeout=LOAD)

@@ -669,8 +669,6 @@ def test_one_slice_number_in_readout_url_and_export_names(tmp_path: Path):
     (a file without coordinates reads "dim_0: slice 9 of 16", not "dim_0 = 8 (slice 9 of 16)")."""
     import h5py
 
-    from hpcdash.explorer.views import SliceView
-
     with h5py.File(tmp_path / "bare.h5", "w") as f:
         f["v"] = np.random.default_rng(0).random((16, 5, 6))
     s = SliceState(str(tmp_path / "bare.h5"), root=str(tmp_path))
@@ -679,7 +677,7 @@ def test_one_slice_number_in_readout_url_and_export_names(tmp_path: Path):
     assert s.to_query(root=str(tmp_path))["slice"] == "9"
     assert SliceState.settings_from_query({"slice": "9"})["index"] == 8
     assert SliceState.settings_from_query({"slice": "0"})["index"] == 0  # clamped, not the last slice
-    assert SliceView(s)._stem() == "bare_dim_09"
+    assert s.export_stem() == "bare_dim_09"
 
 
 def test_titles_name_first_what_tells_the_open_runs_apart(tmp_path: Path):
