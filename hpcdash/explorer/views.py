@@ -24,7 +24,7 @@ import numpy as np
 import panel as pn
 import param
 import xarray as xr
-from bokeh.models import CustomJS, CustomJSTickFormatter
+from bokeh.models import CustomJS, CustomJSTickFormatter, WheelZoomTool
 from holoviews.plotting.util import process_cmap
 from panel.io.state import set_curdoc
 from panel.models import HTML as PanelHTML
@@ -340,6 +340,26 @@ def _is_uniform(vol, dim, coords) -> bool:
         return d.size == 0 or bool(np.allclose(d, d[0], rtol=1e-6))
 
 
+def navigation_tools() -> dict:
+    """Plot options for zoom and pan, for one plot (a Bokeh tool belongs to one figure). The mouse wheel
+    scrolls the page, as everywhere else on it; with Ctrl held it zooms (a page of several panes was
+    otherwise zoomed instead of scrolled whenever the pointer crossed a plot). Zooming and panning stop
+    at the data's extent."""
+    # maintain_focus off: a zoom out that reaches the data's edge on one side goes on to the other
+    # edges (on, it stopped short of the whole slice whenever the pointer was off-centre)
+    wheel = WheelZoomTool(modifiers={"ctrl": True}, maintain_focus=False)
+    return dict(default_tools=["pan", wheel, "box_zoom", "save", "reset"], active_tools=["pan", "wheel_zoom"])
+
+
+def bound_to_data(plot, element=None) -> None:
+    """Plot hook: zoom and pan stop at the ranges of the plot's first drawing, the whole slice (a new
+    file or normal axis draws a new plot). HoloViews' `apply_hard_bounds` takes the bounds from each
+    drawn element, which here is the rasterized view: after a zoom in, the view could not be left."""
+    for r in (plot.state.x_range, plot.state.y_range):
+        if r.bounds is None and all(isinstance(v, (int, float)) and np.isfinite(v) for v in (r.start, r.end)):
+            r.bounds = (min(r.start, r.end), max(r.start, r.end))
+
+
 class SliceSlider(pn.widgets.IntSlider):
     """The "Slice" slider. A move is handled at once, not after Panel's 50 ms window for batching
     browser events (a key press should show its slice as soon as it can). Its moves do not count
@@ -617,8 +637,7 @@ class SliceView(pn.viewable.Viewer):
         # Panel links the x/y ranges (zoom and pan) of plots whose axes have the same label and unit;
         # only linked panes take part
         opts = dict(colorbar=True, clabel=plain_text(cl), tools=["hover"], responsive=True, title="",
-                    shared_axes=self.linked, toolbar="above", active_tools=["wheel_zoom"],
-                    default_tools=["pan", "wheel_zoom", "box_zoom", "save", "reset"])
+                    shared_axes=self.linked, toolbar="above", **navigation_tools())
         aspect = self._aspect()
         # physical aspect when both axes have the same units (and the shape is not extreme)
         opts["aspect"] = (1 / aspect) if aspect is not None else 4 / 3
@@ -687,6 +706,7 @@ class SliceView(pn.viewable.Viewer):
 
     def _hook_at_render(self, plot, element) -> None:
         skip_first_range_rerun(plot)
+        bound_to_data(plot)
         fig = plot.state
         ratio = self._aspect()
         if ratio is not None:  # of the ranges drawn (cell edges), not of the cell centres
@@ -876,7 +896,7 @@ class ComparisonView(pn.viewable.Viewer):
             stream = hv.streams.Params(e, ["comparison", "comparison_clim"])
 
             opts = dict(colorbar=True, tools=["hover"], toolbar="above", frame_width=FRAME_WIDTH, clabel=clabel, title="",
-                        hooks=[skip_first_range_rerun])
+                        hooks=[skip_first_range_rerun, bound_to_data], **navigation_tools())
             if a.same_units():  # true to shape, as the panes: the frame's height follows the data's
                 opts["data_aspect"] = 1
             else:

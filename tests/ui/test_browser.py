@@ -183,12 +183,14 @@ def test_linked_panes_follow_each_other(page: Page, hpcdash_server, demo_runs, c
     assert ra.inner_text() == rb.inner_text()
     a1 = wait_for_image_change(page, a0, 0, 0.01)
     b1 = wait_for_image_change(page, b0, 1, 0.01)
-    # zoom (mouse wheel) on pane A: pane B shows the same zoomed region
+    # zoom (Ctrl + mouse wheel) on pane A: pane B shows the same zoomed region
     canvas = pane(page, 0).locator(".hpcdash-plot canvas").first
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+    page.keyboard.down("Control")
     page.mouse.wheel(0, -600)
+    page.keyboard.up("Control")
     wait_for_image_change(page, a1, 0, 0.05)
     wait_for_image_change(page, b1, 1, 0.05)
     # axis change on pane B moves pane A too
@@ -457,6 +459,64 @@ def test_panes_stack_on_a_narrow_screen_and_sit_side_by_side_on_a_wide_one(page:
     assert abs(wide[0]["y"] - wide[1]["y"]) < 1 and wide[1]["x"] > wide[0]["x"] + wide[0]["width"] - 1, wide
     assert wide[2]["y"] > wide[0]["y"] and abs(wide[2]["x"] - wide[0]["x"]) < 1, wide
     assert not any(overlap(a, b) for i, a in enumerate(wide) for b in wide[i + 1:]), wide
+    assert console_errors == []
+
+
+#: every figure of the page with its ranges and their bounds, the newest last
+FIGURE_RANGES = """() => { const out = [];
+  for (const d of Bokeh.documents) for (const m of d._all_models.values())
+    if (m.x_range && m.y_range && m.renderers && m.x_range.start !== undefined)
+      out.push({x: [m.x_range.start, m.x_range.end], y: [m.y_range.start, m.y_range.end],
+                bx: m.x_range.bounds, by: m.y_range.bounds});
+  return out; }"""
+
+
+def test_the_wheel_scrolls_the_page_and_zooms_with_ctrl_within_the_data(page: Page, hpcdash_server, console_errors):
+    """Over a plot the mouse wheel scrolls the page; Ctrl + wheel zooms, and zooming out stops at the
+    whole slice, also after the view was zoomed in and redrawn; a new normal axis has its own limits."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(hpcdash_server.url + "/?" + urlencode({"file": "a.h5"}), timeout=LOAD)
+    expect(readout(page)).to_contain_text("z =", timeout=LOAD)
+    canvas = pane(page, 0).locator(".hpcdash-plot canvas").first
+    expect(canvas).to_be_visible(timeout=STEP)
+    page.wait_for_timeout(1000)
+    whole = page.evaluate(FIGURE_RANGES)[-1]
+    main_scroll = "() => (document.querySelector('#main') || document.scrollingElement).scrollTop"
+
+    def over_plot() -> None:
+        box = canvas.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
+
+    def wheel(dy: int, ctrl: bool) -> dict:
+        over_plot()
+        if ctrl:
+            page.keyboard.down("Control")
+        page.mouse.wheel(0, dy)
+        if ctrl:
+            page.keyboard.up("Control")
+        page.wait_for_timeout(600)  # the zoomed view is rasterized again and sent
+        return page.evaluate(FIGURE_RANGES)[-1]
+
+    top = page.evaluate(main_scroll)
+    after = wheel(200, ctrl=False)
+    assert page.evaluate(main_scroll) > top, "the wheel over a plot did not scroll the page"
+    assert after["x"] == whole["x"] and after["y"] == whole["y"], "the wheel without Ctrl zoomed"
+    for _ in range(3):
+        zoomed = wheel(-100, ctrl=True)
+    assert zoomed["x"][1] - zoomed["x"][0] < 0.8 * (whole["x"][1] - whole["x"][0]), (zoomed, whole)
+    for _ in range(12):
+        out = wheel(100, ctrl=True)
+    assert out["x"] == pytest.approx(whole["x"]) and out["y"] == pytest.approx(whole["y"]), (out, whole)
+    # a new normal axis: a new plot, limited to its own slice
+    pane(page, 0).locator(".hpcdash-axis select").select_option("x")
+    expect(readout(page)).to_contain_text("x =", timeout=STEP)
+    page.wait_for_timeout(1000)
+    side = page.evaluate(FIGURE_RANGES)[-1]
+    assert side["bx"] == pytest.approx(side["x"]) and side["by"] == pytest.approx(side["y"]), side
+    assert side["x"] + side["y"] != pytest.approx(whole["x"] + whole["y"]), "a plane across x spans other ranges"
+    for _ in range(6):
+        out = wheel(100, ctrl=True)
+    assert out["x"] == pytest.approx(side["x"]) and out["y"] == pytest.approx(side["y"]), (out, side)
     assert console_errors == []
 
 
