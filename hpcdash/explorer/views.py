@@ -1166,7 +1166,9 @@ class ExplorerView(pn.viewable.Viewer):
         elif e.layout == "tabs":
             # a file just opened is the tab shown; otherwise the tab the user chose stays
             active = len(cards) - 1 if added else min(self._active_tab, len(cards) - 1)
-            body = pn.Tabs(*cards, sizing_mode="stretch_width", dynamic=False, active=active)
+            # the tab labels wrap onto more lines rather than run off the right edge (many runs)
+            body = pn.Tabs(*cards, sizing_mode="stretch_width", dynamic=False, active=active,
+                           stylesheets=[".bk-headers-wrapper { flex-wrap: wrap; } .bk-tab { white-space: nowrap; }"])
             self._active_tab = active
             body.param.watch(lambda ev: setattr(self, "_active_tab", ev.new), "active")
         else:

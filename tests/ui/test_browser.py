@@ -371,6 +371,23 @@ def test_tabs_layout(page: Page, hpcdash_server, console_errors):
     assert console_errors == []
 
 
+def test_many_tabs_wrap_onto_more_lines_on_a_narrow_screen(page: Page, hpcdash_server, demo_runs, console_errors):
+    files = ["a.h5", "b.h5", "c.h5", "multi.h5", *demo_runs]
+    query = {("file" if i == 0 else f"file{i + 1}"): f for i, f in enumerate(files)}
+    page.set_viewport_size({"width": 800, "height": 700})
+    page.goto(hpcdash_server.url + "/?" + urlencode({**query, "layout": "tabs"}), timeout=LOAD)
+    last = page.locator(".bk-tab", has_text=f"{len(files)}. ")
+    expect(last).to_be_visible(timeout=LOAD)
+    labels = page.locator(".bk-tab", has_text=". ")
+    expect(labels).to_have_count(len(files))
+    boxes = [labels.nth(i).bounding_box() for i in range(len(files))]
+    assert all(b["x"] + b["width"] <= 800 for b in boxes), f"tab labels run off the screen: {boxes}"
+    assert len({round(b["y"]) for b in boxes}) > 1  # on more than one line
+    last.click()
+    expect(page.locator(".hpcdash-title").filter(has_text=Path(demo_runs[-1]).name)).to_be_visible(timeout=STEP)
+    assert console_errors == []
+
+
 def test_close_button_closes_its_own_pane(page: Page, hpcdash_server, console_errors):
     """Each pane's Close button (in its title row) closes that pane; the others, the URL and the
     comparison choices follow, and the last one closed brings back the empty state."""
