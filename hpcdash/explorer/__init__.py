@@ -7,7 +7,8 @@ In a notebook cell::
     hpcdash.SliceExplorer(["a.h5", "b.h5"], link=True)    # linked panes, difference view available
 
 The state (what is shown) lives in `SliceExplorer.state` (an `ExplorerState` of `SliceState` panes), so a
-notebook can drive it too: ``ex.state.panes[0].index = 10``.
+notebook can drive it too: ``ex.state.panes[0].index = 10``, and for data of more than 3 dimensions
+``ex.state.panes[0].held = {"t": 3}`` (the index of each dimension neither normal nor in the plane).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -76,6 +77,11 @@ def _fmt_position(value: float) -> str:
 
 def _label(name: str, units: str | None) -> str:
     return f"{name} [{units}]" if units else name
+
+
+def _filename_part(name: str) -> str:
+    """A dimension name (text from a file) as part of a download's file name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(name)).strip("-") or "dim"
 
 
 def _export_record(kind: str, filename: str, payload: bytes) -> dict[str, Any]:
@@ -144,6 +150,9 @@ class SliceState(param.Parameterized):
     axis = param.Selector(default=None, objects=[], allow_None=True, label="Normal axis",
                           doc="Dimension normal to the slice plane.")
     index = param.Integer(default=0, bounds=(0, 0), label="Slice", doc="Index along the normal axis.")
+    held = param.Dict(default={}, doc="Data of more than 3 dimensions: the index of each dimension that is "
+                                      "neither the normal axis nor in the slice plane (dim name -> index, "
+                                      "see `held_sizes`); {} for 2-D and 3-D data.")
     cmap = param.Selector(default="viridis", objects=CMAPS, label="Colormap")
     scale = param.Selector(default="linear", objects=["linear", "log"], label="Colour scale")
     symmetric = param.Boolean(default=False, label="Symmetric about zero")
@@ -166,11 +175,13 @@ class SliceState(param.Parameterized):
                                                "shows the new contents.")
     last_export = param.Dict(default=None, allow_None=True,
                              doc="The last slice exported from this pane: format, filename, bytes, sha256, "
-                                 "axis, index (see `exported`).")
+                                 "axis, index, held (see `exported`).")
 
     def __init__(self, file: str | os.PathLike | None = None, *, opener: Callable | None = None,
                  finder: Callable | None = None, **params):
         init_file = params.pop("file", None) or file
+        # a slice and held indices mean something once the file is open (bounds): `open` sets them
+        index, held = params.pop("index", None), params.pop("held", None)
         super().__init__(**params)
         self._vol = None
         self._vol_key: tuple | None = None
@@ -178,6 +189,7 @@ class SliceState(param.Parameterized):
         self._stats: SliceStats | None = None  # summary of the shown slice (data)
         self._lock = threading.RLock()
         self._last_index: int | None = None
+        self._index_axis: str | None = None  # the axis `index` and its bounds were last fitted to
         self._opener = opener
         self._finder = finder
         self._suspend = False
@@ -193,7 +205,7 @@ class SliceState(param.Parameterized):
         self._same_grid: dict = {}  # (id of own coords, id of a lead's) -> same coordinates
         if init_file:
             self.open(str(init_file), dataset=params.get("dataset"), axis=params.get("axis"),
-                      index=params.get("index"))
+                      index=index, held=held)
 
     # ------------------------------------------------------------------ data layer access
     def _data(self):
@@ -225,7 +237,49 @@ class SliceState(param.Parameterized):
         """Set the bounds of `index` to the length of the current normal axis; returns that length."""
         n = self._vol.shape[list(self._vol.dims).index(self.axis)]
         self.param.index.bounds = (0, n - 1)
+        self._index_axis = self.axis
         return n
+
+    def follow_axis(self) -> None:
+        """After a change of `axis`: fit the bounds of `index`, then `index` and `held` to the new axis,
+        keeping the place shown where it can. A dimension that was held becomes the normal axis at its
+        held index and the old normal axis is held at the slice it showed (data of more than 3 dims);
+        otherwise the slice stays if the new axis has it, else the middle one is shown."""
+        known = dict(self.held)
+        old = self._index_axis
+        if old is not None and old != self.axis:
+            known[old] = self.index
+        n = self.fit_index_bounds()
+        if self.axis in known:
+            index = known[self.axis]
+        else:
+            index = n // 2 if self.index is None or self.index >= n else self.index
+        self.index = self.clamp_index(index)
+        self.held = self.fit_held(known)
+        self._last_index = None
+
+    def held_sizes(self, axis: str | None = None) -> dict[str, int]:
+        """The dimensions held at one index while slicing along `axis` (default: the current axis), each
+        with its length, in file order: for data of more than 3 dims, those neither the normal axis nor
+        in the slice plane (the last two others); {} for 2-D and 3-D data."""
+        vol, axis = self._vol, axis or self.axis
+        if vol is None or axis is None:
+            return {}
+        dims = list(vol.dims)
+        return {d: int(vol.shape[dims.index(d)]) for d in [d for d in dims if d != axis][:-2]}
+
+    def fit_held(self, positions: dict[str, Any], axis: str | None = None) -> dict[str, int]:
+        """A value for `held` at `axis` (default: the current axis): each held dimension at its index in
+        `positions` moved inside its length, at 0 where `positions` has none (or no integer); names
+        that are not held are dropped."""
+        out = {}
+        for d, n in self.held_sizes(axis).items():
+            try:
+                i = int(positions.get(d, 0))
+            except (TypeError, ValueError):
+                i = 0
+            out[d] = min(max(i, 0), n - 1)
+        return out
 
     def clamp_index(self, index: int) -> int:
         """`index` moved inside the current bounds of `index`."""
@@ -251,18 +305,22 @@ class SliceState(param.Parameterized):
     def _axis_coords(self) -> np.ndarray | None:
         """The cell centres along the normal axis; None without an axis, or where the file gives it
         no coordinates (the readout, the position compared and Link's mapping all ask this)."""
+        return self._coords_of(self.axis)
+
+    def _coords_of(self, dim: str | None) -> np.ndarray | None:
+        """The cell centres along `dim`; None for no dim, or one the file gives no coordinates."""
         vol = self._vol
-        if vol is None or self.axis is None or self.axis in getattr(vol, "index_dims", ()):
+        if vol is None or dim is None or dim not in vol.dims or dim in getattr(vol, "index_dims", ()):
             return None
-        coords = vol.coords.get(self.axis)
-        n = vol.shape[list(vol.dims).index(self.axis)]
+        coords = vol.coords.get(dim)
+        n = vol.shape[list(vol.dims).index(dim)]
         return coords if coords is not None and len(coords) == n else None
 
     def open(self, path: str | os.PathLike, dataset: str | None = None, axis: str | None = None,
-             index: int | None = None, read: bool = True) -> bool:
+             index: int | None = None, read: bool = True, held: dict[str, int] | None = None) -> bool:
         """Open `path` (and `dataset`, default pick if None) in this pane and read the first slice
         (with ``read=False`` the caller asks for it: `refresh()`, or a loader that reads it in the
-        background).
+        background). `held`: indices of the held dimensions (see `held`; default 0).
 
         Returns False, with `error` set to a clear sentence, when the file cannot be shown.
         """
@@ -282,7 +340,7 @@ class SliceState(param.Parameterized):
                 dataset = next((i.name for i in infos if getattr(i, "is_default", False)), names[0])
             self.param.dataset.objects = names
             self.param.update(file=path, datasets_info=infos, dataset=dataset, error="")
-            ok = self._select_dataset(dataset, axis=axis, index=index)
+            ok = self._select_dataset(dataset, axis=axis, index=index, held=held)
         if ok and read:
             self.refresh()
         return ok
@@ -294,7 +352,8 @@ class SliceState(param.Parameterized):
         loading indicator, while the last slice stays on screen)."""
         if not self.file:
             return False
-        ok = self.open(self.file, dataset=self.dataset, axis=self.axis, index=self.index, read=False)
+        ok = self.open(self.file, dataset=self.dataset, axis=self.axis, index=self.index, held=self.held,
+                       read=False)
         if ok:
             self._request()
         return ok
@@ -318,8 +377,9 @@ class SliceState(param.Parameterized):
         self.param.update(file=path, data=None, error=msg, notice="", readout="",
                           title=Path(path).name, datasets_info=[], changed=False)
 
-    def _select_dataset(self, dataset: str, axis: str | None = None, index: int | None = None) -> bool:
-        """Open `dataset` of the current file and set axis choices and slice bounds."""
+    def _select_dataset(self, dataset: str, axis: str | None = None, index: int | None = None,
+                        held: dict[str, int] | None = None) -> bool:
+        """Open `dataset` of the current file and set axis choices, slice bounds and held indices."""
         try:
             vol = self._open_volume(self.file, dataset)
         except Exception as err:  # noqa: BLE001
@@ -331,8 +391,8 @@ class SliceState(param.Parameterized):
         if old is not None and old is not vol:
             _safe_close(old)
         dims = list(vol.dims)
-        # 3-D and N-D: any dim can be the normal axis (extra dims of N-D data stay at index 0);
-        # 2-D: the dataset is the image, there is no normal axis
+        # 3-D and N-D: any dim can be the normal axis (the extra dims of N-D data are held at an
+        # index each, `held`); 2-D: the dataset is the image, there is no normal axis
         axes = dims if len(dims) >= 3 else []
         self.param.axis.objects = axes
         axis = axis if axis in axes else (axes[0] if axes else None)
@@ -341,7 +401,8 @@ class SliceState(param.Parameterized):
             index = n // 2
         index = int(min(max(index, 0), n - 1))
         self.param.index.bounds = (0, max(n - 1, 0))
-        self.param.update(axis=axis, index=index, error="")
+        self._index_axis = axis
+        self.param.update(axis=axis, index=index, held=self.fit_held(held or {}, axis), error="")
         self.title = self._make_title(vol)
         return True
 
@@ -408,15 +469,23 @@ class SliceState(param.Parameterized):
         if self._suspend or self._vol is None or self.axis is None:
             return
         with self.suspended():
-            n = self.fit_index_bounds()
-            self.index = n // 2 if self.index is None or self.index >= n else self.index
-            self._last_index = None
+            self.follow_axis()
         self._request("axis")
 
     @param.depends("index", watch=True)
     def _index_changed(self):
         if not self._suspend:
             self._request("index")
+
+    @param.depends("held", watch=True)
+    def _held_changed(self):
+        if self._suspend:
+            return
+        fitted = self.fit_held(self.held)
+        if fitted != self.held:  # a notebook or a stale widget asked for what is not there
+            with self.suspended():
+                self.held = fitted
+        self._request("held")
 
     @param.depends("cmap", "scale", "symmetric", "range_mode", "vmin", "vmax", watch=True)
     def _colour_changed(self):
@@ -438,13 +507,14 @@ class SliceState(param.Parameterized):
 
     # ------------------------------------------------------------------ reading
     def request_key(self) -> tuple:
-        """Identifies what is wanted now: (file, dataset, axis, index)."""
-        return (self.file, self.dataset, self.axis, self.index)
+        """Identifies what is wanted now: (file, dataset, axis, index, held as sorted (dim, index) pairs)."""
+        return (self.file, self.dataset, self.axis, self.index, tuple(sorted(self.held.items())))
 
     def load(self, key: tuple | None = None) -> SliceResult:
         """Read the slice for `key` (default: the current request). Thread-safe; sets no parameters."""
         key = key or self.request_key()
-        file, dataset, axis, index = key
+        file, dataset, axis, index, held = key
+        held = dict(held)
         with self._lock:
             vol = self._vol
             if vol is None or self._vol_key != (file, dataset):
@@ -455,13 +525,13 @@ class SliceState(param.Parameterized):
                     # stepping: the slabs around here load in the background (asked first, so
                     # this read knows they are on their way); a jump reads only its own plane
                     try:
-                        vol.prefetch(axis, index, 1 if index > last else -1)
+                        vol.prefetch(axis, index, 1 if index > last else -1, **held)
                     except Exception:  # noqa: BLE001 - read-ahead is an optimisation only
                         pass
                 if axis is None:
                     data = vol.slice(0, 0)  # 2-D dataset: the whole array
                 else:
-                    data = vol.slice(axis, index)
+                    data = vol.slice(axis, index, **held)
                 vrange = None
                 if self.range_mode == "volume":
                     vrange = self._volume_range(vol)
@@ -515,15 +585,19 @@ class SliceState(param.Parameterized):
 
     def export_stem(self, name: str | None = None) -> str:
         """File name (without suffix) of an export of what this pane shows: `name` (default: the
-        file's stem), then the normal axis and the slice number the page shows, 1 to n ("a_z64");
-        `name` alone for a 2-D dataset."""
+        file's stem), then the normal axis and the slice number the page shows, 1 to n ("a_z64"),
+        then each held dimension's ("a_z64_t3"); `name` alone for a 2-D dataset."""
         name = name or Path(self.file).stem or "slice"
-        return f"{name}_{self.axis}{self.index + 1}" if self.axis else name
+        if not self.axis:
+            return name
+        parts = [(self.axis, self.index), *self.held.items()]
+        return name + "".join(f"_{_filename_part(d)}{i + 1}" for d, i in parts)
 
     def exported(self, kind: str, filename: str, payload: bytes) -> None:
         """Note that the current slice was exported (`kind`: png / npy / csv) as `payload`."""
         self.last_export = {**_export_record(kind, filename, payload), "dataset": self.dataset,
-                            "axis": self.axis, "index": self.index, "readout": self.readout}
+                            "axis": self.axis, "index": self.index, "held": dict(self.held),
+                            "readout": self.readout}
 
     def refresh(self) -> None:
         """Read and show the current slice synchronously (notebook and tests)."""
@@ -533,24 +607,25 @@ class SliceState(param.Parameterized):
 
     # ------------------------------------------------------------------ derived text
     def _make_readout(self) -> str:
-        vol = self._vol
-        if vol is None or self.axis is None:
+        """The normal axis and then each held dimension, e.g. 'z = -112.5 m (slice 5 of 12) · t = 3.0 s
+        (slice 2 of 4)'."""
+        if self._vol is None or self.axis is None:
             return ""
-        n = vol.shape[list(vol.dims).index(self.axis)]
-        coords = self._axis_coords()
-        if coords is None:  # the slice number alone (an index "= 8" beside "slice 9" read as two)
-            return f"{self.axis}: slice {self.index + 1} of {n}" + self._fixed_note(vol)
-        units = (getattr(vol, "coord_units", {}) or {}).get(self.axis)
-        pos = f"{self.axis} = {_fmt_position(float(coords[self.index]))}" + (f" {units}" if units else "")
-        return f"{pos} (slice {self.index + 1} of {n})" + self._fixed_note(vol)
+        held = self.held_sizes()
+        return " · ".join([self._position_text(self.axis, self.index)]
+                          + [self._position_text(d, self.held.get(d, 0)) for d in held])
 
-    def _fixed_note(self, vol) -> str:
-        """For data of more than 3 dimensions: the dimensions that are neither the normal axis nor in
-        the plane, each shown at its first position (said, rather than left for the user to guess)."""
-        dims = list(vol.dims)
-        rest = [d for d in dims if d != self.axis]
-        fixed = rest[:-2]
-        return "".join(f" · {d} at 1 of {vol.shape[dims.index(d)]}" for d in fixed)
+    def _position_text(self, dim: str, index: int) -> str:
+        """Where `index` lies along `dim`: its coordinate and the 1-based slice number, or the slice
+        number alone for a dim without coordinates (an index "= 8" beside "slice 9" read as two)."""
+        vol = self._vol
+        n = vol.shape[list(vol.dims).index(dim)]
+        coords = self._coords_of(dim)
+        if coords is None or not 0 <= index < n:
+            return f"{dim}: slice {index + 1} of {n}"
+        units = (getattr(vol, "coord_units", {}) or {}).get(dim)
+        pos = f"{dim} = {_fmt_position(float(coords[index]))}" + (f" {units}" if units else "")
+        return f"{pos} (slice {index + 1} of {n})"
 
     def axis_labels(self) -> tuple[str, str, str]:
         """Labels with units: (x axis, y axis, colour bar)."""
@@ -598,10 +673,18 @@ class SliceState(param.Parameterized):
         without coordinates (None for a 2-D dataset or before a file is open)."""
         if self._vol is None or self.axis is None:
             return None
-        coords = self._axis_coords()
-        if coords is None or not 0 <= self.index < len(coords):
-            return float(self.index)
-        return float(coords[self.index])
+        return self._position_of(self.axis, self.index)
+
+    def held_positions(self) -> dict[str, float]:
+        """Where each held dimension is held: its coordinate, or its index for a dimension without
+        coordinates (dim name -> position; {} for 2-D and 3-D data)."""
+        return {d: self._position_of(d, i) for d, i in self.held.items()}
+
+    def _position_of(self, dim: str, index: int) -> float:
+        coords = self._coords_of(dim)
+        if coords is None or not 0 <= index < len(coords):
+            return float(index)
+        return float(coords[index])
 
     def same_units(self) -> bool:
         """True when both plane axes carry the same (known) units: draw with data aspect 1."""
@@ -686,9 +769,17 @@ class SliceState(param.Parameterized):
     QUERY_KEYS = {"file": "file", "dataset": "dataset", "axis": "axis", "index": "slice", "cmap": "cmap",
                   "scale": "scale", "symmetric": "sym", "range_mode": "range", "vmin": "vmin",
                   "vmax": "vmax"}
+    #: `held` goes into the URL as one item per held dimension: "at.t=3" (pane k > 1: "at2.t=3"), the
+    #: slice number the page shows, like "slice"; a key of its own keeps any dim name unambiguous
+    HELD_QUERY_KEY = "at"
+
+    @classmethod
+    def _held_prefix(cls, suffix: str) -> str:
+        return f"{cls.HELD_QUERY_KEY}{suffix}."
 
     def to_query(self, suffix: str = "", root: str | None = None) -> dict[str, str]:
-        """The view as URL query items (file relative to `root` when inside it)."""
+        """The view as URL query items (file relative to `root` when inside it); held dimensions as
+        "at.<dim>=<slice number>"."""
         if not self.file:
             return {}
         q = {}
@@ -708,6 +799,8 @@ class SliceState(param.Parameterized):
             if name == "index":
                 value += 1  # the slice number the page shows (1 to n), as in "slice 65 of 128"
             q[key + suffix] = str(value)
+        for d, i in self.held.items():
+            q[self._held_prefix(suffix) + d] = str(i + 1)
         return q
 
     @classmethod
@@ -737,6 +830,15 @@ class SliceState(param.Parameterized):
                     out[name] = raw
             except ValueError:
                 continue
+        prefix, held = cls._held_prefix(suffix), {}
+        for key, raw in query.items():
+            if key.startswith(prefix) and len(key) > len(prefix):
+                try:
+                    held[key[len(prefix):]] = max(int(raw) - 1, 0)
+                except (TypeError, ValueError):
+                    continue
+        if held:
+            out["held"] = held
         return out
 
     def apply_settings(self, settings: dict[str, Any], read: bool = True) -> None:
@@ -752,9 +854,11 @@ class SliceState(param.Parameterized):
                 self._select_dataset(self.dataset)
             if settings.get("axis") in self.param.axis.objects and settings["axis"] != self.axis:
                 self.axis = settings["axis"]
-                self.fit_index_bounds()
+                self.follow_axis()
             if "index" in settings:
                 self.index = self.clamp_index(settings["index"])
+            if "held" in settings:
+                self.held = self.fit_held({**self.held, **settings["held"]})
         if read:
             self.refresh()
 
@@ -948,7 +1052,8 @@ class ExplorerState(param.Parameterized):
                                        "mode (compare), the runs a and b (file, dataset, index), axis and "
                                        "readout (see `comparison_exported`).")
 
-    _LINKED = ("axis", "index", "cmap", "scale", "symmetric", "range_mode", "vmin", "vmax")
+    #: "held": dimensions held in both panes (by name) at the same index
+    _LINKED = ("axis", "index", "held", "cmap", "scale", "symmetric", "range_mode", "vmin", "vmax")
     #: linked only between panes of one quantity (fixed values in S/m mean nothing for ohm m)
     _PER_QUANTITY = ("symmetric", "range_mode", "vmin", "vmax")
 
@@ -1027,7 +1132,7 @@ class ExplorerState(param.Parameterized):
         already = [i + 1 for i, p in enumerate(self.panes) if p.file == str(real)]
         pane = SliceState(root=self.root)
         pane.open(str(real), dataset=settings.get("dataset"), axis=settings.get("axis"),
-                  index=settings.get("index"), read=False)
+                  index=settings.get("index"), held=settings.get("held"), read=False)
         if settings and not pane.error:
             pane.apply_settings(settings, read=False)
         self.add_pane(pane)
@@ -1103,7 +1208,8 @@ class ExplorerState(param.Parameterized):
 
     def _follow(self, lead: SliceState, pane: SliceState) -> None:
         """`pane` takes the linked settings of `lead`: its axis if `pane` has one of that name, then
-        its slice if that exists along the axis `pane` now has."""
+        its slice if that exists along the axis `pane` now has, and the index of each dimension both
+        hold."""
         self._set_linked(pane, {k: getattr(lead, k) for k in self._LINKED
                                 if k != "index" and self._compatible(lead, pane, k)})
         if self._compatible(lead, pane, "index"):
@@ -1113,10 +1219,11 @@ class ExplorerState(param.Parameterized):
         with pane.suspended():
             if "axis" in values and values["axis"] != pane.axis and values["axis"] in pane.param.axis.objects:
                 pane.axis = values["axis"]
-                pane.fit_index_bounds()
-                pane._last_index = None
+                pane.follow_axis()
             if "index" in values:
                 values = {**values, "index": pane.clamp_index(values["index"])}
+            if "held" in values:  # a lead's held indices, for the dims this pane holds too
+                values = {**values, "held": pane.fit_held({**pane.held, **values["held"]})}
             pane.param.update(**{k: v for k, v in values.items() if k != "axis"})
 
     def _pane_changed(self, *events) -> None:
@@ -1124,14 +1231,18 @@ class ExplorerState(param.Parameterized):
         if self._propagating or not self.link or src._suspend:
             return
         values = {e.name: e.new for e in events}
-        if "axis" in values:
+        if "axis" in values:  # a new axis moves the index and the held dims (SliceState.follow_axis)
             values["index"] = src.index
+            values["held"] = src.held
+        if "held" in values:
+            values["held"] = src.held  # as kept in bounds by the pane
         others = [p for p in self.panes if p is not src and not p.error]
         if not others:
             return
         if set(values) == {"index"}:
             self._step_linked(src, others, values["index"])
             return
+        before = {id(p): p.request_key() for p in others}
         with self._propagation():
             for p in others:
                 linked = {k: v for k, v in values.items() if k in ("axis", "index") or self._compatible(src, p, k)}
@@ -1143,7 +1254,9 @@ class ExplorerState(param.Parameterized):
                 for p in others:
                     p._update_colour()
         self._harmonise_clim()
-        if {"axis", "index"} & set(values):
+        if set(values) == {"held"}:  # the panes holding none of the moved dims show what they showed
+            self._pane_request(src, [p for p in others if p.request_key() != before[id(p)]])
+        elif {"axis", "index", "held"} & set(values):
             self._pane_request(src, others)
 
     def _step_linked(self, src: SliceState, others: list[SliceState], index: int) -> None:
@@ -1176,7 +1289,7 @@ class ExplorerState(param.Parameterized):
             return
         if isinstance(reason, list):
             panes = [pane] + reason
-        elif reason in ("axis", "index") and self.link and any(
+        elif reason in ("axis", "index", "held") and self.link and any(
                 p is not pane and not p.error for p in self.panes):
             return
         else:
@@ -1346,6 +1459,12 @@ def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
         where_a, where_b = (p.readout.split(" (slice")[0] for p in (a, b))
         return None, (f"A is at {where_a} and B at {where_b}: a comparison needs both runs at the same "
                       "position (Link keeps them together).")
+    ha, hb = a.held_positions(), b.held_positions()
+    for d in sorted(ha.keys() & hb.keys()):
+        if not np.isclose(ha[d], hb[d], rtol=1e-6, atol=1e-9 * max(1.0, abs(ha[d]))):
+            where_a, where_b = (p._position_text(d, p.held[d]).split(" (slice")[0] for p in (a, b))
+            return None, (f"A is at {where_a} and B at {where_b}: a comparison needs both runs at the same "
+                          "position (Link keeps them together).")
     if da.dims != db.dims or da.shape != db.shape:
         def cells(d):
             return " \u00d7 ".join(f"{n} {name}" for name, n in zip(d.dims, d.shape, strict=False))

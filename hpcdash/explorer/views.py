@@ -486,6 +486,13 @@ class SliceView(pn.viewable.Viewer):
         self.slice_w.param.watch(self._on_slider, "value")
         s.param.watch(self._on_index, "index")
         s.param.watch(self._fit_slider, "index", what="bounds")
+        # data of more than 3 dims: one slider per held dimension, labelled with its name (empty otherwise)
+        self.held_w: dict[str, SliceSlider] = {}
+        self._held_sizes: dict[str, int] = {}
+        self.held_row = pn.Row(sizing_mode="stretch_width", margin=0, css_classes=["hpcdash-held-row"],
+                               visible=False)
+        self._sync_held()
+        s.param.watch(self._sync_held, ["held", "axis", "dataset", "file"])
         self.cmap_w = pn.widgets.Select.from_param(s.param.cmap, label="Colormap", width=110, css_classes=["hpcdash-cmap"])
         self.scale_w = pn.widgets.RadioButtonGroup.from_param(s.param.scale, label="Colour scale", width=120, css_classes=["hpcdash-scale"])
         self.sym_w = pn.widgets.Checkbox.from_param(s.param.symmetric, label="Symmetric about zero",
@@ -549,6 +556,7 @@ class SliceView(pn.viewable.Viewer):
             pn.Row(*header, sizing_mode="stretch_width"),
             settings,
             slider_row,
+            self.held_row,
             self.error_pane,
             self.notice_pane,
             self.plot_box,
@@ -566,6 +574,9 @@ class SliceView(pn.viewable.Viewer):
         for box in getattr(self, "_controls", ()):
             if box.visible != usable:
                 box.visible = usable
+        held = usable and bool(self.held_w)  # only for data of more than 3 dims
+        if self.held_row.visible != held:
+            self.held_row.visible = held
 
     def _sync_text(self) -> None:
         self._sync_controls()
@@ -589,7 +600,10 @@ class SliceView(pn.viewable.Viewer):
         self.exports.enable(not self.state.error and self.state.data is not None)
 
     def _readout_html(self) -> str:
-        return f'<span class="hpcdash-readout-text">{escape(self.state.readout)}</span>'
+        # data of more than 3 dims: each held dimension on a line of its own (on one line, the
+        # readout took the width of the "Slice" slider beside it); the text reads as the state's
+        lines = self.state.readout.split(" · ")
+        return f'<span class="hpcdash-readout-text">{" · <br>".join(escape(line) for line in lines)}</span>'
 
     def _on_text(self, *events) -> None:
         if all(e.name == "readout" for e in events):
@@ -612,6 +626,40 @@ class SliceView(pn.viewable.Viewer):
         lo, hi = self.state.param.index.bounds
         # a slider needs end > start; a single plane leaves it at one position (and disabled by _sync_text)
         self.slice_w.param.update(start=lo, end=max(hi, lo + 1), value=self.state.index)
+
+    def _sync_held(self, *events) -> None:
+        """One slider per held dimension (`SliceState.held`): new sliders when the held dimensions or
+        their lengths change (another axis, dataset or file), else the sliders follow `held`."""
+        s = self.state
+        sizes = s.held_sizes()
+        if sizes != self._held_sizes:
+            self._held_sizes = sizes
+            self.held_w = {}
+            for d, n in sizes.items():
+                # numbered 1 to n, like the "Slice" slider and the readout; the name comes from the
+                # file: Bokeh draws a slider title as text unless it finds TeX in it (plain_text)
+                w = SliceSlider(label=plain_text(str(d)), start=0, end=max(n - 1, 1), value=s.held.get(d, 0),
+                                disabled=n < 2, sizing_mode="stretch_width", css_classes=["hpcdash-held"],
+                                format=CustomJSTickFormatter(code="return (tick + 1).toFixed(0)"))
+                w.param.watch(partial(self._on_held_slider, d), "value")
+                self.held_w[d] = w
+            self.held_row.objects = list(self.held_w.values())
+            self._sync_controls()
+            return
+        for d, w in self.held_w.items():
+            value = s.held.get(d, 0)
+            if w.value != value:
+                w.value = value
+
+    def _on_held_slider(self, dim: str, event) -> None:
+        s = self.state
+        if dim not in s.held:  # a slider of the held dims before the axis changed
+            return
+        value = min(max(int(event.new), 0), self._held_sizes.get(dim, 1) - 1)
+        if s.held.get(dim) != value:
+            s.held = {**s.held, dim: value}
+        if value != event.new:  # past the end: the slider goes back to the index shown
+            self.held_w[dim].value = value
 
     def _on_changed(self, event) -> None:
         # the file changed on disk: Reload is what to press next
@@ -1182,7 +1230,7 @@ class ExplorerView(pn.viewable.Viewer):
 
     # -------------------------------------------------------------- URL
     def _watch_for_url(self, pane: SliceState) -> None:
-        pane.param.watch(self._sync_url, list(SliceState.QUERY_KEYS))
+        pane.param.watch(self._sync_url, [*SliceState.QUERY_KEYS, "held"])
 
     def _sync_url(self, *events) -> None:
         """Keep the URL query in step with the view. Slider moves are written once the slider has rested
@@ -1190,7 +1238,7 @@ class ExplorerView(pn.viewable.Viewer):
         if not self._sync_url_enabled:
             return
         doc = pn.state.curdoc
-        if events and all(e.name == "index" for e in events) and doc is not None:
+        if events and all(e.name in ("index", "held") for e in events) and doc is not None:
             if not self._url_pending:
                 self._url_pending = True
                 doc.add_timeout_callback(self._flush_url, URL_DELAY_MS)

@@ -80,3 +80,32 @@ def write_bad_files(folder: Path) -> dict[str, Path]:
     write_volume(out["evil_name"], "/<script>alert(1)</script>", model(3), grid(), {"note": "<img src=x onerror=alert(2)>"},
                  coord_units={"z": "m<b>!</b>", "y": "m", "x": "m"}, mode="w")
     return out
+
+
+#: A run in time: 4 time steps (seconds) of a z, y, x volume; dims come from dimension scales.
+NT = 4
+
+
+def times(nt: int = NT) -> np.ndarray:
+    return np.arange(nt, dtype=float) * 0.5
+
+
+def model_4d(seed: int, nt: int = NT) -> np.ndarray:
+    """(t, z, y, x) values that differ at every time step: step k is model(seed + k) scaled by k + 1."""
+    return np.stack([model(seed + k) * (k + 1) for k in range(nt)]).astype(np.float32)
+
+
+def write_run_4d(path: Path, seed: int, names: tuple[str, ...] = ("t", "z", "y", "x"), nt: int = NT) -> Path:
+    """A 4-D dataset /model/conductivity with h5py dimension scales: the time axis first (units s),
+    then z, y, x (units m) as in `grid()`. `names` renames the dims (a name may be any text)."""
+    data = model_4d(seed, nt)
+    values = [times(nt), *grid().values()]
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("/model/conductivity", data=data, chunks=(1, 4, NY, NX))
+        ds.attrs["units"] = "S/m"
+        for i, (name, v, units) in enumerate(zip(names, values, ("s", "m", "m", "m"), strict=True)):
+            scale = f.create_dataset(f"/model/{name}", data=v)
+            scale.attrs["units"] = units
+            scale.make_scale(name)
+            ds.dims[i].attach_scale(scale)
+    return path

@@ -166,6 +166,35 @@ def test_url_reopens_the_same_view(page: Page, hpcdash_server, console_errors):
     assert console_errors == []
 
 
+def test_a_four_d_run_has_a_slider_for_its_extra_dim(page: Page, hpcdash_server, data_root: Path, console_errors):
+    """A (t, z, y, x) run scanned along z: t is held at the index its own slider shows (numbered from 1,
+    like "Slice"); moving it by keyboard changes the readout, the image and the URL. A 3-D run beside it
+    has no such slider."""
+    from tests.ui.hdf5_files import write_run_4d
+
+    (data_root / "nd").mkdir(exist_ok=True)
+    write_run_4d(data_root / "nd" / "run_t.h5", 1)
+    open_view(page, hpcdash_server, file="nd/run_t.h5", axis="z", slice="3", file2="a.h5", link="0")
+    ro = readout(page)
+    expect(ro).to_have_text("z = -62.5 m (slice 3 of 12) · t = 0.0 s (slice 1 of 4)", timeout=LOAD)
+    held = pane(page, 0).locator(".hpcdash-held")
+    expect(held).to_have_count(1)
+    expect(held).to_contain_text("t: 1")
+    expect(readout(page, 1)).to_contain_text("of 12)", timeout=STEP)
+    expect(pane(page, 1).locator(".hpcdash-held")).to_have_count(0)
+    page.wait_for_timeout(1000)
+    img0 = plot_pixels(page)
+    held.locator(".noUi-handle").focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect(ro).to_have_text("z = -62.5 m (slice 3 of 12) · t = 1.0 s (slice 3 of 4)", timeout=STEP)
+    expect(held).to_contain_text("t: 3")
+    wait_for_image_change(page, img0)
+    expect(page).to_have_url(re.compile(r"[?&]at\.t=3(&|$)"), timeout=STEP)
+    assert parse_qs(urlparse(page.url).query)["slice"] == ["3"]  # the normal axis stays where it was
+    assert console_errors == []
+
+
 def test_linked_panes_follow_each_other(page: Page, hpcdash_server, demo_runs, console_errors,
                                        blocked_requests, tmp_path: Path):
     open_view(page, hpcdash_server, file=demo_runs[0], file2=demo_runs[1])

@@ -497,10 +497,12 @@ def test_two_d_and_four_d_datasets(tmp_path: Path):
                  mode="w")
     s = SliceState(str(tmp_path / "nd.h5"))
     assert s.param.axis.objects == ["t", "z", "y", "x"]
-    s.axis = "z"
+    assert (s.axis, s.index, s.held) == ("t", 1, {"z": 0})
+    s.axis = "z"  # t, the axis until now, is held at the slice it showed
+    assert s.held == {"t": 1}
     s.index = 2
     assert s.data.dims == ("y", "x")
-    np.testing.assert_array_equal(s.data.values, cube[0, 2])  # extra dim t stays at index 0
+    np.testing.assert_array_equal(s.data.values, cube[1, 2])
 
 
 def test_close_pane_updates_query_and_comparison(data_root: Path):
@@ -707,10 +709,10 @@ def test_a_dimension_neither_normal_nor_in_the_plane_is_named_in_the_readout(tmp
         f["v"] = np.arange(3 * 4 * 5 * 6, dtype=np.float32).reshape(3, 4, 5, 6)
     s = SliceState(str(tmp_path / "fourd.h5"), root=str(tmp_path))
     assert s.axis == "dim_0" and s.data.dims == ("dim_2", "dim_3")
-    assert s.readout == "dim_0: slice 2 of 3 · dim_1 at 1 of 4"
+    assert s.readout == "dim_0: slice 2 of 3 · dim_1: slice 1 of 4"
     np.testing.assert_array_equal(s.data.values, np.arange(360, dtype=np.float32).reshape(3, 4, 5, 6)[1, 0])
-    s.axis = "dim_3"
-    assert s.readout.endswith(" · dim_0 at 1 of 3")
+    s.axis = "dim_3"  # dim_0 is held now, at the slice it showed
+    assert s.readout.endswith(" · dim_0: slice 2 of 3")
 
 
 def test_link_moves_runs_on_other_meshes_to_the_same_place(tmp_path: Path):
