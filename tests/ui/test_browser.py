@@ -83,6 +83,16 @@ def wait_for_image_change(page: Page, before: np.ndarray, i: int = 0, min_fracti
     raise AssertionError(f"the image of pane {i} did not change")
 
 
+def ctrl_wheel(page: Page, canvas, dy: int, at: tuple[float, float] = (0.4, 0.5)) -> None:
+    """Ctrl + mouse wheel over `canvas` at the fraction `at` of its size: zooms (dy < 0: in)."""
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * at[0], box["y"] + box["height"] * at[1])
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, dy)
+    page.keyboard.up("Control")
+
+
 def slice_number(ro) -> int:
     """The 1-based slice number shown by a readout locator (waits until it shows one)."""
     expect(ro).to_have_text(re.compile(r"slice \d+ of \d+"), timeout=STEP)
@@ -213,13 +223,7 @@ def test_linked_panes_follow_each_other(page: Page, hpcdash_server, demo_runs, c
     a1 = wait_for_image_change(page, a0, 0, 0.01)
     b1 = wait_for_image_change(page, b0, 1, 0.01)
     # zoom (Ctrl + mouse wheel) on pane A: pane B shows the same zoomed region
-    canvas = pane(page, 0).locator(".hpcdash-plot canvas").first
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
-    page.keyboard.down("Control")
-    page.mouse.wheel(0, -600)
-    page.keyboard.up("Control")
+    ctrl_wheel(page, pane(page, 0).locator(".hpcdash-plot canvas").first, -600)
     wait_for_image_change(page, a1, 0, 0.05)
     wait_for_image_change(page, b1, 1, 0.05)
     # axis change on pane B moves pane A too
@@ -268,11 +272,7 @@ def test_bad_file_gets_a_message_and_other_panes_keep_working(page: Page, hpcdas
     page.wait_for_timeout(1500)
     c0 = plot_pixels(page, 2)
     a0 = plot_pixels(page, 0)
-    canvas = pane(page, 0).locator(".hpcdash-plot canvas").first
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
-    page.mouse.wheel(0, -600)
+    ctrl_wheel(page, pane(page, 0).locator(".hpcdash-plot canvas").first, -600)
     wait_for_image_change(page, a0, 0, 0.05)
     page.wait_for_timeout(1500)
     assert changed_fraction(c0, plot_pixels(page, 2)) < 0.01
@@ -529,17 +529,13 @@ def test_the_wheel_scrolls_the_page_and_zooms_with_ctrl_within_the_data(page: Pa
     whole = page.evaluate(FIGURE_RANGES)[-1]
     main_scroll = "() => (document.querySelector('#main') || document.scrollingElement).scrollTop"
 
-    def over_plot() -> None:
-        box = canvas.bounding_box()
-        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
-
     def wheel(dy: int, ctrl: bool) -> dict:
-        over_plot()
         if ctrl:
-            page.keyboard.down("Control")
-        page.mouse.wheel(0, dy)
-        if ctrl:
-            page.keyboard.up("Control")
+            ctrl_wheel(page, canvas, dy, at=(0.6, 0.4))
+        else:
+            box = canvas.bounding_box()
+            page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
+            page.mouse.wheel(0, dy)
         page.wait_for_timeout(600)  # the zoomed view is rasterized again and sent
         return page.evaluate(FIGURE_RANGES)[-1]
 
