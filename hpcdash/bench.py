@@ -404,11 +404,11 @@ def drive_volume(driver, plans: dict[int, dict], n: int, before_random=None) -> 
         if hi - lo + 1 != n:
             raise RuntimeError(f"slider range {lo}..{hi} on axis {axis} does not match the volume size {n}")
         for kind in ("random", "adjacent"):
-            if kind == "adjacent" and driver.sliders[0].value != plan["adjacent_from"]:
+            if kind == "adjacent" and driver.slice_index() != plan["adjacent_from"]:
                 driver.set_slice(plan["adjacent_from"])  # positioning, not measured
             recs = []
             for i in plan[kind]:
-                if driver.sliders[0].value == i:
+                if driver.slice_index() == i:
                     continue
                 if before_random is not None and kind == "random":
                     before_random()
@@ -544,7 +544,7 @@ def measure_linked(cfg: Config, srv, linked: list[dict], root: Path, rounds: int
                 res[f"{label}_panes_found"] = len(drv.sliders)
                 recs = []
                 for i in idx:
-                    if drv.sliders[0].value == i:
+                    if drv.slice_index() == i:
                         continue
                     recs.append(drv.set_slice(i, first_only=True, expect=len(vols)))
                 drv.close()

@@ -310,15 +310,24 @@ class SessionDriver:
         result["ok"] = ok
         return result
 
+    # Slice indices count from 0; a slider's first position is index 0 whatever its value there
+    # (hpcdash's slider shows slice numbers 1 to n, the naive app's indices 0 to n - 1).
     def set_slice(self, index: int, first_only: bool = False, expect: int = 1) -> dict[str, Any]:
         """Move the slider(s) to `index` (value and value_throttled, as a key press does) and wait
         until `expect` image arrays have been replaced."""
         models = self.sliders[:1] if first_only else self.sliders
-        return self._apply(models, expect=expect, value=int(index), value_throttled=int(index))
+        value = int(index) + int(self.sliders[0].start)
+        return self._apply(models, expect=expect, value=value, value_throttled=value)
+
+    def slice_index(self) -> int:
+        """The index the first slider shows."""
+        s = self.sliders[0]
+        return int(s.value) - int(s.start)
 
     def slider_range(self) -> tuple[int, int]:
+        """First and last index of the first slider."""
         s = self.sliders[0]
-        return int(s.start), int(s.end)
+        return 0, int(s.end) - int(s.start)
 
     def axis_options(self) -> list[str]:
         if not self.selects:

@@ -24,7 +24,7 @@ import numpy as np
 import panel as pn
 import param
 import xarray as xr
-from bokeh.models import CustomJS, CustomJSTickFormatter, WheelZoomTool
+from bokeh.models import CustomJS, WheelZoomTool
 from holoviews.plotting.util import process_cmap
 from panel.io.state import set_curdoc
 from panel.models import HTML as PanelHTML
@@ -369,6 +369,22 @@ class SliceSlider(pn.widgets.IntSlider):
     _priority_changes: ClassVar[list[str]] = ["value"]
     _busy__ignore: ClassVar[list[str]] = ["value", "value_throttled"]
 
+    # Its value is the slice number the page shows, 1 to n (index + 1), as the readout and the URL
+    # say: the handle's ARIA value, which a screen reader announces, is that number too.
+    def fit(self, first: int, last: int, index: int) -> None:
+        """Range of indices first..last (two positions at least: a slider needs end > start), at `index`."""
+        self.param.update(start=first + 1, end=max(last, first + 1) + 1, value=index + 1)
+
+    @property
+    def index(self) -> int:
+        """The index of the slice number shown."""
+        return int(self.value) - 1
+
+    def show(self, index: int) -> None:
+        """Move the handle to `index`."""
+        if self.value != index + 1:
+            self.value = index + 1
+
     def _update_properties(self, *events, doc):
         # Panel's version works out the design's stylesheets for every change and uses them only when
         # the stylesheets themselves change; a value update (a linked pane's slider follows the one
@@ -475,13 +491,11 @@ class SliceView(pn.viewable.Viewer):
         s = state
         self.dataset_w = pn.widgets.Select.from_param(s.param.dataset, label="Dataset", width=215, css_classes=["hpcdash-dataset"])
         self.axis_w = pn.widgets.Select.from_param(s.param.axis, label="Normal axis", width=100, css_classes=["hpcdash-axis"])
-        # the slider shows 1-based slice numbers, like the readout ("slice 65 of 128"); the value stays 0-based
-        # linked to `index` by hand rather than with from_param: a linked pane's slider follows a move in
+        # the slider shows slice numbers 1 to n, like the readout ("slice 65 of 128"); linked to
+        # `index` by hand rather than with from_param: a linked pane's slider follows a move in
         # one plain value change (Panel's generic link updates and re-triggers the widget, and each
         # costs param a pass over the widget's ~40 parameters: ~3 ms a pane on the UI thread)
-        self.slice_w = SliceSlider(
-            label="Slice", sizing_mode="stretch_width", css_classes=["hpcdash-slice"],
-            format=CustomJSTickFormatter(code="return (tick + 1).toFixed(0)"))
+        self.slice_w = SliceSlider(label="Slice", sizing_mode="stretch_width", css_classes=["hpcdash-slice"])
         self._fit_slider()
         self.slice_w.param.watch(self._on_slider, "value")
         s.param.watch(self._on_index, "index")
@@ -613,19 +627,20 @@ class SliceView(pn.viewable.Viewer):
         self._sync_text()
 
     def _on_slider(self, event) -> None:
-        index = self.state.clamp_index(event.new)
+        asked = self.slice_w.index
+        index = self.state.clamp_index(asked)
         self.state.index = index
-        if index != event.new:  # past the ends: the slider goes back to the slice shown
-            self.slice_w.value = index
+        if index != asked:  # past the ends: the slider goes back to the slice shown
+            self.slice_w.show(index)
 
     def _on_index(self, event) -> None:
-        self.slice_w.value = event.new
+        self.slice_w.show(event.new)
 
     def _fit_slider(self, *events) -> None:
         """The slider's range and position from the pane's `index` (at start and when its bounds change)."""
         lo, hi = self.state.param.index.bounds
-        # a slider needs end > start; a single plane leaves it at one position (and disabled by _sync_text)
-        self.slice_w.param.update(start=lo, end=max(hi, lo + 1), value=self.state.index)
+        # a single plane leaves it at one position (and disabled by _sync_text)
+        self.slice_w.fit(lo, hi, self.state.index)
 
     def _sync_held(self, *events) -> None:
         """One slider per held dimension (`SliceState.held`): new sliders when the held dimensions or
@@ -638,28 +653,27 @@ class SliceView(pn.viewable.Viewer):
             for d, n in sizes.items():
                 # numbered 1 to n, like the "Slice" slider and the readout; the name comes from the
                 # file: Bokeh draws a slider title as text unless it finds TeX in it (plain_text)
-                w = SliceSlider(label=plain_text(str(d)), start=0, end=max(n - 1, 1), value=s.held.get(d, 0),
-                                disabled=n < 2, sizing_mode="stretch_width", css_classes=["hpcdash-held"],
-                                format=CustomJSTickFormatter(code="return (tick + 1).toFixed(0)"))
+                w = SliceSlider(label=plain_text(str(d)), disabled=n < 2, sizing_mode="stretch_width",
+                                css_classes=["hpcdash-held"])
+                w.fit(0, n - 1, s.held.get(d, 0))
                 w.param.watch(partial(self._on_held_slider, d), "value")
                 self.held_w[d] = w
             self.held_row.objects = list(self.held_w.values())
             self._sync_controls()
             return
         for d, w in self.held_w.items():
-            value = s.held.get(d, 0)
-            if w.value != value:
-                w.value = value
+            w.show(s.held.get(d, 0))
 
     def _on_held_slider(self, dim: str, event) -> None:
         s = self.state
         if dim not in s.held:  # a slider of the held dims before the axis changed
             return
-        value = min(max(int(event.new), 0), self._held_sizes.get(dim, 1) - 1)
+        w = self.held_w[dim]
+        value = min(max(w.index, 0), self._held_sizes.get(dim, 1) - 1)
         if s.held.get(dim) != value:
             s.held = {**s.held, dim: value}
-        if value != event.new:  # past the end: the slider goes back to the index shown
-            self.held_w[dim].value = value
+        if value != w.index:  # past the end: the slider goes back to the index shown
+            w.show(value)
 
     def _on_changed(self, event) -> None:
         # the file changed on disk: Reload is what to press next

@@ -51,16 +51,17 @@ def test_slice_slider_follows_its_pane_and_the_axis_length(data_root):
     view = ExplorerView(ex, sync_url=False)
     a, b = ex.panes
     wa, wb = view.view_for(a).slice_w, view.view_for(b).slice_w
-    assert (wa.start, wa.end, wa.value) == (0, NZ - 1, a.index)
+    # the slider's value is the slice number shown, 1 to n (index + 1), as the readout and the URL
+    assert (wa.start, wa.end, wa.value) == (1, NZ, a.index + 1)
     a.axis = "x"
-    assert (wa.end, wa.value) == (NX - 1, a.index) and (wb.end, wb.value) == (NX - 1, b.index)
-    wa.value = 3
+    assert (wa.end, wa.value) == (NX, a.index + 1) and (wb.end, wb.value) == (NX, b.index + 1)
+    wa.value = 4
     assert a.index == 3 and a.readout.endswith(f"(slice 4 of {NX})")
-    assert b.index == 3 and wb.value == 3  # the linked pane and its slider follow
+    assert b.index == 3 and wb.value == 4  # the linked pane and its slider follow
     b.index = 5
-    assert wb.value == 5 and a.index == 5 and wa.value == 5
+    assert wb.value == 6 and a.index == 5 and wa.value == 6
     wa.value = 10 * NX  # past the end (a slider at a stale position): the last slice
-    assert a.index == NX - 1 and wa.value == NX - 1
+    assert a.index == NX - 1 and wa.value == NX
 
 
 def test_file_browser_lists_new_files_and_keeps_the_selection(tmp_path):

@@ -148,6 +148,10 @@ def test_axis_slider_and_colormap_change_readout_and_image(page: Page, hpcdash_s
     page.keyboard.press("ArrowRight")
     expect(ro).to_contain_text(f"(slice {n + 2} of 20)", timeout=STEP)
     img2 = wait_for_image_change(page, img1)
+    # what a screen reader announces is the number the page shows
+    handle = pane(page, 0).locator(".hpcdash-slice .noUi-handle").first
+    assert [float(handle.get_attribute(a)) for a in ("aria-valuenow", "aria-valuemin", "aria-valuemax")] == [
+        n + 2, 1, 20]
 
     # colormap
     pane(page, 0).locator(".hpcdash-cmap select").select_option("gray")

@@ -251,17 +251,18 @@ def test_one_slider_per_held_dim_only_for_data_of_more_than_three_dims(runs: Pat
     assert list(va.held_w) == ["z"] and va.held_row.visible  # axis t: z is held
     assert vc.held_w == {} and not vc.held_row.visible
     w = va.held_w["z"]
-    assert (w.label, w.start, w.end, w.value) == ("z", 0, NZ - 1, 0)
-    w.value = 6  # the slider moves the pane, and with Link on the linked pane and its slider
-    assert a.held == {"z": 6} and b.held == {"z": 6} and vb.held_w["z"].value == 6
+    # numbered 1 to n, as the readout counts (index + 1)
+    assert (w.label, w.start, w.end, w.value) == ("z", 1, NZ, 1)
+    w.value = 7  # the slider moves the pane, and with Link on the linked pane and its slider
+    assert a.held == {"z": 6} and b.held == {"z": 6} and vb.held_w["z"].value == 7
     np.testing.assert_array_equal(a.data.values, model_4d(1)[a.index, 6])
     assert a.readout.endswith(f"z = {grid()['z'][6]:.1f} m (slice 7 of {NZ})")
     a.held = {"z": 2}  # the pane moves the slider
-    assert w.value == 2
+    assert w.value == 3
     w.value = 10 * NZ  # past the end (a stale slider): the last index
-    assert a.held == {"z": NZ - 1} and w.value == NZ - 1
+    assert a.held == {"z": NZ - 1} and w.value == NZ
     a.axis = "z"  # new sliders for the new held dims
-    assert list(va.held_w) == ["t"] and va.held_w["t"].end == NT - 1 and va.held_w["t"].value == a.held["t"]
+    assert list(va.held_w) == ["t"] and va.held_w["t"].end == NT and va.held_w["t"].value == a.held["t"] + 1
     plain = SliceView(SliceState(str(runs / "cube.h5"), root=str(runs)))
     assert plain.held_w == {} and not plain.held_row.visible
     # a dimension label from the file is shown as text: TeX delimiters are broken (Bokeh typesets
