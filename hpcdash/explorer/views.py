@@ -911,8 +911,9 @@ class ComparisonView(pn.viewable.Viewer):
         return self._layout
 
     def _parts(self, data) -> SliceParts:
-        if data is None:
-            return SliceParts(np.arange(2.0), np.arange(2.0), np.full((2, 2), np.nan, np.float32),
+        if data is None:  # the comparison just ended; its plot goes with the next update (zeros: an
+            # all-NaN image made HoloViews warn while working out its range)
+            return SliceParts(np.arange(2.0), np.arange(2.0), np.zeros((2, 2), np.float32),
                               ["x_cmp", "y_cmp"], ["value"], True)
         ydim, xdim = data.dims
         x = np.asarray(data[xdim].values, dtype=float)
@@ -957,8 +958,11 @@ class ComparisonView(pn.viewable.Viewer):
         if self._key != key:  # the colour bar's label is an option of the plot: a new mode draws anew
             stream = hv.streams.Params(e, ["comparison", "comparison_clim"])
 
+            # sizing mode left unset: HoloViews calls a figure of fixed frame size "fixed", and Bokeh
+            # then warns (W-1005) that its outer width and height are not set
             opts = dict(colorbar=True, tools=["hover"], toolbar="above", frame_width=FRAME_WIDTH, clabel=clabel, title="",
-                        hooks=[skip_first_range_rerun, bound_to_data], **navigation_tools())
+                        hooks=[skip_first_range_rerun, bound_to_data], backend_opts={"plot.sizing_mode": None},
+                        **navigation_tools())
             if a.same_units():  # true to shape, as the panes: the frame's height follows the data's
                 opts["data_aspect"] = 1
             else:
