@@ -1143,8 +1143,10 @@ class ExplorerView(pn.viewable.Viewer):
                                       css_classes=["hpcdash-empty"], sizing_mode="stretch_width",
                                       stylesheets=STYLESHEETS)
         self.main = pn.Column(sizing_mode="stretch_width")
-        self.controls = pn.Row(self.link_w, self.layout_w, self.compare_w, self.a_w, self.b_w,
-                               css_classes=["hpcdash-controls"])
+        # wraps onto a second line on a narrow screen (A and B ran off its right edge at 800 px)
+        self.controls = pn.FlexBox(self.link_w, self.layout_w, self.compare_w, self.a_w, self.b_w,
+                                   flex_wrap="wrap", align_items="flex-start", sizing_mode="stretch_width",
+                                   css_classes=["hpcdash-controls"])
         explorer.param.watch(self._on_panes, ["panes", "layout"])
         # A and B matter only while a comparison is shown
         explorer.param.watch(self._show_ab, ["compare"])

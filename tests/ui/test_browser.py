@@ -501,6 +501,13 @@ def test_panes_stack_on_a_narrow_screen_and_sit_side_by_side_on_a_wide_one(page:
                 and a["y"] < b["y"] + b["height"] - 1 and b["y"] < a["y"] + a["height"] - 1)
 
     narrow = boxes(800)
+    # the controls between panes wrap too: Compare's A and B stay on screen
+    page.locator(".hpcdash-controls select").first.select_option("difference")
+    expect(page.locator(".hpcdash-controls select")).to_have_count(3, timeout=STEP)
+    expect(page.locator(".hpcdash-controls select").nth(2)).to_be_visible(timeout=STEP)
+    selects = [page.locator(".hpcdash-controls select").nth(i).bounding_box() for i in range(3)]
+    assert all(b["x"] + b["width"] <= 800 for b in selects), f"a control runs off the screen: {selects}"
+    page.locator(".hpcdash-controls select").first.select_option("none")
     assert len({round(b["x"]) for b in narrow}) == 1, f"panes not in one column at 800 px: {narrow}"
     assert all(b["x"] + b["width"] <= 800 for b in narrow), f"a pane runs off the screen: {narrow}"
     assert not any(overlap(a, b) for i, a in enumerate(narrow) for b in narrow[i + 1:]), narrow
