@@ -145,6 +145,17 @@ def _slice_arrays(data, vol) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     uniform = all(_is_uniform(vol, d, c) for d, c in ((xdim, x), (ydim, y))) and x.size > 1 and y.size > 1
     return x, y, z, uniform
 
+
+def ascending(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The slice with both axes' cell centres ascending (views, no copy). Files often store depth or
+    latitude descending; Datashader keeps that order in its picture, whose first row the plot draws
+    at the bottom: a descending axis came out mirrored."""
+    if x.size > 1 and x[-1] < x[0]:
+        x, z = x[::-1], z[:, ::-1]
+    if y.size > 1 and y[-1] < y[0]:
+        y, z = y[::-1], z[::-1]
+    return x, y, z
+
 #: Columns of the Bokeh image source HoloViews draws an hv.Image with (what _push_frame replaces).
 _IMAGE_KEYS = {"image", "x", "y", "dw", "dh"}
 #: ... plus the colour range that comes with the pixels (see _RANGE_WITH_PIXELS).
@@ -206,6 +217,7 @@ def aggregate_slice(p: SliceParts, x_range=None, y_range=None, width=None, heigh
     with ``Canvas.raster``; non-uniform ones (tensor meshes with padding) with ``Canvas.quadmesh``."""
     import datashader as ds
 
+    p = p._replace(**dict(zip("xyz", ascending(p.x, p.y, p.z), strict=True)))
     x0, x1 = _extent(p.x)
     y0, y1 = _extent(p.y)
     xr_ = (float(x_range[0]), float(x_range[1])) if x_range and np.all(np.isfinite(x_range)) else (x0, x1)

@@ -573,6 +573,44 @@ def test_the_wheel_scrolls_the_page_and_zooms_with_ctrl_within_the_data(page: Pa
     assert console_errors == []
 
 
+def write_depth_file(path: Path, descending: bool) -> None:
+    """One volume, z down from the surface, the deepest cells marked: stored with z descending (as
+    depth often is) or ascending, the same model either way."""
+    import h5py
+
+    z = -5.0 - 10.0 * np.arange(20)  # -5 (surface) .. -195
+    values = np.zeros((20, 12, 16), np.float32)
+    values[15:] = 1.0  # z <= -155 m
+    values[:, :, 12:] += 0.5  # and the easternmost columns
+    if not descending:
+        z, values = z[::-1], values[::-1]
+    with h5py.File(path, "w") as f:
+        scales = {}
+        for name, c in (("z", z), ("y", 10.0 * np.arange(12)), ("x", 10.0 * np.arange(16))):
+            scales[name] = f.create_dataset(name, data=c)
+            scales[name].make_scale(name)
+            scales[name].attrs["units"] = "m"
+        d = f.create_dataset("v", data=values)
+        d.attrs["units"] = "1"
+        for i, name in enumerate(("z", "y", "x")):
+            d.dims[i].attach_scale(scales[name])
+
+
+def test_a_descending_axis_is_drawn_where_its_coordinates_are(page: Page, hpcdash_server, data_root: Path,
+                                                              console_errors):
+    """Depth stored from the surface down is drawn like the same model stored upwards (it was drawn
+    mirrored: the deepest cells at the top, and the hover named the values of the other end)."""
+    write_depth_file(data_root / "depth_down.h5", descending=True)
+    write_depth_file(data_root / "depth_up.h5", descending=False)
+    open_view(page, hpcdash_server, file="depth_down.h5", file2="depth_up.h5", axis="y", link="0", axis2="y")
+    for i in (0, 1):
+        expect(readout(page, i)).to_contain_text("y = ", timeout=LOAD)
+    page.wait_for_timeout(1500)
+    down, up = plot_pixels(page, 0), plot_pixels(page, 1)
+    assert changed_fraction(down, up) < 0.01, "the two files of one model are drawn differently"
+    assert console_errors == []
+
+
 def test_panel_serve_dashboard(page: Page, data_root: Path, start_server, console_errors):
     server = start_server([sys.executable, "-m", "panel", "serve", "dashboards/hpcdash_app.py",
                            "--port", "{port}", "--address", "127.0.0.1",

@@ -89,8 +89,14 @@ def test_zoomed_and_descending_views_match_canvas_raster():
     x, y = np.arange(300.0), np.arange(200.0)
     zoomed = aggregate_slice(SliceParts(x, y, z, [], [], True), (40.2, 160.7), (10.0, 90.5), 400, 300)
     np.testing.assert_array_equal(zoomed.values, _raster(z, x, y, zoomed))
-    flipped = aggregate_slice(SliceParts(x, y[::-1], z, [], [], True), None, None, 150, 100)
-    np.testing.assert_array_equal(flipped.values, _raster(z, x, y[::-1], flipped))
+    # descending axes (depth, latitude): the picture's first row is the bottom of the plot, as ever
+    for xs, ys, zs in ((x, y[::-1], z[::-1]), (x[::-1], y, z[:, ::-1]), (x[::-1], y[::-1], z[::-1, ::-1])):
+        flipped = aggregate_slice(SliceParts(xs, ys, zs, [], [], True), None, None, 150, 100)
+        np.testing.assert_array_equal(flipped.values, _raster(z, x, y, flipped))
+        assert flipped.x_range[0] < flipped.x_range[1] and flipped.y_range[0] < flipped.y_range[1]
+        nonuniform = aggregate_slice(SliceParts(xs, ys, zs, [], [], False), None, None, 150, 100)
+        np.testing.assert_allclose(nonuniform.values, aggregate_slice(SliceParts(x, y, z, [], [], False), None, None,
+                                                                      150, 100).values, rtol=1e-6)
 
 
 @pytest.fixture
