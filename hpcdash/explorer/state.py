@@ -1478,6 +1478,12 @@ def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
                           "Difference and ratio need two runs on the same grid.")
     ua, ub = a.quantity, b.quantity
     mixed = bool(ua and ub and ua != ub)
+    logs = [p for p in (a, b) if _logarithmic(p)]
+    if logs and mode == "ratio":
+        what = logs[0].quantity or str(logs[0].dataset).rsplit("/", 1)[-1]
+        return None, (f"{'A and B hold' if len(logs) == 2 else ('A' if logs[0] is a else 'B') + ' holds'} "
+                      f"logarithms ({what}): a ratio of logarithms means nothing. The difference A - B of "
+                      "log10 values is the log10 of the ratio of the quantities themselves.")
     if mixed and mode != "ratio":
         return None, (f"A is in {ua} and B in {ub}: a difference needs two runs of the same quantity "
                       "(the ratio view compares them).")
@@ -1502,6 +1508,13 @@ def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
     result.attrs = {"units": units} if units else {}
     result.attrs["long_name"] = name
     return result, note
+
+
+def _logarithmic(pane: SliceState) -> bool:
+    """True when a pane's values are logarithms: units such as "log10(S/m)", or a dataset named
+    "log10_conductivity" / "log_resistivity" (inversions often store log-conductivity)."""
+    leaf = str(pane.dataset or "").rsplit("/", 1)[-1].lower()
+    return pane.quantity.strip().lower().startswith("log") or leaf.startswith(("log_", "log10", "ln_"))
 
 
 def _round_out(lo: float, hi: float, digits: int = 3) -> tuple[float, float]:

@@ -312,6 +312,25 @@ def test_difference_refuses_two_quantities_and_ratio_says_so(data_root: Path):
     np.testing.assert_allclose(ex.comparison.values, np.log10(model(1)[i] * model(4)[i]), rtol=1e-5)
 
 
+@pytest.mark.parametrize(("dataset", "units"), [("/model/log10_conductivity", None), ("/model/sigma", "log10(S/m)")])
+def test_ratio_of_logarithms_is_refused_and_the_difference_offered(tmp_path: Path, dataset, units):
+    """Inversions often store log10 conductivity: the ratio of two such values means nothing (and its
+    sign is reversed), the difference is already the log of the ratio."""
+    from hpcdash import write_volume
+
+    for seed, name in ((1, "a.h5"), (2, "b.h5")):
+        write_volume(tmp_path / name, dataset, np.log10(model(seed)), grid(), units=units,
+                     coord_units={"z": "m", "y": "m", "x": "m"}, mode="w")
+    ex = ExplorerState(["a.h5", "b.h5"], root=str(tmp_path), link=True)
+    ex.compare = "ratio"
+    assert ex.comparison is None
+    assert ex.comparison_error.startswith("A and B hold logarithms")
+    assert "difference A - B" in ex.comparison_error
+    ex.compare = "difference"
+    i = ex.panes[0].index
+    np.testing.assert_allclose(ex.comparison.values, np.log10(model(1)[i] / model(2)[i]), rtol=1e-4, atol=1e-6)
+
+
 def test_compare_slices_checks_coordinates(data_root: Path):
     a = SliceState(str(data_root / "a.h5"))
     b = SliceState(str(data_root / "b.h5"))
