@@ -190,6 +190,7 @@ class SliceState(param.Parameterized):
         self._lock = threading.RLock()
         self._last_index: int | None = None
         self._index_axis: str | None = None  # the axis `index` and its bounds were last fitted to
+        self._axis_places: dict[str, int] = {}  # the slice last shown along each axis of this dataset
         self._opener = opener
         self._finder = finder
         self._suspend = False
@@ -244,17 +245,14 @@ class SliceState(param.Parameterized):
         """After a change of `axis`: fit the bounds of `index`, then `index` and `held` to the new axis,
         keeping the place shown where it can. A dimension that was held becomes the normal axis at its
         held index and the old normal axis is held at the slice it showed (data of more than 3 dims);
-        otherwise the slice stays if the new axis has it, else the middle one is shown."""
-        known = dict(self.held)
+        an axis shown before (same dataset) comes back at the slice it showed then, as each axis had its
+        own slider; else the middle slice (slice 68 of z is no place along x)."""
         old = self._index_axis
-        if old is not None and old != self.axis:
-            known[old] = self.index
+        if old is not None and old != self.axis and self.index is not None:
+            self._axis_places[old] = self.index
+        known = {**self._axis_places, **self.held}
         n = self.fit_index_bounds()
-        if self.axis in known:
-            index = known[self.axis]
-        else:
-            index = n // 2 if self.index is None or self.index >= n else self.index
-        self.index = self.clamp_index(index)
+        self.index = self.clamp_index(known.get(self.axis, n // 2))
         self.held = self.fit_held(known)
         self._last_index = None
 
@@ -402,6 +400,7 @@ class SliceState(param.Parameterized):
         index = int(min(max(index, 0), n - 1))
         self.param.index.bounds = (0, max(n - 1, 0))
         self._index_axis = axis
+        self._axis_places = {}
         self.param.update(axis=axis, index=index, held=self.fit_held(held or {}, axis), error="")
         self.title = self._make_title(vol)
         return True

@@ -331,6 +331,21 @@ def test_ratio_of_logarithms_is_refused_and_the_difference_offered(tmp_path: Pat
     np.testing.assert_allclose(ex.comparison.values, np.log10(model(1)[i] / model(2)[i]), rtol=1e-4, atol=1e-6)
 
 
+def test_a_new_normal_axis_starts_in_the_middle_and_an_axis_shown_before_where_it_was(data_root: Path):
+    s = SliceState(str(data_root / "a.h5"), axis="z", index=3)
+    s.axis = "x"
+    assert s.index == NX // 2  # not slice 4 of x: the number meant a place along z
+    s.index = 2
+    s.axis = "z"
+    assert s.index == 3
+    s.axis = "y"
+    assert s.index == NY // 2
+    s.axis = "x"
+    assert s.index == 2
+    s.dataset = s.dataset  # (the same dataset: nothing forgotten)
+    assert s.index == 2
+
+
 def test_compare_slices_checks_coordinates(data_root: Path):
     a = SliceState(str(data_root / "a.h5"))
     b = SliceState(str(data_root / "b.h5"))
