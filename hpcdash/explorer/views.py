@@ -1000,7 +1000,9 @@ class FileBrowser(pn.viewable.Viewer):
         super().__init__(**params)
         self.explorer = explorer
         self.where = pn.pane.HTML("", css_classes=["hpcdash-cwd"], stylesheets=STYLESHEETS)
-        self.listing = pn.widgets.MultiSelect(label="Files", options=[], size=12, sizing_mode="stretch_width")
+        # (a list, not a drop-down: without the select's chevron, which Panel's theme draws on both)
+        self.listing = pn.widgets.MultiSelect(label="Files", options=[], size=12, sizing_mode="stretch_width",
+                                              stylesheets=["select[multiple] { background-image: none; }"])
         self.up_btn = pn.widgets.Button(label="Up", width=60)
         self.enter_btn = pn.widgets.Button(label="Open", color="primary", width=80)
         self.refresh_btn = pn.widgets.Button(label="Refresh", width=80, css_classes=["hpcdash-refresh"])

@@ -111,6 +111,8 @@ def test_empty_state_explains_what_to_do(page: Page, hpcdash_server, console_err
     expect(page.get_by_text("a.h5", exact=True)).to_be_visible()  # the browser lists the root
     expect(page.get_by_text("secret.h5")).to_have_count(0)        # never what lies outside it
     expect(page.get_by_text("link_out.h5")).to_have_count(0)      # nor symlinks leading out
+    # a list, drawn without a drop-down's chevron
+    assert page.locator(".hpcdash-browser select").evaluate("e => getComputedStyle(e).backgroundImage") == "none"
     # open a file from the browser
     page.locator(".hpcdash-browser select").select_option("a.h5")
     page.get_by_role("button", name="Open", exact=True).click()
