@@ -421,29 +421,45 @@ def bundle(paths: Sequence[str], root: str | None = None, out: str | None = None
 
 
 def verify(bundle: str) -> int:
-    """Print each file's check (OK, CHANGED, MISSING); exit status 0 when all match, 1 when one does not,
-    2 when `bundle` is not a bundle."""
+    """Print each file's check (OK, CHANGED, MISSING: data, the bundled hpcdash code, the notebook...),
+    then the files under data/ and hpcdash/ the crate does not list (EXTRA, not a failure); exit status 0
+    when all match, 1 when one does not, 2 when `bundle` is not a bundle (a folder, or its .zip)."""
     import tempfile
     import zipfile
 
-    from hpcdash.provenance import verify_bundle
+    from hpcdash.provenance import unlisted_files, verify_bundle
 
     path = Path(bundle)
+    if not path.exists():
+        print(f"hpcdash: {bundle} does not exist; `hpcdash verify` takes a bundle's folder or its .zip.",
+              file=sys.stderr)
+        return 2
+    if path.is_file() and not zipfile.is_zipfile(path):
+        what = ("a .zip that cannot be read (an incomplete download? download it again)"
+                if path.suffix.lower() == ".zip" else "a file, not a bundle")
+        print(f"hpcdash: {bundle} is {what}; a bundle is a folder holding ro-crate-metadata.json, or the zip "
+              "of that folder.", file=sys.stderr)
+        return 2
     try:
-        if path.is_file() and zipfile.is_zipfile(path):
+        if path.is_file():
+            # unpacked into a temporary folder only (zipfile drops absolute paths and '..' from names)
             with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(path) as zf:
                 zf.extractall(tmp)
                 inner = [p.parent for p in Path(tmp).glob("*/ro-crate-metadata.json")]
-                checks = verify_bundle(inner[0] if inner else tmp)
+                folder = inner[0] if inner else Path(tmp)
+                checks, extra = verify_bundle(folder), unlisted_files(folder)
         else:
-            checks = verify_bundle(path)
-    except (OSError, ValueError, KeyError) as err:
+            checks, extra = verify_bundle(path), unlisted_files(path)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
         print(f"hpcdash: {bundle} is not a bundle (no readable ro-crate-metadata.json): {err}", file=sys.stderr)
         return 2
     for c in checks:
         print(f"{c.status:8} {c.path}")
+    for rel in extra:
+        print(f"{'EXTRA':8} {rel} (not in the RO-Crate: nothing recorded to check it against)")
     bad = sum(not c.ok for c in checks)
-    print(f"{len(checks) - bad} of {len(checks)} files match their recorded SHA-256")
+    print(f"{len(checks) - bad} of {len(checks)} files match their recorded SHA-256"
+          + (f"; {len(extra)} file(s) under data/ or hpcdash/ not in the record" if extra else ""))
     return 1 if bad else 0
 
 

@@ -57,3 +57,21 @@ def test_ci_runs_the_readme_test_command():
     assert all(len(c.strip().splitlines()) == 1 for c in commands)
     ci = (REPO / ".ci" / "run").read_text()
     assert commands[1].strip().split()[-1] in ci, "`.ci/run` runs the README's test command"
+
+
+def test_notebook_examples_load_panel_inline():
+    """A Panel object in a notebook shows only once `pn.extension` has run, and inline: compute nodes and
+    offline containers cannot load BokehJS from its CDN. The README's notebook cell and the dashboards'
+    notebooks say so alike."""
+    import json
+
+    readme = (REPO / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| notebook cell |"))
+    cell = re.search(r"`([^`]*SliceExplorer[^`]*)`", row).group(1)
+    assert cell.index("pn.extension(inline=True)") < cell.index("SliceExplorer("), cell
+    assert "import panel as pn" in cell and "offline" in row
+    for path in sorted((REPO / "dashboards").glob("*.ipynb")):
+        code = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"]
+                         if c["cell_type"] == "code")
+        calls = re.findall(r"pn\.extension\([^)]*\)", code)
+        assert calls == ["pn.extension(inline=True)"], (path.name, calls)

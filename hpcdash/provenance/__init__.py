@@ -11,7 +11,16 @@ No Panel here (the tab's state and view are `hpcdash.provenance.state` / `.view`
     verify_bundle(zip_path.with_suffix(""))        # every file's sha256 against the RO-Crate's
 """
 
-from .bundle import BundleFile, BundlePlan, FileCheck, default_name, plan_bundle, verify_bundle, write_bundle
+from .bundle import (
+    BundleFile,
+    BundlePlan,
+    FileCheck,
+    default_name,
+    plan_bundle,
+    unlisted_files,
+    verify_bundle,
+    write_bundle,
+)
 from .environment import pinned_requirements, python_runtime
 from .record import KINDS, Event, ProvenanceLog, file_sha256
 
@@ -27,6 +36,7 @@ __all__ = [
     "pinned_requirements",
     "plan_bundle",
     "python_runtime",
+    "unlisted_files",
     "verify_bundle",
     "write_bundle",
 ]

@@ -5,17 +5,20 @@
 
     <name>/
       README.md               what is inside; how to open it (Binder, a laptop, an HPC system)
-      reproduce.ipynb         checks the files' hashes, then reopens the recorded views
-      ro-crate-metadata.json  RO-Crate 1.1 / Process Run Crate 0.5: files with sha256, the runs as actions
+      reproduce.ipynb         checks the files' hashes (standard library only), then reopens the recorded views
+      ro-crate-metadata.json  RO-Crate 1.1 / Process Run Crate 0.5: files (data and code) with sha256,
+                              the runs as actions
       provenance.jsonl        the event log, one JSON object per line
       requirements.txt        exact versions of every dependency that ran (Binder installs these)
       runtime.txt             python-X.Y (Binder's Python)
-      hpcdash/                the hpcdash package that ran (importable from the bundle's folder)
+      hpcdash/                the hpcdash package that ran (importable from the bundle's folder; a Dataset
+                              in the crate, each file with its sha256)
       data/...                the files, under their paths relative to the root (unless left out)
       hpc/                    Apptainer definition, SLURM job script, Shifter / podman-hpc commands
 
 The folder is itself a Binder repository (repo2docker picks its Python build pack from
-requirements.txt + runtime.txt). `verify_bundle(folder)` recomputes the hashes.
+requirements.txt + runtime.txt). `verify_bundle(folder)` recomputes the hashes; `unlisted_files(folder)`
+names files under data/ and hpcdash/ that the crate does not list.
 """
 
 from __future__ import annotations
@@ -229,8 +232,9 @@ def write_bundle(
 
 
 def verify_bundle(folder: str | os.PathLike) -> list[FileCheck]:
-    """Recompute the sha256 of every file the bundle's RO-Crate lists with one (data left out of
-    the bundle is looked for at its recorded path)."""
+    """Recompute the sha256 of every file the bundle's RO-Crate lists with one: the data (data left
+    out of the bundle is looked for at its recorded path), the hpcdash code in `hpcdash/`, the notebook
+    and the bundle's other files."""
     folder = Path(folder)
     graph = json.loads((folder / "ro-crate-metadata.json").read_text(encoding="utf-8"))["@graph"]
     checks = []
@@ -244,6 +248,26 @@ def verify_bundle(folder: str | os.PathLike) -> list[FileCheck]:
         path = Path(name) if ident.startswith("file://") else folder / name
         checks.append(FileCheck(name, expected, file_sha256(path) if path.is_file() else None))
     return checks
+
+
+#: folders of a bundle whose files the crate lists one by one
+CHECKED_FOLDERS = ("data", "hpcdash")
+
+
+def unlisted_files(folder: str | os.PathLike) -> list[str]:
+    """Files under the bundle's `data/` and `hpcdash/` that its RO-Crate does not list (added after it
+    was written; Python's `__pycache__` left out), as paths inside the bundle. Not checked by
+    `verify_bundle`: nothing was recorded of them."""
+    folder = Path(folder)
+    graph = json.loads((folder / "ro-crate-metadata.json").read_text(encoding="utf-8"))["@graph"]
+    listed = {unquote(e["@id"]) for e in graph if isinstance(e.get("@id"), str)}
+    found = []
+    for top in CHECKED_FOLDERS:
+        for path in sorted((folder / top).rglob("*")):
+            rel = path.relative_to(folder).as_posix()
+            if path.is_file() and "__pycache__" not in path.parts and rel not in listed:
+                found.append(rel)
+    return found
 
 
 # ---------------------------------------------------------------------------------------------- parts
@@ -290,6 +314,40 @@ def _view_files(view: dict[str, str]) -> list[str]:
     return [v for k, v in sorted(view.items()) if re.fullmatch(r"file\d*", k)]
 
 
+#: The notebook's first cell: the crate's sha256 list checked with the standard library alone (the same
+#: list `verify_bundle` reads), so a changed file of the bundled hpcdash code cannot vouch for itself.
+_CHECK_CELL = """\
+import hashlib
+import json
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+graph = json.loads(Path("ro-crate-metadata.json").read_text(encoding="utf-8"))["@graph"]
+checked, bad, code = 0, 0, 0
+for ent in (e for e in graph if e.get("sha256")):
+    ident = ent["@id"]  # data left out of the bundle: its absolute file:// URI
+    path = Path(unquote(urlparse(ident).path) if ident.startswith("file://") else unquote(ident))
+    actual = sha256(path) if path.is_file() else None
+    status = "OK" if actual == ent["sha256"] else ("MISSING" if actual is None else "CHANGED")
+    in_code = path.as_posix().startswith("hpcdash/")
+    checked, bad, code = checked + 1, bad + (status != "OK"), code + in_code
+    if status != "OK" or not in_code:
+        print(f"{status:8} {path}")
+print(f"{checked - bad} of {checked} files match their recorded sha256 ({code} of them the hpcdash code)")
+if bad:
+    raise RuntimeError(f"{bad} file(s) differ from the record: the views below would not be the ones recorded")
+"""
+
+
 def _write_notebook(path: Path, meta: dict, views: list[dict[str, str]]) -> None:
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
@@ -297,18 +355,19 @@ def _write_notebook(path: Path, meta: dict, views: list[dict[str, str]]) -> None
     cells = [
         new_markdown_cell(
             f"# {meta['title']}\n\nBundle `{meta['name']}`, recorded {meta['created']} with hpcdash. "
-            "Run all cells: the first checks that every file is the one recorded (sha256), the next "
-            "reopen the views as they were."
+            "Run all cells: the first checks that every file, data and the hpcdash code in `hpcdash/`, is "
+            "the one recorded (sha256), with the standard library alone, before that code is imported; "
+            "it stops there when one differs. The next reopen the views as they were."
         ),
+        new_code_cell(_CHECK_CELL),
+        # inline: BokehJS and Panel's JavaScript travel in the notebook, so the views show on a compute
+        # node or in an offline container too (by default they come from cdn.bokeh.org)
         new_code_cell(
-            "import hpcdash\n"
-            "from hpcdash.provenance import verify_bundle\n\n"
-            "checks = verify_bundle('.')\n"
-            "for c in checks:\n"
-            "    print(f'{c.status:8} {c.path}')\n"
-            'print(f"{sum(c.ok for c in checks)} of {len(checks)} files match their recorded sha256")'
+            "import sys\nfrom pathlib import Path\n\n"
+            "# the hpcdash code checked above, in this folder, before any other copy (PYTHONPATH, site-packages)\n"
+            "sys.path.insert(0, str(Path.cwd()))\n\n"
+            "import panel as pn\n\nimport hpcdash\n\npn.extension(inline=True)"
         ),
-        new_code_cell("import panel as pn\n\npn.extension()"),
     ]
     for i, view in enumerate(views, start=1):
         files = ", ".join(_view_files(view)) or "no file"
@@ -330,8 +389,21 @@ def _write_notebook(path: Path, meta: dict, views: list[dict[str, str]]) -> None
     nbformat.write(nb, str(path))
 
 
+def local_commands(python: str | None = None) -> list[str]:
+    """The commands that open a bundle without containers, from its folder (README.md and
+    hpc/RECIPES.md both give these). requirements.txt pins what ran hpcdash, which a notebook front end
+    was not part of: JupyterLab and a kernel are installed next to it, at their newest versions."""
+    python = python or python_runtime().replace("-", "")
+    return [
+        f"{python} -m venv venv && venv/bin/pip install -r requirements.txt jupyterlab ipykernel",
+        "venv/bin/jupyter lab reproduce.ipynb                  # the notebook: checks, then the views",
+        "venv/bin/python -m hpcdash serve --root data          # or the app, on http://127.0.0.1:5006",
+    ]
+
+
 def _write_recipes(folder: Path, name: str) -> None:
     image = IMAGE.format(name=name.lower())
+    local = "\n".join(f"    {c}" for c in local_commands())
     _write_text(
         folder / "apptainer.def",
         f"""Bootstrap: docker
@@ -355,9 +427,17 @@ From: {image}
 #SBATCH --time=01:00:00
 #SBATCH --cpus-per-task=2
 #SBATCH --mem=8G
-# Serve this bundle's views on a compute node from the Apptainer image (see RECIPES.md), then from
-# your laptop: ssh -L 5006:$(hostname):5006 <login node>  and open http://127.0.0.1:5006
+# Serves this bundle's views on a compute node from the Apptainer image (see RECIPES.md).
+# Listening on the node's network address, hpcdash asks every browser for a token: a random one,
+# printed at start in a http://<node>:5006/login?token=... link in this job's output file. Other
+# users may be able to read that file, so keep it in a folder only you can open:
+#   mkdir -p -m 700 ~/hpcdash-jobs && sbatch --output="$HOME/hpcdash-jobs/%j.out" hpc/slurm-hpcdash.sh
+# (or export HPCDASH_TOKEN before sbatch: a token given is not printed). To reach the app
+# from your computer, tunnel to the node (the line below prints its name) through a login node:
+#   ssh -L 5006:<node>:5006 <login node>
+# then open the token link with 127.0.0.1 in place of the node's name.
 set -euo pipefail
+echo "hpcdash on $(hostname):5006; from your computer: ssh -L 5006:$(hostname):5006 <login node>"
 apptainer exec --bind "$PWD/data:/srv/repo/data" {name}.sif \\
     python -m hpcdash serve --root /srv/repo/data --address 0.0.0.0 --port 5006
 """,
@@ -392,10 +472,11 @@ In a batch job: `#SBATCH --image=docker:{image}` and `srun shifter python -m hpc
     apptainer run {name}.sif                          # serves the data on 127.0.0.1:5006
     sbatch hpc/slurm-hpcdash.sh                       # the same on a compute node
 
-## Without containers
-    python3.11 -m venv venv && venv/bin/pip install -r requirements.txt
-    venv/bin/python -m hpcdash serve --root data      # from the bundle's folder
-    venv/bin/jupyter lab reproduce.ipynb              # or run the notebook
+## Without containers (from the bundle's folder)
+{local}
+
+`requirements.txt` pins the packages that ran hpcdash; JupyterLab and ipykernel are not among them, so
+they are installed next to them.
 """,
     )
 
@@ -433,8 +514,12 @@ def _readme(
         "",
         "- **Binder**: put this folder in a git repository and open it on mybinder.org (or any "
         "BinderHub); open `reproduce.ipynb` and run all cells.",
-        "- **A laptop**: `pip install -r requirements.txt`, then `jupyter lab reproduce.ipynb`, or "
-        "`python -m hpcdash serve --root data` from this folder.",
+        "- **A laptop** (or any machine, without containers), from this folder: "
+        "`requirements.txt` pins the packages that ran hpcdash, JupyterLab and a kernel are installed "
+        "next to them:",
+        "",
+        *(f"      {c}" for c in local_commands()),
+        "",
         "- **An HPC system**: see `hpc/RECIPES.md` (repo2docker image, then Shifter, podman-hpc or "
         "Apptainer; a SLURM job script is in `hpc/`).",
         "",
@@ -452,17 +537,55 @@ def _readme(
         lines.append("- no data files were used")
     lines += [
         "",
-        f"Views recorded: {len(views)}. Every file's sha256 is in `ro-crate-metadata.json`; "
-        "the first cell of `reproduce.ipynb` checks them. `provenance.jsonl` lists what was done, "
-        "in order.",
+        f"Views recorded: {len(views)}. The sha256 of every file, data and the hpcdash code in `hpcdash/`, "
+        "is in `ro-crate-metadata.json`; the first cell of `reproduce.ipynb` checks them, and so does "
+        "`hpcdash verify <this folder>`.",
         "",
     ]
-    done = [e for e in log.events() if e.kind in ("cluster", "run", "export")]
-    if done:
-        lines += ["## What was done", ""]
-        lines += [f"- {e.time}: {e.summary}" for e in done]
+    events = log.events()
+    if events:
+        lines += [
+            "## What was done",
+            "",
+            f"All {len(events)} events, in order; a run of files opened, views or downloads shares a line. "
+            "`provenance.jsonl` has each with its details (paths, datasets, parameters, hashes).",
+            "",
+        ]
+        lines += _done_lines(events)
         lines.append("")
     return "\n".join(lines)
+
+
+#: kinds of event that come many at a time: consecutive ones share a line of the README
+_GROUPED = {"open": "Opened", "view": "Views", "export": "Downloaded"}
+#: at most this many summaries on a grouped line; the rest are counted
+_GROUP_SHOWN = 8
+
+
+def _done_lines(events: list) -> list[str]:
+    """Markdown bullets of every event: one per cluster step, run and bundle, one per run of consecutive
+    events of a grouped kind ("Opened a.h5 /x; b.h5 /x")."""
+    out: list[str] = []
+    i = 0
+    while i < len(events):
+        e = events[i]
+        j = i + 1
+        if e.kind in _GROUPED:
+            while j < len(events) and events[j].kind == e.kind:
+                j += 1
+        group = events[i:j]
+        if len(group) == 1:
+            out.append(f"- {e.time}: {e.summary}")
+        else:
+            word = _GROUPED[e.kind]
+            names = [g.summary.removeprefix(word).strip() if e.kind != "view" else g.summary for g in group]
+            more = len(names) - _GROUP_SHOWN
+            text = "; ".join(names[:_GROUP_SHOWN]) + (f"; and {more} more" if more > 0 else "")
+            label = f"{word} ({len(group)})" if e.kind != "view" else f"{len(group)} views"
+            when = group[0].time + (f" to {group[-1].time}" if group[-1].time != group[0].time else "")
+            out.append(f"- {when}: {label}: {text}")
+        i = j
+    return out
 
 
 def _write_crate(
@@ -543,6 +666,7 @@ def _write_crate(
             "sha256": file_sha256(folder / "reproduce.ipynb"),
         },
     )
+    _add_code(crate, folder, app)
     for rel, what, fmt in (
         ("provenance.jsonl", "Event log of the session", "application/jsonl"),
         ("requirements.txt", "Exact versions of the Python packages that ran", "text/plain"),
@@ -634,6 +758,44 @@ def _write_crate(
     if actions:
         root["mentions"] = actions if len(actions) > 1 else actions[0]
     crate.write(folder)
+
+
+def _add_code(crate, folder: Path, app) -> None:
+    """The bundled hpcdash code (`hpcdash/`) as a dataset whose files carry their sha256, like the data's,
+    so that `verify_bundle` and the notebook check the code that will run too."""
+    import mimetypes
+
+    from rocrate.model.dataset import Dataset
+
+    code = crate.add(
+        Dataset(
+            crate,
+            dest_path="hpcdash/",
+            properties={
+                "@type": ["Dataset", "SoftwareSourceCode"],
+                "name": "The hpcdash code that ran",
+                "description": "The hpcdash package as it was when the bundle was written; "
+                "reproduce.ipynb imports it from here.",
+            },
+        )
+    )
+    parts = []
+    for path in sorted(p for p in (folder / "hpcdash").rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        fmt = "text/x-python" if path.suffix == ".py" else mimetypes.guess_type(path.name)[0]
+        parts.append(
+            crate.add_file(
+                path,
+                dest_path=rel,
+                properties={
+                    "name": rel,
+                    "encodingFormat": fmt or "application/octet-stream",
+                    "sha256": file_sha256(path),
+                },
+            )
+        )
+    code["hasPart"] = parts
+    code["targetProduct"] = app  # schema.org: the application this source code is of
 
 
 #: licenses offered for a bundle's content (SPDX identifier -> name)

@@ -61,10 +61,11 @@ RECIPES = """\
 `reproduce.ipynb` (checks the hashes, then reopens the views), `ro-crate-metadata.json`
 (RO-Crate, Process Run Crate profile: files, runs and their parameters), `provenance.jsonl`
 (every event below), exact package versions (`requirements.txt`, `runtime.txt`) and the hpcdash
-code that ran.
+code that ran, with its SHA-256 too (`hpcdash verify` checks them all).
 
 **Where it runs.** The folder is a Binder repository: push it to a git host and open it on a
-BinderHub, or run it on a laptop (`pip install -r requirements.txt`). On an HPC system, build a
+BinderHub, or run it on a laptop (`pip install -r requirements.txt jupyterlab ipykernel`: the
+bundle's README has the commands). On an HPC system, build a
 Docker image with `repo2docker`, then run it with Shifter, podman-hpc or Apptainer:
 `hpc/RECIPES.md` in the bundle has the commands, `hpc/apptainer.def` and a SLURM job script.
 """

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -16,7 +17,14 @@ import h5py
 import numpy as np
 import pytest
 
-from hpcdash.provenance import ProvenanceLog, file_sha256, plan_bundle, verify_bundle, write_bundle
+from hpcdash.provenance import (
+    ProvenanceLog,
+    file_sha256,
+    plan_bundle,
+    unlisted_files,
+    verify_bundle,
+    write_bundle,
+)
 from tests.ui.hdf5_files import write_run
 
 CONTEXTS = {
@@ -230,6 +238,7 @@ def test_the_bundle_is_a_binder_repository_for_this_python(session, tmp_path: Pa
 def test_the_bundles_notebook_reopens_the_view_in_a_fresh_folder(session, tmp_path: Path):
     import nbformat
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
     root, log = session
     view = {"file": "runs/a.h5", "file2": "runs/b.h5", "axis": "y", "slice": "3", "cmap": "magma"}  # slice 3 of n: index 2
@@ -255,6 +264,21 @@ def test_the_bundles_notebook_reopens_the_view_in_a_fresh_folder(session, tmp_pa
     assert "match their recorded sha256" in text and "CHANGED" not in text and "MISSING" not in text
     assert "PANES [('runs/a.h5', 'y', 2, 'magma'), ('runs/b.h5', 'y', 2, 'magma')] True" in text
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    # BokehJS and Panel's JavaScript come with the notebook: a compute node has no CDN to load them from
+    shown = json.dumps([o for c in nb.cells for o in c.get("outputs", [])])
+    assert "bokeh-" in shown and not re.search(r"<script[^>]*src=[^>]*cdn\.(bokeh|holoviz)\.org", shown)
+    assert "cdn.bokeh.org" not in shown
+    # a changed file of the bundled code is reported by the first cell, which stops the run before the
+    # code is imported
+    (folder / "hpcdash" / "app.py").open("a").write("\nprint('changed')\n")
+    nb = nbformat.read(folder / "reproduce.ipynb", as_version=4)
+    with pytest.raises(CellExecutionError, match="differ from the record"):
+        NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+        ).execute()
+    printed = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    assert "CHANGED  hpcdash/app.py" in printed and "OK       data/runs/a.h5" in printed
+    assert not nb.cells[2].get("outputs") and not nb.cells[2].get("execution_count")
 
 
 def test_the_provenance_data_layer_does_not_import_panel():
@@ -394,3 +418,139 @@ def test_hpcdash_verify_names_the_files_as_they_are_on_disk(tmp_path: Path):
                          timeout=120)
     assert out.returncode == 0 and "OK       data/inversion_beta_3.16e+03 #1.h5\n" in out.stdout
     assert "%2B" not in out.stdout and "%20" not in out.stdout
+
+
+def test_the_bundles_notebook_loads_panel_inline_and_checks_before_importing_hpcdash(session, tmp_path: Path):
+    """BokehJS from cdn.bokeh.org leaves every view blank on a compute node; and the check must not rely
+    on the code it checks."""
+    root, log = session
+    folder = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="nb").with_suffix("")
+    nb = json.loads((folder / "reproduce.ipynb").read_text())
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    calls = [line for c in code for line in c.splitlines() if "pn.extension(" in line]
+    assert calls == ["pn.extension(inline=True)"]
+    assert not re.search(r"^\s*(import|from) hpcdash", code[0], flags=re.M) and "import hpcdash" in code[1]
+
+
+def run_verify(target) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hpcdash", "verify", str(target)], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_crate_hashes_the_bundled_code_and_verify_checks_it(session, tmp_path: Path):
+    root, log = session
+    folder = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="code").with_suffix("")
+    graph = {e["@id"]: e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"]}
+    code_files = sorted(p.relative_to(folder).as_posix() for p in (folder / "hpcdash").rglob("*") if p.is_file())
+    assert "hpcdash/app.py" in code_files
+    assert sorted(p["@id"] for p in graph["hpcdash/"]["hasPart"]) == code_files
+    assert all(graph[f]["sha256"] == file_sha256(folder / f) for f in code_files)
+    checked = {c.path for c in verify_bundle(folder)}
+    assert set(code_files) <= checked and unlisted_files(folder) == []
+    out = run_verify(folder)
+    assert out.returncode == 0 and "OK       hpcdash/app.py" in out.stdout, out.stdout + out.stderr
+    # a changed code file fails the check, by name; so does a missing one
+    (folder / "hpcdash" / "app.py").open("a").write("\nprint('changed')\n")
+    (folder / "hpcdash" / "cli.py").unlink()
+    out = run_verify(folder)
+    assert out.returncode == 1
+    assert "CHANGED  hpcdash/app.py" in out.stdout and "MISSING  hpcdash/cli.py" in out.stdout
+    assert [c.path for c in verify_bundle(folder) if not c.ok] == ["hpcdash/app.py", "hpcdash/cli.py"]
+
+
+def test_hpcdash_verify_names_extra_files_without_failing(session, tmp_path: Path):
+    root, log = session
+    folder = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="extra").with_suffix("")
+    (folder / "data" / "runs" / "added.h5").write_bytes(b"not recorded")
+    (folder / "hpcdash" / "extra.py").write_text("print('added')\n")
+    (folder / "hpcdash" / "__pycache__").mkdir()
+    (folder / "hpcdash" / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"cache")  # from running
+    assert unlisted_files(folder) == ["data/runs/added.h5", "hpcdash/extra.py"]
+    out = run_verify(folder)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "EXTRA    data/runs/added.h5 (not in the RO-Crate" in out.stdout
+    assert "EXTRA    hpcdash/extra.py" in out.stdout and "__pycache__" not in out.stdout
+    assert "2 file(s) under data/ or hpcdash/ not in the record" in out.stdout
+
+
+def test_hpcdash_verify_says_what_a_bundle_is_when_given_a_file(session, tmp_path: Path):
+    root, log = session
+    z = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="whole")
+    trunc = tmp_path / "trunc.zip"
+    trunc.write_bytes(z.read_bytes()[: z.stat().st_size // 2])  # an interrupted download
+    out = run_verify(trunc)
+    assert out.returncode == 2 and "a .zip that cannot be read (an incomplete download?" in out.stderr
+    assert "a bundle is a folder holding ro-crate-metadata.json, or the zip of that folder" in out.stderr
+    out = run_verify(root / "runs" / "a.h5")
+    assert out.returncode == 2 and "is a file, not a bundle" in out.stderr
+    out = run_verify(tmp_path / "nowhere")
+    assert out.returncode == 2 and "does not exist" in out.stderr
+    assert "Errno" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_bundles_instructions_install_what_their_commands_run(session, tmp_path: Path):
+    """README.md and hpc/RECIPES.md give the same commands, and every program they run comes with a
+    package they install: requirements.txt (what ran hpcdash, kept as it was) and the packages named
+    next to it (JupyterLab and a kernel)."""
+    from importlib import metadata
+
+    root, log = session
+    folder = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="cmds").with_suffix("")
+    readme = (folder / "README.md").read_text()
+    recipes = (folder / "hpc" / "RECIPES.md").read_text()
+
+    def commands(text: str) -> list[str]:
+        return [line.strip() for line in text.splitlines() if line.strip().startswith(("python3", "venv/bin/"))]
+
+    assert commands(readme) == commands(recipes) and len(commands(readme)) == 3
+    install, *runs = commands(readme)
+    assert install.startswith(f"python{sys.version_info.major}.{sys.version_info.minor} -m venv venv && ")
+    named = install.split("-r requirements.txt", 1)[1].split()
+    assert named == ["jupyterlab", "ipykernel"]
+    pins = [line.split("==")[0] for line in (folder / "requirements.txt").read_text().split()]
+    assert not {"jupyterlab", "ipykernel"} & {p.lower() for p in pins}  # the pins stay what ran
+    installed = [*pins, *named]
+    scripts = {
+        ep.name
+        for name in installed
+        for ep in _entry_points(metadata, name)
+    }
+    for run in runs:
+        program, *args = run.split("#")[0].split()
+        exe = program.removeprefix("venv/bin/")
+        if exe == "python":
+            continue
+        assert exe in scripts, f"{exe} comes with none of the installed packages"
+        if exe == "jupyter":  # `jupyter lab` runs the jupyter-lab program
+            assert f"jupyter-{args[0]}" in scripts
+    assert "ipykernel" in named  # the notebook's python3 kernel in the venv
+
+
+def _entry_points(metadata, name: str) -> list:
+    try:
+        return [ep for ep in metadata.distribution(name).entry_points if ep.group == "console_scripts"]
+    except metadata.PackageNotFoundError:
+        if name in ("jupyterlab", "ipykernel"):
+            pytest.skip(f"{name} is not installed here")
+        return []
+
+
+def test_the_bundles_readme_lists_every_event_and_the_job_script_says_how_to_reach_the_app(
+    session, tmp_path: Path
+):
+    root, log = session
+    log.record("export", "Downloaded a_z3.png", paths=[root / "runs" / "a.h5"])
+    log.record("view", "View of 1 pane: a.h5: z = -10.0 m (slice 3 of 8)")
+    folder = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="text").with_suffix("")
+    readme = (folder / "README.md").read_text()
+    done = readme.split("## What was done", 1)[1]
+    assert f"All {len(log.events())} events, in order" in done and "provenance.jsonl" in done
+    assert "Opened (2): a.h5; b.h5" in done
+    for e in log.events():
+        assert e.summary.removeprefix("Opened ").removeprefix("Downloaded ") in done, e.summary
+    script = (folder / "hpc" / "slurm-hpcdash.sh").read_text()
+    comment = "\n".join(line for line in script.splitlines() if line.startswith("#"))
+    assert "--address 0.0.0.0" in script and "login?token=" in comment and "output file" in comment
+    assert "sbatch --output=" in comment and "mkdir -p -m 700" in comment and "ssh -L 5006:<node>:5006" in comment
+    assert "$(hostname)" not in comment  # run on the laptop, it would name the laptop
