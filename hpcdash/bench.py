@@ -928,10 +928,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table; returns 0 when it ran (targets met or not)."""
     a = parse_args(argv)
     if a.render:
-        saved = json.loads(Path(a.render).read_text())
-        cfg = Config(**{**saved["cfg"], "out": Path(saved["cfg"]["out"])})
-        rows = build_rows(cfg, saved)  # the rows are rebuilt from the raw figures
-        print(header(cfg, saved, a.markdown) + "\n\n" + render(rows, a.markdown), flush=True)
+        try:
+            saved = json.loads(Path(a.render).read_text())
+            cfg = Config(**{**saved["cfg"], "out": Path(saved["cfg"]["out"])})
+            rows = build_rows(cfg, saved)  # the rows are rebuilt from the raw figures
+            text = header(cfg, saved, a.markdown) + "\n\n" + render(rows, a.markdown)
+        except OSError as err:
+            print(f"hpcdash bench: cannot read {a.render}: {err.strerror or err}.", file=sys.stderr)
+            return 2
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            print(f"hpcdash bench: {a.render} is not a run saved with --json ({type(err).__name__}: {err}).",
+                  file=sys.stderr)
+            return 2
+        print(text, flush=True)
         return 0
     q = a.quick
     cfg = Config(out=Path(a.out).resolve(), quick=q, cold=a.cold, browser=not a.skip_browser, cluster=a.cluster,

@@ -1,8 +1,14 @@
 """The `hpcdash` command: serve the app, write and serve demo runs, run the benchmark.
 
     hpcdash serve [PATHS...] [--root DIR] [--port 5006] [--address 127.0.0.1] [--unix-socket PATH] [--token T]
-    hpcdash demo [--out DIR] [--port 5006] [--no-serve]
+    hpcdash demo [--out DIR] [--runs 3] [--port 5006] [--no-serve]
+    hpcdash bundle PATHS... [--root DIR] [--out DIR]
+    hpcdash verify BUNDLE
     hpcdash bench [ARGS...]
+    hpcdash --version
+
+PATHS named on the command line mean what they mean in the shell (the working directory), else below
+`--root` (`hpcdash.data.named_path`, the rule notebooks' `SliceExplorer` follows too).
 
 The server binds to loopback unless `--address` says otherwise, and never reads a file outside `--root`
 (default: the working directory). On a machine shared with other users (an HPC login node) any of them
@@ -26,6 +32,8 @@ DEFAULT_PORT = 5006
 DEFAULT_DEMO_DIR = "hpcdash-demo"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WILDCARD = ("0.0.0.0", "::", "")
+#: the shortest token `serve` accepts on a network address (a random one has 32 characters)
+MIN_NETWORK_TOKEN = 16
 
 
 def port_number(text: str) -> int:
@@ -62,8 +70,21 @@ def listen_error(err: OSError, address: str, port: int) -> str:
     return f"hpcdash: cannot listen on {address}:{port}: {err.strerror or err}."
 
 
+class _AtLeastOne(argparse.Action):
+    """An integer option that must be 1 or more: the subcommand's usage and a sentence naming the option
+    otherwise (argparse exits with status 2)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values < 1:
+            parser.error(f"{option_string} must be at least 1 (not {values})")
+        setattr(namespace, self.dest, values)
+
+
 def _parser() -> argparse.ArgumentParser:
+    from hpcdash import __version__
+
     p = argparse.ArgumentParser(prog="hpcdash", description="See and steer HPC work from the browser.")
+    p.add_argument("--version", action="version", version=f"hpcdash {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def server_args(sp: argparse.ArgumentParser) -> None:
@@ -75,7 +96,8 @@ def _parser() -> argparse.ArgumentParser:
                              "port; for shared machines, reached with ssh -L 5006:PATH host")
         sp.add_argument("--token", default=None,
                         help="token browsers must show (default: $HPCDASH_TOKEN, else a random one when "
-                             "--address is not loopback; on loopback, none unless given)")
+                             "--address is not loopback; on loopback, none unless given); on a network "
+                             f"address it must have at least {MIN_NETWORK_TOKEN} characters")
         sp.add_argument("--no-token", action="store_true",
                         help="serve a network address without a token (only behind a proxy that logs users in)")
         sp.add_argument("--ssl-certfile", default=None, metavar="PEM",
@@ -92,19 +114,21 @@ def _parser() -> argparse.ArgumentParser:
                         help="threads for session callbacks (default: Panel's setting)")
 
     s = sub.add_parser("serve", help="serve the app for HDF5 files under a root folder")
-    s.add_argument("paths", nargs="*", help="HDF5 files to open at start (inside --root)")
+    s.add_argument("paths", nargs="*", help="HDF5 files to open at start (inside --root): relative to the working "
+                                            "directory, else to --root")
     s.add_argument("--root", default=None, help="folder the file browser shows; files outside it are refused "
                                                "(default: the working directory)")
     server_args(s)
 
     d = sub.add_parser("demo", help="write demo runs (if missing) and serve them")
     d.add_argument("--out", default=DEFAULT_DEMO_DIR, help=f"folder for the demo runs (default ./{DEFAULT_DEMO_DIR})")
-    d.add_argument("--runs", type=int, default=3, help="number of runs to write (default 3)")
+    d.add_argument("--runs", type=int, default=3, action=_AtLeastOne, help="number of runs to write (default 3)")
     d.add_argument("--no-serve", action="store_true", help="only write the files")
     server_args(d)
 
     bn = sub.add_parser("bundle", help="write a reproducible bundle of HDF5 files (e.g. at the end of a batch job)")
-    bn.add_argument("paths", nargs="+", help="the files (inside --root)")
+    bn.add_argument("paths", nargs="+", help="the files (inside --root): relative to the working directory, else "
+                                             "to --root")
     bn.add_argument("--root", default=None, help="folder the files are in; their paths in the bundle are "
                                                 "relative to it (default: the working directory)")
     bn.add_argument("--out", default=None, help="where the bundle goes (default: <root>/bundles)")
@@ -156,13 +180,7 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
 
     root = check_root(root)
-    # a relative path means what it means in the shell (the working directory), or else below the root
-    paths = [p if os.path.isabs(p) or not os.path.exists(p) else os.path.abspath(p) for p in paths]
-    for p in paths:
-        real = os.path.realpath(p if os.path.isabs(p) else os.path.join(root, p))
-        if os.path.commonpath([root, real]) != root:
-            print(f"hpcdash: {p} is outside the root folder {root}; it will not be opened "
-                  "(use --root to choose another folder).", file=sys.stderr)
+    paths = [p for p in (opened_path(p, root) for p in paths) if p is not None]
     import hpcdash.explorer  # noqa: F401 - loads Datashader's kernels now, not in the first session
 
     prepare_server_process()
@@ -241,6 +259,23 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
     run_until_stopped(server)
 
 
+def opened_path(path: str, root: str) -> str | None:
+    """What `serve` passes on to its pages for a path named on its command line, said on stderr when
+    it cannot be shown: its real path (`hpcdash.data.named_path`: the working directory first, else below
+    the root); `path` as given when it exists nowhere yet (pages open it once it exists below the root:
+    a file the job has yet to write); None when it is outside the root."""
+    from hpcdash.data import MissingFileError, PathOutsideRootError, named_path
+
+    try:
+        return str(named_path(root, path))
+    except MissingFileError as err:
+        print(f"hpcdash: warning: {err} Pages will open it once it exists in the root folder.", file=sys.stderr)
+        return path
+    except PathOutsideRootError as err:
+        print(f"hpcdash: {err} It will not be opened (--root chooses another folder).", file=sys.stderr)
+        return None
+
+
 def given_token(token: str | None) -> str | None:
     """The token the user chose: `token` (``--token``), else $HPCDASH_TOKEN, else None."""
     from hpcdash.auth import TOKEN_ENV
@@ -251,7 +286,8 @@ def given_token(token: str | None) -> str | None:
 def server_token(address: str, unix_socket: str | None, token: str | None, no_token: bool) -> str | None:
     """The token browsers must show, or None: `token`, else $HPCDASH_TOKEN, else a new random one when
     the server listens on a network address (not loopback, not a Unix socket); `no_token` turns it
-    off (a proxy in front logs users in)."""
+    off (a proxy in front logs users in). SystemExit for a token given for a network address that is
+    shorter than `MIN_NETWORK_TOKEN` characters."""
     from hpcdash.auth import new_token
 
     if no_token:
@@ -261,7 +297,14 @@ def server_token(address: str, unix_socket: str | None, token: str | None, no_to
     token = given_token(token)
     if token is not None and not token.strip():
         raise SystemExit("hpcdash: the token is empty; give one with characters in it, or --no-token.")
-    if token is None and not unix_socket and address not in LOOPBACK:
+    network = not unix_socket and address not in LOOPBACK
+    if token is not None and network and len(token) < MIN_NETWORK_TOKEN:
+        # the login page does not slow down guesses: on a network address a short token is soon found,
+        # and with it the files under the root and the user's allocation
+        raise SystemExit(f"hpcdash: the token has {len(token)} characters; on a network address it needs at "
+                         f"least {MIN_NETWORK_TOKEN}, or anyone on the network could guess it. Leave "
+                         "--token (and $HPCDASH_TOKEN) out for a random one.")
+    if token is None and network:
         token = new_token()
     return token
 
@@ -337,6 +380,8 @@ def check_unix_socket_path(path: str) -> str:
 
 def demo(out: str, runs: int = 3, serve_it: bool = True, **server) -> list[Path]:
     """Write `runs` demo runs into `out` unless they exist, then serve them (unless `serve_it` is False)."""
+    if runs < 1:
+        raise ValueError(f"runs must be at least 1 (not {runs})")
     out_dir = Path(out).resolve()
     existing = sorted(out_dir.glob("*.h5")) if out_dir.exists() else []
     if len(existing) >= runs:
@@ -355,6 +400,7 @@ def demo(out: str, runs: int = 3, serve_it: bool = True, **server) -> list[Path]
         except OSError as err:
             raise SystemExit(f"hpcdash: the demo runs cannot be written to {out_dir}: "
                              f"{err.strerror or err}.") from None
+        print(f"hpcdash: done: wrote {', '.join(p.name for p in paths)} in {out_dir}", flush=True)
     if serve_it:
         serve([str(p) for p in paths[:2]], str(out_dir), **server)
     return paths
@@ -375,11 +421,12 @@ def _licenses() -> list[str]:
 
 def bundle(paths: Sequence[str], root: str | None = None, out: str | None = None, *, name: str | None = None,
            title: str = "", license: str = "", include_data: bool = True) -> int:
-    """Write a bundle of `paths` (relative to the working directory, or absolute; all inside `root`):
+    """Write a bundle of `paths` (absolute, or relative to the working directory, else to `root`, as
+    `serve` takes them: `hpcdash.data.named_path`; all inside `root`):
     the files, a notebook that opens them side by side, the RO-Crate, pins and HPC recipes. Inside a
     SLURM job the job's id and nodes are recorded too. Prints the zip's path; exit status 2 for a path
-    outside the root or not a file."""
-    from hpcdash.data import safe_path
+    that does not exist, is outside the root or is not a file."""
+    from hpcdash.data import MissingFileError, PathOutsideRootError, named_path
     from hpcdash.provenance import ProvenanceLog, plan_bundle, write_bundle
 
     root_dir = Path(check_root(root))
@@ -391,13 +438,15 @@ def bundle(paths: Sequence[str], root: str | None = None, out: str | None = None
     view: dict[str, str] = {}
     for p in paths:
         try:
-            real = safe_path(root_dir, Path(p).absolute())
-        except Exception:  # noqa: BLE001 - PathOutsideRootError
-            print(f"hpcdash: {p} is outside the root folder {root_dir} (--root chooses it); it is not "
-                  "bundled.", file=sys.stderr)
+            real = named_path(root_dir, p)
+        except MissingFileError as err:
+            print(f"hpcdash: {err} Nothing was bundled.", file=sys.stderr)
+            return 2
+        except PathOutsideRootError as err:
+            print(f"hpcdash: {err} It is not bundled (--root chooses the folder).", file=sys.stderr)
             return 2
         if not real.is_file():
-            print(f"hpcdash: {p} is not a file", file=sys.stderr)
+            print(f"hpcdash: {real} is not a file; nothing was bundled.", file=sys.stderr)
             return 2
         log.record("open", f"Named on the command line: {real.name}", paths=[real])
         view[f"file{len(view) + 1 if view else ''}"] = real.relative_to(root_dir).as_posix()

@@ -18,7 +18,7 @@ so a slider drag never queues stale reads; see :mod:`hpcdash.data.cache`. Catch
 and reading), ``conventions`` (dimension scales, NeXus, CF), ``chunks`` (lock-free chunk
 readers), ``preads`` (a slice's reads in one call outside the GIL), ``cache`` (slab cache,
 read-ahead, LatestOnly), ``write`` (``write_volume``),
-``paths`` (``safe_path``, ``list_dir``, ``folder_stamp``, ``FolderWatch``), ``errors``.
+``paths`` (``safe_path``, ``named_path``, ``default_root``, ``list_dir``, ``folder_stamp``, ``FolderWatch``), ``errors``.
 """
 
 from .cache import CacheStats, LatestOnly, SlabCache, SliceRequest, Superseded, set_cache_budget, slab_cache
@@ -35,7 +35,16 @@ from .errors import (
     UnsupportedDataError,
     VolumeError,
 )
-from .paths import DirEntry, FolderWatch, folder_stamp, list_dir, looks_like_hdf5, safe_path
+from .paths import (
+    DirEntry,
+    FolderWatch,
+    default_root,
+    folder_stamp,
+    list_dir,
+    looks_like_hdf5,
+    named_path,
+    safe_path,
+)
 from .volume import Volume, VolumeInfo, find_volumes, open_volume
 from .write import create_volume, write_volume
 
@@ -58,6 +67,8 @@ __all__ = [
     "FileChangedError",
     "SliceIndexError",
     "safe_path",
+    "named_path",
+    "default_root",
     "list_dir",
     "FolderWatch",
     "folder_stamp",

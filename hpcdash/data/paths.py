@@ -4,6 +4,10 @@
 :class:`PathOutsideRootError` if the result is not inside ``root``.
 ``list_dir(root, rel)`` lists one folder below the root for the browser; entries whose
 real location is outside the root (escaping symlinks) are left out.
+``named_path(root, path)`` is the rule for a path the user typed in a shell or a notebook
+(``hpcdash serve``, ``hpcdash bundle``, ``SliceExplorer``): the working directory first, else below the
+root, and still inside the root; ``default_root(paths)`` is the root a notebook gets when it names none.
+Paths coming from a browser (the file browser, the URL) go through ``safe_path`` alone: below the root.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +53,64 @@ def safe_path(root: Path | str, path: Path | str) -> Path:
     candidate = p if p.is_absolute() else real_root / p
     real = Path(os.path.realpath(candidate))
     if real != real_root and real_root not in real.parents:
-        raise PathOutsideRootError(f"'{p}' is outside the folder this server may show.")
+        raise PathOutsideRootError(f"'{p}' is outside the root folder.")
     return real
+
+
+def named_path(root: Path | str, path: Path | str, cwd: Path | str | None = None) -> Path:
+    """The real path of a file the user named in a shell or a notebook, guaranteed inside ``root``.
+
+    An absolute ``path`` is taken as it is. A relative one means what it means in the shell: below the
+    working directory ``cwd`` (default: the process's) when it exists there, else below ``root``.
+    Raises :class:`MissingFileError` naming every path tried when it exists nowhere, and
+    :class:`PathOutsideRootError` naming the path and the root when it (or the symlink it is) leads
+    outside ``root``. Unlike :func:`safe_path` it may say that a file outside the root exists: use it
+    for what the person who chose the root typed, never for what a browser sends.
+    """
+    real_root = Path(os.path.realpath(root))
+    text = os.fspath(path)
+    if "\x00" in text:
+        raise PathOutsideRootError("The path contains a NUL character.")
+    if os.path.isabs(text):
+        tried = [Path(os.path.normpath(text))]
+    else:
+        here = Path(os.path.abspath(cwd if cwd is not None else os.getcwd()))
+        tried = [Path(os.path.normpath(here / text))]
+        if os.path.realpath(here) != str(real_root):
+            tried.append(Path(os.path.normpath(real_root / text)))
+    found = next((t for t in tried if os.path.exists(t)), None)
+    if found is None:
+        if os.path.isabs(text):
+            raise MissingFileError(f"{tried[0]} does not exist.")
+        if len(tried) == 1:
+            raise MissingFileError(f"{tried[0]} does not exist; paths are relative to the working directory, "
+                                   f"which is the root folder {real_root}.")
+        raise MissingFileError(f"{tried[0]} does not exist, nor does {tried[1]}: a relative path is taken from "
+                               f"the working directory, else from the root folder {real_root}.")
+    real = Path(os.path.realpath(found))
+    if real != real_root and real_root not in real.parents:
+        leads = "" if real == found else f" (it leads to {real})"
+        raise PathOutsideRootError(f"{found} is outside the root folder {real_root}{leads}.")
+    return real
+
+
+def default_root(paths: Iterable[Path | str], cwd: Path | str | None = None) -> Path:
+    """The root folder for files named in a notebook without one: the working directory when every
+    existing path is inside it (symlinks resolved), else the deepest folder holding them all.
+
+    The people who name files may see them; the root is no wider than that, so that the file browser
+    does not show the whole machine because one data folder is a symlink to scratch space. Paths that
+    do not exist are left out (they are reported when opened)."""
+    here = Path(os.path.realpath(cwd if cwd is not None else os.getcwd()))
+    found = []
+    for p in paths:
+        candidate = Path(p) if os.path.isabs(p) else here / p
+        if os.path.exists(candidate):
+            real = Path(os.path.realpath(candidate))
+            found.append(real if real.is_dir() else real.parent)
+    if all(f == here or here in f.parents for f in found):
+        return here
+    return Path(os.path.commonpath(found))
 
 
 def looks_like_hdf5(path: Path | str) -> bool:

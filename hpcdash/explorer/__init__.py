@@ -19,9 +19,11 @@ from collections.abc import Iterable
 import panel as pn
 import param
 
+from hpcdash.data import PathOutsideRootError, VolumeError, default_root, named_path
+
 from .kernels import warm_up
-from .state import ExplorerState, SliceState
-from .views import ExplorerView, SliceView
+from .state import ExplorerState, SliceState, escape
+from .views import ExplorerView, SliceView, message_pane
 
 # Datashader's kernels are loaded (from Numba's disk cache after the first run on a machine) with the
 # rest of the package, like eagerly compiled Numba functions: the first slice a notebook or a server
@@ -37,9 +39,13 @@ __all__ = ["SliceExplorer", "ExplorerState", "SliceState", "ExplorerView", "Slic
 class SliceExplorer(pn.viewable.Viewer):
     """Datashaded 2-D slices of HDF5 volumes, many runs side by side, in a notebook or a served app.
 
-    `paths`: one path or a list (absolute or relative to `root`); `root`: the folder the file browser
-    shows and every opened file must be inside (default: the working directory, or the common parent of
-    absolute `paths` when they lie outside it).
+    `paths`: one path or a list, absolute or relative as in a shell: below the working directory when
+    the file is there, else below `root` (`hpcdash.data.named_path`, the rule of ``hpcdash serve``).
+    `root`: the folder the file browser shows and every opened file must be inside; by default the
+    working directory, or the deepest folder holding all of `paths` when one lies outside it (a
+    ``../data`` path, a symlink to scratch space: `hpcdash.data.default_root`). A path that does not
+    exist, or one outside a `root` given, opens no pane; `state.message` says why, naming the full
+    path tried and the root.
     """
 
     state = param.ClassSelector(class_=ExplorerState)
@@ -48,24 +54,33 @@ class SliceExplorer(pn.viewable.Viewer):
                  *, link: bool = True, layout: str = "grid", browser: bool = True, **params):
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
-        paths = [str(p) for p in paths]
-        root = root or _default_root(paths)
+        paths = [os.fspath(p) for p in paths]
+        root = str(root or default_root(paths))
         state = ExplorerState(root=root, link=link, layout=layout)
         super().__init__(state=state, **params)
+        refused = []
         for p in paths:
-            state.open(p)
+            try:
+                real = named_path(state.root, p)
+            except VolumeError as err:
+                hint = " root= chooses another folder." if isinstance(err, PathOutsideRootError) else ""
+                refused.append(f"{err}{hint}")
+                continue
+            state.open(real)
+        if refused:  # after the opens, which set their own message (or clear it)
+            state.message = " ".join(refused + ([state.message] if state.message else []))
         self.view = ExplorerView(state)
         self._browser = browser
 
     def __panel__(self):
-        if self._browser:
+        if self._browser:  # the file browser shows `state.message`
             return pn.Row(pn.Column(self.view.sidebar(), width=280), self.view, sizing_mode="stretch_width")
-        return self.view
+        # without it, what could not be opened is said above the panes
+        message = message_pane("warning")
 
+        def show(text: str) -> None:
+            message.param.update(object=escape(text), visible=bool(text))
 
-def _default_root(paths: list[str]) -> str:
-    cwd = os.getcwd()
-    absolute = [os.path.realpath(p) for p in paths if os.path.isabs(p)]
-    if not absolute or all(os.path.commonpath([cwd, a]) == cwd for a in absolute):
-        return cwd
-    return os.path.commonpath([os.path.dirname(a) for a in absolute])
+        show(self.state.message)
+        self.state.param.watch(lambda e: show(e.new), "message")
+        return pn.Column(message, self.view, sizing_mode="stretch_width")

@@ -9,7 +9,17 @@ import time
 import numpy as np
 import pytest
 
-from hpcdash.data import FolderWatch, PathOutsideRootError, VolumeError, list_dir, safe_path, write_volume
+from hpcdash.data import (
+    FolderWatch,
+    MissingFileError,
+    PathOutsideRootError,
+    VolumeError,
+    default_root,
+    list_dir,
+    named_path,
+    safe_path,
+    write_volume,
+)
 
 
 @pytest.fixture
@@ -45,8 +55,10 @@ def test_safe_path_inside(tree):
                                  "runs/escape.h5", "/etc/passwd", "escape_dir"])
 def test_safe_path_refuses_escapes(tree, bad):
     root, _ = tree
-    with pytest.raises(PathOutsideRootError, match="outside the folder"):
+    with pytest.raises(PathOutsideRootError, match="is outside the root folder") as err:
         safe_path(root, bad)
+    # shown in notebooks too, where no server runs; a browser is not told where the root is
+    assert "server" not in str(err.value) and str(root) not in str(err.value)
 
 
 def test_safe_path_prefix_sibling_is_outside(tmp_path):
@@ -105,3 +117,66 @@ def test_folder_watch_sees_a_file_made_in_the_same_tick_as_the_listing(tree):
     gone.listed()
     (runs / "deep").rmdir()
     assert gone.changed() is None
+
+
+def test_named_path_is_taken_from_the_working_directory_else_below_the_root(tree, tmp_path):
+    """The rule of `hpcdash serve`, `hpcdash bundle` and `SliceExplorer` for paths a user typed."""
+    root, outside = tree
+    real = (root / "runs" / "a.h5").resolve()
+    assert named_path(root, "runs/a.h5", cwd=tmp_path) == real  # not in the cwd: below the root
+    assert named_path(root, "root/runs/a.h5", cwd=tmp_path) == real  # in the cwd
+    assert named_path(root, "a.h5", cwd=root / "runs") == real
+    assert named_path(root, str(real), cwd=tmp_path) == real
+    assert named_path(root, "inside_link.h5", cwd=tmp_path) == real  # a symlink that stays inside
+
+
+def test_named_path_names_every_path_tried_when_it_exists_nowhere(tree, tmp_path):
+    root, _ = tree
+    real_root = os.path.realpath(root)
+    with pytest.raises(MissingFileError) as err:
+        named_path(root, "runs/nosuch.h5", cwd=tmp_path)
+    assert str(err.value) == (f"{tmp_path}/runs/nosuch.h5 does not exist, nor does {real_root}/runs/nosuch.h5: a "
+                              f"relative path is taken from the working directory, else from the root folder "
+                              f"{real_root}.")
+    with pytest.raises(MissingFileError, match=f"^{re.escape(real_root)}/nosuch.h5 does not exist; paths are "
+                                               f"relative to the working directory, which is the root folder"):
+        named_path(root, "nosuch.h5", cwd=root)
+    with pytest.raises(MissingFileError, match="^/nowhere/x.h5 does not exist.$"):
+        named_path(root, "/nowhere/x.h5", cwd=tmp_path)
+    with pytest.raises(MissingFileError):
+        named_path(root, "dangling", cwd=root)  # a symlink to nothing exists nowhere either
+
+
+def test_named_path_outside_the_root_is_refused_with_the_path_and_the_root(tree, tmp_path):
+    root, outside = tree
+    real_root = os.path.realpath(root)
+    with pytest.raises(PathOutsideRootError, match=f"^{re.escape(str(outside))}/secret.h5 is outside the root "
+                                                   f"folder {re.escape(real_root)}.$"):
+        named_path(root, "outside/secret.h5", cwd=tmp_path)
+    with pytest.raises(PathOutsideRootError, match=f"runs/escape.h5 is outside the root folder .*\\(it leads "
+                                                   f"to {re.escape(str(outside))}/secret.h5\\)"):
+        named_path(root, "runs/escape.h5", cwd=tmp_path)
+    # the working directory comes first, also when that leads outside: no silent switch to another file
+    (outside / "a.h5").write_bytes(b"")
+    (root / "a.h5").write_bytes(b"")
+    with pytest.raises(PathOutsideRootError):
+        named_path(root, "a.h5", cwd=outside)
+    with pytest.raises(PathOutsideRootError, match="NUL"):
+        named_path(root, "a\x00.h5", cwd=root)
+
+
+def test_default_root_holds_the_named_files(tree, tmp_path):
+    """A notebook naming files without a root: the working directory when they are in it, else the
+    deepest folder holding them all (symlinks resolved, so that they are inside it)."""
+    root, outside = tree
+    real_root, real_out = root.resolve(), outside.resolve()
+    assert default_root(["runs/a.h5"], cwd=root) == real_root
+    assert default_root([], cwd=root) == real_root
+    assert default_root(["runs/nosuch.h5", "../../elsewhere.h5"], cwd=root) == real_root  # missing: ignored
+    assert default_root(["../outside/secret.h5"], cwd=root) == real_out  # a relative path outside the cwd
+    assert default_root(["runs/escape.h5"], cwd=root) == real_out  # a symlink to data elsewhere
+    assert default_root(["escape_dir/secret.h5", "runs/a.h5"], cwd=root) == tmp_path.resolve()
+    assert default_root([str(real_out / "secret.h5")], cwd=root) == real_out
+    for paths in (["runs/escape.h5"], ["../outside/secret.h5", "runs/a.h5"]):
+        top = default_root(paths, cwd=root)
+        assert all(named_path(top, p, cwd=root) for p in paths)  # every named file opens

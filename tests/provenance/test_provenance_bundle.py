@@ -357,6 +357,7 @@ def test_hpcdash_bundle_writes_a_bundle_from_a_batch_job(session, tmp_path: Path
         "@id": "https://spdx.org/licenses/CC-BY-4.0"
     }
     assert all(c.ok for c in verify_bundle(folder))
+    write_run(tmp_path / "secret.h5", 9, 1.0)
     refused = subprocess.run(
         [sys.executable, "-m", "hpcdash", "bundle", str(tmp_path / "secret.h5")],
         cwd=root,
@@ -371,6 +372,30 @@ def test_hpcdash_bundle_writes_a_bundle_from_a_batch_job(session, tmp_path: Path
     )
     assert no_root.returncode != 0 and "the root folder" in no_root.stderr and "does not exist" in no_root.stderr
     assert "Traceback" not in refused.stderr + no_root.stderr
+
+
+def test_hpcdash_bundle_takes_paths_as_serve_does(session, tmp_path: Path, monkeypatch, capsys):
+    """From the working directory, else below --root (as `hpcdash serve`); a file that is nowhere is
+    said not to exist, with the paths tried, rather than to be outside the root."""
+    from hpcdash import cli
+
+    root, _ = session
+    monkeypatch.chdir(root)
+    assert cli.bundle(["a.h5"], "runs", str(tmp_path / "out"), name="below", include_data=False) == 0
+    assert cli.bundle(["runs/b.h5"], "runs", str(tmp_path / "out"), name="here", include_data=False) == 0
+    capsys.readouterr()
+    nb = json.loads((tmp_path / "out" / "below" / "reproduce.ipynb").read_text())
+    assert '{"file": "a.h5"}' in "".join("".join(c["source"]) for c in nb["cells"])
+    assert cli.bundle(["nosuch.h5"], "runs", str(tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hpcdash: {root}/nosuch.h5 does not exist, nor does {root.resolve()}/runs/nosuch.h5")
+    assert "outside" not in err
+    monkeypatch.chdir(tmp_path)
+    assert cli.bundle([str(root / "runs" / "nosuch.h5")], str(root), str(tmp_path / "out")) == 2
+    assert capsys.readouterr().err == f"hpcdash: {root}/runs/nosuch.h5 does not exist. Nothing was bundled.\n"
+    write_run(tmp_path / "other.h5", 3, 1.0)
+    assert cli.bundle(["other.h5"], str(root), str(tmp_path / "out")) == 2
+    assert capsys.readouterr().err.startswith(f"hpcdash: {tmp_path}/other.h5 is outside the root folder {root.resolve()}.")
 
 
 def test_a_bundle_that_does_not_fit_is_refused_before_anything_is_written(

@@ -334,7 +334,7 @@ def test_outside_root_is_refused_in_the_browser(page: Page, hpcdash_server):
     expect(page.get_by_text("No file open yet")).to_be_visible(timeout=LOAD)
     page.get_by_placeholder("runs/run_01.h5").fill("../outside/secret.h5")
     page.get_by_role("button", name="Open path").click()
-    expect(page.get_by_text("is outside the folder this server may show")).to_be_visible(timeout=STEP)
+    expect(page.get_by_text("is outside the root folder")).to_be_visible(timeout=STEP)
     expect(page.locator(".hpcdash-pane")).to_have_count(0)
     # folders: into bad/ and back up; the listing follows, the root stays the limit
     listing = page.locator(".hpcdash-browser select")

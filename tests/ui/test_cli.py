@@ -28,6 +28,54 @@ def test_parser_defaults_bind_loopback():
     assert args.no_serve and args.out == "x" and args.address == "127.0.0.1"
 
 
+def test_version(capsys):
+    import hpcdash
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out == f"hpcdash {hpcdash.__version__}\n"
+
+
+@pytest.mark.parametrize("runs", ["0", "-2"])
+def test_demo_needs_at_least_one_run(runs: str, tmp_path: Path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["demo", "--runs", runs, "--no-serve", "--out", str(tmp_path / "demo")])
+    assert exc.value.code == 2
+    assert f"hpcdash demo: error: --runs must be at least 1 (not {runs})" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()
+
+
+def test_bench_render_of_a_file_it_cannot_use_says_so(tmp_path: Path, capsys):
+    assert cli.main(["bench", "--render", str(tmp_path / "nonexistent.json")]) == 2
+    assert capsys.readouterr().err == (f"hpcdash bench: cannot read {tmp_path}/nonexistent.json: "
+                                       "No such file or directory.\n")
+    (tmp_path / "other.json").write_text('{"rows": []}')
+    assert cli.main(["bench", "--render", str(tmp_path / "other.json")]) == 2
+    assert "other.json is not a run saved with --json" in capsys.readouterr().err
+
+
+def test_serve_says_at_start_which_paths_it_cannot_open(tmp_path: Path, monkeypatch, capsys):
+    """What `serve` passes to its pages: the real path (the working directory first, else below the
+    root); a missing file is said at start and still passed on (a job may write it later); a file
+    outside the root is said and left out."""
+    root = tmp_path / "demo"
+    root.mkdir()
+    (root / "run.h5").write_bytes(b"")
+    (tmp_path / "here.h5").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert cli.opened_path("run.h5", str(root)) == str(root / "run.h5")
+    assert cli.opened_path("demo/run.h5", str(root)) == str(root / "run.h5")
+    assert capsys.readouterr().err == ""
+    assert cli.opened_path("nosuch.h5", str(root)) == "nosuch.h5"
+    assert capsys.readouterr().err == (f"hpcdash: warning: {tmp_path}/nosuch.h5 does not exist, nor does "
+                                       f"{root}/nosuch.h5: a relative path is taken from the working directory, "
+                                       f"else from the root folder {root}. Pages will open it once it exists in "
+                                       "the root folder.\n")
+    assert cli.opened_path("here.h5", str(root)) is None
+    assert capsys.readouterr().err == (f"hpcdash: {tmp_path}/here.h5 is outside the root folder {root}. It will "
+                                       "not be opened (--root chooses another folder).\n")
+
+
 def test_bench_passes_its_arguments_to_the_benchmark(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["bench", "--help"])
@@ -43,6 +91,10 @@ def test_demo_writes_runs_once(tmp_path: Path):
     assert first.returncode == 0, first.stderr
     files = sorted(out.glob("*.h5"))
     assert len(files) == 3 and "writing 3 demo runs" in first.stdout
+    # --no-serve ends by saying what it wrote
+    done = first.stdout.strip().splitlines()[-1]
+    assert done.startswith("hpcdash: done: wrote ") and done.endswith(f" in {out}")
+    assert all(f.name in done for f in files)
     mtimes = [f.stat().st_mtime_ns for f in files]
     second = subprocess.run(run, capture_output=True, text=True, cwd=REPO, timeout=300)
     assert second.returncode == 0 and "using the 3 demo runs" in second.stdout
@@ -66,13 +118,14 @@ def _listening_addresses(port: int) -> set[str]:
 
 @pytest.mark.slow
 def test_serve_binds_loopback_and_warns_about_paths_outside_root(start_server, data_root: Path):
-    server = start_server([sys.executable, "-m", "hpcdash", "serve", "../outside/secret.h5", "a.h5",
+    server = start_server([sys.executable, "-m", "hpcdash", "serve", "../outside/secret.h5", "a.h5", "nosuch.h5",
                            "--root", str(data_root), "--port", "{port}"])
     port = int(server.url.rsplit(":", 1)[1])
     addrs = _listening_addresses(port)
     assert addrs and addrs <= {"0100007F"}, addrs  # 127.0.0.1 only
     out = server.output()
     assert "outside the root folder" in out and "secret.h5" in out
+    assert f"nosuch.h5 does not exist, nor does {data_root.resolve()}/nosuch.h5" in out
     page = urllib.request.urlopen(server.url + "/", timeout=60).read().decode()
     assert "secret" not in page
 

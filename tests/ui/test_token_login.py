@@ -158,13 +158,23 @@ def test_which_servers_ask_for_a_token(monkeypatch):
     assert cli.server_token("0.0.0.0", "/tmp/s.sock", None, False) is None  # a Unix socket has its own lock
     made = cli.server_token("0.0.0.0", None, None, False)
     assert made and made != cli.server_token("0.0.0.0", None, None, False)  # a fresh one each start
-    assert cli.server_token("10.0.0.5", None, "given", False) == "given"
+    given = "given-token-0123456789"
+    assert cli.server_token("10.0.0.5", None, given, False) == given
     assert cli.server_token("127.0.0.1", None, "given", False) == "given"  # asked for on loopback too
+    # a short token on a network address is soon guessed (the login does not slow guesses down): refused,
+    # on loopback or a Unix socket it only adds to what is there
+    with pytest.raises(SystemExit, match="the token has 2 characters; on a network address it needs at least 16"):
+        cli.server_token("0.0.0.0", None, "ab", False)
+    assert cli.server_token("0.0.0.0", "/tmp/s.sock", "ab", False) == "ab"
     monkeypatch.setenv(auth.TOKEN_ENV, "from-env")
-    assert cli.server_token("0.0.0.0", None, None, False) == "from-env"
+    assert cli.server_token("127.0.0.1", None, None, False) == "from-env"
+    with pytest.raises(SystemExit, match="the token has 8 characters"):
+        cli.server_token("0.0.0.0", None, None, False)
+    monkeypatch.setenv(auth.TOKEN_ENV, "from-the-environment")
+    assert cli.server_token("0.0.0.0", None, None, False) == "from-the-environment"
     assert cli.server_token("0.0.0.0", None, None, True) is None
     with pytest.raises(SystemExit, match="contradict"):
-        cli.server_token("0.0.0.0", None, "given", True)
+        cli.server_token("0.0.0.0", None, given, True)
     with pytest.raises(SystemExit, match="empty"):
         cli.server_token("0.0.0.0", None, "  ", False)
     # on every interface the browser may come as localhost or 127.0.0.1
@@ -220,13 +230,13 @@ def test_https_with_a_certificate_and_the_token(data_root: Path, tmp_path: Path,
     port = free_port()
     log = tmp_path / "server.log"
     argv = [sys.executable, "-m", "hpcdash", "serve", "--root", str(data_root), "--address", "0.0.0.0",
-            "--port", str(port), "--ssl-certfile", str(cert), "--ssl-keyfile", str(key), "--token", "tls-token-123"]
+            "--port", str(port), "--ssl-certfile", str(cert), "--ssl-keyfile", str(key), "--token", "tls-token-1234567890"]
     trusted = ssl.create_default_context(cafile=str(cert))
 
     def login() -> http.client.HTTPResponse:
         conn = http.client.HTTPSConnection("localhost", port, context=trusted, timeout=30)
         try:
-            conn.request("GET", "/login?token=tls-token-123")
+            conn.request("GET", "/login?token=tls-token-1234567890")
             resp = conn.getresponse()
             resp.read()
             return resp
@@ -249,13 +259,13 @@ def test_https_with_a_certificate_and_the_token(data_root: Path, tmp_path: Path,
         # a token the user gave is not written into the server's output (a batch job's log may be readable
         # by others): the link names the login page only
         assert f"https://{socket.getfqdn()}:{port}/login\n" in server.output()
-        assert "tls-token-123" not in server.output() and "the token you gave" in server.output()
+        assert "tls-token-1234567890" not in server.output() and "the token you gave" in server.output()
         assert resp.status == 302 and "Secure" in resp.getheader("Set-Cookie")  # never sent over plain HTTP
         context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 1000})
         try:
             page = context.new_page()
             errors = _errors_of(page)
-            page.goto(f"https://localhost:{port}/login?token=tls-token-123&next=/%3Ffile%3Da.h5", timeout=LOAD)
+            page.goto(f"https://localhost:{port}/login?token=tls-token-1234567890&next=/%3Ffile%3Da.h5", timeout=LOAD)
             shows_a_slice_and_steps(page)  # the websocket (wss) came through
             assert errors == []
         finally:
