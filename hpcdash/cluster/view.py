@@ -609,7 +609,7 @@ class ClusterView(pn.viewable.Viewer):
         try:
             return safe_path(self.root, text)  # the file browser's own rule (symlinks and '..' resolved)
         except PathOutsideRootError:
-            raise ValueError(f"The output folder {text} is outside this server's root folder {self.root}: "
+            raise ValueError(f"The output folder {text} is outside the root folder {self.root}: "
                              "the Explorer could not open runs written there, nor a bundle include them. "
                              "Choose a folder inside the root.") from None
 
