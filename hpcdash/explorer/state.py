@@ -161,6 +161,9 @@ class SliceState(param.Parameterized):
                                     "fixed: Min and Max.")
     vmin = param.Number(default=None, allow_None=True, label="Min")
     vmax = param.Number(default=None, allow_None=True, label="Max")
+    zoom = param.NumericTuple(default=None, length=4, allow_None=True, doc="""
+        The part of the slice plane in view, (x0, x1, y0, y1) in its coordinates; None: the whole
+        slice. Set by the drawn plot (zoom and pan), forgotten with a new file, dataset or normal axis.""")
 
     # outputs
     datasets_info = param.List(default=[], doc="VolumeInfo of every plottable dataset in the file.")
@@ -253,6 +256,7 @@ class SliceState(param.Parameterized):
         known = {**self._axis_places, **self.held}
         n = self.fit_index_bounds()
         self.index = self.clamp_index(known.get(self.axis, n // 2))
+        self.zoom = None  # another plane
         self.held = self.fit_held(known)
         self._last_index = None
 
@@ -401,6 +405,7 @@ class SliceState(param.Parameterized):
         self.param.index.bounds = (0, max(n - 1, 0))
         self._index_axis = axis
         self._axis_places = {}
+        self.zoom = None
         self.param.update(axis=axis, index=index, held=self.fit_held(held or {}, axis), error="")
         self.title = self._make_title(vol)
         return True
@@ -767,7 +772,7 @@ class SliceState(param.Parameterized):
     # ------------------------------------------------------------------ URL query
     QUERY_KEYS = {"file": "file", "dataset": "dataset", "axis": "axis", "index": "slice", "cmap": "cmap",
                   "scale": "scale", "symmetric": "sym", "range_mode": "range", "vmin": "vmin",
-                  "vmax": "vmax"}
+                  "vmax": "vmax", "zoom": "zoom"}
     #: `held` goes into the URL as one item per held dimension: "at.t=3" (pane k > 1: "at2.t=3"), the
     #: slice number the page shows, like "slice"; a key of its own keeps any dim name unambiguous
     HELD_QUERY_KEY = "at"
@@ -797,6 +802,8 @@ class SliceState(param.Parameterized):
                 value = "1"
             if name == "index":
                 value += 1  # the slice number the page shows (1 to n), as in "slice 65 of 128"
+            if name == "zoom":
+                value = ",".join(f"{v:.6g}" for v in value)
             q[key + suffix] = str(value)
         for d, i in self.held.items():
             q[self._held_prefix(suffix) + d] = str(i + 1)
@@ -815,6 +822,10 @@ class SliceState(param.Parameterized):
                     out[name] = max(int(raw) - 1, 0)
                 elif name in ("vmin", "vmax"):
                     out[name] = float(raw)
+                elif name == "zoom":
+                    zoom = tuple(float(v) for v in raw.split(","))
+                    if len(zoom) == 4 and all(map(math.isfinite, zoom)) and zoom[0] < zoom[1] and zoom[2] < zoom[3]:
+                        out[name] = zoom
                 elif name == "symmetric":
                     out[name] = raw not in ("0", "false", "False", "")
                 elif name == "cmap" and raw not in CMAPS:
@@ -858,6 +869,8 @@ class SliceState(param.Parameterized):
                 self.index = self.clamp_index(settings["index"])
             if "held" in settings:
                 self.held = self.fit_held({**self.held, **settings["held"]})
+            if "zoom" in settings:
+                self.zoom = settings["zoom"]
         if read:
             self.refresh()
 

@@ -363,13 +363,16 @@ def navigation_tools() -> dict:
     return dict(default_tools=["pan", wheel, "box_zoom", "save", "reset"], active_tools=["pan", "wheel_zoom"])
 
 
-def bound_to_data(plot, element=None) -> None:
-    """Plot hook: zoom and pan stop at the ranges of the plot's first drawing, the whole slice (a new
-    file or normal axis draws a new plot). HoloViews' `apply_hard_bounds` takes the bounds from each
-    drawn element, which here is the rasterized view: after a zoom in, the view could not be left."""
-    for r in (plot.state.x_range, plot.state.y_range):
-        if r.bounds is None and all(isinstance(v, (int, float)) and np.isfinite(v) for v in (r.start, r.end)):
-            r.bounds = (min(r.start, r.end), max(r.start, r.end))
+def bound_to_data(plot, element=None, extent: tuple | None = None) -> None:
+    """Plot hook: zoom and pan stop at `extent` (x0, x1, y0, y1), the whole slice; by default the
+    ranges of the plot's first drawing (a new file or normal axis draws a new plot). HoloViews'
+    `apply_hard_bounds` takes the bounds from each drawn element, which here is the rasterized view:
+    after a zoom in, the view could not be left."""
+    ranges = (plot.state.x_range, plot.state.y_range)
+    for i, r in enumerate(ranges):
+        lo, hi = (extent[2 * i], extent[2 * i + 1]) if extent is not None else (r.start, r.end)
+        if r.bounds is None and all(isinstance(v, (int, float)) and np.isfinite(v) for v in (lo, hi)):
+            r.bounds = (min(lo, hi), max(lo, hi))
 
 
 class SliceSlider(pn.widgets.IntSlider):
@@ -704,7 +707,11 @@ class SliceView(pn.viewable.Viewer):
         # slice or colour range is pushed straight into the drawn plot by _push_frame.
         # RangeXY / PlotSize make the server rasterize to the visible range at the canvas size.
         stream = hv.streams.Params(s, ["cmap", "scale"]).rename(scale="colour_scale")
-        self._range, self._size = hv.streams.RangeXY(), hv.streams.PlotSize()
+        # a zoom from the URL (or kept from before a redraw) is the first view
+        z = s.zoom
+        self._range = hv.streams.RangeXY(x_range=(z[0], z[1]), y_range=(z[2], z[3])) if z else hv.streams.RangeXY()
+        self._range.add_subscriber(partial(self._on_range, self._range))
+        self._size = hv.streams.PlotSize()
         self._streams = [stream]
 
         xl, yl, cl = s.axis_labels()
@@ -780,13 +787,13 @@ class SliceView(pn.viewable.Viewer):
 
     def _hook_at_render(self, plot, element) -> None:
         skip_first_range_rerun(plot)
-        bound_to_data(plot)
+        whole = self._whole_extent()
+        bound_to_data(plot, extent=whole)
         fig = plot.state
         ratio = self._aspect()
-        if ratio is not None:  # of the ranges drawn (cell edges), not of the cell centres
-            spans = [r.end - r.start if isinstance(r.start, (int, float)) and isinstance(r.end, (int, float))
-                     else None for r in (fig.x_range, fig.y_range)]
-            if all(spans) and spans[0] > 0 and spans[1] > 0:
+        if ratio is not None and whole is not None:  # of the whole slice (cell edges), not of the cell centres
+            spans = whole[1] - whole[0], whole[3] - whole[2]
+            if spans[0] > 0 and spans[1] > 0:
                 ratio = spans[1] / spans[0]
         if ratio is not None and not any(getattr(cb, "name", None) == "hpcdash-equal-aspect"
                                          for cb in fig.js_property_callbacks.get("change:inner_width", [])):
@@ -799,6 +806,29 @@ class SliceView(pn.viewable.Viewer):
             fig.js_on_change("inner_height", fit)
         if plot.handles.get("source") is not None and plot.handles.get("color_mapper") is not None:
             self._hook_range(plot)
+
+    def _whole_extent(self) -> tuple[float, float, float, float] | None:
+        """The whole slice plane shown, (x0, x1, y0, y1) to the outer cell edges (None before a slice)."""
+        if self.state.data is None:
+            return None
+        p = slice_parts(self.state.data, self.state)
+        return (*_extent(np.sort(p.x)), *_extent(np.sort(p.y)))
+
+    def _on_range(self, stream, x_range=None, y_range=None, **kwargs) -> None:
+        """Zoom and pan of the drawn plot: the part in view goes into the state (and the URL); the whole
+        slice is no zoom. A plot replaced meanwhile (another axis) has no say."""
+        if stream is not self._range:
+            return
+        whole = self._whole_extent()
+        if whole is None or x_range is None or y_range is None:
+            return
+        view = (*map(float, x_range), *map(float, y_range))
+        if not all(np.isfinite(view)):
+            return
+        tol = 1e-6 * max(whole[1] - whole[0], whole[3] - whole[2])
+        zoom = None if np.allclose(view, whole, rtol=0, atol=tol) else view
+        if zoom != self.state.zoom:
+            self.state.zoom = zoom
 
     def _hook_range(self, plot) -> None:
         """Make sure the plot's image source carries the colour range into its current mapper (the
@@ -1267,12 +1297,12 @@ class ExplorerView(pn.viewable.Viewer):
         pane.param.watch(self._sync_url, [*SliceState.QUERY_KEYS, "held"])
 
     def _sync_url(self, *events) -> None:
-        """Keep the URL query in step with the view. Slider moves are written once the slider has rested
-        for URL_DELAY_MS: the browser then gets no URL patch (and sends no answer) between slices."""
+        """Keep the URL query in step with the view. Slider moves (and zoom and pan) are written once they
+        have rested for URL_DELAY_MS: the browser then gets no URL patch (and sends no answer) between slices."""
         if not self._sync_url_enabled:
             return
         doc = pn.state.curdoc
-        if events and all(e.name in ("index", "held") for e in events) and doc is not None:
+        if events and all(e.name in ("index", "held", "zoom") for e in events) and doc is not None:
             if not self._url_pending:
                 self._url_pending = True
                 doc.add_timeout_callback(self._flush_url, URL_DELAY_MS)

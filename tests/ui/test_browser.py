@@ -532,7 +532,8 @@ FIGURE_RANGES = """() => { const out = [];
 
 def test_the_wheel_scrolls_the_page_and_zooms_with_ctrl_within_the_data(page: Page, hpcdash_server, console_errors):
     """Over a plot the mouse wheel scrolls the page; Ctrl + wheel zooms, and zooming out stops at the
-    whole slice, also after the view was zoomed in and redrawn; a new normal axis has its own limits."""
+    whole slice, also after the view was zoomed in and redrawn; the zoom is in the URL, a link reopens
+    it; a new normal axis has its own limits."""
     page.set_viewport_size({"width": 1280, "height": 720})
     page.goto(hpcdash_server.url + "/?" + urlencode({"file": "a.h5"}), timeout=LOAD)
     expect(readout(page)).to_contain_text("z =", timeout=LOAD)
@@ -559,9 +560,29 @@ def test_the_wheel_scrolls_the_page_and_zooms_with_ctrl_within_the_data(page: Pa
     for _ in range(3):
         zoomed = wheel(-100, ctrl=True)
     assert zoomed["x"][1] - zoomed["x"][0] < 0.8 * (whole["x"][1] - whole["x"][0]), (zoomed, whole)
+    # the zoomed view goes into the URL (once it rests), and the link reopens it, limits unchanged
+    def url_zoom() -> list[float] | None:
+        raw = parse_qs(urlparse(page.url).query).get("zoom")
+        return [float(v) for v in raw[0].split(",")] if raw else None
+
+    for _ in range(40):  # written once the view has rested
+        zoom = url_zoom()
+        if zoom is not None and zoom == pytest.approx(zoomed["x"] + zoomed["y"], rel=1e-5, abs=1e-3):
+            break
+        page.wait_for_timeout(250)
+    assert zoom == pytest.approx(zoomed["x"] + zoomed["y"], rel=1e-5, abs=1e-3), (zoom, zoomed)
+    page.goto(page.url, timeout=LOAD)
+    expect(readout(page)).to_contain_text("z =", timeout=LOAD)
+    canvas = pane(page, 0).locator(".hpcdash-plot canvas").first
+    expect(canvas).to_be_visible(timeout=STEP)
+    page.wait_for_timeout(1000)
+    reopened = page.evaluate(FIGURE_RANGES)[-1]
+    assert reopened["x"] + reopened["y"] == pytest.approx(zoom, rel=1e-6, abs=1e-6), (reopened, zoom)
+    assert reopened["bx"] == pytest.approx(whole["bx"]) and reopened["by"] == pytest.approx(whole["by"])
     for _ in range(12):
         out = wheel(100, ctrl=True)
     assert out["x"] == pytest.approx(whole["x"]) and out["y"] == pytest.approx(whole["y"]), (out, whole)
+    expect(page).not_to_have_url(re.compile(r"[?&]zoom="), timeout=STEP)  # the whole slice again
     # a new normal axis: a new plot, limited to its own slice
     pane(page, 0).locator(".hpcdash-axis select").select_option("x")
     expect(readout(page)).to_contain_text("x =", timeout=STEP)

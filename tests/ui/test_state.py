@@ -346,6 +346,22 @@ def test_a_new_normal_axis_starts_in_the_middle_and_an_axis_shown_before_where_i
     assert s.index == 2
 
 
+def test_zoom_goes_into_the_url_and_a_new_plane_forgets_it(data_root: Path):
+    s = SliceState(str(data_root / "a.h5"), axis="z")
+    assert "zoom" not in s.to_query()
+    s.zoom = (-50.0, 60.5, 10.0, 100.0)
+    q = s.to_query()
+    assert q["zoom"] == "-50,60.5,10,100"
+    assert SliceState.settings_from_query(q)["zoom"] == (-50.0, 60.5, 10.0, 100.0)
+    for bad in ("1,2,3", "1,2,3,x", "nan,1,2,3", "5,1,2,3", "1,5,3,2"):
+        assert "zoom" not in SliceState.settings_from_query({"file": "a.h5", "zoom": bad}), bad
+    other = SliceState(str(data_root / "a.h5"))
+    other.apply_settings(SliceState.settings_from_query(q))
+    assert other.zoom == (-50.0, 60.5, 10.0, 100.0)
+    s.axis = "x"  # another plane: the zoom meant a place in the old one
+    assert s.zoom is None
+
+
 def test_compare_slices_checks_coordinates(data_root: Path):
     a = SliceState(str(data_root / "a.h5"))
     b = SliceState(str(data_root / "b.h5"))
