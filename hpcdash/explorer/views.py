@@ -707,8 +707,8 @@ class SliceView(pn.viewable.Viewer):
         # slice or colour range is pushed straight into the drawn plot by _push_frame.
         # RangeXY / PlotSize make the server rasterize to the visible range at the canvas size.
         stream = hv.streams.Params(s, ["cmap", "scale"]).rename(scale="colour_scale")
-        # a zoom from the URL (or kept from before a redraw) is the first view
-        z = s.zoom
+        # a zoom from the URL (or kept from before a redraw) is the first view, inside the slice
+        z = s.zoom = self._fit_zoom(s.zoom)
         self._range = hv.streams.RangeXY(x_range=(z[0], z[1]), y_range=(z[2], z[3])) if z else hv.streams.RangeXY()
         self._range.add_subscriber(partial(self._on_range, self._range))
         self._size = hv.streams.PlotSize()
@@ -814,6 +814,19 @@ class SliceView(pn.viewable.Viewer):
         p = slice_parts(self.state.data, self.state)
         return (*_extent(np.sort(p.x)), *_extent(np.sort(p.y)))
 
+    def _fit_zoom(self, zoom: tuple | None) -> tuple | None:
+        """`zoom` cut to the whole slice; None when it covers the slice or misses it (a hand-made link)."""
+        whole = self._whole_extent()
+        if zoom is None or whole is None:
+            return zoom
+        x0, x1 = max(zoom[0], whole[0]), min(zoom[1], whole[1])
+        y0, y1 = max(zoom[2], whole[2]), min(zoom[3], whole[3])
+        if not (x0 < x1 and y0 < y1):
+            return None
+        fitted = (x0, x1, y0, y1)
+        tol = 1e-6 * max(whole[1] - whole[0], whole[3] - whole[2])
+        return None if np.allclose(fitted, whole, rtol=0, atol=tol) else fitted
+
     def _on_range(self, stream, x_range=None, y_range=None, **kwargs) -> None:
         """Zoom and pan of the drawn plot: the part in view goes into the state (and the URL); the whole
         slice is no zoom. A plot replaced meanwhile (another axis) has no say."""
@@ -823,10 +836,9 @@ class SliceView(pn.viewable.Viewer):
         if whole is None or x_range is None or y_range is None:
             return
         view = (*map(float, x_range), *map(float, y_range))
-        if not all(np.isfinite(view)):
+        if not all(np.isfinite(view)) or view[0] >= view[1] or view[2] >= view[3]:
             return
-        tol = 1e-6 * max(whole[1] - whole[0], whole[3] - whole[2])
-        zoom = None if np.allclose(view, whole, rtol=0, atol=tol) else view
+        zoom = self._fit_zoom(view)
         if zoom != self.state.zoom:
             self.state.zoom = zoom
 
@@ -1249,8 +1261,17 @@ class ExplorerView(pn.viewable.Viewer):
             for p in self.explorer.panes:
                 v = self._views.get(id(p))
                 linked = self._zoom_linked(p)
+                if linked:
+                    self._join_zoom(p)
                 if v is not None and v.linked != linked:
                     v.linked = linked
+
+    def _join_zoom(self, pane: SliceState) -> None:
+        """A pane joining the first one's zoom and pan takes its view first (its plot starts from its
+        own zoom: drawn in shared axes, the old view's pixels filled part of the new range)."""
+        lead = self.explorer.panes[0]
+        if pane is not lead and pane.zoom != lead.zoom:
+            pane.zoom = lead.zoom
 
     def _on_panes(self, *events) -> None:
         e = self.explorer
@@ -1261,6 +1282,8 @@ class ExplorerView(pn.viewable.Viewer):
             del self._views[key]
         for p in e.panes:
             if id(p) not in self._views:
+                if self._zoom_linked(p):
+                    self._join_zoom(p)
                 self._views[id(p)] = SliceView(p, linked=self._zoom_linked(p), on_close=partial(e.close_pane, p))
                 self._watch_for_url(p)
                 # a new file or normal axis may change the place the pane shows

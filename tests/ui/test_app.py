@@ -262,3 +262,31 @@ def test_link_shares_zoom_only_between_panes_showing_the_same_place(data_root):
     ex.close_pane(ex.panes[0])
     ex.close_pane(ex.panes[0])  # c.h5 is the first pane now: it leads
     assert view.view_for(ex.panes[0]).linked
+
+
+def test_link_gives_panes_the_first_panes_zoom_and_a_zoom_off_the_slice_is_dropped(data_root):
+    """Turning Link on (or a link with Link on) gives the panes that share the first one's zoom its
+    view (a pane kept its own zoom's pixels inside the shared axes); a zoom that misses the slice is
+    dropped, one that reaches past it is cut to it."""
+    from hpcdash.explorer.state import ExplorerState
+    from hpcdash.explorer.views import ExplorerView
+
+    ex = ExplorerState(["a.h5", "b.h5"], root=str(data_root), link=False)
+    a, b = ex.panes
+    a.zoom, b.zoom = (0.0, 50.0, 10.0, 60.0), (20.0, 40.0, 30.0, 50.0)
+    view = ExplorerView(ex, sync_url=False)
+    assert b.zoom == (20.0, 40.0, 30.0, 50.0)  # unlinked: its own
+    ex.link = True
+    assert b.zoom == a.zoom == (0.0, 50.0, 10.0, 60.0)
+    assert "zoom2" in ex.to_query() and ex.to_query()["zoom2"] == ex.to_query()["zoom"]
+    # opened from a link with Link on and two zooms: the first pane's
+    ex2 = ExplorerState(root=str(data_root))
+    ex2.apply_query({"file": "a.h5", "file2": "b.h5", "zoom": "0,50,10,60", "zoom2": "20,40,30,50"})
+    ExplorerView(ex2, sync_url=False)
+    assert ex2.panes[1].zoom == ex2.panes[0].zoom == (0.0, 50.0, 10.0, 60.0)
+    # off the slice: no zoom; past its edge: cut to it
+    sv = view.view_for(a)
+    whole = sv._whole_extent()
+    assert sv._fit_zoom((5000.0, 6000.0, 5000.0, 6000.0)) is None
+    assert sv._fit_zoom((whole[0] - 100, whole[1] + 100, whole[2] - 1, whole[3] + 1)) is None
+    assert sv._fit_zoom((whole[0] - 100, 50.0, 10.0, whole[3] + 1)) == (whole[0], 50.0, 10.0, whole[3])
