@@ -256,8 +256,9 @@ CHECKED_FOLDERS = ("data", "hpcdash")
 
 def unlisted_files(folder: str | os.PathLike) -> list[str]:
     """Files under the bundle's `data/` and `hpcdash/` that its RO-Crate does not list (added after it
-    was written; Python's `__pycache__` left out), as paths inside the bundle. Not checked by
-    `verify_bundle`: nothing was recorded of them."""
+    was written), as paths inside the bundle, compiled Python in `__pycache__` included (the bundle's
+    notebook keeps its compiled files elsewhere, `sys.pycache_prefix`, and never reads these). Not
+    checked by `verify_bundle`: nothing was recorded of them."""
     folder = Path(folder)
     graph = json.loads((folder / "ro-crate-metadata.json").read_text(encoding="utf-8"))["@graph"]
     listed = {unquote(e["@id"]) for e in graph if isinstance(e.get("@id"), str)}
@@ -265,7 +266,7 @@ def unlisted_files(folder: str | os.PathLike) -> list[str]:
     for top in CHECKED_FOLDERS:
         for path in sorted((folder / top).rglob("*")):
             rel = path.relative_to(folder).as_posix()
-            if path.is_file() and "__pycache__" not in path.parts and rel not in listed:
+            if path.is_file() and rel not in listed:
                 found.append(rel)
     return found
 
@@ -363,8 +364,12 @@ def _write_notebook(path: Path, meta: dict, views: list[dict[str, str]]) -> None
         # inline: BokehJS and Panel's JavaScript travel in the notebook, so the views show on a compute
         # node or in an offline container too (by default they come from cdn.bokeh.org)
         new_code_cell(
-            "import sys\nfrom pathlib import Path\n\n"
-            "# the hpcdash code checked above, in this folder, before any other copy (PYTHONPATH, site-packages)\n"
+            "import os\nimport sys\nimport tempfile\nfrom pathlib import Path\n\n"
+            "# the hpcdash code checked above, in this folder, before any other copy (PYTHONPATH, site-packages);\n"
+            "# compiled code (Python's and Numba's) in a cache of this session only, never one found in the\n"
+            "# bundle's __pycache__ folders, which could run instead of the checked source\n"
+            "sys.pycache_prefix = tempfile.mkdtemp(prefix='hpcdash-pycache-')\n"
+            "os.environ['NUMBA_CACHE_DIR'] = sys.pycache_prefix\n"
             "sys.path.insert(0, str(Path.cwd()))\n\n"
             "import panel as pn\n\nimport hpcdash\n\npn.extension(inline=True)"
         ),

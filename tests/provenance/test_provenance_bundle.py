@@ -268,6 +268,8 @@ def test_the_bundles_notebook_reopens_the_view_in_a_fresh_folder(session, tmp_pa
     shown = json.dumps([o for c in nb.cells for o in c.get("outputs", [])])
     assert "bokeh-" in shown and not re.search(r"<script[^>]*src=[^>]*cdn\.(bokeh|holoviz)\.org", shown)
     assert "cdn.bokeh.org" not in shown
+    # running it leaves no compiled code in the bundle, nor would it read any found there
+    assert not list((folder / "hpcdash").rglob("__pycache__"))
     # a changed file of the bundled code is reported by the first cell, which stops the run before the
     # code is imported
     (folder / "hpcdash" / "app.py").open("a").write("\nprint('changed')\n")
@@ -490,13 +492,16 @@ def test_hpcdash_verify_names_extra_files_without_failing(session, tmp_path: Pat
     (folder / "data" / "runs" / "added.h5").write_bytes(b"not recorded")
     (folder / "hpcdash" / "extra.py").write_text("print('added')\n")
     (folder / "hpcdash" / "__pycache__").mkdir()
-    (folder / "hpcdash" / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"cache")  # from running
-    assert unlisted_files(folder) == ["data/runs/added.h5", "hpcdash/extra.py"]
+    # compiled code: the bundle's notebook never writes nor reads it there (sys.pycache_prefix), so it
+    # came from elsewhere and is named
+    (folder / "hpcdash" / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"cache")
+    assert unlisted_files(folder) == ["data/runs/added.h5", "hpcdash/__pycache__/app.cpython-311.pyc",
+                                      "hpcdash/extra.py"]
     out = run_verify(folder)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "EXTRA    data/runs/added.h5 (not in the RO-Crate" in out.stdout
-    assert "EXTRA    hpcdash/extra.py" in out.stdout and "__pycache__" not in out.stdout
-    assert "2 file(s) under data/ or hpcdash/ not in the record" in out.stdout
+    assert "EXTRA    hpcdash/extra.py" in out.stdout and "EXTRA    hpcdash/__pycache__/app.cpython-311.pyc" in out.stdout
+    assert "3 file(s) under data/ or hpcdash/ not in the record" in out.stdout
 
 
 def test_hpcdash_verify_says_what_a_bundle_is_when_given_a_file(session, tmp_path: Path):
