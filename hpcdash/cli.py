@@ -382,6 +382,9 @@ def demo(out: str, runs: int = 3, serve_it: bool = True, **server) -> list[Path]
     """Write `runs` demo runs into `out` unless they exist, then serve them (unless `serve_it` is False)."""
     if runs < 1:
         raise ValueError(f"runs must be at least 1 (not {runs})")
+    if serve_it:  # a token the server would refuse is said before minutes of writing, not after
+        server_token(server.get("address", "127.0.0.1"), server.get("unix_socket"), server.get("token"),
+                     bool(server.get("no_token")))
     out_dir = Path(out).resolve()
     existing = sorted(out_dir.glob("*.h5")) if out_dir.exists() else []
     if len(existing) >= runs:

@@ -203,3 +203,12 @@ def test_demo_says_when_its_folder_cannot_be_written(tmp_path: Path):
     run = subprocess.run([sys.executable, "-m", "hpcdash", "demo", "--out", str(a_file), "--no-serve"],
                          capture_output=True, text=True, cwd=REPO, timeout=300)
     assert run.returncode != 0 and f"{a_file} is a file" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_demo_refuses_a_short_network_token_before_writing_anything(tmp_path):
+    from hpcdash.cli import demo
+
+    out = tmp_path / "new-demo"
+    with pytest.raises(SystemExit, match="the token has 2 characters"):
+        demo(str(out), 1, serve_it=True, address="0.0.0.0", token="ab")
+    assert not out.exists()  # refused before minutes of writing, not after
