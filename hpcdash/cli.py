@@ -502,6 +502,10 @@ def verify(bundle: str) -> int:
                 checks, extra = verify_bundle(folder), unlisted_files(folder)
         else:
             checks, extra = verify_bundle(path), unlisted_files(path)
+    except FileNotFoundError:
+        print(f"hpcdash: {bundle} is not a bundle: it has no ro-crate-metadata.json (a bundle is the folder, "
+              "or its .zip, that Export bundle or `hpcdash bundle` wrote).", file=sys.stderr)
+        return 2
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
         print(f"hpcdash: {bundle} is not a bundle (no readable ro-crate-metadata.json): {err}", file=sys.stderr)
         return 2
