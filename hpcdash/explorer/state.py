@@ -376,8 +376,15 @@ class SliceState(param.Parameterized):
 
     def _fail(self, path: str, err: Exception | str) -> None:
         msg = str(err) if str(err) else f"{Path(path).name} could not be read ({type(err).__name__})."
+        self._absent = not os.path.exists(path)  # a file a job has yet to write (see `appeared`)
         self.param.update(file=path, data=None, error=msg, notice="", readout="",
                           title=Path(path).name, datasets_info=[], changed=False)
+
+    def appeared(self) -> bool:
+        """True when the pane could not open its file because it did not exist, and it does now (a
+        file named before the job wrote it). Cheap: one stat."""
+        return bool(getattr(self, "_absent", False) and self._vol is None and self.file
+                    and os.path.isfile(self.file))
 
     def _select_dataset(self, dataset: str, axis: str | None = None, index: int | None = None,
                         held: dict[str, int] | None = None) -> bool:

@@ -1233,7 +1233,10 @@ class ExplorerView(pn.viewable.Viewer):
             pass
         for p in list(self.explorer.panes):
             try:
-                p.check_changed()
+                if p.appeared():  # named before it was written: open it now
+                    p.reload()
+                else:
+                    p.check_changed()
             except Exception:  # noqa: BLE001 - a check that fails is tried again next period
                 pass
 

@@ -290,3 +290,28 @@ def test_link_gives_panes_the_first_panes_zoom_and_a_zoom_off_the_slice_is_dropp
     assert sv._fit_zoom((5000.0, 6000.0, 5000.0, 6000.0)) is None
     assert sv._fit_zoom((whole[0] - 100, whole[1] + 100, whole[2] - 1, whole[3] + 1)) is None
     assert sv._fit_zoom((whole[0] - 100, 50.0, 10.0, whole[3] + 1)) == (whole[0], 50.0, 10.0, whole[3])
+
+
+def test_a_pane_whose_file_did_not_exist_opens_it_once_it_does(tmp_path):
+    """`hpcdash serve run.h5` before the job wrote run.h5: the pages already open show the file at
+    their next check of the shown files, not only new pages."""
+    from hpcdash.explorer.state import ExplorerState
+    from hpcdash.explorer.views import ExplorerView
+    from tests.ui.hdf5_files import NZ, write_run
+
+    (tmp_path / "nd").mkdir()
+    ex = ExplorerState(root=str(tmp_path))
+    pane = ex.open("nd/later.h5")
+    assert pane is not None and "does not exist" in pane.error and not pane.appeared()
+    view = ExplorerView(ex, sync_url=False)
+    view._check_files()
+    assert pane.error  # still missing: nothing happens
+    write_run(tmp_path / "nd" / "later.h5", 1, 1.0)
+    assert pane.appeared()
+    view._check_files()
+    assert pane.error == "" and pane.data is not None and pane.readout.endswith(f"of {NZ})")
+    assert not pane.appeared()
+    # a file that exists but cannot be read is not "appeared": it is not opened again and again
+    (tmp_path / "bad.h5").write_text("not HDF5")
+    bad = ex.open("bad.h5")
+    assert bad.error and not bad.appeared()
