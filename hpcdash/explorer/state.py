@@ -194,6 +194,7 @@ class SliceState(param.Parameterized):
         self._last_index: int | None = None
         self._index_axis: str | None = None  # the axis `index` and its bounds were last fitted to
         self._axis_places: dict[str, int] = {}  # the slice last shown along each axis of this dataset
+        self._absent = False  # the file could not be opened because it did not exist (see `appeared`)
         self._opener = opener
         self._finder = finder
         self._suspend = False
@@ -376,14 +377,14 @@ class SliceState(param.Parameterized):
 
     def _fail(self, path: str, err: Exception | str) -> None:
         msg = str(err) if str(err) else f"{Path(path).name} could not be read ({type(err).__name__})."
-        self._absent = not os.path.exists(path)  # a file a job has yet to write (see `appeared`)
+        self._absent = not os.path.exists(path)  # a file a job has yet to write
         self.param.update(file=path, data=None, error=msg, notice="", readout="",
                           title=Path(path).name, datasets_info=[], changed=False)
 
     def appeared(self) -> bool:
         """True when the pane could not open its file because it did not exist, and it does now (a
         file named before the job wrote it). Cheap: one stat."""
-        return bool(getattr(self, "_absent", False) and self._vol is None and self.file
+        return bool(self._absent and self._vol is None and self.file
                     and os.path.isfile(self.file))
 
     def _select_dataset(self, dataset: str, axis: str | None = None, index: int | None = None,

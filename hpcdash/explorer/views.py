@@ -812,7 +812,8 @@ class SliceView(pn.viewable.Viewer):
         if self.state.data is None:
             return None
         p = slice_parts(self.state.data, self.state)
-        return (*_extent(np.sort(p.x)), *_extent(np.sort(p.y)))
+        x, y, _ = ascending(p.x, p.y, p.z)  # as aggregate_slice draws it
+        return (*_extent(x), *_extent(y))
 
     def _fit_zoom(self, zoom: tuple | None) -> tuple | None:
         """`zoom` cut to the whole slice; None when it covers the slice or misses it (a hand-made link)."""
@@ -830,10 +831,7 @@ class SliceView(pn.viewable.Viewer):
     def _on_range(self, stream, x_range=None, y_range=None, **kwargs) -> None:
         """Zoom and pan of the drawn plot: the part in view goes into the state (and the URL); the whole
         slice is no zoom. A plot replaced meanwhile (another axis) has no say."""
-        if stream is not self._range:
-            return
-        whole = self._whole_extent()
-        if whole is None or x_range is None or y_range is None:
+        if stream is not self._range or self.state.data is None or x_range is None or y_range is None:
             return
         view = (*map(float, x_range), *map(float, y_range))
         if not all(np.isfinite(view)) or view[0] >= view[1] or view[2] >= view[3]:
@@ -1285,9 +1283,10 @@ class ExplorerView(pn.viewable.Viewer):
             del self._views[key]
         for p in e.panes:
             if id(p) not in self._views:
-                if self._zoom_linked(p):
+                linked = self._zoom_linked(p)
+                if linked:
                     self._join_zoom(p)
-                self._views[id(p)] = SliceView(p, linked=self._zoom_linked(p), on_close=partial(e.close_pane, p))
+                self._views[id(p)] = SliceView(p, linked=linked, on_close=partial(e.close_pane, p))
                 self._watch_for_url(p)
                 # a new file or normal axis may change the place the pane shows
                 p.param.watch(self._on_link, ["file", "dataset", "axis"])
