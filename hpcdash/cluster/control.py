@@ -215,6 +215,18 @@ class _Submission:
     last: sched.SlurmJob | None = None
     gone: bool = False
     log_tail: str | None = None
+    _log_size: int = -1
+
+    def log_tail_of(self, tail: Callable[[str], str | None]) -> str | None:
+        """The job's stderr tail, read again only while the file still grows (a cancelled worker keeps
+        writing its traceback for a moment after the batch system's own line)."""
+        try:
+            size = os.stat(self.err_log).st_size
+        except (OSError, TypeError):
+            return self.log_tail
+        if size != self._log_size:
+            self._log_size, self.log_tail = size, tail(self.err_log)
+        return self.log_tail
 
 
 class _JobRegistry:
@@ -941,8 +953,8 @@ class ClusterControl(param.Parameterized):
                 submitted_at=s.submitted_at, slurm_state=j.slurm_state if j else None,
             )
             if state in (JobState.FAILED, JobState.ENDED) and (state == JobState.FAILED or not s.closed_by_us):
-                if s.log_tail is None and s.err_log:
-                    s.log_tail = sched.tail_file(s.err_log)
+                if s.err_log:
+                    s.log_tail = s.log_tail_of(sched.tail_file)
                 rec.log_tail = s.log_tail
             records.append(rec)
         # active first, then the most recent ended ones

@@ -340,8 +340,13 @@ def list_partitions(*, timeout: float = DEFAULT_TIMEOUT) -> list[Partition]:
     return parts
 
 
-def tail_file(path: str | os.PathLike, lines: int = 20, max_bytes: int = 64_000) -> str | None:
-    """The last ``lines`` lines of a text file (reads at most ``max_bytes`` from its end); None if missing."""
+def tail_file(path: str | os.PathLike, lines: int = 20, max_bytes: int = 64_000,
+              keep: tuple[str, ...] = ("slurmstepd:", "srun: error", "slurmd:", "=>> PBS:")) -> str | None:
+    """The last ``lines`` lines of a text file (reads at most ``max_bytes`` from its end); None if missing.
+
+    Lines starting with one of ``keep`` (the batch system's own words, e.g. ``slurmstepd: ... CANCELLED AT
+    ... DUE TO TIME LIMIT``) are kept even when a long traceback written after them pushes them out of the
+    last ``lines``: they say why a job ended, which a worker's traceback rarely does."""
     p = Path(path)
     try:
         with p.open("rb") as fh:
@@ -351,8 +356,12 @@ def tail_file(path: str | os.PathLike, lines: int = 20, max_bytes: int = 64_000)
             data = fh.read()
     except OSError:
         return None
-    text = data.decode("utf-8", errors="replace")
-    return "\n".join(text.splitlines()[-lines:])
+    all_lines = data.decode("utf-8", errors="replace").splitlines()
+    last = all_lines[-lines:]
+    earlier = [ln for ln in all_lines[:len(all_lines) - len(last)] if ln.lstrip().startswith(keep)]
+    if earlier:
+        last = earlier + ["..."] + last
+    return "\n".join(last)
 
 
 # Words in SLURM's messages -> the request field that caused them.

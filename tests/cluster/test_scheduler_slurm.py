@@ -69,3 +69,15 @@ def test_tail_file(tmp_path):
     p.write_text("\n".join(f"line {i}" for i in range(100)))
     assert sched.tail_file(p, lines=3) == "line 97\nline 98\nline 99"
     assert sched.tail_file(tmp_path / "missing") is None
+
+
+def test_tail_file_keeps_the_batch_systems_words_above_a_long_traceback(tmp_path):
+    p = tmp_path / "y.err"
+    lines = ["worker starting", "slurmstepd: error: *** JOB 13 ON n1 CANCELLED AT 2026-12-01T10:00:00 ***"]
+    lines += [f"  File \"x.py\", line {i}" for i in range(40)] + ["RuntimeError: Nanny failed to start."]
+    p.write_text("\n".join(lines))
+    tail = sched.tail_file(p, lines=5)
+    assert tail.splitlines()[0].startswith("slurmstepd: error: *** JOB 13")
+    assert tail.splitlines()[1] == "..."
+    assert tail.endswith("RuntimeError: Nanny failed to start.")
+    assert "worker starting" not in tail and len(tail.splitlines()) == 7
