@@ -13,6 +13,7 @@ Paths coming from a browser (the file browser, the URL) go through ``safe_path``
 from __future__ import annotations
 
 import os
+import re
 import stat
 import time
 from collections.abc import Iterable
@@ -111,6 +112,13 @@ def default_root(paths: Iterable[Path | str], cwd: Path | str | None = None) -> 
     if all(f == here or here in f.parents for f in found):
         return here
     return Path(os.path.commonpath(found))
+
+
+def filename_part(text: str) -> str:
+    """``text`` (a name read from a file, or typed by a user) made safe as part of a file name: runs of
+    anything but ASCII letters, digits, '.', '_' and '-' become one '-', and leading or trailing '.' and
+    '-' go (no hidden files, no '..'). Empty if nothing usable is left."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip(".-")
 
 
 def looks_like_hdf5(path: Path | str) -> bool:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import html
 import math
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -77,11 +76,6 @@ def _fmt_position(value: float) -> str:
 
 def _label(name: str, units: str | None) -> str:
     return f"{name} [{units}]" if units else name
-
-
-def _filename_part(name: str) -> str:
-    """A dimension name (text from a file) as part of a download's file name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(name)).strip("-") or "dim"
 
 
 def _export_record(kind: str, filename: str, payload: bytes) -> dict[str, Any]:
@@ -599,11 +593,13 @@ class SliceState(param.Parameterized):
         """File name (without suffix) of an export of what this pane shows: `name` (default: the
         file's stem), then the normal axis and the slice number the page shows, 1 to n ("a_z64"),
         then each held dimension's ("a_z64_t3"); `name` alone for a 2-D dataset."""
-        name = name or Path(self.file).stem or "slice"
+        from hpcdash.data import filename_part
+
+        name = name or filename_part(Path(self.file).stem) or "slice"
         if not self.axis:
             return name
         parts = [(self.axis, self.index), *self.held.items()]
-        return name + "".join(f"_{_filename_part(d)}{i + 1}" for d, i in parts)
+        return name + "".join(f"_{filename_part(d) or 'dim'}{i + 1}" for d, i in parts)
 
     def exported(self, kind: str, filename: str, payload: bytes) -> None:
         """Note that the current slice was exported (`kind`: png / npy / csv) as `payload`."""

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from hpcdash.data.paths import HDF5_SUFFIXES
+from hpcdash.data.paths import HDF5_SUFFIXES, filename_part
 
 from .environment import describe_platform, pinned_requirements, python_runtime
 from .record import ProvenanceLog, file_sha256, now_iso
@@ -273,7 +273,7 @@ def unlisted_files(folder: str | os.PathLike) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------- parts
 def _safe_name(name: str) -> str:
-    clean = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")
+    clean = filename_part(name)
     if not clean:
         raise ValueError(f"{name!r} is not usable as a bundle name")
     return clean

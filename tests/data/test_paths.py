@@ -180,3 +180,16 @@ def test_default_root_holds_the_named_files(tree, tmp_path):
     for paths in (["runs/escape.h5"], ["../outside/secret.h5", "runs/a.h5"]):
         top = default_root(paths, cwd=root)
         assert all(named_path(top, p, cwd=root) for p in paths)  # every named file opens
+
+
+def test_filename_part_makes_untrusted_names_safe_in_file_names():
+    """Names from files and users become parts of export and bundle names: no path separators, no
+    markup, no hidden files, no '..'; nothing usable left gives an empty string the caller replaces."""
+    from hpcdash.data import filename_part
+
+    assert filename_part("depth (m)") == "depth-m"
+    assert filename_part("../../etc/passwd") == "etc-passwd"
+    assert filename_part("<img src=x onerror=alert(1)>") == "img-src-x-onerror-alert-1"
+    assert filename_part(".hidden") == "hidden"
+    assert filename_part("Tiefe_ü.v2") == "Tiefe_-.v2"
+    assert filename_part("..") == "" and filename_part("üüü") == ""

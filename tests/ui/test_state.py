@@ -730,6 +730,9 @@ def test_one_slice_number_in_readout_url_and_export_names(tmp_path: Path):
     assert SliceState.settings_from_query({"slice": "9"})["index"] == 8
     assert SliceState.settings_from_query({"slice": "0"})["index"] == 0  # clamped, not the last slice
     assert s.export_stem() == "bare_dim_09"
+    odd = tmp_path / "run 1 <b>.h5"
+    (tmp_path / "bare.h5").rename(odd)
+    assert SliceState(str(odd), root=str(tmp_path)).export_stem() == "run-1-b_dim_09"
 
 
 def test_titles_name_first_what_tells_the_open_runs_apart(tmp_path: Path):
