@@ -1407,7 +1407,9 @@ class ExplorerState(param.Parameterized):
         if runs is None:
             return ""
         a, b = runs
-        stem_a, stem_b = (Path(p.file).stem or "slice" for p in (a, b))
+        from hpcdash.data import filename_part
+
+        stem_a, stem_b = (filename_part(Path(p.file).stem) or "slice" for p in (a, b))
         return a.export_stem(f"{stem_a}_{_COMPARE_FILE_WORDS[self.compare]}_{stem_b}")
 
     def comparison_exported(self, kind: str, filename: str, payload: bytes) -> None:
@@ -1503,8 +1505,12 @@ def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
     if mixed and mode != "ratio":
         return None, (f"A is in {ua} and B in {ub}: a difference needs two runs of the same quantity "
                       "(the ratio view compares them).")
-    va = np.asarray(da.values, dtype=float)
-    vb = np.asarray(db.values, dtype=float)
+    # float32 runs compare in float32 (half the memory and export size); integers and float64 in float64
+    ftype = np.result_type(da.dtype, db.dtype, np.float32)
+    if ftype.kind != "f":
+        ftype = np.dtype(float)
+    va = np.asarray(da.values, dtype=ftype)
+    vb = np.asarray(db.values, dtype=ftype)
     note = f"A is in {ua} and B in {ub}." if mixed else ""
     if mode == "ratio":
         with np.errstate(divide="ignore", invalid="ignore"):

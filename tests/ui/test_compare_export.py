@@ -30,9 +30,9 @@ def runs(tmp_path: Path) -> Path:
 
 
 def read_slice(path: Path, index: int) -> np.ndarray:
-    """Slice `index` along z straight from the file, as float64."""
+    """Slice `index` along z straight from the file, in the file's type (float32 here)."""
     with h5py.File(path, "r", locking=False) as f:  # as the explorer opens it (it has it open)
-        return np.asarray(f[DATASET][index], dtype=float)
+        return np.asarray(f[DATASET][index])
 
 
 def read_coords(path: Path) -> dict[str, np.ndarray]:
@@ -70,13 +70,14 @@ def test_npy_and_csv_hold_the_comparison_with_coordinates(runs: Path, mode, word
     assert np.isfinite(want).all() and np.ptp(want) > 0
 
     name, payload = download(view, "npy")
-    assert name == f"a_{word}_b <i>_z7.npy"  # slice 7 of 12, as the page and the panes' exports count
+    assert name == f"a_{word}_b-i_z7.npy"  # slice 7 of 12, as the page and the panes' exports count
     got = np.load(io.BytesIO(payload))
     assert got.shape == want.shape == (16, 20)
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    assert got.dtype == want.dtype == np.float32  # float32 runs compare in float32: no doubled file
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)
 
     name, payload = download(view, "csv")
-    assert name == f"a_{word}_b <i>_z7.csv"
+    assert name == f"a_{word}_b-i_z7.csv"
     lines = payload.decode().splitlines()
     assert lines[0] == "y,x," + ("A - B" if mode == "difference" else "log10(A/B)")
     table = np.loadtxt(io.StringIO("\n".join(lines[1:])), delimiter=",")
@@ -94,14 +95,14 @@ def test_export_names_count_slices_as_the_panes_do(runs: Path):
     ex, view = compared(runs, "difference", index=0)
     a = ex.panes[0]
     assert a.export_stem() == "a_z1"
-    assert download(view, "png")[0] == "a_minus_b <i>_z1.png"
+    assert download(view, "png")[0] == "a_minus_b-i_z1.png"
     a.axis = "y"  # Link takes B along
     a.index = 15
     assert ex.comparison is not None
     assert a.export_stem() == "a_y16"
-    assert download(view, "npy")[0] == "a_minus_b <i>_y16.npy"
+    assert download(view, "npy")[0] == "a_minus_b-i_y16.npy"
     ex.compare = "ratio"
-    assert download(view, "csv")[0] == "a_log10ratio_b <i>_y16.csv"
+    assert download(view, "csv")[0] == "a_log10ratio_b-i_y16.csv"
 
 
 def test_png_shows_the_comparison_with_its_colour_bar_and_runs(runs: Path, monkeypatch):
@@ -176,7 +177,8 @@ def test_exports_are_recorded_with_both_runs_mode_and_hash(runs: Path):
     assert e.details["sha256"] == hashlib.sha256(payload).hexdigest()
     # the record names files as text, escaped in what the Provenance tab shows
     table = events_table_html(prov.events(), prov.root)
-    assert "a_log10ratio_b &lt;i&gt;_z7.png" in table and "<i>" not in table
+    assert "a_log10ratio_b-i_z7.png" in table  # the export's name holds no markup
+    assert "b &lt;i&gt;.h5" in table and "<i>" not in table
 
 
 def test_names_from_files_are_escaped_on_the_page(runs: Path):
