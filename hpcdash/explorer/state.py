@@ -372,6 +372,14 @@ class SliceState(param.Parameterized):
     def _fail(self, path: str, err: Exception | str) -> None:
         msg = str(err) if str(err) else f"{Path(path).name} could not be read ({type(err).__name__})."
         self._absent = not os.path.exists(path)  # a file a job has yet to write
+        from hpcdash.data.errors import MissingFileError
+
+        if self._absent and isinstance(err, MissingFileError):
+            shown = path
+            if self.root:
+                rel = os.path.relpath(path, self.root)
+                shown = rel if not rel.startswith("..") else path
+            msg = f"'{shown}' does not exist (yet): this pane opens it when it appears."
         self.param.update(file=path, data=None, error=msg, notice="", readout="",
                           title=Path(path).name, datasets_info=[], changed=False)
 
@@ -791,7 +799,13 @@ class SliceState(param.Parameterized):
         if not self.file:
             return {}
         q = {}
+        if self._vol is None:  # not open (missing, unreadable): the file alone, to open as a new one
+            names = {"file"}
+        else:
+            names = set(self.QUERY_KEYS)
         for name, key in self.QUERY_KEYS.items():
+            if name not in names:
+                continue
             value = getattr(self, name)
             if value is None or (name == "symmetric" and not value):
                 continue
@@ -1176,6 +1190,18 @@ class ExplorerState(param.Parameterized):
         self._retitle()
         self._harmonise_clim()
         self._update_comparison()
+
+    def open_appeared(self, pane: SliceState) -> bool:
+        """Open the file of `pane`, which did not exist when it was named (see `SliceState.appeared`):
+        at the place the other panes show when Link is on, else at the file's default place (its middle
+        slice; no place was ever read from it)."""
+        ok = pane.open(pane.file, read=False)
+        if ok:
+            lead = next((p for p in self.panes if p is not pane and p.volume is not None), None)
+            if self.link and lead is not None:
+                self._follow(lead, pane)
+            pane._request()
+        return ok
 
     def close_pane(self, pane: SliceState) -> None:
         """Remove `pane` and release its file."""

@@ -1232,7 +1232,7 @@ class ExplorerView(pn.viewable.Viewer):
         for p in list(self.explorer.panes):
             try:
                 if p.appeared():  # named before it was written: open it now
-                    p.reload()
+                    self.explorer.open_appeared(p)
                 else:
                     p.check_changed()
             except Exception:  # noqa: BLE001 - a check that fails is tried again next period

@@ -302,7 +302,9 @@ def test_a_pane_whose_file_did_not_exist_opens_it_once_it_does(tmp_path):
     (tmp_path / "nd").mkdir()
     ex = ExplorerState(root=str(tmp_path))
     pane = ex.open("nd/later.h5")
-    assert pane is not None and "does not exist" in pane.error and not pane.appeared()
+    assert pane is not None and not pane.appeared()
+    assert pane.error == "'nd/later.h5' does not exist (yet): this pane opens it when it appears."
+    assert ex.to_query() == {"file": "nd/later.h5"}  # no slice number of a file not read yet
     view = ExplorerView(ex, sync_url=False)
     view._check_files()
     assert pane.error  # still missing: nothing happens
@@ -311,7 +313,16 @@ def test_a_pane_whose_file_did_not_exist_opens_it_once_it_does(tmp_path):
     view._check_files()
     assert pane.error == "" and pane.data is not None and pane.readout.endswith(f"of {NZ})")
     assert not pane.appeared()
+    assert ex.to_query()["slice"] == str(NZ // 2 + 1)  # now read: its place is part of the link
     # a file that exists but cannot be read is not "appeared": it is not opened again and again
     (tmp_path / "bad.h5").write_text("not HDF5")
     bad = ex.open("bad.h5")
     assert bad.error and not bad.appeared()
+    # with Link on, a file that appears joins the place the other panes show, and does not move them
+    write_run(tmp_path / "a.h5", 1, 1.0)
+    linked = ExplorerState(["a.h5", "nd/later2.h5"], root=str(tmp_path), link=True)
+    linked.panes[0].index = 2
+    view = ExplorerView(linked, sync_url=False)
+    write_run(tmp_path / "nd" / "later2.h5", 2, 1.0)
+    view._check_files()
+    assert linked.panes[1].error == "" and linked.panes[1].index == 2 and linked.panes[0].index == 2
