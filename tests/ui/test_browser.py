@@ -595,6 +595,19 @@ def test_the_wheel_scrolls_the_page_and_zooms_with_ctrl_within_the_data(page: Pa
     assert console_errors == []
 
 
+def test_a_zoom_from_a_link_is_cut_to_the_slice_in_the_url_too(page: Page, hpcdash_server, console_errors):
+    """A hand-made or stale link's zoom beyond the slice: the plot shows the part inside it, and the URL
+    says what is shown (the whole slice: no zoom at all)."""
+    page.goto(hpcdash_server.url + "/?" + urlencode({"file": "a.h5", "zoom": "-99999,99999,-99999,99999"}),
+              timeout=LOAD)
+    expect(readout(page)).to_contain_text("z =", timeout=LOAD)
+    expect(pane(page, 0).locator(".hpcdash-plot canvas").first).to_be_visible(timeout=STEP)
+    expect(page).not_to_have_url(re.compile(r"[?&]zoom="), timeout=STEP)
+    shown = page.evaluate(FIGURE_RANGES)[-1]
+    assert shown["x"] == pytest.approx(shown["bx"]) and shown["y"] == pytest.approx(shown["by"]), shown
+    assert console_errors == []
+
+
 def write_depth_file(path: Path, descending: bool) -> None:
     """One volume, z down from the surface, the deepest cells marked: stored with z descending (as
     depth often is) or ascending, the same model either way."""
