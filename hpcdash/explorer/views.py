@@ -944,16 +944,21 @@ class ComparisonView(pn.viewable.Viewer):
     """Difference (A - B) or ratio (log10 A/B) of two panes, diverging colormap, symmetric range; its
     PNG, .npy and .csv exports."""
 
-    def __init__(self, explorer: ExplorerState, **params):
+    def __init__(self, explorer: ExplorerState, zoom_linked: Callable[[SliceState], bool] | None = None,
+                 **params):
+        """`zoom_linked(pane)`: whether `pane` shares zoom and pan with the linked panes (see
+        `ExplorerView`); the comparison then shares them too when it is A."""
         super().__init__(**params)
         self.explorer = explorer
+        self._zoom_linked = zoom_linked or (lambda pane: False)
+        self._linked = False  # the plot drawn shares the linked panes' zoom and pan
         self.error_pane = message_pane("warning")
         self.title_pane = pn.pane.HTML("", css_classes=["hpcdash-title"])
-        self.plot_pane = pn.pane.HoloViews(None, linked_axes=False, css_classes=["hpcdash-compare-plot"])
+        self.plot_pane = pn.pane.HoloViews(None, linked_axes=True, css_classes=["hpcdash-compare-plot"])
         self.exports = ExportButtons(data=lambda: explorer.comparison, stem=explorer.comparison_stem,
                                      png=self._png, record=explorer.comparison_exported)
         self._key = None
-        explorer.param.watch(self._update, ["comparison", "comparison_error", "compare", "comparison_clim"])
+        explorer.param.watch(self._update, ["comparison", "comparison_error", "compare", "comparison_clim", "link"])
         self._layout = pn.Column(self.title_pane, self.error_pane, self.plot_pane, self.exports.row,
                                  css_classes=["hpcdash-compare"], sizing_mode="stretch_width",
                                  stylesheets=STYLESHEETS)
@@ -974,12 +979,14 @@ class ComparisonView(pn.viewable.Viewer):
         vdim = _dim("value", str(data.name), units)
         d = np.diff(x), np.diff(y)
         uniform = all(v.size and np.allclose(v, v[0], rtol=1e-6) for v in d)
-        # the axes are labelled as in the panes ("x (m)"); the dimension names stay apart from the
-        # panes' so that the comparison's zoom is its own
+        # the axes are labelled as in the panes ("x (m)"); with A's zoom and pan shared with the linked
+        # panes the dimensions are the panes' (Panel links the ranges of plots with the same ones),
+        # otherwise their names stay apart so that the comparison's zoom is its own
         e = self.explorer
         vol = e.panes[e.compare_a].volume if 0 <= e.compare_a < len(e.panes) else None
         cu = getattr(vol, "coord_units", {}) or {}
-        kdims = [_dim(f"{xdim}_cmp", str(xdim), cu.get(xdim)), _dim(f"{ydim}_cmp", str(ydim), cu.get(ydim))]
+        own = "" if self._linked else "_cmp"
+        kdims = [_dim(f"{xdim}{own}", str(xdim), cu.get(xdim)), _dim(f"{ydim}{own}", str(ydim), cu.get(ydim))]
         return SliceParts(x, y, np.asarray(data.values, np.float32), kdims, [vdim], bool(uniform))
 
     def _png(self, data) -> bytes:
@@ -1006,15 +1013,23 @@ class ComparisonView(pn.viewable.Viewer):
                                   f"B = {escape(b.title)} &middot; "
                                   f"<span class='hpcdash-readout-text'>{escape(a.readout)}</span>")
         clabel = plain_text(e.comparison_label())
-        key = (clabel, a.same_units())
-        if self._key != key:  # the colour bar's label is an option of the plot: a new mode draws anew
+        linked = bool(self._zoom_linked(a))
+        key = (clabel, a.same_units(), linked)
+        # the colour bar's label is an option of the plot: a new mode draws anew; so does joining or
+        # leaving the linked panes' zoom and pan
+        if self._key != key:
+            self._linked = linked
             stream = hv.streams.Params(e, ["comparison", "comparison_clim"])
+            # linked, the plot starts from the panes' view: Panel joins shared ranges to the union of
+            # theirs, so a plot of the whole slice would zoom the panes out
+            z = a.zoom if linked else None
+            rng = hv.streams.RangeXY(x_range=(z[0], z[1]), y_range=(z[2], z[3])) if z else hv.streams.RangeXY()
 
             # sizing mode left unset: HoloViews calls a figure of fixed frame size "fixed", and Bokeh
             # then warns (W-1005) that its outer width and height are not set
             opts = dict(colorbar=True, tools=["hover"], toolbar="above", frame_width=FRAME_WIDTH, clabel=clabel, title="",
                         hooks=[skip_first_range_rerun, bound_to_data], backend_opts={"plot.sizing_mode": None},
-                        **navigation_tools())
+                        shared_axes=linked, **navigation_tools())
             if a.same_units():  # true to shape, as the panes: the frame's height follows the data's
                 opts["data_aspect"] = 1
             else:
@@ -1025,8 +1040,7 @@ class ComparisonView(pn.viewable.Viewer):
                 img = rasterize_slice(self._parts(comparison), x_range, y_range, width, height)
                 return style_image(img, DIVERGING_CMAP, comparison_clim, "linear").opts(**opts)
 
-            self.plot_pane.object = hv.DynamicMap(element, streams=[stream, hv.streams.RangeXY(),
-                                                                    hv.streams.PlotSize()])
+            self.plot_pane.object = hv.DynamicMap(element, streams=[stream, rng, hv.streams.PlotSize()])
             self._key = key
 
 
@@ -1191,7 +1205,7 @@ class ExplorerView(pn.viewable.Viewer):
                              "value")
         self.b_w.param.watch(lambda e: setattr(explorer, "compare_b", e.new) if e.new is not None else None,
                              "value")
-        self.comparison = ComparisonView(explorer)
+        self.comparison = ComparisonView(explorer, zoom_linked=self._zoom_linked)
         self._active_tab = 0
         self.empty = pn.pane.Markdown(_EMPTY_HELP.format(root=escape(explorer.root)), disable_math=True,
                                       css_classes=["hpcdash-empty"], sizing_mode="stretch_width",

@@ -455,6 +455,65 @@ def test_difference_view(page: Page, hpcdash_server, console_errors):
     assert console_errors == []
 
 
+def test_the_comparison_zooms_with_the_linked_panes(page: Page, hpcdash_server, console_errors):
+    """With Link on, A - B shows what the panes show: zooming a pane zooms the comparison, zooming the
+    comparison zooms the panes (and the URL keeps it); with Link off its zoom is its own."""
+    def ranges() -> list[tuple]:
+        return [tuple(r["x"] + r["y"]) for r in page.evaluate(FIGURE_RANGES)]
+
+    def url_zoom() -> list[float] | None:
+        raw = parse_qs(urlparse(page.url).query).get("zoom")
+        return [float(v) for v in raw[0].split(",")] if raw else None
+
+    open_view(page, hpcdash_server, file="a.h5", file2="b.h5", compare="difference")
+    compared = page.locator(".hpcdash-compare canvas").first
+    expect(compared).to_be_visible(timeout=LOAD)
+    expect(pane(page, 1).locator(".hpcdash-plot canvas").first).to_be_visible(timeout=STEP)
+    page.wait_for_timeout(1000)
+    whole = ranges()
+    assert len(whole) == 3 and len(set(whole)) == 1, whole  # two panes and the comparison
+    for _ in range(3):
+        ctrl_wheel(page, pane(page, 0).locator(".hpcdash-plot canvas").first, -100)
+        page.wait_for_timeout(300)
+    zoomed = ranges()
+    assert len(set(zoomed)) == 1 and zoomed[0] != whole[0], zoomed
+    ctrl_wheel(page, compared, 100, at=(0.3, 0.3))  # out a little, from the comparison
+    page.wait_for_timeout(600)
+    after = ranges()
+    assert len(set(after)) == 1 and after[0] not in (zoomed[0], whole[0]), (after, zoomed)
+    for _ in range(40):
+        if url_zoom() == pytest.approx(list(after[0]), rel=1e-5, abs=1e-3):
+            break
+        page.wait_for_timeout(250)
+    assert url_zoom() == pytest.approx(list(after[0]), rel=1e-5, abs=1e-3), (url_zoom(), after)
+
+    open_view(page, hpcdash_server, file="a.h5", file2="b.h5", compare="difference", link="0")
+    compared = page.locator(".hpcdash-compare canvas").first
+    expect(compared).to_be_visible(timeout=LOAD)
+    expect(pane(page, 1).locator(".hpcdash-plot canvas").first).to_be_visible(timeout=STEP)
+    page.wait_for_timeout(1000)
+    whole = ranges()
+    for _ in range(3):
+        ctrl_wheel(page, compared, -100)
+        page.wait_for_timeout(300)
+    apart = ranges()
+    assert sorted(apart).count(whole[0]) == 2 and len(set(apart)) == 2, apart  # the panes kept theirs
+    assert url_zoom() is None
+
+    # panes zoomed first: the comparison chosen then starts from their view, and leaves it as it is
+    open_view(page, hpcdash_server, file="a.h5", file2="b.h5", zoom="0,100,20,120")
+    expect(pane(page, 1).locator(".hpcdash-plot canvas").first).to_be_visible(timeout=LOAD)
+    page.wait_for_timeout(1000)
+    view = pytest.approx([0, 100, 20, 120], abs=1e-9)
+    assert [list(r) for r in ranges()] == [view] * 2, ranges()
+    page.locator(".hpcdash-controls select").first.select_option("difference")
+    expect(page.locator(".hpcdash-compare canvas").first).to_be_visible(timeout=STEP)
+    page.wait_for_timeout(1000)
+    assert [list(r) for r in ranges()] == [view] * 3, ranges()
+    assert url_zoom() == view
+    assert console_errors == []
+
+
 def test_one_pane_on_a_laptop_screen_shows_its_slice_without_scrolling(page: Page, hpcdash_server, demo_runs,
                                                                        console_errors):
     """1280 x 720: the pane's settings take one line, so most of the slice is on screen; link, layout
