@@ -252,6 +252,11 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
                           static_dirs={"hpcdash-assets": str(ASSETS)}, start=False, **kwargs)
     except OSError as err:
         raise SystemExit(listen_error(err, unix_socket or address, port)) from None
+    if prefix:  # the address without the prefix leads to the app (a proxy's readiness probe got a 404)
+        from tornado.web import RedirectHandler
+
+        to_app = {"url": prefix.rstrip("/") + "/", "permanent": False}
+        server._tornado.add_handlers(r".*", [(r"/", RedirectHandler, to_app)])
     for line, stream in said:  # now that the server listens
         print(line, file=stream, flush=True)
     if show and login:  # Panel would open the bare page, which asks for the token

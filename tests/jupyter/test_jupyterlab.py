@@ -8,9 +8,11 @@ first test that needs it and reused by the next.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
@@ -224,6 +226,14 @@ def test_launcher_tile_opens_the_app_through_the_proxy(lab, page, console_errors
     sock = Path(served.cmdline()[served.cmdline().index("--unix-socket") + 1])
     assert stat.S_ISSOCK(sock.stat().st_mode) and stat.S_IMODE(sock.stat().st_mode) == 0o600
     assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+    # the socket's bare address (the proxy's readiness probe) leads to the app, not to a 404
+    conn = http.client.HTTPConnection("localhost")
+    conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.sock.connect(str(sock))
+    conn.request("GET", "/")
+    resp = conn.getresponse()
+    assert (resp.status, resp.getheader("Location")) == (302, "/hpcdash/")
+    conn.close()
     assert not _errors(console_errors)
     assert not blocked_requests  # nothing asked of hosts other than this machine
 
