@@ -189,6 +189,8 @@ class SliceState(param.Parameterized):
         self._index_axis: str | None = None  # the axis `index` and its bounds were last fitted to
         self._axis_places: dict[str, int] = {}  # the slice last shown along each axis of this dataset
         self._absent = False  # the file could not be opened because it did not exist (see `appeared`)
+        #: why the dataset asked for in the last `open` is not the one shown ("" when it is)
+        self.dataset_note = ""
         self._opener = opener
         self._finder = finder
         self._suspend = False
@@ -322,9 +324,12 @@ class SliceState(param.Parameterized):
         Returns False, with `error` set to a clear sentence, when the file cannot be shown.
         """
         path = str(path)
+        self.dataset_note = ""
         with self.suspended():
             self._close_volume()
             try:
+                if self.root:  # also for a file opened before: it may be a symlink out of the root now
+                    self._data().safe_path(self.root, self._below_root(path))
                 infos = list(self._find_volumes(path))
             except Exception as err:  # noqa: BLE001 - every failure becomes a message in this pane
                 self._fail(path, err)
@@ -334,13 +339,33 @@ class SliceState(param.Parameterized):
                 return False
             names = [i.name for i in infos]
             if dataset not in names:
+                asked = dataset
                 dataset = next((i.name for i in infos if getattr(i, "is_default", False)), names[0])
+                if asked:  # named by a link or a notebook: say why another one is shown
+                    self.dataset_note = self._not_shown(path, asked, dataset)
             self.param.dataset.objects = names
             self.param.update(file=path, datasets_info=infos, dataset=dataset, error="")
             ok = self._select_dataset(dataset, axis=axis, index=index, held=held)
         if ok and read:
             self.refresh()
         return ok
+
+    def _below_root(self, path: str) -> str:
+        """`path` as the user knows it: relative to the root when it is below it, else as it is."""
+        if not self.root:
+            return path
+        rel = os.path.relpath(path, self.root)
+        return path if rel == ".." or rel.startswith(".." + os.sep) else rel
+
+    def _not_shown(self, path: str, asked: str, shown: str) -> str:
+        """Why dataset `asked` of `path` is not shown (the reason the data layer gives), and what is
+        shown instead; "" when it opens after all (another name of a dataset listed, e.g. a soft link)."""
+        try:
+            self._open_volume(path, asked).close()
+        except Exception as err:  # noqa: BLE001 - the reason is the message
+            reason = str(err) or f"{asked} cannot be shown ({type(err).__name__})."
+            return f"{reason} {Path(path).name} shows {shown} instead."
+        return ""
 
     def reload(self) -> bool:
         """Open the pane's file again, keeping dataset, axis, slice and colours: shows what a running
@@ -375,11 +400,7 @@ class SliceState(param.Parameterized):
         from hpcdash.data.errors import MissingFileError
 
         if self._absent and isinstance(err, MissingFileError):
-            shown = path
-            if self.root:
-                rel = os.path.relpath(path, self.root)
-                shown = rel if not rel.startswith("..") else path
-            msg = f"'{shown}' does not exist (yet): this pane opens it when it appears."
+            msg = f"'{self._below_root(path)}' does not exist (yet): this pane opens it when it appears."
         self.param.update(file=path, data=None, error=msg, notice="", readout="",
                           title=Path(path).name, datasets_info=[], changed=False)
 
@@ -1167,8 +1188,9 @@ class ExplorerState(param.Parameterized):
             pane.apply_settings(settings, read=False)
         self.add_pane(pane)
         # opening a file twice may be meant (two axes of one run); said, in case it was not
-        self.message = (f"{real.name} was already open in pane {already[0]}; pane {len(self.panes)} shows it too."
-                        if already else "")
+        self.message = " ".join(filter(None, [
+            f"{real.name} was already open in pane {already[0]}; pane {len(self.panes)} shows it too."
+            if already else "", pane.dataset_note]))
         if not pane.error:
             if background:
                 self.loader.request([pane])
@@ -1470,6 +1492,7 @@ class ExplorerState(param.Parameterized):
         link = query.get("link", "1") not in ("0", "false")
         self.link = False
         i = 0
+        said = []  # each file's message (refused, dataset not found, ...), all kept
         while True:
             suffix = "" if i == 0 else str(i + 1)
             if "file" + suffix not in query:
@@ -1479,7 +1502,10 @@ class ExplorerState(param.Parameterized):
                 continue
             settings = SliceState.settings_from_query(query, suffix)
             self.open(settings.pop("file"), deadline=deadline, **settings)
+            if self.message and self.message not in said:
+                said.append(self.message)
             i += 1
+        self.message = " ".join(said)
         self.link = link
         if query.get("layout") in ("grid", "tabs"):
             self.layout = query["layout"]

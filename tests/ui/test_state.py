@@ -804,3 +804,52 @@ def test_opening_a_file_twice_is_said(data_root: Path):
     assert ex.message == ""
     ex.open("a.h5")
     assert len(ex.panes) == 3 and ex.message == "a.h5 was already open in pane 1; pane 3 shows it too."
+
+
+def test_a_link_to_a_dataset_the_file_cannot_show_says_why_and_what_it_shows(tmp_path: Path):
+    """A shared link names a dataset that was renamed, is a dangling link or leads out of the root:
+    the pane shows the file's default dataset, and the page says why, in the data layer's words."""
+    import h5py
+
+    (tmp_path / "outside").mkdir()
+    with h5py.File(tmp_path / "outside" / "secret.h5", "w") as f:
+        f["data"] = np.zeros((3, 4, 5))
+    root = tmp_path / "root"
+    root.mkdir()
+    with h5py.File(root / "links.h5", "w") as f:
+        f["real"] = np.random.default_rng(0).random((4, 5, 6))
+        f["soft"] = h5py.SoftLink("/real")
+        f["dangling"] = h5py.SoftLink("/nope")
+        f["ext"] = h5py.ExternalLink(str(tmp_path / "outside" / "secret.h5"), "/data")
+    cases = {"/dangling": "'/dangling' in 'links.h5' is a link to '/nope', which does not exist.",
+             "/ext": "goes through an external link to a file outside the allowed folder",
+             "/renamed": "There is no dataset '/renamed' in 'links.h5'."}
+    for asked, why in cases.items():
+        ex = ExplorerState(root=str(root))
+        ex.apply_query({"file": "links.h5", "dataset": asked})
+        assert ex.panes[0].dataset == "/real" and ex.panes[0].data is not None
+        assert why in ex.message and ex.message.endswith("links.h5 shows /real instead."), ex.message
+    ex = ExplorerState(root=str(root))  # another name of the dataset shown: nothing to say
+    ex.apply_query({"file": "links.h5", "dataset": "/soft", "file2": "links.h5", "dataset2": "/nope"})
+    assert [p.dataset for p in ex.panes] == ["/real", "/real"]
+    assert "There is no dataset '/nope'" in ex.message and "soft" not in ex.message
+
+
+def test_reload_refuses_a_file_that_became_a_symlink_out_of_the_root(tmp_path: Path):
+    """A file shown, then replaced by a symlink to a file outside the root: Reload says it is outside,
+    as a new page does, and never opens it."""
+    import h5py
+
+    (tmp_path / "outside").mkdir()
+    root = tmp_path / "root"
+    root.mkdir()
+    for path in (root / "run.h5", tmp_path / "outside" / "secret.h5"):
+        with h5py.File(path, "w") as f:
+            f["data"] = np.ones((3, 4, 5))
+    ex = ExplorerState(["run.h5"], root=str(root))
+    pane = ex.panes[0]
+    assert pane.data is not None and not pane.error
+    (root / "run.h5").unlink()
+    (root / "run.h5").symlink_to(tmp_path / "outside" / "secret.h5")
+    assert not pane.reload()
+    assert pane.error == "'run.h5' is outside the root folder." and pane.data is None and pane.volume is None
