@@ -189,6 +189,7 @@ class SliceState(param.Parameterized):
         self._index_axis: str | None = None  # the axis `index` and its bounds were last fitted to
         self._axis_places: dict[str, int] = {}  # the slice last shown along each axis of this dataset
         self._absent = False  # the file could not be opened because it did not exist (see `appeared`)
+        self._shown_at: tuple | None = None  # (axis, index, held) of the slice on screen
         #: why the dataset asked for in the last `open` is not the one shown ("" when it is)
         self.dataset_note = ""
         self._opener = opener
@@ -386,13 +387,14 @@ class SliceState(param.Parameterized):
         vol = self._vol
         if self.changed or vol is None or not hasattr(vol, "changed_on_disk") or not vol.changed_on_disk():
             return self.changed
+        self.param.update(changed=True, notice=self._changed_notice())
+        return True
+
+    def _changed_notice(self) -> str:
         name = Path(self.file).name
         if os.path.exists(self.file):
-            notice = f"{name} changed on disk since it was opened: Reload shows what was written."
-        else:
-            notice = f"{name} was deleted or moved since it was opened: the slice shown is the last one read."
-        self.param.update(changed=True, notice=notice)
-        return True
+            return f"{name} changed on disk since it was opened: Reload shows what was written."
+        return f"{name} was deleted or moved since it was opened: the slice shown is the last one read."
 
     def _fail(self, path: str, err: Exception | str) -> None:
         msg = str(err) if str(err) else f"{Path(path).name} could not be read ({type(err).__name__})."
@@ -599,11 +601,21 @@ class SliceState(param.Parameterized):
         A result for an outdated request is ignored (returns False)."""
         if result.key != self.request_key():
             return False
+        if result.error and result.changed and self.data is not None and self._shown_at is not None \
+                and self._shown_at[0] == self.axis:
+            # the file changed on disk (a job writing it): the slice on screen stays, the slider goes
+            # back to it, and the notice says to press Reload, rather than an error in its place
+            with self.suspended():
+                self.param.update(index=self._shown_at[1], held=dict(self._shown_at[2]))
+            self.param.update(readout=self._make_readout(), changed=True, notice=self._changed_notice())
+            return True
         if result.error:
             self.shown_extra = {}
+            self._shown_at = None
             self.param.update(data=None, error=result.error, notice="", readout=self._make_readout(),
                               changed=result.changed)
             return True
+        self._shown_at = (self.axis, self.index, dict(self.held))
         self._stats = result.extra.get("stats") or SliceStats.of(result.data)
         self.shown_extra = result.extra
         own, notice = self.color_range(result.volume_range, data=result.data, stats=self._stats)

@@ -653,11 +653,15 @@ def test_reload_shows_what_a_job_wrote_and_keeps_the_view(tmp_path: Path):
     assert done.returncode == 0, done.stderr[-500:]
     assert s.check_changed() and s.changed and "Reload" in s.notice  # noticed before any read
     assert s.data is not None and s.error == ""                      # the shown slice stays
-    s.index = 4
-    assert "changed on disk" in s.error and s.data is None and s.changed
+    shown = s.data
+    s.index = 4  # a step: the read is refused; the slice shown stays, the slider goes back to it
+    assert s.error == "" and s.data is shown and s.changed and "Reload" in s.notice
+    assert s.index == 3 and "slice 4 of" in s.readout
     assert s.reload()
     assert s.error == "" and not s.changed and s.param.dataset.objects == ["/iter_01", "/iter_02"]
-    assert (s.dataset, s.axis, s.index, s.cmap, s.scale) == ("/iter_01", "y", 4, "magma", "log")
+    assert (s.dataset, s.axis, s.index, s.cmap, s.scale) == ("/iter_01", "y", 3, "magma", "log")
+    np.testing.assert_allclose(s.data.values, model(1)[:, 3, :], rtol=1e-6)
+    s.index = 4
     np.testing.assert_allclose(s.data.values, model(1)[:, 4, :], rtol=1e-6)
 
 
