@@ -442,6 +442,11 @@ class ClusterControl(param.Parameterized):
         adapted, closed, a job submitted or rejected (in the thread that did it)."""
         self._listeners.append(fn)
 
+    def note(self, summary: str, **details: Any) -> None:
+        """Tell the activity listeners (see `on_activity`) of something run on this cluster, e.g. how a
+        sweep ended."""
+        self._tell(summary, **details)
+
     def _tell(self, summary: str, **details: Any) -> None:
         for fn in list(self._listeners):
             try:

@@ -29,6 +29,10 @@ from hpcdash.sessions import at_session_end, release, watchers_added
 from .control import ClusterControl, ClusterStatus, RequestError, SweepOutcome, describe_duration
 from .scheduler import SchedulerError
 
+#: The Stop button's label, and its label while a click on it would cancel a running sweep
+STOP_LABEL = "Stop"
+STOP_DURING_SWEEP = "Stop and cancel the sweep"
+
 __all__ = ["ClusterView", "cluster_tab"]
 
 _FIELD_LABELS = {"walltime": "Walltime", "queue": "Queue / partition", "memory": "Memory per job",
@@ -156,10 +160,12 @@ class ClusterView(pn.viewable.Viewer):
 
     def __init__(self, control: ClusterControl | None = None, *,
                  open_runs: Callable[[list[Path]], None] | None = None,
-                 ran: Callable[[list[dict], list[Path], float], None] | None = None, **params):
+                 ran: Callable[..., None] | None = None, **params):
         """``open_runs(paths)``, when given, backs an "Open in Explorer" button shown after a sweep (it
-        returns a sentence to show by the button, or None); ``ran(parameter_sets, paths, started)``
-        hears of every finished sweep (start as a Unix time)."""
+        returns a sentence to show by the button, or None); ``ran(params, path, started, shown)`` hears
+        of every run of a sweep as it ends with its output (all its parameters, the fixed ones too; the
+        sweep's start as a Unix time; the parameters the sweep set), in the sweep's thread. How a sweep
+        that did not complete ended goes to the cluster's activity listeners (`ClusterControl.note`)."""
         super().__init__(control=control or ClusterControl(), **params)
         self._open_runs = open_runs
         self._ran = ran
@@ -226,7 +232,7 @@ class ClusterView(pn.viewable.Viewer):
         self.amin = pn.widgets.IntInput.from_param(p.adapt_minimum, label="Adapt min", width=90)
         self.amax = pn.widgets.IntInput.from_param(p.adapt_maximum, label="max", width=90)
         self.adapt_btn = pn.widgets.Button(label="Adapt", css_classes=["hpc-adapt"], align="end")
-        self.stop_btn = pn.widgets.Button(label="Stop", color="danger", css_classes=["hpc-stop"])
+        self.stop_btn = pn.widgets.Button(label=STOP_LABEL, color="danger", css_classes=["hpc-stop"])
         self.validate_btn.on_click(self._on_validate)
         self.start_btn.on_click(self._on_start)
         self.scale_btn.on_click(self._on_scale)
@@ -557,7 +563,15 @@ class ClusterView(pn.viewable.Viewer):
         await self._tick()
 
     async def _on_stop(self, event=None) -> None:
+        sweep = self.control.last_sweep
+        if sweep is not None and sweep.running and self.stop_btn.label != STOP_DURING_SWEEP:
+            # a second click stops it: the runs not done yet would be lost
+            self.stop_btn.label = STOP_DURING_SWEEP
+            self._show_error(f"A sweep is running ({sweep.done} of {sweep.total} runs ended). Stopping the cluster "
+                             "cancels its other runs: press the button again to stop anyway.", None)
+            return
         await self._run(self.stop_btn, self.control.close)
+        self.stop_btn.label = STOP_LABEL
         await self._tick()
 
     def sweep_params(self) -> list[dict]:
@@ -623,6 +637,8 @@ class ClusterView(pn.viewable.Viewer):
         if outcome is self._shown_sweep:
             return
         self._shown_sweep = outcome
+        if (outcome is None or not outcome.running) and self.stop_btn.label == STOP_DURING_SWEEP:
+            self.stop_btn.label = STOP_LABEL  # no sweep to warn of any more
         with pn.io.hold():
             if outcome is None:
                 self.sweep_bar.visible = self.open_btn.visible = False
@@ -649,21 +665,40 @@ class ClusterView(pn.viewable.Viewer):
         try:
             sets = self.sweep_params()
             out = self.sweep_folder()
-        except ValueError as err:  # said by the button; the last sweep's outcome stays as it was
-            self.sweep_msg.object = f"<span style='color:#c62828'>{html.escape(str(err))}</span>"
-            self._shown_sweep = None  # the next outcome is drawn again
+        except ValueError as err:  # said by the button, and stays until the next sweep
+            with pn.io.hold():
+                self.sweep_msg.object = f"<span style='color:#c62828'>{html.escape(str(err))}</span>"
+                self.sweep_bar.visible = self.open_btn.visible = False
+            # the last sweep's outcome is not drawn again over it by the next refresh
+            self._shown_sweep = self.control.last_sweep
             return
-        state = {"done": 0, "total": len(sets), "last": None}
+        from hpcdash.sim.dc import DEFAULT_PARAMS
 
-        def progress(done, total, path):
-            state.update(done=done, total=total, last=path)
+        state = {"done": 0, "ok": 0, "failed": 0, "total": len(sets), "last": None, "unrecorded": ""}
+        t0, started = time.perf_counter(), time.time()
+
+        def ended(event) -> None:  # in the sweep's thread, as each run ends
+            state.update(done=event.done, total=event.total)
+            if not event.ok:
+                state["failed"] += 1
+                return
+            state["ok"] += 1
+            state["last"] = event.path
+            if self._ran is not None:
+                try:
+                    self._ran({**DEFAULT_PARAMS, **event.params}, event.path, started, event.params)
+                except Exception as err:  # noqa: BLE001 - recording must not stop the sweep
+                    state["unrecorded"] = str(err)
+
+        def said() -> str:
+            failed = f", {state['failed']} failed" if state["failed"] else ""
+            return f"{state['ok']}/{state['total']} runs done{failed}"
 
         self._set_sweep(SweepOutcome(total=len(sets), message=f"0/{len(sets)} runs done"))
-        t0, started = time.perf_counter(), time.time()
 
         def run() -> list[Path]:
             with self.control.working():  # the cluster is not closed under a running sweep
-                return run_sweep(sets, out, client, progress)
+                return run_sweep(sets, out, client, on_event=ended)
 
         task = asyncio.ensure_future(asyncio.to_thread(run))
         async with self._busy(self.sweep_btn, task):
@@ -674,20 +709,18 @@ class ClusterView(pn.viewable.Viewer):
                     if state["done"] != self.control.last_sweep.done:
                         self._set_sweep(SweepOutcome(
                             total=state["total"], done=state["done"],
-                            message=f"{state['done']}/{state['total']} runs done"
-                                    + (f": {Path(last).name}" if last else "")))
+                            message=said() + (f": {Path(last).name}" if last else "")))
                 paths = task.result()
             except Exception as err:  # noqa: BLE001 - SweepError or a lost cluster, shown in words
+                self.control.note(f"Sweep of {len(sets)} runs did not complete: {err}", runs_done=state["ok"],
+                                  runs=len(sets), folder=str(out))
                 self._set_sweep(SweepOutcome(total=len(sets), done=state["done"], message=str(err),
                                              paths=tuple(getattr(err, "paths", ()) or ()), running=False,
                                              failed=True))
                 return
         message = f"{len(paths)}/{len(sets)} runs done in {time.perf_counter() - t0:.1f} s; files in {out}"
-        if self._ran is not None:
-            try:
-                self._ran(sets, list(paths), started)
-            except Exception as err:  # noqa: BLE001 - recording must not hide the result
-                message += f" (not recorded: {err})"
+        if state["unrecorded"]:
+            message += f" (not recorded: {state['unrecorded']})"
         self._set_sweep(SweepOutcome(total=len(sets), done=len(paths), message=message, paths=tuple(paths),
                                      running=False))
 
@@ -720,7 +753,7 @@ def cluster_tab(ctx) -> ClusterView:
             if show_tab is not None:
                 show_tab("Explorer")
     provenance = ctx.shared.get("provenance")
-    ran = provenance.record_runs if provenance is not None else None
+    ran = provenance.record_run if provenance is not None else None
     ws = ctx.shared.get("workspace")
     if ws is None:  # a page of its own (notebook, script): its own cluster, closed with it
         control = ClusterControl()

@@ -19,7 +19,7 @@ from typing import Any
 import param
 
 from .bundle import LICENSES, BundlePlan, default_name, plan_bundle, write_bundle
-from .record import Event, ProvenanceLog, describe_parameters, file_stamp
+from .record import Event, ProvenanceLog, describe_parameters, file_sha256, file_stamp
 
 
 def _iso(t: float) -> str:
@@ -154,13 +154,25 @@ class ProvenanceState(param.Parameterized):
     def record_runs(self, parameter_sets: list[dict], paths: list[str | os.PathLike], started: float) -> None:
         """Record a finished sweep: one "run" event per output file, with its parameters."""
         for params, path in zip(parameter_sets, paths, strict=False):
-            self.log.record(
-                "run",
-                f"Forward model {Path(path).stem}: {describe_parameters(params)}",
-                paths=[path],
-                parameters=dict(params),
-                started=_iso(started),
-            )
+            self.record_run(params, path, started)
+
+    def record_run(self, params: dict, path: str | os.PathLike, started: float, shown: dict | None = None) -> None:
+        """Record one run of a sweep as it ends (callable from any thread): a "run" event naming its
+        output file, with the SHA-256 of that file, all its `params` (the fixed ones too) and the time
+        the sweep started (the event's own time is the run's end); the summary names `shown` (default:
+        all `params`), the ones the sweep set."""
+        try:
+            digest = file_sha256(path)
+        except OSError:
+            digest = None
+        self.log.record(
+            "run",
+            f"Forward model {Path(path).stem}: {describe_parameters(shown if shown is not None else params)}",
+            paths=[path],
+            parameters=dict(params),
+            started=_iso(started),
+            sha256=digest,
+        )
 
     # ------------------------------------------------------------------ export
     def events(self) -> list[Event]:

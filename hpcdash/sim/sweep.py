@@ -47,7 +47,7 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,13 +66,22 @@ class SweepError(RuntimeError):
     """Some runs of a sweep failed after their retries; ``paths`` holds the runs that succeeded and
     ``failures`` maps run index -> error message."""
 
-    def __init__(self, failures: dict[int, str], paths: list[Path]):
+    def __init__(self, failures: dict[int, str], paths: list[Path], cancelled: Iterable[int] = ()):
         self.failures = failures
         self.paths = paths
-        first = next(iter(failures.items()))
-        super().__init__(
-            f"{len(failures)} of {len(failures) + len(paths)} sweep runs failed; run {first[0]}: {first[1]}"
-        )
+        #: runs that did not fail but were not run to their end (the cluster stopped or lost them)
+        self.cancelled = set(cancelled) & set(failures)
+        total = len(failures) + len(paths)
+        failed = {i: e for i, e in failures.items() if i not in self.cancelled}
+        if failed:
+            first = next(iter(failed.items()))
+            text = f"{len(failed)} of {total} sweep runs failed; run {first[0]}: {first[1]}"
+            if self.cancelled:
+                text += f" ({len(self.cancelled)} more not run to their end)"
+        else:
+            text = (f"The sweep was cancelled after {len(paths)} of {total} runs: the cluster was stopped "
+                    "or lost its workers.")
+        super().__init__(text)
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,8 @@ class SweepEvent:
     params: dict
     path: Path | None
     error: str | None = None
+    #: the run was not run to its end (its task cancelled: the cluster stopped or lost it); `error` says so
+    cancelled: bool = False
 
     @property
     def ok(self) -> bool:
@@ -365,12 +376,16 @@ def iter_sweep(
             if fut.status == "finished":
                 yield SweepEvent(done, total, i, _public(plans[i]), paths[i])
             else:
-                try:
-                    exc = fut.exception()
-                    error = f"{type(exc).__name__}: {exc}"
-                except Exception as e:  # cancelled futures raise here
-                    error = f"{type(e).__name__}: {e}"
-                yield SweepEvent(done, total, i, _public(plans[i]), None, error)
+                exc = None
+                if fut.status == "error":
+                    with contextlib.suppress(Exception):  # the client may be closing
+                        exc = fut.exception()
+                if exc is not None:
+                    yield SweepEvent(done, total, i, _public(plans[i]), None, f"{type(exc).__name__}: {exc}")
+                else:  # cancelled or lost: the cluster was stopped under it
+                    yield SweepEvent(done, total, i, _public(plans[i]), None,
+                                     f"not run to its end ({fut.status}): the cluster was stopped or lost "
+                                     "its workers", cancelled=True)
             fut.release()
     finally:
         if pending:
@@ -387,6 +402,7 @@ def run_sweep(
     *,
     name: str | None = None,
     task: RunTask = run_dc,
+    on_event: Callable[[SweepEvent], None] | None = None,
 ) -> list[Path]:
     """Run one DC forward model per parameter set and write each to its own HDF5 file in ``out_dir``.
 
@@ -394,19 +410,25 @@ def run_sweep(
     ``block_depth`` in m), optionally with a ``name`` for the file stem. ``client``: a
     ``distributed.Client`` to run on (None: serially in this process). ``progress(done, total, path)``
     is called in the calling thread as each run finishes (``path`` is None for a run that failed).
-    Returns the files in the order of
+    ``on_event(event)`` is called likewise with each :class:`SweepEvent` (e.g. to record each run as it
+    ends). Returns the files in the order of
     ``param_sets``. Raises :class:`SweepError` after all runs ended if any failed after ``retries``.
     """
     results: dict[int, Path] = {}
     failures: dict[int, str] = {}
+    cancelled: set[int] = set()
     for event in iter_sweep(param_sets, out_dir, client, retries, name=name, task=task):
         if event.ok:
             results[event.index] = event.path
         else:
             failures[event.index] = event.error
+            if event.cancelled:
+                cancelled.add(event.index)
         if progress is not None:
             progress(event.done, event.total, event.path)
+        if on_event is not None:
+            on_event(event)
     paths = [results[i] for i in sorted(results)]
     if failures:
-        raise SweepError(failures, paths)
+        raise SweepError(failures, paths, cancelled)
     return paths

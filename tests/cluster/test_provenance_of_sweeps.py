@@ -24,7 +24,7 @@ def test_a_sweep_on_slurm_is_recorded_and_bundled(slurm, make_control, tmp_path)
     prov = ProvenanceState(root=str(root))
     control = make_control(backend="slurm", n_workers=1)
     prov.watch_cluster(control)
-    view = ClusterView(control, sweep_dir=str(root / "runs"), ran=prov.record_runs)
+    view = ClusterView(control, sweep_dir=str(root / "runs"), ran=prov.record_run)
     view.sweep_runs.value, view.sweep_cells.value = 2, 8
     view.sweep_from.value, view.sweep_to.value = -50.0, 50.0
     view.sweep_out.value = str(root / "runs")
@@ -52,9 +52,15 @@ def test_a_sweep_on_slurm_is_recorded_and_bundled(slurm, make_control, tmp_path)
     known = set(out.stdout.split())
     assert known and known <= set(submitted)
     assert cluster[-1].summary == "Closed the cluster" and cluster[-1].details["jobs"] == submitted
-    runs = [e for e in prov.events() if e.kind == "run"]
+    runs = sorted((e for e in prov.events() if e.kind == "run"), key=lambda e: e.details["parameters"]["source_x"])
     assert [e.details["parameters"]["source_x"] for e in runs] == [-50.0, 50.0]
     assert all(e.paths and (root / "runs").as_posix() in e.paths[0] for e in runs)
+    # each run as it ended: its output's hash, and every parameter of the model (the fixed ones too)
+    from hpcdash.sim.dc import DEFAULT_PARAMS
+
+    assert all(e.details["sha256"] == file_sha256(e.paths[0]) for e in runs)
+    assert all(set(DEFAULT_PARAMS) <= set(e.details["parameters"]) for e in runs)
+    assert all("block_depth" not in e.summary for e in runs)  # the summary names what the sweep set
 
     zip_path = prov.export_bundle(name="sweep")
     assert zip_path is not None, prov.error

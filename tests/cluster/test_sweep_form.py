@@ -126,6 +126,51 @@ def test_the_last_sweep_shows_on_every_page_and_opening_its_runs_says_so(tmp_pat
         later._on_open_runs()
         assert opened == [[outcome.paths[0], outcome.paths[-1]]]
         assert later.open_msg.object == "Opened 2 runs in the Explorer."
+
+        # a sweep refused now: its reason stays, the refreshes do not draw the last outcome over it
+        later.sweep_runs.value = 0
+        run(later._on_sweep())
+        run(later.refresh())
+        assert "A sweep needs at least 1 run" in later.sweep_msg.object and not later.open_btn.visible
+        assert control.last_sweep is outcome
+    finally:
+        control.close()
+
+
+def test_stopping_the_cluster_under_a_sweep_asks_first_and_says_what_became_of_it(tmp_path):
+    """Stop while a sweep runs: the first click only warns (and the button says what a second click
+    does); the second stops the cluster, and the sweep ends as cancelled, with how many runs were done,
+    in words and in the cluster's activity (the provenance record)."""
+    control = ClusterControl(backend="local", memory="1GB", interface="lo", encrypt=False)
+    heard: list[str] = []
+    control.on_activity(lambda summary, **details: heard.append(summary))
+    view = ClusterView(control, root=str(tmp_path), sweep_dir=str(tmp_path / "runs"))
+    view.sweep_runs.value, view.sweep_cells.value = 12, 64
+
+    async def scenario():
+        sweep = asyncio.ensure_future(view._on_sweep())
+        for _ in range(600):
+            if control.last_sweep is not None and control.last_sweep.running:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
+        await view._on_stop()
+        assert control.client is not None, "the first click stopped the cluster"
+        assert view.stop_btn.label == "Stop and cancel the sweep"
+        assert "press the button again to stop anyway" in view.error.object and view.error.visible
+        await view._on_stop()
+        await asyncio.wait_for(sweep, 120)
+
+    try:
+        control.start(1)
+        control.client.wait_for_workers(1, timeout=60)
+        run(scenario())
+        outcome = control.last_sweep
+        assert outcome.failed and not outcome.running and control.client is None
+        assert outcome.message.startswith("The sweep was cancelled after ") and "of 12 runs" in outcome.message
+        assert "NoneType" not in outcome.message and len(outcome.paths) < 12
+        assert any(h.startswith("Sweep of 12 runs did not complete: The sweep was cancelled") for h in heard), heard
+        assert view.stop_btn.label == "Stop"
     finally:
         control.close()
 
