@@ -216,6 +216,7 @@ class _Submission:
     gone: bool = False
     log_tail: str | None = None
     _log_size: int = -1
+    lost: bool = False  # ended without us stopping it, and taken out of the cluster's count (see `_lost`)
 
     def log_tail_of(self, tail: Callable[[str], str | None]) -> str | None:
         """The job's stderr tail, read again only while the file still grows (a cancelled worker keeps
@@ -252,7 +253,9 @@ class _JobRegistry:
     def closing(self, job_id: str | None, intended: bool) -> None:
         with self._lock:
             for s in self.items:
-                if s.job_id == job_id and job_id is not None:
+                # a job that had already ended (cancelled outside, walltime) keeps why it ended
+                ended = s.gone or (s.last is not None and s.last.state in (JobState.ENDED, JobState.FAILED))
+                if s.job_id == job_id and job_id is not None and not ended:
                     s.closed_by_us = s.closed_by_us or intended
 
     def snapshot(self) -> list[_Submission]:
@@ -418,6 +421,7 @@ class ClusterControl(param.Parameterized):
         self._registry = _JobRegistry(tell=self._tell)
         self._lock = threading.RLock()
         self._adapt_bounds: tuple[int, int] | None = None
+        self._replaced = 0  # jobs that ended outside hpcdash replaced since the cluster started
         self._validated: tuple[str, float] | None = None
         self._work = 0  # blocks of work in progress on the cluster (see `working`)
         if not self.base_url:
@@ -728,6 +732,7 @@ class ClusterControl(param.Parameterized):
                     raise RequestError(v.message, v.field)
             self._registry.clear()
             self._adapt_bounds = None
+            self._replaced = 0
             from distributed import Client
 
             try:
@@ -885,6 +890,8 @@ class ClusterControl(param.Parameterized):
                 winfo = {}
         names = [str(w.get("name", "")) for w in winfo.values()]
         jobs = self._job_records(names) if backend not in ("local",) else []
+        if cluster is not None and jobs:
+            self._lost(cluster, jobs)
         requested = 0
         if cluster is not None:
             requested = len(cluster.worker_spec) * self._workers_per_job()
@@ -908,6 +915,37 @@ class ClusterControl(param.Parameterized):
             jobs=jobs, errors=list(self._registry.errors), adapt=self._adapt_bounds,
             dashboard_link=self.dashboard_url(), loads=self._worker_loads() if connected else [],
         )
+
+    #: At most this many jobs that ended outside hpcdash are replaced per cluster (a partition that
+    #: cancels every job would otherwise be sent new ones for ever)
+    MAX_REPLACEMENTS = 20
+
+    def _lost(self, cluster, jobs: list[JobRecord]) -> None:
+        """Jobs that ended without hpcdash stopping them (cancelled outside, walltime reached, a failed
+        worker): each leaves the cluster's count of requested workers (dask-jobqueue keeps counting it),
+        and is said to the activity listeners. Without adaptive scaling (which replaces jobs itself),
+        one that was cancelled or ran out of time is replaced by a new job, so the cluster keeps the size
+        asked for; a job that failed is not (its successor would most likely fail the same way)."""
+        by_id = {s.job_id: s for s in self._registry.snapshot() if s.job_id}
+        replace = 0
+        with self._lock:
+            if self._cluster is not cluster:
+                return
+            for rec in jobs:
+                s = by_id.get(rec.job_id)
+                if s is None or s.lost or s.closed_by_us or rec.state not in (JobState.ENDED, JobState.FAILED):
+                    continue
+                s.lost = True
+                if cluster.worker_spec.pop(s.worker_name, None) is None:
+                    continue
+                again = rec.state == JobState.ENDED and self._adapt_bounds is None \
+                    and self._replaced < self.MAX_REPLACEMENTS
+                replace += again
+                self._replaced += again
+                self._tell(f"Job {rec.job_id} ended: {rec.reason or rec.state}"
+                           + ("; a new job replaces it" if again else ""), job_id=rec.job_id, reason=rec.reason)
+            if replace:
+                cluster.scale(len(cluster.worker_spec) + replace)
 
     def _worker_loads(self) -> list[WorkerLoad]:
         """Memory and CPU of each worker, from the scheduler (one call; its cached view of the cluster
