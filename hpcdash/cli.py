@@ -105,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--ssl-keyfile", default=None, metavar="PEM",
                         help="the certificate's private key (if not in the --ssl-certfile file)")
         sp.add_argument("--allow-websocket-origin", action="append", default=None, metavar="HOST[:PORT]",
-                        help="extra origin allowed to open the app's websocket (repeatable)")
+                        help="extra name the server answers to (Host header) and whose pages may open its "
+                             "websockets (repeatable; '*' allows all, behind a proxy that logs users in)")
         sp.add_argument("--prefix", default="", help="URL prefix, e.g. when behind jupyter-server-proxy")
         sp.add_argument("--show", dest="show", action="store_true", default=False,
                         help="open a browser tab")
@@ -167,7 +168,8 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
 
     With `unix_socket`, the server listens on that socket file (created with mode 0600) and on no TCP
     port; `port` is then the local port a tunnel forwards to it (``ssh -L port:unix_socket host``),
-    which the websocket's origin check allows. Browsers must show a token (see `server_token`) on a
+    which the websocket's origin check allows. Requests naming any host other than those origins (and
+    loopback names) get 403 (`hpcdash.hosts`). Browsers must show a token (see `server_token`) on a
     network address, and on loopback when one is given. With `ssl_certfile` (and `ssl_keyfile` unless the
     key is in the same PEM file) the server speaks HTTPS and its websocket WSS."""
     import logging
@@ -252,6 +254,11 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
                           static_dirs={"hpcdash-assets": str(ASSETS)}, start=False, **kwargs)
     except OSError as err:
         raise SystemExit(listen_error(err, unix_socket or address, port)) from None
+    # only requests naming a host the server is meant to be reached by (its websocket origins, loopback)
+    # are answered: a page rebound to this machine's loopback (DNS rebinding) gets 403
+    from hpcdash.hosts import guard
+
+    guard(server._tornado)
     if prefix:  # the address without the prefix leads to the app (a proxy's readiness probe got a 404)
         from tornado.web import RedirectHandler
 

@@ -7,6 +7,10 @@ its own; this handler forwards ``<app>/dask/<path>`` to ``http://127.0.0.1:<dash
 page requests and the dashboard's websockets alike, behind the same login as the app. Only the
 current cluster's dashboard is reached: the handler asks `target()` for it on every request.
 
+It answers only requests whose ``Host`` the server is meant to be reached by, and accepts websockets only
+from pages of the origins the app's own websocket accepts (`hpcdash.hosts`): a page rebound to this
+machine's loopback (DNS rebinding) gets 403, not the dashboard.
+
 Dask's dashboard uses relative links throughout (jupyter-server-proxy serves it the same way), so no
 rewriting of its pages is needed. No Panel import: `hpcdash.cli` mounts it on the Bokeh server.
 """
@@ -20,6 +24,8 @@ from bokeh.server.views.auth_request_handler import AuthRequestHandler
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.httputil import url_concat
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, websocket_connect
+
+from hpcdash.hosts import allowed_names, host_allowed, origin_allowed, refuse
 
 #: Where the dashboard is mounted, relative to the app's page (and to ``--prefix``).
 MOUNT = "dask"
@@ -37,13 +43,26 @@ class DashboardProxy(AuthRequestHandler, WebSocketHandler):
     """``GET/POST <app>/dask/<path>`` and websockets, forwarded to the cluster's dashboard.
 
     `target()` returns the dashboard's base URL (``http://127.0.0.1:PORT``) or None when no cluster
-    runs. Requests without the app's login (see `hpcdash.auth`) go to the login page (pages) or are
-    refused (websockets)."""
+    runs. Requests for a host the server is not meant to be reached by get 403 (`hpcdash.hosts`), as do
+    websockets opened by pages of another origin. Requests without the app's login (see `hpcdash.auth`)
+    go to the login page (pages) or are refused (websockets)."""
 
     def initialize(self, target: Callable[[], str | None]) -> None:
         self._target = target
         self._upstream = None
         self._subprotocols: list[str] = []
+
+    async def prepare(self) -> None:
+        # (`hpcdash serve` refuses such requests before any route; checked here too, for any other mount)
+        if not host_allowed(self.request.headers.get("Host", self.request.host), allowed_names(self.application)):
+            refuse(self)  # Tornado calls no method of a finished request
+            return
+        await super().prepare()
+
+    def check_origin(self, origin: str) -> bool:
+        # the origins the app's websocket accepts (Tornado's default, the same host as the request's,
+        # is passed by a rebound page as well)
+        return origin_allowed(origin, allowed_names(self.application))
 
     def _is_websocket(self) -> bool:
         return self.request.headers.get("Upgrade", "").lower() == "websocket"

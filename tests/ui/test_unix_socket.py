@@ -39,10 +39,10 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self._path)
 
 
-def _get(path: str, url: str = "/") -> tuple[int, str]:
+def _get(path: str, url: str = "/", host: str | None = None) -> tuple[int, str]:
     conn = UnixHTTPConnection(path)
     try:
-        conn.request("GET", url)
+        conn.request("GET", url, headers={"Host": host} if host else {})
         resp = conn.getresponse()
         return resp.status, resp.read().decode(errors="replace")
     finally:
@@ -101,6 +101,16 @@ def test_the_socket_is_the_only_way_in(socket_server):
     assert status == 200 and "hpcdash" in page
     out = log.read_text()
     assert f"ssh -L {port}:{sock}" in out and f"http://localhost:{port}/" in out
+
+
+@pytest.mark.slow
+def test_through_the_tunnel_only_its_own_names_are_answered(socket_server):
+    # the tunnel's port is on loopback of the user's computer: a page rebound to it names its own host
+    _, sock, port, _ = socket_server
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}"):
+        assert _get(str(sock), "/", host)[0] == 200
+    status, text = _get(str(sock), "/", f"evil.example:{port}")
+    assert status == 403 and "evil.example" in text
 
 
 @pytest.mark.slow
