@@ -3,7 +3,7 @@
     hpcdash serve [PATHS...] [--root DIR] [--port 5006] [--address 127.0.0.1] [--unix-socket PATH] [--token T]
     hpcdash demo [--out DIR] [--runs 3] [--port 5006] [--no-serve]
     hpcdash bundle PATHS... [--root DIR] [--out DIR]
-    hpcdash verify BUNDLE
+    hpcdash verify BUNDLE [--recorded-paths]
     hpcdash bench [ARGS...]
     hpcdash --version
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import socket
 import sys
 from collections.abc import Sequence
@@ -140,6 +141,9 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="check a bundle's files against the SHA-256 its RO-Crate recorded")
     v.add_argument("bundle", help="the bundle's folder (or its .zip)")
+    v.add_argument("--recorded-paths", action="store_true",
+                   help="also check data left out of the bundle (--no-data) at the absolute paths its crate "
+                        "records; only for a bundle you trust (without it, no file outside the bundle is read)")
 
     b = sub.add_parser("bench", help="run the benchmark (prints one table)")
     b.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark")
@@ -440,7 +444,9 @@ def bundle(paths: Sequence[str], root: str | None = None, out: str | None = None
     `serve` takes them: `hpcdash.data.named_path`; all inside `root`):
     the files, a notebook that opens them side by side, the RO-Crate, pins and HPC recipes. Inside a
     SLURM job the job's id and nodes are recorded too. Prints the zip's path; exit status 2 for a path
-    that does not exist, is outside the root or is not a file."""
+    that does not exist, is outside the root or is not a file. A file hpcdash cannot open as HDF5 (not
+    HDF5, empty, truncated) is bundled all the same, with a warning on stderr naming it and why (exit
+    status 0: the bundle was written)."""
     from hpcdash.data import MissingFileError, PathOutsideRootError, named_path
     from hpcdash.provenance import ProvenanceLog, plan_bundle, write_bundle
 
@@ -476,7 +482,8 @@ def bundle(paths: Sequence[str], root: str | None = None, out: str | None = None
     try:
         zip_path = write_bundle(plan_bundle(log, root_dir), out or root_dir / "bundles", log=log, views=[view],
                                 include_data=include_data, name=name, title=title, license=license,
-                                progress=progress)
+                                progress=progress,
+                                warn=lambda text: print(f"hpcdash: warning: {text}", file=sys.stderr, flush=True))
     except (OSError, ValueError) as err:
         print(f"hpcdash: the bundle could not be written: {err}", file=sys.stderr)
         return 1
@@ -484,10 +491,13 @@ def bundle(paths: Sequence[str], root: str | None = None, out: str | None = None
     return 0
 
 
-def verify(bundle: str) -> int:
+def verify(bundle: str, recorded_paths: bool = False) -> int:
     """Print each file's check (OK, CHANGED, MISSING: data, the bundled hpcdash code, the notebook...),
     then the files under data/ and hpcdash/ the crate does not list (EXTRA, not a failure); exit status 0
-    when all match, 1 when one does not, 2 when `bundle` is not a bundle (a folder, or its .zip)."""
+    when all match, 1 when one does not, 2 when `bundle` is not a bundle (a folder, or its .zip).
+    Only files inside the bundle are read: a file its crate names elsewhere (an absolute path, '..'
+    leading out, a symbolic link to elsewhere) is OUTSIDE, not read, and fails the check; so does data
+    left out of the bundle, unless `recorded_paths` (then read at its recorded path)."""
     import tempfile
     import zipfile
 
@@ -511,24 +521,38 @@ def verify(bundle: str) -> int:
                 zf.extractall(tmp)
                 inner = [p.parent for p in Path(tmp).glob("*/ro-crate-metadata.json")]
                 folder = inner[0] if inner else Path(tmp)
-                checks, extra = verify_bundle(folder), unlisted_files(folder)
+                checks, extra = verify_bundle(folder, recorded_paths=recorded_paths), unlisted_files(folder)
         else:
-            checks, extra = verify_bundle(path), unlisted_files(path)
+            checks, extra = verify_bundle(path, recorded_paths=recorded_paths), unlisted_files(path)
     except FileNotFoundError:
         print(f"hpcdash: {bundle} is not a bundle: it has no ro-crate-metadata.json (a bundle is the folder, "
               "or its .zip, that Export bundle or `hpcdash bundle` wrote).", file=sys.stderr)
         return 2
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile) as err:
         print(f"hpcdash: {bundle} is not a bundle (no readable ro-crate-metadata.json): {err}", file=sys.stderr)
         return 2
     for c in checks:
-        print(f"{c.status:8} {c.path}")
+        why = ""
+        if c.outside and c.left_out:
+            why = (": data left out of the bundle, recorded at this path; not read (--recorded-paths reads it, "
+                   "for a bundle you trust)")
+        elif c.outside:
+            why = ": not part of the bundle, not read"
+        print(f"{c.status:8} {_printable(c.path)}{why}")
     for rel in extra:
-        print(f"{'EXTRA':8} {rel} (not in the RO-Crate: nothing recorded to check it against)")
+        print(f"{'EXTRA':8} {_printable(rel)} (not in the RO-Crate: nothing recorded to check it against)")
     bad = sum(not c.ok for c in checks)
+    outside = sum(c.outside for c in checks)
     print(f"{len(checks) - bad} of {len(checks)} files match their recorded SHA-256"
+          + (f"; {outside} named outside the bundle, not read" if outside else "")
           + (f"; {len(extra)} file(s) under data/ or hpcdash/ not in the record" if extra else ""))
     return 1 if bad else 0
+
+
+def _printable(text: str) -> str:
+    """`text` (a name read from a bundle) with its control characters written as escapes, so that it
+    cannot move the terminal's cursor or hide a line."""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -538,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return bench(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "verify":
-        return verify(args.bundle)
+        return verify(args.bundle, recorded_paths=args.recorded_paths)
     if args.command == "bundle":
         return bundle(args.paths, args.root, args.out, name=args.name, title=args.title, license=args.license,
                       include_data=not args.no_data)

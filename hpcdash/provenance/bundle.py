@@ -17,13 +17,16 @@
       hpc/                    Apptainer definition, SLURM job script, Shifter / podman-hpc commands
 
 The folder is itself a Binder repository (repo2docker picks its Python build pack from
-requirements.txt + runtime.txt). `verify_bundle(folder)` recomputes the hashes; `unlisted_files(folder)`
-names files under data/ and hpcdash/ that the crate does not list.
+requirements.txt + runtime.txt). `verify_bundle(folder)` recomputes the hashes of the files inside the
+bundle's folder (never a path the crate names outside it); `unlisted_files(folder)` names files under
+data/ and hpcdash/ that the crate does not list. A data file hpcdash cannot open as HDF5 is bundled as it
+is, with a warning (`write_bundle`'s `warn`, and the README).
 """
 
 from __future__ import annotations
 
 import getpass
+import html
 import json
 import os
 import re
@@ -37,7 +40,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from hpcdash.data.errors import MissingFileError, VolumeError
 from hpcdash.data.paths import HDF5_SUFFIXES, filename_part
+from hpcdash.data.volume import open_hdf5
 
 from .environment import describe_platform, pinned_requirements, python_runtime
 from .record import ProvenanceLog, file_sha256, now_iso
@@ -72,15 +77,22 @@ class BundlePlan:
 class FileCheck:
     path: str  # as on disk (decoded from the crate's URI): "data/runs/a+b.h5", or an absolute path
     expected: str
-    actual: str | None  # None: the file is not in the bundle
+    actual: str | None  # None: the file is not in the bundle, or was not read
+    #: the crate names it outside the bundle's folder (an absolute path, '..' leading out, a symbolic
+    #: link to elsewhere, a URL): it was not read
+    outside: bool = False
+    #: data left out of the bundle (a file:// URI, as `write_bundle` records it with include_data=False)
+    left_out: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.actual == self.expected
+        return not self.outside and self.actual == self.expected
 
     @property
     def status(self) -> str:
-        """OK, CHANGED or MISSING (the file is not where the bundle says)."""
+        """OK, CHANGED, MISSING (the file is not where the bundle says) or OUTSIDE (not read)."""
+        if self.outside:
+            return "OUTSIDE"
         return "OK" if self.ok else ("MISSING" if self.actual is None else "CHANGED")
 
 
@@ -155,6 +167,7 @@ def write_bundle(
     title: str = "",
     license: str = "",
     progress: Progress | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Path:
     """Write the bundle folder `dest/name/` and `dest/name.zip`; returns the zip's path.
 
@@ -162,8 +175,10 @@ def write_bundle(
     the root), reopened by the notebook. `license`: an SPDX identifier (e.g. ``CC-BY-4.0``) for the
     bundle's content, or "" (the crate then says none was chosen). `include_data=False` records the
     files (path, size, sha256) without copying them. `progress(fraction, text)` is called as the work
-    goes (hashing and copying take most of it). Written under temporary names and renamed at the end:
-    a failed export leaves no half bundle."""
+    goes (hashing and copying take most of it). A data file hpcdash cannot open as HDF5 (not HDF5,
+    empty, truncated...) is bundled all the same (it is what the session used), with a warning naming it
+    and why, in the app's words: passed to `warn(text)` as it is found, and written in the README. Written
+    under temporary names and renamed at the end: a failed export leaves no half bundle."""
     name = _safe_name(name or default_name(dest))
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -181,6 +196,7 @@ def write_bundle(
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     report = progress or (lambda f, t: None)
+    tell = warn or (lambda text: None)
     total = max(1, plan.total_bytes * (2 if include_data else 1))  # zipping reads the copies again
     done = 0
 
@@ -191,7 +207,12 @@ def write_bundle(
 
     try:
         hashes: dict[str, str] = {}
+        warnings: dict[str, str] = {}  # dest -> why hpcdash cannot open it
         for f in plan.files:
+            why = hdf5_problem(f.source)
+            if why:
+                warnings[f.dest] = file_warning(f, why, include_data)
+                tell(warnings[f.dest])
             label = f"{'Copying' if include_data else 'Hashing'} {Path(f.source).name}"
             report(done / total, label)
             copy_to = None
@@ -199,7 +220,7 @@ def write_bundle(
                 copy_to = work / f.dest
                 copy_to.parent.mkdir(parents=True, exist_ok=True)
             hashes[f.dest] = file_sha256(f.source, lambda n, t=label: advance(n, t), copy_to=copy_to)
-        views = views or []
+        views = distinct_views(views or [])
         meta = {
             "name": name,
             "title": title or "hpcdash session",
@@ -217,8 +238,8 @@ def write_bundle(
         _copy_package(work / "hpcdash")
         _write_notebook(work / "reproduce.ipynb", meta, views)
         _write_recipes(work / "hpc", name)
-        _write_text(work / "README.md", _readme(meta, plan, include_data, views, log))
-        _write_crate(work, meta, plan, hashes, log, views, include_data)
+        _write_text(work / "README.md", _readme(meta, plan, include_data, views, log, warnings))
+        _write_crate(work, meta, plan, hashes, log, views, include_data, warnings)
         report(done / total, "Writing the zip")
         _zip(work, zip_path, name, lambda n: advance(n, "Writing the zip") if include_data else None)
         work.rename(final)
@@ -231,23 +252,106 @@ def write_bundle(
     return zip_path
 
 
-def verify_bundle(folder: str | os.PathLike) -> list[FileCheck]:
-    """Recompute the sha256 of every file the bundle's RO-Crate lists with one: the data (data left
-    out of the bundle is looked for at its recorded path), the hpcdash code in `hpcdash/`, the notebook
-    and the bundle's other files."""
+def hdf5_problem(path: str | os.PathLike) -> str | None:
+    """Why hpcdash could not open `path` as an HDF5 file, in the sentence the app shows ("'x.h5' is not
+    an HDF5 file."); None when it can, or when the file cannot be read at all (then copying it fails and
+    says why)."""
+    try:
+        open_hdf5(path).close()
+    except MissingFileError:
+        return None
+    except VolumeError as err:
+        return str(err)
+    return None
+
+
+def file_warning(f: BundleFile, why: str, included: bool = True) -> str:
+    """The warning about a data file hpcdash cannot open (`why`, from `hdf5_problem`)."""
+    kept = f"it is in the bundle as it was, as {f.dest}" if included else "its path and SHA-256 are recorded"
+    return f"{why} {kept[0].upper()}{kept[1:]}, but hpcdash cannot open it."
+
+
+def distinct_views(views: Iterable[dict[str, str]]) -> list[dict[str, str]]:
+    """`views` without repeats (the same query shown by two pages: a reloaded one not yet closed, a
+    second tab), in their order."""
+    out: list[dict[str, str]] = []
+    for v in views:
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def md_text(text: str) -> str:
+    """`text` (a title, a file name, an event) as plain text in Markdown: on one line, HTML escaped,
+    and the characters that would start emphasis, a link or a code span taken literally."""
+    text = re.sub(r"[\x00-\x1f\x7f]+", " ", str(text))
+    text = html.escape(text, quote=False)
+    text = re.sub(r"([\\`*\[\]])", r"\\\1", text)
+    # '_' only where it could start or end emphasis (run_1_final.h5 stays as it is)
+    return re.sub(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])", r"\\_", text)
+
+
+def md_code(text: str) -> str:
+    """`text` (a path) as a Markdown code span that no character of it can end: fenced with one backtick
+    more than its longest run, control characters written as escapes."""
+    text = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def verify_bundle(folder: str | os.PathLike, *, recorded_paths: bool = False) -> list[FileCheck]:
+    """Recompute the sha256 of every file the bundle's RO-Crate lists with one: the data, the hpcdash
+    code in `hpcdash/`, the notebook and the bundle's other files.
+
+    Only files inside `folder` are read. An entry naming a path elsewhere (absolute, with '..' leading
+    out, through a symbolic link to elsewhere, or a URL; percent-encoded or not) is never opened: its
+    check says OUTSIDE. Data left out of the bundle (its absolute ``file://`` URI) is read at that path
+    only with `recorded_paths` (for a bundle you trust: anyone can write any path into a crate)."""
     folder = Path(folder)
+    real_folder = os.path.realpath(folder)
     graph = json.loads((folder / "ro-crate-metadata.json").read_text(encoding="utf-8"))["@graph"]
     checks = []
     for ent in graph:
-        expected = ent.get("sha256")
+        expected = ent.get("sha256") if isinstance(ent, dict) else None
         if not expected:
             continue
-        ident = ent["@id"]  # a URI reference: percent-encoded
-        # named as on disk: the absolute path of data left out, else the path inside the bundle
-        name = unquote(urlparse(ident).path) if ident.startswith("file://") else unquote(ident)
-        path = Path(name) if ident.startswith("file://") else folder / name
-        checks.append(FileCheck(name, expected, file_sha256(path) if path.is_file() else None))
+        expected = str(expected)
+        ident = ent.get("@id")
+        if not isinstance(ident, str):
+            checks.append(FileCheck(repr(ident), expected, None, outside=True))
+            continue
+        uri = urlparse(ident)  # a URI reference: percent-encoded; named as on disk, decoded
+        if uri.scheme.lower() == "file" and uri.netloc in ("", "localhost"):
+            # data left out of the bundle: its absolute path
+            name = unquote(uri.path)
+            path = Path(name)
+            if not recorded_paths or not path.is_absolute() or "\0" in name:
+                checks.append(FileCheck(name, expected, None, outside=True, left_out=True))
+                continue
+            checks.append(FileCheck(name, expected, file_sha256(path) if path.is_file() else None, left_out=True))
+        elif uri.scheme:
+            checks.append(FileCheck(unquote(ident), expected, None, outside=True))
+        else:
+            name = unquote(ident)
+            path = _inside(real_folder, name)
+            if path is None:
+                checks.append(FileCheck(name, expected, None, outside=True))
+            else:
+                checks.append(FileCheck(name, expected, file_sha256(path) if path.is_file() else None))
     return checks
+
+
+def _inside(real_folder: str, name: str) -> Path | None:
+    """The file `name` (a path relative to the bundle's folder, decoded) names, its symbolic links
+    resolved, when it is inside the folder; None when it is elsewhere (absolute, '..' leading out, a link
+    to outside) or the folder itself."""
+    if not name or "\0" in name or os.path.isabs(name):
+        return None
+    real = os.path.realpath(os.path.join(real_folder, name))
+    if real == real_folder or os.path.commonpath([real_folder, real]) != real_folder:
+        return None
+    return Path(real)
 
 
 #: folders of a bundle whose files the crate lists one by one
@@ -261,7 +365,7 @@ def unlisted_files(folder: str | os.PathLike) -> list[str]:
     checked by `verify_bundle`: nothing was recorded of them."""
     folder = Path(folder)
     graph = json.loads((folder / "ro-crate-metadata.json").read_text(encoding="utf-8"))["@graph"]
-    listed = {unquote(e["@id"]) for e in graph if isinstance(e.get("@id"), str)}
+    listed = {unquote(e["@id"]) for e in graph if isinstance(e, dict) and isinstance(e.get("@id"), str)}
     found = []
     for top in CHECKED_FOLDERS:
         for path in sorted((folder / top).rglob("*")):
@@ -355,7 +459,7 @@ def _write_notebook(path: Path, meta: dict, views: list[dict[str, str]]) -> None
 
     cells = [
         new_markdown_cell(
-            f"# {meta['title']}\n\nBundle `{meta['name']}`, recorded {meta['created']} with hpcdash. "
+            f"# {md_text(meta['title'])}\n\nBundle `{meta['name']}`, recorded {meta['created']} with hpcdash. "
             "Run all cells: the first checks that every file, data and the hpcdash code in `hpcdash/`, is "
             "the one recorded (sha256), with the standard library alone, before that code is imported; "
             "it stops there when one differs. The next reopen the views as they were."
@@ -375,7 +479,7 @@ def _write_notebook(path: Path, meta: dict, views: list[dict[str, str]]) -> None
         ),
     ]
     for i, view in enumerate(views, start=1):
-        files = ", ".join(_view_files(view)) or "no file"
+        files = ", ".join(md_code(f) for f in _view_files(view)) or "no file"
         cells.append(new_markdown_cell(f"## View {i}: {files}"))
         cells.append(
             new_code_cell(
@@ -507,10 +611,19 @@ def _cluster_of_runs(log: ProvenanceLog) -> dict[int, str]:
 
 
 def _readme(
-    meta: dict, plan: BundlePlan, included: bool, views: list[dict[str, str]], log: ProvenanceLog
+    meta: dict,
+    plan: BundlePlan,
+    included: bool,
+    views: list[dict[str, str]],
+    log: ProvenanceLog,
+    warnings: dict[str, str] | None = None,
 ) -> str:
+    """The bundle's README.md. Every name in it (the title, files, events) may be anyone's text: in code
+    spans no character can end (`md_code`), or escaped (`md_text`)."""
+    warnings = warnings or {}
     lines = [
-        f"# {meta['title']}",
+        # a '#' ending the title would end the heading instead
+        "# " + re.sub(r"#+$", lambda m: "\\#" * len(m.group()), md_text(meta["title"])),
         "",
         f"A reproducible bundle of an hpcdash session, written {meta['created']} "
         f"(Python {meta['platform']['python']} on {meta['platform']['system']}).",
@@ -533,20 +646,32 @@ def _readme(
     ]
     for f in plan.files:
         lines.append(
-            f"- `{f.dest}` ({f.size:,} bytes)"
-            + ("" if included else f": not included; recorded at `{f.source}`")
+            f"- {md_code(f.dest)} ({f.size:,} bytes)"
+            + ("" if included else f": not included; recorded at {md_code(f.source)}")
+            + (" (**warning**: hpcdash cannot open it, see below)" if f.dest in warnings else "")
         )
     for path, why in plan.left_out:
-        lines.append(f"- `{path}`: not in the bundle ({why})")
+        lines.append(f"- {md_code(path)}: not in the bundle ({md_text(why)})")
     if not plan.files and not plan.left_out:
         lines.append("- no data files were used")
     lines += [
         "",
         f"Views recorded: {len(views)}. The sha256 of every file, data and the hpcdash code in `hpcdash/`, "
         "is in `ro-crate-metadata.json`; the first cell of `reproduce.ipynb` checks them, and so does "
-        "`hpcdash verify <this folder>`.",
+        "`hpcdash verify <this folder>`"
+        + ("." if included else " (with `--recorded-paths`, the data at its recorded paths too)."),
         "",
     ]
+    if warnings:
+        lines += [
+            "## Warnings",
+            "",
+            "These files were bundled as they were, but hpcdash could not open them as HDF5 when the bundle "
+            "was written: the views may not reopen them.",
+            "",
+            *(f"- {md_code(dest)}: {md_text(text)}" for dest, text in warnings.items()),
+            "",
+        ]
     events = log.events()
     if events:
         lines += [
@@ -580,14 +705,16 @@ def _done_lines(events: list) -> list[str]:
                 j += 1
         group = events[i:j]
         if len(group) == 1:
-            out.append(f"- {e.time}: {e.summary}")
+            out.append(f"- {md_text(e.time)}: {md_text(e.summary)}")
         else:
             word = _GROUPED[e.kind]
-            names = [g.summary.removeprefix(word).strip() if e.kind != "view" else g.summary for g in group]
+            names = [
+                md_text(g.summary.removeprefix(word).strip() if e.kind != "view" else g.summary) for g in group
+            ]
             more = len(names) - _GROUP_SHOWN
             text = "; ".join(names[:_GROUP_SHOWN]) + (f"; and {more} more" if more > 0 else "")
             label = f"{word} ({len(group)})" if e.kind != "view" else f"{len(group)} views"
-            when = group[0].time + (f" to {group[-1].time}" if group[-1].time != group[0].time else "")
+            when = md_text(group[0].time + (f" to {group[-1].time}" if group[-1].time != group[0].time else ""))
             out.append(f"- {when}: {label}: {text}")
         i = j
     return out
@@ -601,6 +728,7 @@ def _write_crate(
     log: ProvenanceLog,
     views: list[dict[str, str]],
     included: bool,
+    warnings: dict[str, str] | None = None,
 ) -> None:
     from rocrate.model.contextentity import ContextEntity
     from rocrate.model.person import Person
@@ -650,6 +778,8 @@ def _write_crate(
             if f.source.lower().endswith(HDF5_SUFFIXES)
             else "application/octet-stream",
         }
+        if f.dest in (warnings or {}):
+            props["description"] = (warnings or {})[f.dest]
         if included:
             ent = crate.add_file(folder / f.dest, dest_path=f.dest, properties=props)
         else:
@@ -657,7 +787,12 @@ def _write_crate(
             ent = crate.add_file(
                 Path(f.source).as_uri(),
                 fetch_remote=False,
-                properties={**props, "description": "Not included in the bundle: recorded at this path."},
+                properties={
+                    **props,
+                    "description": " ".join(
+                        ["Not included in the bundle: recorded at this path.", props.get("description", "")]
+                    ).strip(),
+                },
             )
         by_source[f.source] = ent
     notebook = crate.add_file(

@@ -18,7 +18,7 @@ from typing import Any
 
 import param
 
-from .bundle import LICENSES, BundlePlan, default_name, plan_bundle, write_bundle
+from .bundle import LICENSES, BundlePlan, default_name, distinct_views, plan_bundle, write_bundle
 from .record import Event, ProvenanceLog, describe_parameters, file_sha256, file_stamp
 
 
@@ -60,6 +60,12 @@ class ProvenanceState(param.Parameterized):
     progress_text = param.String(default="")
     message = param.String(default="", doc="Outcome of the last export, plain text.")
     error = param.String(default="", doc="Why the last export failed, plain text.")
+    warnings = param.List(
+        default=[],
+        item_type=str,
+        doc="Warnings of the last export, plain text: the data files hpcdash could not open as HDF5 "
+        "(bundled all the same), each named with why.",
+    )
     bundle_zip = param.String(default="", doc="The last bundle's zip file.")
 
     def __init__(self, log: ProvenanceLog | None = None, **params):
@@ -179,8 +185,24 @@ class ProvenanceState(param.Parameterized):
         return self.log.events()
 
     def views(self) -> list[dict[str, str]]:
-        """Each watched explorer's current view as URL query items (explorers showing nothing left out)."""
-        return [x.to_query() for x in self._live_explorers()]
+        """Each distinct view of the watched explorers as URL query items (explorers showing nothing left
+        out; two pages showing the same view, a reloaded page not closed yet or a second tab, give it once)."""
+        return distinct_views(x.to_query() for x in self._live_explorers())
+
+    def _views_to_record(self, shown: list[tuple[Any, dict[str, str]]]) -> list[tuple[Any, dict[str, str]]]:
+        """Of `shown` (explorer, view), one for each distinct view, but those already recorded since the
+        last bundle (by an export that failed and is tried again)."""
+        since: list[dict] = []
+        for e in reversed(self.log.events()):
+            if e.kind == "bundle":
+                break
+            if e.kind == "view":
+                since.append(e.details.get("query"))
+        out: list[tuple[Any, dict[str, str]]] = []
+        for x, view in shown:
+            if view not in since and all(view != v for _, v in out):
+                out.append((x, view))
+        return out
 
     def _record_view(self, explorer, view: dict[str, str]) -> None:
         """A "view" event for an explorer's view as the bundle records it."""
@@ -244,13 +266,14 @@ class ProvenanceState(param.Parameterized):
             if self.busy:
                 return None
             self.busy = True
-        self.param.update(progress=0.0, progress_text="Starting", error="", message="")
+        self.param.update(progress=0.0, progress_text="Starting", error="", message="", warnings=[])
         dest = Path(self.bundle_dir or Path(self.root) / "bundles")
         name = name or default_name(dest)
-        explorers = self._live_explorers()
-        views = [x.to_query() for x in explorers]
+        shown = [(x, x.to_query()) for x in self._live_explorers()]
+        views = distinct_views(v for _, v in shown)
+        warnings: list[str] = []
         try:
-            for explorer, view in zip(explorers, views, strict=True):
+            for explorer, view in self._views_to_record(shown):
                 self._record_view(explorer, view)
             plan = self.plan(files)
             zip_path = write_bundle(
@@ -263,6 +286,7 @@ class ProvenanceState(param.Parameterized):
                 title=self.title,
                 license=self.license,
                 progress=self._progress,
+                warn=warnings.append,
             )
         except Exception as err:  # noqa: BLE001 - shown in words; nothing half-written is left
             self.param.update(busy=False, error=f"The bundle could not be written: {err}", progress_text="")
@@ -276,6 +300,7 @@ class ProvenanceState(param.Parameterized):
             files=n,
             data_included=self.include_data,
             views=len(views),
+            **({"warnings": warnings} if warnings else {}),
         )
         what = f"{n} data file{'s' if n != 1 else ''}" + (
             "" if self.include_data else " (recorded, not copied)"
@@ -290,6 +315,7 @@ class ProvenanceState(param.Parameterized):
             bundle_zip=str(zip_path),
             progress=1.0,
             progress_text="Done",
+            warnings=warnings,
             message=f"Wrote {zip_path.name}: {what}, {len(views)} view(s), "
             f"{len(self.log.events())} events; folder {where}",
         )

@@ -499,7 +499,9 @@ class ProvenanceView(pn.viewable.Viewer):
                 f" The zip is {format_bytes(size)}, too large to send through the page: copy it from "
                 f"{zip_path} with scp, rsync or Globus."
             )
-        self.status.object = f"<span class='hpc-prov-done'>{html.escape(s.message + note)}</span>"
+        self.status.object = f"<span class='hpc-prov-done'>{html.escape(s.message + note)}</span>" + "".join(
+            f"<br><span class='hpc-prov-warning'>&#9888; {html.escape(w)}</span>" for w in s.warnings
+        )
         self._refresh()
 
 

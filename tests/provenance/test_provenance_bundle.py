@@ -192,8 +192,11 @@ def test_a_bundle_without_data_records_where_the_files_are(session, tmp_path: Pa
     z = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, include_data=False, name="refs")
     folder = z.with_suffix("")
     assert not (folder / "data").exists()
-    checks = {c.path: c for c in verify_bundle(folder)}
+    # data left out is read at its recorded path only when asked (a crate can name any path)
+    checks = {c.path: c for c in verify_bundle(folder, recorded_paths=True)}
     assert checks[str(root / "runs" / "a.h5")].ok  # named by its path, not its URI
+    unread = {c.path: c for c in verify_bundle(folder)}[str(root / "runs" / "a.h5")]
+    assert unread.status == "OUTSIDE" and unread.left_out and unread.actual is None
     assert validate(folder, seeded_validator_cache(tmp_path)) == []
 
 
@@ -585,3 +588,164 @@ def test_the_bundles_readme_lists_every_event_and_the_job_script_says_how_to_rea
     assert "--address 0.0.0.0" in script and "login?token=" in comment and "output file" in comment
     assert "sbatch --output=" in comment and "mkdir -p -m 700" in comment and "ssh -L 5006:<node>:5006" in comment
     assert "$(hostname)" not in comment  # run on the laptop, it would name the laptop
+
+
+def _add_to_crate(folder: Path, *entries: dict) -> None:
+    meta = folder / "ro-crate-metadata.json"
+    crate = json.loads(meta.read_text())
+    crate["@graph"].extend(entries)
+    meta.write_text(json.dumps(crate))
+
+
+def test_hpcdash_verify_never_reads_a_file_the_crate_names_outside_the_bundle(session, tmp_path: Path):
+    """A crate is anyone's text: absolute paths, '..' leading out (percent-encoded too) and symbolic links
+    to elsewhere are reported as OUTSIDE, never opened, and fail the check."""
+    from urllib.parse import quote
+
+    root, log = session
+    folder = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="crafted").with_suffix("")
+    (tmp_path / "outside").mkdir()
+    secret = write_run(tmp_path / "outside" / "secret.h5", 9, 1.0)
+    digest = file_sha256(secret)
+    (folder / "data" / "link.h5").symlink_to(secret)
+    (folder / "data" / "elsewhere").symlink_to(secret.parent, target_is_directory=True)
+    up = os.path.relpath(secret, folder)  # ../../outside/secret.h5
+    ids = [
+        str(secret),
+        up,
+        "data/" + quote("../" + up, safe=""),  # data%2F..: decoded, it leads out
+        quote(str(secret), safe=""),  # %2Ftmp%2F...: absolute once decoded
+        "data/link.h5",
+        "data/elsewhere/secret.h5",
+        "https://example.org/secret.h5",
+    ]
+    _add_to_crate(folder, *({"@id": i, "@type": "File", "sha256": digest} for i in ids))
+    checks = {c.path: c for c in verify_bundle(folder)}
+    named = [str(secret), up, "data/../" + up, str(secret), "data/link.h5", "data/elsewhere/secret.h5",
+             "https://example.org/secret.h5"]
+    for name in named:
+        assert checks[name].status == "OUTSIDE" and checks[name].actual is None and not checks[name].ok, name
+    assert checks["data/runs/a.h5"].ok  # the bundle's own files are still checked
+    out = run_verify(folder)
+    assert out.returncode == 1, out.stdout + out.stderr
+    for name in named:
+        assert f"OUTSIDE  {name}: not part of the bundle, not read\n" in out.stdout
+    assert "OK       data/runs/a.h5" in out.stdout and "; 7 named outside the bundle, not read" in out.stdout
+    assert not re.search(r"^(OK|CHANGED|MISSING) .*(secret|example)", out.stdout, flags=re.M)
+
+
+def test_hpcdash_verify_of_a_zip_reads_nothing_outside_it(session, tmp_path: Path):
+    """A zip whose crate lists an absolute path, with an entry named to leave the folder it is unpacked
+    in: nothing is written outside that folder, nothing outside the bundle is read."""
+    root, log = session
+    folder = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="zipped").with_suffix("")
+    (tmp_path / "outside").mkdir()
+    secret = write_run(tmp_path / "outside" / "secret.h5", 9, 1.0)
+    _add_to_crate(folder, {"@id": str(secret), "@type": "File", "sha256": file_sha256(secret)},
+                  {"@id": "file:///etc/passwd", "@type": "File", "sha256": "0" * 64})
+    z = tmp_path / "crafted.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                zf.write(p, f"zipped/{p.relative_to(folder).as_posix()}")
+        zf.writestr("../escaped.txt", "zip slip")
+        zf.writestr("zipped/../../escaped2.txt", "zip slip")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    out = subprocess.run([sys.executable, "-m", "hpcdash", "verify", str(z)], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "TMPDIR": str(tmp)})
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"OUTSIDE  {secret}: not part of the bundle, not read\n" in out.stdout
+    assert "OUTSIDE  /etc/passwd: data left out of the bundle, recorded at this path; not read" in out.stdout
+    assert "OK       data/runs/a.h5" in out.stdout
+    assert list(tmp.iterdir()) == [] and not list(tmp_path.glob("escaped*.txt"))
+
+
+def test_hpcdash_verify_reads_data_left_out_of_a_bundle_only_when_asked(session, tmp_path: Path):
+    root, log = session
+    folder = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="refs",
+                          include_data=False).with_suffix("")
+    a = root / "runs" / "a.h5"
+    out = run_verify(folder)
+    assert out.returncode == 1 and f"OUTSIDE  {a}: data left out of the bundle, recorded at this path; " \
+        "not read (--recorded-paths reads it, for a bundle you trust)" in out.stdout
+    asked = subprocess.run([sys.executable, "-m", "hpcdash", "verify", "--recorded-paths", str(folder)],
+                           capture_output=True, text=True, timeout=120)
+    assert asked.returncode == 0 and f"OK       {a}\n" in asked.stdout, asked.stdout + asked.stderr
+    readme = (folder / "README.md").read_text()
+    assert "`--recorded-paths`" in readme
+
+
+def test_hpcdash_bundle_warns_of_files_hpcdash_cannot_open_and_bundles_them(session, tmp_path: Path):
+    """A text file named .h5, an empty one and a truncated HDF5 file: bundled (they are what was used),
+    each with a warning in the app's own words, on stderr and in the README."""
+    from hpcdash.data import VolumeError, open_volume
+
+    root, _ = session
+    (root / "text.h5").write_text("x,y\n1,2\n")
+    (root / "empty.h5").write_bytes(b"")
+    whole = (root / "runs" / "b.h5").read_bytes()
+    (root / "truncated.h5").write_bytes(whole[: len(whole) // 2])
+    names = ["text.h5", "empty.h5", "truncated.h5"]
+    said = {}
+    for n in names:  # what the app says when it opens them
+        with pytest.raises(VolumeError) as err:
+            open_volume(root / n)
+        said[n] = str(err.value)
+    assert said["text.h5"] == "'text.h5' is not an HDF5 file."
+    assert said["empty.h5"] == "'empty.h5' is empty, not an HDF5 file."
+    assert said["truncated.h5"].startswith("'truncated.h5' looks like HDF5 but cannot be opened: it is truncated")
+    out = subprocess.run(
+        [sys.executable, "-m", "hpcdash", "bundle", "runs/a.h5", *names, "--name", "warned"],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    warnings = [line for line in out.stderr.splitlines() if line.startswith("hpcdash: warning: ")]
+    assert len(warnings) == 3 and "a.h5" not in "".join(warnings)
+    for n, line in zip(names, warnings, strict=True):
+        assert line == (f"hpcdash: warning: {said[n]} It is in the bundle as it was, as data/{n}, but hpcdash "
+                        "cannot open it."), line
+    folder = root / "bundles" / "warned"
+    assert all((folder / "data" / n).read_bytes() == (root / n).read_bytes() for n in names)
+    assert all(c.ok for c in verify_bundle(folder))
+    readme = (folder / "README.md").read_text()
+    assert "- `data/text.h5` (8 bytes) (**warning**: hpcdash cannot open it, see below)" in readme
+    # rendered, the README's Warnings section gives the same sentences
+    import html
+
+    markdown_it = pytest.importorskip("markdown_it")
+    section = markdown_it.MarkdownIt("commonmark").render(readme).split("<h2>Warnings</h2>", 1)[1]
+    for n in names:
+        assert f"<li><code>data/{n}</code>: {html.escape(said[n], quote=False)}" in section, section
+    graph = {e["@id"]: e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"]}
+    assert graph["data/text.h5"]["description"].startswith(said["text.h5"])
+    assert "description" not in graph["data/runs/a.h5"]
+
+
+def test_the_bundles_readme_and_notebook_escape_titles_and_names(session, tmp_path: Path):
+    """Title, file names and events are anyone's text: rendered, the README shows them as text (no HTML
+    element, no link), and a backtick in a name does not end its code span."""
+    markdown_it = pytest.importorskip("markdown_it")
+
+    root, log = session
+    evil = "<img src=x onerror=alert(1)>"
+    odd = write_run(root / f"{evil}.h5", 3, 1.0)
+    tick = write_run(root / "a`b [x](javascript:alert(1)).h5", 4, 1.0)
+    log.record("open", f"Opened {odd.name}", paths=[odd])
+    log.record("open", f"Opened {tick.name}", paths=[tick])
+    log.record("cluster", "Started *bold* [link](javascript:alert(1)) <b>x</b>\n\n# injected")
+    title = f"{evil} ../../../tmp/evil #"
+    folder = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="esc", title=title,
+                          views=[{"file": odd.name, "file2": tick.name}]).with_suffix("")
+    md = markdown_it.MarkdownIt("commonmark")  # raw HTML on, as GitHub and JupyterLab render it
+    readme = md.render((folder / "README.md").read_text())
+    assert "<img" not in readme and "<b>" not in readme and "<em>" not in readme and "<a " not in readme
+    assert f"<h1>{evil.replace('<', '&lt;').replace('>', '&gt;')} ../../../tmp/evil #</h1>" in readme
+    assert f"<code>data/{evil.replace('<', '&lt;').replace('>', '&gt;')}.h5</code>" in readme
+    assert "<code>data/a`b [x](javascript:alert(1)).h5</code>" in readme
+    assert readme.count("<h1>") == 1  # the event's line breaks start no heading of their own
+    nb = json.loads((folder / "reproduce.ipynb").read_text())
+    cells = md.render("\n\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"))
+    assert "<img" not in cells and "<code>a`b [x](javascript:alert(1)).h5</code>" in cells
+    graph = {e["@id"]: e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"]}
+    assert graph["./"]["name"] == title  # JSON: kept as it was

@@ -363,3 +363,61 @@ def test_the_form_names_an_unticked_file_that_an_open_view_shows(root: Path):
             "that view without it") in view.plan_w.object
     view._choose_all(True)
     assert "hpc-prov-view-missing" not in view.plan_w.object
+
+
+def test_a_view_shown_by_two_pages_is_bundled_once(root: Path):
+    """A reloaded page not closed yet (or a second tab) shows the same view as the new one: the bundle
+    lists it, and the record holds it, once; an export tried again after a failure records it once too."""
+    write_run(root / "runs" / "c.h5", 3, 1.0)
+    prov = ProvenanceState(root=str(root))
+    pages = [ExplorerState(root=str(root), link=True) for _ in range(2)]
+    for ex in pages:
+        prov.watch_explorer(ex)
+        for name in ("a.h5", "b <i>.h5", "c.h5"):
+            ex.open(f"runs/{name}")
+    assert len(prov.views()) == 1
+    (Path(root) / "bundles" / "taken").mkdir(parents=True)
+    assert prov.export_bundle(name="taken") is None and "already exists" in prov.error
+    folder = prov.export_bundle(name="once").with_suffix("")
+    views = [e for e in prov.events() if e.kind == "view"]
+    assert len(views) == 1 and views[0].summary.startswith("View of 3 panes: a.h5")
+    assert prov.events()[-1].details["views"] == 1 and "1 view(s)" in prov.message
+    done = (folder / "README.md").read_text().split("## What was done", 1)[1]
+    assert done.count("View of 3 panes") == 1 and "2 views" not in done
+    nb = json.loads((folder / "reproduce.ipynb").read_text())
+    assert [c for c in nb["cells"] if "".join(c["source"]).startswith("## View")] != []
+    assert sum("".join(c["source"]).startswith("## View") for c in nb["cells"]) == 1
+    # a new export records the view again: it is this bundle's
+    prov.export_bundle(name="twice")
+    assert len([e for e in prov.events() if e.kind == "view"]) == 2
+
+
+def test_the_tab_warns_of_bundled_files_hpcdash_cannot_open(root: Path):
+    """A sweep's output cut short (a run killed while writing it): the export says which and why, in the
+    app's words, and records the warning with the bundle."""
+    import html
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hpcdash.data import VolumeError, open_volume
+
+    whole = (root / "runs" / "a.h5").read_bytes()
+    cut = root / "runs" / "run_7.h5"
+    cut.write_bytes(whole[: len(whole) // 3])
+    with pytest.raises(VolumeError) as err:
+        open_volume(cut)
+    said = str(err.value)
+    assert said.startswith("'run_7.h5' looks like HDF5 but cannot be opened: it is truncated or damaged")
+    prov = ProvenanceState(root=str(root))
+    prov.log.record("open", "Opened a.h5", paths=[root / "runs" / "a.h5"])
+    prov.record_runs([{"source_x": -100.0}], [cut], 1.7e9)
+    view = ProvenanceView(prov)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, view._on_export()).result(timeout=120)
+    assert prov.bundle_zip and not prov.error
+    expected = f"{said} It is in the bundle as it was, as data/runs/run_7.h5, but hpcdash cannot open it."
+    assert prov.warnings == [expected]
+    assert f"<span class='hpc-prov-warning'>&#9888; {html.escape(expected)}</span>" in view.status.object
+    assert "a.h5" not in expected and prov.events()[-1].details["warnings"] == [expected]
+    folder = Path(prov.bundle_zip).with_suffix("")
+    assert (folder / "data" / "runs" / "run_7.h5").read_bytes() == cut.read_bytes()
+    assert "## Warnings" in (folder / "README.md").read_text()
