@@ -637,6 +637,11 @@ class ClusterControl(param.Parameterized):
                 kw["project" if b in ("sge", "lsf") else "account"] = self.account
             if self.walltime:
                 kw["walltime"] = _lsf_walltime(self.walltime) if b == "lsf" else self.walltime
+        # the memory asked for as typed (to the MiB), unless the site's dask config says otherwise
+        if b == "slurm" and dask.config.get("jobqueue.slurm.job-mem", default=None) is None:
+            kw["job_mem"] = f"{slurm_megabytes(self.memory)}M"
+        if b == "sge" and dask.config.get("jobqueue.sge.resource-spec", default=None) is None:
+            kw["resource_spec"] = f"h_vmem={slurm_megabytes(self.memory)}M"
         return kw
 
     def job_script(self) -> str:
@@ -1115,12 +1120,10 @@ def describe_bytes(nbytes: int) -> str:
 
 
 def slurm_megabytes(memory: str) -> int:
-    """The memory SLURM is asked for per job (``--mem``, as dask-jobqueue rounds it up), in MB (MiB)."""
-    from dask_jobqueue.slurm import slurm_format_bytes_ceil
-
-    text = slurm_format_bytes_ceil(parse_bytes(memory))
-    scale = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}[text[-1]]
-    return math.ceil(int(text[:-1]) * scale)
+    """The memory a job asks the batch system for (SLURM's ``--mem=<n>M``, SGE's ``h_vmem``), in MB as
+    SLURM counts them (MiB), rounded up: ``"3.5GB"`` -> 3338 (dask-jobqueue's own rounding to whole
+    GiB asked SLURM for 4096, more than a node of 4000 MB has)."""
+    return math.ceil(parse_bytes(memory) / 2**20)
 
 
 class ClusterLease:

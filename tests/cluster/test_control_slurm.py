@@ -23,6 +23,14 @@ def test_validate_good_request(slurm, make_control):
     assert cc.error == ""
 
 
+def test_memory_is_asked_for_as_typed(slurm, make_control):
+    """3.5 GB is 3338 MiB: it fits the test node's 4000 MB (rounded up to whole GiB it did not)."""
+    cc = make_control(backend="slurm", memory="3.5GB")
+    assert "#SBATCH --mem=3338M" in cc.job_script().splitlines()
+    v = cc.validate()
+    assert v.ok is True, v.message
+
+
 @pytest.mark.parametrize(
     ("change", "words", "field"),
     [

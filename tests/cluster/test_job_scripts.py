@@ -48,7 +48,7 @@ def test_the_tls_folder_comes_from_dask_config():
 def test_sge_script():
     s = make("sge").job_script()
     for line in ["#$ -q normal", "#$ -P geo42", "#$ -l h_rt=01:30:00", "#$ -l place=scatter", "#$ -cwd",
-                 "module load python/3.11"]:
+                 "#$ -l h_vmem=7630M", "module load python/3.11"]:
         assert line in s.splitlines(), line
 
 
@@ -69,7 +69,7 @@ def test_htcondor_script_uses_dict_directives_and_prologue_in_arguments():
 
 def test_slurm_script_without_scheduler():
     s = make("slurm").job_script()
-    for line in ["#SBATCH -p normal", "#SBATCH -A geo42", "#SBATCH --cpus-per-task=4", "#SBATCH --mem=8G",
+    for line in ["#SBATCH -p normal", "#SBATCH -A geo42", "#SBATCH --cpus-per-task=4", "#SBATCH --mem=7630M",
                  "#SBATCH -t 01:30:00", "#SBATCH -l place=scatter", "#SBATCH -e /scratch/logs/dask-worker-%J.err"]:
         assert line in s.splitlines(), line
 
@@ -158,8 +158,8 @@ def test_fit_note_counts_jobs_per_node_by_cpus_and_memory():
 
     parts = [Partition("small", 3600, 2, 8, 16000, True, default=True), Partition("big", None, 1, 64, 256000, True)]
     cc = ClusterControl(backend="slurm", cores=4, memory="6GB", n_workers=5)
-    assert slurm_megabytes("6GB") == 6144 and slurm_megabytes("900MB") == 859
-    assert slurm_megabytes("1500MB") == 2048  # dask-jobqueue asks SLURM for whole GiB from 1 GiB up
+    assert slurm_megabytes("6GB") == 5723 and slurm_megabytes("900MB") == 859
+    assert slurm_megabytes("3.5GB") == 3338  # as typed, to the MiB (not rounded up to whole GiB)
     # small (the default): 2 per node by CPUs and by memory, 2 nodes -> 4 at once
     assert cc.fit_note(parts).startswith("Only 4 of the 5 jobs fit on small at a time (2 per node")
     cc.queue = "big"
