@@ -75,6 +75,9 @@ _CLUSTER_CLASSES = {
     "lsf": "LSFCluster",
     "htcondor": "HTCondorCluster",
 }
+#: How each batch system is written in sentences
+BACKEND_NAMES = {"local": "local", "slurm": "SLURM", "pbs": "PBS", "sge": "SGE", "lsf": "LSF",
+                 "htcondor": "HTCondor"}
 # Request parameters that can come from jobqueue.<backend> and from profiles.
 REQUEST_FIELDS = ("cores", "processes", "memory", "walltime", "queue", "account", "job_extra_directives",
                   "job_script_prologue", "interface", "log_directory", "python", "encrypt")
@@ -683,10 +686,13 @@ class ClusterControl(param.Parameterized):
                 True, f"{self.cores} core{'s' if self.cores != 1 else ''}, {self.processes} "
                 f"process{'es' if self.processes != 1 else ''} and {describe_bytes(parse_bytes(self.memory))} per job "
                 "(the local cluster has no scheduler to ask).", backend="local"))
+        missing = self.missing_command()
+        if missing:
+            return self._record_validation(Validation(False, missing, backend=self.backend))
         if self.backend != "slurm":
             return self._record_validation(Validation(
-                None, f"Validation is not available for {self.backend.upper()}: hpcdash can check a request "
-                "before queueing it only on SLURM (sbatch --test-only).", backend=self.backend))
+                None, f"Validation is not available for {BACKEND_NAMES[self.backend]}: hpcdash can check a "
+                "request before queueing it only on SLURM (sbatch --test-only).", backend=self.backend))
         return self._record_validation(self._check_slurm(script))
 
     def _check_slurm(self, script: str) -> Validation:
@@ -710,6 +716,21 @@ class ClusterControl(param.Parameterized):
         """The ``distributed.Client`` of the running cluster (None when stopped)."""
         return self._client
 
+    def missing_command(self) -> str:
+        """A sentence when the batch system's submit command (sbatch, qsub, bsub, condor_submit) is not
+        on this machine's PATH, so no job can be submitted from here; "" when it is (or for local)."""
+        if self.backend == "local":
+            return ""
+        import shutil
+
+        command = _job_classes(self.backend)[1].submit_command
+        if shutil.which(command):
+            return ""
+        name = BACKEND_NAMES[self.backend]
+        return (f"{command} was not found on this machine, so no {name} job can be submitted from here: run "
+                f"hpcdash on a login node of the {name} system, or load its module (e.g. `module load "
+                f"{self.backend}`) before starting hpcdash.")
+
     @property
     def cluster(self):
         """The running dask cluster object (LocalCluster or a dask-jobqueue cluster), or None."""
@@ -728,6 +749,9 @@ class ClusterControl(param.Parameterized):
                 return
             try:
                 self.check_request()  # a size that cannot be read is named by its field, on every backend
+                missing = self.missing_command()
+                if missing:  # every submission would fail: nothing is started
+                    raise RequestError(missing)
             except RequestError as err:
                 self.param.update(error=str(err), error_field=err.field or "")
                 raise

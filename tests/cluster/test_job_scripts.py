@@ -3,6 +3,8 @@ defaults and profiles, estimates, validation messages for backends without a che
 
 from __future__ import annotations
 
+import os
+
 import dask
 import pytest
 
@@ -75,10 +77,30 @@ def test_slurm_script_without_scheduler():
 
 
 @pytest.mark.parametrize("backend", ["pbs", "sge", "lsf", "htcondor"])
-def test_validation_not_available_says_so(backend):
+def test_validation_not_available_says_so(backend, tmp_path, monkeypatch):
+    from hpcdash.cluster.control import BACKEND_NAMES, _job_classes
+
+    command = tmp_path / _job_classes(backend)[1].submit_command  # the batch system's command is there
+    command.write_text("#!/bin/sh\nexit 1\n")
+    command.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     v = make(backend).validate()
     assert v.ok is None
-    assert "not available" in v.message and backend.upper() in v.message
+    assert "not available" in v.message and f"for {BACKEND_NAMES[backend]}:" in v.message
+
+
+@pytest.mark.parametrize(("backend", "command"), [("pbs", "qsub"), ("sge", "qsub"), ("lsf", "bsub"),
+                                                  ("htcondor", "condor_submit")])
+def test_without_the_batch_systems_commands_nothing_is_started(backend, command, tmp_path, monkeypatch):
+    """No qsub on this machine: Validate says so instead of "not available", and Start refuses with the
+    same sentence rather than leaving a cluster that can never get a worker."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine without the batch system
+    cc = make(backend)
+    v = cc.validate()
+    assert v.ok is False and v.message.startswith(f"{command} was not found on this machine")
+    with pytest.raises(RequestError) as err:
+        cc.start(1)
+    assert str(err.value) == v.message and cc.cluster is None and not cc.running and cc.error == v.message
 
 
 def test_bad_sizes_are_request_errors():
