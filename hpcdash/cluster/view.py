@@ -178,6 +178,7 @@ class ClusterView(pn.viewable.Viewer):
         self._layout = None
         self._model_error = ("", "")
         self._shown_running = False
+        self._last_status: ClusterStatus | None = None  # as last drawn
         # what this view registers on the control (its widgets, its watchers) goes when its page closes:
         # the control may be the server's, shared with other pages and outliving this one
         with watchers_added(self.control) as self._control_watchers:
@@ -434,6 +435,7 @@ class ClusterView(pn.viewable.Viewer):
         self.error.visible = bool(message)
 
     def _render_status(self, st: ClusterStatus) -> None:
+        self._last_status = st
         with pn.io.hold():
             self.phase.object = _phase_html(st)
             self.progress.visible = st.running and st.requested_workers > 0
@@ -692,7 +694,21 @@ class ClusterView(pn.viewable.Viewer):
 
         def said() -> str:
             failed = f", {state['failed']} failed" if state["failed"] else ""
-            return f"{state['ok']}/{state['total']} runs done{failed}"
+            return f"{state['ok']}/{state['total']} runs done{failed}" + waiting()
+
+        def waiting() -> str:
+            """Why nothing runs yet, when no worker is connected (jobs pending, failed)."""
+            st = self._last_status
+            if state["done"] or st is None or st.workers:
+                return ""
+            pending = [j for j in st.jobs if j.state == "pending"]
+            if pending:
+                j = pending[0]
+                when = f", expected to start {j.expected_start:%H:%M}" if j.expected_start else ""
+                return f"; waiting for a worker: job {j.job_id} is pending ({j.reason or 'queued'}{when})"
+            if st.jobs and all(j.state in ("failed", "ended") for j in st.jobs):
+                return "; waiting for a worker, but every job has ended: see the job table"
+            return "; waiting for a worker to connect"
 
         self._set_sweep(SweepOutcome(total=len(sets), message=f"0/{len(sets)} runs done"))
 
@@ -706,7 +722,8 @@ class ClusterView(pn.viewable.Viewer):
                 while not task.done():
                     await asyncio.wait([task], timeout=0.5)
                     last = state["last"]
-                    if state["done"] != self.control.last_sweep.done:
+                    if state["done"] != self.control.last_sweep.done or (
+                            not state["done"] and said() != self.control.last_sweep.message):
                         self._set_sweep(SweepOutcome(
                             total=state["total"], done=state["done"],
                             message=said() + (f": {Path(last).name}" if last else "")))

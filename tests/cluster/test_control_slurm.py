@@ -225,3 +225,43 @@ def test_scheduler_speaks_only_tls_with_the_clusters_own_key(slurm, make_control
         Client(address, security=Security.temporary(), timeout=5)
     cc.close()
     wait_until(lambda: not any(folder.iterdir()), 30, what="the key files removed with the cluster")
+
+
+def test_a_sweep_waiting_for_its_first_worker_says_why(slurm, make_control, filler_jobs, tmp_path):
+    """The node is full: the sweep's progress says which job it waits for and why, then runs once the
+    node frees up."""
+    import asyncio
+
+    from hpcdash.cluster.view import ClusterView
+
+    filler = subprocess.run(["sbatch", "--parsable", "-c", "2", "-t", "00:05:00", "--wrap", "sleep 300"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    filler_jobs.append(filler)
+    wait_until(lambda: subprocess.run(["squeue", "-h", "-j", filler, "-o", "%T"], capture_output=True,
+                                      text=True).stdout.strip() == "RUNNING", 120, what="node filled")
+    cc = make_control(backend="slurm")
+    cc.start(n=1)
+    view = ClusterView(cc, root=str(tmp_path), sweep_dir=str(tmp_path / "runs"))
+    view.sweep_runs.value, view.sweep_cells.value = 2, 8
+    seen: list[str] = []
+
+    async def scenario():
+        sweep = asyncio.ensure_future(view._on_sweep())
+        for _ in range(240):  # the page's refresh, every half second
+            await view.refresh()
+            if cc.last_sweep is not None:
+                seen.append(cc.last_sweep.message)
+            if any(why in m for m in seen for why in ("is pending (Resources", "is pending (Priority")):
+                break  # SLURM's reason, once its scheduler has looked at the job
+            await asyncio.sleep(0.5)
+        subprocess.run(["scancel", filler], check=True)
+        await asyncio.wait_for(sweep, 240)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result(timeout=400)
+    waiting = [m for m in seen if "waiting for a worker: job" in m and "(queued" not in m]
+    assert waiting and waiting[-1].startswith("0/2 runs done; waiting for a worker: job ")
+    assert "is pending (Resources" in waiting[-1] or "is pending (Priority" in waiting[-1], waiting[-1]
+    assert cc.last_sweep.message.startswith("2/2 runs done in"), cc.last_sweep.message
