@@ -116,9 +116,9 @@ def default_root(paths: Iterable[Path | str], cwd: Path | str | None = None) -> 
 
 def filename_part(text: str) -> str:
     """``text`` (a name read from a file, or typed by a user) made safe as part of a file name: runs of
-    anything but ASCII letters, digits, '.', '_' and '-' become one '-', and leading or trailing '.' and
-    '-' go (no hidden files, no '..'). Empty if nothing usable is left."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip(".-")
+    anything but letters and digits (of any script: "λ_1", "数据" stay), '.', '_' and '-' become one '-',
+    and leading or trailing '.' and '-' go (no hidden files, no '..'). Empty if nothing usable is left."""
+    return re.sub(r"[^\w.-]+", "-", str(text)).strip(".-")
 
 
 def looks_like_hdf5(path: Path | str) -> bool:

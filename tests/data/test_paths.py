@@ -191,5 +191,6 @@ def test_filename_part_makes_untrusted_names_safe_in_file_names():
     assert filename_part("../../etc/passwd") == "etc-passwd"
     assert filename_part("<img src=x onerror=alert(1)>") == "img-src-x-onerror-alert-1"
     assert filename_part(".hidden") == "hidden"
-    assert filename_part("Tiefe_ü.v2") == "Tiefe_-.v2"
-    assert filename_part("..") == "" and filename_part("üüü") == ""
+    assert filename_part("Tiefe_ü.v2") == "Tiefe_ü.v2" and filename_part("λ_1") == "λ_1"
+    assert filename_part("ünï 数据") == "ünï-数据"  # names in any script stay readable
+    assert filename_part("..") == "" and filename_part("¿?") == "" and filename_part("a\tb\nc") == "a-b-c"
