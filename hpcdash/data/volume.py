@@ -415,12 +415,31 @@ def find_volumes(path: Path | str, root: Path | str | None = None) -> list[Volum
     with open_hdf5(path) as f:
         try:
             infos = _list_volumes(f, path, root)
+            why = "" if infos else _why_none(f, root)
         except OSError as exc:
             raise CorruptFileError(f"'{_display(path)}' cannot be read: it is truncated or damaged "
                                    f"({_short(exc)}).") from None
     if not infos:
-        raise NoVolumeError(f"'{_display(path)}' contains no numeric dataset with 2 or more dimensions.")
+        raise NoVolumeError(f"'{_display(path)}' contains no numeric dataset with 2 or more dimensions{why}.")
     return infos
+
+
+def _why_none(f: h5py.File, root: Path | str | None) -> str:
+    """Why a file's datasets of 2 or more dimensions cannot be shown (": '/a' holds complex numbers"),
+    for the "no dataset" message; "" when it has none."""
+    reasons = []
+    for name, ds in _walk(f, root).datasets:
+        if ds.ndim < 2:
+            continue
+        reason = _unsupported_reason(ds)
+        if reason is None and not all(n > 0 for n in ds.shape):
+            reason = f"no values (shape {' x '.join(map(str, ds.shape))})"
+        if reason is not None:
+            reasons.append(f"'{name}' holds {reason}")
+    if not reasons:
+        return ""
+    more = f" (and {len(reasons) - 3} more)" if len(reasons) > 3 else ""
+    return ": " + "; ".join(reasons[:3]) + more
 
 
 def open_volume(path: Path | str, dataset: str | None = None, root: Path | str | None = None) -> Volume:

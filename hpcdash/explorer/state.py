@@ -766,7 +766,7 @@ class SliceState(param.Parameterized):
                 stats = SliceStats(0) if data is None else SliceStats.of(data)
         has_data = data is not None or self.data is not None
         if has_data and stats.count == 0:
-            notes.append("This slice has no finite values (all NaN or fill).")
+            notes.append("This slice has no finite values (all NaN, infinite or fill).")
         if self.range_mode == "fixed" and self.vmin is not None and self.vmax is not None:
             lo, hi = float(self.vmin), float(self.vmax)
             if lo > hi:

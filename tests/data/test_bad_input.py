@@ -87,8 +87,12 @@ def test_fewer_than_two_dims_string_and_compound(tmp_path):
         f.create_dataset("complex", data=np.zeros((3, 3), dtype="c8"))
         f.create_dataset("empty", shape=(0, 3), dtype="f4")
         f.create_group("group")
-    with pytest.raises(NoVolumeError, match=r"'odd.h5' contains no numeric dataset with 2 or more dimensions\."):
+    with pytest.raises(NoVolumeError, match=r"'odd.h5' contains no numeric dataset with 2 or more dimensions: ") \
+            as err:
         find_volumes(path)
+    # why each dataset of 2 or more dimensions cannot be shown (three named, the others counted)
+    assert "'/complex' holds complex numbers" in str(err.value) and "(and 2 more)" in str(err.value)
+    assert "'/empty' holds no values (shape 0 x 3)" in str(err.value)
     with pytest.raises(NoVolumeError):
         open_volume(path)
     cases = {"vector": "has 1 dimension; an image needs at least 2",
