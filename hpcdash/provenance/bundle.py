@@ -72,6 +72,14 @@ class BundlePlan:
     def total_bytes(self) -> int:
         return sum(f.size for f in self.files)
 
+    def shown(self, path: str) -> str:
+        """How a bundle names a file of this machine: relative to the root when it is inside it, else by
+        its name alone (a bundle is shared: the folders of the machine it was made on are not its business)."""
+        real = os.path.realpath(path)
+        if os.path.commonpath([self.root, real]) == self.root:
+            return Path(os.path.relpath(real, self.root)).as_posix()
+        return Path(path).name
+
 
 @dataclass(frozen=True)
 class FileCheck:
@@ -651,7 +659,7 @@ def _readme(
             + (" (**warning**: hpcdash cannot open it, see below)" if f.dest in warnings else "")
         )
     for path, why in plan.left_out:
-        lines.append(f"- {md_code(path)}: not in the bundle ({md_text(why)})")
+        lines.append(f"- {md_code(plan.shown(path))}: not in the bundle ({md_text(why)})")
     if not plan.files and not plan.left_out:
         lines.append("- no data files were used")
     lines += [
