@@ -244,7 +244,8 @@ def write_bundle(
         _write_text(work / "requirements.txt", "\n".join(pinned_requirements()) + "\n")
         _write_text(work / "runtime.txt", python_runtime() + "\n")
         _copy_package(work / "hpcdash")
-        _write_notebook(work / "reproduce.ipynb", meta, views)
+        bundled = {f.dest.removeprefix("data/") for f in plan.files} if include_data else set()
+        _write_notebook(work / "reproduce.ipynb", meta, views, bundled)
         _write_recipes(work / "hpc", name)
         _write_text(work / "README.md", _readme(meta, plan, include_data, views, log, warnings))
         _write_crate(work, meta, plan, hashes, log, views, include_data, warnings)
@@ -461,7 +462,9 @@ if bad:
 """
 
 
-def _write_notebook(path: Path, meta: dict, views: list[dict[str, str]]) -> None:
+def _write_notebook(path: Path, meta: dict, views: list[dict[str, str]], bundled: set[str] | None = None) -> None:
+    """reproduce.ipynb: the hash check, then one cell per view; `bundled`: the data files in the
+    bundle (relative to its data/ folder; None: all), so that a view's heading names those it lacks."""
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -488,7 +491,10 @@ def _write_notebook(path: Path, meta: dict, views: list[dict[str, str]]) -> None
     ]
     for i, view in enumerate(views, start=1):
         files = ", ".join(md_code(f) for f in _view_files(view)) or "no file"
-        cells.append(new_markdown_cell(f"## View {i}: {files}"))
+        lacking = [f for f in _view_files(view) if bundled is not None and f not in bundled]
+        note = ("\n\nNot in this bundle (left out when it was made), so its pane says it does not exist: "
+                + ", ".join(md_code(f) for f in lacking) + ".") if lacking else ""
+        cells.append(new_markdown_cell(f"## View {i}: {files}{note}"))
         cells.append(
             new_code_cell(
                 f"view_{i} = hpcdash.SliceExplorer(root='data')\n"

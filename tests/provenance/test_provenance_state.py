@@ -423,3 +423,21 @@ def test_the_tab_warns_of_bundled_files_hpcdash_cannot_open(root: Path):
     folder = Path(prov.bundle_zip).with_suffix("")
     assert (folder / "data" / "runs" / "run_7.h5").read_bytes() == cut.read_bytes()
     assert "## Warnings" in (folder / "README.md").read_text()
+
+
+def test_the_notebook_names_a_views_file_left_out_of_the_bundle(root: Path):
+    """A view shows two runs and the bundle holds one: the view's heading in reproduce.ipynb says which
+    file is not in the bundle (its pane will say it does not exist); a view with all its files says nothing."""
+    prov = ProvenanceState(root=str(root))
+    ex = ExplorerState(root=str(root), link=True)
+    prov.watch_explorer(ex)
+    for name in ("a.h5", "b <i>.h5"):
+        ex.open(f"runs/{name}")
+    folder = prov.export_bundle(name="part", files=["runs/a.h5"]).with_suffix("")
+    nb = json.loads((folder / "reproduce.ipynb").read_text())
+    heading = next("".join(c["source"]) for c in nb["cells"] if "".join(c["source"]).startswith("## View"))
+    assert "Not in this bundle (left out when it was made)" in heading and "`runs/b <i>.h5`." in heading
+    folder = prov.export_bundle(name="whole").with_suffix("")
+    nb = json.loads((folder / "reproduce.ipynb").read_text())
+    heading = next("".join(c["source"]) for c in nb["cells"] if "".join(c["source"]).startswith("## View"))
+    assert "Not in this bundle" not in heading
