@@ -1035,16 +1035,18 @@ class ClusterControl(param.Parameterized):
         return active + done[-20:]
 
     # ------------------------------------------------------------------ cost, links
-    def estimate(self, n_jobs: int | None = None) -> Estimate:
+    def estimate(self, n_jobs: int | None = None, cores_per_node: int | None = None) -> Estimate:
         """Node-hours, core-hours and charge of ``n_jobs`` jobs (default: enough for ``n_workers``) for the
-        full walltime. A job counts as a whole node unless ``cores_per_node`` is set."""
+        full walltime. A job counts as a whole node unless ``cores_per_node`` is set (the parameter, else
+        the `cores_per_node` setting: the share of a node a job's cores take)."""
         if n_jobs is None:
             n_jobs = math.ceil(self.n_workers / max(1, self.processes))
         try:
             hours = (sched.parse_duration(self.walltime) or 0.0) / 3600.0
         except ValueError:  # check_request names it; the estimate counts no time meanwhile
             hours = 0.0
-        node_frac = 1.0 if not self.cores_per_node else min(1.0, self.cores / self.cores_per_node)
+        per_node = cores_per_node or self.cores_per_node
+        node_frac = 1.0 if not per_node else min(1.0, self.cores / per_node)
         node_hours = n_jobs * hours * node_frac
         return Estimate(jobs=n_jobs, walltime_hours=hours, node_hours=node_hours,
                         core_hours=n_jobs * hours * self.cores,

@@ -411,13 +411,22 @@ class ClusterView(pn.viewable.Viewer):
         if c.backend == "local":
             self.estimate.object = "<small>Local cluster: no allocation is charged.</small>"
         else:
-            e = c.estimate()
             # partitions as listed when the backend was chosen: sinfo is not asked on every keystroke
-            fit = c.fit_note(getattr(self, "_partitions", []))
+            parts = getattr(self, "_partitions", [])
+            fit = c.fit_note(parts)
+            name = c.queue or next((p.name for p in parts if p.default), "")
+            node_cpus = next((p.cpus for p in parts if p.name == name and p.cpus > 0), 0)
+            per_node = c.cores_per_node or node_cpus
+            e = c.estimate(cores_per_node=per_node)
+            share = (f"each job {c.cores} of a node's {per_node} cores" if per_node and c.cores < per_node
+                     else "each job a whole node")
+            rate = (f"at {c.charge_per_node_hour:g} {html.escape(e.charge_unit)} per node-hour"
+                    + (" (your site's rate: dask config hpcdash.charge-per-node-hour and charge-unit)"
+                       if e.charge_unit == "units" else ""))
             self.estimate.object = (
-                f"<small class='hpc-estimate-text'>Estimate: {e.jobs} job(s) &times; {e.walltime_hours:.2f} h = "
-                f"<b>{e.node_hours:.2f} node-hours</b> ({e.core_hours:.1f} core-hours) &asymp; "
-                f"{e.charge:.2f} {html.escape(e.charge_unit)}</small>"
+                f"<small class='hpc-estimate-text'>Estimate: {e.jobs} job{'s' if e.jobs != 1 else ''} &times; "
+                f"{e.walltime_hours:.2f} h, {share}: <b>{e.node_hours:.2f} node-hours</b> "
+                f"({e.core_hours:.1f} core-hours) &asymp; {e.charge:.2f} {html.escape(e.charge_unit)} {rate}</small>"
                 + (f"<br><small class='hpc-fit'>&#9888; {html.escape(fit)}</small>" if fit else ""))
 
     def _show_error(self, message: str, field: str | None) -> None:

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from hpcdash.cluster import ClusterControl
 from hpcdash.cluster.view import _FIELD_LABELS, ClusterView
 
 pytestmark = pytest.mark.slurm
@@ -87,17 +88,30 @@ async def _collect(coro, out: list) -> None:
 
 
 def test_the_form_says_when_jobs_cannot_all_run_at_once(slurm, make_control):
-    """The request against the partition's nodes as sinfo lists them (4000 MB per node here): 2 GB jobs
-    (2048 MB as SLURM is asked) run one at a time, said under the estimate; 1 GB jobs fit together;
+    """The request against the partition's nodes as sinfo lists them (4000 MB per node here): 2.5 GB
+    jobs (2385 MB as SLURM is asked) run one at a time, said under the estimate; 1 GB jobs fit together;
     more CPUs than a node has is said too."""
-    cc = make_control(backend="slurm", queue="debug", memory="2GB", n_workers=3)
+    cc = make_control(backend="slurm", queue="debug", memory="2.5GB", n_workers=3)
     node = next(p for p in cc.partitions() if p.name == "debug")
     assert node.memory_mb == 4000
     view = ClusterView(cc)
     said = view.estimate.object
     assert "Only 1 of the 3 jobs fit on debug at a time (1 per node, limited by memory" in said
-    assert f"1 of {node.cpus} CPUs and 2048 of 4000 MB per node" in said
-    cc.param.update(memory="1GB", n_workers=2)  # 1024 MB: three per node by memory
+    assert f"1 of {node.cpus} CPUs and 2385 of 4000 MB per node" in said
+    cc.param.update(memory="1GB", n_workers=2)  # 954 MB: four per node by memory
     assert "hpc-fit" not in view.estimate.object
     cc.cores = node.cpus + 1
     assert "A job of this size does not fit on a node of debug" in view.estimate.object
+
+
+def test_the_estimate_counts_the_share_of_a_node_a_job_takes(slurm, make_control):
+    """On SLURM a job of 1 core on the test partition's 2-CPU nodes is half a node (sinfo says so); where
+    the node size is unknown a job counts as a whole node, and the estimate says which it assumed."""
+    cc = make_control(backend="slurm", queue="debug", cores=1, walltime="01:00:00", n_workers=2)
+    node = next(p for p in cc.partitions() if p.name == "debug")
+    assert node.cpus == 2
+    said = ClusterView(cc).estimate.object
+    assert "2 jobs &times; 1.00 h, each job 1 of a node's 2 cores: <b>1.00 node-hours</b> (2.0 core-hours)" in said
+    assert "dask config hpcdash.charge-per-node-hour" in said  # what "units" are, and where they are set
+    pbs = ClusterView(ClusterControl(backend="pbs", cores=1, walltime="01:00:00", n_workers=2)).estimate.object
+    assert "each job a whole node: <b>2.00 node-hours</b>" in pbs
