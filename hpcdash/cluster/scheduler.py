@@ -234,8 +234,10 @@ def check_submission(script: str, *, timeout: float = DEFAULT_TIMEOUT) -> Submit
     if proc.returncode == 0:
         m = _START_RE.search(out)
         if m:
-            return SubmitCheck(ok=True, message=_clean_message(out), expected_start=parse_time(m["start"]),
-                               partition=m["part"], nodes=m["nodes"])
+            # not SLURM's "Job 107 to start at ...": that job id was never queued (a test only)
+            where = f"on {m['nodes']}" + (f" in partition {m['part']}" if m["part"] else "")
+            return SubmitCheck(ok=True, message=f"SLURM would run it {where} (a test only: nothing was queued).",
+                               expected_start=parse_time(m["start"]), partition=m["part"], nodes=m["nodes"])
         return SubmitCheck(ok=True, message=_clean_message(out))
     msg = _clean_message(out)
     if "Unable to contact slurm controller" in msg or "Could not establish a configuration source" in msg:

@@ -19,6 +19,9 @@ def test_check_submission_accepts_good_script(slurm):
     assert chk.ok, chk.message
     assert chk.expected_start is not None
     assert chk.partition == "debug"
+    # sbatch --test-only names a job id that is never queued: the message does not
+    assert chk.message.startswith("SLURM would run it on ") and "in partition debug" in chk.message
+    assert "Job " not in chk.message and "nothing was queued" in chk.message
 
 
 @pytest.mark.parametrize(
