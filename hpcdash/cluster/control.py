@@ -384,14 +384,16 @@ class ClusterControl(param.Parameterized):
     job_extra_directives = param.List(default=[], item_type=str, doc="Extra scheduler directives, e.g. '--qos=debug'.")
     job_script_prologue = param.List(default=[], item_type=str, doc="Shell lines run before the worker starts.")
     interface = param.String(default="", doc="Network interface for scheduler and workers ('' = default).")
-    log_directory = param.String(default="", doc="Where batch jobs write stdout/stderr ('' = ~/.cache/hpcdash/worker-logs).")
+    log_directory = param.String(default="", doc="Where batch jobs write stdout/stderr ('' = "
+                                                    "$XDG_CACHE_HOME/hpcdash/worker-logs, ~/.cache by default).")
     python = param.String(default="", doc="Python of the workers ('' = this Python).")
     encrypt = param.Boolean(default=True, label="Encrypt (TLS)",
                             doc="Scheduler, workers and client talk TLS with a key made for this cluster alone: "
                                 "no one else on the machine or the HPC network can connect to the scheduler "
                                 "(which runs any code it is sent) or read the data. Batch workers read the "
                                 "key from a folder of yours they can reach (dask config "
-                                "'jobqueue.<backend>.shared-temp-directory', default ~/.cache/hpcdash/tls).")
+                                "'jobqueue.<backend>.shared-temp-directory', default $XDG_CACHE_HOME/hpcdash/tls, "
+                                "~/.cache by default).")
 
     n_workers = param.Integer(default=2, bounds=(0, None), doc="Workers for scale() without argument.")
     adapt_minimum = param.Integer(default=0, bounds=(0, None))
@@ -533,7 +535,7 @@ class ClusterControl(param.Parameterized):
 
     # ------------------------------------------------------------------ request -> dask-jobqueue
     def _log_dir(self) -> str:
-        return self.log_directory or os.path.expanduser("~/.cache/hpcdash/worker-logs")
+        return self.log_directory or os.path.join(_cache_home(), "hpcdash", "worker-logs")
 
     def _scheduler_options(self) -> dict[str, Any]:
         """dask-jobqueue's configured ``scheduler-options`` for the backend, the dashboard on loopback
@@ -546,7 +548,9 @@ class ClusterControl(param.Parameterized):
         ``jobqueue.<backend>.shared-temp-directory`` if set (it must be visible from the compute nodes,
         as a home folder is), else ``~/.cache/hpcdash/tls``."""
         configured = dask.config.get(f"jobqueue.{self.backend}.shared-temp-directory", default=None)
-        return os.path.expanduser(os.path.expandvars(configured or "~/.cache/hpcdash/tls"))
+        if configured:
+            return os.path.expanduser(os.path.expandvars(configured))
+        return os.path.join(_cache_home(), "hpcdash", "tls")
 
     def security_options(self) -> dict[str, Any]:
         """Keyword arguments that make the cluster about to start use TLS (none when `encrypt` is off):
@@ -1143,6 +1147,11 @@ def describe_bytes(nbytes: int) -> str:
         if nbytes >= scale:
             return f"{nbytes / scale:.3g} {unit} ({format_bytes(nbytes)})"
     return f"{nbytes} B"
+
+
+def _cache_home() -> str:
+    """$XDG_CACHE_HOME, else ~/.cache (a folder the compute nodes see when it is in the home folder)."""
+    return os.path.expanduser(os.environ.get("XDG_CACHE_HOME") or "~/.cache")
 
 
 def slurm_megabytes(memory: str) -> int:

@@ -20,6 +20,7 @@ def make(backend: str, **kw) -> ClusterControl:
 
 def test_pbs_script(monkeypatch):
     monkeypatch.setenv("HOME", "/home/u")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     s = make("pbs").job_script()
     assert s.startswith("#!/usr/bin/env bash")
     for line in ["#PBS -q normal", "#PBS -A geo42", "#PBS -l select=1:ncpus=4:mem=7630MB", "#PBS -l walltime=01:30:00",
@@ -32,6 +33,14 @@ def test_pbs_script(monkeypatch):
     for flag in ("--tls-ca-file", "--tls-cert", "--tls-key"):
         assert f"{flag} /home/u/.cache/hpcdash/tls/.dask-jobqueue.worker." in worker, flag
     assert "--protocol tls://" in worker
+
+
+def test_worker_files_follow_xdg_cache_home(monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", "/scratch/u/cache")
+    cc = make("slurm")
+    assert cc.tls_directory() == "/scratch/u/cache/hpcdash/tls"
+    assert ClusterControl(backend="slurm")._log_dir() == "/scratch/u/cache/hpcdash/worker-logs"
+    assert "--tls-key /scratch/u/cache/hpcdash/tls/" in ClusterControl(backend="slurm").job_script()
 
 
 def test_encryption_off_gives_a_plain_tcp_worker():
