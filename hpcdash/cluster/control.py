@@ -793,6 +793,8 @@ class ClusterControl(param.Parameterized):
             self._backend_running = self.backend
             self._client = Client(cluster)
             self.param.update(running=True, error="", error_field="")
+            if self.last_sweep is not None and self.last_sweep.failed:
+                self.last_sweep = None  # the failure of a sweep on the cluster before: not this one's
         self._tell(f"Started a {self.backend} cluster", request=self.request())
         if n is not None:
             self.scale(n, validate=validate)

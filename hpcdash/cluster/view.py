@@ -32,6 +32,8 @@ from .scheduler import SchedulerError
 #: The Stop button's label, and its label while a click on it would cancel a running sweep
 STOP_LABEL = "Stop"
 STOP_DURING_SWEEP = "Stop and cancel the sweep"
+#: Said by the sweep's button while there is no cluster to run it on
+NO_CLUSTER_FOR_SWEEP = "<small>Start a cluster above: the sweep runs on its workers.</small>"
 
 __all__ = ["ClusterView", "cluster_tab"]
 
@@ -294,7 +296,7 @@ class ClusterView(pn.viewable.Viewer):
         self._update_partitions()  # before the preview, whose estimate says what fits on them
         self._update_preview()
         self._update_batch_fields()
-        self._update_buttons(False)
+        self._update_buttons(c.running)
         self._render_sweep(c.last_sweep)  # a sweep run from another page (or before a reload)
 
     # ------------------------------------------------------------------ layout
@@ -482,6 +484,10 @@ class ClusterView(pn.viewable.Viewer):
         self.scale_btn.disabled = not running
         self.adapt_btn.disabled = not running
         self.sweep_btn.disabled = not running
+        # a greyed-out button says nothing: say what it needs (until a sweep has something to say)
+        hint = "" if running or self.control.last_sweep is not None else NO_CLUSTER_FOR_SWEEP
+        if self.sweep_msg.object in ("", NO_CLUSTER_FOR_SWEEP) and self.sweep_msg.object != hint:
+            self.sweep_msg.object = hint
 
     async def refresh(self) -> ClusterStatus:
         """Read the status in a worker thread and render it (on the event loop)."""

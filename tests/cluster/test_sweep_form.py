@@ -65,6 +65,15 @@ def test_values_the_model_cannot_mean_are_refused_in_words(tmp_path, form, words
     assert words in _refused(view)
 
 
+def test_without_a_cluster_the_sweep_button_says_what_it_needs():
+    from hpcdash.cluster.view import NO_CLUSTER_FOR_SWEEP
+
+    view = ClusterView(ClusterControl())
+    assert view.sweep_btn.disabled and view.sweep_msg.object == NO_CLUSTER_FOR_SWEEP
+    view._update_buttons(True)  # a cluster came up
+    assert not view.sweep_btn.disabled and view.sweep_msg.object == ""
+
+
 def test_a_descending_sweep_is_kept():
     view = ClusterView(ClusterControl())
     view.sweep_param.value, view.sweep_from.value, view.sweep_to.value = "block_depth", 200.0, 0.0
