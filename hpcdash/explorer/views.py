@@ -1335,6 +1335,10 @@ class ExplorerView(pn.viewable.Viewer):
     def _watch_for_url(self, pane: SliceState) -> None:
         pane.param.watch(self._sync_url, [*SliceState.QUERY_KEYS, "held"])
 
+    def sync_url(self) -> None:
+        """Write the view into the page's URL now (when this view keeps it in step)."""
+        self._sync_url()
+
     def _sync_url(self, *events) -> None:
         """Keep the URL query in step with the view. Slider moves (and zoom and pan) are written once they
         have rested for URL_DELAY_MS: the browser then gets no URL patch (and sends no answer) between slices."""

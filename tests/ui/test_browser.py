@@ -352,6 +352,15 @@ def test_outside_root_is_refused_in_the_browser(page: Page, hpcdash_server):
     expect(listing.locator("option", has_text="a.h5")).to_have_count(1, timeout=STEP)
 
 
+def test_a_refused_file_in_a_link_leaves_the_url(page: Page, hpcdash_server):
+    """A link naming a file outside the root: the page says so, and its URL no longer names the file
+    (a copied link would carry the refusal on)."""
+    for refused in ("../outside/secret.h5", "link_out.h5", "dir_out/secret.h5"):  # the last two: symlinks out
+        open_view(page, hpcdash_server, file=refused)
+        expect(page.get_by_text("is outside the root folder").first).to_be_visible(timeout=LOAD)
+        expect(page).not_to_have_url(re.compile(r"[?&]file="), timeout=STEP)
+
+
 def test_exports_download_png_npy_csv(page: Page, hpcdash_server, tmp_path: Path, console_errors):
     open_view(page, hpcdash_server, file="a.h5", axis="y", slice="3")
     expect(readout(page)).to_contain_text("(slice 3 of 16)", timeout=LOAD)
