@@ -762,6 +762,8 @@ class ClusterControl(param.Parameterized):
             if self.backend == "slurm" and validate:
                 v = self.validate()
                 if not v.ok:
+                    self._tell("SLURM refused to start the cluster", message=v.message, field=v.field,
+                               request=self.request())
                     raise RequestError(v.message, v.field)
             self._registry.clear()
             self._adapt_bounds = None

@@ -53,6 +53,17 @@ def test_validate_bad_request_shows_slurm_message(slurm, make_control, change, w
     assert cc.cluster is None and squeue_ids() <= before
 
 
+def test_a_start_slurm_refuses_starts_nothing_and_is_recorded(slurm, make_control):
+    cc = make_control(backend="slurm", queue="nosuch")
+    heard: list[tuple[str, dict]] = []
+    cc.on_activity(lambda summary, **details: heard.append((summary, details)))
+    with pytest.raises(RequestError, match="Invalid partition name specified"):
+        cc.start(1)
+    assert cc.cluster is None and not cc.running
+    assert [h[0] for h in heard] == ["SLURM refused to start the cluster"]
+    assert "Invalid partition" in heard[0][1]["message"] and heard[0][1]["field"] == "queue"
+
+
 def test_start_scale_compute_scale_down_close(slurm, make_control):
     cc = make_control(backend="slurm")
     cc.start()
