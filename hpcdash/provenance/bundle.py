@@ -571,11 +571,12 @@ apptainer exec --bind "$PWD/data:/srv/repo/data" {name}.sif \\
 
 The bundle folder is a Binder repository: repo2docker builds a Docker image of it, which Shifter,
 podman-hpc or Apptainer then run on the HPC system. Replace `{image}` with your registry and name.
+Every command below runs from inside the bundle folder (`cd {name}` after unpacking it).
 
 ## 1. Build the image (a machine with Docker)
     pip install jupyter-repo2docker
     repo2docker --no-run --user-id 1000 --user-name jovyan --target-repo-dir /srv/repo \\
-        --image-name {image} {name}/
+        --image-name {image} .
     docker push {image}
 
 `--target-repo-dir /srv/repo` keeps the bundle outside `$HOME`, which HPC runtimes replace with yours.
@@ -583,7 +584,9 @@ podman-hpc or Apptainer then run on the HPC system. Replace `{image}` with your 
 ## 2a. Shifter (e.g. NERSC)
     shifterimg pull docker:{image}
     shifter --image=docker:{image} bash -c "cd /srv/repo && python -m hpcdash serve --root data"
-In a batch job: `#SBATCH --image=docker:{image}` and `srun shifter python -m hpcdash serve ...`.
+In a batch job: `#SBATCH --image=docker:{image}` and
+`srun shifter bash -c "cd /srv/repo && python -m hpcdash serve --root data --address 0.0.0.0"`
+(on a network address hpcdash asks browsers for a token: see `hpc/slurm-hpcdash.sh` on keeping it private).
 
 ## 2b. podman-hpc (e.g. Perlmutter)
     podman-hpc pull {image}
@@ -595,7 +598,7 @@ In a batch job: `#SBATCH --image=docker:{image}` and `srun shifter python -m hpc
     apptainer run {name}.sif                          # serves the data on 127.0.0.1:5006
     sbatch hpc/slurm-hpcdash.sh                       # the same on a compute node
 
-## Without containers (from the bundle's folder)
+## Without containers
 {local}
 
 `requirements.txt` pins the packages that ran hpcdash; JupyterLab and ipykernel are not among them, so
@@ -613,7 +616,7 @@ def _cluster_of_runs(log: ProvenanceLog) -> dict[int, str]:
     for e in log.events():
         if e.kind == "cluster" and e.summary.startswith("Started"):
             request, jobs = dict(e.details.get("request") or {}), []
-        elif e.kind == "cluster" and e.details.get("job_id"):
+        elif e.kind == "cluster" and e.details.get("job_id") and e.summary.startswith("Submitted job"):
             jobs.append(str(e.details["job_id"]))
         elif e.kind == "cluster" and e.summary == "Closed the cluster":
             request = None

@@ -538,6 +538,11 @@ def test_the_bundles_instructions_install_what_their_commands_run(session, tmp_p
         return [line.strip() for line in text.splitlines() if line.strip().startswith(("python3", "venv/bin/"))]
 
     assert commands(readme) == commands(recipes) and len(commands(readme)) == 3
+    # one working folder for every step, the bundle's own (the SLURM script binds "$PWD/data")
+    assert "Every command below runs from inside the bundle folder" in recipes
+    assert "--image-name " in recipes and recipes.split("--image-name ", 1)[1].split("\n", 1)[0].endswith(" .")
+    assert 'srun shifter bash -c "cd /srv/repo && python -m hpcdash serve --root data' in recipes
+    assert '--bind "$PWD/data:/srv/repo/data"' in (folder / "hpc" / "slurm-hpcdash.sh").read_text()
     install, *runs = commands(readme)
     assert install.startswith(f"python{sys.version_info.major}.{sys.version_info.minor} -m venv venv && ")
     named = install.split("-r requirements.txt", 1)[1].split()
