@@ -18,6 +18,7 @@ _EXPORTS = {
     "VolumeError": "hpcdash.data",
     "SliceExplorer": "hpcdash.explorer",
     "ClusterControl": "hpcdash.cluster",
+    "ClusterView": "hpcdash.cluster.view",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -75,3 +75,16 @@ def test_notebook_examples_load_panel_inline():
                          if c["cell_type"] == "code")
         calls = re.findall(r"pn\.extension\([^)]*\)", code)
         assert calls == ["pn.extension(inline=True)"], (path.name, calls)
+
+
+def test_the_top_level_names_load_lazily_and_are_the_classes_documented():
+    """`import hpcdash` stays cheap (no Panel) and every name it lists resolves; a notebook shows the
+    cluster with `hpcdash.ClusterView(hpcdash.ClusterControl())`, as the README says."""
+    import subprocess
+    import sys
+
+    code = ("import sys, hpcdash; assert 'panel' not in sys.modules, 'panel imported'; "
+            "[getattr(hpcdash, n) for n in hpcdash.__all__]; "
+            "from hpcdash.cluster.view import ClusterView; assert hpcdash.ClusterView is ClusterView; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]
