@@ -32,6 +32,8 @@ import param
 #: Colormaps offered in the "Colormap" selector (names understood by HoloViews / colorcet / bokeh).
 CMAPS = ["viridis", "cividis", "magma", "inferno", "plasma", "gray", "fire", "kbc", "coolwarm", "RdBu_r",
          "Spectral_r"]
+#: A link (URL) opens at most this many panes: each is read and drawn when the page opens
+MAX_PANES_FROM_LINK = 16
 #: A move of at most this many slices counts as stepping (read-ahead starts); a longer one is a jump.
 READ_AHEAD_STEP = 8
 #: Diverging colormap used for difference and ratio views.
@@ -1512,6 +1514,11 @@ class ExplorerState(param.Parameterized):
                     break
                 i += 1
                 continue
+            if len(self.panes) >= MAX_PANES_FROM_LINK:
+                more = sum(1 for k in query if k.startswith("file") and k[4:].isdigit() and int(k[4:]) > i)
+                said.append(f"This link names {more} more file{'s' if more != 1 else ''}: a page opens the first "
+                            f"{MAX_PANES_FROM_LINK} of a link (open others from the file browser).")
+                break
             settings = SliceState.settings_from_query(query, suffix)
             self.open(settings.pop("file"), deadline=deadline, **settings)
             if self.message and self.message not in said:

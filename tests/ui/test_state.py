@@ -857,3 +857,16 @@ def test_reload_refuses_a_file_that_became_a_symlink_out_of_the_root(tmp_path: P
     (root / "run.h5").symlink_to(tmp_path / "outside" / "secret.h5")
     assert not pane.reload()
     assert pane.error == "'run.h5' is outside the root folder." and pane.data is None and pane.volume is None
+
+
+def test_a_link_opens_at_most_max_panes_and_says_so(tmp_path: Path):
+    from hpcdash.explorer.state import MAX_PANES_FROM_LINK
+    from tests.ui.hdf5_files import write_run
+
+    write_run(tmp_path / "a.h5", 1, 1.0)
+    n = MAX_PANES_FROM_LINK + 3
+    query = {"file" if k == 0 else f"file{k + 1}": "a.h5" for k in range(n)}
+    ex = ExplorerState(root=str(tmp_path))
+    ex.apply_query(query)
+    assert len(ex.panes) == MAX_PANES_FROM_LINK
+    assert f"This link names 3 more files: a page opens the first {MAX_PANES_FROM_LINK}" in ex.message
