@@ -604,7 +604,7 @@ class SliceState(param.Parameterized):
         if result.key != self.request_key():
             return False
         if result.error and result.changed and self.data is not None and self._shown_at is not None \
-                and self._shown_at[0] == self.axis:
+                and self._shown_at[0] == self.axis and os.path.exists(self.file):
             # the file changed on disk (a job writing it): the slice on screen stays, the slider goes
             # back to it, and the notice says to press Reload, rather than an error in its place
             with self.suspended():

@@ -649,7 +649,9 @@ class SliceView(pn.viewable.Viewer):
             self.slice_w.show(index)
 
     def _on_index(self, event) -> None:
-        self.slice_w.show(event.new)
+        # the index as it is now, not as the event says: a read refused at once (the file changed on
+        # disk) has set it back meanwhile, and the slider must not move it on again
+        self.slice_w.show(self.state.index)
 
     def _fit_slider(self, *events) -> None:
         """The slider's range and position from the pane's `index` (at start and when its bounds change)."""

@@ -202,6 +202,31 @@ def test_a_plane_has_no_slice_controls_and_a_lost_file_no_exports(tmp_path):
     assert all(w.disabled for w in view.exports.buttons.values())
 
 
+def test_a_step_after_the_file_changed_keeps_slider_and_slice_where_they_were(tmp_path):
+    """A job wrote to the file shown; a step then (read at once, as in a notebook) is refused: the
+    slider and the slice stay where they were, the pane says to press Reload, and nothing loops."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import hpcdash
+    from hpcdash.explorer.state import SliceState
+    from hpcdash.explorer.views import SliceView
+    from tests.ui.hdf5_files import grid, model
+
+    path = tmp_path / "run.h5"
+    hpcdash.write_volume(path, "/m", model(1), grid(), mode="w")
+    view = SliceView(SliceState(str(path), root=str(tmp_path)))
+    shown, at = view.state.data, view.state.index
+    job = ("import sys, hpcdash\nfrom tests.ui.hdf5_files import grid, model\n"
+           "hpcdash.write_volume(sys.argv[1], '/m2', model(2), grid(), mode='a')\n")
+    subprocess.run([sys.executable, "-c", job, str(path)], check=True, timeout=120,
+                   cwd=Path(__file__).resolve().parents[2])
+    view.state.index = at + 1
+    assert view.state.index == at and view.slice_w.index == at and view.state.data is shown
+    assert view.state.error == "" and "Reload shows what was written" in view.state.notice
+
+
 def test_comparison_is_drawn_true_to_shape(data_root):
     """The difference view's frame has the slice's aspect when its axes share their units."""
     import holoviews as hv
