@@ -25,3 +25,14 @@ def squeue_ids() -> set[str]:
     """Job ids SLURM lists as pending/running/completing right now."""
     out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, check=True).stdout
     return set(out.split())
+
+
+def fill_the_node(filler_jobs: list[str]) -> str:
+    """Submit a job taking both CPUs of the test node and wait until it runs (the next job pends);
+    its id goes into `filler_jobs` (the fixture cancels them) and is returned."""
+    filler = subprocess.run(["sbatch", "--parsable", "-c", "2", "-t", "00:05:00", "--wrap", "sleep 300"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    filler_jobs.append(filler)
+    wait_until(lambda: subprocess.run(["squeue", "-h", "-j", filler, "-o", "%T"], capture_output=True,
+                                      text=True).stdout.strip() == "RUNNING", 120, what="node filled")
+    return filler

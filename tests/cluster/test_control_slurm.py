@@ -9,7 +9,7 @@ import dask
 import pytest
 
 from hpcdash.cluster import RequestError
-from tests.cluster.cluster_helpers import squeue_ids, wait_until
+from tests.cluster.cluster_helpers import fill_the_node, squeue_ids, wait_until
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -137,11 +137,7 @@ def test_a_job_cancelled_outside_is_replaced_and_the_count_stays_true(slurm, mak
 
 
 def test_pending_job_shows_reason_and_expected_start(slurm, make_control, filler_jobs):
-    filler = subprocess.run(["sbatch", "--parsable", "-c", "2", "-t", "00:05:00", "--wrap", "sleep 300"],
-                            capture_output=True, text=True, check=True).stdout.strip()
-    filler_jobs.append(filler)
-    wait_until(lambda: subprocess.run(["squeue", "-h", "-j", filler, "-o", "%T"], capture_output=True,
-                                      text=True).stdout.strip() == "RUNNING", 120, what="node filled")
+    filler = fill_the_node(filler_jobs)
     cc = make_control(backend="slurm")
     v = cc.validate()
     assert v.ok and v.expected_start is not None
@@ -245,11 +241,7 @@ def test_a_sweep_waiting_for_its_first_worker_says_why(slurm, make_control, fill
 
     from hpcdash.cluster.view import ClusterView
 
-    filler = subprocess.run(["sbatch", "--parsable", "-c", "2", "-t", "00:05:00", "--wrap", "sleep 300"],
-                            capture_output=True, text=True, check=True).stdout.strip()
-    filler_jobs.append(filler)
-    wait_until(lambda: subprocess.run(["squeue", "-h", "-j", filler, "-o", "%T"], capture_output=True,
-                                      text=True).stdout.strip() == "RUNNING", 120, what="node filled")
+    filler = fill_the_node(filler_jobs)
     cc = make_control(backend="slurm")
     cc.start(n=1)
     view = ClusterView(cc, root=str(tmp_path), sweep_dir=str(tmp_path / "runs"))
