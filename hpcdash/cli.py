@@ -212,12 +212,12 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
         kwargs["unix_socket"] = unix_socket
         origins = websocket_origins("127.0.0.1", port, allow_websocket_origin)
         said.append((f"hpcdash: serving {root} on the Unix socket {unix_socket} (only you can connect); from "
-                     f"your computer: ssh -L {port}:{unix_socket} {socket.getfqdn()} and open "
+                     f"your computer: ssh -L {port}:{unix_socket} {machine_name()} and open "
                      f"http://localhost:{port}{prefix or ''}{shown or '/'}", sys.stdout))
         show = False
     else:
         origins = websocket_origins(address, port, allow_websocket_origin)
-        host = socket.getfqdn() if address in WILDCARD else address
+        host = machine_name() if address in WILDCARD else address
         scheme = "http"
         if ssl_certfile:
             kwargs.update(check_certificate(ssl_certfile, ssl_keyfile))
@@ -273,6 +273,13 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
     if show and login:  # Panel would open the bare page, which asks for the token
         server.io_loop.add_callback(server.show, login)
     run_until_stopped(server)
+
+
+def machine_name() -> str:
+    """This machine's name as others reach it: its fully qualified name, else its host name (where the
+    resolver calls it "localhost", which names the reader's own machine)."""
+    fqdn = socket.getfqdn()
+    return fqdn if fqdn and fqdn not in LOOPBACK and not fqdn.startswith("localhost") else socket.gethostname()
 
 
 def opened_path(path: str, root: str) -> str | None:

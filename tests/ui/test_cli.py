@@ -212,3 +212,17 @@ def test_demo_refuses_a_short_network_token_before_writing_anything(tmp_path):
     with pytest.raises(SystemExit, match="the token has 2 characters"):
         demo(str(out), 1, serve_it=True, address="0.0.0.0", token="ab")
     assert not out.exists()  # refused before minutes of writing, not after
+
+
+def test_the_machine_is_named_as_others_reach_it(monkeypatch):
+    """A server on a network address prints a link others can open: not "localhost", which a resolver
+    may give as this machine's fully qualified name."""
+    import socket
+
+    from hpcdash.cli import machine_name
+
+    monkeypatch.setattr(socket, "getfqdn", lambda *a: "localhost")
+    monkeypatch.setattr(socket, "gethostname", lambda: "login3")
+    assert machine_name() == "login3"
+    monkeypatch.setattr(socket, "getfqdn", lambda *a: "login3.hpc.example.org")
+    assert machine_name() == "login3.hpc.example.org"

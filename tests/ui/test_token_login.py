@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -258,7 +257,9 @@ def test_https_with_a_certificate_and_the_token(data_root: Path, tmp_path: Path,
                 time.sleep(0.5)
         # a token the user gave is not written into the server's output (a batch job's log may be readable
         # by others): the link names the login page only
-        assert f"https://{socket.getfqdn()}:{port}/login\n" in server.output()
+        from hpcdash.cli import machine_name
+
+        assert f"https://{machine_name()}:{port}/login\n" in server.output()
         assert "tls-token-1234567890" not in server.output() and "the token you gave" in server.output()
         assert resp.status == 302 and "Secure" in resp.getheader("Set-Cookie")  # never sent over plain HTTP
         context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 1000})
