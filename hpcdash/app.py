@@ -260,12 +260,7 @@ def explorer_tab(ctx: AppContext) -> pn.viewable.Viewable:
     deadline = time.monotonic() + FIRST_READ_WAIT_S
     if ctx.query.get("file"):
         state.apply_query(ctx.query, deadline=deadline)
-        # files refused (outside the root, ...) leave the URL, even when none opened: once the page has
-        # loaded (its location is the browser's then)
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-            pn.state.onload(view.sync_url)
-        else:
-            view.sync_url()
+        view.sync_url()  # files refused (outside the root, ...) leave the URL, even when none opened
     else:
         for p in ctx.paths:
             state.open(p, deadline=deadline)

@@ -305,6 +305,20 @@ def _cells_in(c: np.ndarray, rng: tuple[float, float]) -> int:
     return int(np.count_nonzero((c >= lo) & (c <= hi))) or 1
 
 
+def link_axes_of(pane: pn.pane.HoloViews) -> None:
+    """Join the ranges of `pane`'s plot to those of the other linked plots (same axes) on every page
+    showing it. Panel links axes when a page is built or a pane changes, but inside a template it does
+    so on the template's stand-in root, under which a plot drawn later (a file opened from the browser,
+    Compare chosen afterwards) is not registered: that plot kept ranges of its own."""
+    from panel.io.state import state
+    from panel.pane.holoviews import link_axes
+
+    for ref in list(pane._models):
+        entry = state._views.get(ref)
+        if entry is not None:
+            link_axes(entry[0], entry[1])
+
+
 def weak_hook(method: Callable) -> Callable:
     """A HoloViews plot hook that calls the bound ``method`` while its object lives, without keeping it
     alive. HoloViews keeps an element's options (hooks included) in a global table until the element
@@ -913,6 +927,8 @@ class SliceView(pn.viewable.Viewer):
             return True
         self.placeholder.param.update(visible=False, loading=False)
         self.plot_pane.object = self._build_plot()
+        if self.linked:
+            link_axes_of(self.plot_pane)
         return True
 
     def _on_structure(self, *events) -> None:
@@ -1044,6 +1060,8 @@ class ComparisonView(pn.viewable.Viewer):
 
             self.plot_pane.object = hv.DynamicMap(element, streams=[stream, rng, hv.streams.PlotSize()])
             self._key = key
+            if linked:
+                link_axes_of(self.plot_pane)
 
 
 class FileBrowser(pn.viewable.Viewer):
@@ -1311,8 +1329,10 @@ class ExplorerView(pn.viewable.Viewer):
         self.a_w.options = options
         self.b_w.options = options
         if len(options) > 1:
-            self.a_w.value = e.compare_a if e.compare_a < len(options) else 0
-            self.b_w.value = e.compare_b if e.compare_b < len(options) else 1
+            a = e.compare_a if e.compare_a < len(options) else 0
+            # B another run than A (with one pane open, B was that pane too)
+            b = e.compare_b if e.compare_b < len(options) and e.compare_b != a else (1 if a == 0 else 0)
+            self.a_w.value, self.b_w.value = a, b
         cards = [(f"{i + 1}. {Path(p.file).name}", self._views[id(p)]) for i, p in enumerate(e.panes)]
         if not cards:
             body = self.empty
@@ -1338,8 +1358,24 @@ class ExplorerView(pn.viewable.Viewer):
         pane.param.watch(self._sync_url, [*SliceState.QUERY_KEYS, "held"])
 
     def sync_url(self) -> None:
-        """Write the view into the page's URL now (when this view keeps it in step)."""
-        self._sync_url()
+        """Write the view into the page's URL (when this view keeps it in step): in a served page once the
+        browser has reported its own URL (Panel's location takes it from the browser when the page loads,
+        which would undo an earlier write), elsewhere at once."""
+        doc, loc = pn.state.curdoc, pn.state.location
+        if not self._sync_url_enabled or doc is None or doc.session_context is None or loc is None:
+            self._sync_url()
+            return
+
+        def write() -> None:
+            with set_curdoc(doc):
+                self._write_url()
+
+        def reported(event) -> None:  # the browser's URL arrived: ours again, after this change is done
+            loc.param.unwatch(watcher)
+            doc.add_next_tick_callback(write)
+
+        watcher = loc.param.watch(reported, "search")
+        pn.state.onload(write)
 
     def _sync_url(self, *events) -> None:
         """Keep the URL query in step with the view. Slider moves (and zoom and pan) are written once they

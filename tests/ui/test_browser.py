@@ -525,6 +525,42 @@ def test_the_comparison_zooms_with_the_linked_panes(page: Page, hpcdash_server, 
     page.wait_for_timeout(1000)
     assert [list(r) for r in ranges()] == [view] * 3, ranges()
     assert url_zoom() == view
+    # and from then on they move together, whichever is zoomed
+    ctrl_wheel(page, pane(page, 0).locator(".hpcdash-plot canvas").first, -100)
+    page.wait_for_timeout(600)
+    assert len(set(ranges())) == 1 and list(ranges()[0]) != view, ranges()
+    ctrl_wheel(page, page.locator(".hpcdash-compare canvas").first, 100, at=(0.3, 0.3))
+    page.wait_for_timeout(600)
+    assert len(set(ranges())) == 1, ranges()
+    assert console_errors == []
+
+
+def test_files_opened_from_the_browser_zoom_together(page: Page, hpcdash_server, console_errors):
+    """Two runs opened one after the other from the file browser (drawn after the page was built):
+    with Link on, Ctrl+wheel on one zooms the other too, and the URL keeps both zooms; Compare's B is
+    the second run."""
+    open_view(page, hpcdash_server)
+    listing = page.locator(".hpcdash-browser select")
+    for i, name in enumerate(("a.h5", "b.h5")):
+        listing.select_option(name)
+        page.get_by_role("button", name="Open", exact=True).click()
+        expect(pane(page, i).locator(".hpcdash-plot canvas").first).to_be_visible(timeout=LOAD)
+    page.wait_for_timeout(1000)
+    shown = """() => [...Bokeh.index.query(v => v.model.x_range !== undefined && v.model.renderers !== undefined
+                                            && v.el.isConnected)]
+                 .map(v => [v.model.x_range.start, v.model.x_range.end, v.model.y_range.start, v.model.y_range.end])"""
+    ranges = [tuple(r) for r in page.evaluate(shown)]
+    assert len(ranges) == 2 and len(set(ranges)) == 1, ranges
+    for _ in range(3):
+        ctrl_wheel(page, pane(page, 0).locator(".hpcdash-plot canvas").first, -100)
+        page.wait_for_timeout(300)
+    page.wait_for_timeout(600)
+    zoomed = [tuple(r) for r in page.evaluate(shown)]
+    assert len(zoomed) == 2 and len(set(zoomed)) == 1 and zoomed[0] != ranges[0], zoomed
+    expect(page).to_have_url(re.compile(r"[?&]zoom2="), timeout=STEP)
+    page.locator(".hpcdash-controls select").first.select_option("difference")
+    expect(page.locator(".hpcdash-compare canvas").first).to_be_visible(timeout=STEP)
+    expect(page.get_by_text("A and B are the same run")).to_have_count(0)
     assert console_errors == []
 
 
