@@ -248,6 +248,20 @@ def close_workspaces(reason: str = "the hpcdash server stopped") -> None:
             pass
 
 
+def query_of(search: str) -> dict[str, str]:
+    """A page's URL query as the app reads it: one value per key (the last one), except that a `file`
+    given several times (a hand-written ``?file=a.h5&file=b.h5``) opens each, as ``file``, ``file2``, ...
+    when the link names no numbered files itself."""
+    from urllib.parse import parse_qsl
+
+    items = parse_qsl((search or "").lstrip("?"), keep_blank_values=True)
+    query = dict(items)
+    files = [v for k, v in items if k == "file"]
+    if len(files) > 1 and not any(k[4:].isdigit() for k in query if k.startswith("file")):
+        query.update({("file" if i == 0 else f"file{i + 1}"): f for i, f in enumerate(files)})
+    return query
+
+
 def explorer_tab(ctx: AppContext) -> pn.viewable.Viewable:
     """The "Explorer" tab: HDF5 slice explorer (file browser goes to the sidebar)."""
     from hpcdash.explorer.state import ExplorerState
@@ -320,7 +334,7 @@ def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike 
 
     query = {}
     if pn.state.location is not None and in_session():
-        query = {k: str(v) for k, v in (pn.state.location.query_params or {}).items()}
+        query = query_of(pn.state.location.search)
     ctx = AppContext(root=root, paths=[str(p) for p in paths], query=query)
     if in_session():
         # a served page: the server's record and cluster, shared with its other pages (tabs), kept

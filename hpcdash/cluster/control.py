@@ -1043,10 +1043,11 @@ class ClusterControl(param.Parameterized):
         return active + done[-20:]
 
     # ------------------------------------------------------------------ cost, links
-    def estimate(self, n_jobs: int | None = None, cores_per_node: int | None = None) -> Estimate:
+    def estimate(self, n_jobs: int | None = None, cores_per_node: int | None = None,
+                 node_share: float | None = None) -> Estimate:
         """Node-hours, core-hours and charge of ``n_jobs`` jobs (default: enough for ``n_workers``) for the
-        full walltime. A job counts as a whole node unless ``cores_per_node`` is set (the parameter, else
-        the `cores_per_node` setting: the share of a node a job's cores take)."""
+        full walltime. A job counts as ``node_share`` of a node when given, else as the share its cores
+        take of ``cores_per_node`` (the parameter, else the setting), else as a whole node."""
         if n_jobs is None:
             n_jobs = math.ceil(self.n_workers / max(1, self.processes))
         try:
@@ -1055,6 +1056,8 @@ class ClusterControl(param.Parameterized):
             hours = 0.0
         per_node = cores_per_node or self.cores_per_node
         node_frac = 1.0 if not per_node else min(1.0, self.cores / per_node)
+        if node_share is not None:
+            node_frac = min(1.0, max(0.0, node_share))
         node_hours = n_jobs * hours * node_frac
         return Estimate(jobs=n_jobs, walltime_hours=hours, node_hours=node_hours,
                         core_hours=n_jobs * hours * self.cores,

@@ -26,7 +26,14 @@ from hpcdash.data.errors import PathOutsideRootError
 from hpcdash.data.paths import safe_path
 from hpcdash.sessions import at_session_end, release, watchers_added
 
-from .control import ClusterControl, ClusterStatus, RequestError, SweepOutcome, describe_duration
+from .control import (
+    ClusterControl,
+    ClusterStatus,
+    RequestError,
+    SweepOutcome,
+    describe_duration,
+    slurm_megabytes,
+)
 from .scheduler import SchedulerError
 
 #: The Stop button's label, and its label while a click on it would cancel a running sweep
@@ -417,11 +424,22 @@ class ClusterView(pn.viewable.Viewer):
             parts = getattr(self, "_partitions", [])
             fit = c.fit_note(parts)
             name = c.queue or next((p.name for p in parts if p.default), "")
-            node_cpus = next((p.cpus for p in parts if p.name == name and p.cpus > 0), 0)
-            per_node = c.cores_per_node or node_cpus
-            e = c.estimate(cores_per_node=per_node)
-            share = (f"each job {c.cores} of a node's {per_node} cores" if per_node and c.cores < per_node
-                     else "each job a whole node")
+            node = next((p for p in parts if p.name == name and p.cpus > 0), None)
+            per_node = c.cores_per_node or (node.cpus if node else 0)
+            fractions = [c.cores / per_node] if per_node else []
+            try:  # memory takes a share of the node too: the larger one is what others cannot use
+                if node is not None and node.memory_mb > 0 and per_node:
+                    fractions.append(slurm_megabytes(c.memory) / node.memory_mb)
+            except ValueError:
+                pass
+            node_share = min(1.0, max(fractions)) if fractions else 1.0
+            e = c.estimate(node_share=node_share)
+            if node_share >= 1.0:
+                share = "each job a whole node"
+            elif len(fractions) > 1 and fractions[1] > fractions[0]:
+                share = f"each job {node_share:.0%} of a node (its memory; {c.cores} of {per_node} cores)"
+            else:
+                share = f"each job {c.cores} of a node's {per_node} cores"
             rate = (f"at {c.charge_per_node_hour:g} {html.escape(e.charge_unit)} per node-hour"
                     + (" (your site's rate: dask config hpcdash.charge-per-node-hour and charge-unit)"
                        if e.charge_unit == "units" else ""))
@@ -750,7 +768,10 @@ class ClusterView(pn.viewable.Viewer):
                                              paths=tuple(getattr(err, "paths", ()) or ()), running=False,
                                              failed=True))
                 return
-        message = f"{len(paths)}/{len(sets)} runs done in {time.perf_counter() - t0:.1f} s; files in {out}"
+        took = time.perf_counter() - t0
+        message = f"{len(paths)}/{len(sets)} runs done in {took:.1f} s; files in {out}"
+        self.control.note(f"Sweep of {len(sets)} runs done in {took:.1f} s", runs=len(sets), folder=str(out),
+                          varied=self.sweep_param.value)
         if state["unrecorded"]:
             message += f" (not recorded: {state['unrecorded']})"
         self._set_sweep(SweepOutcome(total=len(sets), done=len(paths), message=message, paths=tuple(paths),

@@ -125,6 +125,18 @@ def shown_path(path: str, root: str | os.PathLike | None) -> str:
     return p.name
 
 
+def _details_cell(e: Event, again: str) -> str:
+    """An event's summary; a run's opens (a click) onto all its parameters and its output's SHA-256."""
+    summary = html.escape(shown_summary(e)) + again
+    params, digest = e.details.get("parameters") or {}, e.details.get("sha256")
+    if e.kind != "run" or not (params or digest):
+        return summary
+    lines = ", ".join(f"{html.escape(str(k))} = {html.escape(format_value(v))}" for k, v in sorted(params.items()))
+    sha = f"<br>SHA-256 of the output: <code>{html.escape(str(digest))}</code>" if digest else ""
+    return (f"<details class='hpc-prov-run'><summary>{summary}</summary>"
+            f"<small>{'All parameters: ' + lines if lines else ''}{sha}</small></details>")
+
+
 def events_table_html(events: list[Event], root: str | os.PathLike | None = None) -> str:
     """Newest first; every text from files and schedulers escaped; files named under `root`."""
     if not events:
@@ -145,7 +157,7 @@ def events_table_html(events: list[Event], root: str | os.PathLike | None = None
             f"<tr class='hpc-prov-{html.escape(e.kind)}'><td>{html.escape(_time(e))}</td>"
             f"<td><span class='hpc-prov-kind' style='background:{KIND_COLOURS.get(e.kind, '#777')}'>"
             f"{html.escape(KIND_LABELS.get(e.kind, e.kind))}</span></td>"
-            f"<td>{html.escape(shown_summary(e))}{again}</td>"
+            f"<td>{_details_cell(e, again)}</td>"
             f"<td title='{html.escape(' '.join(e.paths))}'>{html.escape(names)}</td></tr>"
         )
     more = len(collapsed) - TABLE_ROWS

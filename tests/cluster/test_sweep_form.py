@@ -113,6 +113,8 @@ def test_the_last_sweep_shows_on_every_page_and_opening_its_runs_says_so(tmp_pat
     """A real two-run sweep on a local cluster from one page; a page built afterwards (a reload, a new
     tab) and a page already open both show its outcome and the Open button, from the shared control."""
     control = ClusterControl(backend="local", memory="1GB", interface="lo", encrypt=False)
+    heard: list[str] = []
+    control.on_activity(lambda summary, **details: heard.append(summary))
     opened: list[list[Path]] = []
     before = ClusterView(control, root=str(tmp_path), sweep_dir=str(tmp_path / "runs"), open_runs=opened.append)
     try:
@@ -124,6 +126,7 @@ def test_the_last_sweep_shows_on_every_page_and_opening_its_runs_says_so(tmp_pat
         outcome = control.last_sweep
         assert isinstance(outcome, SweepOutcome) and not outcome.running and not outcome.failed
         assert len(outcome.paths) == 2 and all(p.exists() for p in outcome.paths)
+        assert any(h.startswith("Sweep of 2 runs done in ") for h in heard), heard  # recorded as a whole too
 
         later = ClusterView(control, open_runs=opened.append)  # a reload or a new tab
         assert "2/2 runs done in" in later.sweep_msg.object and later.open_btn.visible

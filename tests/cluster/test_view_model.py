@@ -115,3 +115,6 @@ def test_the_estimate_counts_the_share_of_a_node_a_job_takes(slurm, make_control
     assert "dask config hpcdash.charge-per-node-hour" in said  # what "units" are, and where they are set
     pbs = ClusterView(ClusterControl(backend="pbs", cores=1, walltime="01:00:00", n_workers=2)).estimate.object
     assert "each job a whole node: <b>2.00 node-hours</b>" in pbs
+    cc.memory = "3.5GB"  # 3338 of the node's 4000 MB: no second job fits beside it, whatever its cores
+    said = ClusterView(cc).estimate.object
+    assert "each job 83% of a node (its memory; 1 of 2 cores): <b>1.67 node-hours</b>" in said

@@ -441,3 +441,17 @@ def test_the_notebook_names_a_views_file_left_out_of_the_bundle(root: Path):
     nb = json.loads((folder / "reproduce.ipynb").read_text())
     heading = next("".join(c["source"]) for c in nb["cells"] if "".join(c["source"]).startswith("## View"))
     assert "Not in this bundle" not in heading
+
+
+def test_a_run_row_opens_onto_all_its_parameters_and_its_outputs_hash(root: Path):
+    from hpcdash.provenance import file_sha256
+
+    prov = ProvenanceState(root=str(root))
+    out = root / "runs" / "a.h5"
+    prov.record_run({"source_x": -100.0, "core_cells": 24, "block_depth": 40.0, "note": "<b>x</b>"}, out, 1.7e9,
+                    {"source_x": -100.0})
+    table = events_table_html(prov.events(), prov.root)
+    summary = table.split("<summary>", 1)[1].split("</summary>", 1)[0]
+    assert "source_x = -100" in summary and "block_depth" not in summary  # what the sweep set
+    assert "block_depth = 40" in table and "core_cells = 24" in table and "note = &lt;b&gt;x&lt;/b&gt;" in table
+    assert f"<code>{file_sha256(out)}</code>" in table and "<b>x</b>" not in table

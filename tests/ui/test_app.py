@@ -351,3 +351,11 @@ def test_a_pane_whose_file_did_not_exist_opens_it_once_it_does(tmp_path):
     write_run(tmp_path / "nd" / "later2.h5", 2, 1.0)
     view._check_files()
     assert linked.panes[1].error == "" and linked.panes[1].index == 2 and linked.panes[0].index == 2
+
+
+def test_a_link_naming_file_several_times_opens_each():
+    from hpcdash.app import query_of
+
+    assert query_of("?file=a.h5&file=b%20c.h5&axis=y") == {"file": "a.h5", "file2": "b c.h5", "axis": "y"}
+    assert query_of("?file=a.h5&file2=b.h5&file=c.h5") == {"file": "c.h5", "file2": "b.h5"}  # numbered: as given
+    assert query_of("") == {} and query_of("?link=0") == {"link": "0"}
