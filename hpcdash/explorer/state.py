@@ -834,13 +834,9 @@ class SliceState(param.Parameterized):
         if not self.file:
             return {}
         q = {}
-        if self._vol is None:  # not open (missing, unreadable): the file alone, to open as a new one
-            names = {"file"}
-        else:
-            names = set(self.QUERY_KEYS)
-        for name, key in self.QUERY_KEYS.items():
-            if name not in names:
-                continue
+        # not open (missing, unreadable): the file alone, to open as a new one
+        keys = {"file": self.QUERY_KEYS["file"]} if self._vol is None else self.QUERY_KEYS
+        for name, key in keys.items():
             value = getattr(self, name)
             if value is None or (name == "symmetric" and not value):
                 continue

@@ -45,7 +45,7 @@ from hpcdash.data.paths import HDF5_SUFFIXES, filename_part
 from hpcdash.data.volume import open_hdf5
 
 from .environment import describe_platform, pinned_requirements, python_runtime
-from .record import ProvenanceLog, file_sha256, now_iso
+from .record import ProvenanceLog, file_sha256, now_iso, shown_path
 
 PROCESS_RUN_CRATE = "https://w3id.org/ro/wfrun/process/0.5"
 WORKFLOW_RUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
@@ -71,14 +71,6 @@ class BundlePlan:
     @property
     def total_bytes(self) -> int:
         return sum(f.size for f in self.files)
-
-    def shown(self, path: str) -> str:
-        """How a bundle names a file of this machine: relative to the root when it is inside it, else by
-        its name alone (a bundle is shared: the folders of the machine it was made on are not its business)."""
-        real = os.path.realpath(path)
-        if os.path.commonpath([self.root, real]) == self.root:
-            return Path(os.path.relpath(real, self.root)).as_posix()
-        return Path(path).name
 
 
 @dataclass(frozen=True)
@@ -668,7 +660,8 @@ def _readme(
             + (" (**warning**: hpcdash cannot open it, see below)" if f.dest in warnings else "")
         )
     for path, why in plan.left_out:
-        lines.append(f"- {md_code(plan.shown(path))}: not in the bundle ({md_text(why)})")
+        shown = shown_path(os.path.realpath(path), plan.root)
+        lines.append(f"- {md_code(shown)}: not in the bundle ({md_text(why)})")
     if not plan.files and not plan.left_out:
         lines.append("- no data files were used")
     lines += [

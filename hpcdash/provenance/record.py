@@ -195,6 +195,16 @@ def file_stamp(path: str | os.PathLike) -> dict[str, int]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+def shown_path(path: str | os.PathLike, root: str | os.PathLike | None) -> str:
+    """A file as hpcdash names it to others (the Provenance tab, a bundle's README): its path under
+    `root` (two runs of one name in two folders stay apart), else its name alone (the folders of the
+    machine it was recorded on are nobody else's business)."""
+    p = Path(path)
+    if root is not None and p.is_relative_to(root):
+        return p.relative_to(root).as_posix()
+    return p.name
+
+
 def format_value(value: Any) -> str:
     """A value as shown to people: floats to 6 significant digits (``-166.667``, ``100``, ``1e-07``),
     anything else as ``str``. The full value stays in the event's details."""

@@ -27,7 +27,7 @@ from hpcdash.explorer.views import STYLESHEETS
 from hpcdash.sessions import at_session_end, in_session, release, watchers_added
 
 from .bundle import LICENSES, NOT_CHOSEN, BundlePlan, needed_bytes
-from .record import KINDS, Event, format_value
+from .record import KINDS, Event, format_value, shown_path
 from .state import ProvenanceState
 
 #: words for the kinds of events (table and timeline)
@@ -114,15 +114,6 @@ def collapse_repeats(events: list[Event]) -> list[tuple[Event, int, Event]]:
             first[key] = len(rows)
         rows.append([e, 1, e])
     return [tuple(r) for r in rows]
-
-
-def shown_path(path: str, root: str | os.PathLike | None) -> str:
-    """A file as the tab names it: its path under `root` (two runs of one name in two folders stay
-    apart), else its name."""
-    p = Path(path)
-    if root is not None and p.is_relative_to(root):
-        return p.relative_to(root).as_posix()
-    return p.name
 
 
 def _details_cell(e: Event, again: str) -> str:
