@@ -80,6 +80,23 @@ def _label(name: str, units: str | None) -> str:
     return f"{name} [{units}]" if units else name
 
 
+def default_axis(dims: list[str]) -> str | None:
+    """The normal axis a dataset opens on: the first of its last three dimensions, so that a 3-D
+    volume is cut across its first dimension (z of (z, y, x)) and the leading dimensions of N-D data
+    (time steps, iterations, frequencies of (t, z, y, x)) are held while the slider scans the volume;
+    None for 2-D data (the dataset is the image)."""
+    return dims[-3] if len(dims) >= 3 else None
+
+
+def start_of_held(dims: list[str], held: dict[str, int]) -> dict[str, int]:
+    """Where the dimensions `held` (name -> length) of a newly opened dataset start: a leading
+    dimension (before the last three: time steps, iterations) at its last index, the newest of a run
+    that is still writing; one of the volume's own three (held when a leading one is the normal axis)
+    at its middle, like the slice of a 3-D volume."""
+    volume = set(dims[-3:])
+    return {d: (n // 2 if d in volume else n - 1) for d, n in held.items()}
+
+
 def _export_record(kind: str, filename: str, payload: bytes) -> dict[str, Any]:
     """What the record of any export holds: its format, file name, size and SHA-256 (hex) of the
     bytes written."""
@@ -432,7 +449,7 @@ class SliceState(param.Parameterized):
         # index each, `held`); 2-D: the dataset is the image, there is no normal axis
         axes = dims if len(dims) >= 3 else []
         self.param.axis.objects = axes
-        axis = axis if axis in axes else (axes[0] if axes else None)
+        axis = axis if axis in axes else default_axis(dims)
         n = vol.shape[dims.index(axis)] if axis else 1
         if index is None:
             index = n // 2
@@ -441,7 +458,8 @@ class SliceState(param.Parameterized):
         self._index_axis = axis
         self._axis_places = {}
         self.zoom = None
-        self.param.update(axis=axis, index=index, held=self.fit_held(held or {}, axis), error="")
+        start = start_of_held(dims, self.held_sizes(axis))
+        self.param.update(axis=axis, index=index, held=self.fit_held({**start, **(held or {})}, axis), error="")
         self.title = self._make_title(vol)
         return True
 

@@ -61,12 +61,16 @@ def test_five_dims_hold_two_and_each_moves_on_its_own(tmp_path: Path):
         f["v"] = cube
     s = SliceState(str(tmp_path / "five.h5"), root=str(tmp_path))
     dims = s.volume.dims
-    assert s.axis == "dim_0" and s.held_sizes() == {"dim_1": 2, "dim_2": 4}
-    assert s.held == {"dim_1": 0, "dim_2": 0}
+    # the slider scans the volume (the last three dims); the leading two start at their last index
+    assert s.axis == "dim_2" and s.held_sizes() == {"dim_0": 3, "dim_1": 2}
+    assert s.held == {"dim_0": 2, "dim_1": 1} and s.index == 2
+    np.testing.assert_array_equal(s.data.values, cube[2, 1, 2])
+    s.axis = "dim_0"
+    assert s.held_sizes() == {"dim_1": 2, "dim_2": 4}
     for a, b in itertools.product(range(2), range(4)):
         s.held = {"dim_1": a, "dim_2": b}
         np.testing.assert_array_equal(s.data.values, _numpy_slice(cube, dims, "dim_0", s.index, s.held))
-    assert s.readout == "dim_0: slice 2 of 3 · dim_1: slice 2 of 2 · dim_2: slice 4 of 4"
+    assert s.readout == "dim_0: slice 3 of 3 · dim_1: slice 2 of 2 · dim_2: slice 4 of 4"
 
 
 def test_readout_names_each_held_dim_where_it_is_held(runs: Path):
@@ -105,7 +109,7 @@ def test_held_indices_are_kept_in_bounds(runs: Path):
     np.testing.assert_array_equal(s.data.values, model_4d(1)[0, s.index])
 
 
-def test_a_new_axis_keeps_the_place_shown_and_a_new_dataset_starts_at_the_first_index(runs: Path):
+def test_a_new_axis_keeps_the_place_shown_and_a_new_dataset_starts_like_a_new_file(runs: Path):
     with h5py.File(write_run_4d(runs / "two.h5", 1), "a") as f:  # a second dataset on the same dims
         src = f["/model/conductivity"]
         ds = f.create_dataset("/model/resistivity", data=1 / src[...])
@@ -123,10 +127,10 @@ def test_a_new_axis_keeps_the_place_shown_and_a_new_dataset_starts_at_the_first_
     np.testing.assert_array_equal(s.data.values, model_4d(1)[2, :, :, s.index])
     s.reload()
     assert (s.axis, s.held) == ("x", {"t": 2})  # Reload keeps the view
-    # another dataset of the file: its held dims start at their first index, like a new file
+    # another dataset of the file starts like a new file: cut across z, t at its last step
     s.dataset = "/model/resistivity"
-    assert s.axis == "t" and s.held == {"z": 0}
-    np.testing.assert_array_equal(s.data.values, 1 / model_4d(1)[s.index, 0])
+    assert s.axis == "z" and s.held == {"t": NT - 1} and s.index == NZ // 2
+    np.testing.assert_array_equal(s.data.values, 1 / model_4d(1)[NT - 1, NZ // 2])
 
 
 def test_url_round_trip_reopens_the_held_positions(runs: Path):
@@ -166,19 +170,19 @@ def test_impossible_held_positions_in_a_link_are_corrected(runs: Path):
     assert ex.to_query()["at.t"] == str(NT) and "at.nosuch" not in ex.to_query()
     ex = ExplorerState(root=str(runs))
     ex.apply_query({"file": "t1.h5", "axis": "t", "at.t": "2"})  # t is the normal axis there
-    assert ex.panes[0].held == {"z": 0}
+    assert ex.panes[0].held == {"z": NZ // 2}  # a dim of the volume held at its middle, like a slice
 
 
 def test_linked_panes_hold_a_dim_of_the_same_name_at_the_same_index(runs: Path):
     ex = ExplorerState(["t1.h5", "t2.h5", "other_names.h5", "cube.h5"], root=str(runs), link=True)
     a, b, other, cube = ex.panes
-    a.axis = "z"  # each holds its time dim at the slice it showed
-    assert b.axis == "z" and other.axis == "z"
-    assert b.held == {"t": 2} and other.held == {"time": 2} and cube.held == {}
+    # each opens cut across z, its time dim held at the last step
+    assert a.axis == b.axis == other.axis == cube.axis == "z"
+    assert b.held == {"t": NT - 1} and other.held == {"time": NT - 1} and cube.held == {}
     reads = ex.loader.reads
-    a.held = {"t": 3}
-    assert b.held == {"t": 3} and other.held == {"time": 2}  # another name: left as it is
-    np.testing.assert_array_equal(b.data.values, model_4d(2)[3, b.index])
+    a.held = {"t": 2}
+    assert b.held == {"t": 2} and other.held == {"time": NT - 1}  # another name: left as it is
+    np.testing.assert_array_equal(b.data.values, model_4d(2)[2, b.index])
     assert ex.loader.reads - reads == 2  # a and b; the panes holding no t are not read again
     b.held = {"t": 1}  # any linked pane leads
     assert a.held == {"t": 1}
@@ -200,14 +204,13 @@ def test_linked_panes_hold_a_dim_of_the_same_name_at_the_same_index(runs: Path):
 def test_comparison_needs_both_runs_at_the_same_held_position(runs: Path):
     ex = ExplorerState(["t1.h5", "t2.h5"], root=str(runs), link=False)
     a, b = ex.panes
-    for p in ex.panes:
-        p.axis = "z"
     ex.compare = "difference"
-    assert a.held == b.held == {"t": 2} and ex.comparison is not None
-    b.held = {"t": 3}
+    assert a.held == b.held == {"t": NT - 1} and ex.comparison is not None
+    b.held = {"t": 2}
     assert ex.comparison is None
-    assert ex.comparison_error.startswith("A is at t = 1.0 s and B at t = 1.5 s: a comparison needs")
+    assert ex.comparison_error.startswith("A is at t = 1.5 s and B at t = 1.0 s: a comparison needs")
     a.held = {"t": 3}
+    b.held = {"t": 3}
     np.testing.assert_allclose(ex.comparison.values, model_4d(1)[3, a.index] - model_4d(2)[3, b.index], rtol=1e-6)
 
 
@@ -248,11 +251,14 @@ def test_one_slider_per_held_dim_only_for_data_of_more_than_three_dims(runs: Pat
     view = ExplorerView(ex, sync_url=False)
     va, vb, vc = (view.view_for(p) for p in ex.panes)
     a, b, _ = ex.panes
-    assert list(va.held_w) == ["z"] and va.held_row.visible  # axis t: z is held
+    assert list(va.held_w) == ["t"] and va.held_row.visible  # axis z: t is held, at its last step
+    assert va.held_w["t"].value == NT
+    a.axis = "t"
+    assert list(va.held_w) == ["z"]  # axis t: z is held, where the slice was
     assert vc.held_w == {} and not vc.held_row.visible
     w = va.held_w["z"]
     # numbered 1 to n, as the readout counts (index + 1)
-    assert (w.label, w.start, w.end, w.value) == ("z", 1, NZ, 1)
+    assert (w.label, w.start, w.end, w.value) == ("z", 1, NZ, NZ // 2 + 1)
     w.value = 7  # the slider moves the pane, and with Link on the linked pane and its slider
     assert a.held == {"z": 6} and b.held == {"z": 6} and vb.held_w["z"].value == 7
     np.testing.assert_array_equal(a.data.values, model_4d(1)[a.index, 6])
@@ -269,7 +275,7 @@ def test_one_slider_per_held_dim_only_for_data_of_more_than_three_dims(runs: Pat
     # them into HTML otherwise)
     with h5py.File(tmp_path / "label.h5", "w") as f:
         ds = f.create_dataset("v", data=np.zeros((2, 3, NY, NX), np.float32))
-        ds.dims[1].label = "$$<img src=x onerror=alert(1)>$$"
+        ds.dims[0].label = "$$<img src=x onerror=alert(1)>$$"
     odd = SliceView(SliceState(str(tmp_path / "label.h5"), root=str(tmp_path)))
     (name,) = odd.held_w
     assert name == "$$<img src=x onerror=alert(1)>$$"

@@ -547,9 +547,12 @@ def test_two_d_and_four_d_datasets(tmp_path: Path):
                  mode="w")
     s = SliceState(str(tmp_path / "nd.h5"))
     assert s.param.axis.objects == ["t", "z", "y", "x"]
-    assert (s.axis, s.index, s.held) == ("t", 1, {"z": 0})
-    s.axis = "z"  # t, the axis until now, is held at the slice it showed
-    assert s.held == {"t": 1}
+    # the slider scans the volume at the last time step
+    assert (s.axis, s.index, s.held) == ("z", 2, {"t": 2})
+    s.axis = "t"  # z, the axis until now, is held at the slice it showed
+    assert s.held == {"z": 2} and s.index == 2
+    s.axis = "z"
+    s.held = {"t": 1}
     s.index = 2
     assert s.data.dims == ("y", "x")
     np.testing.assert_array_equal(s.data.values, cube[1, 2])
@@ -764,7 +767,7 @@ def test_a_dimension_neither_normal_nor_in_the_plane_is_named_in_the_readout(tmp
 
     with h5py.File(tmp_path / "fourd.h5", "w") as f:
         f["v"] = np.arange(3 * 4 * 5 * 6, dtype=np.float32).reshape(3, 4, 5, 6)
-    s = SliceState(str(tmp_path / "fourd.h5"), root=str(tmp_path))
+    s = SliceState(str(tmp_path / "fourd.h5"), root=str(tmp_path), axis="dim_0", held={"dim_1": 0})
     assert s.axis == "dim_0" and s.data.dims == ("dim_2", "dim_3")
     assert s.readout == "dim_0: slice 2 of 3 · dim_1: slice 1 of 4"
     np.testing.assert_array_equal(s.data.values, np.arange(360, dtype=np.float32).reshape(3, 4, 5, 6)[1, 0])
