@@ -706,8 +706,37 @@ class ClusterControl(param.Parameterized):
             return Validation(False, str(err), backend="slurm")
         if chk.ok:
             self._validated = (script, time.time())
-        return Validation(chk.ok, chk.message, chk.expected_start,
-                          None if chk.ok else sched.guess_field(chk.message), "slurm")
+            return Validation(True, chk.message, chk.expected_start, None, "slurm")
+        message, field = chk.message, sched.guess_field(chk.message)
+        refused = self._refused_directives(script) if field is None else []
+        if refused:
+            message += (f" (SLURM refuses the extra directive{'s' if len(refused) > 1 else ''} "
+                        f"{', '.join(refused)}: the request passes without {'them' if len(refused) > 1 else 'it'})")
+            field = "job_extra_directives"
+        return Validation(False, message, chk.expected_start, field, "slurm")
+
+    #: At most this many extra directives are tested one by one to find those SLURM refuses.
+    MAX_DIRECTIVES_TESTED = 6
+
+    def _refused_directives(self, script: str) -> list[str]:
+        """The extra directives of a refused `script` that SLURM refuses (its messages, such as "Invalid
+        feature specification", name no option): the script is tested without them, and if SLURM takes
+        that, with each alone. Nothing is queued (``sbatch --test-only``); [] when the request is refused
+        without them too, or SLURM cannot be asked."""
+        directives = [d for d in self.job_extra_directives if d.strip()][: self.MAX_DIRECTIVES_TESTED]
+        lines = script.splitlines()
+        ours = {f"#SBATCH {d.strip()}" for d in directives}
+        bare = [line for line in lines if line.strip() not in ours]
+        if not directives or len(bare) == len(lines):
+            return []
+        at = max((i for i, line in enumerate(bare) if line.startswith("#SBATCH")), default=0) + 1
+        try:
+            if not sched.check_submission("\n".join(bare) + "\n").ok:
+                return []
+            return [d for d in directives
+                    if not sched.check_submission("\n".join([*bare[:at], f"#SBATCH {d.strip()}", *bare[at:]]) + "\n").ok]
+        except sched.SchedulerError:
+            return []
 
     def _record_validation(self, v: Validation) -> Validation:
         self.param.update(error="" if v.ok is not False else v.message,

@@ -46,7 +46,8 @@ __all__ = ["ClusterView", "cluster_tab"]
 
 _FIELD_LABELS = {"walltime": "Walltime", "queue": "Queue / partition", "memory": "Memory per job",
                  "cores": "Cores per job", "processes": "Processes per job", "account": "Account",
-                 "interface": "Network interface", "encrypt": "Encrypt (TLS)"}
+                 "interface": "Network interface", "encrypt": "Encrypt (TLS)",
+                 "job_extra_directives": "Extra directives"}
 _PHASES = ["requested", "queued", "starting workers", "workers connected"]
 #: Alerts a line or two high (the Bootstrap theme's padding and margins made a one-line message ~90 px),
 #: so that on a 1280x720 screen what Validate and Start say stays in view under their buttons.
@@ -219,7 +220,7 @@ class ClusterView(pn.viewable.Viewer):
         }
         self.field_alerts = {k: pn.pane.Alert("", alert_type="danger", visible=False, stylesheets=_COMPACT_ALERT,
                                               css_classes=["hpc-field-error", f"hpc-error-{k}"], margin=(0, 10))
-                             for k in self.fields}
+                             for k in [*self.fields, "job_extra_directives"]}
         self.partitions = pn.pane.HTML("", css_classes=["hpc-partitions"], margin=(0, 10))
         self.extra = pn.widgets.TextAreaInput(label="Extra directives (one per line)", height=70,
                                               value="\n".join(c.job_extra_directives), css_classes=["hpc-extra"])
@@ -324,7 +325,7 @@ class ClusterView(pn.viewable.Viewer):
             *[pn.Column(self._with_help(k, w), self.field_alerts[k], *([self.partitions] if k == "queue" else []),
                         margin=0)
               for k, w in self.fields.items()],
-            self.extra, self.prologue,
+            self.extra, self.field_alerts["job_extra_directives"], self.prologue,
             self.estimate,
             pn.Row(self.validate_btn, self.start_btn, self.stop_btn),
             # what Validate and Start answer, right under their buttons (a field's own error stays by it too)

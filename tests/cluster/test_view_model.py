@@ -8,6 +8,7 @@ import pytest
 
 from hpcdash.cluster import ClusterControl
 from hpcdash.cluster.view import _FIELD_LABELS, ClusterView
+from tests.cluster.cluster_helpers import squeue_ids
 
 pytestmark = pytest.mark.slurm
 
@@ -43,6 +44,28 @@ def test_validation_error_next_to_its_field(slurm, make_control, change, field, 
     # editing the field clears its error
     setattr(cc, field, {"queue": "debug", "walltime": "00:10:00", "memory": "1GB"}[field])
     assert not view.field_alerts[field].visible and cc.error == ""
+
+
+def test_a_refused_extra_directive_is_named_by_its_field(slurm, make_control):
+    """SLURM's "Invalid feature specification" names no option: the directive it refuses is found by
+    testing the request without the extra directives, then with each alone (nothing is queued)."""
+    cc = make_control(backend="slurm", job_extra_directives=["--comment=fine", "--constraint=nosuchfeature"])
+    view = ClusterView(cc)
+    before = squeue_ids()
+    run(view._on_validate())
+    shown = {k: a.object for k, a in view.field_alerts.items() if a.visible}
+    assert list(shown) == ["job_extra_directives"]
+    assert "Invalid feature specification" in shown["job_extra_directives"]
+    assert "extra directive --constraint=nosuchfeature:" in shown["job_extra_directives"]
+    assert "--comment" not in shown["job_extra_directives"]
+    assert "see Extra directives above" in view.error.object
+    assert squeue_ids() <= before
+    # editing the directives clears the error; a request refused without them too names none of them
+    view.extra.value = "--comment=fine"
+    assert not view.field_alerts["job_extra_directives"].visible and cc.error == ""
+    cc.queue = "nosuch"
+    v = cc.validate()
+    assert v.ok is False and v.field == "queue" and "extra directive" not in v.message
 
 
 def test_partitions_listed_for_slurm(slurm, make_control):
