@@ -389,6 +389,22 @@ def bound_to_data(plot, element=None, extent: tuple | None = None) -> None:
             r.bounds = (min(lo, hi), max(lo, hi))
 
 
+#: The slider handle's ``aria-valuetext``, what a screen reader announces, as the whole slice number
+#: ("65", where noUiSlider's default formats "65.00"). Bound once per drawn slider (noUiSlider fires
+#: an "update" listener when it is bound, and after its own ARIA listener on every move).
+_ARIA_WHOLE_NUMBER = """
+const view = Bokeh.index.find_one(slider)
+const ui = view == null ? null : view._noUiSlider
+if (ui == null || ui.__hpcdash_aria)
+  return
+ui.__hpcdash_aria = true
+ui.on("update.hpcdash-aria", (values, i, unencoded) => {
+  const handles = view.slider_el.querySelectorAll(".noUi-handle")
+  handles.forEach((h, k) => h.setAttribute("aria-valuetext", String(Math.round(unencoded[k]))))
+})
+"""
+
+
 class SliceSlider(pn.widgets.IntSlider):
     """The "Slice" slider. A move is handled at once, not after Panel's 50 ms window for batching
     browser events (a key press should show its slice as soon as it can). Its moves do not count
@@ -403,6 +419,16 @@ class SliceSlider(pn.widgets.IntSlider):
     def fit(self, first: int, last: int, index: int) -> None:
         """Range of indices first..last (two positions at least: a slider needs end > start), at `index`."""
         self.param.update(start=first + 1, end=max(last, first + 1) + 1, value=index + 1)
+
+    def _get_model(self, doc, root=None, parent=None, comm=None):
+        model = super()._get_model(doc, root, parent, comm)
+        # on the first change of the slider and when the page is ready (a pane drawn later binds it
+        # on its first move or new range)
+        hook = CustomJS(args={"slider": model}, code=_ARIA_WHOLE_NUMBER)
+        for prop in ("value", "start", "end"):
+            model.js_on_change(prop, hook)
+        doc.js_on_event("document_ready", hook)
+        return model
 
     @property
     def index(self) -> int:

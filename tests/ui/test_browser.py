@@ -137,6 +137,9 @@ def test_axis_slider_and_colormap_change_readout_and_image(page: Page, hpcdash_s
     expect(ro).to_have_text(re.compile(r"^z = -?\d+\.\d m \(slice \d+ of 12\)$"), timeout=LOAD)
     page.wait_for_timeout(1000)
     img0 = plot_pixels(page)
+    # what a screen reader announces is the number the page shows, from the start
+    aria = pane(page, 0).locator(".hpcdash-slice .noUi-handle").first
+    assert aria.get_attribute("aria-valuetext") == str(slice_number(ro))
 
     # normal axis: z -> x (non-uniform tensor axis, QuadMesh)
     pane(page, 0).locator(".hpcdash-axis select").select_option("x")
@@ -154,6 +157,7 @@ def test_axis_slider_and_colormap_change_readout_and_image(page: Page, hpcdash_s
     handle = pane(page, 0).locator(".hpcdash-slice .noUi-handle").first
     assert [float(handle.get_attribute(a)) for a in ("aria-valuenow", "aria-valuemin", "aria-valuemax")] == [
         n + 2, 1, 20]
+    assert handle.get_attribute("aria-valuetext") == str(n + 2)  # not noUiSlider's "13.00"
 
     # colormap
     pane(page, 0).locator(".hpcdash-cmap select").select_option("gray")
