@@ -391,18 +391,49 @@ def bound_to_data(plot, element=None, extent: tuple | None = None) -> None:
 
 #: The slider handle's ``aria-valuetext``, what a screen reader announces, as the whole slice number
 #: ("65", where noUiSlider's default formats "65.00"). Bound once per drawn slider (noUiSlider fires
-#: an "update" listener when it is bound, and after its own ARIA listener on every move).
+#: an "update" listener when it is bound, and after its own ARIA listener on every move); a later call
+#: returns at once while the slider it bound is still on the page.
 _ARIA_WHOLE_NUMBER = """
+const bound = slider.__hpcdash_aria
+if (bound != null && bound.target != null && bound.target.isConnected)
+  return
 const view = Bokeh.index.find_one(slider)
 const ui = view == null ? null : view._noUiSlider
-if (ui == null || ui.__hpcdash_aria)
+if (ui == null)
   return
-ui.__hpcdash_aria = true
+slider.__hpcdash_aria = ui
 ui.on("update.hpcdash-aria", (values, i, unencoded) => {
   const handles = view.slider_el.querySelectorAll(".noUi-handle")
   handles.forEach((h, k) => h.setAttribute("aria-valuetext", String(Math.round(unencoded[k]))))
 })
 """
+
+#: When the page is ready: every slice slider drawn, then those of panes added later (their views are
+#: built after the layout's children change, without a change of their own to run the hook above).
+_ARIA_ALL_SLIDERS = ("const bind_all = () => {\n"
+                     "for (const v of Bokeh.index.query((v) => v._noUiSlider != null && "
+                     "v.model.css_classes.some((c) => c == 'hpcdash-slice' || c == 'hpcdash-held'))) {\n"
+                     "  const slider = v.model\n" + _ARIA_WHOLE_NUMBER.replace("return", "continue") + "}}\n"
+                     """bind_all()
+for (const doc of Bokeh.documents ?? []) {
+  if (doc.__hpcdash_aria)
+    continue
+  doc.__hpcdash_aria = true
+  doc.on_change((event) => {
+    if (event.attr === "children" || event.attr === "objects" || event.attr === "tabs")
+      for (const ms of [100, 500, 2000])
+        setTimeout(bind_all, ms)
+  })
+}
+""")
+
+
+def whole_slice_numbers(doc) -> None:
+    """Once a page (`doc`): when it is ready, the slice sliders announce whole numbers (see
+    ``_ARIA_WHOLE_NUMBER``), those drawn with it and those added later."""
+    if doc is not None and not getattr(doc, "_hpcdash_aria", False):
+        doc._hpcdash_aria = True
+        doc.js_on_event("document_ready", CustomJS(code=_ARIA_ALL_SLIDERS))
 
 
 class SliceSlider(pn.widgets.IntSlider):
@@ -427,7 +458,7 @@ class SliceSlider(pn.widgets.IntSlider):
         hook = CustomJS(args={"slider": model}, code=_ARIA_WHOLE_NUMBER)
         for prop in ("value", "start", "end"):
             model.js_on_change(prop, hook)
-        doc.js_on_event("document_ready", hook)
+        whole_slice_numbers(doc)
         return model
 
     @property
@@ -1239,6 +1270,7 @@ class ExplorerView(pn.viewable.Viewer):
         doc = pn.state.curdoc
         served = in_session()
         if served:
+            whole_slice_numbers(doc)  # sliders of panes opened later
             explorer.loader = SliceLoader(pool=_POOL, dispatch=partial(_dispatch, weakref.ref(doc)),
                                           delay_loading=partial(_delay, doc))
         self.browser = FileBrowser(explorer)

@@ -188,29 +188,30 @@ def test_url_reopens_the_same_view(page: Page, hpcdash_server, console_errors):
 
 def test_a_four_d_run_has_a_slider_for_its_extra_dim(page: Page, hpcdash_server, data_root: Path, console_errors):
     """A (t, z, y, x) run scanned along z: t is held at the index its own slider shows (numbered from 1,
-    like "Slice"); moving it by keyboard changes the readout, the image and the URL. A 3-D run beside it
-    has no such slider."""
+    like "Slice"; at first the last time step); moving it by keyboard changes the readout, the image and
+    the URL. A 3-D run beside it has no such slider."""
     from tests.ui.hdf5_files import write_run_4d
 
     (data_root / "nd").mkdir(exist_ok=True)
     write_run_4d(data_root / "nd" / "run_t.h5", 1)
     open_view(page, hpcdash_server, file="nd/run_t.h5", axis="z", slice="3", file2="a.h5", link="0")
     ro = readout(page)
-    expect(ro).to_have_text("z = -62.5 m (slice 3 of 12) · t = 0.0 s (slice 1 of 4)", timeout=LOAD)
+    expect(ro).to_have_text("z = -62.5 m (slice 3 of 12) · t = 1.5 s (slice 4 of 4)", timeout=LOAD)
     held = pane(page, 0).locator(".hpcdash-held")
     expect(held).to_have_count(1)
-    expect(held).to_contain_text("t: 1")
+    expect(held).to_contain_text("t: 4")
     expect(readout(page, 1)).to_contain_text("of 12)", timeout=STEP)
     expect(pane(page, 1).locator(".hpcdash-held")).to_have_count(0)
     page.wait_for_timeout(1000)
     img0 = plot_pixels(page)
     held.locator(".noUi-handle").focus()
-    page.keyboard.press("ArrowRight")
-    page.keyboard.press("ArrowRight")
-    expect(ro).to_have_text("z = -62.5 m (slice 3 of 12) · t = 1.0 s (slice 3 of 4)", timeout=STEP)
-    expect(held).to_contain_text("t: 3")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    expect(ro).to_have_text("z = -62.5 m (slice 3 of 12) · t = 0.5 s (slice 2 of 4)", timeout=STEP)
+    expect(held).to_contain_text("t: 2")
+    assert held.locator(".noUi-handle").get_attribute("aria-valuetext") == "2"
     wait_for_image_change(page, img0)
-    expect(page).to_have_url(re.compile(r"[?&]at\.t=3(&|$)"), timeout=STEP)
+    expect(page).to_have_url(re.compile(r"[?&]at\.t=2(&|$)"), timeout=STEP)
     assert parse_qs(urlparse(page.url).query)["slice"] == ["3"]  # the normal axis stays where it was
     assert console_errors == []
 
@@ -550,6 +551,10 @@ def test_files_opened_from_the_browser_zoom_together(page: Page, hpcdash_server,
         page.get_by_role("button", name="Open", exact=True).click()
         expect(pane(page, i).locator(".hpcdash-plot canvas").first).to_be_visible(timeout=LOAD)
     page.wait_for_timeout(1000)
+    # sliders drawn after the page was built announce the slice number too, before any move
+    for i in range(2):
+        handle = pane(page, i).locator(".hpcdash-slice .noUi-handle").first
+        assert handle.get_attribute("aria-valuetext") == handle.get_attribute("aria-valuenow").split(".")[0]
     shown = """() => [...Bokeh.index.query(v => v.model.x_range !== undefined && v.model.renderers !== undefined
                                             && v.el.isConnected)]
                  .map(v => [v.model.x_range.start, v.model.x_range.end, v.model.y_range.start, v.model.y_range.end])"""
