@@ -134,6 +134,36 @@ def plan_bundle(
 BUNDLE_OVERHEAD_BYTES = 16 * 2**20
 
 
+#: how a bundle with its data writes a path inside the session's root folder in its event log
+ROOT_IN_LOG = "<root>"
+
+
+def portable_paths(root: str | os.PathLike) -> Callable[[Any], Any]:
+    """A function that rewrites the paths of this machine in an event's JSON (its strings, nested in
+    lists and dicts, wherever they appear in a string) for a bundle that carries its data: the root
+    folder becomes ``<root>`` (its files are the bundle's ``data/`` folder), the home folder ``~``. A
+    bundle shared with others says which runs were used without naming this machine's folders."""
+    swaps = [(os.path.realpath(root), ROOT_IN_LOG)]
+    if os.path.abspath(root) != swaps[0][0]:
+        swaps.append((os.path.abspath(root), ROOT_IN_LOG))
+    home = os.path.expanduser("~")
+    if home not in ("/", "~") and home != swaps[0][0]:  # the root is tried first where it is in the home
+        swaps.append((home, "~"))
+    pattern = re.compile("|".join(f"{re.escape(old)}(?=/|$|[^\\w.-])" for old, _ in swaps))
+    to = dict(swaps)
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, str):
+            return pattern.sub(lambda m: to[m.group(0)], value)
+        if isinstance(value, list):
+            return [rewrite(v) for v in value]
+        if isinstance(value, dict):
+            return {k: rewrite(v) for k, v in value.items()}
+        return value
+
+    return rewrite
+
+
 def needed_bytes(plan: BundlePlan, include_data: bool = True) -> int:
     """Disk space a bundle takes: the data twice when included (the folder and the zip)."""
     return BUNDLE_OVERHEAD_BYTES * 2 + (2 * plan.total_bytes if include_data else 0)
@@ -229,9 +259,10 @@ def write_bundle(
             "included": include_data,
             "platform": describe_platform(),
         }
+        shared = portable_paths(plan.root) if include_data else (lambda value: value)
         _write_text(
             work / "provenance.jsonl",
-            "".join(json.dumps(e.to_json(), sort_keys=True) + "\n" for e in log.events()),
+            "".join(json.dumps(shared(e.to_json()), sort_keys=True) + "\n" for e in log.events()),
         )
         _write_text(work / "requirements.txt", "\n".join(pinned_requirements()) + "\n")
         _write_text(work / "runtime.txt", python_runtime() + "\n")
@@ -688,7 +719,9 @@ def _readme(
             "## What was done",
             "",
             f"All {len(events)} events, in order; a run of files opened, views or downloads shares a line. "
-            "`provenance.jsonl` has each with its details (paths, datasets, parameters, hashes).",
+            "`provenance.jsonl` has each with its details (paths, datasets, parameters, hashes)"
+            + (f"; its paths inside the session's root folder start with `{ROOT_IN_LOG}/` (the files of "
+               "`data/`), those in the home folder with `~/`." if included else "."),
             "",
         ]
         lines += _done_lines(events)

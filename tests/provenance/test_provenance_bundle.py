@@ -200,6 +200,31 @@ def test_a_bundle_without_data_records_where_the_files_are(session, tmp_path: Pa
     assert validate(folder, seeded_validator_cache(tmp_path)) == []
 
 
+def test_a_bundle_with_its_data_names_no_folder_of_this_machine_in_its_event_log(session, tmp_path: Path,
+                                                                                monkeypatch):
+    """The event log in a bundle that carries its data writes the root folder as <root> (its files are
+    data/) and the home folder as ~; the session's own log and a bundle without data keep the paths."""
+    root, log = session
+    home = tmp_path / "home" / "jdoe"
+    monkeypatch.setenv("HOME", str(home))
+    log.record("export", f"Downloaded a.npy to {root / 'runs'}", paths=[root / "runs" / "a.h5"],
+               folder=str(root / "runs"), logs=[str(home / ".cache" / "hpcdash" / "w.log")],
+               other=f"{root}2/x.h5")
+    z = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, include_data=True, name="shared")
+    text = (z.with_suffix("") / "provenance.jsonl").read_text()
+    events = [json.loads(line) for line in text.splitlines()]
+    assert str(tmp_path) not in text.replace(f"{root}2", "")  # a folder beside the root is not the root
+    assert events[0]["paths"] == ["<root>/runs/a.h5"]
+    last = events[-1]
+    assert last["summary"] == "Downloaded a.npy to <root>/runs" and last["details"]["folder"] == "<root>/runs"
+    assert last["details"]["logs"] == ["~/.cache/hpcdash/w.log"] and last["details"]["other"] == f"{root}2/x.h5"
+    assert "start with `<root>/`" in (z.with_suffix("") / "README.md").read_text()
+    assert all(c.ok for c in verify_bundle(z.with_suffix("")))
+    assert str(root) in log.path.read_text()  # the session's own record is left as it was
+    refs = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, include_data=False, name="refs")
+    assert str(root / "runs" / "a.h5") in (refs.with_suffix("") / "provenance.jsonl").read_text()
+
+
 def test_a_failed_export_leaves_nothing_behind(session, tmp_path: Path):
     root, log = session
     plan = plan_bundle(log, root)
