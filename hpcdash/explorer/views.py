@@ -142,8 +142,28 @@ def _slice_arrays(data, vol) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     ydim, xdim = data.dims
     x, y = (np.asarray(data.indexes[d] if d in data.indexes else data[d].values, dtype=float) for d in (xdim, ydim))
     z = np.asarray(data.values, dtype=np.float32)
-    uniform = all(_is_uniform(vol, d, c) for d, c in ((xdim, x), (ydim, y))) and x.size > 1 and y.size > 1
+    uniform = all(_is_uniform(vol, d, c) for d, c in ((xdim, x), (ydim, y)))
+    # a dimension of one cell (a single layer cut across): two half cells spanning it, as Datashader
+    # needs two centres on each axis
+    if x.size == 1:
+        x, z = _halves(x, _cell_edges(vol, xdim, x)), np.repeat(z, 2, axis=1)
+    if y.size == 1:
+        y, z = _halves(y, _cell_edges(vol, ydim, y)), np.repeat(z, 2, axis=0)
     return x, y, z, uniform
+
+
+def _cell_edges(vol, dim, c: np.ndarray) -> tuple[float, float]:
+    """The edges of the one cell of `dim` (CF bounds where the file gives them), else half a unit either side."""
+    try:
+        lo, hi = (float(v) for v in vol.edges(dim)[:2])
+    except Exception:  # noqa: BLE001 - a dimension the volume has no coordinates for
+        lo, hi = float(c[0]) - 0.5, float(c[0]) + 0.5
+    return (lo, hi) if np.isfinite(lo) and np.isfinite(hi) and hi != lo else (float(c[0]) - 0.5, float(c[0]) + 0.5)
+
+
+def _halves(c: np.ndarray, edges: tuple[float, float]) -> np.ndarray:
+    lo, hi = sorted(edges)
+    return np.array([lo + (hi - lo) / 4, hi - (hi - lo) / 4])
 
 
 def ascending(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -172,6 +172,36 @@ def test_labels_from_the_file_reach_bokeh_as_plain_text(tmp_path):
     assert shown == sorted(["x ($$m$$)", "y (m)", "rho \\(x\\) \\[y\\] [$$\\sigma$$]"]), shown
 
 
+def test_a_dimension_of_one_cell_is_drawn_as_a_strip_of_its_cell(tmp_path):
+    """A single layer stored as (1, ny, nx): cut across y or x, the slice has one row; it is drawn as a
+    strip spanning the layer's cell (its CF bounds), with the values of the row (Datashader's quadmesh
+    needed two centres per axis: the page was blank)."""
+    import h5py
+    import panel as pn
+    from bokeh.models import GlyphRenderer
+
+    import hpcdash
+    from hpcdash.explorer.state import SliceState
+    from hpcdash.explorer.views import SliceView, slice_parts
+
+    layer = np.random.default_rng(3).random((1, 30, 40), dtype=np.float32)
+    path = tmp_path / "layer.h5"
+    hpcdash.write_volume(path, "/sigma", layer, coords={"z": np.array([-5.0]), "y": 10.0 * np.arange(30),
+                                                         "x": 10.0 * np.arange(40)}, mode="w")
+    with h5py.File(path, "a") as f:  # the layer is 10 m thick: -10 to 0
+        f["z_bounds"] = np.array([[-10.0, 0.0]])
+        f["z"].attrs["bounds"] = "z_bounds"
+    for axis, row in (("y", layer[0, 16]), ("x", layer[0, :, 21])):
+        s = SliceState(str(path), root=str(tmp_path), axis=axis, index=16 if axis == "y" else 21)
+        assert s.error == "" and s.data.shape == (1, row.size)
+        agg = aggregate_slice(slice_parts(s.data, s))
+        assert agg.y_range == (-10.0, 0.0)
+        np.testing.assert_allclose(agg.values[0], row, rtol=1e-6)
+        np.testing.assert_allclose(agg.values[-1], row, rtol=1e-6)
+        root = pn.panel(SliceView(s)).get_root()
+        assert root.select_one({"type": GlyphRenderer}) is not None
+
+
 def test_closed_sessions_leave_their_panes_to_the_garbage_collector(small_run):
     """HoloViews keeps every drawn element's options, plot hooks included, in a global table until the
     element is collected; a hook holding its view kept the view, its pane state (open file, shown
