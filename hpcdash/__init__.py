@@ -5,9 +5,20 @@ Dask) load only when the name that needs them is first used, so the data layer
 stays cheap to import in batch jobs.
 """
 
+import os
+import sys
 from importlib import import_module
 
 __version__ = "0.1.0"
+
+# Raw external files of a dataset (h5py's ``external=``) are named as written, usually relative: HDF5
+# takes such names below the process's working directory, unless an external-file prefix says
+# otherwise, and reads that prefix from the environment once, when it starts. ``${ORIGIN}`` (the
+# folder of the file holding the dataset) reads them beside their HDF5 file wherever hpcdash runs,
+# and keeps a file inside the served root from reading one below the working directory. Set only
+# when HDF5 has not started yet and the environment names no prefix of its own.
+if "h5py" not in sys.modules:
+    os.environ.setdefault("HDF5_EXTFILE_PREFIX", "${ORIGIN}")
 
 _EXPORTS = {
     "find_volumes": "hpcdash.data",

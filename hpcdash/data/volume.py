@@ -323,31 +323,87 @@ def _links_inside(group: h5py.Group, name: str, root: Path | str | None) -> bool
     return True
 
 
-def storage_files(ds: h5py.Dataset, path: Path | str) -> list[Path]:
+def storage_files(ds: h5py.Dataset) -> list[Path]:
     """Every file the values of ``ds`` may be read from: the file holding it (another file when it
     was reached through an external link: the one HDF5 opened), raw external storage files and
-    virtual-dataset sources. Relative names of the latter two are taken below the folder of ``path``
-    and below every folder of ``HDF5_EXTFILE_PREFIX`` / ``HDF5_VDS_PREFIX`` when those are set."""
-    base = Path(path).absolute().parent
-    files = [Path(ds.file.filename).absolute()]
+    virtual-dataset sources. Relative names of raw external files are taken below the dataset's
+    external-file prefix (``${ORIGIN}``, the folder of the file holding it, when hpcdash was imported
+    before h5py: see ``hpcdash/__init__.py``), else below the process's working directory, as HDF5
+    takes them, and below every folder of ``HDF5_EXTFILE_PREFIX``; a virtual dataset's source is the
+    file HDF5 would open for it (`virtual_sources`)."""
+    holder = Path(ds.file.filename).absolute()
+    base = holder.parent
+    files = [holder]
+    for name, opened in external_files(ds):
+        files += _candidates(name, base, "HDF5_EXTFILE_PREFIX") + [opened]
+    for _, tried, found in virtual_sources(ds):
+        files.append(found if found is not None else tried[0])
+    return files
+
+
+def external_files(ds: h5py.Dataset) -> list[tuple[Path, Path]]:
+    """The raw external files of ``ds`` (h5py's ``external=``; none for most datasets): each name as
+    the dataset gives it and the file HDF5 opens for it: an absolute name as it is, a relative one
+    below the dataset's external-file prefix when it has one (``${ORIGIN}``: the folder of the file
+    holding it), else below the process's working directory."""
     try:
         external = ds.external or []
     except (OSError, ValueError):
         external = []
+    if not external:
+        return []
+    base = Path(ds.file.filename).absolute().parent
+    try:
+        prefix = os.fsdecode(ds.id.get_access_plist().get_efile_prefix())
+    except Exception:  # noqa: BLE001
+        prefix = ""
+    here = Path(os.path.abspath(prefix.replace("${ORIGIN}", str(base)))) if prefix else Path.cwd()
+    out = []
     for entry in external:
-        files += _candidates(Path(os.fsdecode(entry[0])), base, "HDF5_EXTFILE_PREFIX")
-    if ds.is_virtual:
-        for src in ds.virtual_sources():
-            if src.file_name != ".":
-                files += _candidates(Path(src.file_name), base, "HDF5_VDS_PREFIX")
-    return files
+        name = Path(os.fsdecode(entry[0]))
+        out.append((name, name if name.is_absolute() else here / name))
+    return out
+
+
+def virtual_sources(ds: h5py.Dataset) -> list[tuple[str, list[Path], Path | None]]:
+    """For each source file of a virtual dataset (none for other datasets, or sources in its own
+    file): its name as the dataset gives it, the files HDF5 tries for it, in its order, and the first
+    of them that exists (None: none does, and HDF5 reads the fill value in its place)."""
+    if not ds.is_virtual:
+        return []
+    base = Path(ds.file.filename).absolute().parent
+    out, seen = [], set()
+    for src in ds.virtual_sources():
+        if src.file_name == "." or src.file_name in seen:
+            continue
+        seen.add(src.file_name)
+        tried = virtual_source_candidates(src.file_name, base)
+        out.append((src.file_name, tried, next((t for t in tried if t.is_file()), None)))
+    return out
+
+
+def virtual_source_candidates(name: str, base: Path) -> list[Path]:
+    """The files HDF5 tries, in order, for a virtual dataset's source file ``name`` in a file whose
+    folder is ``base``: an absolute name as it is; then the name (of an absolute one, its last part)
+    below each folder of ``HDF5_VDS_PREFIX`` (``${ORIGIN}``: ``base``), below ``base``, and last below
+    the process's working directory, which may be anywhere."""
+    p = Path(os.fsdecode(name))
+    rel = Path(p.name) if p.is_absolute() else p
+    prefixes = [x.replace("${ORIGIN}", str(base)) for x in os.environ.get("HDF5_VDS_PREFIX", "").split(os.pathsep) if x]
+    return [*([p] if p.is_absolute() else []), *(Path(x) / rel for x in prefixes), base / rel, Path.cwd() / rel]
+
+
+def missing_sources(ds: h5py.Dataset) -> list[str]:
+    """The source files of a virtual dataset that HDF5 cannot find (it reads the fill value in their
+    place), as the dataset names them."""
+    return [name for name, _, found in virtual_sources(ds) if found is None]
 
 
 def _check_storage_inside(ds: h5py.Dataset, path: Path | str, root: Path | str | None, name: str) -> None:
     """Raise PathOutsideRootError if ``root`` is given and any value of ``ds`` lives outside it."""
     if root is None:
         return
-    for f in storage_files(ds, path):
+    for f in storage_files(ds):
         try:
             safe_path(root, f)
         except PathOutsideRootError:
@@ -436,6 +492,8 @@ def _why_none(f: h5py.File, root: Path | str | None) -> str:
             reason = f"no values (shape {' x '.join(map(str, ds.shape))})"
         if reason is not None:
             reasons.append(f"'{name}' holds {reason}")
+        elif root is not None and not _inside(ds, f.filename, root):
+            reasons.append(f"'{name}' reads its values from a file outside the allowed folder")
     if not reasons:
         return ""
     more = f" (and {len(reasons) - 3} more)" if len(reasons) > 3 else ""
@@ -501,7 +559,8 @@ class Volume:
         if dataset is None:
             infos = _list_volumes(f, self.path, self._root)
             if not infos:
-                raise NoVolumeError(f"'{self._fname}' contains no numeric dataset with 2 or more dimensions.")
+                raise NoVolumeError(f"'{self._fname}' contains no numeric dataset with 2 or more "
+                                    f"dimensions{_why_none(f, self._root)}.")
             dataset = infos[0].name
         name = "/" + dataset.strip("/") if dataset.strip("/") else "/"
         _refuse_links_outside(f, name, self._root)
@@ -545,6 +604,11 @@ class Volume:
     def _setup(self, dataset: str | None) -> None:
         name, ds = self._resolve(dataset)
         _check_storage_inside(ds, self.path, self._root, name)
+        gone = [str(n) for n, opened in external_files(ds) if not opened.is_file()]
+        if gone:
+            raise MissingFileError(
+                f"The dataset '{name}' in '{self._fname}' keeps its values in the raw file"
+                f"{'s' if len(gone) > 1 else ''} {', '.join(repr(g) for g in gone)}, which {'are' if len(gone) > 1 else 'is'} not there.")
         reason = _unsupported_reason(ds)
         if reason:
             raise UnsupportedDataError(f"The dataset '{name}' holds {reason}, which cannot be shown as an image.")
@@ -562,6 +626,14 @@ class Volume:
                 "decode; install or update hdf5plugin (pip install hdf5plugin) or set HDF5_PLUGIN_PATH.")
         self._ds = ds
         self.name = name
+        gone = missing_sources(ds)
+        #: what a viewer should know of the values besides them (plain text): e.g. the source files
+        #: of a virtual dataset that are missing, whose part reads as the fill value
+        self.notes: list[str] = [
+            f"{len(gone)} source file{'s' if len(gone) > 1 else ''} of this virtual dataset "
+            f"{'are' if len(gone) > 1 else 'is'} missing ({', '.join(repr(g) for g in gone[:3])}"
+            f"{', ...' if len(gone) > 3 else ''}): {'their parts show' if len(gone) > 1 else 'its part shows'} "
+            "the fill value."] if gone else []
         self.shape: tuple[int, ...] = tuple(int(n) for n in ds.shape)
         self.ndim = ds.ndim
         self.dtype = np.dtype(ds.dtype)

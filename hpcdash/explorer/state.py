@@ -641,7 +641,7 @@ class SliceState(param.Parameterized):
         own, notice = self.color_range(result.volume_range, data=result.data, stats=self._stats)
         self.own_clim = own
         self.param.update(data=result.data, error="", readout=self._make_readout(), clim=clim or own,
-                          notice=notice, changed=False)
+                          notice=self._with_notes(notice), changed=False)
         return True
 
     def own_range_for(self, result: SliceResult) -> tuple[float, float] | None:
@@ -768,7 +768,11 @@ class SliceState(param.Parameterized):
     def _update_colour(self, volume_range: tuple | None = None) -> None:
         clim, notice = self.color_range(volume_range)
         self.own_clim = clim
-        self.param.update(clim=clim, notice=notice)
+        self.param.update(clim=clim, notice=self._with_notes(notice))
+
+    def _with_notes(self, notice: str) -> str:
+        """`notice` and what the volume says of its values (e.g. missing sources of a virtual dataset)."""
+        return " ".join(filter(None, [*getattr(self._vol, "notes", []), notice]))
 
     def color_range(self, volume_range: tuple | None = None, data: Any = None,
                     stats: SliceStats | None = None) -> tuple[tuple[float, float], str]:

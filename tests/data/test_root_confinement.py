@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
 
-from hpcdash.data import PathOutsideRootError, find_volumes, open_volume
+from hpcdash.data import MissingFileError, NoVolumeError, PathOutsideRootError, find_volumes, open_volume
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -97,7 +104,11 @@ def test_relative_names_found_through_hdf5_prefix_variables_are_refused(layout, 
         open_volume(path, "/v", root=root)
     assert "/v" not in _names(path, root)
     monkeypatch.delenv(variable)
-    open_volume(path, "/v", root=root).close()  # the name resolves inside the root: allowed
+    if kind == "virtual":
+        open_volume(path, "/v", root=root).close()  # the name resolves inside the root: allowed
+    else:  # beside the file (or, h5py started first, below the working directory): never the secret
+        with pytest.raises((MissingFileError, PathOutsideRootError)):
+            open_volume(path, "/v", root=root)
 
 
 def test_external_link_out_of_root_is_not_even_opened(layout):
@@ -121,7 +132,7 @@ def test_external_link_out_of_root_is_not_even_opened(layout):
         nx.attrs.update({"NX_class": "NXdata", "signal": "sig"})
         nx["sig"] = h5py.ExternalLink(str(outside / "pipe.h5"), "/data")
     code = ("import sys\n"
-            "from hpcdash.data import PathOutsideRootError, find_volumes, open_volume\n"
+            "from hpcdash.data import MissingFileError, NoVolumeError, PathOutsideRootError, find_volumes, open_volume\n"
             "path, root = sys.argv[1:]\n"
             "print(sorted(v.name for v in find_volumes(path, root=root)))\n"
             "for name in ('/leak', '/via/data'):\n"
@@ -137,3 +148,88 @@ def test_external_link_out_of_root_is_not_even_opened(layout):
                          timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["['/own']", "refused /leak True", "refused /via/data True", "refused /nx True"]
+
+
+def test_a_virtual_source_found_only_below_the_working_directory_is_refused(layout, monkeypatch):
+    """HDF5 looks for a virtual source missing beside its file below the process's working directory:
+    run from a folder outside the root, a file inside named a file there."""
+    root, outside, secret = layout
+    path = root / "virtual_cwd.h5"
+    vl = h5py.VirtualLayout(shape=secret.shape, dtype="f4")
+    vl[:] = h5py.VirtualSource("secret.h5", "data", shape=secret.shape)
+    with h5py.File(path, "w") as f:
+        f.create_virtual_dataset("v", vl, fillvalue=-1)
+    monkeypatch.chdir(outside)
+    with pytest.raises(PathOutsideRootError, match="outside the allowed folder"):
+        open_volume(path, "/v", root=root)
+    assert "/v" not in _names(path, root)
+    with pytest.raises(NoVolumeError, match="'/v' reads its values from a file outside the allowed folder"):
+        open_volume(path, root=root)  # the file's only dataset: the message says why there is none
+    with open_volume(path, "/v") as vol:  # no root: HDF5's own search, as a notebook user has it
+        np.testing.assert_array_equal(vol.slice(0, 1).values, secret)
+
+
+_READ_EXTERNAL = """
+import sys
+first = sys.argv[1]
+__import__(first)  # which starts HDF5 first: hpcdash (as its server and notebooks do) or h5py
+import numpy as np
+from hpcdash.data import PathOutsideRootError, open_volume
+try:
+    with open_volume(sys.argv[2], "/v", root=sys.argv[3]) as vol:
+        print(float(np.asarray(vol.slice(0, 1).values).sum()))
+except PathOutsideRootError as err:
+    print("refused", err)
+except Exception as err:
+    print(type(err).__name__, err)
+"""
+
+
+def test_external_raw_files_are_read_beside_their_hdf5_file_from_any_working_directory(layout, tmp_path):
+    """h5py writes raw external file names as given (relative). HDF5 takes them below the working
+    directory: run from a folder outside the root, a file inside read a file there (here "raw.bin",
+    the secret). With hpcdash imported first they are read beside the HDF5 file wherever it runs;
+    imported after h5py, such a file is refused when the working directory is outside the root."""
+    root, outside, secret = layout
+    path = root / "external_cwd.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("v", shape=secret.shape, dtype="f4", external=[("raw.bin", 0, secret.nbytes)])
+    (root / "raw.bin").write_bytes((secret + 1000).tobytes())
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("HDF5_EXTFILE_PREFIX", None)
+
+    def run(first: str) -> str:
+        out = subprocess.run([sys.executable, "-c", _READ_EXTERNAL, first, str(path), str(root)], cwd=outside,
+                             env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert run("hpcdash") == str(float((secret + 1000).sum()))  # beside the file, not the secret
+    assert run("h5py").startswith("refused")
+    (root / "raw.bin").unlink()
+    assert "keeps its values in the raw file 'raw.bin', which is not there" in run("hpcdash")
+
+
+def test_a_virtual_dataset_says_which_sources_are_missing(tmp_path):
+    """Two of four tiles of a virtual dataset point at a file that is not there: HDF5 reads the fill
+    value in their place; the volume says which files are missing, and the pane shows it."""
+    from hpcdash.explorer.state import SliceState
+
+    tiles = np.arange(4 * 5 * 6, dtype="f4").reshape(4, 5, 6)
+    vl = h5py.VirtualLayout(shape=(5, 24), dtype="f4")
+    for i in range(4):
+        name = f"tile{i}.h5" if i < 2 else f"gone<{i}>.h5"
+        if i < 2:
+            with h5py.File(tmp_path / name, "w") as f:
+                f["t"] = tiles[i]
+        vl[:, 6 * i:6 * (i + 1)] = h5py.VirtualSource(name, "t", shape=(5, 6))
+    with h5py.File(tmp_path / "stitched.h5", "w") as f:
+        f.create_virtual_dataset("v", vl, fillvalue=np.nan)
+    with open_volume(tmp_path / "stitched.h5", root=tmp_path) as vol:
+        assert vol.notes == ["2 source files of this virtual dataset are missing ('gone<2>.h5', 'gone<3>.h5'): "
+                             "their parts show the fill value."]
+    s = SliceState(str(tmp_path / "stitched.h5"), root=str(tmp_path))
+    assert s.error == "" and s.notice.startswith("2 source files of this virtual dataset are missing")
+    np.testing.assert_array_equal(s.data.values[:, :12], np.hstack([tiles[0], tiles[1]]))
+    with open_volume(tmp_path / "tile0.h5", root=tmp_path) as vol:
+        assert vol.notes == []
