@@ -148,6 +148,15 @@ class WorkerLoad:
     executing: int = 0
 
 
+def _executing(metrics: dict) -> int:
+    """Tasks a worker is running, from its heartbeat's metrics: ``task_counts["executing"]`` in
+    distributed's current heartbeats, ``executing`` in older ones."""
+    counts = metrics.get("task_counts")
+    if isinstance(counts, dict) and "executing" in counts:
+        return int(counts["executing"] or 0)
+    return int(metrics.get("executing") or 0)
+
+
 @dataclass
 class ClusterStatus:
     """Snapshot of the cluster: one :class:`JobRecord` per batch job plus the Dask view of it.
@@ -1028,7 +1037,7 @@ class ClusterControl(param.Parameterized):
             m = w.get("metrics") or {}
             loads.append(WorkerLoad(name=str(w.get("name", "")), memory=int(m.get("memory") or 0),
                                     memory_limit=int(w.get("memory_limit") or 0), cpu=float(m.get("cpu") or 0.0),
-                                    executing=int(m.get("executing") or 0)))
+                                    executing=_executing(m)))
         return sorted(loads, key=lambda load: load.name)
 
     def _job_records(self, worker_names: list[str]) -> list[JobRecord]:

@@ -38,6 +38,13 @@ def test_local_start_scale_compute_close(make_control):
     assert all(0 < w.memory < w.memory_limit and w.cpu >= 0 for w in st.loads)
     assert sorted(w.name for w in st.loads) == sorted(str(w["name"]) for w in cc.cluster.scheduler_info["workers"].values())
     assert st.dashboard_link.startswith("/user/ada/proxy/") and st.dashboard_link.endswith("/status")
+    # the tasks each worker runs, from its heartbeats: two long ones, one on each worker
+    import time
+
+    busy = [cc.client.submit(time.sleep, 4, pure=False, workers=[w]) for w in cc.cluster.scheduler_info["workers"]]
+    wait_until(lambda: sorted(w.executing for w in cc.status().loads) == [1, 1], 20, what="one task on each worker")
+    for f in busy:
+        f.result(timeout=30)
     cc.scale(0)
     wait_until(lambda: cc.status().workers == 0, 30, what="0 workers")
     cc.adapt(0, 1)
