@@ -30,6 +30,7 @@ import html
 import json
 import os
 import re
+import shlex
 import shutil
 import uuid
 import zipfile
@@ -268,8 +269,9 @@ def write_bundle(
         _write_text(work / "runtime.txt", python_runtime() + "\n")
         _copy_package(work / "hpcdash")
         bundled = {f.dest.removeprefix("data/") for f in plan.files} if include_data else set()
-        _write_notebook(work / "reproduce.ipynb", meta, views, bundled)
-        _write_recipes(work / "hpc", name)
+        recorded_root = None if include_data else plan.root
+        _write_notebook(work / "reproduce.ipynb", meta, views, bundled, recorded_root)
+        _write_recipes(work / "hpc", name, recorded_root)
         _write_text(work / "README.md", _readme(meta, plan, include_data, views, log, warnings))
         _write_crate(work, meta, plan, hashes, log, views, include_data, warnings)
         report(done / total, "Writing the zip")
@@ -485,9 +487,12 @@ if bad:
 """
 
 
-def _write_notebook(path: Path, meta: dict, views: list[dict[str, str]], bundled: set[str] | None = None) -> None:
+def _write_notebook(path: Path, meta: dict, views: list[dict[str, str]], bundled: set[str] | None = None,
+                    recorded_root: str | None = None) -> None:
     """reproduce.ipynb: the hash check, then one cell per view; `bundled`: the data files in the
-    bundle (relative to its data/ folder; None: all), so that a view's heading names those it lacks."""
+    bundle (relative to its data/ folder; None: all), so that a view's heading names those it lacks;
+    `recorded_root`: for a bundle made without its data, the folder it was recorded in, where the views
+    read it unless a data/ folder has been put beside the notebook."""
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -509,18 +514,22 @@ def _write_notebook(path: Path, meta: dict, views: list[dict[str, str]], bundled
             "sys.pycache_prefix = tempfile.mkdtemp(prefix='hpcdash-pycache-')\n"
             "os.environ['NUMBA_CACHE_DIR'] = sys.pycache_prefix\n"
             "sys.path.insert(0, str(Path.cwd()))\n\n"
-            "import panel as pn\n\nimport hpcdash\n\npn.extension(inline=True)"
+            "import panel as pn\n\nimport hpcdash\n\npn.extension(inline=True)\n\n"
+            + ("# the views' files: this bundle's data/ folder\nDATA = 'data'" if recorded_root is None else
+               "# made without its data: the views read it where it was recorded (the files checked above),\n"
+               "# or from a data/ folder put beside this notebook (the same paths below it)\n"
+               f"DATA = 'data' if Path('data').is_dir() else {recorded_root!r}\nprint('data from', DATA)")
         ),
     ]
     for i, view in enumerate(views, start=1):
         files = ", ".join(md_code(f) for f in _view_files(view)) or "no file"
         lacking = [f for f in _view_files(view) if bundled is not None and f not in bundled]
         note = ("\n\nNot in this bundle (left out when it was made), so its pane says it does not exist: "
-                + ", ".join(md_code(f) for f in lacking) + ".") if lacking else ""
+                + ", ".join(md_code(f) for f in lacking) + ".") if lacking and recorded_root is None else ""
         cells.append(new_markdown_cell(f"## View {i}: {files}{note}"))
         cells.append(
             new_code_cell(
-                f"view_{i} = hpcdash.SliceExplorer(root='data')\n"
+                f"view_{i} = hpcdash.SliceExplorer(root=DATA)\n"
                 f"view_{i}.state.apply_query({json.dumps(view, sort_keys=True)})\n"
                 f"view_{i}"
             )
@@ -535,21 +544,29 @@ def _write_notebook(path: Path, meta: dict, views: list[dict[str, str]], bundled
     nbformat.write(nb, str(path))
 
 
-def local_commands(python: str | None = None) -> list[str]:
+def local_commands(python: str | None = None, data: str = "data") -> list[str]:
     """The commands that open a bundle without containers, from its folder (README.md and
-    hpc/RECIPES.md both give these). requirements.txt pins what ran hpcdash, which a notebook front end
+    hpc/RECIPES.md both give these); `data`: the folder of the views' files (a bundle made without
+    them: where they were recorded). requirements.txt pins what ran hpcdash, which a notebook front end
     was not part of: JupyterLab and a kernel are installed next to it, at their newest versions."""
     python = python or python_runtime().replace("-", "")
     return [
         f"{python} -m venv venv && venv/bin/pip install -r requirements.txt jupyterlab ipykernel",
         "venv/bin/jupyter lab reproduce.ipynb                  # the notebook: checks, then the views",
-        "venv/bin/python -m hpcdash serve --root data          # or the app, on http://127.0.0.1:5006",
+        f"venv/bin/python -m hpcdash serve --root {shlex.quote(data)}" + " " * max(1, 10 - len(shlex.quote(data)) + 4)
+        + "# or the app, on http://127.0.0.1:5006",
     ]
 
 
-def _write_recipes(folder: Path, name: str) -> None:
+def _write_recipes(folder: Path, name: str, recorded_root: str | None = None) -> None:
     image = IMAGE.format(name=name.lower())
-    local = "\n".join(f"    {c}" for c in local_commands())
+    local = "\n".join(f"    {c}" for c in local_commands(data=recorded_root or "data"))
+    data_bind = '"$PWD/data' if recorded_root is None else '"' + recorded_root.replace('"', '\\"')
+    no_data = "" if recorded_root is None else (
+        f"\n\nThis bundle was made without its data: the commands below read it where it was recorded,\n"
+        f"`{recorded_root}`, which a container sees when it is bound to `/srv/repo/data` (Shifter\n"
+        f"`--volume={recorded_root}:/srv/repo/data`, podman-hpc `-v {recorded_root}:/srv/repo/data`, Apptainer\n"
+        f"`--bind {recorded_root}:/srv/repo/data`, as `hpc/slurm-hpcdash.sh` does), or copied into `data/`.")
     _write_text(
         folder / "apptainer.def",
         f"""Bootstrap: docker
@@ -584,7 +601,7 @@ From: {image}
 # then open the token link with 127.0.0.1 in place of the node's name.
 set -euo pipefail
 echo "hpcdash on $(hostname):5006; from your computer: ssh -L 5006:$(hostname):5006 <login node>"
-apptainer exec --bind "$PWD/data:/srv/repo/data" {name}.sif \\
+apptainer exec --bind {data_bind}:/srv/repo/data" {name}.sif \\
     python -m hpcdash serve --root /srv/repo/data --address 0.0.0.0 --port 5006
 """,
     )
@@ -594,7 +611,7 @@ apptainer exec --bind "$PWD/data:/srv/repo/data" {name}.sif \\
 
 The bundle folder is a Binder repository: repo2docker builds a Docker image of it, which Shifter,
 podman-hpc or Apptainer then run on the HPC system. Replace `{image}` with your registry and name.
-Every command below runs from inside the bundle folder (`cd {name}` after unpacking it).
+Every command below runs from inside the bundle folder (`cd {name}` after unpacking it).{no_data}
 
 ## 1. Build the image (a machine with Docker)
     pip install jupyter-repo2docker
@@ -617,9 +634,12 @@ In a batch job: `#SBATCH --image=docker:{image}` and
     podman-hpc run --rm -p 5006:5006 {image} bash -c "cd /srv/repo && python -m hpcdash serve --root data --address 0.0.0.0"
 
 ## 2c. Apptainer / Singularity
-    apptainer build {name}.sif hpc/apptainer.def     # or: apptainer build {name}.sif docker://{image}
+    apptainer build {name}.sif hpc/apptainer.def     # from the pushed image, with hpcdash as its command
     apptainer run {name}.sif                          # serves the data on 127.0.0.1:5006
     sbatch hpc/slurm-hpcdash.sh                       # the same on a compute node
+An image pulled as it is (`apptainer build {name}.sif docker://{image}`) keeps repo2docker's command
+(Jupyter on 0.0.0.0:8888); with it, name the command:
+`apptainer exec {name}.sif bash -c "cd /srv/repo && python -m hpcdash serve --root data"`.
 
 ## Without containers
 {local}
@@ -676,7 +696,7 @@ def _readme(
         "`requirements.txt` pins the packages that ran hpcdash, JupyterLab and a kernel are installed "
         "next to them:",
         "",
-        *(f"      {c}" for c in local_commands()),
+        *(f"      {c}" for c in local_commands(data="data" if included else plan.root)),
         "",
         "- **An HPC system**: see `hpc/RECIPES.md` (repo2docker image, then Shifter, podman-hpc or "
         "Apptainer; a SLURM job script is in `hpc/`).",

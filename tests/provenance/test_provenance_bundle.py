@@ -311,6 +311,41 @@ def test_the_bundles_notebook_reopens_the_view_in_a_fresh_folder(session, tmp_pa
     assert not nb.cells[2].get("outputs") and not nb.cells[2].get("execution_count")
 
 
+@pytest.mark.slow
+def test_a_bundle_without_its_data_reopens_its_views_where_the_data_was_recorded(session, tmp_path: Path):
+    """A bundle made without its data: the notebook reads the files where they were recorded (which its
+    first cell checked), or from a data/ folder put beside it; README and RECIPES name the folder."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    root, log = session
+    view = {"file": "runs/a.h5", "axis": "y", "slice": "3"}
+    z = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="refs", views=[view],
+                     include_data=False)
+    with zipfile.ZipFile(z) as zf:
+        zf.extractall(tmp_path / "elsewhere")
+    folder = tmp_path / "elsewhere" / "refs"
+    assert f"serve --root {root}" in (folder / "README.md").read_text()
+    recipes = (folder / "hpc" / "RECIPES.md").read_text()
+    assert "made without its data" in recipes and f"--bind {root}:/srv/repo/data" in recipes
+    assert f'--bind "{root}:/srv/repo/data"' in (folder / "hpc" / "slurm-hpcdash.sh").read_text()
+
+    def run() -> str:
+        nb = nbformat.read(folder / "reproduce.ipynb", as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell(
+            "print('PANES', [(p.error, p.axis, p.index, p.file) for p in view_1.state.panes])"))
+        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+        assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+    text = run()
+    assert f"data from {root}" in text and f"PANES [('', 'y', 2, '{root / 'runs' / 'a.h5'}')]" in text
+    (folder / "data" / "runs").mkdir(parents=True)  # the data copied in beside the notebook
+    (folder / "data" / "runs" / "a.h5").write_bytes((root / "runs" / "a.h5").read_bytes())
+    text = run()
+    assert "data from data" in text and f"PANES [('', 'y', 2, '{folder / 'data' / 'runs' / 'a.h5'}')]" in text
+
+
 def test_the_provenance_data_layer_does_not_import_panel():
     code = (
         "import sys, hpcdash.provenance, hpcdash.provenance.bundle, hpcdash.provenance.record; "
