@@ -34,7 +34,8 @@ Files changing on disk
     seen at open. If the file was deleted or replaced, :class:`FileChangedError` is
     raised (the Volume does not silently reopen: shapes and coordinates may have
     changed); the caller opens it again. Cache keys include the identity, so nothing
-    stale is ever served.
+    stale is ever served; the offsets of the chunks, found once per open dataset
+    (:mod:`hpcdash.data.chunk_index`), are dropped with the slabs.
 """
 
 from __future__ import annotations
@@ -635,7 +636,14 @@ class Volume:
             if self._io_users == 0:
                 self._release()
 
+    def _forget_chunks(self) -> None:
+        """Drop the reader's table of chunk offsets (the file changed or is closing)."""
+        locator = getattr(getattr(self, "_direct", None), "locator", None)
+        if locator is not None:
+            locator.forget()
+
     def _release(self) -> None:
+        self._forget_chunks()
         fd, self._fd = getattr(self, "_fd", None), None
         if fd is not None:
             os.close(fd)
@@ -723,12 +731,14 @@ class Volume:
         except FileNotFoundError:
             old = self._key[:2]
             slab_cache().invalidate(lambda k: k[:2] == old)
+            self._forget_chunks()
             raise FileChangedError(f"'{self._fname}' was deleted after it was opened.") from None
         except OSError as exc:
             raise FileChangedError(f"'{self._fname}' can no longer be read ({exc.strerror or exc}).") from None
         if ident != self._identity:
             old = self._key[:2]
             slab_cache().invalidate(lambda k: k[:2] == old)  # free the memory of the old version
+            self._forget_chunks()  # where the chunks were is no longer known either
             raise FileChangedError(
                 f"'{self._fname}' changed on disk after it was opened; open it again to see the new contents.")
         return self._ds
