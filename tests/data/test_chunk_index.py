@@ -37,7 +37,8 @@ def _write(path, shape, chunks, gzip: bool, skip_every: int = 5) -> np.ndarray:
 SHAPES = [((24, 10, 33), (1, 1, 33)),  # one row per chunk: thousands of chunks for a small volume
           ((24, 10, 33), (1, 1, 8)),  # ... with a partial chunk at the end of every row
           ((30, 25, 20), (4, 7, 6)),  # partial chunks along every dimension
-          ((9, 40, 40), (9, 1, 40))]
+          ((9, 40, 40), (9, 1, 40)),
+          ((40, 60, 12), (1, 1, 5))]  # 7200 chunks: more than the batched reads' usual number of runs
 
 
 def _blocks(shape):
@@ -52,6 +53,8 @@ def _blocks(shape):
 @pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip"])
 @pytest.mark.parametrize("mode", ["table", "singly", "no chunk_iter"])
 def test_reads_equal_numpy_indexing(tmp_path, monkeypatch, shape, chunks, gzip, mode):
+    if gzip and chunks == SHAPES[-1][1]:
+        pytest.skip("the many-chunk case is for the batched reads of uncompressed data")
     path = tmp_path / "v.h5"
     expected = _write(path, shape, chunks, gzip)
     if mode == "no chunk_iter":  # HDF5 < 1.14 / older h5py: the table cannot be built
@@ -76,9 +79,18 @@ def test_reads_equal_numpy_indexing(tmp_path, monkeypatch, shape, chunks, gzip, 
 
 
 @pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip"])
-def test_slices_of_a_tiny_chunked_volume_equal_numpy(tmp_path, gzip):
-    shape = (12, 20, 40)
-    expected = _write(tmp_path / "v.h5", shape, (1, 1, 40), gzip, skip_every=7)
+def test_slices_of_a_tiny_chunked_volume_equal_numpy(tmp_path, monkeypatch, gzip):
+    shape = (40, 120, 16)  # 4800 chunks: a plane across x crosses all of them
+    expected = _write(tmp_path / "v.h5", shape, (1, 1, 16), gzip, skip_every=7)
+    batched = []
+    original = RawReader._read_gathered
+
+    def spy(self, ranges, out):
+        ok = original(self, ranges, out)
+        batched.append((ranges, ok))
+        return ok
+
+    monkeypatch.setattr(RawReader, "_read_gathered", spy)
     with open_volume(tmp_path / "v.h5") as vol:
         assert vol._direct is not None
         for ax in range(3):
@@ -86,6 +98,9 @@ def test_slices_of_a_tiny_chunked_volume_equal_numpy(tmp_path, gzip):
                 want = np.moveaxis(expected, ax, 0)[k]
                 np.testing.assert_array_equal(vol.read_raw(ax, k), want)
         assert vol._direct.locator.tabulated
+    if not gzip:  # the plane across x and the slab of all 4800 chunks: one batched read each
+        assert ([(0, 40), (0, 120), (0, 16)], True) in batched
+        assert ([(0, 40), (0, 120), (0, 1)], True) in batched
 
 
 @pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip"])
