@@ -3,13 +3,16 @@
 h5py serialises every HDF5 call behind one lock, so threads cannot decode compressed
 chunks in parallel through ``dataset[...]``. For the filters we can decode in Python
 (deflate via :mod:`zlib`, which releases the GIL, and byte shuffle via numpy) this module
-reads the *raw* chunk bytes with ``dataset.id.read_direct_chunk`` (cheap, under the lock)
-and inflates them in a shared thread pool, so a slab of 64 gzip chunks uses every core and
-other panes' HDF5 calls are not blocked while it decodes.
+reads the *raw* chunk bytes (with ``os.pread`` at the offsets a
+:class:`~hpcdash.data.chunk_index.ChunkLocator` found, or ``dataset.id.read_direct_chunk``
+under the lock where the file cannot be read directly) and inflates them in a shared thread
+pool, so a slab of 64 gzip chunks uses every core and other panes' HDF5 calls are not
+blocked while it decodes.
 
 Uncompressed chunked datasets (stored in the file itself) are read by
-:class:`RawReader`: the byte offsets of the data (``get_offset`` /
-``get_chunk_info_by_coord``, asked once per chunk) locate each chunk, ``os.preadv`` reads
+:class:`RawReader`: the byte offsets of the data (``get_offset``, or a
+:class:`~hpcdash.data.chunk_index.ChunkLocator`: per chunk for a few, one pass over the
+dataset's chunk index for many) locate each chunk, ``os.preadv`` reads
 the smallest byte span that holds the requested elements (split into rows when that span
 would be much larger than the data), and numpy copies the elements out. Both release the
 GIL and no HDF5 call is made meanwhile, so panes read concurrently.
@@ -39,6 +42,7 @@ import h5py
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .chunk_index import ChunkLocator
 from .preads import read_runs
 
 GZIP, SHUFFLE = 1, 2
@@ -56,6 +60,14 @@ def decode_pool() -> ThreadPoolExecutor:
         if _POOL is None:
             _POOL = ThreadPoolExecutor(max_workers=_POOL_WORKERS, thread_name_prefix="hpcdash-inflate")
         return _POOL
+
+
+def _pread(fd: int, offset: int, size: int) -> bytes:
+    """``size`` bytes at ``offset``; OSError if the file ends before them (a job truncated it)."""
+    raw = os.pread(fd, size, offset)
+    if len(raw) != size:
+        raise OSError(f"short read at byte {offset}: the file ends early")
+    return raw
 
 
 def _unshuffle(buf, size: int, nelem: int) -> np.ndarray:
@@ -78,13 +90,18 @@ def _unshuffle(buf, size: int, nelem: int) -> np.ndarray:
 class DirectChunkReader:
     """Reads hyperslabs of a gzip/shuffle-chunked dataset by decoding chunks in parallel."""
 
-    def __init__(self, ds: h5py.Dataset, filters: list[int]):
+    TASK_BYTES = 2**18  # decoded bytes per task handed to the pool, at least one chunk
+
+    def __init__(self, ds: h5py.Dataset, filters: list[int], fd: int | None = None):
         self.ds = ds
         self.filters = filters  # pipeline order as written (e.g. [SHUFFLE, GZIP])
+        self.fd = fd  # the file itself, to read chunk bytes at their offsets; None: through HDF5
         self.chunks = tuple(ds.chunks)
         self.shape = tuple(ds.shape)
         self.dtype = np.dtype(ds.dtype)
         self.fill = ds.fillvalue
+        self.locator = ChunkLocator(ds, stored_sizes=True)
+        self._chunk_bytes = math.prod(self.chunks) * self.dtype.itemsize
         self.on_read: Callable[[str, tuple], None] | None = None  # test hook: every file access
 
     def _decode(self, raw: bytes | None, mask: int) -> np.ndarray:
@@ -114,27 +131,28 @@ class DirectChunkReader:
         perm = [first_axis] + [d for d in range(len(shape)) if d != first_axis]
         buf = np.empty([shape[d] for d in perm], dtype=self.dtype)
         out = buf.transpose(np.argsort(perm))
-        origins = [range((r0 // c) * c, r1, c) for (r0, r1), c in zip(ranges, self.chunks, strict=True)]
+        first = tuple(r0 // c for (r0, _), c in zip(ranges, self.chunks, strict=True))
+        counts = tuple(-(-r1 // c) - f for (_, r1), c, f in zip(ranges, self.chunks, first, strict=True))
+        entries = self.locator.block(first, counts)
+        origins = itertools.product(*[range(f * c, r1, c) for f, (_, r1), c in zip(first, ranges, self.chunks, strict=True)])
         raws = []
-        dsid = self.ds.id
-        for origin in itertools.product(*origins):  # raw reads: fast, under the HDF5 lock
-            try:
-                info = dsid.get_chunk_info_by_coord(origin)
-                if info.byte_offset is None or info.size == 0:
-                    raws.append((origin, None, 0))
-                    continue
-                if self.on_read is not None:
-                    self.on_read("chunk", origin)
-                mask, raw = dsid.read_direct_chunk(origin)
-            except (OSError, ValueError, KeyError) as exc:
-                if "not allocated" in str(exc).lower() or "no chunk" in str(exc).lower():
-                    raws.append((origin, None, 0))
-                    continue
-                raise
+        dsid, fd = self.ds.id, self.fd
+        for origin, (offset, size, mask) in zip(origins, entries.tolist(), strict=True):
+            if offset < 0:  # never written: the fill value
+                raws.append((origin, None, 0))
+                continue
+            if self.on_read is not None:
+                self.on_read("chunk", origin)
+            if fd is not None:  # read in the pool, outside HDF5's lock
+                raws.append((origin, (offset, size), mask))
+                continue
+            mask, raw = dsid.read_direct_chunk(origin)  # fast, under the HDF5 lock
             raws.append((origin, raw, mask))
 
         def place(item: tuple) -> None:
             origin, raw, mask = item
+            if isinstance(raw, tuple):
+                raw = _pread(fd, *raw)
             chunk = self._decode(raw, mask)
             src, dst = [], []
             for o, c, (r0, r1), n in zip(origin, self.chunks, ranges, self.shape, strict=True):
@@ -143,8 +161,14 @@ class DirectChunkReader:
                 dst.append(slice(lo - r0, hi - r0))
             out[tuple(dst)] = chunk[tuple(src)]
 
-        # decode in parallel (zlib releases the GIL); list() re-raises the first error
-        list(decode_pool().map(place, raws))
+        # decode in parallel (zlib releases the GIL); list() re-raises the first error. Small chunks
+        # go in groups of about TASK_BYTES decoded: a task per 512-byte chunk cost more than its work
+        per_task = max(1, min(-(-len(raws) // _POOL_WORKERS), self.TASK_BYTES // self._chunk_bytes))
+        if per_task == 1:
+            list(decode_pool().map(place, raws))
+        else:
+            groups = [raws[k:k + per_task] for k in range(0, len(raws), per_task)]
+            list(decode_pool().map(lambda group: [place(item) for item in group], groups))
         return out
 
 
@@ -169,21 +193,10 @@ class RawReader:
         self.chunks = tuple(ds.chunks) if ds.chunks else None
         self.offset = None if self.chunks else ds.id.get_offset()
         self.fill = ds.fillvalue
-        self._chunk_offsets: dict[tuple[int, ...], int | None] = {}
+        self.locator = ChunkLocator(ds) if self.chunks else None
         self._strides: dict[tuple[int, ...], list[int]] = {}
         self._grids: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-        self._lock = threading.Lock()
         self.on_read: Callable[[str, tuple], None] | None = None
-
-    def _chunk_offset(self, origin: tuple[int, ...]) -> int | None:
-        with self._lock:
-            if origin in self._chunk_offsets:
-                return self._chunk_offsets[origin]
-        info = self.ds.id.get_chunk_info_by_coord(origin)
-        off = info.byte_offset if info.size else None
-        with self._lock:
-            self._chunk_offsets[origin] = off
-        return off
 
     def _strides_of(self, block: tuple[int, ...]) -> list[int]:
         """Byte strides of an array of shape ``block`` stored C-ordered, kept per shape (asked once per
@@ -201,11 +214,9 @@ class RawReader:
         key = (first, grid)
         known = self._grids.get(key)
         if known is None:
-            origins = itertools.product(*[range(g * c, (g + n) * c, c)
-                                          for g, n, c in zip(first, grid, self.chunks, strict=True)])
-            offsets = [self._chunk_offset(o) for o in origins]
-            present = np.array([k for k, off in enumerate(offsets) if off is not None], dtype=np.int64)
-            known = (present, np.array([offsets[k] for k in present], dtype=np.int64))
+            offsets = self.locator.block(first, grid)["offset"]
+            present = np.flatnonzero(offsets >= 0).astype(np.int64)
+            known = (present, offsets[present])
             if len(self._grids) >= 256:
                 self._grids.clear()
             self._grids[key] = known
@@ -233,7 +244,11 @@ class RawReader:
         n_chunks, run_elems = math.prod(grid), math.prod(lens[k:])
         n_runs = n_chunks * math.prod(lens[:k])
         scratch_bytes = n_chunks * math.prod(lens) * item
-        if n_runs > self.GATHER_MAX_RUNS or scratch_bytes > self.GATHER_MAX_BYTES or run_elems * item < self.GATHER_MIN_RUN:
+        # one run per chunk, and many chunks (small ones): the per-chunk path would read the same
+        # runs at a few microseconds of Python each (16384 chunks of 512 bytes: 130-180 ms, here 12)
+        one_run_each = n_runs == n_chunks > self.GATHER_MAX_RUNS
+        if scratch_bytes > self.GATHER_MAX_BYTES or (
+                not one_run_each and (n_runs > self.GATHER_MAX_RUNS or run_elems * item < self.GATHER_MIN_RUN)):
             return False
         strides = self._strides_of(chunks)
         # byte offset of each run inside a chunk (C order over the leading dims)
@@ -303,9 +318,12 @@ class RawReader:
             items = [((0,) * len(shape), self.offset)]
             block = self.shape
         else:
-            origins = itertools.product(*[range((r0 // c) * c, r1, c)
-                                          for (r0, r1), c in zip(ranges, self.chunks, strict=True)])
-            items = [(o, self._chunk_offset(o)) for o in origins]  # HDF5 calls, before the reads
+            first = tuple(r0 // c for (r0, _), c in zip(ranges, self.chunks, strict=True))
+            counts = tuple(-(-r1 // c) - f for (_, r1), c, f in zip(ranges, self.chunks, first, strict=True))
+            offsets = self.locator.block(first, counts)["offset"].tolist()  # HDF5 calls, before the reads
+            origins = itertools.product(*[range(f * c, r1, c)
+                                          for f, (_, r1), c in zip(first, ranges, self.chunks, strict=True)])
+            items = [(o, off if off >= 0 else None) for o, off in zip(origins, offsets, strict=True)]
             block = self.chunks
 
         def place(item: tuple) -> None:
@@ -331,11 +349,25 @@ class RawReader:
         return out
 
 
+def _readable_directly(ds: h5py.Dataset) -> bool:
+    """True if chunk offsets HDF5 reports are byte positions in the file itself (no user block, the
+    default driver), so the file can be read at them."""
+    try:
+        return ds.file.driver == "sec2" and not ds.file.userblock_size
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def block_reader(ds: h5py.Dataset, fd: int | None) -> DirectChunkReader | RawReader | None:
-    """The fastest lock-free reader for ``ds``, or None to read through h5py."""
+    """The fastest lock-free reader for ``ds``, or None to read through h5py.
+
+    ``fd``: the file of ``ds`` opened for reading (None: read chunk bytes through HDF5 only).
+    """
     if os.environ.get("HPCDASH_NO_DIRECT_CHUNKS"):
         return None
-    direct = direct_reader(ds)
+    if fd is not None and not _readable_directly(ds):
+        fd = None
+    direct = direct_reader(ds, fd)
     if direct is not None or fd is None:
         return direct
     try:
@@ -343,17 +375,21 @@ def block_reader(ds: h5py.Dataset, fd: int | None) -> DirectChunkReader | RawRea
         if plist.get_nfilters() or plist.get_external_count():
             return None
         # contiguous data: HDF5's own sieve-buffered reads were faster than ours (measured)
-        if plist.get_layout() != h5py.h5d.CHUNKED or ds.file.userblock_size:
+        if plist.get_layout() != h5py.h5d.CHUNKED:
             return None
-        if ds.file.driver != "sec2" or ds.dtype.kind not in "biuf" or ds.dtype.names:
+        if ds.dtype.kind not in "biuf" or ds.dtype.names:
             return None
     except (OSError, ValueError, AttributeError):
         return None
     return RawReader(ds, fd)
 
 
-def direct_reader(ds: h5py.Dataset) -> DirectChunkReader | None:
-    """A :class:`DirectChunkReader` if ``ds`` is chunked with gzip (and optionally shuffle) only."""
+def direct_reader(ds: h5py.Dataset, fd: int | None = None) -> DirectChunkReader | None:
+    """A :class:`DirectChunkReader` if ``ds`` is chunked with gzip (and optionally shuffle) only.
+
+    ``fd``: the file of ``ds``, read at the chunks' offsets; only for files in which HDF5's offsets
+    are byte positions (:func:`block_reader` checks that); None reads chunk bytes through HDF5.
+    """
     if not ds.chunks or os.environ.get("HPCDASH_NO_DIRECT_CHUNKS"):
         return None
     try:
@@ -365,4 +401,4 @@ def direct_reader(ds: h5py.Dataset) -> DirectChunkReader | None:
         return None
     if ds.dtype.kind not in "biuf" or ds.dtype.names:
         return None
-    return DirectChunkReader(ds, codes)
+    return DirectChunkReader(ds, codes, fd)
