@@ -22,6 +22,10 @@ class CorruptFileError(VolumeError):
     """The file has an HDF5 signature but cannot be read (truncated or damaged)."""
 
 
+class FileBusyError(VolumeError):
+    """Another program has the file open for writing, not in SWMR mode (or ended without closing it)."""
+
+
 class MissingFileError(VolumeError):
     """The path does not exist (or cannot be read because of permissions)."""
 

@@ -84,6 +84,7 @@ from .conventions import (
 from .errors import (
     BrokenLinkError,
     CorruptFileError,
+    FileBusyError,
     FileChangedError,
     FilterMissingError,
     MissingFileError,
@@ -172,9 +173,28 @@ def open_hdf5(path: Path | str) -> h5py.File:
             # h5py.File): HDF5 refuses one file open twice with different locking flags
             return h5py.File(p, "r", **kwargs)
     except OSError as exc:
-        raise CorruptFileError(
-            f"'{name}' looks like HDF5 but cannot be opened: it is truncated or damaged ({_short(exc)})."
-        ) from None
+        if not _open_for_writing(exc):
+            raise CorruptFileError(
+                f"'{name}' looks like HDF5 but cannot be opened: it is truncated or damaged ({_short(exc)})."
+            ) from None
+    # A program has the file open for writing (HDF5 marked it so): a job writing in SWMR mode (single
+    # writer, multiple readers) lets readers in that say so; otherwise the file can be read once it is
+    # closed, and a writer that ended without closing it (killed, crashed) left the mark behind.
+    try:
+        return h5py.File(p, "r", swmr=True, locking=False, **kwargs)
+    except OSError:
+        raise FileBusyError(
+            f"'{name}' is open for writing by another program (a job still running, or one that ended "
+            "without closing it): it can be read once the writer closes it, or while it writes when it "
+            "opens the file in SWMR mode. If no program writes it any more, `h5clear -s` on the file "
+            "clears the mark.") from None
+
+
+def _open_for_writing(exc: OSError) -> bool:
+    """True if HDF5 refused to open a file because it is marked as open for writing (its superblock's
+    status flags: a writer of the newest file format has it open, or ended without closing it)."""
+    text = str(exc).lower()
+    return "already open for write" in text or "consistency flags" in text
 
 
 def _short(exc: BaseException) -> str:

@@ -209,6 +209,9 @@ class SliceState(param.Parameterized):
         self._axis_places: dict[str, int] = {}  # the slice last shown along each axis of this dataset
         self._absent = False  # the file could not be opened because it did not exist (see `appeared`)
         self._shown_at: tuple | None = None  # (axis, index, held) of the slice on screen
+        self._asked: dict[str, Any] = {}  # what the last `open` asked for (a Reload after it failed)
+        self._reopened_for: tuple | None = None  # the request read after opening a changed file again
+        self._reopen_note = ""  # said with the next slice shown
         #: why the dataset asked for in the last `open` is not the one shown ("" when it is)
         self.dataset_note = ""
         self._opener = opener
@@ -345,6 +348,8 @@ class SliceState(param.Parameterized):
         """
         path = str(path)
         self.dataset_note = ""
+        # what was asked for, until the file opens: a Reload after a failed open asks for it again
+        self._asked = {"dataset": dataset, "axis": axis, "index": index, "held": held}
         with self.suspended():
             self._close_volume()
             try:
@@ -394,11 +399,35 @@ class SliceState(param.Parameterized):
         loading indicator, while the last slice stays on screen)."""
         if not self.file:
             return False
-        ok = self.open(self.file, dataset=self.dataset, axis=self.axis, index=self.index, held=self.held,
-                       read=False)
+        if self._vol is None:  # the file did not open: what was asked for then (a link's slice)
+            ok = self.open(self.file, **self._asked, read=False)
+        else:
+            # a dimension shown at its last index stays at the last (a job that appended an iteration:
+            # the newest is shown, as when the file is first opened)
+            last = 10**12
+            held = {d: (last if i == n - 1 else i) for (d, i), n in zip(self.held.items(), self._held_lengths(), strict=True)}
+            at_end = self.index == self.param.index.bounds[1] and self.axis is not None
+            ok = self.open(self.file, dataset=self.dataset, axis=self.axis, index=last if at_end else self.index,
+                           held=held, read=False)
         if ok:
             self._request()
         return ok
+
+    def _reopen_for_step(self) -> bool:
+        """A step asked for a slice of a file that changed on disk since it was opened (a job writing
+        it): open it again at the place asked for and read it from what is on disk now (once per
+        place: if it changes again meanwhile, the slice on screen stays). False if it cannot be opened."""
+        place = (self.axis, self.index, dict(self.held))
+        if not self.open(self.file, dataset=self.dataset, axis=place[0], index=place[1], held=place[2], read=False):
+            return False
+        self._reopened_for = self.request_key()
+        self._reopen_note = f"{Path(self.file).name} changed on disk: opened again, this slice is what it holds now."
+        self._request("reopened")  # this pane alone, also while linked panes are being shown
+        return True
+
+    def _held_lengths(self) -> list[int]:
+        sizes = self.held_sizes()
+        return [sizes.get(d, 0) for d in self.held]
 
     def check_changed(self) -> bool:
         """Note (in `changed` and `notice`) that the open file was written, replaced or deleted since it
@@ -623,8 +652,11 @@ class SliceState(param.Parameterized):
             return False
         if result.error and result.changed and self.data is not None and self._shown_at is not None \
                 and self._shown_at[0] == self.axis and os.path.exists(self.file):
-            # the file changed on disk (a job writing it): the slice on screen stays, the slider goes
-            # back to it, and the notice says to press Reload, rather than an error in its place
+            if result.key != self._reopened_for and self._reopen_for_step():
+                return True
+            # the file changed again while it was read after opening it again: the slice on screen
+            # stays, the slider goes back to it, and the notice says to press Reload, rather than an
+            # error in its place
             with self.suspended():
                 self.param.update(index=self._shown_at[1], held=dict(self._shown_at[2]))
             self.param.update(readout=self._make_readout(), changed=True, notice=self._changed_notice())
@@ -640,8 +672,9 @@ class SliceState(param.Parameterized):
         self.shown_extra = result.extra
         own, notice = self.color_range(result.volume_range, data=result.data, stats=self._stats)
         self.own_clim = own
+        reopened, self._reopen_note = self._reopen_note, ""
         self.param.update(data=result.data, error="", readout=self._make_readout(), clim=clim or own,
-                          notice=self._with_notes(notice), changed=False)
+                          notice=self._with_notes(" ".join(filter(None, [reopened, notice]))), changed=False)
         return True
 
     def own_range_for(self, result: SliceResult) -> tuple[float, float] | None:
@@ -1380,8 +1413,9 @@ class ExplorerState(param.Parameterized):
 
     def _pane_request(self, pane: SliceState, reason: str | list[SliceState] = "dataset") -> None:
         """A pane wants a new slice. Linked axis/slice moves are requested by `_pane_changed`, for all
-        linked panes in one concurrent batch."""
-        if self._propagating:
+        linked panes in one concurrent batch; "reopened": a pane that opened its changed file again
+        while a batch was shown reads its slice on its own."""
+        if self._propagating and reason != "reopened":
             return
         if isinstance(reason, list):
             panes = [pane] + reason

@@ -202,12 +202,14 @@ def test_a_plane_has_no_slice_controls_and_a_lost_file_no_exports(tmp_path):
     assert all(w.disabled for w in view.exports.buttons.values())
 
 
-def test_a_step_after_the_file_changed_keeps_slider_and_slice_where_they_were(tmp_path):
-    """A job wrote to the file shown; a step then (read at once, as in a notebook) is refused: the
-    slider and the slice stay where they were, the pane says to press Reload, and nothing loops."""
+def test_a_step_after_the_file_changed_reads_it_again(tmp_path):
+    """A job wrote to the file shown; a step then (read at once, as in a notebook) opens the file
+    again and shows the slice asked for from what it holds now, and says so; nothing loops."""
     import subprocess
     import sys
     from pathlib import Path
+
+    import numpy as np
 
     import hpcdash
     from hpcdash.explorer.state import SliceState
@@ -223,8 +225,12 @@ def test_a_step_after_the_file_changed_keeps_slider_and_slice_where_they_were(tm
     subprocess.run([sys.executable, "-c", job, str(path)], check=True, timeout=120,
                    cwd=Path(__file__).resolve().parents[2])
     view.state.index = at + 1
-    assert view.state.index == at and view.slice_w.index == at and view.state.data is shown
-    assert view.state.error == "" and "Reload shows what was written" in view.state.notice
+    assert view.state.index == at + 1 and view.slice_w.index == at + 1 and view.state.data is not shown
+    np.testing.assert_array_equal(view.state.data.values, model(1)[at + 1])
+    assert view.state.error == "" and "changed on disk: opened again" in view.state.notice
+    assert view.state.param.dataset.objects == ["/m", "/m2"] and not view.state.changed
+    view.state.index = at + 2  # the next step: no note
+    assert "changed on disk" not in view.state.notice
 
 
 def test_comparison_is_drawn_true_to_shape(data_root):

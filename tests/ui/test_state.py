@@ -634,8 +634,8 @@ def test_load_keeps_the_summary_taken_while_rasterizing(data_root: Path, monkeyp
 
 
 def test_reload_shows_what_a_job_wrote_and_keeps_the_view(tmp_path: Path):
-    """After a job added a dataset to the open file, the pane says the file changed; reload opens it
-    again with the same dataset, axis, slice and colours, and lists the new dataset."""
+    """After a job added a dataset to the open file, the pane says the file changed; a step opens it
+    again (the new dataset listed) and so does Reload, with the same dataset, axis, slice and colours."""
     import subprocess
     import sys
 
@@ -656,12 +656,15 @@ def test_reload_shows_what_a_job_wrote_and_keeps_the_view(tmp_path: Path):
     assert done.returncode == 0, done.stderr[-500:]
     assert s.check_changed() and s.changed and "Reload" in s.notice  # noticed before any read
     assert s.data is not None and s.error == ""                      # the shown slice stays
-    shown = s.data
-    s.index = 4  # a step: the read is refused; the slice shown stays, the slider goes back to it
-    assert s.error == "" and s.data is shown and s.changed and "Reload" in s.notice
-    assert s.index == 3 and "slice 4 of" in s.readout
-    assert s.reload()
-    assert s.error == "" and not s.changed and s.param.dataset.objects == ["/iter_01", "/iter_02"]
+    s.index = 4  # a step: the file is opened again and the slice asked for read from it
+    assert s.error == "" and not s.changed and "opened again" in s.notice and s.index == 4
+    assert s.param.dataset.objects == ["/iter_01", "/iter_02"] and "slice 5 of" in s.readout
+    np.testing.assert_allclose(s.data.values, model(1)[:, 4, :], rtol=1e-6)
+    s.index = 3
+    subprocess.run([sys.executable, "-c", job.replace("iter_02", "iter_03"), str(path)], check=True, timeout=120,
+                   cwd=Path(__file__).resolve().parents[2])
+    assert s.check_changed() and s.reload()
+    assert s.error == "" and not s.changed and s.param.dataset.objects == ["/iter_01", "/iter_02", "/iter_03"]
     assert (s.dataset, s.axis, s.index, s.cmap, s.scale) == ("/iter_01", "y", 3, "magma", "log")
     np.testing.assert_allclose(s.data.values, model(1)[:, 3, :], rtol=1e-6)
     s.index = 4
