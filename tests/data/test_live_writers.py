@@ -80,13 +80,20 @@ def test_a_file_written_in_swmr_mode_is_shown_while_the_job_writes(tmp_path):
 
 
 def test_a_file_open_for_writing_otherwise_says_so_and_opens_once_closed(tmp_path):
+    """...and a pane a link opened on it then opens, on Reload, at the place the link asked for."""
+    from hpcdash.explorer.state import SliceState
+
     path = tmp_path / "busy.h5"
     proc = _writer(path, "plain")
     try:
         with pytest.raises(FileBusyError, match=r"^'busy.h5' is open for writing by another program \(a job"):
             open_volume(path)
+        pane = SliceState(str(path), root=str(tmp_path), axis="dim_3", index=4)
+        assert "is open for writing by another program" in pane.error and pane.data is None
     finally:
         assert _next(proc, "") == "closed"
         proc.wait(timeout=30)
     with open_volume(path) as vol:
         np.testing.assert_array_equal(vol.slice(0, 0).values, np.zeros((5, 6), "f4"))
+    assert pane.reload() and pane.error == ""
+    assert (pane.axis, pane.index) == ("dim_3", 4) and pane.data.shape == (4, 5)
