@@ -144,7 +144,8 @@ def write_demo_runs(
             "regularisation": "smoothness (alpha_s=1e-4, alpha_x=alpha_y=alpha_z=1), reference 0.01 S/m",
             "model_kind": "recovered",
         }
-        path = out / f"inversion_beta_{beta:.3g}.h5"
+        # no "+" in the name (3.16e3, not 3.16e+03): in a hand-written link's query "+" reads as a space
+        path = out / f"inversion_beta_{beta:.3g}.h5".replace("e+0", "e").replace("e+", "e")
         paths.append(_write_model(path, mesh, rec, attrs, chunks))
     if include_true:
         attrs = {"survey": SURVEY, "model_kind": "true"}

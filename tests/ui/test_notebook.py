@@ -63,7 +63,7 @@ def run_cluster_notebook(tmp_path: Path, monkeypatch, backend: str, queue: str =
     assert "Cores per job" in view and "Job script" in view and "cdn.bokeh.org" not in view
     assert text(code[3]).startswith("workers connected: 2 workers, 2 cores")
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
-    assert runs == ["source_x_+0m.h5", "source_x_+60m.h5", "source_x_-60m.h5"]  # no temporaries left
+    assert runs == ["source_x_-60m.h5", "source_x_0m.h5", "source_x_60m.h5"]  # no temporaries left
     assert text(code[4]).strip().splitlines()[-1].startswith("3/3 ")
     explorer = html(code[5])
     assert "Normal axis" in explorer and "A - B" in explorer and "source_x_-60m.h5" in explorer
