@@ -81,6 +81,9 @@ def named_path(root: Path | str, path: Path | str, cwd: Path | str | None = None
             tried.append(Path(os.path.normpath(real_root / text)))
     found = next((t for t in tried if os.path.exists(t)), None)
     if found is None:
+        later = [t for t in tried if _within(Path(os.path.realpath(t)), real_root)]
+        if not later:  # it could never be opened, even once written
+            raise PathOutsideRootError(f"{tried[0]} does not exist, and it is outside the root folder {real_root}.")
         if os.path.isabs(text):
             raise MissingFileError(f"{tried[0]} does not exist.")
         if len(tried) == 1:
@@ -93,6 +96,10 @@ def named_path(root: Path | str, path: Path | str, cwd: Path | str | None = None
         leads = "" if real == found else f" (it leads to {real})"
         raise PathOutsideRootError(f"{found} is outside the root folder {real_root}{leads}.")
     return real
+
+
+def _within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
 
 
 def default_root(paths: Iterable[Path | str], cwd: Path | str | None = None) -> Path:

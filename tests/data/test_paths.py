@@ -142,6 +142,10 @@ def test_named_path_names_every_path_tried_when_it_exists_nowhere(tree, tmp_path
                                                f"relative to the working directory, which is the root folder"):
         named_path(root, "nosuch.h5", cwd=root)
     with pytest.raises(MissingFileError, match="^/nowhere/x.h5 does not exist.$"):
+        named_path("/", "/nowhere/x.h5", cwd=tmp_path)
+    # missing and outside the root: it could never be opened, which is what is said
+    with pytest.raises(PathOutsideRootError, match=f"^/nowhere/x.h5 does not exist, and it is outside the root "
+                                                   f"folder {re.escape(real_root)}.$"):
         named_path(root, "/nowhere/x.h5", cwd=tmp_path)
     with pytest.raises(MissingFileError):
         named_path(root, "dangling", cwd=root)  # a symlink to nothing exists nowhere either

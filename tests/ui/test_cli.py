@@ -74,6 +74,10 @@ def test_serve_says_at_start_which_paths_it_cannot_open(tmp_path: Path, monkeypa
     assert cli.opened_path("here.h5", str(root)) is None
     assert capsys.readouterr().err == (f"hpcdash: {tmp_path}/here.h5 is outside the root folder {root}. It will "
                                        "not be opened (--root chooses another folder).\n")
+    # a file that does not exist and never could be opened: not promised for later
+    assert cli.opened_path("../later.h5", str(root)) is None
+    assert capsys.readouterr().err == (f"hpcdash: {tmp_path.parent}/later.h5 does not exist, and it is outside the "
+                                       f"root folder {root}. It will not be opened (--root chooses another folder).\n")
 
 
 def test_bench_passes_its_arguments_to_the_benchmark(capsys):
