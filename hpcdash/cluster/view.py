@@ -801,8 +801,8 @@ def cluster_tab(ctx) -> ClusterView:
     open_runs = None
     if explorer is not None:
         def open_runs(paths: list[Path]) -> None:
-            for p in paths:
-                explorer.open(p, background=True)
+            for i, p in enumerate(paths):  # the first of them scrolled into view
+                explorer.open(p, background=True, reveal=i == 0)
             show_tab = ctx.shared.get("show_tab")  # the app's tabs, where there are some
             if show_tab is not None:
                 show_tab("Explorer")

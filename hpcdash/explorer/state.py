@@ -1160,6 +1160,8 @@ class ExplorerState(param.Parameterized):
     compare_b = param.Integer(default=1, bounds=(0, None), label="B")
 
     message = param.String(default="", doc="Last message about opening files (plain text).")
+    reveal = param.Parameter(default=None, doc="The pane a user just asked to open (`open(reveal=True)`): "
+                             "views bring it into view.")
     comparison = param.Parameter(default=None, doc="The difference / ratio slice (xarray.DataArray) or None.")
     comparison_error = param.String(default="")
     comparison_clim = param.Tuple(default=(-1.0, 1.0), length=2)
@@ -1232,8 +1234,9 @@ class ExplorerState(param.Parameterized):
         return Path(safe_path(self.root, path))
 
     def open(self, path: str | os.PathLike, *, background: bool = False, deadline: float | None = None,
-             **settings) -> SliceState | None:
+             reveal: bool = False, **settings) -> SliceState | None:
         """Open `path` in a new pane. Paths outside `root` are refused with a message (returns None).
+        ``reveal``: a user asked for it (the file browser, the Cluster tab's runs): `reveal` names it.
 
         The pane's first slice is read once the pane has joined the others (with Link on it shows
         their axis and slice): at once, or with ``background=True`` through `loader` (in a served
@@ -1252,6 +1255,8 @@ class ExplorerState(param.Parameterized):
         if settings and not pane.error:
             pane.apply_settings(settings, read=False)
         self.add_pane(pane)
+        if reveal:
+            self.reveal = pane
         # opening a file twice may be meant (two axes of one run); said, in case it was not
         self.message = " ".join(filter(None, [
             f"{real.name} was already open in pane {already[0]}; pane {len(self.panes)} shows it too."

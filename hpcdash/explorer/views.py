@@ -9,6 +9,7 @@ layer; views only render what it produced.
 from __future__ import annotations
 
 import html
+import itertools
 import os
 import re
 import weakref
@@ -585,6 +586,28 @@ class ExportButtons(pn.viewable.Viewer):
         return io.BytesIO(payload)
 
 
+_PANE_NUMBERS = itertools.count(1)
+
+#: Scrolls the page to the pane whose CSS class `cb_obj.value` names, once its view is drawn (a pane
+#: just added is drawn a moment after the layout changed).
+_REVEAL_PANE = """
+const want = cb_obj.value
+if (!want)
+  return
+let tries = 0
+const go = () => {
+  const v = Bokeh.index.query_one((v) => v.model.css_classes != null && v.model.css_classes.includes(want))
+  if (v != null && v.el.isConnected && v.el.getBoundingClientRect().height > 0) {
+    v.el.scrollIntoView({behavior: "smooth", block: "start"})
+    return
+  }
+  if (++tries < 30)
+    setTimeout(go, 100)
+}
+setTimeout(go, 50)
+"""
+
+
 class SliceView(pn.viewable.Viewer):
     """One pane: title, controls, readout, messages, datashaded slice, export."""
 
@@ -595,6 +618,8 @@ class SliceView(pn.viewable.Viewer):
     def __init__(self, state: SliceState, **params):
         super().__init__(state=state, **params)
         s = state
+        #: a CSS class naming this pane on the page (to bring it into view)
+        self.anchor = f"hpcdash-pane-{next(_PANE_NUMBERS)}"
         self.dataset_w = pn.widgets.Select.from_param(s.param.dataset, label="Dataset", width=215, css_classes=["hpcdash-dataset"])
         self.axis_w = pn.widgets.Select.from_param(s.param.axis, label="Normal axis", width=100, css_classes=["hpcdash-axis"])
         # the slider shows slice numbers 1 to n, like the readout ("slice 65 of 128"); linked to
@@ -681,7 +706,7 @@ class SliceView(pn.viewable.Viewer):
             self.notice_pane,
             self.plot_box,
             export_row,
-            css_classes=["hpcdash-pane"], sizing_mode="stretch_width", stylesheets=STYLESHEETS,
+            css_classes=["hpcdash-pane", self.anchor], sizing_mode="stretch_width", stylesheets=STYLESHEETS,
         )
         self._sync_controls()
 
@@ -1241,7 +1266,7 @@ class FileBrowser(pn.viewable.Viewer):
         with pn.io.hold():
             for name, is_dir in chosen:
                 if not is_dir:
-                    self.explorer.open(os.path.join(self.explorer.root, self.cwd, name), background=True)
+                    self.explorer.open(os.path.join(self.explorer.root, self.cwd, name), background=True, reveal=True)
 
     def _open_path(self, path: str) -> None:
         """A file opens in a new pane, a folder is listed; a path that names neither gets a message
@@ -1264,7 +1289,7 @@ class FileBrowser(pn.viewable.Viewer):
         if not real.exists():
             self._show_message(f"{path} does not exist in the root folder.")
             return
-        self.explorer.open(real, background=True)
+        self.explorer.open(real, background=True, reveal=True)
 
 
 def _entry_name(entry) -> tuple[str, bool]:
@@ -1309,6 +1334,11 @@ class ExplorerView(pn.viewable.Viewer):
                                       css_classes=["hpcdash-empty"], sizing_mode="stretch_width",
                                       stylesheets=STYLESHEETS)
         self.main = pn.Column(sizing_mode="stretch_width")
+        # the pane a user just opened (file browser, Cluster tab) is scrolled into view: new panes go
+        # below the others, off-screen on a page of two panes
+        self._reveal = pn.widgets.TextInput(value="", visible=False, css_classes=["hpcdash-reveal"])
+        self._reveal.jscallback(value=_REVEAL_PANE)
+        explorer.param.watch(self._on_reveal, ["reveal"])
         # wraps onto a second line on a narrow screen (A and B ran off its right edge at 800 px)
         self.controls = pn.FlexBox(self.link_w, self.layout_w, self.compare_w, self.a_w, self.b_w,
                                    flex_wrap="wrap", align_items="flex-start", sizing_mode="stretch_width",
@@ -1324,7 +1354,7 @@ class ExplorerView(pn.viewable.Viewer):
         self._url_pending = False
         self._on_panes()
         # the comparison stands above the panes: choosing "difference" shows it where the user looks
-        self._layout = pn.Column(self.controls, self.comparison, self.main, sizing_mode="stretch_width")
+        self._layout = pn.Column(self.controls, self.comparison, self.main, self._reveal, sizing_mode="stretch_width")
         if served:
             # a job writing to a shown file lights the pane's Reload button without a user action
             pn.state.add_periodic_callback(self._check_files, period=CHANGE_CHECK_MS)
@@ -1353,6 +1383,12 @@ class ExplorerView(pn.viewable.Viewer):
     def sidebar(self) -> pn.viewable.Viewable:
         """The file browser, for a template's sidebar."""
         return self.browser
+
+    def _on_reveal(self, event) -> None:
+        view = self._views.get(id(event.new)) if event.new is not None else None
+        if view is not None:
+            self._reveal.value = ""  # the same pane again scrolls again
+            self._reveal.value = view.anchor
 
     def view_for(self, pane: SliceState) -> SliceView:
         """The SliceView drawing `pane`."""

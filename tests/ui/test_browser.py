@@ -545,6 +545,21 @@ def test_the_comparison_zooms_with_the_linked_panes(page: Page, hpcdash_server, 
     assert console_errors == []
 
 
+def test_a_file_opened_from_the_browser_is_scrolled_into_view(page: Page, hpcdash_server, console_errors):
+    """Two panes fill the screen; a third opened from the file browser goes below them: the page
+    scrolls to it."""
+    open_view(page, hpcdash_server, file="a.h5", file2="b.h5", link="0")
+    page.set_viewport_size({"width": 1000, "height": 700})  # one pane a row: the third is far below
+    expect(readout(page, 1)).to_contain_text("of 12)", timeout=LOAD)
+    page.locator(".hpcdash-browser select").select_option("c.h5")
+    page.get_by_role("button", name="Open", exact=True).click()
+    expect(readout(page, 2)).to_contain_text("(slice", timeout=LOAD)
+    page.wait_for_timeout(1500)  # drawn, then the smooth scroll
+    top = pane(page, 2).bounding_box()["y"]
+    assert 0 <= top < 700 / 2, top
+    assert console_errors == []
+
+
 def test_files_opened_from_the_browser_zoom_together(page: Page, hpcdash_server, console_errors):
     """Two runs opened one after the other from the file browser (drawn after the page was built):
     with Link on, Ctrl+wheel on one zooms the other too, and the URL keeps both zooms; Compare's B is
