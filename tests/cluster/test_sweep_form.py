@@ -196,7 +196,7 @@ def test_opening_runs_from_the_app_switches_to_the_explorer(tmp_path):
     class Explorer:
         opened: list = []
 
-        def open(self, path, background=False):
+        def open(self, path, background=False, reveal=False):
             self.opened.append(Path(path))
 
     seen = {}
