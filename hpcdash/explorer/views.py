@@ -423,6 +423,8 @@ const ui = view == null ? null : view._noUiSlider
 if (ui == null)
   return
 slider.__hpcdash_aria = ui
+// the handle's accessible name: the slider's label ("Slice", a held dimension's name)
+view.slider_el.querySelectorAll(".noUi-handle").forEach((h) => h.setAttribute("aria-label", slider.title || "Slice"))
 ui.on("update.hpcdash-aria", (values, i, unencoded) => {
   const handles = view.slider_el.querySelectorAll(".noUi-handle")
   handles.forEach((h, k) => h.setAttribute("aria-valuetext", String(Math.round(unencoded[k]))))

@@ -140,6 +140,7 @@ def test_axis_slider_and_colormap_change_readout_and_image(page: Page, hpcdash_s
     # what a screen reader announces is the number the page shows, from the start
     aria = pane(page, 0).locator(".hpcdash-slice .noUi-handle").first
     assert aria.get_attribute("aria-valuetext") == str(slice_number(ro))
+    assert aria.get_attribute("aria-label") == "Slice"
 
     # normal axis: z -> x (non-uniform tensor axis, QuadMesh)
     pane(page, 0).locator(".hpcdash-axis select").select_option("x")
