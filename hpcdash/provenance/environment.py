@@ -14,7 +14,13 @@ from importlib import metadata
 from packaging.requirements import InvalidRequirement, Requirement
 
 #: not pinned in a bundle: build tools, and the Jupyter server stack a Binder image brings itself
-_UNPINNED = {"pip", "setuptools", "wheel"}
+_UNPINNED = {"pip", "setuptools", "wheel",
+             # the notebook server and its kernel protocol: Binder's image runs its own, which pip would
+             # replace inside the running JupyterLab's environment; what hpcdash needs of them is in its
+             # own requirements (>= bounds), which pip still meets
+             "jupyter-server", "jupyter-server-terminals", "jupyter-server-proxy", "jupyterlab",
+             "jupyterlab-server", "notebook", "notebook-shim", "jupyter-client", "jupyter-core", "jupyter-events",
+             "jupyter-lsp", "ipykernel", "tornado", "pyzmq", "traitlets", "terminado", "nbconvert"}
 
 
 def _canonical(name: str) -> str:

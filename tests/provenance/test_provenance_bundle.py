@@ -609,7 +609,7 @@ def test_the_bundles_instructions_install_what_their_commands_run(session, tmp_p
     assert named == ["jupyterlab", "ipykernel"]
     pins = [line.split("==")[0] for line in (folder / "requirements.txt").read_text().split()]
     assert not {"jupyterlab", "ipykernel"} & {p.lower() for p in pins}  # the pins stay what ran
-    installed = [*pins, *named]
+    installed = [*pins, *_with_requirements(metadata, named)]  # pip brings what JupyterLab needs too
     scripts = {
         ep.name
         for name in installed
@@ -624,6 +624,24 @@ def test_the_bundles_instructions_install_what_their_commands_run(session, tmp_p
         if exe == "jupyter":  # `jupyter lab` runs the jupyter-lab program
             assert f"jupyter-{args[0]}" in scripts
     assert "ipykernel" in named  # the notebook's python3 kernel in the venv
+
+
+def _with_requirements(metadata, names: list[str]) -> list[str]:
+    """`names` and every distribution they require, as installed here."""
+    from packaging.requirements import Requirement
+
+    out, todo = [], list(names)
+    while todo:
+        name = todo.pop()
+        if name.lower() in out:
+            continue
+        out.append(name.lower())
+        try:
+            requires = metadata.distribution(name).requires or []
+        except metadata.PackageNotFoundError:
+            continue
+        todo += [Requirement(r).name for r in requires if "extra ==" not in r]
+    return out
 
 
 def _entry_points(metadata, name: str) -> list:
