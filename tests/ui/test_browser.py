@@ -1106,3 +1106,34 @@ def test_a_slow_file_in_the_url_does_not_hold_the_page(page: Page, hpcdash_serve
     expect(readout(page)).to_have_text(re.compile(r"slice \d+ of 128"))
     plot_pixels(page)  # drawn
     assert console_errors == []
+
+
+def test_a_run_stored_x_y_z_is_drawn_like_the_same_run_stored_z_y_x(page: Page, hpcdash_server, data_root: Path,
+                                                                     console_errors):
+    """A model stored (x, y, z) opens cut across depth and shows the picture of the same model stored
+    (z, y, x), map and section alike: depth up, north up, east across; the two zoom together and
+    compare as equal (it showed x up and y across, depth across in sections, and Compare called the
+    grids different)."""
+    from tests.ui.hdf5_files import write_ordered
+
+    write_ordered(data_root / "orient_zyx.h5", "zyx")
+    write_ordered(data_root / "orient_xyz.h5", "xyz")
+    compared = page.locator(".hpcdash-compare canvas").first
+    for axis in ("z", "y"):
+        query = dict(axis=axis, axis2=axis) if axis != "z" else {}
+        open_view(page, hpcdash_server, file="orient_zyx.h5", file2="orient_xyz.h5", compare="difference", **query)
+        for i in (0, 1):
+            expect(readout(page, i)).to_contain_text(f"{axis} = ", timeout=LOAD)
+        expect(compared).to_be_visible(timeout=STEP)
+        expect(page.get_by_text("The grids differ")).to_have_count(0)
+        page.wait_for_timeout(1500)
+        a, b = plot_pixels(page, 0), plot_pixels(page, 1)
+        assert changed_fraction(a, b) < 0.01, f"the {axis}-slices of one model are drawn differently"
+        assert page.evaluate(FIGURE_RANGES)[0]["y"] == page.evaluate(FIGURE_RANGES)[1]["y"]
+    # zoom one pane: the other follows (the same place), and the comparison with them
+    for _ in range(2):
+        ctrl_wheel(page, pane(page, 0).locator(".hpcdash-plot canvas").first, -100)
+        page.wait_for_timeout(400)
+    ranges = [tuple(r["x"] + r["y"]) for r in page.evaluate(FIGURE_RANGES)]
+    assert len(ranges) == 3 and len(set(ranges)) == 1, ranges
+    assert console_errors == []
