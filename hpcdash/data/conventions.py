@@ -170,6 +170,8 @@ class Axis:
     long_name: str | None = None
     #: "vertical", "north", "east" or None (see :func:`dim_role`)
     role: str | None = None
+    #: CF ``positive`` of a vertical coordinate, "up" or "down" (None when the file does not say)
+    positive: str | None = None
 
 
 #: Spatial roles of a dimension, as :func:`dim_role` gives them.
@@ -242,6 +244,15 @@ def plane_order(dims: tuple[str, str] | list[str], roles: dict[str, str | None])
     return a, b
 
 
+def vertical_positive(attrs: dict[str, Any]) -> str | None:
+    """CF ``positive`` of a coordinate, "up" or "down" (None when absent or neither)."""
+    value = attrs.get("positive")
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    value = value.strip().lower() if isinstance(value, str) else ""
+    return value if value in ("up", "down") else None
+
+
 def _basename(name: str | None) -> str | None:
     if not name:
         return None
@@ -287,15 +298,15 @@ def _axis_from_dataset(coord: h5py.Dataset, name: str, n: int, read_values: bool
     units = attr_str(coord, "units")
     long_name = attr_str(coord, "long_name")
     cf = {key: attr(coord, key) for key in ("axis", "positive", "standard_name", "units")}
-    role = role_from_attrs(cf)
+    role, positive = role_from_attrs(cf), vertical_positive(cf)
     if not read_values:
-        return Axis(name, None, None, units, long_name, role)
+        return Axis(name, None, None, units, long_name, role, positive)
     values = _read_1d(coord)
     if values is None:
         return None
     if values.shape[0] == n + 1:
-        return Axis(name, 0.5 * (values[1:] + values[:-1]), values, units, long_name, role)
-    return Axis(name, values, _bounds_edges(coord, n), units, long_name, role)
+        return Axis(name, 0.5 * (values[1:] + values[:-1]), values, units, long_name, role, positive)
+    return Axis(name, values, _bounds_edges(coord, n), units, long_name, role, positive)
 
 
 def _scale_axis(ds: h5py.Dataset, i: int, read_values: bool) -> Axis | None:

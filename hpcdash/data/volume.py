@@ -473,7 +473,8 @@ class Volume:
     Attributes: ``path``, ``name`` (path in the file), ``shape``, ``ndim``, ``dtype``
     (stored dtype), ``dims``, ``coords`` (dim -> float64 cell centres; ``index_dims``: those the file
     gives none, whose coords are 0 to n-1), ``coord_units``, ``dim_roles`` (dim -> "vertical",
-    "north", "east" or None: :func:`hpcdash.data.conventions.dim_role`),
+    "north", "east" or None: :func:`hpcdash.data.conventions.dim_role`), ``positive_down`` (the
+    vertical dims whose coordinate says ``positive="down"``: depth, drawn increasing downwards),
     ``attrs``, ``units``, ``long_name``, ``chunks``, ``compression``.
     """
 
@@ -584,6 +585,7 @@ class Volume:
         self.index_dims: frozenset[str] = frozenset(a.name for a in axes if a.centres is None)
         self.coord_long_names: dict[str, str | None] = {a.name: a.long_name for a in axes}
         self.dim_roles: dict[str, str | None] = {a.name: a.role for a in axes}
+        self.positive_down: frozenset[str] = frozenset(a.name for a in axes if a.positive == "down")
         self.attrs: dict[str, Any] = decoded_attrs(ds)
         self.units: str | None = attr_str(ds, "units")
         self.long_name: str | None = attr_str(ds, "long_name")

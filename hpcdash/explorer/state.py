@@ -760,6 +760,15 @@ class SliceState(param.Parameterized):
             return float(index)
         return float(coords[index])
 
+    @property
+    def depth_down(self) -> bool:
+        """True when the slice's vertical axis is a depth (its coordinate says CF ``positive="down"``):
+        it is drawn increasing downwards, the surface at the top."""
+        vol = self._vol
+        if vol is None or self.data is None:
+            return False
+        return self.data.dims[0] in (getattr(vol, "positive_down", None) or ())
+
     def same_units(self) -> bool:
         """True when both plane axes carry the same (known) units: draw with data aspect 1."""
         vol = self._vol

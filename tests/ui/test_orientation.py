@@ -1,17 +1,20 @@
 """Slices are drawn by their dimensions' roles, not by the order the file stores them in: depth up the
-screen, north up and east across a map. Real files written by h5py and xarray (h5netcdf), real reads,
-no browser."""
+screen, north up and east across a map; CF ``positive="down"`` depth increases downwards. Real files
+written by h5py and xarray (h5netcdf), real reads, no browser."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from PIL import Image
 
 from hpcdash.data import open_volume
 from hpcdash.data.conventions import dim_role, plane_order
+from hpcdash.explorer import export
 from hpcdash.explorer.state import ExplorerState, SliceState, compare_slices, default_axis
 from tests.ui.hdf5_files import ORIENT_X, ORIENT_Y, ORIENT_Z, write_ordered, zyx_model
 
@@ -139,3 +142,30 @@ def test_an_n_d_run_stored_t_x_y_z_opens_on_depth_with_time_held(tmp_path: Path)
     assert s.axis == "z" and s.held == {"t": 2}
     assert s.data.dims == ("y", "x")
     np.testing.assert_array_equal(s.data.values, zyx_model()[s.index] + 2000)
+
+
+def test_positive_down_depth_increases_downwards(tmp_path: Path):
+    depth = -Z  # 5 .. 55 m
+    path = write_ordered(tmp_path / "depth.h5", "zyx", {"z": "depth"}, {"z": {"positive": "down"}}, z=depth)
+    s = SliceState(str(path))
+    assert s.axis == "depth" and not s.depth_down  # a map: no depth axis on screen
+    s.axis = "y"
+    assert s.data.dims == ("depth", "x") and s.depth_down
+    np.testing.assert_array_equal(s.data["depth"].values, depth)  # the readout and hover keep depth
+    # positive="up" (or none): drawn upwards, as before
+    up = SliceState(str(write_ordered(tmp_path / "up.h5", "xyz", attrs={"z": {"positive": "up"}})))
+    up.axis = "y"
+    assert up.data.dims == ("z", "x") and not up.depth_down
+    # the PNG export draws the surface at the top too: the shallowest row (lowest values) on top
+    s.range_mode = "fixed"
+    s.param.update(vmin=0.0, vmax=float(zyx_model().max()))
+    greys = [f"#{v:02x}{v:02x}{v:02x}" for v in range(256)]
+    png = Image.open(io.BytesIO(export.slice_png(s.data, greys, s.clim, y_down=True)))
+    plain = Image.open(io.BytesIO(export.slice_png(s.data, greys, s.clim)))
+    g, h = np.asarray(png.convert("L"), float), np.asarray(plain.convert("L"), float)
+    col = 80 + 200  # a column inside the picture (the frame starts 80 px in)
+    rows = [r for r in range(g.shape[0]) if 0 < g[r, col] < 255]  # inside the frame (black on white)
+    top, bottom = rows[0] + 3, rows[-1] - 3
+    assert g[top, col] < g[bottom, col]  # shallow (small values, dark) at the top
+    assert h[top, col] > h[bottom, col]  # drawn upwards: deep at the top
+    assert g[top, col] == pytest.approx(h[bottom, col], abs=2)
