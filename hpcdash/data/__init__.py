@@ -9,6 +9,7 @@ Typical use::
     infos = find_volumes("run1.h5")            # default pick first (infos[0].is_default)
     with open_volume("run1.h5") as vol:        # keeps the file open; close() or `with`
         da = vol.slice("z", 40)                # xarray.DataArray (y, x) with coords + units
+        da = vol.display_slice("z", 40)        # its dims as drawn: depth / north up, east across
         vol.prefetch("z", 40, +1)              # read-ahead while the user looks
         vmin, vmax = vol.value_range()         # whole-volume range, cheap, cached
 

@@ -17,11 +17,18 @@ Axis resolution, per dimension, first match wins:
 A 1-D coordinate of length ``n`` holds cell centres; of length ``n + 1`` cell edges
 (NeXus histogram data); a CF ``bounds`` attribute naming an ``(n, 2)`` dataset gives the
 edges explicitly.
+
+Each dimension also gets a spatial role when one can be told (:func:`dim_role`): "vertical",
+"north" or "east", from the coordinate's CF attributes (``axis``, ``positive``,
+``standard_name``, ``units`` in degrees north/east), else from its name (z, depth, elevation;
+y, northing, lat; x, easting, lon). :func:`plane_order` uses the roles to put a slice's
+vertical dimension up the screen and its east one across, whatever the storage order.
 """
 
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -161,6 +168,89 @@ class Axis:
     edges: np.ndarray | None  # None: derived from centres
     units: str | None = None
     long_name: str | None = None
+    #: "vertical", "north", "east" or None (see :func:`dim_role`)
+    role: str | None = None
+    #: CF ``positive`` of a vertical coordinate, "up" or "down" (None when the file does not say)
+    positive: str | None = None
+
+
+#: Spatial roles of a dimension, as :func:`dim_role` gives them.
+VERTICAL, NORTH, EAST = "vertical", "north", "east"
+#: Words of a dimension's name (case-insensitive; "z", "z_centres", "depth_m" all count) per role.
+ROLE_NAMES: dict[str, frozenset[str]] = {
+    VERTICAL: frozenset({"z", "depth", "elevation", "elev", "height", "altitude", "alt", "level", "lev"}),
+    NORTH: frozenset({"y", "northing", "north", "lat", "latitude"}),
+    EAST: frozenset({"x", "easting", "east", "lon", "long", "longitude"}),
+}
+_CF_AXIS = {"Z": VERTICAL, "Y": NORTH, "X": EAST}
+_CF_STANDARD_NAMES = {
+    VERTICAL: {"depth", "height", "altitude", "height_above_mean_sea_level", "depth_below_geoid",
+               "model_level_number", "air_pressure"},
+    NORTH: {"latitude", "grid_latitude", "projection_y_coordinate"},
+    EAST: {"longitude", "grid_longitude", "projection_x_coordinate"},
+}
+
+
+def role_from_attrs(attrs: dict[str, Any]) -> str | None:
+    """A dimension's role from its coordinate's CF attributes: ``axis`` ("Z", "Y", "X"), a
+    ``positive`` attribute (only vertical coordinates carry one), ``standard_name``, or
+    ``units`` in degrees north / east; None when they say nothing about it."""
+    def text(key: str) -> str:
+        value = attrs.get(key)
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        return value.strip() if isinstance(value, str) else ""
+
+    axis = text("axis").upper()
+    if axis in _CF_AXIS:
+        return _CF_AXIS[axis]
+    if text("positive").lower() in ("up", "down"):
+        return VERTICAL
+    standard = text("standard_name").lower()
+    for role, names in _CF_STANDARD_NAMES.items():
+        if standard in names:
+            return role
+    units = text("units").lower().replace(" ", "_")
+    if units in ("degrees_north", "degree_north", "degree_n", "degrees_n", "degreen", "degreesn"):
+        return NORTH
+    if units in ("degrees_east", "degree_east", "degree_e", "degrees_e", "degreee", "degreese"):
+        return EAST
+    return None
+
+
+def role_from_name(name: str) -> str | None:
+    """A dimension's role from its name: one of its words (split at anything but letters) names
+    exactly one role ("z", "depth_m", "Easting", "lat"); None otherwise ("dim_0", "time", "xy")."""
+    words = set(re.split(r"[^a-z]+", name.lower())) - {""}
+    roles = {role for role, names in ROLE_NAMES.items() if words & names}
+    return roles.pop() if len(roles) == 1 else None
+
+
+def dim_role(name: str, attrs: dict[str, Any] | None = None) -> str | None:
+    """The spatial role of a dimension: "vertical", "north", "east" or None (not recognisable).
+    The coordinate's CF attributes decide first (:func:`role_from_attrs`), then its name."""
+    return role_from_attrs(attrs or {}) or role_from_name(name)
+
+
+def plane_order(dims: tuple[str, str] | list[str], roles: dict[str, str | None]) -> tuple[str, str]:
+    """The two dims of a slice plane as drawn: (up the screen, across the screen). The vertical
+    dimension goes up; otherwise an east dimension goes across and a north one up; dims whose
+    roles tell nothing keep the order given (the file's)."""
+    a, b = dims
+    ra, rb = roles.get(a), roles.get(b)
+    for role, up in ((VERTICAL, True), (EAST, False), (NORTH, True)):
+        if (ra == role) != (rb == role):
+            return (a, b) if (ra == role) == up else (b, a)
+    return a, b
+
+
+def vertical_positive(attrs: dict[str, Any]) -> str | None:
+    """CF ``positive`` of a coordinate, "up" or "down" (None when absent or neither)."""
+    value = attrs.get("positive")
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    value = value.strip().lower() if isinstance(value, str) else ""
+    return value if value in ("up", "down") else None
 
 
 def _basename(name: str | None) -> str | None:
@@ -207,14 +297,16 @@ def _axis_from_dataset(coord: h5py.Dataset, name: str, n: int, read_values: bool
         return None
     units = attr_str(coord, "units")
     long_name = attr_str(coord, "long_name")
+    cf = {key: attr(coord, key) for key in ("axis", "positive", "standard_name", "units")}
+    role, positive = role_from_attrs(cf), vertical_positive(cf)
     if not read_values:
-        return Axis(name, None, None, units, long_name)
+        return Axis(name, None, None, units, long_name, role, positive)
     values = _read_1d(coord)
     if values is None:
         return None
     if values.shape[0] == n + 1:
-        return Axis(name, 0.5 * (values[1:] + values[:-1]), values, units, long_name)
-    return Axis(name, values, _bounds_edges(coord, n), units, long_name)
+        return Axis(name, 0.5 * (values[1:] + values[:-1]), values, units, long_name, role, positive)
+    return Axis(name, values, _bounds_edges(coord, n), units, long_name, role, positive)
 
 
 def _scale_axis(ds: h5py.Dataset, i: int, read_values: bool) -> Axis | None:
@@ -313,6 +405,8 @@ def resolve_axes(ds: h5py.Dataset, read_values: bool = True) -> list[Axis]:
             name = f"{axis.name}_{k}"
             k += 1
         axis.name = name
+        if axis.role is None:
+            axis.role = role_from_name(axis.name)
         seen.add(name)
         out.append(axis)
     return out
@@ -417,8 +511,8 @@ class CFDecoder:
             and self.scale is None and self.offset is None
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
-        """Decode ``raw`` into a new floating array (never a view of ``raw``)."""
-        out = np.array(raw, dtype=self.dtype, copy=True)
+        """Decode ``raw`` into a new C-contiguous floating array (never a view of ``raw``)."""
+        out = np.array(raw, dtype=self.dtype, copy=True, order="C")
         if self.is_identity:
             return out
         bad = np.zeros(raw.shape, dtype=bool)

@@ -79,6 +79,7 @@ from .conventions import (
     is_nxdata,
     missing_filters,
     nexus_default_path,
+    plane_order,
     resolve_axes,
 )
 from .errors import (
@@ -550,7 +551,9 @@ class Volume:
 
     Attributes: ``path``, ``name`` (path in the file), ``shape``, ``ndim``, ``dtype``
     (stored dtype), ``dims``, ``coords`` (dim -> float64 cell centres; ``index_dims``: those the file
-    gives none, whose coords are 0 to n-1), ``coord_units``,
+    gives none, whose coords are 0 to n-1), ``coord_units``, ``dim_roles`` (dim -> "vertical",
+    "north", "east" or None: :func:`hpcdash.data.conventions.dim_role`), ``positive_down`` (the
+    vertical dims whose coordinate says ``positive="down"``: depth, drawn increasing downwards),
     ``attrs``, ``units``, ``long_name``, ``chunks``, ``compression``.
     """
 
@@ -674,6 +677,8 @@ class Volume:
         #: dimensions without coordinates in the file (their coords are the indices 0 to n-1)
         self.index_dims: frozenset[str] = frozenset(a.name for a in axes if a.centres is None)
         self.coord_long_names: dict[str, str | None] = {a.name: a.long_name for a in axes}
+        self.dim_roles: dict[str, str | None] = {a.name: a.role for a in axes}
+        self.positive_down: frozenset[str] = frozenset(a.name for a in axes if a.positive == "down")
         self.attrs: dict[str, Any] = decoded_attrs(ds)
         self.units: str | None = attr_str(ds, "units")
         self.long_name: str | None = attr_str(ds, "long_name")
@@ -802,6 +807,16 @@ class Volume:
             return np.array([c[0] - 0.5, c[0] + 0.5])
         mid = 0.5 * (c[1:] + c[:-1])
         return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+    def plane_order(self, dims: tuple[str, str] | list[str]) -> tuple[str, str]:
+        """Two dims of a slice plane in the order they are drawn: (up the screen, across it). The
+        vertical dim goes up, an east one across, a north one up (by their roles, ``dim_roles``);
+        dims whose roles tell nothing keep file order."""
+        return plane_order(tuple(dims), self.dim_roles)
+
+    def vertical_dim(self, dims: tuple[str, ...] | list[str] | None = None) -> str | None:
+        """The first of ``dims`` (default: all) whose role is vertical, or None."""
+        return next((d for d in (self.dims if dims is None else dims) if self.dim_roles.get(d) == "vertical"), None)
 
     def is_uniform(self, dim: int | str) -> bool:
         """True if the centre spacing of ``dim`` is constant within 1e-6 relative."""
@@ -988,6 +1003,15 @@ class Volume:
         array is returned whatever ``axis``/``index`` say (index must still be valid).
         The normal axis and the fixed dims are attached as scalar coordinates.
         """
+        return self._slice(axis, index, other_indices, upright=False)
+
+    def display_slice(self, axis: int | str, index: int, /, **other_indices: int) -> xr.DataArray:
+        """The slice :meth:`slice` gives, its dims in the order they are drawn (:meth:`plane_order`):
+        rows up the screen (the vertical dim of a section, north of a map), columns across it, so
+        data stored (x, y, z) shows as the same picture as (z, y, x). The values are C-contiguous."""
+        return self._slice(axis, index, other_indices, upright=True)
+
+    def _slice(self, axis: int | str, index: int, other_indices: dict[str, int], upright: bool) -> xr.DataArray:
         import xarray as xr
 
         if self.ndim == 2:
@@ -1001,8 +1025,10 @@ class Volume:
             ax, idx, fixed, display = self._plan(axis, index, other_indices)
             raw = self._plane(ax, idx, fixed, display)
             scalar = {self.dims[ax]: idx, **{self.dims[d]: i for d, i in fixed.items()}}
-        data = self._decoder(raw)
         d0, d1 = (self.dims[d] for d in display)
+        if upright and self.plane_order((d0, d1)) != (d0, d1):
+            d0, d1, raw = d1, d0, raw.T  # the decoder's copy is C-ordered: one pass, no extra copy
+        data = self._decoder(raw)
         plane = self._plane_coords.get((d0, d1))
         if plane is None:
             # the two axes' coordinates and their indexes, built once per pair of dims (rebuilding

@@ -62,8 +62,9 @@ def colourise(values: np.ndarray, palette: Sequence[str], clim: tuple[float, flo
 
 def slice_png(data, palette: Sequence[str], clim: tuple[float, float], *, log: bool = False,
               title: str = "", xlabel: str = "", ylabel: str = "", clabel: str = "",
-              size: int = 560, equal_aspect: bool = True) -> bytes:
-    """A PNG of a 2-D xarray.DataArray (dims (y, x)) with axes, ticks, labels and a colour bar."""
+              size: int = 560, equal_aspect: bool = True, y_down: bool = False) -> bytes:
+    """A PNG of a 2-D xarray.DataArray (dims (y, x)) with axes, ticks, labels and a colour bar; with
+    `y_down` the y axis increases downwards (a depth), as the view draws it."""
     ydim, xdim = data.dims
     x = np.asarray(data[xdim].values, dtype=float)
     y = np.asarray(data[ydim].values, dtype=float)
@@ -77,7 +78,7 @@ def slice_png(data, palette: Sequence[str], clim: tuple[float, float], *, log: b
         w, h = (size, int(size * ratio)) if ratio <= 1 else (int(size / ratio), size)
     # nearest cell of every pixel centre, in physical coordinates (true geometry on non-uniform axes)
     px = x0 + (np.arange(w) + 0.5) * (x1 - x0) / w
-    py = y1 - (np.arange(h) + 0.5) * (y1 - y0) / h
+    py = (y0 + (np.arange(h) + 0.5) * (y1 - y0) / h) if y_down else (y1 - (np.arange(h) + 0.5) * (y1 - y0) / h)
     ix = np.clip(np.searchsorted(xe, px) - 1, 0, x.size - 1) if xe[-1] > xe[0] else \
         np.clip(x.size - np.searchsorted(xe[::-1], px), 0, x.size - 1)
     iy = np.clip(np.searchsorted(ye, py) - 1, 0, y.size - 1) if ye[-1] > ye[0] else \
@@ -102,7 +103,7 @@ def slice_png(data, palette: Sequence[str], clim: tuple[float, float], *, log: b
         d.line([px_t, top + h, px_t, top + h + 5], fill="black")
         d.text((px_t, top + h + 8), _tick_text(t), fill="black", font=small, anchor="ma")
     for t in nice_ticks(y0, y1, 6):
-        py_t = top + h - (t - y0) / (y1 - y0) * h
+        py_t = top + ((t - y0) / (y1 - y0) * h if y_down else h - (t - y0) / (y1 - y0) * h)
         d.line([left - 5, py_t, left, py_t], fill="black")
         d.text((left - 8, py_t), _tick_text(t), fill="black", font=small, anchor="rm")
     d.text((left + w / 2, top + h + 30), xlabel, fill="black", font=font, anchor="ma")

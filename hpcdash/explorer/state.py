@@ -80,12 +80,15 @@ def _label(name: str, units: str | None) -> str:
     return f"{name} [{units}]" if units else name
 
 
-def default_axis(dims: list[str]) -> str | None:
-    """The normal axis a dataset opens on: the first of its last three dimensions, so that a 3-D
-    volume is cut across its first dimension (z of (z, y, x)) and the leading dimensions of N-D data
+def default_axis(dims: list[str], roles: dict[str, str | None] | None = None) -> str | None:
+    """The normal axis a dataset opens on: the vertical one of its last three dimensions (by their
+    `roles`, see `hpcdash.data.conventions.dim_role`), else the first of them, so that a 3-D volume
+    is cut across depth whether stored (z, y, x) or (x, y, z), and the leading dimensions of N-D data
     (time steps, iterations, frequencies of (t, z, y, x)) are held while the slider scans the volume;
     None for 2-D data (the dataset is the image)."""
-    return dims[-3] if len(dims) >= 3 else None
+    if len(dims) < 3:
+        return None
+    return next((d for d in dims[-3:] if (roles or {}).get(d) == "vertical"), dims[-3])
 
 
 def start_of_held(dims: list[str], held: dict[str, int]) -> dict[str, int]:
@@ -478,7 +481,7 @@ class SliceState(param.Parameterized):
         # index each, `held`); 2-D: the dataset is the image, there is no normal axis
         axes = dims if len(dims) >= 3 else []
         self.param.axis.objects = axes
-        axis = axis if axis in axes else default_axis(dims)
+        axis = axis if axis in axes else default_axis(dims, getattr(vol, "dim_roles", None))
         n = vol.shape[dims.index(axis)] if axis else 1
         if index is None:
             index = n // 2
@@ -614,10 +617,11 @@ class SliceState(param.Parameterized):
                         vol.prefetch(axis, index, 1 if index > last else -1, **held)
                     except Exception:  # noqa: BLE001 - read-ahead is an optimisation only
                         pass
+                # dims in the order drawn: depth up the screen, east across, whatever the file's order
                 if axis is None:
-                    data = vol.slice(0, 0)  # 2-D dataset: the whole array
+                    data = vol.display_slice(0, 0)  # 2-D dataset: the whole array
                 else:
-                    data = vol.slice(axis, index, **held)
+                    data = vol.display_slice(axis, index, **held)
                 vrange = None
                 if self.range_mode == "volume":
                     vrange = self._volume_range(vol)
@@ -747,13 +751,14 @@ class SliceState(param.Parameterized):
         return str(getattr(vol, "units", None) or "") if vol is not None else ""
 
     def plane_extent(self) -> tuple | None:
-        """The slice plane's dimensions and the span of their cell centres, ((x, lo, hi), (y, lo, hi)),
-        or None before a file is open (known before its first slice is read)."""
+        """The slice plane's dimensions as drawn and the span of their cell centres, ((across, lo, hi),
+        (up, lo, hi)), or None before a file is open (known before its first slice is read)."""
         vol = self._vol
         if vol is None:
             return None
         out = []
-        for d in reversed([d for d in vol.dims if d != self.axis][-2:]):
+        rows, cols = vol.plane_order([d for d in vol.dims if d != self.axis][-2:])
+        for d in (cols, rows):
             c = np.asarray(vol.coords.get(d, ()), dtype=float)
             out.append((d, float(c.min()), float(c.max())) if c.size else (d, 0.0, 0.0))
         return tuple(out)
@@ -787,6 +792,15 @@ class SliceState(param.Parameterized):
         if coords is None or not 0 <= index < len(coords):
             return float(index)
         return float(coords[index])
+
+    @property
+    def depth_down(self) -> bool:
+        """True when the slice's vertical axis is a depth (its coordinate says CF ``positive="down"``):
+        it is drawn increasing downwards, the surface at the top."""
+        vol = self._vol
+        if vol is None or self.data is None:
+            return False
+        return self.data.dims[0] in (getattr(vol, "positive_down", None) or ())
 
     def same_units(self) -> bool:
         """True when both plane axes carry the same (known) units: draw with data aspect 1."""
@@ -1611,6 +1625,9 @@ def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
             where_a, where_b = (p._position_text(d, p.held[d]).split(" (slice")[0] for p in (a, b))
             return None, (f"A is at {where_a} and B at {where_b}: a comparison needs both runs at the same "
                           "position (Link keeps them together).")
+    if da.dims != db.dims and set(da.dims) == set(db.dims):
+        # the same dims stored in another order: B's slice is drawn like A's
+        db = db.transpose(*da.dims)
     if da.dims != db.dims or da.shape != db.shape:
         def cells(d):
             return " \u00d7 ".join(f"{n} {name}" for name, n in zip(d.dims, d.shape, strict=False))

@@ -839,6 +839,8 @@ class SliceView(pn.viewable.Viewer):
         # only linked panes take part
         opts = dict(colorbar=True, clabel=plain_text(cl), tools=["hover"], responsive=True, title="",
                     shared_axes=self.linked, toolbar="above", **navigation_tools())
+        # a depth (CF positive="down") increases downwards: the surface at the top of a section
+        opts["invert_yaxis"] = s.depth_down
         aspect = self._aspect()
         # physical aspect when both axes have the same units (and the shape is not extreme)
         opts["aspect"] = (1 / aspect) if aspect is not None else 4 / 3
@@ -1015,7 +1017,7 @@ class SliceView(pn.viewable.Viewer):
         """Draw a fresh plot if the plot's dimensions changed; True when it did."""
         s = self.state
         # log <-> linear colour needs another kind of colour mapper, which an existing plot cannot swap
-        key = (s.file, s.dataset, None if s.data is None else s.data.dims, self.linked, s.log_active)
+        key = (s.file, s.dataset, None if s.data is None else s.data.dims, self.linked, s.log_active, s.depth_down)
         if key == self._plot_key:
             return False
         self._plot_key = key
@@ -1059,7 +1061,7 @@ class SliceView(pn.viewable.Viewer):
         lo, hi = s.clim
         return export.slice_png(data, _palette(s.cmap), (lo, hi), log=s.scale == "log" and lo > 0,
                                 title=f"{s.title}\n{s.readout}", xlabel=xl, ylabel=yl, clabel=cl,
-                                equal_aspect=s.same_units())
+                                equal_aspect=s.same_units(), y_down=s.depth_down)
 
 
 class ComparisonView(pn.viewable.Viewer):
@@ -1118,7 +1120,8 @@ class ComparisonView(pn.viewable.Viewer):
         a, _ = e.comparison_runs()
         xl, yl, _ = a.axis_labels()
         return export.slice_png(data, _palette(DIVERGING_CMAP), e.comparison_clim, title=e.comparison_heading(),
-                                xlabel=xl, ylabel=yl, clabel=e.comparison_label(), equal_aspect=a.same_units())
+                                xlabel=xl, ylabel=yl, clabel=e.comparison_label(), equal_aspect=a.same_units(),
+                                y_down=a.depth_down)
 
     def _update(self, *events) -> None:
         e = self.explorer
@@ -1136,7 +1139,7 @@ class ComparisonView(pn.viewable.Viewer):
                                   f"<span class='hpcdash-readout-text'>{escape(a.readout)}</span>")
         clabel = plain_text(e.comparison_label())
         linked = bool(self._zoom_linked(a))
-        key = (clabel, a.same_units(), linked)
+        key = (clabel, a.same_units(), linked, a.depth_down)
         # the colour bar's label is an option of the plot: a new mode draws anew; so does joining or
         # leaving the linked panes' zoom and pan
         if self._key != key:
@@ -1151,7 +1154,7 @@ class ComparisonView(pn.viewable.Viewer):
             # then warns (W-1005) that its outer width and height are not set
             opts = dict(colorbar=True, tools=["hover"], toolbar="above", frame_width=FRAME_WIDTH, clabel=clabel, title="",
                         hooks=[skip_first_range_rerun, bound_to_data], backend_opts={"plot.sizing_mode": None},
-                        shared_axes=linked, **navigation_tools())
+                        shared_axes=linked, invert_yaxis=a.depth_down, **navigation_tools())
             if a.same_units():  # true to shape, as the panes: the frame's height follows the data's
                 opts["data_aspect"] = 1
             else:

@@ -109,3 +109,35 @@ def write_run_4d(path: Path, seed: int, names: tuple[str, ...] = ("t", "z", "y",
             scale.make_scale(name)
             ds.dims[i].attach_scale(scale)
     return path
+
+
+#: A small model whose storage order varies (orientation tests): (z, y, x) cell centres, metres.
+ORIENT_Z = -5.0 - 10.0 * np.arange(6)  # elevation, from the surface down
+ORIENT_Y = 100.0 + 20.0 * np.arange(8)
+ORIENT_X = -100.0 + 20.0 * np.arange(10)
+
+
+def zyx_model() -> np.ndarray:
+    """(z, y, x) values, each one different, so that any transposition or mirroring shows."""
+    return np.arange(6 * 8 * 10, dtype=np.float32).reshape(6, 8, 10)
+
+
+def write_ordered(path: Path, order: str, names: dict[str, str] | None = None,
+                  attrs: dict[str, dict] | None = None, z: np.ndarray = ORIENT_Z) -> Path:
+    """The model of `zyx_model` stored with its dims in `order` (a permutation of "zyx"), h5py
+    dimension scales named `names` (default: z, y, x) carrying `attrs`, `z` the vertical one's values."""
+    names = names or {}
+    coords = {"z": z, "y": ORIENT_Y, "x": ORIENT_X}
+    values = zyx_model().transpose(["zyx".index(d) for d in order])
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("sigma", data=values)
+        ds.attrs["units"] = "S/m"
+        for i, d in enumerate(order):
+            name = names.get(d, d)
+            scale = f.create_dataset(name, data=coords[d])
+            scale.attrs["units"] = "m"
+            for k, v in (attrs or {}).get(d, {}).items():
+                scale.attrs[k] = v
+            scale.make_scale(name)
+            ds.dims[i].attach_scale(scale)
+    return path

@@ -1127,3 +1127,91 @@ def test_a_slow_file_in_the_url_does_not_hold_the_page(page: Page, hpcdash_serve
     expect(readout(page)).to_have_text(re.compile(r"slice \d+ of 128"))
     plot_pixels(page)  # drawn
     assert console_errors == []
+
+
+def test_a_run_stored_x_y_z_is_drawn_like_the_same_run_stored_z_y_x(page: Page, hpcdash_server, data_root: Path,
+                                                                     console_errors):
+    """A model stored (x, y, z) opens cut across depth and shows the picture of the same model stored
+    (z, y, x), map and section alike: depth up, north up, east across; the two zoom together and
+    compare as equal (it showed x up and y across, depth across in sections, and Compare called the
+    grids different)."""
+    from tests.ui.hdf5_files import write_ordered
+
+    write_ordered(data_root / "orient_zyx.h5", "zyx")
+    write_ordered(data_root / "orient_xyz.h5", "xyz")
+    compared = page.locator(".hpcdash-compare canvas").first
+    for axis in ("z", "y"):
+        query = dict(axis=axis, axis2=axis) if axis != "z" else {}
+        open_view(page, hpcdash_server, file="orient_zyx.h5", file2="orient_xyz.h5", compare="difference", **query)
+        for i in (0, 1):
+            expect(readout(page, i)).to_contain_text(f"{axis} = ", timeout=LOAD)
+        expect(compared).to_be_visible(timeout=STEP)
+        expect(page.get_by_text("The grids differ")).to_have_count(0)
+        page.wait_for_timeout(1500)
+        a, b = plot_pixels(page, 0), plot_pixels(page, 1)
+        assert changed_fraction(a, b) < 0.01, f"the {axis}-slices of one model are drawn differently"
+        assert page.evaluate(FIGURE_RANGES)[0]["y"] == page.evaluate(FIGURE_RANGES)[1]["y"]
+    # zoom one pane: the other follows (the same place), and the comparison with them
+    for _ in range(2):
+        ctrl_wheel(page, pane(page, 0).locator(".hpcdash-plot canvas").first, -100)
+        page.wait_for_timeout(400)
+    ranges = [tuple(r["x"] + r["y"]) for r in page.evaluate(FIGURE_RANGES)]
+    assert len(ranges) == 3 and len(set(ranges)) == 1, ranges
+    assert console_errors == []
+
+
+def test_a_positive_down_depth_is_drawn_increasing_downwards(page: Page, hpcdash_server, data_root: Path,
+                                                              console_errors):
+    """A vertical section of a depth axis with CF positive="down" has the surface at the top, as the
+    same model stored as elevation (it was drawn upside down); the readout keeps the depth."""
+    from tests.ui.hdf5_files import ORIENT_Z, write_ordered
+
+    write_ordered(data_root / "orient_depth.h5", "xyz", {"z": "depth"}, {"z": {"positive": "down"}}, z=-ORIENT_Z)
+    write_ordered(data_root / "orient_elevation.h5", "zyx")
+    open_view(page, hpcdash_server, file="orient_depth.h5", file2="orient_elevation.h5", axis="y", axis2="y",
+              link="0")
+    for i in (0, 1):
+        expect(readout(page, i)).to_contain_text("y = ", timeout=LOAD)
+    page.wait_for_timeout(1500)
+    depth, elevation = plot_pixels(page, 0), plot_pixels(page, 1)
+    h, w = depth.shape[:2]
+    # inside the frames (the axes' labels differ: depth 5 .. 55, z -5 .. -55)
+    inner = (slice(int(h * 0.35), int(h * 0.65)), slice(int(w * 0.3), int(w * 0.6)))
+    assert changed_fraction(depth[inner], elevation[inner]) < 0.01
+    ys = [r["y"] for r in page.evaluate(FIGURE_RANGES)]
+    assert len(ys) == 2
+    depth_range, elevation_range = sorted(ys, key=max, reverse=True)  # depth 0 .. 60 m, z -60 .. 0 m
+    assert depth_range == pytest.approx([60, 0]), ys  # the range starts at the bottom: the deepest
+    assert elevation_range == pytest.approx([-60, 0]), ys
+    # a zoom keeps the depth downwards, goes into the URL as (x0, x1, y0, y1) like any other, and a
+    # link reopens it; two depth runs linked zoom together
+    for _ in range(2):
+        ctrl_wheel(page, pane(page, 0).locator(".hpcdash-plot canvas").first, -100, at=(0.5, 0.3))
+        page.wait_for_timeout(400)
+    zoomed = next(r for r in page.evaluate(FIGURE_RANGES) if max(r["y"]) > 0)
+    assert zoomed["y"][0] > zoomed["y"][1] and zoomed["y"][0] - zoomed["y"][1] < 60, zoomed
+    want = [*zoomed["x"], zoomed["y"][1], zoomed["y"][0]]
+    for _ in range(40):
+        raw = parse_qs(urlparse(page.url).query).get("zoom")
+        if raw and [float(v) for v in raw[0].split(",")] == pytest.approx(want, rel=1e-5, abs=1e-3):
+            break
+        page.wait_for_timeout(250)
+    else:
+        raise AssertionError((page.url, want))
+    page.goto(page.url, timeout=LOAD)
+    expect(readout(page, 0)).to_contain_text("y = ", timeout=LOAD)
+    plot_pixels(page, 0)
+    page.wait_for_timeout(1000)
+    again = next(r for r in page.evaluate(FIGURE_RANGES) if max(r["y"]) > 0)
+    assert again["x"] == pytest.approx(zoomed["x"]) and again["y"] == pytest.approx(zoomed["y"]), (again, zoomed)
+    write_ordered(data_root / "orient_depth2.h5", "zyx", {"z": "depth"}, {"z": {"positive": "down"}}, z=-ORIENT_Z)
+    open_view(page, hpcdash_server, file="orient_depth.h5", file2="orient_depth2.h5", axis="y")
+    for i in (0, 1):
+        expect(readout(page, i)).to_contain_text("y = ", timeout=LOAD)
+    plot_pixels(page, 1)
+    page.wait_for_timeout(1000)
+    ctrl_wheel(page, pane(page, 1).locator(".hpcdash-plot canvas").first, -100)
+    page.wait_for_timeout(600)
+    ranges = [tuple(r["x"] + r["y"]) for r in page.evaluate(FIGURE_RANGES)]
+    assert len(set(ranges)) == 1 and ranges[0][2] > ranges[0][3] and ranges[0][2] - ranges[0][3] < 60, ranges
+    assert console_errors == []
