@@ -136,7 +136,8 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--out", default=None, help="where the bundle goes (default: <root>/bundles)")
     bn.add_argument("--name", default=None, help="bundle name (default: hpcdash-bundle-<UTC time>)")
     bn.add_argument("--title", default="", help="what the bundle holds, e.g. the study's name")
-    bn.add_argument("--license", default="", choices=["", *_licenses()], help="SPDX license of the content")
+    bn.add_argument("--license", default="", choices=["", *_licenses()], metavar="SPDX",
+                    help=f"SPDX license of the content: {', '.join(_licenses())} (default: none)")
     bn.add_argument("--no-data", action="store_true", help="record the files' paths and SHA-256 only, do not copy")
 
     v = sub.add_parser("verify", help="check a bundle's files against the SHA-256 its RO-Crate recorded")

@@ -49,7 +49,7 @@ def setup_hpcdash() -> dict:
         "absolute_url": True,
         "timeout": 120,
         "new_browser_tab": False,
-        "launcher_entry": {"enabled": True, "title": "hpcdash", "category": "Notebook"},
+        "launcher_entry": {"enabled": True, "title": "hpcdash", "category": "Other"},
     }
     if ICON.exists():
         config["launcher_entry"]["icon_path"] = str(ICON)

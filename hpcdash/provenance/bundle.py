@@ -635,11 +635,18 @@ In a batch job: `#SBATCH --image=docker:{image}` and
 
 ## 2c. Apptainer / Singularity
     apptainer build {name}.sif hpc/apptainer.def     # from the pushed image, with hpcdash as its command
-    apptainer run {name}.sif                          # serves the data on 127.0.0.1:5006
+    apptainer run --bind {data_bind}:/srv/repo/data" {name}.sif   # serves the data on 127.0.0.1:5006
     sbatch hpc/slurm-hpcdash.sh                       # the same on a compute node
 An image pulled as it is (`apptainer build {name}.sif docker://{image}`) keeps repo2docker's command
 (Jupyter on 0.0.0.0:8888); with it, name the command:
 `apptainer exec {name}.sif bash -c "cd /srv/repo && python -m hpcdash serve --root data"`.
+
+## Where it writes
+Sweeps go to `<root>/runs` and new bundles to `<root>/bundles`: an image is read-only, so the data folder
+is bound from outside, as above (`--bind`; Shifter `--volume`, podman-hpc `-v`). The provenance record is
+kept in `$XDG_STATE_HOME/hpcdash` (default `~/.local/state/hpcdash`): Shifter and Apptainer see your home
+folder; with `podman-hpc run --rm` bind a folder of yours there (`-e XDG_STATE_HOME=/state -v
+$HOME/.local/state:/state`), or it goes with the container.
 
 ## Without containers
 {local}
