@@ -236,6 +236,11 @@ def timeline(events: list[Event]) -> hv.Scatter:
     )
 
 
+def _natural(text: str) -> list:
+    """A sort key that orders numbers in names by value (run_9 before run_10)."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
 class ProvenanceView(pn.viewable.Viewer):
     """Renders a `ProvenanceState`: counts, timeline, table of events, export form with progress."""
 
@@ -389,10 +394,12 @@ class ProvenanceView(pn.viewable.Viewer):
             self.picture.visible = bool(events)
 
     def _show_choice(self, recorded: BundlePlan) -> None:
-        """The recorded files as check boxes (path in the root and size), ticked unless excluded."""
+        """The recorded files as check boxes (path in the root and size, in path order: a folder's
+        files together, a sweep's runs in their order), ticked unless excluded."""
         s = self.state
         options = {
-            f"{f.dest.removeprefix('data/')} ({format_bytes(f.size)})": f.source for f in recorded.files
+            f"{f.dest.removeprefix('data/')} ({format_bytes(f.size)})": f.source
+            for f in sorted(recorded.files, key=lambda f: _natural(f.dest))
         }
         excluded = set(s.excluded)
         value = [p for p in options.values() if p not in excluded]

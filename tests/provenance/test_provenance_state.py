@@ -314,22 +314,28 @@ def test_the_files_of_a_bundle_are_chosen_among_those_recorded(root: Path):
     junk.write_bytes(b"\0" * 5000)
     for p in (a, b, junk):
         prov.log.record("open", f"Opened {p.name}", paths=[p])
+    for i in (10, 9):  # a sweep's runs, recorded as they ended
+        write_run(root / "runs" / f"run_{i}.h5", i, 1.0)
+        prov.log.record("run", f"Run {i}", paths=[root / "runs" / f"run_{i}.h5"])
     view = ProvenanceView(prov)
-    labels = list(view.files_w.options)
-    assert labels[0].startswith("runs/a.h5 (") and labels[2] == "bad/junk.h5 (4.88 kiB)"
-    assert view.files_w.value == [str(a), str(b), str(junk)] and view.files_box.visible  # all by default
-    assert "Data: 3 files" in view.plan_w.object
+    labels = list(view.files_w.options)  # in path order, numbers by value
+    assert [label.split(" (")[0] for label in labels] == ["bad/junk.h5", "runs/a.h5", "runs/b <i>.h5",
+                                                           "runs/run_9.h5", "runs/run_10.h5"]
+    assert labels[0] == "bad/junk.h5 (4.88 kiB)"
+    view.files_w.value = [str(junk), str(a), str(b)]  # the sweep's runs unticked
+    assert view.files_w.value == [str(junk), str(a), str(b)] and view.files_box.visible
+    assert "Data: 3 of 5 files" in view.plan_w.object
 
     view.files_w.value = [str(a), str(b)]  # the junk unticked
-    assert prov.excluded == [str(junk)]
+    assert sorted(prov.excluded) == sorted([str(junk), *(str(root / "runs" / f"run_{i}.h5") for i in (9, 10))])
     size = a.stat().st_size + b.stat().st_size
-    assert "Data: 2 of 3 files" in view.plan_w.object and format_bytes(size) in view.plan_w.object
+    assert "Data: 2 of 5 files" in view.plan_w.object and format_bytes(size) in view.plan_w.object
     assert "junk" not in view.plan_w.object
     c = root / "runs" / "c.h5"
     write_run(c, 3, 1.0)
     prov.log.record("open", "Opened c.h5", paths=[c])  # a file recorded later goes in too
     view._refresh()
-    assert str(c) in view.files_w.value and "Data: 3 of 4 files" in view.plan_w.object
+    assert str(c) in view.files_w.value and "Data: 3 of 6 files" in view.plan_w.object
 
     folder = prov.export_bundle(name="chosen").with_suffix("")
     assert sorted(p.name for p in (folder / "data" / "runs").iterdir()) == ["a.h5", "b <i>.h5", "c.h5"]
