@@ -79,8 +79,9 @@ Choose an HDF5 file in the **file browser** in the sidebar (it lists files under
 relative to that folder and press **Open**. Each file opens in its own pane; open several to compare runs
 side by side, then use **Link** to move them together and **Compare** for a difference or ratio view.
 
-From a shell: `hpcdash serve run1.h5 run2.h5 --root {root}` opens files directly, and `hpcdash demo`
-writes and serves demo runs.
+Other ways in: a link such as `?file=run1.h5&file=run2.h5` opens files directly; in JupyterLab, double-click
+an `.h5` file in its file browser; on a machine of your own, `hpcdash serve run1.h5 run2.h5 --root {root}`
+from a shell, and `hpcdash demo` writes demo runs to try it with.
 """
 
 
