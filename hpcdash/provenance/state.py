@@ -93,7 +93,7 @@ class ProvenanceState(param.Parameterized):
         watched (the pages of one server); `unwatch_explorer` drops one."""
         self._explorers.add(explorer)
         explorer.param.watch(lambda *e, x=explorer: self._on_panes(x), ["panes"])
-        explorer.param.watch(lambda e: self._comparison_exported(e.new), ["comparison_export"])
+        explorer.param.watch(lambda e: self._comparison_exported(e.new, explorer), ["comparison_export"])
         self._on_panes(explorer)
 
     def unwatch_explorer(self, explorer) -> None:
@@ -137,21 +137,32 @@ class ProvenanceState(param.Parameterized):
             )
 
     def _exported(self, pane, export: dict | None) -> None:
+        """A downloaded slice: an "export" event, with the view it was taken from (`query`, the page's
+        URL query items), which a bundle reopens."""
         if not export:
             return
+        holder = next((x for x in list(self._explorers) if pane in x.panes), None)
+        view = {"query": holder.to_query()} if holder is not None else {}
         self.log.record(
-            "export", f"Downloaded {export.get('filename', 'a slice')}", paths=[pane.file], **export
+            "export", f"Downloaded {export.get('filename', 'a slice')}", paths=[pane.file], **export, **view
         )
 
-    def _comparison_exported(self, export: dict | None) -> None:
+    def _comparison_exported(self, export: dict | None, explorer=None) -> None:
         """An exported comparison is an "export" like a slice's, naming both runs (A first); its
-        details say what it is (`compare`: difference or ratio) and which slices (`a`, `b`)."""
+        details say what it is (`compare`: difference or ratio) and which slices (`a`, `b`), and the
+        view it was taken from."""
         if not export:
             return
         paths = [export[k]["file"] for k in ("a", "b") if export.get(k, {}).get("file")]
+        view = {"query": explorer.to_query()} if explorer is not None else {}
         self.log.record(
-            "export", f"Downloaded {export.get('filename', 'a comparison')}", paths=paths, **export
+            "export", f"Downloaded {export.get('filename', 'a comparison')}", paths=paths, **export, **view
         )
+
+    def exported_views(self) -> list[dict[str, str]]:
+        """The views slices and comparisons were downloaded from (recorded with each download)."""
+        return [dict(e.details["query"]) for e in self.log.events()
+                if e.kind == "export" and isinstance(e.details.get("query"), dict)]
 
     def watch_cluster(self, control) -> None:
         """Record what is done to `control` (a ClusterControl): start, scale, adapt, jobs, close."""
@@ -270,7 +281,8 @@ class ProvenanceState(param.Parameterized):
         dest = Path(self.bundle_dir or Path(self.root) / "bundles")
         name = name or default_name(dest)
         shown = [(x, x.to_query()) for x in self._live_explorers()]
-        views = distinct_views(v for _, v in shown)
+        # the views open now, then those downloads were made from (a Compare view since closed)
+        views = distinct_views([*(v for _, v in shown), *self.exported_views()])
         warnings: list[str] = []
         try:
             for explorer, view in self._views_to_record(shown):

@@ -26,7 +26,7 @@ from dask.utils import format_bytes
 from hpcdash.explorer.views import STYLESHEETS
 from hpcdash.sessions import at_session_end, in_session, release, watchers_added
 
-from .bundle import LICENSES, NOT_CHOSEN, BundlePlan, needed_bytes
+from .bundle import LICENSES, NOT_CHOSEN, BundlePlan, distinct_views, needed_bytes
 from .record import KINDS, Event, format_value, shown_path
 from .state import ProvenanceState
 
@@ -170,7 +170,7 @@ def counts_html(events: list[Event], n_files: int, n_views: int) -> str:
     c = Counter(e.kind for e in events)
     parts = [
         (n_files, "file"),
-        (n_views, "open view"),
+        (n_views, "view"),  # what the bundle reopens: open now, or downloaded from
         (c["run"], "run"),
         (c["export"], "export"),
         (c["cluster"], "cluster event"),
@@ -369,7 +369,8 @@ class ProvenanceView(pn.viewable.Viewer):
         """Show what changed since the last call: the events (table, timeline) when there are new ones,
         the counts and the files a bundle would hold when those or the open views changed."""
         s = self.state
-        views = s.views()
+        # the views a bundle reopens: those open now, then those downloads were made from
+        views = distinct_views([*s.views(), *s.exported_views()])
         key = (s.revision, tuple(tuple(sorted(v.items())) for v in views), tuple(s.excluded))
         if key == self._seen:
             return

@@ -68,6 +68,28 @@ def test_opened_files_views_and_exports_are_recorded_and_bundled(root: Path):
     assert prov.export_bundle(name="s1") is None and "already exists" in prov.error
 
 
+def test_a_bundle_reopens_the_views_downloads_were_made_from(root: Path):
+    """A comparison downloaded, then the page moved on (Compare off, another slice): the bundle's
+    notebook reopens the comparison's view too, not only the one open at export."""
+    prov = ProvenanceState(root=str(root))
+    ex = ExplorerState(["runs/a.h5", "runs/b <i>.h5"], root=str(root), link=True)
+    prov.watch_explorer(ex)
+    ex.compare = "difference"
+    ex.panes[0].index = 2
+    ex.comparison_exported("npy", "a_minus_b_z3.npy", b"\x93NUMPY...")
+    (event,) = [e for e in prov.events() if e.kind == "export"]
+    assert event.details["query"]["compare"] == "difference" and event.details["query"]["slice"] == "3"
+    ex.compare = "none"
+    ex.panes[0].index = 5
+    folder = prov.export_bundle(name="both").with_suffix("")
+    nb = json.loads((folder / "reproduce.ipynb").read_text())
+    views = [json.loads(line.split("apply_query(", 1)[1].rsplit(")", 1)[0])
+             for c in nb["cells"] if c["cell_type"] == "code" for line in "".join(c["source"]).splitlines()
+             if "apply_query(" in line]
+    assert [(v.get("compare", "none"), v["slice"]) for v in views] == [("none", "6"), ("difference", "3")]
+    assert "<b>2</b> views" in ProvenanceView(prov).counts.object
+
+
 def test_an_unwritable_bundle_folder_is_reported(root: Path, tmp_path: Path):
     blocker = tmp_path / "file-not-folder"
     blocker.write_text("x")
