@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -51,3 +54,19 @@ def model_file(tmp_path: Path, rng: np.random.Generator) -> tuple[Path, np.ndarr
     write_volume(path, "/model/sigma", data, edges, units="S/m", long_name="conductivity",
                  coord_units={"z": "m", "y": "m", "x": "m"}, chunks=(8, 8, 8), mode="w")
     return path, data, edges
+
+
+@contextlib.contextmanager
+def index_of_whole_bytes_of_half(path: Path, name: str = "v") -> Iterator[tuple[h5py.Dataset, int]]:
+    """The dataset `name` of the HDF5 file `path` (its chunk index whole) and a descriptor of a copy
+    of the file cut in half beside it (``cut.h5``): a reader built from both meets a file that ends
+    before the pieces it was told of (a job truncated it)."""
+    full = path.read_bytes()
+    cut = path.with_name("cut.h5")
+    cut.write_bytes(full[: len(full) // 2])
+    with h5py.File(path, "r") as f:
+        fd = os.open(cut, os.O_RDONLY)
+        try:
+            yield f[name], fd
+        finally:
+            os.close(fd)

@@ -13,6 +13,7 @@ import pytest
 
 from hpcdash.data import FileChangedError, chunk_index, open_volume
 from hpcdash.data.chunks import DirectChunkReader, RawReader, block_reader
+from tests.data.conftest import index_of_whole_bytes_of_half
 
 FILL = -3.5
 
@@ -168,14 +169,8 @@ def test_chunk_offsets_are_forgotten_when_the_file_changes(tmp_path, gzip):
 
 def test_compressed_chunks_past_the_end_of_a_cut_file_are_an_error(tmp_path):
     _write(tmp_path / "v.h5", (16, 16, 16), (4, 4, 16), True, skip_every=1000)
-    full = (tmp_path / "v.h5").read_bytes()
-    (tmp_path / "cut.h5").write_bytes(full[: len(full) // 2])
-    with h5py.File(tmp_path / "v.h5", "r") as f:
-        fd = os.open(tmp_path / "cut.h5", os.O_RDONLY)  # the index of the whole file, the bytes of half
-        try:
-            reader = block_reader(f["v"], fd)
-            assert isinstance(reader, DirectChunkReader)
-            with pytest.raises(OSError, match="ends early"):
-                reader.read([(0, 16), (0, 16), (0, 16)])
-        finally:
-            os.close(fd)
+    with index_of_whole_bytes_of_half(tmp_path / "v.h5") as (ds, fd):
+        reader = block_reader(ds, fd)
+        assert isinstance(reader, DirectChunkReader)
+        with pytest.raises(OSError, match="ends early"):
+            reader.read([(0, 16), (0, 16), (0, 16)])

@@ -12,6 +12,7 @@ import pytest
 
 from hpcdash.data import CorruptFileError, open_volume, preads, write_volume
 from hpcdash.data.chunks import RawReader, block_reader
+from tests.data.conftest import index_of_whole_bytes_of_half
 
 FILL = -7.0
 
@@ -98,17 +99,12 @@ def test_short_file_is_an_error_not_garbage(tmp_path, read_mode):
     data = np.random.default_rng(4).random((32, 32, 32)).astype(np.float32)
     write_volume(tmp_path / "v.h5", "/v", data, {"z": None, "y": None, "x": None}, chunks=(8, 8, 8))
     full = (tmp_path / "v.h5").read_bytes()
-    (tmp_path / "cut.h5").write_bytes(full[: len(full) // 2])
-    with h5py.File(tmp_path / "v.h5", "r") as f:
-        fd = os.open(tmp_path / "cut.h5", os.O_RDONLY)  # the index of the whole file, the bytes of half
-        try:
-            reader = RawReader(f["v"], fd)
-            with pytest.raises(OSError, match="ends early"):
-                reader.read([(31, 32), (0, 32), (0, 32)])  # batched
-            with pytest.raises(OSError, match="ends early"):
-                reader.read([(0, 32), (0, 32), (0, 32)])  # whole chunks, per chunk
-        finally:
-            os.close(fd)
+    with index_of_whole_bytes_of_half(tmp_path / "v.h5") as (ds, fd):
+        reader = RawReader(ds, fd)
+        with pytest.raises(OSError, match="ends early"):
+            reader.read([(31, 32), (0, 32), (0, 32)])  # batched
+        with pytest.raises(OSError, match="ends early"):
+            reader.read([(0, 32), (0, 32), (0, 32)])  # whole chunks, per chunk
     (tmp_path / "v.h5").write_bytes(full[: len(full) * 9 // 10])
     with pytest.raises(CorruptFileError):
         with open_volume(tmp_path / "v.h5") as vol:
