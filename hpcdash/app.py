@@ -23,6 +23,8 @@ from pathlib import Path
 
 import panel as pn
 
+from hpcdash.panes import HTML
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 _startup_frozen = False
 
@@ -314,8 +316,8 @@ def _build(name: str, factory: str | Callable, ctx: AppContext) -> pn.viewable.V
     try:
         return _load(factory)(ctx)
     except Exception as err:  # noqa: BLE001 - one broken tab must not take the page down
-        return pn.pane.HTML(f"The {html.escape(name)} tab could not be built: {html.escape(str(err))}",
-                            css_classes=["hpcdash-alert", "hpcdash-alert-danger"])
+        return HTML(f"The {html.escape(name)} tab could not be built: {html.escape(str(err))}",
+                    css_classes=["hpcdash-alert", "hpcdash-alert-danger"])
 
 
 def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike | None = None, *,
@@ -355,7 +357,7 @@ def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike 
     built = [(entries[0][0], _build(entries[0][0], entries[0][1], ctx))] if entries else []
     later = {}
     for i, (name, factory) in enumerate(entries[1:], start=1):
-        holder = pn.Column(pn.pane.HTML(f"<p>Opening {html.escape(name)}…</p>"), sizing_mode="stretch_width")
+        holder = pn.Column(HTML(f"<p>Opening {html.escape(name)}…</p>"), sizing_mode="stretch_width")
         later[i] = (name, factory, holder)
         built.append((name, holder))
     # Not dynamic: a tab's models stay in the page while another is shown (the tabs not opened yet
