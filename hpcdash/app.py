@@ -24,6 +24,7 @@ from pathlib import Path
 import panel as pn
 
 from hpcdash.panes import HTML
+from hpcdash.tabs import PageTabs
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 _startup_frozen = False
@@ -365,7 +366,7 @@ def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike 
     # which Panel writes into stylesheet objects that the whole page shares: runs opened from the
     # Cluster tab, which add panes to the hidden Explorer, sent every component of the page to
     # cdn.holoviz.org for its CSS, out of reach of a compute node without internet.
-    main = pn.Tabs(*built, dynamic=False, sizing_mode="stretch_width", css_classes=["hpcdash-tabs"])
+    main = PageTabs(*built, dynamic=False, sizing_mode="stretch_width", css_classes=["hpcdash-tabs"])
     titles = [name for name, _ in built]
     ctx.shared["show_tab"] = lambda name: setattr(main, "active", titles.index(name))  # e.g. after opening runs
 
