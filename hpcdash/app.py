@@ -23,6 +23,9 @@ from pathlib import Path
 
 import panel as pn
 
+from hpcdash.panes import HTML
+from hpcdash.tabs import PageTabs
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 _startup_frozen = False
 
@@ -314,8 +317,8 @@ def _build(name: str, factory: str | Callable, ctx: AppContext) -> pn.viewable.V
     try:
         return _load(factory)(ctx)
     except Exception as err:  # noqa: BLE001 - one broken tab must not take the page down
-        return pn.pane.HTML(f"The {html.escape(name)} tab could not be built: {html.escape(str(err))}",
-                            css_classes=["hpcdash-alert", "hpcdash-alert-danger"])
+        return HTML(f"The {html.escape(name)} tab could not be built: {html.escape(str(err))}",
+                    css_classes=["hpcdash-alert", "hpcdash-alert-danger"])
 
 
 def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike | None = None, *,
@@ -355,7 +358,7 @@ def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike 
     built = [(entries[0][0], _build(entries[0][0], entries[0][1], ctx))] if entries else []
     later = {}
     for i, (name, factory) in enumerate(entries[1:], start=1):
-        holder = pn.Column(pn.pane.HTML(f"<p>Opening {html.escape(name)}…</p>"), sizing_mode="stretch_width")
+        holder = pn.Column(HTML(f"<p>Opening {html.escape(name)}…</p>"), sizing_mode="stretch_width")
         later[i] = (name, factory, holder)
         built.append((name, holder))
     # Not dynamic: a tab's models stay in the page while another is shown (the tabs not opened yet
@@ -363,7 +366,7 @@ def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike 
     # which Panel writes into stylesheet objects that the whole page shares: runs opened from the
     # Cluster tab, which add panes to the hidden Explorer, sent every component of the page to
     # cdn.holoviz.org for its CSS, out of reach of a compute node without internet.
-    main = pn.Tabs(*built, dynamic=False, sizing_mode="stretch_width", css_classes=["hpcdash-tabs"])
+    main = PageTabs(*built, dynamic=False, sizing_mode="stretch_width", css_classes=["hpcdash-tabs"])
     titles = [name for name, _ in built]
     ctx.shared["show_tab"] = lambda name: setattr(main, "active", titles.index(name))  # e.g. after opening runs
 

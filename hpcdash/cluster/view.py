@@ -24,6 +24,7 @@ import param
 
 from hpcdash.data.errors import PathOutsideRootError
 from hpcdash.data.paths import safe_path
+from hpcdash.panes import HTML, Alert
 from hpcdash.sessions import at_session_end, release, watchers_added
 
 from .control import (
@@ -57,7 +58,7 @@ _COMPACT_ALERT = [":host(.alert){padding:4px 10px !important;margin-top:2px !imp
 
 def _heading(text: str) -> pn.pane.HTML:
     """A section heading sized like the sidebar's ("File browser"), not a page title."""
-    return pn.pane.HTML(f"<b style='font-size:1.1em'>{html.escape(text)}</b>", margin=(10, 10, 0, 10))
+    return HTML(f"<b style='font-size:1.1em'>{html.escape(text)}</b>", margin=(10, 10, 0, 10))
 
 
 def _fmt_seconds(s: float | None) -> str:
@@ -218,10 +219,10 @@ class ClusterView(pn.viewable.Viewer):
             "encrypt": pn.widgets.Checkbox.from_param(p.encrypt, label=_FIELD_LABELS["encrypt"],
                                                       css_classes=["hpc-encrypt"]),
         }
-        self.field_alerts = {k: pn.pane.Alert("", alert_type="danger", visible=False, stylesheets=_COMPACT_ALERT,
-                                              css_classes=["hpc-field-error", f"hpc-error-{k}"], margin=(0, 10))
+        self.field_alerts = {k: Alert("", alert_type="danger", visible=False, stylesheets=_COMPACT_ALERT,
+                                      css_classes=["hpc-field-error", f"hpc-error-{k}"], margin=(0, 10))
                              for k in [*self.fields, "job_extra_directives"]}
-        self.partitions = pn.pane.HTML("", css_classes=["hpc-partitions"], margin=(0, 10))
+        self.partitions = HTML("", css_classes=["hpc-partitions"], margin=(0, 10))
         self.extra = pn.widgets.TextAreaInput(label="Extra directives (one per line)", height=70,
                                               value="\n".join(c.job_extra_directives), css_classes=["hpc-extra"])
         self.prologue = pn.widgets.TextAreaInput(label="Job script prologue (shell, one per line)", height=70,
@@ -229,12 +230,12 @@ class ClusterView(pn.viewable.Viewer):
         self.extra.param.watch(lambda e: setattr(c, "job_extra_directives", _lines(e.new)), "value")
         self.prologue.param.watch(lambda e: setattr(c, "job_script_prologue", _lines(e.new)), "value")
 
-        self.script = pn.pane.HTML("", css_classes=["hpc-script"], sizing_mode="stretch_width")
-        self.estimate = pn.pane.HTML("", css_classes=["hpc-estimate"])
-        self.validation = pn.pane.Alert("", alert_type="info", visible=False, css_classes=["hpc-validation"],
-                                        stylesheets=_COMPACT_ALERT, margin=(0, 10))
-        self.error = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["hpc-error"],
-                                   stylesheets=_COMPACT_ALERT, margin=(0, 10))
+        self.script = HTML("", css_classes=["hpc-script"], sizing_mode="stretch_width")
+        self.estimate = HTML("", css_classes=["hpc-estimate"])
+        self.validation = Alert("", alert_type="info", visible=False, css_classes=["hpc-validation"],
+                                stylesheets=_COMPACT_ALERT, margin=(0, 10))
+        self.error = Alert("", alert_type="danger", visible=False, css_classes=["hpc-error"],
+                           stylesheets=_COMPACT_ALERT, margin=(0, 10))
 
         self.validate_btn = pn.widgets.Button(label="Validate", color="default", css_classes=["hpc-validate"])
         self.start_btn = pn.widgets.Button(label="Start", color="primary", css_classes=["hpc-start"])
@@ -251,18 +252,18 @@ class ClusterView(pn.viewable.Viewer):
         self.stop_btn.on_click(self._on_stop)
 
         st = c.status()  # one snapshot for the panes built here (it asks squeue and the scheduler)
-        self.phase = pn.pane.HTML(_phase_html(st), css_classes=["hpc-phase-pane"])
+        self.phase = HTML(_phase_html(st), css_classes=["hpc-phase-pane"])
         self.progress = pn.indicators.Progress(value=0, max=1, width=300, bar_color="success", visible=False,
                                                css_classes=["hpc-progress"])
-        self.workers = pn.pane.HTML("", css_classes=["hpc-workers"])
-        self.dashboard = pn.pane.HTML("", css_classes=["hpc-dashboard"])
+        self.workers = HTML("", css_classes=["hpc-workers"])
+        self.dashboard = HTML("", css_classes=["hpc-dashboard"])
         # each worker's memory and CPU at a glance (the Dask dashboard has the details)
-        self.loads = pn.pane.HTML("", css_classes=["hpc-worker-loads"], sizing_mode="stretch_width")
-        self.jobs = pn.pane.HTML(jobs_table_html(st), css_classes=["hpc-jobs"], sizing_mode="stretch_width")
-        self.submit_errors = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["hpc-submit-error"])
-        self.shared_pane = pn.pane.HTML(f"<small>{html.escape(self.shared_note)}</small>",
-                                        visible=bool(self.shared_note), css_classes=["hpc-shared-note"],
-                                        sizing_mode="stretch_width")
+        self.loads = HTML("", css_classes=["hpc-worker-loads"], sizing_mode="stretch_width")
+        self.jobs = HTML(jobs_table_html(st), css_classes=["hpc-jobs"], sizing_mode="stretch_width")
+        self.submit_errors = Alert("", alert_type="danger", visible=False, css_classes=["hpc-submit-error"])
+        self.shared_pane = HTML(f"<small>{html.escape(self.shared_note)}</small>",
+                                visible=bool(self.shared_note), css_classes=["hpc-shared-note"],
+                                sizing_mode="stretch_width")
 
         # sweep
         from hpcdash.sim.sweep import SWEEP_RANGES
@@ -284,9 +285,9 @@ class ClusterView(pn.viewable.Viewer):
                                            align="end")
         self.sweep_bar = pn.indicators.Progress(value=0, max=1, width=300, visible=False,
                                                 css_classes=["hpc-sweep-progress"])
-        self.sweep_msg = pn.pane.HTML("", css_classes=["hpc-sweep-msg"])
+        self.sweep_msg = HTML("", css_classes=["hpc-sweep-msg"])
         # what the form's values mean before anything runs (sources outside the mesh's core)
-        self.sweep_note = pn.pane.HTML("", css_classes=["hpc-sweep-note"], sizing_mode="stretch_width")
+        self.sweep_note = HTML("", css_classes=["hpc-sweep-note"], sizing_mode="stretch_width")
         self.sweep_param.param.watch(self._on_vary, "value")
         for w in (self.sweep_from, self.sweep_to, self.sweep_runs, self.sweep_cells):
             w.param.watch(lambda e: self._update_sweep_note(), "value")
@@ -294,7 +295,7 @@ class ClusterView(pn.viewable.Viewer):
         self.sweep_btn.on_click(self._on_sweep)
         self.open_btn = pn.widgets.Button(label="Open first and last run in the Explorer", visible=False,
                                           css_classes=["hpc-open-runs"])
-        self.open_msg = pn.pane.HTML("", css_classes=["hpc-open-msg"], align="center")
+        self.open_msg = HTML("", css_classes=["hpc-open-msg"], align="center")
         self.open_btn.on_click(self._on_open_runs)
 
         c.param.watch(self._on_request_change, list(c.param.objects("existing").keys() & {

@@ -31,6 +31,7 @@ from panel.io.state import set_curdoc
 from panel.models import HTML as PanelHTML
 
 from hpcdash.data.paths import HDF5_SUFFIXES
+from hpcdash.panes import HTML, Markdown
 from hpcdash.sessions import in_session
 
 from . import export
@@ -91,8 +92,8 @@ def message_pane(kind: str = "warning") -> pn.pane.HTML:
     Plain HTML styled by our stylesheet, not ``pn.pane.Alert``: that one is Markdown, and parsing
     Markdown (importing its parser on first use) is not needed for one escaped sentence.
     """
-    return pn.pane.HTML("", css_classes=["hpcdash-alert", f"hpcdash-alert-{kind}"], visible=False,
-                        sizing_mode="stretch_width", stylesheets=STYLESHEETS)
+    return HTML("", css_classes=["hpcdash-alert", f"hpcdash-alert-{kind}"], visible=False,
+                sizing_mode="stretch_width", stylesheets=STYLESHEETS)
 
 
 def _palette(cmap: str) -> list[str]:
@@ -563,7 +564,7 @@ class ExportButtons(pn.viewable.Viewer):
                                                       label=label, color="light", width=80, embed=False)
                         for kind, label in self.FORMATS.items()}
         #: the buttons in a row (a layout: hidden and shown with its `visible`)
-        self.row = pn.Row(pn.pane.HTML("Export:", margin=(12, 5)), *self.buttons.values(),
+        self.row = pn.Row(HTML("Export:", margin=(12, 5)), *self.buttons.values(),
                           css_classes=["hpcdash-export"])
 
     def __panel__(self):
@@ -649,10 +650,10 @@ class SliceView(pn.viewable.Viewer):
         self.vmin_w = pn.widgets.FloatInput.from_param(s.param.vmin, label="Min", width=100)
         self.vmax_w = pn.widgets.FloatInput.from_param(s.param.vmax, label="Max", width=100)
         # at most two lines, cut with an ellipsis where the pane is narrow; the whole title on hover
-        self.title_pane = pn.pane.HTML("", css_classes=["hpcdash-title", "hpcdash-two-lines"],
-                                       sizing_mode="stretch_width", stylesheets=STYLESHEETS)
-        # not an HTML pane: its update sends every property, stylesheets included, and Bokeh then
-        # re-walks every model of the page (a few ms per pane and slice)
+        self.title_pane = HTML("", css_classes=["hpcdash-title", "hpcdash-two-lines"],
+                               sizing_mode="stretch_width", stylesheets=STYLESHEETS)
+        # not an HTML pane: its update sends every property, and a new text in a Bokeh Div lays the
+        # whole page out again (a few ms per pane and slice)
         self.readout_pane = ReadoutText(value="", css_classes=["hpcdash-readout"], stylesheets=STYLESHEETS)
         self.error_pane = message_pane("danger")
         self.notice_pane = message_pane("warning")
@@ -661,8 +662,8 @@ class SliceView(pn.viewable.Viewer):
                                            sizing_mode="stretch_width", min_height=PLOT_MIN_HEIGHT)
         # before a pane's first slice there is no plot to draw: this says what is happening instead
         # (and carries the loading indicator); it stands where the plot will be
-        self.placeholder = pn.pane.HTML("", css_classes=["hpcdash-placeholder"], sizing_mode="stretch_width",
-                                        min_height=PLOT_MIN_HEIGHT, visible=False, stylesheets=STYLESHEETS)
+        self.placeholder = HTML("", css_classes=["hpcdash-placeholder"], sizing_mode="stretch_width",
+                                min_height=PLOT_MIN_HEIGHT, visible=False, stylesheets=STYLESHEETS)
         # the plot is shown and hidden through a box of its own: a layout parameter set on a HoloViews
         # pane that has drawn a plot reaches the inner Bokeh pane, which copies the figure's stylesheet
         # models into a list of strings and fails (Panel 1.9), so the pane's parameters are never touched
@@ -1078,7 +1079,7 @@ class ComparisonView(pn.viewable.Viewer):
         self._zoom_linked = zoom_linked or (lambda pane: False)
         self._linked = False  # the plot drawn shares the linked panes' zoom and pan
         self.error_pane = message_pane("warning")
-        self.title_pane = pn.pane.HTML("", css_classes=["hpcdash-title"])
+        self.title_pane = HTML("", css_classes=["hpcdash-title"])
         self.plot_pane = pn.pane.HoloViews(None, linked_axes=True, css_classes=["hpcdash-compare-plot"])
         self.exports = ExportButtons(data=lambda: explorer.comparison, stem=explorer.comparison_stem,
                                      png=self._png, record=explorer.comparison_exported)
@@ -1181,7 +1182,7 @@ class FileBrowser(pn.viewable.Viewer):
     def __init__(self, explorer: ExplorerState, **params):
         super().__init__(**params)
         self.explorer = explorer
-        self.where = pn.pane.HTML("", css_classes=["hpcdash-cwd"], stylesheets=STYLESHEETS)
+        self.where = HTML("", css_classes=["hpcdash-cwd"], stylesheets=STYLESHEETS)
         # (a list, not a drop-down: without the select's chevron, which Panel's theme draws on both)
         self.listing = pn.widgets.MultiSelect(label="Files", options=[], size=12, sizing_mode="stretch_width",
                                               stylesheets=["select[multiple] { background-image: none; }"])
@@ -1202,7 +1203,7 @@ class FileBrowser(pn.viewable.Viewer):
         self._watch = None  # hpcdash.data.FolderWatch of the folder listed
         self._refresh()
         self._layout = pn.Column(
-            pn.pane.HTML("<b>File browser</b>"), self.where, self.listing,
+            HTML("<b>File browser</b>"), self.where, self.listing,
             pn.Row(self.up_btn, self.enter_btn, self.refresh_btn), self.path_in, self.path_btn, self.message,
             sizing_mode="stretch_width", css_classes=["hpcdash-browser"])
 
@@ -1336,9 +1337,9 @@ class ExplorerView(pn.viewable.Viewer):
                              "value")
         self.comparison = ComparisonView(explorer, zoom_linked=self._zoom_linked)
         self._active_tab = 0
-        self.empty = pn.pane.Markdown(_EMPTY_HELP.format(root=escape(explorer.root)), disable_math=True,
-                                      css_classes=["hpcdash-empty"], sizing_mode="stretch_width",
-                                      stylesheets=STYLESHEETS)
+        self.empty = Markdown(_EMPTY_HELP.format(root=escape(explorer.root)), disable_math=True,
+                              css_classes=["hpcdash-empty"], sizing_mode="stretch_width",
+                              stylesheets=STYLESHEETS)
         self.main = pn.Column(sizing_mode="stretch_width")
         # the pane a user just opened (file browser, Cluster tab) is scrolled into view: new panes go
         # below the others, off-screen on a page of two panes

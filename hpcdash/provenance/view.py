@@ -24,6 +24,7 @@ from bokeh.models import DatetimeTickFormatter
 from dask.utils import format_bytes
 
 from hpcdash.explorer.views import STYLESHEETS
+from hpcdash.panes import HTML, Markdown
 from hpcdash.sessions import at_session_end, in_session, release, watchers_added
 
 from .bundle import LICENSES, NOT_CHOSEN, BundlePlan, distinct_views, needed_bytes
@@ -262,12 +263,12 @@ class ProvenanceView(pn.viewable.Viewer):
 
     def _build(self, state: ProvenanceState) -> None:
         s = state
-        self.counts = pn.pane.HTML(
+        self.counts = HTML(
             "", css_classes=["hpc-prov-counts-pane"], stylesheets=STYLESHEETS, sizing_mode="stretch_width"
         )
         self.picture = pn.pane.HoloViews(None, sizing_mode="stretch_width", visible=False)
         self._timeline: hv.streams.Pipe | None = None  # feeds the drawn timeline its events
-        self.table = pn.pane.HTML(
+        self.table = HTML(
             "", css_classes=["hpc-prov-events"], stylesheets=STYLESHEETS, sizing_mode="stretch_width"
         )
         self.title_w = pn.widgets.TextInput.from_param(
@@ -291,14 +292,14 @@ class ProvenanceView(pn.viewable.Viewer):
         self.all_btn.on_click(lambda e: self._choose_all(True))
         self.none_btn.on_click(lambda e: self._choose_all(False))
         self.files_box = pn.Column(
-            pn.pane.HTML("<b>Files in the bundle</b>", margin=(5, 10, 0, 10)),
+            HTML("<b>Files in the bundle</b>", margin=(5, 10, 0, 10)),
             pn.Row(self.all_btn, self.none_btn),
             pn.Column(self.files_w, scroll=True, max_height=240, sizing_mode="stretch_width"),
             visible=False,
             sizing_mode="stretch_width",
         )
         self._showing_choice = False  # files_w being set from the state, not by the user
-        self.plan_w = pn.pane.HTML(
+        self.plan_w = HTML(
             "", css_classes=["hpc-prov-plan"], stylesheets=STYLESHEETS, sizing_mode="stretch_width"
         )
         self.export_btn = pn.widgets.Button(
@@ -308,7 +309,7 @@ class ProvenanceView(pn.viewable.Viewer):
         self.bar = pn.indicators.Progress(
             value=0, max=1000, visible=False, sizing_mode="stretch_width", css_classes=["hpc-prov-progress"]
         )
-        self.status = pn.pane.HTML(
+        self.status = HTML(
             "", css_classes=["hpc-prov-status"], stylesheets=STYLESHEETS, sizing_mode="stretch_width"
         )
         self.download = pn.widgets.FileDownload(
@@ -322,7 +323,7 @@ class ProvenanceView(pn.viewable.Viewer):
         self.new_btn = pn.widgets.Button(label="Start a new record", css_classes=["hpc-prov-new"], width=180,
                                          visible=bool(s.kept_in))
         self.new_btn.on_click(self._on_new_record)
-        self.kept_w = pn.pane.HTML(
+        self.kept_w = HTML(
             f"<small>Kept in {html.escape(s.kept_in)}: it survives a restart of the server.</small>"
             if s.kept_in else "", css_classes=["hpc-prov-kept"], sizing_mode="stretch_width")
         self._seen: tuple | None = None  # (revision, views) last shown
@@ -347,7 +348,7 @@ class ProvenanceView(pn.viewable.Viewer):
             pn.Row(self.export_btn, self.download),
             self.bar,
             self.status,
-            pn.pane.Markdown(RECIPES, css_classes=["hpc-prov-recipes"], sizing_mode="stretch_width"),
+            Markdown(RECIPES, css_classes=["hpc-prov-recipes"], sizing_mode="stretch_width"),
             title="Reproducible bundle",
             sizing_mode="stretch_width",
             collapsible=False,
