@@ -197,6 +197,8 @@ def write_bundle(
     name: str | None = None,
     title: str = "",
     license: str = "",
+    author: str = "",
+    orcid: str = "",
     progress: Progress | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> Path:
@@ -204,12 +206,16 @@ def write_bundle(
 
     `views`: the explorer's views as URL query dicts (`ExplorerState.to_query()`, file paths relative to
     the root), reopened by the notebook. `license`: an SPDX identifier (e.g. ``CC-BY-4.0``) for the
-    bundle's content, or "" (the crate then says none was chosen). `include_data=False` records the
+    bundle's content, or "" (the crate then says none was chosen). `author` (a name) and `orcid` (an
+    ORCID iD, ``0000-0002-1825-0097`` or its https://orcid.org/ address) name who made it in the crate
+    (default: this machine's login name; an iD that is not one raises ValueError before anything is
+    written). `include_data=False` records the
     files (path, size, sha256) without copying them. `progress(fraction, text)` is called as the work
     goes (hashing and copying take most of it). A data file hpcdash cannot open as HDF5 (not HDF5,
     empty, truncated...) is bundled all the same (it is what the session used), with a warning naming it
     and why, in the app's words: passed to `warn(text)` as it is found, and written in the README. Written
     under temporary names and renamed at the end: a failed export leaves no half bundle."""
+    person = author_entity(author, orcid)
     name = _safe_name(name or default_name(dest))
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -257,6 +263,7 @@ def write_bundle(
             "title": title or "hpcdash session",
             "created": now_iso(),
             "license": license,
+            "author": person,
             "included": include_data,
             "platform": describe_platform(),
         }
@@ -835,7 +842,8 @@ def _write_crate(
             },
         )
     )
-    agent = crate.add(Person(crate, "#user", properties={"name": _user()}))
+    person = meta.get("author") or author_entity()
+    agent = crate.add(Person(crate, person["@id"], properties={k: v for k, v in person.items() if k != "@id"}))
     root["author"] = agent
 
     by_source: dict[str, Any] = {}
@@ -1057,6 +1065,33 @@ def _action(
     if results:
         action["result"] = results if len(results) > 1 else results[0]
     return action
+
+
+_ORCID = re.compile(r"^(?:https?://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
+
+
+def author_entity(author: str = "", orcid: str = "") -> dict[str, str]:
+    """Who made a bundle, as the crate's Person: `author` (default: this machine's login name) and,
+    when given, the ORCID iD (its https://orcid.org/ address is then the person's identifier; its
+    check digit is verified). Raises ValueError for an iD that is not one."""
+    name = " ".join(str(author).split()) or _user()
+    orcid = str(orcid).strip()
+    if not orcid:
+        return {"@id": "#author", "@type": "Person", "name": name}
+    m = _ORCID.match(orcid)
+    if m is None or not _orcid_checks(m.group(1)):
+        raise ValueError(f"{orcid!r} is not an ORCID iD (16 digits in groups of 4, such as 0000-0002-1825-0097).")
+    return {"@id": f"https://orcid.org/{m.group(1)}", "@type": "Person", "name": name}
+
+
+def _orcid_checks(ident: str) -> bool:
+    """The ISO 7064 11,2 check digit of an ORCID iD."""
+    digits = ident.replace("-", "")
+    total = 0
+    for d in digits[:-1]:
+        total = (total + int(d)) * 2
+    check = (12 - total % 11) % 11
+    return digits[-1] == ("X" if check == 10 else str(check))
 
 
 def _user() -> str:

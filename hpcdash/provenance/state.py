@@ -42,6 +42,8 @@ class ProvenanceState(param.Parameterized):
         label="License",
         doc="SPDX license of the bundle's content ('' = none chosen).",
     )
+    author = param.String(default="", label="Author", doc="Who made the bundle ('' = this machine's login name).")
+    orcid = param.String(default="", label="ORCID iD", doc="The author's ORCID iD (optional).")
     include_data = param.Boolean(
         default=True,
         label="Include the data files",
@@ -297,6 +299,8 @@ class ProvenanceState(param.Parameterized):
                 name=name,
                 title=self.title,
                 license=self.license,
+                author=self.author,
+                orcid=self.orcid,
                 progress=self._progress,
                 warn=warnings.append,
             )

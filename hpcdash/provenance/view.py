@@ -281,6 +281,11 @@ class ProvenanceView(pn.viewable.Viewer):
             width=320,
         )
         self.license_w.link(s, value="license")
+        self.author_w = pn.widgets.TextInput.from_param(s.param.author, placeholder="your name (default: login name)",
+                                                        label="Author", css_classes=["hpc-prov-author"])
+        self.orcid_w = pn.widgets.TextInput.from_param(s.param.orcid, placeholder="0000-0002-1825-0097",
+                                                       label="ORCID iD (optional)", width=200,
+                                                       css_classes=["hpc-prov-orcid"])
         self.data_w = pn.widgets.Checkbox.from_param(s.param.include_data, label="Include the data files")
         # which recorded files go into the bundle (all by default, files recorded later too)
         self.files_w = pn.widgets.CheckBoxGroup(
@@ -341,6 +346,7 @@ class ProvenanceView(pn.viewable.Viewer):
     def __panel__(self):
         export = pn.Card(
             self.title_w,
+            pn.Row(self.author_w, self.orcid_w, sizing_mode="stretch_width"),
             self.license_w,
             self.data_w,
             self.files_box,

@@ -225,6 +225,37 @@ def test_a_bundle_with_its_data_names_no_folder_of_this_machine_in_its_event_log
     assert str(root / "runs" / "a.h5") in (refs.with_suffix("") / "provenance.jsonl").read_text()
 
 
+def test_the_crate_names_its_author_with_an_orcid_id(session, tmp_path: Path):
+    """The author and ORCID iD given (the Provenance tab's fields, `hpcdash bundle --author --orcid`)
+    name who made the bundle in its crate; an iD whose check digit is wrong is refused before anything
+    is written; without them, the login name."""
+    from hpcdash.provenance.state import ProvenanceState
+
+    root, log = session
+    with pytest.raises(ValueError, match="is not an ORCID iD"):
+        write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="bad", orcid="0000-0002-1825-0098")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    z = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="ada", author="  Ada   Lovelace ",
+                     orcid="https://orcid.org/0000-0002-1825-0097")
+    graph = {e["@id"]: e for e in json.loads((z.with_suffix("") / "ro-crate-metadata.json").read_text())["@graph"]}
+    assert graph["./"]["author"] == {"@id": "https://orcid.org/0000-0002-1825-0097"}
+    assert graph["https://orcid.org/0000-0002-1825-0097"] == {
+        "@id": "https://orcid.org/0000-0002-1825-0097", "@type": "Person", "name": "Ada Lovelace"}
+    assert validate(z.with_suffix(""), seeded_validator_cache(tmp_path)) == []
+    # from the Provenance tab's state, and its refusal in words
+    prov = ProvenanceState(root=str(root), author="Grace Hopper", orcid="0000-0001-5109-3700")
+    prov.log.record("open", "Opened a.h5", paths=[root / "runs" / "a.h5"])
+    folder = prov.export_bundle(name="grace").with_suffix("")
+    people = [e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"] if e["@type"] == "Person"]
+    assert people == [{"@id": "https://orcid.org/0000-0001-5109-3700", "@type": "Person", "name": "Grace Hopper"}]
+    prov.orcid = "1234"
+    assert prov.export_bundle(name="again") is None and "'1234' is not an ORCID iD" in prov.error
+    # from the command line
+    out = subprocess.run([sys.executable, "-m", "hpcdash", "bundle", "runs/a.h5", "--root", str(root), "--orcid",
+                          "0000-0002-1825-009X"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1 and "is not an ORCID iD" in out.stderr
+
+
 def test_a_failed_export_leaves_nothing_behind(session, tmp_path: Path):
     root, log = session
     plan = plan_bundle(log, root)
