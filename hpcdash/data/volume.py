@@ -421,17 +421,56 @@ def missing_sources(ds: h5py.Dataset) -> list[str]:
     return [name for name, _, found in virtual_sources(ds) if found is None]
 
 
+#: How deep virtual datasets may nest (a source that is itself virtual, ...) before one is refused.
+MAX_SOURCE_DEPTH = 8
+
+
 def _check_storage_inside(ds: h5py.Dataset, path: Path | str, root: Path | str | None, name: str) -> None:
-    """Raise PathOutsideRootError if ``root`` is given and any value of ``ds`` lives outside it."""
+    """Raise PathOutsideRootError if ``root`` is given and any value of ``ds`` lives outside it: its
+    own files, and what a virtual dataset's source datasets read in turn (a source that is itself
+    virtual, keeps raw external files, or is an external link in its file), however deep."""
     if root is None:
         return
+    refused = PathOutsideRootError(f"The dataset '{name}' in '{_display(path)}' reads data from a file outside "
+                                   "the allowed folder; it is not shown.")
+    if not _storage_inside(ds, root, MAX_SOURCE_DEPTH, set()):
+        raise refused
+
+
+def _storage_inside(ds: h5py.Dataset, root: Path | str, depth: int, seen: set) -> bool:
     for f in storage_files(ds):
         try:
             safe_path(root, f)
         except PathOutsideRootError:
-            raise PathOutsideRootError(
-                f"The dataset '{name}' in '{_display(path)}' reads data from a file outside the "
-                "allowed folder; it is not shown.") from None
+            return False
+    if not ds.is_virtual:
+        return True
+    base = Path(ds.file.filename).absolute().parent
+    for src in ds.virtual_sources():
+        if src.file_name == ".":  # a source in the same file: its dataset may read elsewhere too
+            found = Path(ds.file.filename).absolute()
+        else:
+            tried = virtual_source_candidates(src.file_name, base)
+            found = next((t for t in tried if t.is_file()), None)
+            if found is None:  # missing: read as the fill value
+                continue
+        key = (os.path.realpath(found), src.dset_name)
+        if key in seen:
+            continue
+        if depth <= 0:
+            return False
+        seen.add(key)
+        try:
+            with h5py.File(found, "r", locking=False) as f:
+                _refuse_links_outside(f, src.dset_name, root)
+                inner = f.get(src.dset_name)
+                if isinstance(inner, h5py.Dataset) and not _storage_inside(inner, root, depth - 1, seen):
+                    return False
+        except PathOutsideRootError:
+            return False
+        except (OSError, KeyError, ValueError, RuntimeError):
+            continue  # a source HDF5 cannot open reads as the fill value
+    return True
 
 
 def _info(name: str, ds: h5py.Dataset, is_default: bool) -> VolumeInfo:

@@ -233,3 +233,41 @@ def test_a_virtual_dataset_says_which_sources_are_missing(tmp_path):
     np.testing.assert_array_equal(s.data.values[:, :12], np.hstack([tiles[0], tiles[1]]))
     with open_volume(tmp_path / "tile0.h5", root=tmp_path) as vol:
         assert vol.notes == []
+
+
+@pytest.mark.parametrize("inner", ["virtual", "external", "link"])
+def test_a_virtual_source_inside_the_root_that_reads_outside_it_is_refused(layout, inner):
+    """The virtual dataset's source file is inside the root, but its source dataset reads from outside:
+    it is virtual itself, keeps raw external data there, or is an external link there. Refused however
+    deep; a chain that stays inside opens."""
+    root, outside, secret = layout
+    middle = root / f"middle_{inner}.h5"
+    with h5py.File(middle, "w") as f:
+        if inner == "virtual":
+            vl = h5py.VirtualLayout(shape=secret.shape, dtype="f4")
+            vl[:] = h5py.VirtualSource(str(outside / "secret.h5"), "data", shape=secret.shape)
+            f.create_virtual_dataset("data", vl)
+        elif inner == "external":
+            f.create_dataset("data", shape=secret.shape, dtype="f4",
+                             external=[(str(outside / "raw.bin"), 0, secret.nbytes)])
+        else:
+            f["data"] = h5py.ExternalLink(str(outside / "secret.h5"), "/data")
+    top = root / f"top_{inner}.h5"
+    vl = h5py.VirtualLayout(shape=secret.shape, dtype="f4")
+    vl[:] = h5py.VirtualSource(middle.name, "data", shape=secret.shape)
+    with h5py.File(top, "w") as f:
+        f.create_virtual_dataset("v", vl, fillvalue=-1)
+    with pytest.raises(PathOutsideRootError, match="outside the allowed folder"):
+        open_volume(top, "/v", root=root)
+    assert "/v" not in _names(top, root)
+    # a chain inside the root: top -> middle -> inside.h5
+    with h5py.File(root / "middle_ok.h5", "w") as f:
+        vl = h5py.VirtualLayout(shape=secret.shape, dtype="f4")
+        vl[:] = h5py.VirtualSource("inside.h5", "data", shape=secret.shape)
+        f.create_virtual_dataset("data", vl)
+    vl = h5py.VirtualLayout(shape=secret.shape, dtype="f4")
+    vl[:] = h5py.VirtualSource("middle_ok.h5", "data", shape=secret.shape)
+    with h5py.File(root / "top_ok.h5", "w") as f:
+        f.create_virtual_dataset("v", vl, fillvalue=-1)
+    with open_volume(root / "top_ok.h5", "/v", root=root) as vol:
+        np.testing.assert_array_equal(vol.slice(0, 1).values, secret + 100)
