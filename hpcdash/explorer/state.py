@@ -764,10 +764,11 @@ class SliceState(param.Parameterized):
         return tuple(out)
 
     def same_extent(self, other: SliceState, rtol: float = 0.01) -> bool:
-        """True when `other` shows the same plane dimensions over the same span (to `rtol` of it):
-        zooming one pane means the same place in the other."""
+        """True when `other` shows the same plane dimensions over the same span (to `rtol` of it), drawn
+        the same way up (a depth marked positive down is drawn downwards): zooming one pane means the
+        same place in the other, and they can share their ranges."""
         a, b = self.plane_extent(), other.plane_extent()
-        if a is None or b is None:
+        if a is None or b is None or self.depth_down != other.depth_down:
             return False
         for (da, lo_a, hi_a), (db, lo_b, hi_b) in zip(a, b, strict=True):
             tol = rtol * max(hi_a - lo_a, hi_b - lo_b, 1e-300)

@@ -169,3 +169,24 @@ def test_positive_down_depth_increases_downwards(tmp_path: Path):
     assert g[top, col] < g[bottom, col]  # shallow (small values, dark) at the top
     assert h[top, col] > h[bottom, col]  # drawn upwards: deep at the top
     assert g[top, col] == pytest.approx(h[bottom, col], abs=2)
+
+
+def test_linked_panes_drawn_the_other_way_up_keep_their_own_ranges(tmp_path: Path):
+    """Two runs on one grid, one with a depth marked positive="down": each is drawn its own way up,
+    whichever comes first, so Link does not share their ranges (the first pane's direction won)."""
+    from hpcdash.explorer.views import ExplorerView
+
+    depth = -Z
+    write_ordered(tmp_path / "down.h5", "zyx", {"z": "depth"}, {"z": {"positive": "down"}}, z=depth)
+    write_ordered(tmp_path / "plain.h5", "zyx", {"z": "depth"}, z=depth)
+    write_ordered(tmp_path / "down2.h5", "zyx", {"z": "depth"}, {"z": {"positive": "down"}}, z=depth)
+    for files in (["plain.h5", "down.h5", "down2.h5"], ["down.h5", "plain.h5", "down2.h5"]):
+        ex = ExplorerState(files, root=str(tmp_path), link=True)
+        for p in ex.panes:
+            p.axis = "y"
+        first, second, third = ex.panes
+        assert [p.depth_down for p in ex.panes] == ["down" in f for f in files]
+        view = ExplorerView(ex, sync_url=False)
+        assert not view._zoom_linked(second) and not first.same_extent(second)
+        # panes drawn the same way up still share (the two marked ones when one of them comes first)
+        assert third.same_extent(ex.panes[[p.depth_down for p in ex.panes].index(True)])
