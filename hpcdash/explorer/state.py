@@ -80,6 +80,10 @@ def _label(name: str, units: str | None) -> str:
     return f"{name} [{units}]" if units else name
 
 
+#: An index past any end: opening a file clamps it to the last (see `SliceState._newest_kept`).
+_LAST = 10**12
+
+
 def default_axis(dims: list[str], roles: dict[str, str | None] | None = None) -> str | None:
     """The normal axis a dataset opens on: the vertical one of its last three dimensions (by their
     `roles`, see `hpcdash.data.conventions.dim_role`), else the first of them, so that a 3-D volume
@@ -405,13 +409,9 @@ class SliceState(param.Parameterized):
         if self._vol is None:  # the file did not open: what was asked for then (a link's slice)
             ok = self.open(self.file, **self._asked, read=False)
         else:
-            # a dimension shown at its last index stays at the last (a job that appended an iteration:
-            # the newest is shown, as when the file is first opened)
-            last = 10**12
-            held = {d: (last if i == n - 1 else i) for (d, i), n in zip(self.held.items(), self._held_lengths(), strict=True)}
             at_end = self.index == self.param.index.bounds[1] and self.axis is not None
-            ok = self.open(self.file, dataset=self.dataset, axis=self.axis, index=last if at_end else self.index,
-                           held=held, read=False)
+            ok = self.open(self.file, dataset=self.dataset, axis=self.axis, index=_LAST if at_end else self.index,
+                           held=self._newest_kept(), read=False)
         if ok:
             self._request()
         return ok
@@ -420,17 +420,19 @@ class SliceState(param.Parameterized):
         """A step asked for a slice of a file that changed on disk since it was opened (a job writing
         it): open it again at the place asked for and read it from what is on disk now (once per
         place: if it changes again meanwhile, the slice on screen stays). False if it cannot be opened."""
-        place = (self.axis, self.index, dict(self.held))
-        if not self.open(self.file, dataset=self.dataset, axis=place[0], index=place[1], held=place[2], read=False):
+        if not self.open(self.file, dataset=self.dataset, axis=self.axis, index=self.index, held=self._newest_kept(),
+                         read=False):
             return False
         self._reopened_for = self.request_key()
         self._reopen_note = f"{Path(self.file).name} changed on disk: opened again, this slice is what it holds now."
         self._request("reopened")  # this pane alone, also while linked panes are being shown
         return True
 
-    def _held_lengths(self) -> list[int]:
+    def _newest_kept(self) -> dict[str, int]:
+        """`held` for opening the file again: a dimension held at its last index stays at the last (a
+        job that appended an iteration: the newest is shown, as when the file is first opened)."""
         sizes = self.held_sizes()
-        return [sizes.get(d, 0) for d in self.held]
+        return {d: (_LAST if i == sizes.get(d, 0) - 1 else i) for d, i in self.held.items()}
 
     def check_changed(self) -> bool:
         """Note (in `changed` and `notice`) that the open file was written, replaced or deleted since it

@@ -74,6 +74,11 @@ def test_a_file_written_in_swmr_mode_is_shown_while_the_job_writes(tmp_path):
         assert _next(proc) == "wrote 4"
         pane.index = 1  # a step reads the file again, as it is now
         assert pane.error == "" and pane.readout.endswith("dim_0: slice 2 of 5") and "opened again" in pane.notice
+        pane.held = {"dim_0": 4}  # back at the newest: a step keeps it there
+        assert _next(proc) == "wrote 5"
+        pane.index = 2
+        assert pane.held == {"dim_0": 5} and pane.readout.endswith("dim_0: slice 6 of 6")
+        assert float(pane.data.values.mean()) == 5.0
     finally:
         assert _next(proc, "") == "closed"
         proc.wait(timeout=30)
