@@ -461,6 +461,13 @@ def bundle(paths: Sequence[str], root: str | None = None, out: str | None = None
     from hpcdash.provenance import ProvenanceLog, plan_bundle, write_bundle
 
     root_dir = Path(check_root(root))
+    from hpcdash.provenance.bundle import author_entity
+
+    try:
+        author_entity(author, orcid)
+    except ValueError as err:  # at the end of a batch job: the bundle matters more than the iD
+        print(f"hpcdash: warning: {err} The bundle names its author without it.", file=sys.stderr)
+        orcid = ""
     log = ProvenanceLog()
     job = {k: os.environ[k] for k in ("SLURM_JOB_ID", "SLURM_JOB_NAME", "SLURM_JOB_NODELIST", "SLURM_CLUSTER_NAME")
            if os.environ.get(k)}

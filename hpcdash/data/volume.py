@@ -44,6 +44,7 @@ import operator
 import os
 import posixpath
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -567,9 +568,17 @@ def open_volume(path: Path | str, dataset: str | None = None, root: Path | str |
     With ``root``, a dataset whose values live in a file outside ``root`` (through an external
     link, external storage or a virtual dataset) raises :class:`PathOutsideRootError`.
 
-    Use as a context manager, or call ``close()``.
+    Use as a context manager, or call ``close()``. A file that changes while it is being opened (a job
+    writing it every moment) is opened again, up to three times in all.
     """
-    return Volume(path, dataset, root=root)
+    for attempt in range(3):
+        try:
+            return Volume(path, dataset, root=root)
+        except FileChangedError:
+            if attempt == 2:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _sane_range(vmin: float, vmax: float) -> tuple[float, float]:

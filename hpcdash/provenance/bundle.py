@@ -1067,7 +1067,7 @@ def _action(
     return action
 
 
-_ORCID = re.compile(r"^(?:https?://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
+_ORCID_ADDRESS = re.compile(r"^(?:https?://)?(?:www\.)?orcid\.org/", re.IGNORECASE)
 
 
 def author_entity(author: str = "", orcid: str = "") -> dict[str, str]:
@@ -1075,13 +1075,16 @@ def author_entity(author: str = "", orcid: str = "") -> dict[str, str]:
     when given, the ORCID iD (its https://orcid.org/ address is then the person's identifier; its
     check digit is verified). Raises ValueError for an iD that is not one."""
     name = " ".join(str(author).split()) or _user()
-    orcid = str(orcid).strip()
-    if not orcid:
+    given = str(orcid).strip()
+    if not given:
         return {"@id": "#author", "@type": "Person", "name": name}
-    m = _ORCID.match(orcid)
-    if m is None or not _orcid_checks(m.group(1)):
-        raise ValueError(f"{orcid!r} is not an ORCID iD (16 digits in groups of 4, such as 0000-0002-1825-0097).")
-    return {"@id": f"https://orcid.org/{m.group(1)}", "@type": "Person", "name": name}
+    # as typed or copied: with or without its address, dashes, a lower-case x or a trailing slash
+    digits = _ORCID_ADDRESS.sub("", given).rstrip("/").replace("-", "").upper()
+    ident = "-".join(digits[i:i + 4] for i in range(0, 16, 4))
+    if not re.fullmatch(r"\d{15}[\dX]", digits) or not _orcid_checks(ident):
+        raise ValueError(f"{given!r} is not an ORCID iD (16 digits in groups of 4 with its check digit, such as "
+                         "0000-0002-1825-0097).")
+    return {"@id": f"https://orcid.org/{ident}", "@type": "Person", "name": name}
 
 
 def _orcid_checks(ident: str) -> bool:

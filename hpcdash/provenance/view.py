@@ -27,7 +27,7 @@ from hpcdash.explorer.views import STYLESHEETS
 from hpcdash.panes import HTML, Markdown
 from hpcdash.sessions import at_session_end, in_session, release, watchers_added
 
-from .bundle import LICENSES, NOT_CHOSEN, BundlePlan, distinct_views, needed_bytes
+from .bundle import LICENSES, NOT_CHOSEN, BundlePlan, author_entity, distinct_views, needed_bytes
 from .record import KINDS, Event, format_value, shown_path
 from .state import ProvenanceState
 
@@ -286,6 +286,10 @@ class ProvenanceView(pn.viewable.Viewer):
         self.orcid_w = pn.widgets.TextInput.from_param(s.param.orcid, placeholder="0000-0002-1825-0097",
                                                        label="ORCID iD (optional)", width=200,
                                                        css_classes=["hpc-prov-orcid"])
+        # a wrong iD is said as it is typed, not only when Export bundle refuses it
+        self.orcid_msg = HTML("", css_classes=["hpc-prov-orcid-msg"], stylesheets=STYLESHEETS, visible=False,
+                              sizing_mode="stretch_width")
+        s.param.watch(self._check_orcid, ["orcid"])
         self.data_w = pn.widgets.Checkbox.from_param(s.param.include_data, label="Include the data files")
         # which recorded files go into the bundle (all by default, files recorded later too)
         self.files_w = pn.widgets.CheckBoxGroup(
@@ -347,6 +351,7 @@ class ProvenanceView(pn.viewable.Viewer):
         export = pn.Card(
             self.title_w,
             pn.Row(self.author_w, self.orcid_w, sizing_mode="stretch_width"),
+            self.orcid_msg,
             self.license_w,
             self.data_w,
             self.files_box,
@@ -400,6 +405,15 @@ class ProvenanceView(pn.viewable.Viewer):
                 # scroll the page up to it (an export, which adds a row, lost the reader's place)
                 self._timeline.send(events)
             self.picture.visible = bool(events)
+
+    def _check_orcid(self, event=None) -> None:
+        try:
+            author_entity(self.state.author, self.state.orcid)
+            text = ""
+        except ValueError as err:
+            text = str(err)
+        self.orcid_msg.param.update(object=f"<span class='hpc-prov-error'>{html.escape(text)}</span>" if text else "",
+                                    visible=bool(text))
 
     def _show_choice(self, recorded: BundlePlan) -> None:
         """The recorded files as check boxes (path in the root and size, in path order: a folder's

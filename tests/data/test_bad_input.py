@@ -268,3 +268,29 @@ def test_link_cycles_do_not_hang_the_listing(tmp_path):
         g["loop"] = h5py.SoftLink("/g")
         g["hard_loop"] = g  # a second hard link to the same group
     assert [i.name for i in find_volumes(path)] == ["/g/v"]
+
+
+def test_a_file_that_changes_while_it_is_opened_is_opened_again(tmp_path, monkeypatch):
+    """A job writing every moment: the identity check at the end of opening finds the file changed;
+    `open_volume` opens it again (up to three times in all) before saying so."""
+    from hpcdash.data import volume as volume_mod
+
+    data = _cube(tmp_path / "busy.h5")
+    real_init = volume_mod.Volume.__init__
+    calls = {"n": 0}
+
+    def changing(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] <= fails:
+            raise FileChangedError("'busy.h5' changed on disk while it was being opened; open it again.")
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(volume_mod.Volume, "__init__", changing)
+    fails = 2
+    with open_volume(tmp_path / "busy.h5") as vol:
+        np.testing.assert_array_equal(vol.slice(0, 1).values, data[1])
+    assert calls["n"] == 3
+    calls["n"], fails = 0, 3
+    with pytest.raises(FileChangedError, match="while it was being opened"):
+        open_volume(tmp_path / "busy.h5")
+    assert calls["n"] == 3

@@ -248,12 +248,25 @@ def test_the_crate_names_its_author_with_an_orcid_id(session, tmp_path: Path):
     folder = prov.export_bundle(name="grace").with_suffix("")
     people = [e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"] if e["@type"] == "Person"]
     assert people == [{"@id": "https://orcid.org/0000-0001-5109-3700", "@type": "Person", "name": "Grace Hopper"}]
-    prov.orcid = "1234"
+    from hpcdash.provenance.view import ProvenanceView
+
+    view = ProvenanceView(prov)
+    assert not view.orcid_msg.visible
+    prov.orcid = "1234"  # said by the field as it is typed, and Export refuses it
+    assert view.orcid_msg.visible and "&#x27;1234&#x27; is not an ORCID iD" in view.orcid_msg.object
     assert prov.export_bundle(name="again") is None and "'1234' is not an ORCID iD" in prov.error
-    # from the command line
+    prov.orcid = ""
+    assert not view.orcid_msg.visible
+    # as typed or copied: its address, no dashes, a lower-case x, a trailing slash
+    for typed in ("orcid.org/0000-0002-1694-233x/", "https://www.orcid.org/0000000216942 33X".replace(" ", "")):
+        assert write_bundle(plan_bundle(log, root), tmp_path / "typed", log=log, orcid=typed).exists()
+    # from the command line at the end of a batch job: a wrong iD is said, and the bundle written without it
     out = subprocess.run([sys.executable, "-m", "hpcdash", "bundle", "runs/a.h5", "--root", str(root), "--orcid",
-                          "0000-0002-1825-009X"], cwd=root, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 1 and "is not an ORCID iD" in out.stderr
+                          "0000-0002-1825-009X", "--author", "Ada"], cwd=root, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0 and "is not an ORCID iD" in out.stderr and "without it" in out.stderr
+    crate = json.loads((Path(out.stdout.strip().splitlines()[-1]).with_suffix("") / "ro-crate-metadata.json").read_text())
+    assert [e for e in crate["@graph"] if e["@type"] == "Person"] == [{"@id": "#author", "@type": "Person", "name": "Ada"}]
 
 
 def test_a_failed_export_leaves_nothing_behind(session, tmp_path: Path):
