@@ -287,15 +287,33 @@ class SliceState(param.Parameterized):
         self.held = self.fit_held(known)
         self._last_index = None
 
+    def plane_dims(self, axis: str | None = None) -> list[str]:
+        """The two dimensions of the slice plane when slicing along `axis` (default: the current axis),
+        in file order: of the volume's own three (the last three dims), the two that are not the normal
+        axis; when a leading dimension (time, iteration) is the normal axis, the two that are not
+        vertical, a map (by the dims' roles; the last two where no role is known)."""
+        vol, axis = self._vol, axis or self.axis
+        if vol is None or axis is None:
+            return []
+        dims = list(vol.dims)
+        others = [d for d in dims if d != axis]
+        if len(others) <= 2:
+            return others
+        volume = dims[-3:]
+        if axis in volume:
+            return [d for d in volume if d != axis]
+        vertical = getattr(vol, "vertical_dim", lambda ds: None)(volume)
+        return [d for d in volume if d != vertical][-2:] if vertical is not None else volume[-2:]
+
     def held_sizes(self, axis: str | None = None) -> dict[str, int]:
         """The dimensions held at one index while slicing along `axis` (default: the current axis), each
         with its length, in file order: for data of more than 3 dims, those neither the normal axis nor
-        in the slice plane (the last two others); {} for 2-D and 3-D data."""
+        in the slice plane (`plane_dims`); {} for 2-D and 3-D data."""
         vol, axis = self._vol, axis or self.axis
         if vol is None or axis is None:
             return {}
-        dims = list(vol.dims)
-        return {d: int(vol.shape[dims.index(d)]) for d in [d for d in dims if d != axis][:-2]}
+        dims, plane = list(vol.dims), self.plane_dims(axis)
+        return {d: int(vol.shape[dims.index(d)]) for d in dims if d != axis and d not in plane}
 
     def fit_held(self, positions: dict[str, Any], axis: str | None = None) -> dict[str, int]:
         """A value for `held` at `axis` (default: the current axis): each held dimension at its index in
@@ -759,7 +777,7 @@ class SliceState(param.Parameterized):
         if vol is None:
             return None
         out = []
-        rows, cols = vol.plane_order([d for d in vol.dims if d != self.axis][-2:])
+        rows, cols = vol.plane_order(self.plane_dims())
         for d in (cols, rows):
             c = np.asarray(vol.coords.get(d, ()), dtype=float)
             out.append((d, float(c.min()), float(c.max())) if c.size else (d, 0.0, 0.0))

@@ -142,6 +142,27 @@ def test_an_n_d_run_stored_t_x_y_z_opens_on_depth_with_time_held(tmp_path: Path)
     assert s.axis == "z" and s.held == {"t": 2}
     assert s.data.dims == ("y", "x")
     np.testing.assert_array_equal(s.data.values, zyx_model()[s.index] + 2000)
+    # time as the normal axis: the map stays, z held at the slice it showed (not x at the model's edge)
+    s.index = 5
+    s.axis = "t"
+    assert s.held == {"z": 5} and s.index == 2 and s.data.dims == ("y", "x")
+    np.testing.assert_array_equal(s.data.values, zyx_model()[5] + 2000)
+    assert s.readout.endswith(f"(slice 6 of {Z.size})") and " · z = " in s.readout
+    # ... as the same run stored (t, z, y, x) does: linked, they show one place, and compare to zero
+    other = tmp_path / "tzyx.h5"
+    with h5py.File(other, "w") as f:
+        ds = f.create_dataset("v", data=np.stack([zyx_model() + 1000 * k for k in range(3)]))
+        for i, (name, c) in enumerate((("t", np.arange(3.0)), ("z", Z), ("y", Y), ("x", X))):
+            f[name] = c
+            f[name].make_scale(name)
+            ds.dims[i].attach_scale(f[name])
+    ex = ExplorerState(["txyz.h5", "tzyx.h5"], root=str(tmp_path), link=True)
+    a, b = ex.panes
+    a.index = 5
+    a.axis = "t"
+    assert (b.axis, b.held) == ("t", {"z": 5}) and a.same_extent(b)
+    ex.compare = "difference"
+    assert ex.comparison is not None and float(np.abs(ex.comparison.values).max()) == 0.0
 
 
 def test_positive_down_depth_increases_downwards(tmp_path: Path):
