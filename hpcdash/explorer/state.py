@@ -293,9 +293,11 @@ class SliceState(param.Parameterized):
         axis; when a leading dimension (time, iteration) is the normal axis, the two that are not
         vertical, a map (by the dims' roles; the last two where no role is known)."""
         vol, axis = self._vol, axis or self.axis
-        if vol is None or axis is None:
+        if vol is None:
             return []
         dims = list(vol.dims)
+        if axis is None:  # 2-D data: the dataset is the plane
+            return dims if len(dims) == 2 else []
         others = [d for d in dims if d != axis]
         if len(others) <= 2:
             return others
@@ -819,9 +821,12 @@ class SliceState(param.Parameterized):
         """True when the slice's vertical axis is a depth (its coordinate says CF ``positive="down"``):
         it is drawn increasing downwards, the surface at the top."""
         vol = self._vol
-        if vol is None or self.data is None:
+        plane = self.plane_dims() if vol is not None else []
+        if len(plane) != 2:
             return False
-        return self.data.dims[0] in (getattr(vol, "positive_down", None) or ())
+        # the plane as drawn, known before its first slice is read (linked panes decide on it first)
+        up = vol.plane_order(plane)[0] if hasattr(vol, "plane_order") else plane[0]
+        return up in (getattr(vol, "positive_down", None) or ())
 
     def same_units(self) -> bool:
         """True when both plane axes carry the same (known) units: draw with data aspect 1."""

@@ -192,14 +192,6 @@ def test_laptop_screen_messages_by_the_buttons_and_sweep_fields_inside_their_car
     validate.click()
     expect(page.locator(".hpc-validation")).to_contain_text("Request accepted", timeout=30_000)
     assert in_view(page.locator(".hpc-validation"))
-    # side by side at 1280 px; on an 800 px screen the status goes under the form (it ran off the edge)
-    form, status = page.locator(".hpc-form").bounding_box(), page.locator(".hpc-sweep-card").bounding_box()
-    assert status["x"] >= form["x"] + form["width"], (form, status)
-    page.set_viewport_size({"width": 800, "height": 600})
-    page.wait_for_timeout(500)
-    form, status = page.locator(".hpc-form").bounding_box(), page.locator(".hpc-sweep-card").bounding_box()
-    assert status["y"] >= form["y"] + form["height"] and status["x"] + status["width"] <= 800, (form, status)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 800
     assert not [e for e in console_errors if "favicon" not in e], console_errors
 
 

@@ -378,32 +378,3 @@ def test_a_drag_in_a_notebook_reads_only_the_newest_slice(lab, page):
     reads = int(re.search(r"reads=(\d+)", counter.inner_text()).group(1)) - before
     # six moves while slices take hundreds of ms each: reading each in turn would make 6
     assert 1 <= reads <= 2, (before, counter.inner_text())
-
-
-def test_the_cluster_view_in_a_notebook_asks_nothing_of_other_hosts(lab, page, blocked_requests):
-    """`pn.extension(inline=True)` keeps a notebook working without internet: the Cluster view, whose
-    status lines change after it is shown (a local cluster started from the notebook), sends the
-    browser to no CDN for its stylesheets."""
-    base, root = lab
-    _write_notebook(root / "cluster.ipynb", [
-        "import panel as pn\nimport hpcdash\nfrom hpcdash.cluster.view import ClusterView\n\n"
-        "pn.extension(inline=True)",
-        'control = hpcdash.ClusterControl(backend="local", cores=1, memory="1GB")\n'
-        'ClusterView(control, sweep_dir="runs", refresh_seconds=0.5)',
-        "control.start(2)\ncontrol.client.wait_for_workers(2, timeout=120)",
-    ])
-    output = _run_all(page, base, "cluster.ipynb", drawn=".hpc-workers")
-    # the periodic refresh redraws the status: two workers, with their loads
-    expect(output.locator(".hpc-nworkers").filter(visible=True).first).to_have_text("2", timeout=120_000)
-    expect(output.locator(".hpc-loads").filter(visible=True).first).to_contain_text("Worker", timeout=30_000)
-    page.wait_for_timeout(1500)  # a few more refreshes
-    assert not blocked_requests, blocked_requests
-    # release the workers from a new cell under the last one
-    page.locator(".jp-Cell").nth(2).locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Escape")
-    page.keyboard.press("b")
-    page.keyboard.press("Enter")
-    page.keyboard.type('control.close(); print("closed")')
-    page.keyboard.press("Shift+Enter")
-    expect(page.locator(".jp-Cell").nth(3).locator(".jp-OutputArea-output")).to_contain_text("closed",
-                                                                                           timeout=60_000)
