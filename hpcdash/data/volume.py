@@ -346,20 +346,20 @@ def _links_inside(group: h5py.Group, name: str, root: Path | str | None) -> bool
     return True
 
 
-def storage_files(ds: h5py.Dataset) -> list[Path]:
+def storage_files(ds: h5py.Dataset, sources: list | None = None) -> list[Path]:
     """Every file the values of ``ds`` may be read from: the file holding it (another file when it
     was reached through an external link: the one HDF5 opened), raw external storage files and
     virtual-dataset sources. Relative names of raw external files are taken below the dataset's
     external-file prefix (``${ORIGIN}``, the folder of the file holding it, when hpcdash was imported
     before h5py: see ``hpcdash/__init__.py``), else below the process's working directory, as HDF5
     takes them, and below every folder of ``HDF5_EXTFILE_PREFIX``; a virtual dataset's source is the
-    file HDF5 would open for it (`virtual_sources`)."""
+    file HDF5 would open for it (`_sources`; ``sources``: those of ``ds``, when already found)."""
     holder = Path(ds.file.filename).absolute()
     base = holder.parent
     files = [holder]
     for name, opened in external_files(ds):
         files += _candidates(name, base, "HDF5_EXTFILE_PREFIX") + [opened]
-    for _, tried, found in virtual_sources(ds):
+    for _, _, tried, found in _sources(ds) if sources is None else sources:
         files.append(found if found is not None else tried[0])
     return files
 
@@ -388,21 +388,33 @@ def external_files(ds: h5py.Dataset) -> list[tuple[Path, Path]]:
     return out
 
 
+def _sources(ds: h5py.Dataset) -> list[tuple[str, str, list[Path], Path | None]]:
+    """Each source of a virtual dataset (none for other datasets): its file name and dataset as the
+    dataset gives them, the files HDF5 tries for that file, in its order, and the first of them that
+    exists (None: none does, and HDF5 reads the fill value in its place). A source in the dataset's own
+    file (".") is that file. Each file is looked for once."""
+    if not ds.is_virtual:
+        return []
+    holder = Path(ds.file.filename).absolute()
+    looked: dict[str, tuple[list[Path], Path | None]] = {}
+    out = []
+    for src in ds.virtual_sources():
+        if src.file_name not in looked:
+            tried = [holder] if src.file_name == "." else virtual_source_candidates(src.file_name, holder.parent)
+            looked[src.file_name] = (tried, next((t for t in tried if t.is_file()), None))
+        out.append((src.file_name, src.dset_name, *looked[src.file_name]))
+    return out
+
+
 def virtual_sources(ds: h5py.Dataset) -> list[tuple[str, list[Path], Path | None]]:
     """For each source file of a virtual dataset (none for other datasets, or sources in its own
     file): its name as the dataset gives it, the files HDF5 tries for it, in its order, and the first
     of them that exists (None: none does, and HDF5 reads the fill value in its place)."""
-    if not ds.is_virtual:
-        return []
-    base = Path(ds.file.filename).absolute().parent
-    out, seen = [], set()
-    for src in ds.virtual_sources():
-        if src.file_name == "." or src.file_name in seen:
-            continue
-        seen.add(src.file_name)
-        tried = virtual_source_candidates(src.file_name, base)
-        out.append((src.file_name, tried, next((t for t in tried if t.is_file()), None)))
-    return out
+    out: dict[str, tuple[str, list[Path], Path | None]] = {}
+    for name, _, tried, found in _sources(ds):
+        if name != "." and name not in out:
+            out[name] = (name, tried, found)
+    return list(out.values())
 
 
 def virtual_source_candidates(name: str, base: Path) -> list[Path]:
@@ -439,23 +451,17 @@ def _check_storage_inside(ds: h5py.Dataset, path: Path | str, root: Path | str |
 
 
 def _storage_inside(ds: h5py.Dataset, root: Path | str, depth: int, seen: set) -> bool:
-    for f in storage_files(ds):
+    sources = _sources(ds)
+    for f in storage_files(ds, sources):
         try:
             safe_path(root, f)
         except PathOutsideRootError:
             return False
-    if not ds.is_virtual:
-        return True
-    base = Path(ds.file.filename).absolute().parent
-    for src in ds.virtual_sources():
-        if src.file_name == ".":  # a source in the same file: its dataset may read elsewhere too
-            found = Path(ds.file.filename).absolute()
-        else:
-            tried = virtual_source_candidates(src.file_name, base)
-            found = next((t for t in tried if t.is_file()), None)
-            if found is None:  # missing: read as the fill value
-                continue
-        key = (os.path.realpath(found), src.dset_name)
+    # each source dataset (one in the same file too) may read elsewhere in turn
+    for _, dset_name, _, found in sources:
+        if found is None:  # missing: read as the fill value
+            continue
+        key = (os.path.realpath(found), dset_name)
         if key in seen:
             continue
         if depth <= 0:
@@ -463,8 +469,8 @@ def _storage_inside(ds: h5py.Dataset, root: Path | str, depth: int, seen: set) -
         seen.add(key)
         try:
             with h5py.File(found, "r", locking=False) as f:
-                _refuse_links_outside(f, src.dset_name, root)
-                inner = f.get(src.dset_name)
+                _refuse_links_outside(f, dset_name, root)
+                inner = f.get(dset_name)
                 if isinstance(inner, h5py.Dataset) and not _storage_inside(inner, root, depth - 1, seen):
                     return False
         except PathOutsideRootError:
