@@ -48,12 +48,19 @@ def port_number(text: str) -> int:
     return port
 
 
+class CommandLineError(SystemExit):
+    """Input on the command line that cannot be used (a root that is not a folder, options that
+    contradict each other, a file that does not exist): `main` prints the sentence and exits with
+    status 2, as for a malformed option. Failures while running (a port in use, a file that cannot be
+    written) stay `SystemExit` with status 1."""
+
+
 def check_root(root: str | os.PathLike | None) -> str:
     """The root folder as an absolute real path; SystemExit with a sentence when it is not a folder."""
     real = Path(root or os.getcwd()).resolve()
     if not real.is_dir():
         what = "is not a folder" if real.exists() else "does not exist"
-        raise SystemExit(f"hpcdash: the root folder {real} {what}; --root names the folder whose files "
+        raise CommandLineError(f"hpcdash: the root folder {real} {what}; --root names the folder whose files "
                          "the app may open.")
     return str(real)
 
@@ -209,7 +216,7 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
         shown = LOGIN_PATH if given else login
     if unix_socket:
         if ssl_certfile or ssl_keyfile:
-            raise SystemExit("hpcdash: --unix-socket and --ssl-certfile do not go together: only you can open "
+            raise CommandLineError("hpcdash: --unix-socket and --ssl-certfile do not go together: only you can open "
                              "the socket, and SSH encrypts the tunnel to it.")
         unix_socket = check_unix_socket_path(unix_socket)
         kwargs["unix_socket"] = unix_socket
@@ -226,7 +233,7 @@ def serve(paths: Sequence[str], root: str | None, *, port: int = DEFAULT_PORT, a
             kwargs.update(check_certificate(ssl_certfile, ssl_keyfile))
             scheme = "https"
         elif ssl_keyfile:
-            raise SystemExit("hpcdash: --ssl-keyfile needs --ssl-certfile (the certificate that goes with the key).")
+            raise CommandLineError("hpcdash: --ssl-keyfile needs --ssl-certfile (the certificate that goes with the key).")
         said.append((f"hpcdash: serving {root} at {scheme}://{host}:{port}{prefix or ''}{shown or '/'}",
                      sys.stdout))
         if token:
@@ -318,16 +325,16 @@ def server_token(address: str, unix_socket: str | None, token: str | None, no_to
 
     if no_token:
         if token:
-            raise SystemExit("hpcdash: --token and --no-token contradict each other; give one of them.")
+            raise CommandLineError("hpcdash: --token and --no-token contradict each other; give one of them.")
         return None
     token = given_token(token)
     if token is not None and not token.strip():
-        raise SystemExit("hpcdash: the token is empty; give one with characters in it, or --no-token.")
+        raise CommandLineError("hpcdash: the token is empty; give one with characters in it, or --no-token.")
     network = not unix_socket and address not in LOOPBACK
     if token is not None and network and len(token) < MIN_NETWORK_TOKEN:
         # the login page does not slow down guesses: on a network address a short token is soon found,
         # and with it the files under the root and the user's allocation
-        raise SystemExit(f"hpcdash: the token has {len(token)} characters; on a network address it needs at "
+        raise CommandLineError(f"hpcdash: the token has {len(token)} characters; on a network address it needs at "
                          f"least {MIN_NETWORK_TOKEN}, or anyone on the network could guess it. Leave "
                          "--token (and $HPCDASH_TOKEN) out for a random one.")
     if token is None and network:
@@ -363,7 +370,7 @@ def check_certificate(certfile: str, keyfile: str | None = None) -> dict[str, st
 
     for label, path in (("certificate", certfile), ("key", keyfile)):
         if path and not os.path.isfile(path):
-            raise SystemExit(f"hpcdash: the {label} file {path} does not exist.")
+            raise CommandLineError(f"hpcdash: the {label} file {path} does not exist.")
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
     except (ssl.SSLError, OSError) as err:
@@ -384,7 +391,7 @@ def check_unix_socket_path(path: str) -> str:
     path = os.path.abspath(os.path.expanduser(path))
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
-        raise SystemExit(f"hpcdash: cannot listen on {path}: the folder {folder} does not exist.")
+        raise CommandLineError(f"hpcdash: cannot listen on {path}: the folder {folder} does not exist.")
     if os.path.lexists(path):
         if not stat.S_ISSOCK(os.lstat(path).st_mode):
             raise SystemExit(f"hpcdash: cannot listen on {path}: a file that is not a socket is in its place.")
@@ -399,7 +406,7 @@ def check_unix_socket_path(path: str) -> str:
             probe.close()
     # the kernel's limit for a socket path (sun_path: 108 bytes with the final NUL on Linux)
     if len(os.fsencode(path)) > 107:
-        raise SystemExit(f"hpcdash: cannot listen on {path}: a Unix socket path has at most 107 bytes "
+        raise CommandLineError(f"hpcdash: cannot listen on {path}: a Unix socket path has at most 107 bytes "
                          f"(this one has {len(os.fsencode(path))}); choose a shorter one.")
     return path
 
@@ -422,7 +429,7 @@ def demo(out: str, runs: int = 3, serve_it: bool = True, **server) -> list[Path]
         except ImportError as err:
             raise SystemExit(f"hpcdash: demo data cannot be written: {err}") from None
         if out_dir.exists() and not out_dir.is_dir():
-            raise SystemExit(f"hpcdash: {out_dir} is a file; --out names the folder the demo runs go to.")
+            raise CommandLineError(f"hpcdash: {out_dir} is a file; --out names the folder the demo runs go to.")
         print(f"hpcdash: writing {runs} demo runs to {out_dir} ...", flush=True)
         try:
             paths = [Path(p) for p in write_demo_runs(out_dir, n_runs=runs)]
@@ -575,6 +582,14 @@ def _printable(text: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `hpcdash` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run(argv)
+    except CommandLineError as err:
+        print(err, file=sys.stderr)
+        return 2
+
+
+def _run(argv: list[str]) -> int:
     if argv[:1] == ["bench"]:  # everything after `bench` is the benchmark's own (its --help included)
         return bench(argv[1:])
     args = _parser().parse_args(argv)

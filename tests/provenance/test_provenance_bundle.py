@@ -480,7 +480,7 @@ def test_hpcdash_bundle_writes_a_bundle_from_a_batch_job(session, tmp_path: Path
         [sys.executable, "-m", "hpcdash", "bundle", "runs/a.h5", "--root", str(tmp_path / "nowhere")],
         cwd=root, capture_output=True, text=True, timeout=120,
     )
-    assert no_root.returncode != 0 and "the root folder" in no_root.stderr and "does not exist" in no_root.stderr
+    assert no_root.returncode == 2 and "the root folder" in no_root.stderr and "does not exist" in no_root.stderr
     assert "Traceback" not in refused.stderr + no_root.stderr
 
 

@@ -179,22 +179,23 @@ def _serve_fails(args: list[str]) -> subprocess.CompletedProcess:
 
 def test_serve_says_why_it_cannot_start(tmp_path: Path):
     """A missing root, a port in use, an address of another machine, a port out of range: one sentence
-    each, exit status non-zero, no traceback, and no "serving ..." line before the refusal."""
+    each, exit status 2 for what the command line gave, 1 for what failed while starting, no traceback,
+    and no "serving ..." line before the refusal."""
     missing = _serve_fails(["--root", str(tmp_path / "nowhere"), "--port", str(free_port())])
-    assert missing.returncode != 0 and "the root folder" in missing.stderr and "does not exist" in missing.stderr
+    assert missing.returncode == 2 and "the root folder" in missing.stderr and "does not exist" in missing.stderr
     a_file = tmp_path / "file.h5"
     a_file.write_bytes(b"")
     not_dir = _serve_fails(["--root", str(a_file), "--port", str(free_port())])
-    assert not_dir.returncode != 0 and "is not a folder" in not_dir.stderr
+    assert not_dir.returncode == 2 and "is not a folder" in not_dir.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         busy = _serve_fails(["--root", str(tmp_path), "--port", str(port)])
-    assert busy.returncode != 0 and f"127.0.0.1:{port} is already in use" in busy.stderr
+    assert busy.returncode == 1 and f"127.0.0.1:{port} is already in use" in busy.stderr
     assert "serving" not in busy.stdout
     elsewhere = _serve_fails(["--root", str(tmp_path), "--address", "192.0.2.7", "--port", str(free_port())])
-    assert elsewhere.returncode != 0 and "not an address of this machine" in elsewhere.stderr
+    assert elsewhere.returncode == 1 and "not an address of this machine" in elsewhere.stderr
     out_of_range = _serve_fails(["--root", str(tmp_path), "--port", "99999"])
     assert out_of_range.returncode == 2 and "99999 is not a port number" in out_of_range.stderr
     for run in (missing, not_dir, busy, elsewhere, out_of_range):
@@ -206,7 +207,7 @@ def test_demo_says_when_its_folder_cannot_be_written(tmp_path: Path):
     a_file.write_text("")
     run = subprocess.run([sys.executable, "-m", "hpcdash", "demo", "--out", str(a_file), "--no-serve"],
                          capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert run.returncode != 0 and f"{a_file} is a file" in run.stderr and "Traceback" not in run.stderr
+    assert run.returncode == 2 and f"{a_file} is a file" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_demo_refuses_a_short_network_token_before_writing_anything(tmp_path):
@@ -216,6 +217,16 @@ def test_demo_refuses_a_short_network_token_before_writing_anything(tmp_path):
     with pytest.raises(SystemExit, match="the token has 2 characters"):
         demo(str(out), 1, serve_it=True, address="0.0.0.0", token="ab")
     assert not out.exists()  # refused before minutes of writing, not after
+
+
+def test_command_line_errors_exit_with_status_2(tmp_path, capsys):
+    """What the command line gave that cannot be used: status 2 and the sentence, from `main` as from the
+    console script (no SystemExit escapes with status 1)."""
+    out = tmp_path / "new-demo"
+    assert cli.main(["demo", "--out", str(out), "--runs", "1", "--address", "0.0.0.0", "--token", "ab"]) == 2
+    assert "the token has 2 characters" in capsys.readouterr().err and not out.exists()
+    assert cli.main(["bundle", "a.h5", "--root", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_the_machine_is_named_as_others_reach_it(monkeypatch):
