@@ -145,6 +145,8 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--title", default="", help="what the bundle holds, e.g. the study's name")
     bn.add_argument("--author", default="", help="who made it, for the RO-Crate (default: the login name)")
     bn.add_argument("--orcid", default="", help="the author's ORCID iD, e.g. 0000-0002-1825-0097")
+    bn.add_argument("--affiliation", default="", help="the author's organisation: its name, and perhaps its "
+                    "ROR address (e.g. 'California Digital Library https://ror.org/03yrm5c26')")
     bn.add_argument("--license", default="", choices=["", *_licenses()], metavar="SPDX",
                     help=f"SPDX license of the content: {', '.join(_licenses())} (default: none)")
     bn.add_argument("--no-data", action="store_true", help="record the files' paths and SHA-256 only, do not copy")
@@ -456,7 +458,8 @@ def _licenses() -> list[str]:
 
 
 def bundle(paths: Sequence[str], root: str | None = None, out: str | None = None, *, name: str | None = None,
-           title: str = "", license: str = "", include_data: bool = True, author: str = "", orcid: str = "") -> int:
+           title: str = "", license: str = "", include_data: bool = True, author: str = "", orcid: str = "",
+           affiliation: str = "") -> int:
     """Write a bundle of `paths` (absolute, or relative to the working directory, else to `root`, as
     `serve` takes them: `hpcdash.data.named_path`; all inside `root`):
     the files, a notebook that opens them side by side, the RO-Crate, pins and HPC recipes. Inside a
@@ -468,13 +471,19 @@ def bundle(paths: Sequence[str], root: str | None = None, out: str | None = None
     from hpcdash.provenance import ProvenanceLog, plan_bundle, write_bundle
 
     root_dir = Path(check_root(root))
-    from hpcdash.provenance.bundle import author_entity
+    from hpcdash.provenance.bundle import affiliation_entity, author_entity
 
     try:
         author_entity(author, orcid)
     except ValueError as err:  # at the end of a batch job: the bundle matters more than the iD
         print(f"hpcdash: warning: {err} The bundle names its author without it.", file=sys.stderr)
         orcid = ""
+    try:
+        affiliation_entity(affiliation)
+    except ValueError as err:
+        print(f"hpcdash: warning: {err} The bundle names the organisation without it.", file=sys.stderr)
+        kept = affiliation_entity(affiliation, strict=False)
+        affiliation = kept["name"] if kept else ""
     log = ProvenanceLog()
     job = {k: os.environ[k] for k in ("SLURM_JOB_ID", "SLURM_JOB_NAME", "SLURM_JOB_NODELIST", "SLURM_CLUSTER_NAME")
            if os.environ.get(k)}
@@ -506,7 +515,7 @@ def bundle(paths: Sequence[str], root: str | None = None, out: str | None = None
     try:
         zip_path = write_bundle(plan_bundle(log, root_dir), out or root_dir / "bundles", log=log, views=[view],
                                 include_data=include_data, name=name, title=title, license=license,
-                                author=author, orcid=orcid, progress=progress,
+                                author=author, orcid=orcid, affiliation=affiliation, progress=progress,
                                 warn=lambda text: print(f"hpcdash: warning: {text}", file=sys.stderr, flush=True))
     except (OSError, ValueError) as err:
         print(f"hpcdash: the bundle could not be written: {err}", file=sys.stderr)
@@ -597,7 +606,8 @@ def _run(argv: list[str]) -> int:
         return verify(args.bundle, recorded_paths=args.recorded_paths)
     if args.command == "bundle":
         return bundle(args.paths, args.root, args.out, name=args.name, title=args.title, license=args.license,
-                      include_data=not args.no_data, author=args.author, orcid=args.orcid)
+                      include_data=not args.no_data, author=args.author, orcid=args.orcid,
+                      affiliation=args.affiliation)
     server = dict(port=args.port, address=args.address, allow_websocket_origin=args.allow_websocket_origin,
                   prefix=args.prefix, show=args.show, num_threads=args.num_threads, unix_socket=args.unix_socket,
                   token=args.token, no_token=args.no_token, ssl_certfile=args.ssl_certfile,

@@ -199,6 +199,7 @@ def write_bundle(
     license: str = "",
     author: str = "",
     orcid: str = "",
+    affiliation: str = "",
     progress: Progress | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> Path:
@@ -209,13 +210,16 @@ def write_bundle(
     bundle's content, or "" (the crate then says none was chosen). `author` (a name) and `orcid` (an
     ORCID iD, ``0000-0002-1825-0097`` or its https://orcid.org/ address) name who made it in the crate
     (default: this machine's login name; an iD that is not one raises ValueError before anything is
-    written). `include_data=False` records the
+    written). `affiliation`: the author's organisation, its name and, if wished, its ROR address
+    (``California Digital Library https://ror.org/03yrm5c26``), which is then its identifier; it is the crate's
+    publisher too. `include_data=False` records the
     files (path, size, sha256) without copying them. `progress(fraction, text)` is called as the work
     goes (hashing and copying take most of it). A data file hpcdash cannot open as HDF5 (not HDF5,
     empty, truncated...) is bundled all the same (it is what the session used), with a warning naming it
     and why, in the app's words: passed to `warn(text)` as it is found, and written in the README. Written
     under temporary names and renamed at the end: a failed export leaves no half bundle."""
     person = author_entity(author, orcid)
+    organisation = affiliation_entity(affiliation)
     name = _safe_name(name or default_name(dest))
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -264,6 +268,7 @@ def write_bundle(
             "created": now_iso(),
             "license": license,
             "author": person,
+            "affiliation": organisation,
             "included": include_data,
             "platform": describe_platform(),
         }
@@ -845,6 +850,13 @@ def _write_crate(
     person = meta.get("author") or author_entity()
     agent = crate.add(Person(crate, person["@id"], properties={k: v for k, v in person.items() if k != "@id"}))
     root["author"] = agent
+    organisation = meta.get("affiliation")
+    if organisation:
+        # the author's organisation publishes what its member made (no organisation given: no publisher)
+        org = crate.add(ContextEntity(crate, organisation["@id"],
+                                      properties={k: v for k, v in organisation.items() if k != "@id"}))
+        agent["affiliation"] = org
+        root["publisher"] = org
 
     by_source: dict[str, Any] = {}
     for f in plan.files:
@@ -985,6 +997,8 @@ def _add_code(crate, folder: Path, app) -> None:
 
     from rocrate.model.dataset import Dataset
 
+    import hpcdash
+
     code = crate.add(
         Dataset(
             crate,
@@ -992,6 +1006,7 @@ def _add_code(crate, folder: Path, app) -> None:
             properties={
                 "@type": ["Dataset", "SoftwareSourceCode"],
                 "name": "The hpcdash code that ran",
+                "version": hpcdash.__version__,
                 "description": "The hpcdash package as it was when the bundle was written; "
                 "reproduce.ipynb imports it from here.",
             },
@@ -1085,6 +1100,42 @@ def author_entity(author: str = "", orcid: str = "") -> dict[str, str]:
         raise ValueError(f"{given!r} is not an ORCID iD (16 digits in groups of 4 with its check digit, such as "
                          "0000-0002-1825-0097).")
     return {"@id": f"https://orcid.org/{ident}", "@type": "Person", "name": name}
+
+
+_ROR = re.compile(r"(?:https?://)?(?:www\.)?ror\.org/([0-9a-z]*)/?", re.IGNORECASE)
+#: a ROR identifier: 0, six characters of Crockford's base 32 (no i, l, o, u), two check digits
+_ROR_ID = re.compile(r"0[0-9a-hjkmnp-tv-z]{6}[0-9]{2}")
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def _ror_checks(ident: str) -> bool:
+    """The ISO 7064 97-10 check digits of a ROR identifier (of its first 7 characters read in base 32)."""
+    number = 0
+    for c in ident[:7]:
+        number = number * 32 + _CROCKFORD.index(c)
+    return 98 - (number * 100) % 97 == int(ident[7:])
+
+
+def affiliation_entity(affiliation: str = "", strict: bool = True) -> dict[str, str] | None:
+    """The author's organisation as the crate's Organization, or None when none is given: its name
+    and, when the text holds a ROR address (``https://ror.org/03yrm5c26``, with or without https://),
+    that address as its identifier (its form and check digits are verified). Raises ValueError for a
+    ror.org address that is not one (``strict=False``: the name alone; None without a name)."""
+    text = " ".join(str(affiliation).split())
+    if not text:
+        return None
+    found = _ROR.search(text)
+    if found is None:
+        return {"@id": "#affiliation", "@type": "Organization", "name": text}
+    ident = found.group(1).lower()
+    name = (text[:found.start()] + " " + text[found.end():]).strip(" ,;()[]<>-")
+    if not (_ROR_ID.fullmatch(ident) and _ror_checks(ident)):
+        if not strict:
+            return {"@id": "#affiliation", "@type": "Organization", "name": " ".join(name.split())} if name else None
+        raise ValueError(f"{found.group(0)!r} is not a ROR identifier (https://ror.org/ followed by 9 characters "
+                         "with their check digits, such as https://ror.org/03yrm5c26).")
+    address = f"https://ror.org/{ident}"
+    return {"@id": address, "@type": "Organization", "name": " ".join(name.split()) or address}
 
 
 def _orcid_checks(ident: str) -> bool:

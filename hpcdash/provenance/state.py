@@ -44,6 +44,8 @@ class ProvenanceState(param.Parameterized):
     )
     author = param.String(default="", label="Author", doc="Who made the bundle ('' = this machine's login name).")
     orcid = param.String(default="", label="ORCID iD", doc="The author's ORCID iD (optional).")
+    affiliation = param.String(default="", label="Affiliation",
+                               doc="The author's organisation (optional), its name and perhaps its ROR address.")
     include_data = param.Boolean(
         default=True,
         label="Include the data files",
@@ -301,6 +303,7 @@ class ProvenanceState(param.Parameterized):
                 license=self.license,
                 author=self.author,
                 orcid=self.orcid,
+                affiliation=self.affiliation,
                 progress=self._progress,
                 warn=warnings.append,
             )

@@ -27,7 +27,15 @@ from hpcdash.explorer.views import STYLESHEETS
 from hpcdash.panes import HTML, Markdown
 from hpcdash.sessions import at_session_end, in_session, release, watchers_added
 
-from .bundle import LICENSES, NOT_CHOSEN, BundlePlan, author_entity, distinct_views, needed_bytes
+from .bundle import (
+    LICENSES,
+    NOT_CHOSEN,
+    BundlePlan,
+    affiliation_entity,
+    author_entity,
+    distinct_views,
+    needed_bytes,
+)
 from .record import KINDS, Event, format_value, shown_path
 from .state import ProvenanceState
 
@@ -289,7 +297,11 @@ class ProvenanceView(pn.viewable.Viewer):
         # a wrong iD is said as it is typed, not only when Export bundle refuses it
         self.orcid_msg = HTML("", css_classes=["hpc-prov-orcid-msg"], stylesheets=STYLESHEETS, visible=False,
                               sizing_mode="stretch_width")
-        s.param.watch(self._check_orcid, ["orcid"])
+        self.affiliation_w = pn.widgets.TextInput.from_param(
+            s.param.affiliation, placeholder="your institute (optional; its https://ror.org/ address may follow)",
+            label="Affiliation", sizing_mode="stretch_width", css_classes=["hpc-prov-affiliation"])
+        s.param.watch(self._check_orcid, ["orcid", "affiliation"])
+        self._check_orcid()  # values given before the tab is built are checked too
         self.data_w = pn.widgets.Checkbox.from_param(s.param.include_data, label="Include the data files")
         # which recorded files go into the bundle (all by default, files recorded later too)
         self.files_w = pn.widgets.CheckBoxGroup(
@@ -351,6 +363,7 @@ class ProvenanceView(pn.viewable.Viewer):
         export = pn.Card(
             self.title_w,
             pn.Row(self.author_w, self.orcid_w, sizing_mode="stretch_width"),
+            self.affiliation_w,
             self.orcid_msg,
             self.license_w,
             self.data_w,
@@ -407,11 +420,15 @@ class ProvenanceView(pn.viewable.Viewer):
             self.picture.visible = bool(events)
 
     def _check_orcid(self, event=None) -> None:
-        try:
-            author_entity(self.state.author, self.state.orcid)
-            text = ""
-        except ValueError as err:
-            text = str(err)
+        """Say a wrong ORCID iD or ROR address under the fields as it is typed."""
+        said = []
+        for check in (lambda: author_entity(self.state.author, self.state.orcid),
+                      lambda: affiliation_entity(self.state.affiliation)):
+            try:
+                check()
+            except ValueError as err:
+                said.append(str(err))
+        text = " ".join(said)
         self.orcid_msg.param.update(object=f"<span class='hpc-prov-error'>{html.escape(text)}</span>" if text else "",
                                     visible=bool(text))
 

@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import pytest
 
+import hpcdash
 from hpcdash.provenance import (
     ProvenanceLog,
     file_sha256,
@@ -267,6 +268,56 @@ def test_the_crate_names_its_author_with_an_orcid_id(session, tmp_path: Path):
     assert out.returncode == 0 and "is not an ORCID iD" in out.stderr and "without it" in out.stderr
     crate = json.loads((Path(out.stdout.strip().splitlines()[-1]).with_suffix("") / "ro-crate-metadata.json").read_text())
     assert [e for e in crate["@graph"] if e["@type"] == "Person"] == [{"@id": "#author", "@type": "Person", "name": "Ada"}]
+
+
+def test_the_crate_names_the_authors_organisation_as_publisher(session, tmp_path: Path):
+    """An affiliation given (name, perhaps a ROR address) is the author's organisation and the crate's
+    publisher; a ror.org address whose check digits are wrong is refused (said by the Provenance tab's
+    field, a warning from the command line); without one, no publisher is claimed."""
+    from hpcdash.provenance.bundle import affiliation_entity
+    from hpcdash.provenance.state import ProvenanceState
+    from hpcdash.provenance.view import ProvenanceView
+
+    root, log = session
+    assert affiliation_entity("  ") is None
+    assert affiliation_entity("Geophysics <b>Lab</b>") == {
+        "@id": "#affiliation", "@type": "Organization", "name": "Geophysics <b>Lab</b>"}
+    assert affiliation_entity("California Digital Library (ror.org/03YRM5C26/)")["@id"] == "https://ror.org/03yrm5c26"
+    with pytest.raises(ValueError, match="is not a ROR identifier"):
+        affiliation_entity("Lab https://ror.org/03yrm5c27")  # one check digit off
+    z = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="cdl", author="Ada",
+                     orcid="0000-0002-1825-0097", affiliation="California Digital Library https://ror.org/03yrm5c26")
+    folder = z.with_suffix("")
+    graph = {e["@id"]: e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"]}
+    org = {"@id": "https://ror.org/03yrm5c26", "@type": "Organization", "name": "California Digital Library"}
+    assert graph["https://ror.org/03yrm5c26"] == org
+    assert graph["./"]["publisher"] == {"@id": org["@id"]}
+    assert graph["https://orcid.org/0000-0002-1825-0097"]["affiliation"] == {"@id": org["@id"]}
+    assert graph["hpcdash/"]["version"] == hpcdash.__version__
+    assert validate(folder, seeded_validator_cache(tmp_path)) == []
+    plain = write_bundle(plan_bundle(log, root), tmp_path / "out", log=log, name="plain")
+    crate = json.loads((plain.with_suffix("") / "ro-crate-metadata.json").read_text())["@graph"]
+    assert "publisher" not in next(e for e in crate if e["@id"] == "./")
+    assert not [e for e in crate if e["@type"] == "Organization"]
+    # the Provenance tab: said as typed, refused by Export, taken when right
+    prov = ProvenanceState(root=str(root), affiliation="Lab ror.org/12345")
+    prov.log.record("open", "Opened a.h5", paths=[root / "runs" / "a.h5"])
+    view = ProvenanceView(prov)
+    assert view.orcid_msg.visible and "is not a ROR identifier" in view.orcid_msg.object
+    assert prov.export_bundle(name="bad") is None and "is not a ROR identifier" in prov.error
+    prov.affiliation = "Geophysics Lab"
+    assert not view.orcid_msg.visible
+    folder = prov.export_bundle(name="lab").with_suffix("")
+    orgs = [e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"]
+            if e["@type"] == "Organization"]
+    assert orgs == [{"@id": "#affiliation", "@type": "Organization", "name": "Geophysics Lab"}]
+    # the command line at the end of a batch job: the name kept, the wrong address said and left out
+    out = subprocess.run([sys.executable, "-m", "hpcdash", "bundle", "runs/a.h5", "--root", str(root),
+                          "--affiliation", "Geophysics Lab https://ror.org/0abc"], cwd=root, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0 and "is not a ROR identifier" in out.stderr, out.stderr
+    crate = json.loads((Path(out.stdout.strip().splitlines()[-1]).with_suffix("") / "ro-crate-metadata.json").read_text())
+    assert [e for e in crate["@graph"] if e["@type"] == "Organization"] == orgs
 
 
 def test_a_failed_export_leaves_nothing_behind(session, tmp_path: Path):
