@@ -170,8 +170,11 @@ class Axis:
     long_name: str | None = None
     #: "vertical", "north", "east" or None (see :func:`dim_role`)
     role: str | None = None
-    #: CF ``positive`` of a vertical coordinate, "up" or "down" (None when the file does not say)
+    #: CF ``positive`` of a vertical coordinate, "up" or "down" (None when the file does not say and
+    #: it is not a depth: :func:`implied_positive`)
     positive: str | None = None
+    #: CF ``standard_name`` of the coordinate ("" when none)
+    standard_name: str = ""
 
 
 #: Spatial roles of a dimension, as :func:`dim_role` gives them.
@@ -253,6 +256,28 @@ def vertical_positive(attrs: dict[str, Any]) -> str | None:
     return value if value in ("up", "down") else None
 
 
+#: CF standard names of vertical coordinates that are depths (positive down by their definition)
+_DEPTH_STANDARD_NAMES = frozenset({"depth", "depth_below_geoid", "depth_below_sea_floor"})
+
+
+def implied_positive(axis: Axis) -> str | None:
+    """Which way a vertical axis counts: its CF ``positive`` when the file gives one; else "down" for a
+    depth, by CF ``standard_name`` or by its name ("depth", "depth_m") while its values are not mostly
+    negative (a "depth" stored as negative numbers counts upwards); else None (drawn upwards)."""
+    if axis.positive is not None or axis.role != VERTICAL:
+        return axis.positive
+    words = set(re.split(r"[^a-z]+", axis.name.lower()))
+    if axis.standard_name.lower() not in _DEPTH_STANDARD_NAMES and "depth" not in words:
+        return None
+    c = axis.centres
+    if c is not None and np.size(c):
+        finite = np.asarray(c, dtype=float)
+        finite = finite[np.isfinite(finite)]
+        if finite.size and np.count_nonzero(finite < 0) > finite.size / 2:
+            return None
+    return "down"
+
+
 def _basename(name: str | None) -> str | None:
     if not name:
         return None
@@ -299,14 +324,15 @@ def _axis_from_dataset(coord: h5py.Dataset, name: str, n: int, read_values: bool
     long_name = attr_str(coord, "long_name")
     cf = {key: attr(coord, key) for key in ("axis", "positive", "standard_name", "units")}
     role, positive = role_from_attrs(cf), vertical_positive(cf)
+    standard = cf["standard_name"].strip() if isinstance(cf["standard_name"], str) else ""
     if not read_values:
-        return Axis(name, None, None, units, long_name, role, positive)
+        return Axis(name, None, None, units, long_name, role, positive, standard)
     values = _read_1d(coord)
     if values is None:
         return None
     if values.shape[0] == n + 1:
-        return Axis(name, 0.5 * (values[1:] + values[:-1]), values, units, long_name, role, positive)
-    return Axis(name, values, _bounds_edges(coord, n), units, long_name, role, positive)
+        return Axis(name, 0.5 * (values[1:] + values[:-1]), values, units, long_name, role, positive, standard)
+    return Axis(name, values, _bounds_edges(coord, n), units, long_name, role, positive, standard)
 
 
 def _scale_axis(ds: h5py.Dataset, i: int, read_values: bool) -> Axis | None:
@@ -407,6 +433,7 @@ def resolve_axes(ds: h5py.Dataset, read_values: bool = True) -> list[Axis]:
         axis.name = name
         if axis.role is None:
             axis.role = role_from_name(axis.name)
+        axis.positive = implied_positive(axis)
         seen.add(name)
         out.append(axis)
     return out

@@ -607,7 +607,8 @@ class Volume:
     (stored dtype), ``dims``, ``coords`` (dim -> float64 cell centres; ``index_dims``: those the file
     gives none, whose coords are 0 to n-1), ``coord_units``, ``dim_roles`` (dim -> "vertical",
     "north", "east" or None: :func:`hpcdash.data.conventions.dim_role`), ``positive_down`` (the
-    vertical dims whose coordinate says ``positive="down"``: depth, drawn increasing downwards),
+    vertical dims that count downwards, depths drawn increasing downwards: CF ``positive="down"``, or
+    a depth the file does not mark, :func:`hpcdash.data.conventions.implied_positive`),
     ``attrs``, ``units``, ``long_name``, ``chunks``, ``compression``.
     """
 

@@ -818,7 +818,7 @@ class SliceState(param.Parameterized):
 
     @property
     def depth_down(self) -> bool:
-        """True when the slice's vertical axis is a depth (its coordinate says CF ``positive="down"``):
+        """True when the slice's vertical axis is a depth (``Volume.positive_down``: CF ``positive="down"``):
         it is drawn increasing downwards, the surface at the top."""
         vol = self._vol
         plane = self.plane_dims() if vol is not None else []

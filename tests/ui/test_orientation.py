@@ -192,6 +192,25 @@ def test_positive_down_depth_increases_downwards(tmp_path: Path):
     assert g[top, col] == pytest.approx(h[bottom, col], abs=2)
 
 
+def test_a_depth_without_positive_is_drawn_downwards(tmp_path: Path):
+    """A depth the file does not mark: by CF standard_name "depth" (whatever the dim is called) or by
+    its name, it counts downwards; a "depth" stored as negative numbers, or an unmarked z, does not."""
+    depth = -Z  # 5 .. 55 m
+    cases = {
+        "named.h5": ({"z": "depth"}, {}, depth, True),
+        "named_m.h5": ({"z": "depth_m"}, {}, depth, True),
+        "standard.h5": ({"z": "k"}, {"z": {"standard_name": "depth"}}, depth, True),
+        "negative.h5": ({"z": "depth"}, {}, Z, False),
+        "elevation.h5": ({}, {}, Z, False),
+        "marked_up.h5": ({"z": "depth"}, {"z": {"positive": "up"}}, depth, False),
+    }
+    for name, (names, attrs, values, down) in cases.items():
+        s = SliceState(str(write_ordered(tmp_path / name, "zyx", names, attrs, z=values)))
+        s.axis = "y"
+        assert s.depth_down is down, name
+        assert (open_volume(tmp_path / name).positive_down == {names.get("z", "z")}) is down, name
+
+
 def test_linked_panes_drawn_the_other_way_up_keep_their_own_ranges(tmp_path: Path):
     """Two runs on one grid, one with a depth marked positive="down": each is drawn its own way up,
     whichever comes first, so Link does not share their ranges (the first pane's direction won)."""
@@ -199,7 +218,7 @@ def test_linked_panes_drawn_the_other_way_up_keep_their_own_ranges(tmp_path: Pat
 
     depth = -Z
     write_ordered(tmp_path / "down.h5", "zyx", {"z": "depth"}, {"z": {"positive": "down"}}, z=depth)
-    write_ordered(tmp_path / "plain.h5", "zyx", {"z": "depth"}, z=depth)
+    write_ordered(tmp_path / "plain.h5", "zyx", {"z": "depth"}, {"z": {"positive": "up"}}, z=depth)
     write_ordered(tmp_path / "down2.h5", "zyx", {"z": "depth"}, {"z": {"positive": "down"}}, z=depth)
     for files in (["plain.h5", "down.h5", "down2.h5"], ["down.h5", "plain.h5", "down2.h5"]):
         ex = ExplorerState(files, root=str(tmp_path), link=True)
