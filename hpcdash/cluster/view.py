@@ -348,9 +348,11 @@ class ClusterView(pn.viewable.Viewer):
                     pn.Row(self.open_btn, self.open_msg),
                     title="Run sweep (DC-resistivity forward model on the cluster)", sizing_mode="stretch_width",
                     css_classes=["card", "hpc-sweep-card"]),
-            sizing_mode="stretch_width",
+            sizing_mode="stretch_width", styles={"flex": "1 1 420px", "min-width": "0"},
         )
-        self._layout = pn.Row(form, status, sizing_mode="stretch_width", css_classes=["hpc-cluster-tab"])
+        # the status goes under the form on a narrow screen (side by side it ran off the right edge)
+        self._layout = pn.FlexBox(form, status, flex_wrap="wrap", align_items="flex-start",
+                                  sizing_mode="stretch_width", css_classes=["hpc-cluster-tab"])
         self._start_refresh()
         return self._layout
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -192,6 +193,21 @@ def test_laptop_screen_messages_by_the_buttons_and_sweep_fields_inside_their_car
     validate.click()
     expect(page.locator(".hpc-validation")).to_contain_text("Request accepted", timeout=30_000)
     assert in_view(page.locator(".hpc-validation"))
+    # side by side at 1280 px; on an 800 px screen the status goes under the form (it ran off the edge)
+    form, status = page.locator(".hpc-form").bounding_box(), page.locator(".hpc-sweep-card").bounding_box()
+    assert status["x"] >= form["x"] + form["width"], (form, status)
+    page.set_viewport_size({"width": 800, "height": 600})
+
+    def wrapped() -> bool:
+        form, status = page.locator(".hpc-form").bounding_box(), page.locator(".hpc-sweep-card").bounding_box()
+        return status["y"] >= form["y"] + form["height"] and status["x"] + status["width"] <= 800
+
+    deadline = time.monotonic() + 15
+    while not wrapped() and time.monotonic() < deadline:  # the page lays itself out again
+        page.wait_for_timeout(200)
+    form, status = page.locator(".hpc-form").bounding_box(), page.locator(".hpc-sweep-card").bounding_box()
+    assert wrapped(), (form, status)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 800
     assert not [e for e in console_errors if "favicon" not in e], console_errors
 
 
