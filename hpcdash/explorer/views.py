@@ -33,6 +33,7 @@ from panel.models import HTML as PanelHTML
 from hpcdash.data.paths import HDF5_SUFFIXES
 from hpcdash.panes import HTML, Markdown
 from hpcdash.sessions import in_session
+from hpcdash.tabs import KeyboardTabs, KeyboardTabsHost
 
 from . import export
 from .state import DIVERGING_CMAP, ExplorerState, SliceLoader, SliceState, SliceStats, escape
@@ -1340,7 +1341,8 @@ class ExplorerView(pn.viewable.Viewer):
         self.empty = Markdown(_EMPTY_HELP.format(root=escape(explorer.root)), disable_math=True,
                               css_classes=["hpcdash-empty"], sizing_mode="stretch_width",
                               stylesheets=STYLESHEETS)
-        self.main = pn.Column(sizing_mode="stretch_width")
+        # the runs become keyboard tabs when the layout is switched to tabs, after the page is drawn
+        self.main = KeyboardTabsHost(sizing_mode="stretch_width")
         # the pane a user just opened (file browser, Cluster tab) is scrolled into view: new panes go
         # below the others, off-screen on a page of two panes
         self._reveal = pn.widgets.TextInput(value="", visible=False, css_classes=["hpcdash-reveal"])
@@ -1461,8 +1463,9 @@ class ExplorerView(pn.viewable.Viewer):
             # a file just opened is the tab shown; otherwise the tab the user chose stays
             active = len(cards) - 1 if added else min(self._active_tab, len(cards) - 1)
             # the tab labels wrap onto more lines rather than run off the right edge (many runs)
-            body = pn.Tabs(*cards, sizing_mode="stretch_width", dynamic=False, active=active,
-                           stylesheets=[".bk-headers-wrapper { flex-wrap: wrap; } .bk-tab { white-space: nowrap; }"])
+            body = KeyboardTabs(*cards, label="Open files", sizing_mode="stretch_width", dynamic=False,
+                                active=active, stylesheets=[".bk-headers-wrapper { flex-wrap: wrap; } "
+                                                            ".bk-tab { white-space: nowrap; }"])
             self._active_tab = active
             body.param.watch(lambda ev: setattr(self, "_active_tab", ev.new), "active")
         else:

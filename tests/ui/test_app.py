@@ -365,3 +365,33 @@ def test_a_link_naming_file_several_times_opens_each():
     assert query_of("?file=a.h5&file=b%20c.h5&axis=y") == {"file": "a.h5", "file2": "b c.h5", "axis": "y"}
     assert query_of("?file=a.h5&file2=b.h5&file=c.h5") == {"file": "c.h5", "file2": "b.h5"}  # numbered: as given
     assert query_of("") == {} and query_of("?link=0") == {"link": "0"}
+
+
+def test_the_explorer_tabs_give_a_page_one_hook_however_often_it_lays_out(data_root):
+    """Each tabs model the Explorer draws is marked as keyboard tabs ("Open files"), and the page gets
+    one hook for all of them (when it is ready), however often the runs are laid out again."""
+    from bokeh.document import Document
+
+    from hpcdash.explorer.state import ExplorerState
+    from hpcdash.explorer.views import ExplorerView
+    from hpcdash.tabs import KeyboardTabs
+
+    ex = ExplorerState(["a.h5", "b.h5"], root=str(data_root))
+    view = ExplorerView(ex, sync_url=False)
+    doc = Document()
+    doc.add_root(pn.panel(view).get_root(doc))
+
+    def ready_hooks() -> int:  # those for keyboard tabs (Panel adds its own)
+        hooks = doc.callbacks._js_event_callbacks.get("document_ready", [])
+        return sum("__hpcdash_bind" in getattr(h, "code", "") for h in hooks)
+
+    assert ready_hooks() == 1  # drawn in the grid layout: the page is ready for tabs later
+    for layout in ["tabs", "grid"] * 3 + ["tabs"]:
+        ex.layout = layout
+    ex.open("c.h5")
+    (tabs,) = view.main.objects
+    assert isinstance(tabs, KeyboardTabs) and tabs.label == "Open files"
+    ((model, _),) = tabs._models.values()
+    assert {"hpcdash_tablist": "Open files"} in model.tags
+    assert [t.title for t in model.tabs] == ["1. a.h5", "2. b.h5", "3. c.h5"]
+    assert ready_hooks() == 1
