@@ -22,7 +22,8 @@ Each dimension also gets a spatial role when one can be told (:func:`dim_role`):
 "north" or "east", from the coordinate's CF attributes (``axis``, ``positive``,
 ``standard_name``, ``units`` in degrees north/east), else from its name (z, depth, elevation;
 y, northing, lat; x, easting, lon). :func:`plane_order` uses the roles to put a slice's
-vertical dimension up the screen and its east one across, whatever the storage order.
+vertical dimension up the screen and its east one across, whatever the storage order, and
+:func:`match_dims` to tell which dimension of one dataset is which of another, whatever their names.
 """
 
 from __future__ import annotations
@@ -245,6 +246,36 @@ def plane_order(dims: tuple[str, str] | list[str], roles: dict[str, str | None])
         if (ra == role) != (rb == role):
             return (a, b) if (ra == role) == up else (b, a)
     return a, b
+
+
+def match_dims(dims_a: tuple[str, ...] | list[str], roles_a: dict[str, str | None],
+               dims_b: tuple[str, ...] | list[str], roles_b: dict[str, str | None]) -> dict[str, str]:
+    """Which dimension of B each dimension of A is (A's name -> B's name), for two datasets of the
+    same kind of model stored under other names ("k" with CF ``axis="Z"`` is "z", "easting" is "x").
+
+    A dimension whose role (see :func:`dim_role`) is held by no other dimension of its dataset
+    matches the one dimension of B with that role. Any other (no role, or a role two dims share)
+    matches the dimension of B of the same name, unless B's is taken already or has another role.
+    Dimensions of A that match nothing are left out; no two of A match the same one of B."""
+    def by_role(dims, roles):
+        seen: dict[str, list[str]] = {}
+        for d in dims:
+            if roles.get(d) is not None:
+                seen.setdefault(roles[d], []).append(d)
+        return {r: ds[0] for r, ds in seen.items() if len(ds) == 1}
+
+    only_a, only_b = by_role(dims_a, roles_a), by_role(dims_b, roles_b)
+    out = {only_a[r]: only_b[r] for r in only_a if r in only_b}
+    taken = set(out.values())
+    for d in dims_a:
+        if d in out or d not in dims_b or d in taken:
+            continue
+        ra, rb = roles_a.get(d), roles_b.get(d)
+        if ra is not None and rb is not None and ra != rb:
+            continue  # an east dimension is never a north one, whatever their names
+        out[d] = d
+        taken.add(d)
+    return out
 
 
 def vertical_positive(attrs: dict[str, Any]) -> str | None:

@@ -351,6 +351,23 @@ class SliceState(param.Parameterized):
             return self.clamp_index(index)
         return self.clamp_index(int(np.abs(mine - theirs[index]).argmin()))
 
+    def dims_for(self, other: SliceState) -> dict[str, str]:
+        """Which dimension of this pane each dimension of `other` is (other's name -> this pane's), for
+        linking and comparing: by their roles where each pane has one dimension of that role, else by
+        name (see `hpcdash.data.conventions.match_dims`); {} while either has no file open."""
+        mine, theirs = self._vol, other._vol
+        if mine is None or theirs is None:
+            return {}
+        from hpcdash.data.conventions import match_dims
+
+        return match_dims(tuple(theirs.dims), getattr(theirs, "dim_roles", None) or {},
+                          tuple(mine.dims), getattr(mine, "dim_roles", None) or {})
+
+    def dim_for(self, other: SliceState, dim: str | None) -> str | None:
+        """This pane's dimension that is `other`'s dimension `dim` (see `dims_for`); None for no dim
+        or one this pane has no counterpart of."""
+        return None if dim is None else self.dims_for(other).get(dim)
+
     def _axis_coords(self) -> np.ndarray | None:
         """The cell centres along the normal axis; None without an axis, or where the file gives it
         no coordinates (the readout, the position compared and Link's mapping all ask this)."""
@@ -786,15 +803,17 @@ class SliceState(param.Parameterized):
         return tuple(out)
 
     def same_extent(self, other: SliceState, rtol: float = 0.01) -> bool:
-        """True when `other` shows the same plane dimensions over the same span (to `rtol` of it), drawn
-        the same way up (a depth marked positive down is drawn downwards): zooming one pane means the
-        same place in the other, and they can share their ranges."""
+        """True when `other` shows the same plane dimensions (counterparts, see `dims_for`: "x" of one
+        run may be "i" with CF axis "X" of another) over the same span (to `rtol` of it), drawn the same
+        way up (a depth marked positive down is drawn downwards): zooming one pane means the same place
+        in the other, and they can share their ranges."""
         a, b = self.plane_extent(), other.plane_extent()
         if a is None or b is None or self.depth_down != other.depth_down:
             return False
+        dims = self.dims_for(other)
         for (da, lo_a, hi_a), (db, lo_b, hi_b) in zip(a, b, strict=True):
             tol = rtol * max(hi_a - lo_a, hi_b - lo_b, 1e-300)
-            if da != db or abs(lo_a - lo_b) > tol or abs(hi_a - hi_b) > tol:
+            if dims.get(db) != da or abs(lo_a - lo_b) > tol or abs(hi_a - hi_b) > tol:
                 return False
         return True
 
@@ -1210,7 +1229,8 @@ class ExplorerState(param.Parameterized):
                                        "mode (compare), the runs a and b (file, dataset, index), axis and "
                                        "readout (see `comparison_exported`).")
 
-    #: "held": dimensions held in both panes (by name) at the same index
+    #: "axis" and "held" name a pane's own dimensions: another pane takes its counterparts of them
+    #: (`SliceState.dims_for`: by role, else by name), "held" at the same index
     _LINKED = ("axis", "index", "held", "cmap", "scale", "symmetric", "range_mode", "vmin", "vmax")
     #: linked only between panes of one quantity (fixed values in S/m mean nothing for ohm m)
     _PER_QUANTITY = ("symmetric", "range_mode", "vmin", "vmax")
@@ -1372,20 +1392,38 @@ class ExplorerState(param.Parameterized):
     @staticmethod
     def _compatible(src: SliceState, dst: SliceState, name: str) -> bool:
         if name == "axis":
-            return src.axis in dst.param.axis.objects
+            return dst.dim_for(src, src.axis) in dst.param.axis.objects
         if name == "index":
             lo, hi = dst.param.index.bounds
-            return src.axis == dst.axis and lo <= src.index <= hi
+            return dst.dim_for(src, src.axis) == dst.axis and lo <= src.index <= hi
         if name in ExplorerState._PER_QUANTITY:
             return src.quantity == dst.quantity
         return True
 
+    @staticmethod
+    def _in_terms_of(dst: SliceState, src: SliceState, values: dict) -> dict:
+        """Linked `values` of `src` as `dst` names them: the normal axis and the held dimensions are
+        `dst`'s counterparts of `src`'s (`SliceState.dims_for`); those it has none of are left out."""
+        if "axis" not in values and "held" not in values:
+            return values
+        dims = dst.dims_for(src)
+        out = dict(values)
+        if "axis" in out:
+            axis = dims.get(out["axis"]) if out["axis"] is not None else None
+            if axis is None:
+                del out["axis"]
+            else:
+                out["axis"] = axis
+        if "held" in out:
+            out["held"] = {dims[d]: i for d, i in out["held"].items() if d in dims}
+        return out
+
     def _follow(self, lead: SliceState, pane: SliceState) -> None:
-        """`pane` takes the linked settings of `lead`: its axis if `pane` has one of that name, then
-        its slice if that exists along the axis `pane` now has, and the index of each dimension both
-        hold."""
-        self._set_linked(pane, {k: getattr(lead, k) for k in self._LINKED
-                                if k != "index" and self._compatible(lead, pane, k)})
+        """`pane` takes the linked settings of `lead`: its counterpart of lead's axis if `pane` has one
+        (`SliceState.dim_for`), then its slice at the place lead shows if that axis is the one `pane`
+        now has, and the index of each dimension both hold."""
+        self._set_linked(pane, self._in_terms_of(pane, lead, {k: getattr(lead, k) for k in self._LINKED
+                                                              if k != "index" and self._compatible(lead, pane, k)}))
         if self._compatible(lead, pane, "index"):
             self._set_linked(pane, {"index": pane.index_for(lead, lead.index)})
 
@@ -1419,7 +1457,8 @@ class ExplorerState(param.Parameterized):
         before = {id(p): p.request_key() for p in others}
         with self._propagation():
             for p in others:
-                linked = {k: v for k, v in values.items() if k in ("axis", "index") or self._compatible(src, p, k)}
+                linked = self._in_terms_of(p, src, {k: v for k, v in values.items()
+                                                    if k in ("axis", "index") or self._compatible(src, p, k)})
                 if "index" in linked:
                     self._set_linked(p, {k: v for k, v in linked.items() if k != "index"})
                     linked = {"index": p.index_for(src, linked["index"])}
@@ -1637,7 +1676,9 @@ def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
     if a.data is None or b.data is None:
         return None, "Both runs need a slice on screen to compare them."
     da, db = a.data, b.data
-    if a.axis != b.axis:
+    # B's dimensions as A names them: by role, else by name ("k" with CF axis "Z" is "z")
+    dims = b.dims_for(a)
+    if b.axis != (dims.get(a.axis) if a.axis is not None else None):
         return None, (f"A is sliced along {a.axis} and B along {b.axis}: choose the same normal axis in "
                       "both panes (Link does it for all panes).")
     pa, pb = a.normal_position(), b.normal_position()
@@ -1646,11 +1687,15 @@ def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
         return None, (f"A is at {where_a} and B at {where_b}: a comparison needs both runs at the same "
                       "position (Link keeps them together).")
     ha, hb = a.held_positions(), b.held_positions()
-    for d in sorted(ha.keys() & hb.keys()):
-        if not np.isclose(ha[d], hb[d], rtol=1e-6, atol=1e-9 * max(1.0, abs(ha[d]))):
-            where_a, where_b = (p._position_text(d, p.held[d]).split(" (slice")[0] for p in (a, b))
+    for d in sorted(ha):
+        e = dims.get(d)
+        if e in hb and not np.isclose(ha[d], hb[e], rtol=1e-6, atol=1e-9 * max(1.0, abs(ha[d]))):
+            where_a, where_b = (p._position_text(n, p.held[n]).split(" (slice")[0] for p, n in ((a, d), (b, e)))
             return None, (f"A is at {where_a} and B at {where_b}: a comparison needs both runs at the same "
                           "position (Link keeps them together).")
+    names = {e: d for d, e in dims.items() if d in da.dims and e in db.dims}
+    if set(names) == set(db.dims) and any(e != d for e, d in names.items()):
+        db = _renamed(db, names)
     if da.dims != db.dims and set(da.dims) == set(db.dims):
         # the same dims stored in another order: B's slice is drawn like A's
         db = db.transpose(*da.dims)
@@ -1701,6 +1746,16 @@ def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
     result.attrs = {"units": units} if units else {}
     result.attrs["long_name"] = name
     return result, note
+
+
+def _renamed(data: Any, names: dict[str, str]) -> Any:
+    """A 2-D slice with its dimensions (and their coordinates) renamed by `names` (old -> new, any
+    permutation of names included); other coordinates, which may take a new name, are left out."""
+    import xarray as xr
+
+    dims = [names[d] for d in data.dims]
+    coords = {names[d]: (names[d], np.asarray(data[d].values), data[d].attrs) for d in data.dims if d in data.coords}
+    return xr.DataArray(data.values, dims=dims, coords=coords, name=data.name, attrs=data.attrs)
 
 
 def _logarithmic(pane: SliceState) -> bool:

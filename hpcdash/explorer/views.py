@@ -126,19 +126,42 @@ class SliceParts(NamedTuple):
     uniform: bool
 
 
-def slice_parts(data, state: SliceState) -> SliceParts:
-    """Coordinates, values and dimensions (with units) of the pane's current slice."""
+def shared_names(pane: SliceState, lead: SliceState) -> dict[str, str]:
+    """The dimensions of `pane` that `lead` names otherwise (its counterparts, see
+    `SliceState.dims_for`), each with lead's name: plots that share zoom and pan draw them under it, as
+    Panel links the ranges of plots whose axes have the same dimension name, label and unit."""
+    if pane is lead:
+        return {}
+    return {mine: theirs for theirs, mine in pane.dims_for(lead).items() if mine != theirs}
+
+
+def _plot_dims(xdim: str, ydim: str, units: dict, names: dict[str, str]) -> tuple[list, dict]:
+    """A slice plot's key dimensions, under the `names` (see `shared_names`) of the dims renamed, and
+    the options that label its axes and hover with the slice's own names then."""
+    kdims = [_dim(names.get(d, d), names.get(d, d), units.get(d)) for d in (xdim, ydim)]
+    if not any(d in names for d in (xdim, ydim)):
+        return kdims, {}
+    own = [_dim(d, d, units.get(d)).pprint_label for d in (xdim, ydim)]
+    return kdims, {"xlabel": own[0], "ylabel": own[1]}
+
+
+def slice_parts(data, state: SliceState, names: dict[str, str] | None = None) -> SliceParts:
+    """Coordinates, values and dimensions (with units) of the pane's current slice; `names`: dims
+    drawn under another name (see `shared_names`)."""
     vol = state.volume
     if data is None or vol is None:
         return SliceParts(np.arange(2.0), np.arange(2.0), np.full((2, 2), np.nan, np.float32),
                           [_dim("x", "x", None), _dim("y", "y", None)], ["value"], True)
     ydim, xdim = data.dims
     cu = getattr(vol, "coord_units", {}) or {}
-    kdims = [_dim(str(xdim), str(xdim), cu.get(xdim)), _dim(str(ydim), str(ydim), cu.get(ydim))]
-    name = vol.long_name or str(vol.name).rsplit("/", 1)[-1]
-    vdim = _dim("value", str(name), vol.units)
+    kdims, _ = _plot_dims(str(xdim), str(ydim), cu, names or {})
     x, y, z, uniform = _slice_arrays(data, vol)
-    return SliceParts(x, y, z, kdims, [vdim], uniform)
+    return SliceParts(x, y, z, kdims, [_value_dim(vol)], uniform)
+
+
+def _value_dim(vol) -> hv.Dimension:
+    """The dimension of a volume's values: its long name (else the dataset's) and units."""
+    return _dim("value", str(vol.long_name or str(vol.name).rsplit("/", 1)[-1]), vol.units)
 
 
 def _slice_arrays(data, vol) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
@@ -333,14 +356,22 @@ def link_axes_of(pane: pn.pane.HoloViews) -> None:
     """Join the ranges of `pane`'s plot to those of the other linked plots (same axes) on every page
     showing it. Panel links axes when a page is built or a pane changes, but inside a template it does
     so on the template's stand-in root, under which a plot drawn later (a file opened from the browser,
-    Compare chosen afterwards) is not registered: that plot kept ranges of its own."""
+    Compare chosen afterwards) is not registered: that plot kept ranges of its own. A page whose
+    websocket is not open yet gets the new plot on its next tick: the ranges are joined after it."""
     from panel.io.state import state
     from panel.pane.holoviews import link_axes
 
     for ref in list(pane._models):
         entry = state._views.get(ref)
-        if entry is not None:
-            link_axes(entry[0], entry[1])
+        if entry is None:
+            continue
+        view, root, doc, comm = entry[:4]
+        # as Panel decides whether the plot is drawn now or scheduled (`PaneBase._update_pane`)
+        if comm or state._unblocked(doc) or not doc.session_context:
+            link_axes(view, root)
+        else:
+            with set_curdoc(doc):
+                state.execute(partial(link_axes, view, root), schedule=True)
 
 
 def weak_hook(method: Callable) -> Callable:
@@ -618,6 +649,9 @@ class SliceView(pn.viewable.Viewer):
 
     state = param.ClassSelector(class_=SliceState)
     linked = param.Boolean(default=False, doc="Share zoom and pan with other linked panes (same axis labels and units).")
+    names = param.Dict(default={}, doc="With `linked`: the dimensions drawn under the first pane's name of "
+                                       "them (see `shared_names`), so that counterparts named otherwise "
+                                       "share zoom and pan; axes and hover keep this pane's names.")
     on_close = param.Callable(default=None, doc="When given, a Close button in the title row calls it.")
 
     def __init__(self, state: SliceState, **params):
@@ -682,7 +716,7 @@ class SliceView(pn.viewable.Viewer):
         s.param.watch(self._on_structure, ["file", "dataset", "data", "clim", "scale"])
         s.param.watch(self._on_loading, ["loading"])
         s.param.watch(self._sync_exports, ["data"])
-        self.param.watch(self._on_link, ["linked"])
+        self.param.watch(self._on_link, ["linked", "names"])
         self.reload_w = pn.widgets.Button(label="Reload", width=75, color="light", css_classes=["hpcdash-reload"],
                                           description="Open the file again: shows what a running job wrote since")
         self.reload_w.on_click(lambda event: self.state.reload())
@@ -839,9 +873,16 @@ class SliceView(pn.viewable.Viewer):
 
         xl, yl, cl = s.axis_labels()
         # Panel links the x/y ranges (zoom and pan) of plots whose axes have the same label and unit;
-        # only linked panes take part
+        # only linked panes take part, their dims under the first pane's names
+        names = dict(self.names) if self.linked else {}
         opts = dict(colorbar=True, clabel=plain_text(cl), tools=["hover"], responsive=True, title="",
                     shared_axes=self.linked, toolbar="above", **navigation_tools())
+        if s.data is not None:
+            ydim, xdim = s.data.dims
+            opts.update(_plot_dims(str(xdim), str(ydim), getattr(s.volume, "coord_units", {}) or {}, names)[1])
+            if "xlabel" in opts:  # the hover names the pane's own dims too
+                vlabel = _value_dim(s.volume).pprint_label
+                opts["hover_tooltips"] = [(opts["xlabel"], "$x"), (opts["ylabel"], "$y"), (vlabel, "@image")]
         # a depth (CF positive="down") increases downwards: the surface at the top of a section
         opts["invert_yaxis"] = s.depth_down
         aspect = self._aspect()
@@ -868,7 +909,7 @@ class SliceView(pn.viewable.Viewer):
         # Options are set on each frame inside the callback: `.opts()` on the DynamicMap itself would wrap
         # it in one more dynamic operation, run on every redraw.
         def element(cmap, colour_scale, x_range=None, y_range=None, width=None, height=None, scale=None):
-            img = rasterize_slice(slice_parts(s.data, s), x_range, y_range, width, height)
+            img = rasterize_slice(slice_parts(s.data, s, names), x_range, y_range, width, height)
             return style_image(img, cmap, s.clim, colour_scale).opts(**opts)
 
         return hv.DynamicMap(element, streams=[stream, self._range, self._size])
@@ -1020,7 +1061,8 @@ class SliceView(pn.viewable.Viewer):
         """Draw a fresh plot if the plot's dimensions changed; True when it did."""
         s = self.state
         # log <-> linear colour needs another kind of colour mapper, which an existing plot cannot swap
-        key = (s.file, s.dataset, None if s.data is None else s.data.dims, self.linked, s.log_active, s.depth_down)
+        key = (s.file, s.dataset, None if s.data is None else s.data.dims, self.linked, s.log_active, s.depth_down,
+               tuple(sorted(self.names.items())) if self.linked else ())
         if key == self._plot_key:
             return False
         self._plot_key = key
@@ -1079,6 +1121,7 @@ class ComparisonView(pn.viewable.Viewer):
         self.explorer = explorer
         self._zoom_linked = zoom_linked or (lambda pane: False)
         self._linked = False  # the plot drawn shares the linked panes' zoom and pan
+        self._names: dict[str, str] = {}  # A's dims drawn under the first pane's names (see shared_names)
         self.error_pane = message_pane("warning")
         self.title_pane = HTML("", css_classes=["hpcdash-title"])
         self.plot_pane = pn.pane.HoloViews(None, linked_axes=True, css_classes=["hpcdash-compare-plot"])
@@ -1107,14 +1150,32 @@ class ComparisonView(pn.viewable.Viewer):
         d = np.diff(x), np.diff(y)
         uniform = all(v.size and np.allclose(v, v[0], rtol=1e-6) for v in d)
         # the axes are labelled as in the panes ("x (m)"); with A's zoom and pan shared with the linked
-        # panes the dimensions are the panes' (Panel links the ranges of plots with the same ones),
-        # otherwise their names stay apart so that the comparison's zoom is its own
+        # panes the dimensions are the panes' (Panel links the ranges of plots with the same ones: A's
+        # dims under the first pane's names of them), otherwise their names stay apart so that the
+        # comparison's zoom is its own
+        cu = self._units()
+        if self._linked:
+            kdims = _plot_dims(str(xdim), str(ydim), cu, self._names)[0]
+        else:
+            kdims = [_dim(f"{xdim}_cmp", str(xdim), cu.get(xdim)), _dim(f"{ydim}_cmp", str(ydim), cu.get(ydim))]
+        return SliceParts(x, y, np.asarray(data.values, np.float32), kdims, [vdim], bool(uniform))
+
+    def _units(self) -> dict:
         e = self.explorer
         vol = e.panes[e.compare_a].volume if 0 <= e.compare_a < len(e.panes) else None
-        cu = getattr(vol, "coord_units", {}) or {}
-        own = "" if self._linked else "_cmp"
-        kdims = [_dim(f"{xdim}{own}", str(xdim), cu.get(xdim)), _dim(f"{ydim}{own}", str(ydim), cu.get(ydim))]
-        return SliceParts(x, y, np.asarray(data.values, np.float32), kdims, [vdim], bool(uniform))
+        return getattr(vol, "coord_units", {}) or {}
+
+    def _label_opts(self, data) -> dict:
+        """Axis labels and hover of a comparison drawn under the first pane's names (see `_parts`):
+        A's own names; {} when none is renamed."""
+        if data is None or not self._linked:
+            return {}
+        ydim, xdim = data.dims
+        opts = _plot_dims(str(xdim), str(ydim), self._units(), self._names)[1]
+        if opts:
+            vlabel = _dim("value", str(data.name), data.attrs.get("units")).pprint_label
+            opts["hover_tooltips"] = [(opts["xlabel"], "$x"), (opts["ylabel"], "$y"), (vlabel, "@image")]
+        return opts
 
     def _png(self, data) -> bytes:
         """The comparison as a PNG: its colour map, symmetric range and colour bar label, the runs and
@@ -1142,11 +1203,12 @@ class ComparisonView(pn.viewable.Viewer):
                                   f"<span class='hpcdash-readout-text'>{escape(a.readout)}</span>")
         clabel = plain_text(e.comparison_label())
         linked = bool(self._zoom_linked(a))
-        key = (clabel, a.same_units(), linked, a.depth_down)
+        names = shared_names(a, e.panes[0]) if linked else {}
+        key = (clabel, a.same_units(), linked, a.depth_down, tuple(sorted(names.items())))
         # the colour bar's label is an option of the plot: a new mode draws anew; so does joining or
         # leaving the linked panes' zoom and pan
         if self._key != key:
-            self._linked = linked
+            self._linked, self._names = linked, names
             stream = hv.streams.Params(e, ["comparison", "comparison_clim"])
             # linked, the plot starts from the panes' view: Panel joins shared ranges to the union of
             # theirs, so a plot of the whole slice would zoom the panes out
@@ -1166,7 +1228,8 @@ class ComparisonView(pn.viewable.Viewer):
             def element(comparison, comparison_clim, x_range=None, y_range=None, width=None, height=None,
                         scale=None):
                 img = rasterize_slice(self._parts(comparison), x_range, y_range, width, height)
-                return style_image(img, DIVERGING_CMAP, comparison_clim, "linear").opts(**opts)
+                return style_image(img, DIVERGING_CMAP, comparison_clim, "linear").opts(
+                    **opts, **self._label_opts(comparison))
 
             self.plot_pane.object = hv.DynamicMap(element, streams=[stream, rng, hv.streams.PlotSize()])
             self._key = key
@@ -1421,8 +1484,14 @@ class ExplorerView(pn.viewable.Viewer):
                 linked = self._zoom_linked(p)
                 if linked:
                     self._join_zoom(p)
-                if v is not None and v.linked != linked:
-                    v.linked = linked
+                if v is not None:  # each change draws the plot anew: leaving first, joining last
+                    if v.linked and not linked:
+                        v.linked = False
+                    names = shared_names(p, self.explorer.panes[0]) if linked else {}
+                    if v.names != names:
+                        v.names = names
+                    if v.linked != linked:
+                        v.linked = linked
 
     def _join_zoom(self, pane: SliceState) -> None:
         """A pane joining the first one's zoom and pan takes its view first (its plot starts from its
@@ -1443,7 +1512,8 @@ class ExplorerView(pn.viewable.Viewer):
                 linked = self._zoom_linked(p)
                 if linked:
                     self._join_zoom(p)
-                self._views[id(p)] = SliceView(p, linked=linked, on_close=partial(e.close_pane, p))
+                self._views[id(p)] = SliceView(p, linked=linked, on_close=partial(e.close_pane, p),
+                                               names=shared_names(p, e.panes[0]) if linked else {})
                 self._watch_for_url(p)
                 # a new file or normal axis may change the place the pane shows
                 p.param.watch(self._on_link, ["file", "dataset", "axis"])

@@ -123,12 +123,14 @@ def zyx_model() -> np.ndarray:
 
 
 def write_ordered(path: Path, order: str, names: dict[str, str] | None = None,
-                  attrs: dict[str, dict] | None = None, z: np.ndarray = ORIENT_Z) -> Path:
-    """The model of `zyx_model` stored with its dims in `order` (a permutation of "zyx"), h5py
-    dimension scales named `names` (default: z, y, x) carrying `attrs`, `z` the vertical one's values."""
+                  attrs: dict[str, dict] | None = None, z: np.ndarray = ORIENT_Z,
+                  model: np.ndarray | None = None) -> Path:
+    """The model of `zyx_model` (or `model`, (z, y, x) too) stored with its dims in `order` (a
+    permutation of "zyx"), h5py dimension scales named `names` (default: z, y, x) carrying `attrs`,
+    `z` the vertical one's values."""
     names = names or {}
     coords = {"z": z, "y": ORIENT_Y, "x": ORIENT_X}
-    values = zyx_model().transpose(["zyx".index(d) for d in order])
+    values = (zyx_model() if model is None else model).transpose(["zyx".index(d) for d in order])
     with h5py.File(path, "w") as f:
         ds = f.create_dataset("sigma", data=values)
         ds.attrs["units"] = "S/m"

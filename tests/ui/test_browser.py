@@ -1215,3 +1215,37 @@ def test_a_positive_down_depth_is_drawn_increasing_downwards(page: Page, hpcdash
     ranges = [tuple(r["x"] + r["y"]) for r in page.evaluate(FIGURE_RANGES)]
     assert len(set(ranges)) == 1 and ranges[0][2] > ranges[0][3] and ranges[0][2] - ranges[0][3] < 60, ranges
     assert console_errors == []
+
+
+def test_a_run_named_by_cf_axis_attributes_links_zooms_and_compares_with_z_y_x(page: Page, hpcdash_server,
+                                                                               data_root: Path, console_errors):
+    """The model stored (z, y, x), and stored (i, j, k) with dims that say what they are only by CF
+    `axis` attributes: linked, the second takes the first's normal axis and slice as its own j and k,
+    the two and their comparison zoom together, and Compare draws A - B (it said the runs were sliced
+    along other axes)."""
+    from tests.ui.hdf5_files import write_ordered
+
+    write_ordered(data_root / "roles_zyx.h5", "zyx")
+    write_ordered(data_root / "roles_kji.h5", "xyz", {"z": "k", "y": "j", "x": "i"},
+                  {d: {"axis": d.upper()} for d in "zyx"})
+    open_view(page, hpcdash_server, file="roles_zyx.h5", file2="roles_kji.h5", axis="y", compare="difference")
+    expect(readout(page, 0)).to_contain_text("y = ", timeout=LOAD)
+    expect(readout(page, 1)).to_contain_text("j = ", timeout=LOAD)
+    expect(page.locator(".hpcdash-compare canvas").first).to_be_visible(timeout=STEP)
+    expect(page.get_by_text("sliced along")).to_have_count(0)
+    expect(page.get_by_text("The grids differ")).to_have_count(0)
+    n = slice_number(readout(page, 0))
+    pane(page, 0).locator(".noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    expect(readout(page, 1)).to_contain_text(f"(slice {n + 1} of", timeout=STEP)
+    page.wait_for_timeout(1500)
+    a, b = plot_pixels(page, 0), plot_pixels(page, 1)
+    h, w = a.shape[:2]
+    inner = (slice(int(h * 0.35), int(h * 0.65)), slice(int(w * 0.3), int(w * 0.6)))  # axis labels differ
+    assert changed_fraction(a[inner], b[inner]) < 0.01
+    for _ in range(2):
+        ctrl_wheel(page, pane(page, 1).locator(".hpcdash-plot canvas").first, -100)
+        page.wait_for_timeout(400)
+    ranges = [tuple(r["x"] + r["y"]) for r in page.evaluate(FIGURE_RANGES)]
+    assert len(ranges) == 3 and len(set(ranges)) == 1, ranges
+    assert console_errors == []
