@@ -172,14 +172,19 @@ def test_held_dimensions_are_held_at_their_counterparts(tmp_path: Path):
     assert a.held == {"z": 3}
 
 
+def _two_named_and_kji(tmp_path: Path, names: dict[str, str], b_order: str) -> ExplorerState:
+    """Linked panes of a.h5 (stored z, y, x) and b.h5 (stored `b_order`, another model) whose dims are
+    named `names`, and of kji.h5 (k, j, i with CF axis attributes)."""
+    write_ordered(tmp_path / "a.h5", "zyx", names)
+    write_ordered(tmp_path / "b.h5", b_order, names, model=other_model())
+    write_ordered(tmp_path / "kji.h5", "zyx", KJI, CF_AXES)
+    return ExplorerState(["a.h5", "b.h5", "kji.h5"], root=str(tmp_path), link=True)
+
+
 def test_dims_of_no_role_still_link_by_name(tmp_path: Path):
     """Dims whose names and attributes say nothing: matched by name, as before; beside a run whose
     dims have roles, they match none of its dims (nothing follows, nothing fails)."""
-    pqr = {"z": "p", "y": "q", "x": "r"}
-    write_ordered(tmp_path / "a.h5", "zyx", pqr)
-    write_ordered(tmp_path / "b.h5", "zxy", pqr, model=other_model())
-    write_ordered(tmp_path / "kji.h5", "zyx", KJI, CF_AXES)
-    ex = ExplorerState(["a.h5", "b.h5", "kji.h5"], root=str(tmp_path), link=True)
+    ex = _two_named_and_kji(tmp_path, {"z": "p", "y": "q", "x": "r"}, "zxy")
     a, b, c = ex.panes
     assert a.axis == b.axis == "p" and c.axis == "k"
     a.axis = "q"
@@ -199,11 +204,7 @@ def test_dims_of_no_role_still_link_by_name(tmp_path: Path):
 
 def test_a_file_with_two_vertical_dims_links_them_by_name(tmp_path: Path):
     """Two dims of one role in a file (z and depth): neither is matched by role; they go by name."""
-    names = {"z": "z", "y": "depth", "x": "x"}
-    write_ordered(tmp_path / "two.h5", "zyx", names)
-    write_ordered(tmp_path / "two_b.h5", "zyx", names, model=other_model())
-    write_ordered(tmp_path / "kji.h5", "zyx", KJI, CF_AXES)
-    ex = ExplorerState(["two.h5", "two_b.h5", "kji.h5"], root=str(tmp_path), link=True)
+    ex = _two_named_and_kji(tmp_path, {"z": "z", "y": "depth", "x": "x"}, "zyx")
     a, b, c = ex.panes
     a.axis = "depth"
     assert b.axis == "depth"  # by name
