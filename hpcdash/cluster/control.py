@@ -361,9 +361,18 @@ _PACKAGE_DEFAULTS: dict | None = None
 
 
 def _lsf_walltime(walltime: str) -> str:
-    """LSF's ``-W`` takes ``[HH:]MM``; drop seconds from ``HH:MM:SS``."""
-    parts = walltime.split(":")
-    return ":".join(parts[:2]) if len(parts) == 3 else walltime
+    """LSF's ``-W`` takes ``[HH:]MM``: the walltime (``[D-]HH:MM:SS``, as the form takes it) in hours and
+    minutes, seconds rounded up to the next whole minute (a job is never given less time than asked for);
+    days are counted in hours. A text that is not a time is passed on as it is (the check of the request
+    says so)."""
+    try:
+        seconds = sched.parse_duration(walltime)
+    except ValueError:
+        return walltime
+    if seconds is None:
+        return walltime
+    minutes = max(1, math.ceil(seconds / 60))
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -12,10 +12,10 @@ from hpcdash.cluster import ClusterControl, RequestError, proxied_dashboard_link
 
 
 def make(backend: str, **kw) -> ClusterControl:
-    return ClusterControl(backend=backend, cores=4, processes=2, memory="8GB", walltime="01:30:00",
-                          queue="normal", account="geo42", job_extra_directives=["-l place=scatter"],
-                          job_script_prologue=["module load python/3.11"], interface="ib0",
-                          log_directory="/scratch/logs", python="/opt/py/bin/python", **kw)
+    request = dict(cores=4, processes=2, memory="8GB", walltime="01:30:00", queue="normal", account="geo42",
+                   job_extra_directives=["-l place=scatter"], job_script_prologue=["module load python/3.11"],
+                   interface="ib0", log_directory="/scratch/logs", python="/opt/py/bin/python")
+    return ClusterControl(backend=backend, **{**request, **kw})
 
 
 def test_pbs_script(monkeypatch):
@@ -67,6 +67,15 @@ def test_lsf_script_walltime_in_minutes_and_project():
     s = make("lsf").job_script()
     for line in ["#BSUB -q normal", '#BSUB -P "geo42"', "#BSUB -n 4", "#BSUB -W 01:30", "#BSUB -l place=scatter"]:
         assert line in s.splitlines(), line
+
+
+@pytest.mark.parametrize(("walltime", "minutes"), [("00:45:30", "00:46"), ("00:00:30", "00:01"),
+                                                  ("1-00:00:00", "24:00"), ("2-01:30:00", "49:30")])
+def test_lsf_walltime_is_whole_minutes_never_less_than_asked(walltime, minutes):
+    """LSF's -W takes [HH:]MM: seconds go up to the next minute (00:45:30 was cut to 00:45, and under a
+    minute to 00:00) and days become hours (1-00:00:00 was written as 1-00:00, not LSF syntax)."""
+    s = make("lsf", walltime=walltime).job_script()
+    assert f"#BSUB -W {minutes}" in s.splitlines(), s
 
 
 def test_htcondor_script_uses_dict_directives_and_prologue_in_arguments():
