@@ -396,9 +396,15 @@ class ClusterView(pn.viewable.Viewer):
         self._update_preview()
 
     def _update_batch_fields(self) -> None:
-        batch = self.control.backend != "local"  # walltime, queue, ... mean nothing to a LocalCluster
-        for k in ("walltime", "queue", "account"):
-            self.fields[k].visible = batch
+        backend = self.control.backend
+        batch = backend != "local"  # walltime, queue, ... mean nothing to a LocalCluster
+        # HTCondor's jobs have no queue or account, and no walltime limit: the walltime is kept for the
+        # estimate (how long the workers are meant to run), and says so
+        self.fields["walltime"].visible = batch
+        self.fields["walltime"].name = _FIELD_LABELS["walltime"] + (
+            " (HH:MM:SS; HTCondor: for the estimate, not sent)" if backend == "htcondor" else " (HH:MM:SS)")
+        for k in ("queue", "account"):
+            self.fields[k].visible = batch and backend != "htcondor"
         self.extra.visible = self.prologue.visible = batch
 
     def _update_partitions(self) -> None:

@@ -76,6 +76,12 @@ def test_partitions_listed_for_slurm(slurm, make_control):
     view.control.backend = "local"
     assert view.partitions.object == ""
     assert not view.fields["walltime"].visible and not view.fields["queue"].visible and not view.extra.visible
+    # HTCondor jobs have no queue, account or walltime limit: the walltime stays, for the estimate only
+    view.control.backend = "htcondor"
+    assert not view.fields["queue"].visible and not view.fields["account"].visible and view.extra.visible
+    assert view.fields["walltime"].visible and "for the estimate, not sent" in view.fields["walltime"].name
+    view.control.backend = "slurm"
+    assert view.fields["queue"].visible and view.fields["walltime"].name == "Walltime (HH:MM:SS)"
 
 
 @pytest.mark.parametrize("seconds,spinner", [(0.0, False), (0.6, True)])
