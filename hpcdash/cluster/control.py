@@ -81,6 +81,8 @@ BACKEND_NAMES = {"local": "local", "slurm": "SLURM", "pbs": "PBS", "sge": "SGE",
 # Request parameters that can come from jobqueue.<backend> and from profiles.
 REQUEST_FIELDS = ("cores", "processes", "memory", "walltime", "queue", "account", "job_extra_directives",
                   "job_script_prologue", "interface", "log_directory", "python", "encrypt")
+#: what dask-jobqueue writes in a cluster's job script where each job's worker name goes
+_DUMMY_NAME = "dummy-name"
 _DUMMY_ADDRESS = "tcp://<insert-scheduler-address-here>:8786"
 #: The Dask dashboard listens on loopback only (a free port), unless dask-jobqueue's config
 #: (``jobqueue.<backend>.scheduler-options.dashboard_address``) says otherwise: it shows task names, file
@@ -670,8 +672,9 @@ class ClusterControl(param.Parameterized):
         return kw
 
     def job_script(self) -> str:
-        """The exact batch script for one job (the running cluster's, else with a placeholder scheduler
-        address and worker name). Nothing is submitted. For ``local`` a one-line description."""
+        """The exact batch script of the first job (the running cluster's, else with a placeholder
+        scheduler address; later jobs differ only in the number ending the worker's name). Nothing is
+        submitted. For ``local`` a one-line description."""
         if self.backend == "local":
             self.check_request()
             threads = max(1, self.cores // self.processes)
@@ -680,14 +683,18 @@ class ClusterControl(param.Parameterized):
                      if self.processes > 1 else "")
             return (f"# local backend: no batch job; LocalCluster workers with {threads} thread{'s' if threads != 1 else ''}"
                     f" and {describe_bytes(each)} of memory each{split}" + (", talking TLS" if self.encrypt else ""))
+        # dask-jobqueue writes "dummy-name" where each job's worker name goes: the first job's is shown
+        # (the cluster's name and the job's number), so that the script is the one submitted
         if self._cluster is not None and self._backend_running == self.backend:
-            return self._cluster.job_script()
-        _, job_cls = _job_classes(self.backend)
+            namer = getattr(self._cluster, "_new_worker_name", None)
+            script = self._cluster.job_script()
+            return script.replace(_DUMMY_NAME, namer(0)) if callable(namer) else script
+        cluster_cls, job_cls = _job_classes(self.backend)
         kw = self.job_kwargs()
         kw.update(config_name=job_cls.config_name, **self._preview_security())
         address = _DUMMY_ADDRESS.replace("tcp://", "tls://") if self.encrypt else _DUMMY_ADDRESS
         try:
-            return job_cls(address, name="dummy-name", **kw).job_script()
+            return job_cls(address, name=f"{cluster_cls.__name__}-0", **kw).job_script()
         except (ValueError, TypeError) as err:
             raise RequestError(str(err)) from err
 

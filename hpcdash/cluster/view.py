@@ -339,7 +339,7 @@ class ClusterView(pn.viewable.Viewer):
             _heading("Cluster"),
             self.phase, self.progress, self.workers, self.loads, self.dashboard, self.submit_errors, self.shared_pane,
             _heading("Batch jobs"), self.jobs,
-            pn.Card(self.script, title="Job script (exactly what is submitted)", collapsed=False,
+            pn.Card(self.script, title="Job script (exactly what is submitted for the first job)", collapsed=False,
                     sizing_mode="stretch_width"),
             # the fields wrap onto a second line in a narrow card (1280 px with the sidebar open)
             pn.Card(pn.FlexBox(self.sweep_param, self.sweep_from, self.sweep_to, self.sweep_runs, self.sweep_cells,

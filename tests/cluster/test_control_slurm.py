@@ -226,6 +226,9 @@ def test_scheduler_speaks_only_tls_with_the_clusters_own_key(slurm, make_control
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     script = cc.job_script()  # the running cluster's: what sbatch got
     assert all(str(k) in script for k in keys) and f"dask_worker {address}" in script
+    # the first job's worker name, as it was given (dask-jobqueue's own script says "dummy-name")
+    names = {str(w["name"]) for w in cc.client.scheduler_info()["workers"].values()}
+    assert "dummy-name" not in script and any(f"--name {n}" in script for n in names), (names, script)
     with pytest.raises(OSError):
         Client(address.replace("tls://", "tcp://"), timeout=5)
     with pytest.raises(OSError):

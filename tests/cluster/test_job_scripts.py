@@ -41,6 +41,7 @@ def test_worker_files_follow_xdg_cache_home(monkeypatch):
     assert cc.tls_directory() == "/scratch/u/cache/hpcdash/tls"
     assert ClusterControl(backend="slurm")._log_dir() == "/scratch/u/cache/hpcdash/worker-logs"
     assert "--tls-key /scratch/u/cache/hpcdash/tls/" in ClusterControl(backend="slurm").job_script()
+    assert "--name SLURMCluster-0 " in ClusterControl(backend="slurm").job_script()  # the first job's worker
 
 
 def test_encryption_off_gives_a_plain_tcp_worker():
