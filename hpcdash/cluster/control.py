@@ -81,6 +81,8 @@ BACKEND_NAMES = {"local": "local", "slurm": "SLURM", "pbs": "PBS", "sge": "SGE",
 # Request parameters that can come from jobqueue.<backend> and from profiles.
 REQUEST_FIELDS = ("cores", "processes", "memory", "walltime", "queue", "account", "job_extra_directives",
                   "job_script_prologue", "interface", "log_directory", "python", "encrypt")
+#: characters no queue, partition or account name has: white space, shell and markup characters
+_NAME_BREAKERS = re.compile(r"[\s<>'\"`$;&|\\(){}*?!#]")
 #: what dask-jobqueue writes in a cluster's job script where each job's worker name goes
 _DUMMY_NAME = "dummy-name"
 _DUMMY_ADDRESS = "tcp://<insert-scheduler-address-here>:8786"
@@ -638,6 +640,16 @@ class ClusterControl(param.Parameterized):
             if seconds is not None and seconds <= 0:
                 raise RequestError(f"Walltime {self.walltime!r} is not a time such as '01:30:00' (HH:MM:SS).",
                                    "walltime")
+        if self.backend not in ("local", "htcondor"):  # HTCondor jobs have no queue or account
+            # a name with a space or a shell or markup character would break the job script's directive
+            # line (SLURM then said "Invalid directive found in batch script: src=x", naming no field)
+            for name, label in (("queue", "Queue / partition"), ("account", "Account")):
+                value = getattr(self, name).strip()
+                bad = _NAME_BREAKERS.search(value)
+                if bad:
+                    what = "a space" if bad.group().isspace() else repr(bad.group())
+                    raise RequestError(f"{label} {value!r} has {what} in it, which no scheduler takes in a "
+                                       f"{name} name.", name)
 
     def job_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the backend's dask-jobqueue cluster/job class from the current request."""

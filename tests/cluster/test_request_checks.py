@@ -41,6 +41,18 @@ def test_a_batch_walltime_that_cannot_be_read_is_named(backend, walltime):
     assert v.ok is False and v.field == "walltime" and walltime in v.message
 
 
+@pytest.mark.parametrize("backend", ["slurm", "pbs", "sge", "lsf"])
+@pytest.mark.parametrize(("field", "value", "said"), [("queue", "<b>debug</b><img src=x>", "'<'"),
+                                                      ("queue", "my queue", "a space"),
+                                                      ("account", "geo;rm", "';'")])
+def test_a_queue_or_account_name_no_scheduler_takes_is_named(backend, field, value, said):
+    """A space, shell or markup character in a queue or account name: said by its field before any
+    scheduler is asked (SLURM said "Invalid directive found in batch script: src=x", naming none)."""
+    v = ClusterControl(backend=backend, **{field: value}).validate()
+    assert v.ok is False and v.field == field and f"has {said} in it" in v.message, v
+    assert ClusterControl(backend=backend, **{field: "normal@server1"}).job_script()  # PBS's queue@server
+
+
 def test_start_refuses_unreadable_memory_by_its_field_and_starts_nothing():
     cc = ClusterControl(backend="local", memory="2 bananas")
     with pytest.raises(RequestError) as err:
