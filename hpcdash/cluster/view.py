@@ -242,7 +242,7 @@ class ClusterView(pn.viewable.Viewer):
         self.n = pn.widgets.IntInput.from_param(p.n_workers, label="Workers", width=90, css_classes=["hpc-n"])
         self.scale_btn = pn.widgets.Button(label="Scale", css_classes=["hpc-scale"], align="end")
         self.amin = pn.widgets.IntInput.from_param(p.adapt_minimum, label="Adapt min", width=90)
-        self.amax = pn.widgets.IntInput.from_param(p.adapt_maximum, label="max", width=90)
+        self.amax = pn.widgets.IntInput.from_param(p.adapt_maximum, label="Adapt max", width=90)
         self.adapt_btn = pn.widgets.Button(label="Adapt", css_classes=["hpc-adapt"], align="end")
         self.stop_btn = pn.widgets.Button(label=STOP_LABEL, color="danger", css_classes=["hpc-stop"])
         self.validate_btn.on_click(self._on_validate)
