@@ -396,8 +396,10 @@ class ClusterControl(param.Parameterized):
     backend = param.Selector(default="local", objects=list(BACKENDS), doc="Where workers run.")
     profile = param.Selector(default="", objects=[""], doc="Named request from dask config 'hpcdash.profiles'.")
 
-    cores = param.Integer(default=1, bounds=(1, None), doc="Cores per job.")
-    processes = param.Integer(default=1, bounds=(1, None), doc="Dask worker processes per job.")
+    # no hard bounds on the sizes a form sets: a value below them was undone in the browser without a
+    # word; `check_request` (and scale/adapt) name the field instead
+    cores = param.Integer(default=1, softbounds=(1, None), doc="Cores per job.")
+    processes = param.Integer(default=1, softbounds=(1, None), doc="Dask worker processes per job.")
     memory = param.String(default="2GB", doc="Memory per job, e.g. '4GB' (GB = 10^9 bytes; '4GiB' = 4 x 2^30 "
                           "bytes). Workers' memory is shown in binary units (GiB), as Dask shows it.")
     walltime = param.String(default="00:30:00", doc="Time limit per job, HH:MM:SS.")
@@ -417,9 +419,9 @@ class ClusterControl(param.Parameterized):
                                 "'jobqueue.<backend>.shared-temp-directory', default $XDG_CACHE_HOME/hpcdash/tls, "
                                 "~/.cache by default).")
 
-    n_workers = param.Integer(default=2, bounds=(0, None), doc="Workers for scale() without argument.")
-    adapt_minimum = param.Integer(default=0, bounds=(0, None))
-    adapt_maximum = param.Integer(default=2, bounds=(0, None))
+    n_workers = param.Integer(default=2, softbounds=(0, None), doc="Workers for scale() without argument.")
+    adapt_minimum = param.Integer(default=0, softbounds=(0, None))
+    adapt_maximum = param.Integer(default=2, softbounds=(0, None))
 
     charge_per_node_hour = param.Number(default=1.0, bounds=(0, None), doc="Charge per node-hour for estimate().")
     charge_unit = param.String(default="units")
@@ -812,6 +814,8 @@ class ClusterControl(param.Parameterized):
         For SLURM the request is validated first (unless ``validate=False``); a rejected request raises
         :class:`RequestError` with SLURM's message and nothing is started.
         """
+        if n is not None and int(n) < 0:
+            raise RequestError(f"Workers cannot be fewer than 0 (it is {n}).", "n_workers")
         with self._lock:
             if self._cluster is not None:
                 if n is not None:
@@ -880,6 +884,8 @@ class ClusterControl(param.Parameterized):
         Submissions that fail anyway are reported by :meth:`status` (``errors`` and a failed JobRecord).
         """
         n = self.n_workers if n is None else int(n)
+        if n < 0:
+            raise RequestError(f"Workers cannot be fewer than 0 (it is {n}).", "n_workers")
         with self._lock:
             if self._cluster is None:
                 raise RequestError("No cluster is running: start it first.")
@@ -898,6 +904,8 @@ class ClusterControl(param.Parameterized):
         ``distributed.Adaptive``, e.g. ``interval="1s"``). Lost jobs are replaced while adapting."""
         lo = self.adapt_minimum if minimum is None else int(minimum)
         hi = self.adapt_maximum if maximum is None else int(maximum)
+        if lo < 0:
+            raise RequestError(f"Adapt minimum cannot be below 0 (it is {lo}).", "adapt_minimum")
         if hi < lo:
             raise RequestError(f"Adapt maximum {hi} is below minimum {lo}.")
         with self._lock:

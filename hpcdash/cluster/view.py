@@ -49,6 +49,9 @@ _FIELD_LABELS = {"walltime": "Walltime", "queue": "Queue / partition", "memory":
                  "cores": "Cores per job", "processes": "Processes per job", "account": "Account",
                  "interface": "Network interface", "encrypt": "Encrypt (TLS)",
                  "job_extra_directives": "Extra directives"}
+#: number fields take what is typed: the browser would set a number below the least one back to it without
+#: a word; the request's checks name the field instead
+_NO_CLAMP = {"start": None}
 _PHASES = ["requested", "queued", "starting workers", "workers connected"]
 #: Alerts a line or two high (the Bootstrap theme's padding and margins made a one-line message ~90 px),
 #: so that on a 1280x720 screen what Validate and Start say stays in view under their buttons.
@@ -204,8 +207,9 @@ class ClusterView(pn.viewable.Viewer):
         self.profile = pn.widgets.Select.from_param(p.profile, label="Profile", css_classes=["hpc-profile"],
                                                     visible=len(p.profile.objects) > 1)
         self.fields = {
-            "cores": pn.widgets.IntInput.from_param(p.cores, label=_FIELD_LABELS["cores"], css_classes=["hpc-cores"]),
-            "processes": pn.widgets.IntInput.from_param(p.processes, label=_FIELD_LABELS["processes"],
+            "cores": pn.widgets.IntInput.from_param(p.cores, label=_FIELD_LABELS["cores"], css_classes=["hpc-cores"],
+                                                    **_NO_CLAMP),
+            "processes": pn.widgets.IntInput.from_param(p.processes, label=_FIELD_LABELS["processes"], **_NO_CLAMP,
                                                         css_classes=["hpc-processes"]),
             "memory": pn.widgets.TextInput.from_param(p.memory, label=_FIELD_LABELS["memory"],
                                                       css_classes=["hpc-memory"]),
@@ -239,10 +243,11 @@ class ClusterView(pn.viewable.Viewer):
 
         self.validate_btn = pn.widgets.Button(label="Validate", color="default", css_classes=["hpc-validate"])
         self.start_btn = pn.widgets.Button(label="Start", color="primary", css_classes=["hpc-start"])
-        self.n = pn.widgets.IntInput.from_param(p.n_workers, label="Workers", width=90, css_classes=["hpc-n"])
+        self.n = pn.widgets.IntInput.from_param(p.n_workers, label="Workers", width=90, css_classes=["hpc-n"],
+                                                **_NO_CLAMP)
         self.scale_btn = pn.widgets.Button(label="Scale", css_classes=["hpc-scale"], align="end")
-        self.amin = pn.widgets.IntInput.from_param(p.adapt_minimum, label="Adapt min", width=90)
-        self.amax = pn.widgets.IntInput.from_param(p.adapt_maximum, label="Adapt max", width=90)
+        self.amin = pn.widgets.IntInput.from_param(p.adapt_minimum, label="Adapt min", width=90, **_NO_CLAMP)
+        self.amax = pn.widgets.IntInput.from_param(p.adapt_maximum, label="Adapt max", width=90, **_NO_CLAMP)
         self.adapt_btn = pn.widgets.Button(label="Adapt", css_classes=["hpc-adapt"], align="end")
         self.stop_btn = pn.widgets.Button(label=STOP_LABEL, color="danger", css_classes=["hpc-stop"])
         self.validate_btn.on_click(self._on_validate)

@@ -53,6 +53,29 @@ def test_a_queue_or_account_name_no_scheduler_takes_is_named(backend, field, val
     assert ClusterControl(backend=backend, **{field: "normal@server1"}).job_script()  # PBS's queue@server
 
 
+def test_a_number_below_its_limit_is_kept_and_named_not_undone():
+    """Cores 0 or Workers -1 typed in the form stay what was typed and are named (they were set back to
+    the last value without a word, and Validate then spoke of that one)."""
+    from hpcdash.cluster.view import ClusterView
+
+    cc = ClusterControl(backend="slurm", cores=3)
+    view = ClusterView(cc)
+    # the browser's number fields have no least value to set a typed one back to
+    assert [w.start for w in (view.fields["cores"], view.fields["processes"], view.n, view.amin, view.amax)] \
+        == [None] * 5
+    view.fields["cores"].value = 0
+    assert cc.cores == 0
+    v = cc.validate()
+    assert v.ok is False and v.field == "cores" and "at least 1 (it is 0)" in v.message
+    assert "cannot build the job script: Cores per job must be at least 1" in view.script.object
+    view.n.value = -1
+    with pytest.raises(RequestError, match="fewer than 0"):
+        cc.start(cc.n_workers)
+    assert cc.cluster is None  # nothing was started
+    with pytest.raises(RequestError, match="below 0"):
+        cc.adapt(-1, 2)
+
+
 def test_start_refuses_unreadable_memory_by_its_field_and_starts_nothing():
     cc = ClusterControl(backend="local", memory="2 bananas")
     with pytest.raises(RequestError) as err:
