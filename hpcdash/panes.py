@@ -1,4 +1,5 @@
-"""Text panes (HTML, Markdown, Alert) of the app's views: Panel's, under one name.
+"""Text panes (HTML, Markdown, Alert) of the app's views: Panel's, under one name; and a check box
+whose label names it for screen readers (`labelled_checkbox`).
 
 Known limit: in a notebook with ``pn.extension(inline=True)``, Panel rebuilds a text pane's stylesheet
 list each time its text changes and names its CSS on cdn.holoviz.org (loading.css, the theme's
@@ -9,10 +10,25 @@ stylesheets as they were) lost updates in notebooks now and then, so these are P
 
 from __future__ import annotations
 
-import panel as pn
+from typing import Any
 
-__all__ = ["HTML", "Alert", "Markdown"]
+import panel as pn
+import param
+
+__all__ = ["HTML", "Alert", "Markdown", "labelled_checkbox"]
 
 HTML = pn.pane.HTML
 Markdown = pn.pane.Markdown
 Alert = pn.pane.Alert
+
+
+def labelled_checkbox(obj: param.Parameterized, name: str, label: str, **kwargs: Any) -> pn.widgets.CheckBoxGroup:
+    """A check box for the boolean parameter `name` of `obj`, kept in step both ways, labelled `label`.
+
+    Bokeh's Checkbox draws its text beside the box, not in a ``<label>`` around it, so a screen reader
+    announces an unnamed check box (and a click on the text does nothing); a one-option CheckBoxGroup
+    puts the box inside its label."""
+    box = pn.widgets.CheckBoxGroup(options=[label], value=[label] if getattr(obj, name) else [], **kwargs)
+    box.param.watch(lambda event: setattr(obj, name, label in event.new), "value")
+    obj.param.watch(lambda event: box.param.update(value=[label] if event.new else []), name)
+    return box

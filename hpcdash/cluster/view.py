@@ -24,7 +24,7 @@ import param
 
 from hpcdash.data.errors import PathOutsideRootError
 from hpcdash.data.paths import safe_path
-from hpcdash.panes import HTML, Alert
+from hpcdash.panes import HTML, Alert, labelled_checkbox
 from hpcdash.sessions import at_session_end, release, watchers_added
 
 from .control import (
@@ -220,8 +220,7 @@ class ClusterView(pn.viewable.Viewer):
                                                        css_classes=["hpc-account"]),
             "interface": pn.widgets.TextInput.from_param(p.interface, label=_FIELD_LABELS["interface"],
                                                          css_classes=["hpc-interface"]),
-            "encrypt": pn.widgets.Checkbox.from_param(p.encrypt, label=_FIELD_LABELS["encrypt"],
-                                                      css_classes=["hpc-encrypt"]),
+            "encrypt": labelled_checkbox(c, "encrypt", _FIELD_LABELS["encrypt"], css_classes=["hpc-encrypt"]),
         }
         self.field_alerts = {k: Alert("", alert_type="danger", visible=False, stylesheets=_COMPACT_ALERT,
                                       css_classes=["hpc-field-error", f"hpc-error-{k}"], margin=(0, 10))
@@ -317,7 +316,7 @@ class ClusterView(pn.viewable.Viewer):
     def _with_help(self, name: str, widget):
         """A checkbox has no help icon of its own (other widgets show their parameter's doc): one next
         to it."""
-        if not isinstance(widget, pn.widgets.Checkbox):
+        if not isinstance(widget, pn.widgets.CheckBoxGroup):
             return widget
         doc = self.control.param[name].doc or ""
         return pn.Row(widget, pn.widgets.TooltipIcon(value=doc, margin=(5, 0)), margin=0)

@@ -31,7 +31,7 @@ from panel.io.state import set_curdoc
 from panel.models import HTML as PanelHTML
 
 from hpcdash.data.paths import HDF5_SUFFIXES
-from hpcdash.panes import HTML, Markdown
+from hpcdash.panes import HTML, Markdown, labelled_checkbox
 from hpcdash.sessions import in_session
 from hpcdash.tabs import KeyboardTabs, KeyboardTabsHost
 
@@ -679,8 +679,7 @@ class SliceView(pn.viewable.Viewer):
         s.param.watch(self._sync_held, ["held", "axis", "dataset", "file"])
         self.cmap_w = pn.widgets.Select.from_param(s.param.cmap, label="Colormap", width=110, css_classes=["hpcdash-cmap"])
         self.scale_w = pn.widgets.RadioButtonGroup.from_param(s.param.scale, label="Colour scale", width=120, css_classes=["hpcdash-scale"])
-        self.sym_w = pn.widgets.Checkbox.from_param(s.param.symmetric, label="Symmetric about zero",
-                                                  width=155, margin=(5, 5, 11, 5))
+        self.sym_w = labelled_checkbox(s, "symmetric", "Symmetric about zero", width=155, margin=(5, 5, 11, 5))
         self.range_w = pn.widgets.Select.from_param(s.param.range_mode, label="Colour range", width=110, css_classes=["hpcdash-range"])
         self.vmin_w = pn.widgets.FloatInput.from_param(s.param.vmin, label="Min", width=100)
         self.vmax_w = pn.widgets.FloatInput.from_param(s.param.vmax, label="Max", width=100)
@@ -1390,7 +1389,7 @@ class ExplorerView(pn.viewable.Viewer):
             explorer.loader = SliceLoader(pool=_POOL, dispatch=partial(_dispatch, weakref.ref(doc)),
                                           delay_loading=partial(_delay, doc))
         self.browser = FileBrowser(explorer)
-        self.link_w = pn.widgets.Checkbox.from_param(explorer.param.link, label="Link")
+        self.link_w = labelled_checkbox(explorer, "link", "Link")
         self.layout_w = pn.widgets.RadioButtonGroup.from_param(explorer.param.layout, label="Layout")
         self.compare_w = pn.widgets.Select.from_param(explorer.param.compare, label="Compare", width=120)
         self.a_w = pn.widgets.Select(label="A", width=200)

@@ -24,7 +24,7 @@ from bokeh.models import DatetimeTickFormatter
 from dask.utils import format_bytes
 
 from hpcdash.explorer.views import STYLESHEETS
-from hpcdash.panes import HTML, Markdown
+from hpcdash.panes import HTML, Markdown, labelled_checkbox
 from hpcdash.sessions import at_session_end, in_session, release, watchers_added
 
 from .bundle import (
@@ -302,7 +302,7 @@ class ProvenanceView(pn.viewable.Viewer):
             label="Affiliation", sizing_mode="stretch_width", css_classes=["hpc-prov-affiliation"])
         s.param.watch(self._check_orcid, ["orcid", "affiliation"])
         self._check_orcid()  # values given before the tab is built are checked too
-        self.data_w = pn.widgets.Checkbox.from_param(s.param.include_data, label="Include the data files")
+        self.data_w = labelled_checkbox(s, "include_data", "Include the data files")
         # which recorded files go into the bundle (all by default, files recorded later too)
         self.files_w = pn.widgets.CheckBoxGroup(
             options={}, value=[], inline=False, css_classes=["hpc-prov-files"]

@@ -613,6 +613,16 @@ def test_one_pane_on_a_laptop_screen_shows_its_slice_without_scrolling(page: Pag
     expect(readout(page, 1)).to_contain_text("of 128)", timeout=LOAD)
     expect(page.get_by_text("Compare", exact=True)).to_be_visible()
     expect(page.get_by_text("Link", exact=True)).to_be_visible()
+    # check boxes are named by their labels (screen readers, a click on the text): Link, Symmetric
+    link = page.get_by_label("Link", exact=True)
+    expect(link).to_be_checked()  # on by default, off in the URL when unticked
+    page.get_by_text("Link", exact=True).click()
+    expect(link).not_to_be_checked(timeout=STEP)
+    expect(page).to_have_url(re.compile(r"link=0"), timeout=STEP)
+    page.get_by_text("Link", exact=True).click()
+    expect(link).to_be_checked(timeout=STEP)
+    expect(page).not_to_have_url(re.compile(r"link=0"), timeout=STEP)
+    expect(page.get_by_label("Symmetric about zero").first).to_be_attached()
     # the runs to compare are asked for once a comparison is chosen
     run_a = page.locator(".hpcdash-controls select").nth(1)
     expect(run_a).to_be_hidden()
