@@ -63,6 +63,7 @@ __all__ = [
     "JobRecord",
     "RequestError",
     "SweepOutcome",
+    "SweepRunningError",
     "Validation",
     "describe_bytes",
 ]
@@ -104,6 +105,16 @@ class RequestError(Exception):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+
+class SweepRunningError(RequestError):
+    """A sweep was asked of a cluster on which another one still runs; ``running`` is that sweep's
+    progress as :attr:`ClusterControl.last_sweep` held it when the request was refused."""
+
+    def __init__(self, running: SweepOutcome):
+        super().__init__(f"A sweep is already running on this cluster: {running.done} of {running.total} runs "
+                         "done. Wait for it to end, or stop the cluster, before starting another.")
+        self.running = running
 
 
 @dataclass
@@ -193,9 +204,12 @@ class ClusterStatus:
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    """The last sweep run on a cluster, as every page shows it: ``done`` of ``total`` runs finished,
+    """The last sweep run on a cluster, as every page shows it: ``done`` of ``total`` runs were run to
+    their end (successfully or not; runs cancelled because the cluster stopped are not counted),
     ``message`` a plain-text line (progress, or how it ended), ``paths`` the files written (set when it
-    ended), ``running`` while it runs, ``failed`` when it ended with an error."""
+    ended), ``running`` while it runs, ``failed`` when it ended with an error or was cancelled.
+    ``sweep_id`` is the number :meth:`ClusterControl.begin_sweep` gave the sweep (0 for an outcome set
+    on the control directly)."""
 
     total: int
     done: int = 0
@@ -203,6 +217,7 @@ class SweepOutcome:
     paths: tuple[Path, ...] = ()
     running: bool = True
     failed: bool = False
+    sweep_id: int = 0
 
 
 @dataclass
@@ -453,6 +468,7 @@ class ClusterControl(param.Parameterized):
         self._replaced = 0  # jobs that ended outside hpcdash replaced since the cluster started
         self._validated: tuple[str, float] | None = None
         self._work = 0  # blocks of work in progress on the cluster (see `working`)
+        self._sweeps = 0  # sweeps begun on this control (the last one's `sweep_id`)
         if not self.base_url:
             self.base_url = os.environ.get("HPCDASH_BASE_URL") or os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or ""
         cfg = dask.config.get("hpcdash", default={}) or {}
@@ -939,6 +955,36 @@ class ClusterControl(param.Parameterized):
         finally:
             with self._lock:
                 self._work -= 1
+
+    def begin_sweep(self, total: int, message: str = "") -> SweepOutcome:
+        """Claim the cluster for a sweep of ``total`` runs: a new running :class:`SweepOutcome` with its
+        own ``sweep_id`` becomes :attr:`last_sweep` and is returned. Raises :class:`SweepRunningError`,
+        changing nothing, while another sweep runs; the check and the claim are one step, so pages
+        sharing this control cannot both start one."""
+        with self._lock:
+            current = self.last_sweep
+            if current is not None and current.running:
+                raise SweepRunningError(current)
+            self._sweeps += 1
+            outcome = SweepOutcome(total=int(total), message=message, sweep_id=self._sweeps)
+            self.last_sweep = outcome
+        return outcome
+
+    def update_sweep(self, outcome: SweepOutcome) -> bool:
+        """Make ``outcome`` (the progress or the end of the sweep numbered ``outcome.sweep_id``) the
+        :attr:`last_sweep`. Returns False, changing nothing, when ``last_sweep`` is another sweep's."""
+        with self._lock:
+            current = self.last_sweep
+            if current is None or current.sweep_id != outcome.sweep_id:
+                return False
+            self.last_sweep = outcome
+        return True
+
+    @property
+    def sweep_running(self) -> SweepOutcome | None:
+        """The progress of the sweep running on this cluster, or None when none runs."""
+        current = self.last_sweep
+        return current if current is not None and current.running else None
 
     @property
     def busy(self) -> bool:

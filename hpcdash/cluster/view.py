@@ -16,6 +16,7 @@ import html
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from .control import (
     ClusterStatus,
     RequestError,
     SweepOutcome,
+    SweepRunningError,
     describe_duration,
     slurm_megabytes,
 )
@@ -42,6 +44,8 @@ STOP_LABEL = "Stop"
 STOP_DURING_SWEEP = "Stop and cancel the sweep"
 #: Said by the sweep's button while there is no cluster to run it on
 NO_CLUSTER_FOR_SWEEP = "<small>Start a cluster above: the sweep runs on its workers.</small>"
+#: Put before the progress of a sweep that another page of the server started (its button is disabled)
+SWEEP_ELSEWHERE = "A sweep is running (started on another page)"
 
 __all__ = ["ClusterView", "cluster_tab"]
 
@@ -184,6 +188,8 @@ class ClusterView(pn.viewable.Viewer):
         self._open_runs = open_runs
         self._ran = ran
         self._shown_sweep: SweepOutcome | None = None  # the control's last sweep as this page shows it
+        self._own_sweep: int | None = None  # the `sweep_id` of the sweep this page started, while it runs
+        self._cluster_up = False  # as last drawn (see _update_buttons)
         self._periodic = None
         self._ticking = False
         #: False while the page shows another tab: the periodic refresh then reads and sends nothing
@@ -510,16 +516,23 @@ class ClusterView(pn.viewable.Viewer):
             self._render_sweep(self.control.last_sweep)
 
     def _update_buttons(self, running: bool) -> None:
+        self._cluster_up = running
         self.start_btn.disabled = running
         self.backend.disabled = running
         self.stop_btn.disabled = not running
         self.scale_btn.disabled = not running
         self.adapt_btn.disabled = not running
-        self.sweep_btn.disabled = not running
+        self._update_sweep_btn()
         # a greyed-out button says nothing: say what it needs (until a sweep has something to say)
         hint = "" if running or self.control.last_sweep is not None else NO_CLUSTER_FOR_SWEEP
         if self.sweep_msg.object in ("", NO_CLUSTER_FOR_SWEEP) and self.sweep_msg.object != hint:
             self.sweep_msg.object = hint
+
+    def _update_sweep_btn(self) -> None:
+        """Run sweep is enabled while the cluster runs and no sweep (of any page) runs on it."""
+        disabled = not self._cluster_up or self.control.sweep_running is not None
+        if self.sweep_btn.disabled != disabled:
+            self.sweep_btn.disabled = disabled
 
     async def refresh(self) -> ClusterStatus:
         """Read the status in a worker thread and render it (on the event loop)."""
@@ -677,10 +690,14 @@ class ClusterView(pn.viewable.Viewer):
                              "Choose a folder inside the root.") from None
 
     def _set_sweep(self, outcome: SweepOutcome) -> None:
-        """Keep the sweep's progress or outcome on the control (every page of the server shows it from
-        there at its next refresh) and show it here now."""
-        self.control.last_sweep = outcome
-        self._render_sweep(outcome)
+        """Keep this page's sweep's progress or outcome on the control (every page of the server shows it
+        from there at its next refresh) and show it here now."""
+        if self.control.update_sweep(outcome):
+            self._render_sweep(outcome)
+
+    def _started_elsewhere(self, outcome: SweepOutcome | None) -> bool:
+        """``outcome`` is a running sweep that this page did not start."""
+        return outcome is not None and outcome.running and outcome.sweep_id != self._own_sweep
 
     def _render_sweep(self, outcome: SweepOutcome | None) -> None:
         if outcome is self._shown_sweep:
@@ -689,27 +706,40 @@ class ClusterView(pn.viewable.Viewer):
         if (outcome is None or not outcome.running) and self.stop_btn.label == STOP_DURING_SWEEP:
             self.stop_btn.label = STOP_LABEL  # no sweep to warn of any more
         with pn.io.hold():
+            self._update_sweep_btn()
             if outcome is None:
                 self.sweep_bar.visible = self.open_btn.visible = False
                 self.sweep_msg.object = ""
                 return
             self.sweep_bar.max = max(1, outcome.total)
             self.sweep_bar.value = min(outcome.done, max(1, outcome.total))
+            # a sweep that failed or was cancelled must not look like a success, whatever its count
+            self.sweep_bar.bar_color = "danger" if outcome.failed else "success"
             self.sweep_bar.visible = True
-            text = html.escape(outcome.message)
+            message = outcome.message
+            if self._started_elsewhere(outcome):  # why this page's button is disabled
+                message = f"{SWEEP_ELSEWHERE}: {message}"
+            text = html.escape(message)
             self.sweep_msg.object = f"<span style='color:#c62828'>{text}</span>" if outcome.failed else text
             self.open_btn.visible = self._open_runs is not None and not outcome.running and bool(outcome.paths)
             if outcome.running:
                 self.open_msg.object = ""
 
-    async def _on_sweep(self, event=None) -> None:
-        from hpcdash.sim import run_sweep
+    def _refuse_sweep(self, running: SweepOutcome) -> None:
+        """Say that ``running``, another page's sweep, runs on the cluster (drawn again even if shown)."""
+        self._shown_sweep = None
+        self._render_sweep(running)
 
+    async def _on_sweep(self, event=None) -> None:
         client = self.control.client
-        if id(self.sweep_btn) in self._running_calls:  # a sweep is running (see _busy)
+        if id(self.sweep_btn) in self._running_calls:  # this page's sweep is running (see _busy)
             return
         if client is None:
             self._show_error("Start the cluster before running a sweep.", None)
+            return
+        running = self.control.sweep_running
+        if running is not None:  # another page's (the button is disabled from this page's next refresh)
+            self._refuse_sweep(running)
             return
         try:
             sets = self.sweep_params()
@@ -721,13 +751,40 @@ class ClusterView(pn.viewable.Viewer):
             # the last sweep's outcome is not drawn again over it by the next refresh
             self._shown_sweep = self.control.last_sweep
             return
+        try:  # the check above and this claim are not one step: another page may have claimed it since
+            begun = self.control.begin_sweep(len(sets), f"0/{len(sets)} runs done")
+        except SweepRunningError as err:
+            self._refuse_sweep(err.running)
+            return
+        self._own_sweep = begun.sweep_id
+        try:
+            await self._sweep(begun, sets, out, client)
+        finally:
+            self._own_sweep = None
+            last = self.control.last_sweep
+            if last is not None and last.sweep_id == begun.sweep_id and last.running:
+                # ended without an outcome (its callback was cancelled): no page may wait for it for ever
+                self.control.update_sweep(replace(last, running=False, failed=True,
+                                                  message=f"The sweep stopped without an outcome after "
+                                                          f"{last.done} of {last.total} runs."))
+
+    async def _sweep(self, begun: SweepOutcome, sets: list[dict], out: Path, client) -> None:
+        """Run the sweep ``begun`` (claimed on the control) of ``sets`` into ``out`` on ``client``, its
+        progress and then its outcome published on the control and shown here."""
+        from hpcdash.sim import run_sweep
         from hpcdash.sim.dc import DEFAULT_PARAMS
 
-        state = {"done": 0, "ok": 0, "failed": 0, "total": len(sets), "last": None, "unrecorded": ""}
+        # done: runs run to their end (ok or failed); a run cancelled by a stopped cluster was not
+        state = {"done": 0, "ok": 0, "failed": 0, "cancelled": 0, "total": len(sets), "last": None,
+                 "unrecorded": ""}
         t0, started = time.perf_counter(), time.time()
 
         def ended(event) -> None:  # in the sweep's thread, as each run ends
-            state.update(done=event.done, total=event.total)
+            state["total"] = event.total
+            if event.cancelled:
+                state["cancelled"] += 1
+                return
+            state["done"] += 1
             if not event.ok:
                 state["failed"] += 1
                 return
@@ -741,7 +798,8 @@ class ClusterView(pn.viewable.Viewer):
 
         def said() -> str:
             failed = f", {state['failed']} failed" if state["failed"] else ""
-            return f"{state['ok']}/{state['total']} runs done{failed}" + waiting()
+            cancelled = f", {state['cancelled']} cancelled" if state["cancelled"] else ""
+            return f"{state['ok']}/{state['total']} runs done{failed}{cancelled}" + waiting()
 
         def waiting() -> str:
             """Why nothing runs yet, when no worker is connected (jobs pending, failed)."""
@@ -757,30 +815,30 @@ class ClusterView(pn.viewable.Viewer):
                 return "; waiting for a worker, but every job has ended: see the job table"
             return "; waiting for a worker to connect"
 
-        self._set_sweep(SweepOutcome(total=len(sets), message=f"0/{len(sets)} runs done"))
+        self._render_sweep(begun)
 
         def run() -> list[Path]:
             with self.control.working():  # the cluster is not closed under a running sweep
                 return run_sweep(sets, out, client, on_event=ended)
 
+        shown = begun
         task = asyncio.ensure_future(asyncio.to_thread(run))
         async with self._busy(self.sweep_btn, task):
             try:
                 while not task.done():
                     await asyncio.wait([task], timeout=0.5)
                     last = state["last"]
-                    if state["done"] != self.control.last_sweep.done or (
-                            not state["done"] and said() != self.control.last_sweep.message):
-                        self._set_sweep(SweepOutcome(
-                            total=state["total"], done=state["done"],
-                            message=said() + (f": {Path(last).name}" if last else "")))
+                    message = said() + (f": {Path(last).name}" if last else "")
+                    if state["done"] != shown.done or message != shown.message:
+                        shown = replace(begun, total=state["total"], done=state["done"], message=message)
+                        self._set_sweep(shown)
                 paths = task.result()
             except Exception as err:  # noqa: BLE001 - SweepError or a lost cluster, shown in words
                 self.control.note(f"Sweep of {len(sets)} runs did not complete: {err}", runs_done=state["ok"],
                                   runs=len(sets), folder=str(out))
-                self._set_sweep(SweepOutcome(total=len(sets), done=state["done"], message=str(err),
-                                             paths=tuple(getattr(err, "paths", ()) or ()), running=False,
-                                             failed=True))
+                self._set_sweep(replace(begun, done=state["done"], message=str(err),
+                                        paths=tuple(getattr(err, "paths", ()) or ()), running=False,
+                                        failed=True))
                 return
         took = time.perf_counter() - t0
         message = f"{len(paths)}/{len(sets)} runs done in {took:.1f} s; files in {out}"
@@ -788,8 +846,7 @@ class ClusterView(pn.viewable.Viewer):
                           varied=self.sweep_param.value)
         if state["unrecorded"]:
             message += f" (not recorded: {state['unrecorded']})"
-        self._set_sweep(SweepOutcome(total=len(sets), done=len(paths), message=message, paths=tuple(paths),
-                                     running=False))
+        self._set_sweep(replace(begun, done=len(paths), message=message, paths=tuple(paths), running=False))
 
     def _on_open_runs(self, event=None) -> None:
         outcome = self.control.last_sweep

@@ -5,6 +5,7 @@ time the server closes the cluster by itself and says so."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -82,6 +83,60 @@ def test_pages_share_the_cluster_and_the_record(page: Page, shared_server, conso
     expect(second.locator(".hpc-phase")).to_have_text("stopped", timeout=STEP)
     expect(first.locator(".hpc-phase")).to_have_text("stopped", timeout=STEP)
     expect(first.locator(".hpc-nworkers")).to_have_text("0", timeout=STEP)
+    assert console_errors == []
+
+
+def _fill(page: Page, css: str, value: str) -> None:
+    box = page.locator(f"{css} input").first
+    box.fill(value)
+    box.press("Enter")
+
+
+def _sweep_bar(page: Page) -> dict:
+    return page.locator(".hpc-sweep-progress progress").evaluate(
+        "e => ({value: e.value, max: e.max, classes: e.className})")
+
+
+def test_one_sweep_at_a_time_on_the_shared_cluster(page: Page, shared_server, console_errors):
+    """A sweep started in one tab shows in the other, whose Run sweep is disabled, saying why; Stop in the
+    other tab warns of that sweep, then cancels it; both tabs show how far it got, the bar neither full
+    nor in the colour of success."""
+    first = page
+    open_view(first, shared_server)
+    start_local_cluster(first, workers=1)
+    second = first.context.new_page()
+    open_view(second, shared_server)
+    _cluster_tab(second)
+    expect(second.locator(".hpc-nworkers")).to_have_text("1", timeout=STEP)
+    expect(second.locator(".hpc-sweep button")).to_be_enabled()
+
+    _fill(first, ".hpc-sweep-runs", "40")
+    _fill(first, ".hpc-sweep-cells", "48")  # about a second a run: 40 keep the worker busy long enough
+    first.locator(".hpc-sweep button").click()
+    expect(first.locator(".hpc-sweep-msg")).to_contain_text("/40 runs done", timeout=STEP)
+    msg = second.locator(".hpc-sweep-msg")
+    expect(msg).to_contain_text("A sweep is running (started on another page): ", timeout=STEP)
+    expect(msg).to_contain_text("/40 runs done")
+    expect(second.locator(".hpc-sweep button")).to_be_disabled()
+    expect(first.locator(".hpc-sweep button")).to_be_disabled()
+    expect(first.locator(".hpc-sweep-msg")).not_to_contain_text("started on another page")
+    expect(msg).to_contain_text(re.compile(r": [2-9]/40 runs done"), timeout=STEP)  # its progress, as it goes
+
+    second.locator(".hpc-stop button").click()
+    expect(second.locator(".hpc-error")).to_contain_text(re.compile(r"A sweep is running \(\d+ of 40 runs ended\)"),
+                                                         timeout=STEP)
+    second.locator(".hpc-stop button").click()
+    cancelled = re.compile(r"The sweep was cancelled after \d+ of 40 runs")
+    for p in (first, second):
+        expect(p.locator(".hpc-sweep-msg")).to_contain_text(cancelled, timeout=STEP)
+        expect(p.locator(".hpc-sweep-msg")).not_to_contain_text("started on another page")
+    done = _sweep_bar(first)["value"]
+    assert 2 <= done < 40
+    for p in (first, second):  # the bar and the message agree
+        expect(p.locator(".hpc-sweep-msg")).to_contain_text(f"The sweep was cancelled after {done} of 40 runs")
+        bar = _sweep_bar(p)
+        assert (bar["value"], bar["max"]) == (done, 40), bar
+        assert "success" not in bar["classes"] and "danger" in bar["classes"], bar
     assert console_errors == []
 
 
