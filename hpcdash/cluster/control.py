@@ -149,6 +149,15 @@ class JobRecord:
     log_tail: str | None = None
     submitted_at: float | None = None
     slurm_state: str | None = None
+    #: the reason with SLURM's code explained in words ("Priority: other jobs are ahead in the queue"),
+    #: for a pending job; None where `reason` is words already
+    reason_text: str | None = None
+    #: why a pending job has no expected start ("none while held"); "" when it has one or is not pending
+    start_note: str = ""
+
+    def describe_reason(self) -> str:
+        """The reason as the user reads it: SLURM's code explained when there is an explanation."""
+        return self.reason_text or self.reason or ""
 
 
 @dataclass
@@ -177,7 +186,9 @@ class ClusterStatus:
     """Snapshot of the cluster: one :class:`JobRecord` per batch job plus the Dask view of it.
 
     ``memory`` is in bytes. ``phase`` is one of ``stopped``, ``idle``, ``requested``, ``queued``,
-    ``starting workers``, ``workers connected``. ``errors`` holds submission failures in the scheduler's words.
+    ``starting workers``, ``workers connected``, or ``submission failed`` (workers are wanted, no job is
+    queued or running, and the batch system refused a submission). ``errors`` holds submission failures
+    in the scheduler's words.
     """
 
     backend: str
@@ -249,6 +260,12 @@ class _Submission:
     _log_size: int = -1
     lost: bool = False  # ended without us stopping it, and taken out of the cluster's count (see `_lost`)
 
+    @property
+    def ended(self) -> bool:
+        """The job ended, or never started (a refused submission), as last seen."""
+        return self.error is not None or self.gone or self.lost or (
+            self.last is not None and self.last.state in (JobState.ENDED, JobState.FAILED))
+
     def log_tail_of(self, tail: Callable[[str], str | None]) -> str | None:
         """The job's stderr tail, read again only while the file still grows (a cancelled worker keeps
         writing its traceback for a moment after the batch system's own line)."""
@@ -285,8 +302,7 @@ class _JobRegistry:
         with self._lock:
             for s in self.items:
                 # a job that had already ended (cancelled outside, walltime) keeps why it ended
-                ended = s.gone or (s.last is not None and s.last.state in (JobState.ENDED, JobState.FAILED))
-                if s.job_id == job_id and job_id is not None and not ended:
+                if s.job_id == job_id and job_id is not None and not s.ended:
                     s.closed_by_us = s.closed_by_us or intended
 
     def snapshot(self) -> list[_Submission]:
@@ -996,6 +1012,8 @@ class ClusterControl(param.Parameterized):
         `reason`, when given, goes with the "Closed the cluster" activity (e.g. why it closed by itself)."""
         with self._lock:
             client, cluster = self._client, self._cluster
+            if cluster is not None and self._backend_running == "slurm":
+                self._see_jobs_end()  # before closing the cluster cancels them: which ones were still live
             self._client = self._cluster = None
             self._adapt_bounds = None
             if client is not None:
@@ -1010,8 +1028,10 @@ class ClusterControl(param.Parameterized):
                     pass
                 _remove_key_files(cluster)
             if self._backend_running == "slurm":
-                active = [s.job_id for s in self._registry.snapshot() if s.job_id and not s.gone]
-                for s in self._registry.snapshot():
+                # only jobs live at Stop are stopped by us: the others keep why they ended, and their stderr
+                live = [s for s in self._registry.snapshot() if s.job_id and not s.ended]
+                active = [s.job_id for s in live]
+                for s in live:
                     s.closed_by_us = True
                 try:
                     sched.cancel_jobs(active)
@@ -1021,6 +1041,22 @@ class ClusterControl(param.Parameterized):
         if cluster is not None:
             jobs = [s.job_id for s in self._registry.snapshot() if s.job_id]
             self._tell("Closed the cluster" + (f": {reason}" if reason else ""), jobs=jobs)
+
+    def _see_jobs_end(self) -> None:
+        """Ask the queue once more about our jobs not known to have ended (a job may have ended since the
+        last status), so that closing tells the jobs it stops from those that ended by themselves."""
+        subs = [s for s in self._registry.snapshot() if s.job_id and not s.ended]
+        if not subs:
+            return
+        try:
+            queried = sched.query_jobs([s.job_id for s in subs], timeout=10)
+        except sched.SchedulerError:
+            return
+        for s in subs:
+            if s.job_id in queried:
+                s.last = queried[s.job_id]
+            else:  # SLURM has forgotten it: it ended a while ago
+                s.gone = True
 
     def __del__(self):
         try:
@@ -1063,6 +1099,9 @@ class ClusterControl(param.Parameterized):
             phase = "starting workers"
         elif any(j.state == JobState.PENDING for j in jobs):
             phase = "queued"
+        elif not any(j.state == JobState.COMPLETING for j in jobs) and \
+                any(j.job_id is None and j.state == JobState.FAILED for j in jobs):
+            phase = "submission failed"  # nothing is on its way: waiting would be for nothing
         else:
             phase = "requested"
         return ClusterStatus(
@@ -1152,6 +1191,11 @@ class ClusterControl(param.Parameterized):
                 if state in (JobState.RUNNING, JobState.COMPLETING) else 0,
                 submitted_at=s.submitted_at, slurm_state=j.slurm_state if j else None,
             )
+            if state == JobState.PENDING and j is not None:
+                rec.reason_text = sched.explain_reason(rec.reason, job_id=s.job_id, dependency=j.dependency,
+                                                       begin=j.start)
+                if rec.expected_start is None:
+                    rec.start_note = sched.no_start_note(rec.reason, dependency=j.dependency)
             if state in (JobState.FAILED, JobState.ENDED) and (state == JobState.FAILED or not s.closed_by_us):
                 if s.err_log:
                     s.log_tail = s.log_tail_of(sched.tail_file)

@@ -41,6 +41,8 @@ __all__ = [
     "slurm_available",
     "tail_file",
     "check_submission",
+    "explain_reason",
+    "no_start_note",
 ]
 
 DEFAULT_TIMEOUT = 30.0
@@ -131,6 +133,8 @@ class SlurmJob:
     node: str | None
     name: str = ""
     partition: str = ""
+    #: what the job waits for (squeue %E, e.g. ``afterok:94(unfulfilled)``), None without a dependency
+    dependency: str | None = None
 
 
 @dataclass
@@ -246,7 +250,7 @@ def check_submission(script: str, *, timeout: float = DEFAULT_TIMEOUT) -> Submit
     return SubmitCheck(ok=False, message=msg, returncode=proc.returncode)
 
 
-_SQUEUE_FIELDS = ["%i", "%T", "%r", "%S", "%M", "%L", "%N", "%l", "%j", "%P"]
+_SQUEUE_FIELDS = ["%i", "%T", "%r", "%S", "%M", "%L", "%N", "%l", "%E", "%j", "%P"]
 
 
 def query_jobs(job_ids: list[str] | tuple[str, ...], *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, SlurmJob]:
@@ -269,7 +273,7 @@ def query_jobs(job_ids: list[str] | tuple[str, ...], *, timeout: float = DEFAULT
         parts = line.split("|")
         if len(parts) < len(_SQUEUE_FIELDS):
             continue
-        jid, st, reason, start, elapsed, left, node, limit, name, part = parts[: len(_SQUEUE_FIELDS)]
+        jid, st, reason, start, elapsed, left, node, limit, dep, name, part = parts[: len(_SQUEUE_FIELDS)]
         state = map_state(st)
         jobs[jid] = SlurmJob(
             job_id=jid, slurm_state=st, state=state,
@@ -277,6 +281,7 @@ def query_jobs(job_ids: list[str] | tuple[str, ...], *, timeout: float = DEFAULT
             start=parse_time(start), elapsed=parse_duration(elapsed),
             time_left=parse_duration(left) if state in (JobState.RUNNING, JobState.COMPLETING) else None,
             time_limit=parse_duration(limit), node=node or None, name=name, partition=part,
+            dependency=None if dep in ("", "(null)", "None") else dep,
         )
     pending = [j for j, job in jobs.items() if job.state == JobState.PENDING]
     if pending:
@@ -368,6 +373,7 @@ def tail_file(path: str | os.PathLike, lines: int = 20, max_bytes: int = 64_000,
 
 # Words in SLURM's messages -> the request field that caused them.
 _FIELD_HINTS = [
+    (("invalid account",), "account"),  # "Invalid account or account/partition combination specified"
     (("time limit", "--time", "timelimit", "time specification"), "walltime"),
     (("partition", "queue"), "queue"),
     (("memory", "--mem", "node configuration is not available"), "memory"),
@@ -384,3 +390,167 @@ def guess_field(message: str) -> str | None:
         if any(w in low for w in words):
             return name
     return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Why a job waits, in words (SLURM's squeue man page, "JOB REASON CODES", and its resource limits page)
+# --------------------------------------------------------------------------------------------------
+#: SLURM's reason codes for a pending job -> a short explanation; ``{id}`` is the job's id.
+_REASON_WORDS = {
+    "Resources": "waiting for free CPUs or memory on the partition's nodes",
+    "Priority": "other jobs are ahead in the queue",
+    "Dependency": "waiting for another job",
+    "DependencyNeverSatisfied": "its dependency can never be met, so it will not run: cancel it",
+    "JobHeldUser": "held; `scontrol release {id}` lets it run",
+    "JobHeldAdmin": "held by an administrator; `scontrol release {id}` (by an administrator) lets it run",
+    "launch failed requeued held": "SLURM could not launch it and held it; `scontrol release {id}` tries again",
+    "BeginTime": "may not start before its begin time",
+    "PartitionTimeLimit": "its walltime is above the partition's limit, so it will not start: ask for less time",
+    "PartitionNodeLimit": "asks for more nodes than the partition allows, or the nodes it needs are down or drained",
+    "PartitionDown": "the partition is down",
+    "PartitionInactive": "the partition is inactive and starts no jobs",
+    "ReqNodeNotAvail": "a node it needs is not available (in use, reserved, down or drained)",
+    "Reservation": "waiting for its advance reservation to become available",
+    "BadConstraints": "no node meets its constraints (--constraint), so it will not start",
+    "InvalidAccount": "its account is not valid, so it will not run: cancel it and fix the account",
+    "InvalidQOS": "its QOS is not valid, so it will not run: cancel it and fix the QOS",
+    "AssociationJobLimit": "your account has reached its limit of jobs; it starts when one of them ends",
+    "AssociationResourceLimit": "your account has reached a resource limit; it starts when others of it end",
+    "AssociationTimeLimit": "your account has reached its time limit",
+    "QOSJobLimit": "the QOS has reached its limit of jobs; it starts when one of them ends",
+    "QOSResourceLimit": "the QOS has reached a resource limit; it starts when others of it end",
+    "QOSTimeLimit": "the QOS has reached its time limit",
+    "QOSUsageThreshold": "the QOS's usage threshold has been reached",
+    "Licenses": "waiting for a license",
+    "NodeDown": "a node it needs is down",
+    "Cleaning": "being requeued, still cleaning up from its previous run",
+    "Prolog": "the site's job prolog is still running",
+    "WaitingForScheduling": "the scheduler has not looked at it yet",
+    "JobLaunchFailure": "it could not be launched (a file system problem, a missing program, ...)",
+    "SystemFailure": "a failure of SLURM, a file system or the network",
+    "FrontEndDown": "no front-end node is available to run it",
+    "InactiveLimit": "it reached the system's InactiveLimit",
+    "NonZeroExitCode": "it ended with a non-zero exit code",
+    "TimeLimit": "it used up its time limit",
+    "BurstBufferResources": "waiting for burst buffer space",
+    "BurstBufferStageIn": "its files are being staged in to the burst buffer",
+}
+
+#: The resource in SLURM's ``Assoc|QOS`` + ``Grp|Max`` + resource + ``Limit`` codes (AssocGrpCpuLimit, ...).
+_LIMIT_RESOURCES = [
+    ("cpurunmin", "CPU-minutes of running jobs"), ("cpumin", "CPU-minutes"), ("cpu", "CPUs"),
+    ("memrunmin", "memory-minutes of running jobs"), ("mem", "memory"), ("node", "nodes"),
+    ("submitjob", "queued jobs"), ("jobs", "running jobs"), ("wall", "walltime"), ("billing", "billing units"),
+    ("gres", "generic resources (GPUs, ...)"), ("energy", "energy"), ("tres", "trackable resources"),
+]
+_LIMIT_RE = re.compile(r"^(Assoc|QOS)(Grp|Max)(\w+?)(?:Per(User|Job|Node|Account))?(?:Limit)?$")
+
+#: SLURM's dependency types -> what the job waits for the other job to do (as "waiting for job 94 to
+#: ..." and as "once job 94 ...").
+_DEPENDENCY_WORDS = {"after": ("to start", "starts"), "afterany": ("to end", "ends"),
+                     "afterok": ("to end successfully", "ends successfully"),
+                     "afternotok": ("to fail", "fails"),
+                     "aftercorr": ("to end successfully, task by task", "ends successfully, task by task"),
+                     "afterburstbuffer": ("to end", "ends")}
+_DEPENDENCY_RE = re.compile(r"(?P<type>[a-z]+)(?::(?P<ids>[^(),?]+))?\((?P<state>\w+)\)")
+
+
+def _limit_words(code: str) -> str | None:
+    """Words for SLURM's association and QOS limit codes (AssocGrpCpuLimit, QOSMaxJobsPerUserLimit, ...)."""
+    m = _LIMIT_RE.match(code)
+    if m is None:
+        return None
+    who = "your account (association)" if m[1] == "Assoc" else "the QOS"
+    key = m[3].lower()
+    what = next((words for k, words in _LIMIT_RESOURCES if key.startswith(k)), None)
+    if what is None:
+        return None
+    if m[2] == "Grp" and "min" in key and "run" not in key:  # used over time, not freed when jobs end
+        return f"{who} has used up its {what}; it waits until the limit is raised or the usage decays"
+    if m[2] == "Grp":
+        return f"{who} has reached its total limit of {what}; it starts when other jobs end"
+    per = (m[4] or "Job").lower()
+    if per == "job":
+        return f"asks for more {what} than {who} allows per job, so it will not start"
+    if per == "user" and what == "running jobs":
+        return f"you run as many jobs as {who} allows at once; it starts when one of them ends"
+    return f"{who}'s limit of {what} per {per} is reached; it starts when others end"
+
+
+def _dependency_words(dependency: str | None, once: bool = False) -> str | None:
+    """``afterok:94(unfulfilled)`` -> ``job 94 to end successfully (afterok)`` (with ``once``: ``job 94
+    ends successfully (afterok)``); None when there is none or it cannot be read."""
+    if not dependency:
+        return None
+    joiner = " or " if "?" in dependency else " and "
+    items = []
+    for m in _DEPENDENCY_RE.finditer(dependency):
+        state = f", {m['state']}" if m["state"] != "unfulfilled" else ""
+        if m["type"] == "singleton":
+            verb = "end" if once else "to end"
+            items.append(f"the other jobs of its name and user {verb} (singleton{state})")
+            continue
+        ids = [i.split("+")[0] for i in (m["ids"] or "").split(":") if i]
+        if not ids:
+            continue
+        jobs = f"job {ids[0]}" if len(ids) == 1 else "jobs " + ", ".join(ids)
+        words = _DEPENDENCY_WORDS.get(m["type"])
+        verb = (words[1] if once else words[0]) if words else ""
+        items.append(f"{jobs} {verb} ({m['type']}{state})" if verb else f"{jobs} ({m['type']}{state})")
+    return joiner.join(items) or None
+
+
+def _when(t: datetime) -> str:
+    return t.strftime("%H:%M") if t.date() == datetime.now().date() else t.strftime("%Y-%m-%d %H:%M")
+
+
+def explain_reason(reason: str | None, *, job_id: str | None = None, dependency: str | None = None,
+                   begin: datetime | None = None) -> str | None:
+    """SLURM's reason code for a pending job (squeue ``%r``) followed by a short explanation, the
+    code kept: ``"Priority: other jobs are ahead in the queue"``. ``job_id`` goes into the commands
+    it names (``scontrol release <id>``), ``dependency`` (squeue ``%E``) says which job a
+    ``Dependency`` waits for, ``begin`` when a ``BeginTime`` job may start. Codes it does not know
+    come back unchanged; None stays None. Plain text (escape it for HTML)."""
+    if not reason:
+        return reason
+    code = reason.split(",")[0].strip()  # "ReqNodeNotAvail, UnavailableNodes:n1"
+    words = _REASON_WORDS.get(code) or _limit_words(code)
+    if words is None:
+        return reason
+    waits = _dependency_words(dependency)
+    if code == "Dependency" and waits:
+        words = f"waiting for {waits}"
+    elif code == "DependencyNeverSatisfied" and waits:
+        words = f"it waits for {waits}, which can never happen, so it will not run: cancel it"
+    elif code == "BeginTime" and begin is not None:
+        words = f"may not start before {_when(begin)}"
+    words = words.replace("{id}", job_id or "<job id>")
+    rest = reason[len(code):].lstrip(", ")
+    return f"{code}: {words}" + (f" ({rest})" if rest else "")
+
+
+#: Reasons for which SLURM gives no expected start, and why there is none.
+_NO_START = {
+    "JobHeldUser": "none while held", "JobHeldAdmin": "none while held",
+    "launch failed requeued held": "none while held", "Dependency": "once its dependency is met",
+    "DependencyNeverSatisfied": "never (its dependency failed)", "BeginTime": "not before its begin time",
+    "PartitionTimeLimit": "never, as requested", "BadConstraints": "never, as requested",
+    "InvalidAccount": "never, as requested", "InvalidQOS": "never, as requested",
+}
+
+
+def no_start_note(reason: str | None, *, dependency: str | None = None) -> str:
+    """For a pending job SLURM gives no expected start: why, in a few words ("none while held",
+    "once job 94 ends successfully (afterok)"); "not estimated yet" for other reasons (SLURM's
+    backfill pass has not estimated it)."""
+    code = (reason or "").split(",")[0].strip()
+    if code == "Dependency":
+        waits = _dependency_words(dependency, once=True)
+        if waits:
+            return f"once {waits}"
+    if code in _NO_START:
+        return _NO_START[code]
+    m = _LIMIT_RE.match(code)
+    if m and m[2] == "Max" and (m[4] or "Job") == "Job":
+        return "never, as requested"
+    return "not estimated yet"

@@ -37,7 +37,7 @@ from .control import (
     describe_duration,
     slurm_megabytes,
 )
-from .scheduler import SchedulerError
+from .scheduler import SchedulerError, guess_field
 
 #: The Stop button's label, and its label while a click on it would cancel a running sweep
 STOP_LABEL = "Stop"
@@ -85,8 +85,35 @@ def _fmt_start(t: datetime | None) -> str:
     return f"{when} (now)" if delta <= 5 else f"{when} (in {_fmt_seconds(delta)})"
 
 
+#: The job table is drawn anew at every refresh (its times change), which closed a stderr tail the user had
+#: opened. The browser keeps the tails the user opened (and how far each is scrolled) by job id, for the
+#: life of the page: `ontoggle`/`onscroll` on each tail note it, and the script at the end of the table,
+#: which the HTML pane runs each time it draws the table, opens those tails again. Nothing goes back to the
+#: server: the tail is the same text there either way.
+_TAIL_ATTRS = ('ontoggle="const m = (window.hpcdashTails ??= new Map()), id = this.dataset.job; '
+               'this.open ? m.set(id, m.get(id) || 0) : m.delete(id)"')
+_PRE_ATTRS = ('onscroll="const m = window.hpcdashTails, id = this.parentNode.dataset.job; '
+              'if (m?.has(id)) m.set(id, this.scrollTop)"')
+_REOPEN_TAILS = """<script>(() => {
+  const open = window.hpcdashTails
+  if (open == null || open.size == 0 || window.Bokeh?.index == null)
+    return
+  for (const view of Bokeh.index.query((v) => v.container != null && v.model.css_classes?.includes("hpc-jobs")))
+    for (const tail of view.container.querySelectorAll("details[data-job]"))
+      if (open.has(tail.dataset.job) && !tail.open) {
+        const top = open.get(tail.dataset.job)
+        tail.open = true
+        const pre = tail.querySelector("pre")
+        if (pre != null)
+          pre.scrollTop = top
+      }
+})()</script>"""
+
+
 def jobs_table_html(st: ClusterStatus) -> str:
-    """The job table as escaped HTML (one row per batch job, stderr tails in a <details>)."""
+    """The job table as escaped HTML: one row per batch job, SLURM's reasons explained in words, why a
+    pending job has no expected start, stderr tails in a <details> that stays open across refreshes
+    once the user opened it (see `_REOPEN_TAILS`)."""
     if st.backend == "local":
         return (f"<p class='hpc-nojobs'>Local cluster: {st.workers} worker process(es) on this machine; "
                 "no batch jobs.</p>") if st.running else "<p class='hpc-nojobs'>No cluster running.</p>"
@@ -97,22 +124,32 @@ def jobs_table_html(st: ClusterStatus) -> str:
     for j in st.jobs:
         tail = ""
         if j.log_tail:
-            tail = (f"<details><summary>stderr tail</summary><pre class='hpc-logtail'>{e(j.log_tail)}</pre>"
-                    "</details>")
+            job = f" data-job='{e(j.job_id)}' {_TAIL_ATTRS}" if j.job_id else ""
+            pre = f" {_PRE_ATTRS}" if j.job_id else ""
+            tail = (f"<details class='hpc-tail'{job}><summary>stderr tail</summary>"
+                    f"<pre class='hpc-logtail'{pre}>{e(j.log_tail)}</pre></details>")
+        start = e(_fmt_start(j.expected_start)) or (f"<span class='hpc-nostart'>{e(j.start_note)}</span>"
+                                                     if j.start_note else "")
         rows.append(
             f"<tr class='hpc-job hpc-job-{e(j.state)}'><td>{e(j.job_id or '-')}</td><td>{e(j.worker_name)}</td>"
-            f"<td class='hpc-state'>{e(j.state)}</td><td>{e(j.reason or '')}{tail}</td>"
-            f"<td>{e(_fmt_start(j.expected_start))}</td><td>{e(_fmt_seconds(j.elapsed))}</td>"
+            f"<td class='hpc-state'>{e(j.state)}</td><td class='hpc-reason'>{e(j.describe_reason())}{tail}</td>"
+            f"<td>{start}</td><td>{e(_fmt_seconds(j.elapsed))}</td>"
             f"<td>{e(_fmt_seconds(j.time_left))}</td><td>{e(j.node or '')}</td><td>{j.workers}</td></tr>")
     head = ("<tr><th>Job</th><th>Worker</th><th>State</th><th>Reason</th><th>Expected start</th>"
             "<th>Elapsed</th><th>Walltime left</th><th>Node</th><th>Workers</th></tr>")
+    # the reason (and its stderr tail) wraps anywhere, so the table fits its column; a column too narrow
+    # even so scrolls sideways rather than cutting the last columns off
     return (
-        "<style>.hpc-jobs-table{border-collapse:collapse;font-size:13px}"
-        ".hpc-jobs-table td,.hpc-jobs-table th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;"
-        "vertical-align:top}.hpc-job-pending .hpc-state{color:#8a6d00}.hpc-job-running .hpc-state{color:#1a7f37}"
-        ".hpc-job-failed .hpc-state{color:#c62828;font-weight:bold}.hpc-logtail{max-width:640px;"
-        "max-height:200px;overflow:auto;font-size:11px;background:#f6f6f6}</style>"
-        f"<table class='hpc-jobs-table'>{head}{''.join(rows)}</table>")
+        "<style>.hpc-jobs-scroll{max-width:100%;overflow-x:auto}"
+        ".hpc-jobs-table{border-collapse:collapse;font-size:13px}"
+        ".hpc-jobs-table td,.hpc-jobs-table th{border-bottom:1px solid #ddd;padding:3px 5px;text-align:left;"
+        "vertical-align:top}.hpc-jobs-table td.hpc-reason{overflow-wrap:anywhere;min-width:7em}"
+        ".hpc-job-pending .hpc-state{color:#8a6d00}.hpc-job-running .hpc-state{color:#1a7f37}"
+        ".hpc-job-failed .hpc-state{color:#c62828;font-weight:bold}.hpc-nostart{color:#666}"
+        ".hpc-logtail{max-width:640px;max-height:200px;overflow:auto;font-size:11px;background:#f6f6f6;"
+        "white-space:pre-wrap;overflow-wrap:anywhere}</style>"
+        f"<div class='hpc-jobs-scroll'><table class='hpc-jobs-table'>{head}{''.join(rows)}</table></div>"
+        + (_REOPEN_TAILS if any(j.log_tail and j.job_id for j in st.jobs) else ""))
 
 
 def _bar(fraction: float, label: str) -> str:
@@ -152,6 +189,9 @@ def worker_loads_html(st: ClusterStatus, describe_memory) -> str:
 def _phase_html(st: ClusterStatus) -> str:
     if not st.running:
         return "<span class='hpc-phase'>stopped</span>"
+    if st.phase == "submission failed":
+        return ("<span class='hpc-phase hpc-phase-failed' style='color:#c62828;font-weight:bold'>"
+                "submission failed: no job is queued</span>")
     if st.phase == "idle":
         return "<span class='hpc-phase'>running, 0 workers requested</span>"
     parts = []
@@ -199,6 +239,7 @@ class ClusterView(pn.viewable.Viewer):
         self._model_error = ("", "")
         self._shown_running = False
         self._last_status: ClusterStatus | None = None  # as last drawn
+        self._submit_error = ""  # the refused submission last shown by its field
         # what this view registers on the control (its widgets, its watchers) goes when its page closes:
         # the control may be the server's, shared with other pages and outliving this one
         with watchers_added(self.control) as self._control_watchers:
@@ -487,7 +528,7 @@ class ClusterView(pn.viewable.Viewer):
         self._last_status = st
         with pn.io.hold():
             self.phase.object = _phase_html(st)
-            self.progress.visible = st.running and st.requested_workers > 0
+            self.progress.visible = st.running and st.requested_workers > 0 and st.phase != "submission failed"
             self.progress.max = max(1, st.requested_workers)
             self.progress.value = min(st.workers, max(1, st.requested_workers))
             mem = self.control.describe_memory(st.memory) if st.memory else "0 B"
@@ -500,20 +541,36 @@ class ClusterView(pn.viewable.Viewer):
                 self.dashboard.object = f"<a href='{link}' target='_blank' class='hpc-dashboard-link'>Dask dashboard</a>"
             else:
                 self.dashboard.object = ""
-            self.jobs.object = jobs_table_html(st)
+            jobs = jobs_table_html(st)
+            if jobs != self.jobs.object:  # drawn again only when it changed
+                self.jobs.object = jobs
             loads = worker_loads_html(st, self.control.describe_memory)
             if loads != self.loads.object:
                 self.loads.object = loads
-            if st.errors:
-                self.submit_errors.object = "Submission failed: " + html.escape(st.errors[-1])
-                self.submit_errors.visible = True
-            else:
-                self.submit_errors.visible = False
+            # a refused submission concerns the running cluster: said while it runs, by the field it names
+            refused = st.errors[-1] if st.errors and st.running else ""
+            if refused:
+                self.submit_errors.object = "Submission failed: " + html.escape(refused)
+            self.submit_errors.visible = bool(refused)
+            self._show_refused(refused)
             if st.running != self._shown_running:  # the preview shows the running cluster's real script
                 self._shown_running = st.running
                 self._update_preview()
             self._update_buttons(st.running)
             self._render_sweep(self.control.last_sweep)
+
+    def _show_refused(self, message: str) -> None:
+        """Show a new refused submission by the request field it concerns (as Validate shows its errors),
+        once; take it away when there is none any more (the cluster stopped) and it is still shown."""
+        if message == self._submit_error:
+            return
+        said, self._submit_error = self._submit_error, message
+        if said and any(a.visible and a.object == html.escape(f"Submission failed: {said}")
+                        for a in self.field_alerts.values()):
+            self._show_error("", None)
+        field = guess_field(message) if message else None
+        if field in self.field_alerts:
+            self._show_error(f"Submission failed: {message}", field)
 
     def _update_buttons(self, running: bool) -> None:
         self._cluster_up = running
@@ -810,7 +867,7 @@ class ClusterView(pn.viewable.Viewer):
             if pending:
                 j = pending[0]
                 when = f", expected to start {j.expected_start:%H:%M}" if j.expected_start else ""
-                return f"; waiting for a worker: job {j.job_id} is pending ({j.reason or 'queued'}{when})"
+                return f"; waiting for a worker: job {j.job_id} is pending ({j.describe_reason() or 'queued'}{when})"
             if st.jobs and all(j.state in ("failed", "ended") for j in st.jobs):
                 return "; waiting for a worker, but every job has ended: see the job table"
             return "; waiting for a worker to connect"

@@ -145,6 +145,8 @@ def test_pending_job_shows_reason_and_expected_start(slurm, make_control, filler
     job = wait_until(lambda: [j for j in cc.status().jobs if j.state == "pending" and j.reason
                               and j.expected_start is not None], 60, what="pending job with an expected start")[0]
     assert job.reason in ("Resources", "Priority")
+    assert job.describe_reason() in ("Resources: waiting for free CPUs or memory on the partition's nodes",
+                                     "Priority: other jobs are ahead in the queue")
     st = cc.status()
     assert st.phase == "queued" and st.workers == 0 and st.progress == 0.0
     subprocess.run(["scancel", filler], check=True)
@@ -269,5 +271,6 @@ def test_a_sweep_waiting_for_its_first_worker_says_why(slurm, make_control, fill
         pool.submit(asyncio.run, scenario()).result(timeout=400)
     waiting = [m for m in seen if "waiting for a worker: job" in m and "(queued" not in m]
     assert waiting and waiting[-1].startswith("0/2 runs done; waiting for a worker: job ")
-    assert "is pending (Resources" in waiting[-1] or "is pending (Priority" in waiting[-1], waiting[-1]
+    assert "is pending (Resources: waiting for free CPUs" in waiting[-1] or \
+        "is pending (Priority: other jobs are ahead" in waiting[-1], waiting[-1]
     assert cc.last_sweep.message.startswith("2/2 runs done in"), cc.last_sweep.message

@@ -143,8 +143,62 @@ def test_job_table_escapes_untrusted_text():
     st = ClusterStatus(backend="slurm", running=True, phase="queued", jobs=[
         JobRecord("7", "w-0", "failed", reason="<b>boom</b>", log_tail="<script>alert(1)</script>")])
     out = jobs_table_html(st)
-    assert "<script>" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    assert "<script>alert(1)" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
     assert "&lt;b&gt;boom&lt;/b&gt;" in out and "stderr tail" in out
+
+
+@pytest.mark.parametrize("tab", ["slurm"], indirect=True)
+def test_an_opened_stderr_tail_stays_open_while_the_table_refreshes(page, tab, console_errors):
+    """A job cancelled outside hpcdash: its stderr tail, opened by the user, stays open (and the table
+    inside its column) while the table is drawn again every second for the job that replaced it; closed,
+    it stays closed."""
+    url, _, _ = tab
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(url, timeout=120_000)
+    page.locator(".hpc-start button").click()
+    row = page.locator("tr.hpc-job-running")
+    expect(row).to_have_count(1, timeout=120_000)
+    subprocess.run(["scancel", row.locator("td").first.inner_text().strip()], check=True)
+    tail = page.locator(".hpc-jobs details")
+    expect(tail).to_have_count(1, timeout=60_000)
+    expect(page.locator("tr.hpc-job-running")).to_have_count(1, timeout=120_000)  # the job replacing it
+    tail.locator("summary").click()
+    table = page.locator(".hpc-jobs-table")
+    table.evaluate("t => { t.dataset.before = 'yes' }")
+    page.wait_for_timeout(3500)
+    assert table.evaluate("t => t.dataset.before") is None  # the table was drawn again meanwhile
+    assert tail.evaluate("d => d.open")
+    expect(page.locator(".hpc-logtail")).to_contain_text("CANCELLED")
+    box, column = table.bounding_box(), page.locator(".hpc-jobs").bounding_box()
+    assert box["x"] + box["width"] <= column["x"] + column["width"] + 1, (box, column)
+    tail.locator("summary").click()
+    page.wait_for_timeout(2500)
+    assert not tail.evaluate("d => d.open")
+    page.locator(".hpc-stop button").click()
+    expect(page.locator(".hpc-phase")).to_have_text("stopped", timeout=60_000)
+    assert not [e for e in console_errors if "favicon" not in e], console_errors
+
+
+def test_the_job_table_fits_its_column_with_long_reasons_and_an_open_tail(page):
+    """A refused submission's long message, an explained reason and an opened stderr tail of long
+    traceback lines wrap inside a 600 px column (the Workers column was cut off)."""
+    from hpcdash.cluster import ClusterStatus, JobRecord
+    from hpcdash.cluster.view import jobs_table_html
+
+    tail = "\n".join(["slurmstepd: error: *** JOB 130 ON vm CANCELLED AT 2026-12-01T17:30:00 ***"] + [
+        f'  File "/work/main/.venv/lib/python3.11/site-packages/distributed/nanny.py", line {i}, in start_unsafe'
+        for i in range(10)])
+    st = ClusterStatus(backend="slurm", running=True, phase="queued", jobs=[
+        JobRecord(None, "SLURMCluster-0", "failed", reason="Batch job submission failed: Invalid account or "
+                                                           "account/partition combination specified"),
+        JobRecord("130", "SLURMCluster-1", "ended", reason="cancelled outside hpcdash", log_tail=tail, elapsed=70),
+        JobRecord("131", "SLURMCluster-2", "pending", reason="Resources", start_note="not estimated yet",
+                  reason_text="Resources: waiting for free CPUs or memory on the partition's nodes")])
+    page.set_content(f"<div style='width:600px'>{jobs_table_html(st)}</div>")
+    page.locator("details summary").click()
+    assert page.locator("details").evaluate("d => d.open")
+    assert page.locator(".hpc-jobs-table").bounding_box()["width"] <= 600
+    assert page.locator("th", has_text="Workers").bounding_box()["width"] >= 40
 
 
 def _app_on_its_cluster_tab(page, start_server, tmp_path) -> None:

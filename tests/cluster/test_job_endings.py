@@ -1,0 +1,124 @@
+"""How jobs end, as the status says it: Stop relabels only the jobs it stops; submissions the batch
+system refuses end the wait ("submission failed"), are shown by the field they name, and go with Stop."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import stat
+import types
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from hpcdash.cluster import ClusterControl
+from hpcdash.cluster import scheduler as sched
+from hpcdash.cluster.scheduler import JobState, SlurmJob
+from hpcdash.cluster.view import ClusterView
+from tests.cluster.cluster_helpers import wait_until
+
+
+def run(coro):
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _job(job_id: str, slurm_state: str) -> SlurmJob:
+    return SlurmJob(job_id=job_id, slurm_state=slurm_state, state=sched.map_state(slurm_state), reason=None,
+                    start=None, elapsed=60.0, time_left=None, time_limit=600.0, node="n1")
+
+
+def test_stop_relabels_only_the_jobs_live_at_stop(monkeypatch, tmp_path):
+    """The queue is faked (squeue, scancel): a job that hit its walltime before the last refresh, one
+    cancelled outside hpcdash, one that hit its walltime since the last refresh, and one still running.
+    After Stop, only the running one is "stopped by hpcdash"; the others keep why they ended and
+    their stderr tails."""
+    queue = {"1": _job("1", "TIMEOUT"), "2": _job("2", "CANCELLED by 1000"), "3": _job("3", "RUNNING"),
+             "4": _job("4", "RUNNING")}
+    cancelled: list[str] = []
+
+    def scancel(ids, **kw):
+        cancelled.extend(ids)
+        for i in ids:
+            queue[i] = _job(i, "CANCELLED by 1000")
+
+    monkeypatch.setattr(sched, "query_jobs", lambda ids, **kw: {i: queue[i] for i in ids if i in queue})
+    monkeypatch.setattr(sched, "cancel_jobs", scancel)
+    cc = ClusterControl(backend="slurm", log_directory=str(tmp_path))
+    for i in "1234":
+        log = tmp_path / f"w-{i}.err"
+        log.write_text(f"slurmstepd: error: *** JOB {i} ON n1 CANCELLED ***\n")
+        cc._registry.submitted(f"w-{i}", i, str(log))
+    cc._backend_running = "slurm"
+    before = {j.job_id: j.reason for j in cc.status().jobs}
+    assert before == {"1": "walltime reached", "2": "cancelled outside hpcdash", "3": None, "4": None}
+    queue["3"] = _job("3", "TIMEOUT")  # since the last refresh
+    cc._cluster = types.SimpleNamespace(close=lambda: None)  # the dask cluster, closed with its jobs
+    cc.running = True
+    cc.close()
+    assert cancelled == ["4"]
+    after = {j.job_id: j for j in cc.status().jobs}
+    assert {i: j.reason for i, j in after.items()} == {
+        "1": "walltime reached", "2": "cancelled outside hpcdash", "3": "walltime reached", "4": "stopped by hpcdash"}
+    assert all(f"JOB {i} ON n1" in after[i].log_tail for i in "123")
+    assert after["4"].log_tail is None and after["4"].state == JobState.ENDED
+
+
+@pytest.fixture
+def refusing_sbatch(tmp_path, monkeypatch, slurm) -> None:
+    """An `sbatch` first on the PATH that hands `--test-only` to SLURM's and refuses real submissions
+    with SLURM's words for a refused account (as a site enforcing accounts does; this test SLURM
+    accepts any account)."""
+    real = shutil.which("sbatch")
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    fake = folder / "sbatch"
+    fake.write_text(f"""#!/bin/bash
+for a in "$@"; do [ "$a" = "--test-only" ] && exec {real} "$@"; done
+echo "sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified" >&2
+exit 1
+""")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{folder}:{shutil.os.environ['PATH']}")
+
+
+@pytest.mark.slurm
+def test_every_submission_refused_ends_the_wait_and_is_shown_by_its_field(refusing_sbatch, make_control):
+    cc = make_control(backend="slurm", account="nosuchacct", n_workers=2)
+    view = ClusterView(cc)
+    run(view._on_start())
+    assert cc.running
+
+    def refused():
+        st = run(view.refresh())
+        return st.phase == "submission failed" and len(st.errors) == 2 and st
+
+    st = wait_until(refused, 60, what="both submissions refused")
+    assert [j.state for j in st.jobs] == ["failed", "failed"]
+    assert "submission failed" in view.phase.object and "requested" not in view.phase.object
+    assert not view.progress.visible
+    assert view.submit_errors.visible and "Invalid account" in view.submit_errors.object
+    account = view.field_alerts["account"]
+    assert account.visible and "Submission failed: Batch job submission failed: Invalid account" in account.object
+    assert [k for k, a in view.field_alerts.items() if a.visible] == ["account"]
+    assert "see Account above" in view.error.object
+    run(view._on_stop())
+    run(view.refresh())
+    assert "stopped" in view.phase.object
+    assert not view.submit_errors.visible and not account.visible and not view.error.visible
+
+
+@pytest.mark.slurm
+def test_a_partition_slurm_refuses_at_submission_is_shown_by_the_queue_field(slurm, make_control):
+    """Not validated first: SLURM's own refusal of the real submission (no such partition)."""
+    cc = make_control(backend="slurm", queue="nosuch")
+    cc.start(validate=False)
+    cc.scale(1, validate=False)
+    view = ClusterView(cc)
+    st = wait_until(lambda: (s := run(view.refresh())) and s.phase == "submission failed" and s, 60,
+                    what="the submission refused")
+    assert "Invalid partition name specified" in st.errors[0]
+    assert view.field_alerts["queue"].visible and "Invalid partition" in view.field_alerts["queue"].object
+    cc.close()
+    run(view.refresh())
+    assert not view.field_alerts["queue"].visible and not view.submit_errors.visible

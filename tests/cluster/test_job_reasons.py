@@ -1,0 +1,142 @@
+"""Why a batch job waits, in words: SLURM's reason codes explained (the code kept), in the job table and
+the sweep's message, and why a pending job has no expected start."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import datetime, timedelta
+
+import pytest
+
+from hpcdash.cluster import ClusterStatus, JobRecord
+from hpcdash.cluster import scheduler as sched
+from hpcdash.cluster.view import jobs_table_html
+from tests.cluster.cluster_helpers import fill_the_node, wait_until
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ("Resources", "Resources: waiting for free CPUs or memory on the partition's nodes"),
+        ("Priority", "Priority: other jobs are ahead in the queue"),
+        ("JobHeldUser", "JobHeldUser: held; `scontrol release 42` lets it run"),
+        ("JobHeldAdmin", "JobHeldAdmin: held by an administrator"),
+        ("Dependency", "Dependency: waiting for another job"),
+        ("DependencyNeverSatisfied", "DependencyNeverSatisfied: its dependency can never be met"),
+        ("BeginTime", "BeginTime: may not start before its begin time"),
+        ("PartitionTimeLimit", "PartitionTimeLimit: its walltime is above the partition's limit"),
+        ("PartitionNodeLimit", "PartitionNodeLimit: asks for more nodes than the partition allows"),
+        ("QOSMaxJobsPerUserLimit", "QOSMaxJobsPerUserLimit: you run as many jobs as the QOS allows at once"),
+        ("AssocGrpCpuLimit", "AssocGrpCpuLimit: your account (association) has reached its total limit of CPUs"),
+        ("AssocMaxWallDurationPerJobLimit", "asks for more walltime than your account (association) allows per job"),
+        ("ReqNodeNotAvail, UnavailableNodes:n1", "ReqNodeNotAvail: a node it needs is not available (in use, "
+                                                 "reserved, down or drained) (UnavailableNodes:n1)"),
+        ("Reservation", "Reservation: waiting for its advance reservation"),
+        ("launch failed requeued held", "launch failed requeued held: SLURM could not launch it and held it; "
+                                        "`scontrol release 42` tries again"),
+        ("BadConstraints", "BadConstraints: no node meets its constraints"),
+        ("InvalidAccount", "InvalidAccount: its account is not valid"),
+        ("InvalidQOS", "InvalidQOS: its QOS is not valid"),
+    ],
+)
+def test_slurm_reason_codes_are_explained_with_the_code_kept(code, words):
+    said = sched.explain_reason(code, job_id="42")
+    assert said.startswith(code.split(",")[0] + ": ") and words in said, said
+
+
+@pytest.mark.parametrize("code", ["SomethingNew", "Nodes required for job are DOWN, DRAINED", ""])
+def test_unknown_reasons_pass_through_unchanged(code):
+    assert sched.explain_reason(code, job_id="1") == code
+    assert sched.explain_reason(None) is None
+
+
+def test_dependency_begin_time_and_why_there_is_no_expected_start():
+    said = sched.explain_reason("Dependency", dependency="afterok:94(unfulfilled)")
+    assert said == "Dependency: waiting for job 94 to end successfully (afterok)"
+    assert sched.no_start_note("Dependency", dependency="afterok:94(unfulfilled)") == \
+        "once job 94 ends successfully (afterok)"
+    either = sched.explain_reason("Dependency", dependency="afterany:3(unfulfilled)?afternotok:4(unfulfilled)")
+    assert either == "Dependency: waiting for job 3 to end (afterany) or job 4 to fail (afternotok)"
+    never = sched.explain_reason("DependencyNeverSatisfied", dependency="afterok:94(failed)")
+    assert "job 94 to end successfully (afterok, failed), which can never happen" in never
+    begin = datetime.now() + timedelta(hours=2)
+    said = sched.explain_reason("BeginTime", begin=begin)
+    assert said.startswith("BeginTime: may not start before ") and said.endswith(f"{begin:%H:%M}")
+    assert sched.no_start_note("JobHeldUser") == sched.no_start_note("JobHeldAdmin") == "none while held"
+    assert sched.no_start_note("Resources") == "not estimated yet"
+
+
+def test_a_refused_account_is_named_by_the_account_field():
+    message = "Batch job submission failed: Invalid account or account/partition combination specified"
+    assert sched.guess_field(message) == "account"
+    assert sched.guess_field("Batch job submission failed: Invalid partition name specified") == "queue"
+
+
+def test_the_job_table_explains_reasons_escaped_and_says_why_there_is_no_start():
+    st = ClusterStatus(backend="slurm", running=True, phase="queued", jobs=[
+        JobRecord("7", "w-0", "pending", reason="JobHeldUser",
+                  reason_text=sched.explain_reason("JobHeldUser", job_id="7"),
+                  start_note=sched.no_start_note("JobHeldUser")),
+        JobRecord("8", "w-1", "pending", reason="<b>odd</b>", reason_text=sched.explain_reason("<b>odd</b>"),
+                  start_note="not estimated yet"),
+    ])
+    out = jobs_table_html(st)
+    assert "JobHeldUser: held; `scontrol release 7` lets it run" in out
+    assert "none while held" in out and "not estimated yet" in out
+    assert "<b>odd</b>" not in out and "&lt;b&gt;odd&lt;/b&gt;" in out
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_held_or_dependent_job_says_why_it_waits(slurm, make_control, filler_jobs):
+    """On the real SLURM: a job of ours held with `scontrol uhold`, then made to wait for another job:
+    the status and the job table say it in words, with the command or the job it waits for."""
+    filler = fill_the_node(filler_jobs)
+    cc = make_control(backend="slurm")
+    cc.start(n=1)
+    job = wait_until(lambda: [j for j in cc.status().jobs if j.state == "pending" and j.job_id], 60,
+                     what="a pending job")[0]
+    subprocess.run(["scontrol", "uhold", job.job_id], check=True)
+    rec = wait_until(lambda: [j for j in cc.status().jobs if j.job_id == job.job_id and j.reason == "JobHeldUser"],
+                     60, what="the job held")[0]
+    assert rec.describe_reason() == f"JobHeldUser: held; `scontrol release {job.job_id}` lets it run"
+    assert rec.expected_start is None and rec.start_note == "none while held"
+    out = jobs_table_html(cc.status())
+    assert f"JobHeldUser: held; `scontrol release {job.job_id}` lets it run" in out and "none while held" in out
+    subprocess.run(["scontrol", "update", f"jobid={job.job_id}", f"dependency=afterok:{filler}"], check=True)
+    subprocess.run(["scontrol", "release", job.job_id], check=True)
+    rec = wait_until(lambda: [j for j in cc.status().jobs if j.job_id == job.job_id and j.reason == "Dependency"],
+                     60, what="the job waiting for the filler")[0]
+    assert rec.describe_reason() == f"Dependency: waiting for job {filler} to end successfully (afterok)"
+    assert rec.start_note == f"once job {filler} ends successfully (afterok)"
+
+
+def test_the_sweep_waiting_for_a_worker_says_the_reason_in_words(make_control, tmp_path):
+    """The sweep's progress repeats the pending job's reason as the table shows it."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hpcdash.cluster.view import ClusterView
+
+    view = ClusterView(make_control(backend="local"), root=str(tmp_path), sweep_dir=str(tmp_path / "runs"))
+    view.control.start()
+    held = JobRecord("9", "w-0", "pending", reason="JobHeldUser",
+                     reason_text=sched.explain_reason("JobHeldUser", job_id="9"))
+    view._last_status = ClusterStatus(backend="slurm", running=True, phase="queued", jobs=[held])
+    view._tick = lambda: None
+    seen: list[str] = []
+
+    async def scenario():
+        sweep = asyncio.ensure_future(view._on_sweep())
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            if view.control.last_sweep is not None:
+                seen.append(view.control.last_sweep.message)
+            if any("waiting for a worker" in m for m in seen):
+                break
+        view.control.close()
+        await asyncio.wait_for(asyncio.gather(sweep, return_exceptions=True), 60)
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result(timeout=120)
+    assert any("job 9 is pending (JobHeldUser: held; `scontrol release 9` lets it run)" in m for m in seen), seen
