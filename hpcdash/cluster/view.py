@@ -135,8 +135,8 @@ def jobs_table_html(st: ClusterStatus) -> str:
             f"<td class='hpc-state'>{e(j.state)}</td><td class='hpc-reason'>{e(j.describe_reason())}{tail}</td>"
             f"<td>{start}</td><td>{e(_fmt_seconds(j.elapsed))}</td>"
             f"<td>{e(_fmt_seconds(j.time_left))}</td><td>{e(j.node or '')}</td><td>{j.workers}</td></tr>")
-    head = ("<tr><th>Job</th><th>Worker</th><th>State</th><th>Reason</th><th>Expected start</th>"
-            "<th>Elapsed</th><th>Walltime left</th><th>Node</th><th>Workers</th></tr>")
+    head = "<tr>" + "".join(f"<th scope='col'>{name}</th>" for name in (
+        "Job", "Worker", "State", "Reason", "Expected start", "Elapsed", "Walltime left", "Node", "Workers")) + "</tr>"
     # the reason (and its stderr tail) wraps anywhere, so the table fits its column; a column too narrow
     # even so scrolls sideways rather than cutting the last columns off
     return (
@@ -148,7 +148,7 @@ def jobs_table_html(st: ClusterStatus) -> str:
         ".hpc-job-failed .hpc-state{color:#c62828;font-weight:bold}.hpc-nostart{color:#666}"
         ".hpc-logtail{max-width:640px;max-height:200px;overflow:auto;font-size:11px;background:#f6f6f6;"
         "white-space:pre-wrap;overflow-wrap:anywhere}</style>"
-        f"<div class='hpc-jobs-scroll'><table class='hpc-jobs-table'>{head}{''.join(rows)}</table></div>"
+        f"<div class='hpc-jobs-scroll'><table class='hpc-jobs-table' aria-label='Batch jobs of the cluster'>{head}{''.join(rows)}</table></div>"
         + (_REOPEN_TAILS if any(j.log_tail and j.job_id for j in st.jobs) else ""))
 
 
@@ -198,7 +198,9 @@ def _phase_html(st: ClusterStatus) -> str:
     cur = _PHASES.index(st.phase) if st.phase in _PHASES else -1
     for i, name in enumerate(_PHASES):
         style = "font-weight:bold;color:#1f3b57" if i == cur else ("color:#1a7f37" if i < cur else "color:#999")
-        parts.append(f"<span style='{style}'>{name}</span>")
+        # the step reached is told to screen readers too, not by its weight and colour alone
+        current = " aria-current='step'" if i == cur else ""
+        parts.append(f"<span style='{style}'{current}>{name}</span>")
     return "<span class='hpc-phase'>" + " &rarr; ".join(parts) + "</span>"
 
 

@@ -88,6 +88,22 @@ def test_the_job_table_explains_reasons_escaped_and_says_why_there_is_no_start()
 
 @pytest.mark.slurm
 @pytest.mark.slow
+def test_the_job_table_and_the_phase_speak_to_screen_readers():
+    """The table is named and its headers head columns; the step the cluster has reached is marked as
+    the current one, not by its weight and colour alone."""
+    import re
+
+    from hpcdash.cluster.view import _phase_html
+
+    st = ClusterStatus(backend="slurm", running=True, phase="queued", jobs=[JobRecord("7", "w-0", "pending")])
+    table = jobs_table_html(st)
+    assert "aria-label='Batch jobs of the cluster'" in table
+    assert len(re.findall(r"<th scope='col'>", table)) == 9 and "<th>" not in table
+    phase = _phase_html(st)
+    assert re.findall(r"aria-current='step'>([a-z ]+)<", phase) == ["queued"]
+    assert "aria-current" not in _phase_html(ClusterStatus(backend="slurm", running=False, phase="stopped"))
+
+
 def test_a_held_or_dependent_job_says_why_it_waits(slurm, make_control, filler_jobs):
     """On the real SLURM: a job of ours held with `scontrol uhold`, then made to wait for another job:
     the status and the job table say it in words, with the command or the job it waits for."""
