@@ -290,6 +290,8 @@ class _JobRegistry:
     def submitted(self, name: str, job_id: str, err_log: str | None) -> None:
         with self._lock:
             self.items.append(_Submission(name, job_id=str(job_id), submitted_at=time.time(), err_log=err_log))
+            # a submission went through: earlier refusals no longer hold (the failed rows keep theirs)
+            self.errors.clear()
         self._tell(f"Submitted job {job_id}", job_id=str(job_id), worker=name)
 
     def failed(self, name: str, message: str) -> None:

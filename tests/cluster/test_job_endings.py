@@ -122,3 +122,18 @@ def test_a_partition_slurm_refuses_at_submission_is_shown_by_the_queue_field(slu
     cc.close()
     run(view.refresh())
     assert not view.field_alerts["queue"].visible and not view.submit_errors.visible
+
+
+def test_a_refusal_no_longer_holds_once_a_later_submission_goes_through():
+    """The alert names refusals since the last accepted submission (a fixed account, a limit that
+    cleared); the refused jobs' rows keep their reasons."""
+    from hpcdash.cluster.control import _JobRegistry
+
+    reg = _JobRegistry()
+    reg.submitted("w-0", "11", None)
+    reg.failed("w-1", "Batch job submission failed: Job violates accounting/QOS policy")
+    assert reg.errors == ["Batch job submission failed: Job violates accounting/QOS policy"]
+    reg.submitted("w-2", "12", None)
+    assert reg.errors == []
+    assert [s.error for s in reg.snapshot()] == [None, "Batch job submission failed: Job violates accounting/QOS "
+                                                 "policy", None]
