@@ -266,6 +266,13 @@ class _Submission:
         return self.error is not None or self.gone or self.lost or (
             self.last is not None and self.last.state in (JobState.ENDED, JobState.FAILED))
 
+    def seen_in(self, queried: dict[str, sched.SlurmJob]) -> None:
+        """What the queue said when asked about this job: its line, or, not listed, that it left the queue."""
+        if self.job_id in queried:
+            self.last = queried[self.job_id]
+        else:
+            self.gone = True
+
     def log_tail_of(self, tail: Callable[[str], str | None]) -> str | None:
         """The job's stderr tail, read again only while the file still grows (a cancelled worker keeps
         writing its traceback for a moment after the batch system's own line)."""
@@ -395,6 +402,14 @@ def _package_default(backend: str, key: str) -> Any:
 
 
 _PACKAGE_DEFAULTS: dict | None = None
+
+
+def _workers_wanted(n: int) -> int:
+    """``n`` as a number of workers; RequestError (field ``n_workers``) below 0."""
+    n = int(n)
+    if n < 0:
+        raise RequestError(f"Workers cannot be fewer than 0 (it is {n}).", "n_workers")
+    return n
 
 
 def _lsf_walltime(walltime: str) -> str:
@@ -848,8 +863,8 @@ class ClusterControl(param.Parameterized):
         For SLURM the request is validated first (unless ``validate=False``); a rejected request raises
         :class:`RequestError` with SLURM's message and nothing is started.
         """
-        if n is not None and int(n) < 0:
-            raise RequestError(f"Workers cannot be fewer than 0 (it is {n}).", "n_workers")
+        if n is not None:
+            _workers_wanted(n)
         with self._lock:
             if self._cluster is not None:
                 if n is not None:
@@ -917,9 +932,7 @@ class ClusterControl(param.Parameterized):
         so a request SLURM would reject raises :class:`RequestError` instead of a silent worker timeout.
         Submissions that fail anyway are reported by :meth:`status` (``errors`` and a failed JobRecord).
         """
-        n = self.n_workers if n is None else int(n)
-        if n < 0:
-            raise RequestError(f"Workers cannot be fewer than 0 (it is {n}).", "n_workers")
+        n = _workers_wanted(self.n_workers if n is None else n)
         with self._lock:
             if self._cluster is None:
                 raise RequestError("No cluster is running: start it first.")
@@ -1055,10 +1068,7 @@ class ClusterControl(param.Parameterized):
         except sched.SchedulerError:
             return
         for s in subs:
-            if s.job_id in queried:
-                s.last = queried[s.job_id]
-            else:  # SLURM has forgotten it: it ended a while ago
-                s.gone = True
+            s.seen_in(queried)
 
     def __del__(self):
         try:
@@ -1178,10 +1188,8 @@ class ClusterControl(param.Parameterized):
                 records.append(JobRecord(None, s.worker_name, JobState.FAILED, reason=s.error,
                                          submitted_at=s.submitted_at))
                 continue
-            if s.job_id in queried:
-                s.last = queried[s.job_id]
-            elif s.job_id in live_ids and (self._backend_running or self.backend) == "slurm":
-                s.gone = True
+            if s.job_id in live_ids and (self._backend_running or self.backend) == "slurm":
+                s.seen_in(queried)
             j = s.last
             state = JobState.ENDED if s.gone else (j.state if j else JobState.PENDING)
             rec = JobRecord(
