@@ -1177,10 +1177,13 @@ class ClusterControl(param.Parameterized):
         subs = self._registry.snapshot()
         live_ids = [s.job_id for s in subs if s.job_id and not s.gone]
         queried: dict[str, sched.SlurmJob] = {}
+        asked: list[str] = []  # the jobs the queue answered for (none when it could not be read)
         if live_ids and (self._backend_running or self.backend) == "slurm":
             try:
                 queried = sched.query_jobs(live_ids)
+                asked = live_ids
             except sched.SchedulerError as err:
+                # the jobs are as last seen: a queue that did not answer says nothing of their end
                 self.error = f"The queue could not be read: {err}"
         records = []
         for s in subs:
@@ -1188,7 +1191,7 @@ class ClusterControl(param.Parameterized):
                 records.append(JobRecord(None, s.worker_name, JobState.FAILED, reason=s.error,
                                          submitted_at=s.submitted_at))
                 continue
-            if s.job_id in live_ids and (self._backend_running or self.backend) == "slurm":
+            if s.job_id in asked:
                 s.seen_in(queried)
             j = s.last
             state = JobState.ENDED if s.gone else (j.state if j else JobState.PENDING)

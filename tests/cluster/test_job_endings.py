@@ -64,6 +64,34 @@ def test_stop_relabels_only_the_jobs_live_at_stop(monkeypatch, tmp_path):
     assert after["4"].log_tail is None and after["4"].state == JobState.ENDED
 
 
+def test_a_queue_that_does_not_answer_ends_no_job(monkeypatch, tmp_path):
+    """squeue failing once (the controller busy): the status says the queue could not be read and the
+    jobs stay as last seen; they were all taken as ended (and lost ones would have been replaced)."""
+    queue = {"1": _job("1", "RUNNING"), "2": _job("2", "PENDING")}
+    answers = {"ok": True}
+
+    def squeue(ids, **kw):
+        if not answers["ok"]:
+            raise sched.SchedulerError("slurm_load_jobs error: Socket timed out on send/recv operation")
+        return {i: queue[i] for i in ids if i in queue}
+
+    monkeypatch.setattr(sched, "query_jobs", squeue)
+    cc = ClusterControl(backend="slurm", log_directory=str(tmp_path))
+    for i in "12":
+        cc._registry.submitted(f"w-{i}", i, None)
+    cc._backend_running = "slurm"
+    def states() -> dict:
+        return {j.job_id: j.state for j in cc.status().jobs}
+
+    assert states() == {"1": JobState.RUNNING, "2": JobState.PENDING}
+    answers["ok"] = False
+    assert states() == {"1": JobState.RUNNING, "2": JobState.PENDING}
+    assert cc.error.startswith("The queue could not be read")
+    answers["ok"] = True
+    del queue["1"]  # it ended meanwhile and left the queue
+    assert states() == {"1": JobState.ENDED, "2": JobState.PENDING}
+
+
 @pytest.fixture
 def refusing_sbatch(tmp_path, monkeypatch, slurm) -> None:
     """An `sbatch` first on the PATH that hands `--test-only` to SLURM's and refuses real submissions
