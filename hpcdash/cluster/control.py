@@ -123,6 +123,9 @@ class Validation:
 
     ``ok`` is True/False, or None when the backend offers no check (PBS, SGE, LSF, HTCondor).
     ``message`` is the scheduler's own words; ``field`` the request parameter it most likely concerns.
+    ``start_note`` qualifies ``expected_start``: when the request asks for a dependency (an extra directive
+    ``--dependency=afterok:94``), it says that the job also waits for that, which the expected start
+    (resources only) does not count; "" otherwise.
     """
 
     ok: bool | None
@@ -130,6 +133,7 @@ class Validation:
     expected_start: datetime | None = None
     field: str | None = None
     backend: str = ""
+    start_note: str = ""
 
 
 @dataclass
@@ -794,7 +798,9 @@ class ClusterControl(param.Parameterized):
             return Validation(False, str(err), backend="slurm")
         if chk.ok:
             self._validated = (script, time.time())
-            return Validation(True, chk.message, chk.expected_start, None, "slurm")
+            dependency = sched.script_dependency(script)
+            return Validation(True, chk.message, chk.expected_start, None, "slurm",
+                              start_note=sched.dependency_note(dependency) if dependency else "")
         message, field = chk.message, sched.guess_field(chk.message)
         refused = self._refused_directives(script) if field is None else []
         if refused:

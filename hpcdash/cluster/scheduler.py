@@ -41,8 +41,10 @@ __all__ = [
     "slurm_available",
     "tail_file",
     "check_submission",
+    "dependency_note",
     "explain_reason",
     "no_start_note",
+    "script_dependency",
 ]
 
 DEFAULT_TIMEOUT = 30.0
@@ -452,7 +454,8 @@ _DEPENDENCY_WORDS = {"after": ("to start", "starts"), "afterany": ("to end", "en
                      "afternotok": ("to fail", "fails"),
                      "aftercorr": ("to end successfully, task by task", "ends successfully, task by task"),
                      "afterburstbuffer": ("to end", "ends")}
-_DEPENDENCY_RE = re.compile(r"(?P<type>[a-z]+)(?::(?P<ids>[^(),?]+))?\((?P<state>\w+)\)")
+#: one dependency as squeue's %E gives it (``afterok:94(unfulfilled)``) or as sbatch takes it (``afterok:94``)
+_DEPENDENCY_RE = re.compile(r"(?P<type>[a-z]+)(?::(?P<ids>[^(),?]+))?(?:\((?P<state>\w+)\))?")
 
 
 def _limit_words(code: str) -> str | None:
@@ -478,14 +481,15 @@ def _limit_words(code: str) -> str | None:
 
 
 def _dependency_words(dependency: str | None, once: bool = False) -> str | None:
-    """``afterok:94(unfulfilled)`` -> ``job 94 to end successfully (afterok)`` (with ``once``: ``job 94
-    ends successfully (afterok)``); None when there is none or it cannot be read."""
+    """``afterok:94(unfulfilled)`` (squeue) or ``afterok:94`` (sbatch) -> ``job 94 to end successfully
+    (afterok)`` (with ``once``: ``job 94 ends successfully (afterok)``); None when there is none or it
+    cannot be read."""
     if not dependency:
         return None
     joiner = " or " if "?" in dependency else " and "
     items = []
     for m in _DEPENDENCY_RE.finditer(dependency):
-        state = f", {m['state']}" if m["state"] != "unfulfilled" else ""
+        state = f", {m['state']}" if m["state"] not in (None, "unfulfilled") else ""
         if m["type"] == "singleton":
             verb = "end" if once else "to end"
             items.append(f"the other jobs of its name and user {verb} (singleton{state})")
@@ -554,3 +558,37 @@ def no_start_note(reason: str | None, *, dependency: str | None = None) -> str:
     if m and m[2] == "Max" and (m[4] or "Job") == "Job":
         return "never, as requested"
     return "not estimated yet"
+
+
+def script_dependency(script: str) -> str | None:
+    """The dependency a SLURM job script asks for in its ``#SBATCH`` lines (``--dependency=afterok:94``,
+    ``--dependency afterok:94``, ``-d afterok:94``, ``-dafterok:94``, or a long option shortened as sbatch
+    takes it, ``--depend=...``), as written; the last one when there are several (sbatch keeps the last);
+    None without one. SLURM reads ``#SBATCH`` lines up to the first command, and so does this."""
+    found = None
+    for line in script.splitlines()[1:]:
+        text = line.strip()
+        if text and not text.startswith("#"):
+            break
+        if not text.startswith("#SBATCH"):
+            continue
+        tokens = text[len("#SBATCH"):].split()
+        for i, tok in enumerate(tokens):
+            following = tokens[i + 1] if i + 1 < len(tokens) else None
+            if tok == "-d":
+                found = following or found
+            elif tok.startswith("-d"):
+                found = tok[2:]
+            elif tok.startswith("--dep"):  # "--dep" is the shortest prefix no other sbatch option has
+                name, eq, value = tok[2:].partition("=")
+                if "dependency".startswith(name):
+                    found = (value if eq else following) or found
+    return found
+
+
+def dependency_note(dependency: str) -> str:
+    """A sentence for a request that asks for ``dependency`` (sbatch's form, ``afterok:94``): the job also
+    waits for it, which the start ``sbatch --test-only`` expects does not count (it looks at resources
+    only). Plain text (escape it for HTML)."""
+    waits = _dependency_words(dependency) or f"its dependency ({dependency})"
+    return f"The job also waits for {waits}, which the expected start does not count: it may start later."

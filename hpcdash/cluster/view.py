@@ -665,8 +665,9 @@ class ClusterView(pn.viewable.Viewer):
             self._show_error(v.message, v.field)
             return
         start = f" Expected start: {v.expected_start:%Y-%m-%d %H:%M:%S}." if v.expected_start else ""
+        note = f" {v.start_note}" if v.start_note else ""
         self.validation.alert_type = "success" if v.ok else "warning"
-        self.validation.object = html.escape(("Request accepted: " if v.ok else "") + v.message + start)
+        self.validation.object = html.escape(("Request accepted: " if v.ok else "") + v.message + start + note)
         self.validation.visible = True
 
     async def _on_start(self, event=None) -> None:

@@ -104,6 +104,35 @@ def test_the_job_table_and_the_phase_speak_to_screen_readers():
     assert "aria-current" not in _phase_html(ClusterStatus(backend="slurm", running=False, phase="stopped"))
 
 
+@pytest.mark.parametrize(
+    ("directives", "dependency"),
+    [
+        (["--dependency=afterok:94"], "afterok:94"),
+        (["--dependency afterany:3?afternotok:4"], "afterany:3?afternotok:4"),
+        (["-d afterok:94:95"], "afterok:94:95"),
+        (["-dsingleton"], "singleton"),
+        (["--depend=after:7+10"], "after:7+10"),  # sbatch takes a long option shortened
+        (["--qos=debug --dependency=afterok:1", "--comment=x"], "afterok:1"),  # several options on a line
+        (["--dependency=afterok:1", "-d afterany:2"], "afterany:2"),  # the last one holds
+        (["--deadline=now+1hour", "--delay-boot=5", "--comment=-d"], None),
+        ([], None),
+    ],
+)
+def test_the_dependency_a_job_script_asks_for(directives, dependency):
+    script = "#!/usr/bin/env bash\n\n#SBATCH -J w\n" + "".join(f"#SBATCH {d}\n" for d in directives) + \
+        "echo start\n#SBATCH --dependency=afterok:666\n"  # after the first command: sbatch reads no further
+    assert sched.script_dependency(script) == dependency
+
+
+def test_the_note_names_what_the_job_waits_for():
+    assert sched.dependency_note("afterok:94") == ("The job also waits for job 94 to end successfully (afterok), "
+                                                   "which the expected start does not count: it may start later.")
+    assert "job 3 to end (afterany) or job 4 to fail (afternotok)," in sched.dependency_note("afterany:3?afternotok:4")
+    assert "jobs 94, 95 to end successfully (afterok)," in sched.dependency_note("afterok:94:95")
+    assert "the other jobs of its name and user to end (singleton)," in sched.dependency_note("singleton")
+    assert "waits for its dependency (1234)," in sched.dependency_note("1234")  # named even if not read
+
+
 def test_a_held_or_dependent_job_says_why_it_waits(slurm, make_control, filler_jobs):
     """On the real SLURM: a job of ours held with `scontrol uhold`, then made to wait for another job:
     the status and the job table say it in words, with the command or the job it waits for."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 
 import pytest
 
 from hpcdash.cluster import ClusterControl
 from hpcdash.cluster.view import _FIELD_LABELS, ClusterView
-from tests.cluster.cluster_helpers import squeue_ids
+from tests.cluster.cluster_helpers import squeue_ids, wait_until
 
 pytestmark = pytest.mark.slurm
 
@@ -66,6 +67,32 @@ def test_a_refused_extra_directive_is_named_by_its_field(slurm, make_control):
     cc.queue = "nosuch"
     v = cc.validate()
     assert v.ok is False and v.field == "queue" and "extra directive" not in v.message
+
+
+@pytest.mark.parametrize("directive", ["--dependency=afterok:{job}", "-d afterok:{job}"])
+def test_validate_says_the_start_also_waits_for_a_dependency(slurm, make_control, filler_jobs, directive):
+    """`sbatch --test-only` expects a start from the resources alone, as if the job it depends on had
+    ended: the answer says the job also waits for that job, and Start then shows it waiting for it."""
+    held = subprocess.run(["sbatch", "--parsable", "--hold", "-t", "00:01:00", "--wrap", "true"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    filler_jobs.append(held)
+    cc = make_control(backend="slurm", job_extra_directives=[directive.format(job=held)], n_workers=1)
+    view = ClusterView(cc)
+    run(view._on_validate())
+    said = view.validation.object
+    assert view.validation.visible and said.startswith("Request accepted: ") and "Expected start: " in said
+    assert said.endswith(f"The job also waits for job {held} to end successfully (afterok), which the expected "
+                         "start does not count: it may start later.")
+    run(view._on_start())
+    job = wait_until(lambda: [j for j in cc.status().jobs if j.reason == "Dependency"], 60,
+                     what="the job waiting for the held one")[0]
+    assert job.expected_start is None and job.start_note == f"once job {held} ends successfully (afterok)"
+
+
+def test_validate_without_a_dependency_adds_no_note(slurm, make_control):
+    view = ClusterView(make_control(backend="slurm", job_extra_directives=["--comment=no-dependency"]))
+    run(view._on_validate())
+    assert "Expected start: " in view.validation.object and "also waits" not in view.validation.object
 
 
 def test_partitions_listed_for_slurm(slurm, make_control):
