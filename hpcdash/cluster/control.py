@@ -24,7 +24,9 @@ Configuration (dask config, e.g. ``~/.config/dask/jobqueue.yaml`` and ``~/.confi
 Why the job class is wrapped: dask-jobqueue submits jobs inside ``cluster.scale()`` on its event loop
 and only *logs* a failed ``sbatch``; the user would see a worker-start timeout. ClusterControl passes
 a subclass of the backend's Job class that records every submission (job id, log file) and every
-submission failure (the scheduler's own message) in a registry that :meth:`status` reports.
+submission failure (the scheduler's own message) in a registry that :meth:`status` reports. A submission
+the batch system refuses is logged as one warning line with its reason (not as a traceback: the status
+says it already); any other failure of a submission is logged with its traceback, once.
 """
 
 from __future__ import annotations
@@ -336,16 +338,39 @@ def submission_message(err: BaseException) -> str:
     return msg or text.strip() or type(err).__name__
 
 
+class _SubmissionRefused(RuntimeError):
+    """The batch system's submit command (sbatch, qsub, ...) exited with an error; ``str`` is its message."""
+
+
+class _SubmissionFailed(Exception):
+    """A job's submission failed and was recorded and logged where it failed (see `_observed_job_class`):
+    the cluster's event loop has nothing left to say of it."""
+
+
 def _observed_job_class(base: type, registry: _JobRegistry) -> type:
-    """A subclass of dask-jobqueue's ``base`` Job that reports submissions and failures to ``registry``."""
+    """A subclass of dask-jobqueue's ``base`` Job that reports submissions and failures to ``registry``
+    and logs each failure once: a refusal by the batch system as one warning line with its reason, any
+    other failure with its traceback. The failure then reaches the cluster as :class:`_SubmissionFailed`
+    (see `_failures_told`)."""
 
     class ObservedJob(base):
+        async def _submit_job(self, script_filename):
+            try:
+                return await super()._submit_job(script_filename)
+            except RuntimeError as err:  # dask-jobqueue's: the command exited with an error
+                raise _SubmissionRefused(submission_message(err)) from err
+
         async def start(self):
             try:
                 await super().start()
             except Exception as err:
                 registry.failed(self.name, submission_message(err))
-                raise
+                if isinstance(err, _SubmissionRefused):
+                    log.warning("%s refused the job of worker %s: %s", self.submit_command.split()[0],
+                                self.name, err)
+                else:
+                    log.error("The job of worker %s could not be submitted", self.name, exc_info=True)
+                raise _SubmissionFailed(str(err)) from err
             err_log = None
             if self.log_directory:
                 err_log = os.path.join(self.log_directory, f"{self.job_name or 'worker'}-{self.job_id}.err")
@@ -363,6 +388,23 @@ def _observed_job_class(base: type, registry: _JobRegistry) -> type:
 
     ObservedJob.__name__ = ObservedJob.__qualname__ = base.__name__
     return ObservedJob
+
+
+def _failures_told(cluster_cls: type) -> type:
+    """``cluster_cls`` that does not pass on submission failures already recorded and logged by the job
+    (:class:`_SubmissionFailed`): SpecCluster starts new jobs in a task of its event loop, and tornado logs
+    an error that task raises as a full traceback ("Exception in callback"). Its other errors are raised
+    as before."""
+
+    class FailuresTold(cluster_cls):
+        async def _correct_state_internal(self):
+            try:
+                await super()._correct_state_internal()
+            except _SubmissionFailed:
+                pass  # each job that failed has told its own failure
+
+    FailuresTold.__name__ = FailuresTold.__qualname__ = cluster_cls.__name__
+    return FailuresTold
 
 
 def _unique_names(cluster_cls: type) -> type:
@@ -909,8 +951,9 @@ class ClusterControl(param.Parameterized):
                     cluster_cls, job_cls = _job_classes(self.backend)
                     kw = self.job_kwargs()
                     kw.update(self.security_options())
-                    cluster = _unique_names(cluster_cls)(job_cls=_observed_job_class(job_cls, self._registry),
-                                          scheduler_options=self._scheduler_options(), **kw)
+                    cluster = _unique_names(_failures_told(cluster_cls))(
+                        job_cls=_observed_job_class(job_cls, self._registry),
+                        scheduler_options=self._scheduler_options(), **kw)
             except RequestError:
                 raise
             except Exception as err:

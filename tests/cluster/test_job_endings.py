@@ -4,6 +4,7 @@ system refuses end the wait ("submission failed"), are shown by the field they n
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import stat
 import types
@@ -150,6 +151,80 @@ def test_a_partition_slurm_refuses_at_submission_is_shown_by_the_queue_field(slu
     cc.close()
     run(view.refresh())
     assert not view.field_alerts["queue"].visible and not view.submit_errors.visible
+
+
+class _Records(logging.Handler):
+    """Every record that reaches the loggers it is put on, whatever the levels of the other handlers (a
+    dask-jobqueue cluster sets the handlers of the `distributed` logger to ERROR while it runs)."""
+
+    #: where a failed submission could be logged: hpcdash, tornado's callbacks, distributed, asyncio's tasks
+    LOGGERS = ("", "hpcdash", "tornado", "tornado.application", "distributed", "asyncio")
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not any(r is record for r in self.records):  # a record seen by two of its loggers
+            self.records.append(record)
+
+    def text(self) -> str:
+        formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+        return "\n".join(formatter.format(r) for r in self.records)
+
+
+@pytest.fixture
+def log_records():
+    records = _Records()
+    loggers = [logging.getLogger(name) for name in _Records.LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(records)
+    logging.getLogger("hpcdash").setLevel(logging.WARNING)
+    yield records
+    for lg, level in zip(loggers, levels, strict=True):
+        lg.removeHandler(records)
+        lg.setLevel(level)
+
+
+@pytest.mark.slurm
+def test_a_refused_submission_is_logged_as_one_line_with_its_reason(slurm, make_control, log_records):
+    """The server log says each refusal in one warning line with SLURM's reason; no traceback (tornado
+    logged one for every refused sbatch: the status and the tab say the refusal already)."""
+    cc = make_control(backend="slurm", queue="nosuch", encrypt=False)
+    cc.start(validate=False)
+    cc.scale(2, validate=False)
+    wait_until(lambda: len(cc.status().errors) == 2, 60, what="both submissions refused")
+    cc.close()  # runs what the cluster's event loop still had to do, such as logging what it raised
+    told = [r for r in log_records.records if "Invalid partition name specified" in r.getMessage()]
+    assert len(told) == 2, log_records.text()
+    assert all(r.levelno == logging.WARNING and r.name == "hpcdash.cluster.control" for r in told)
+    assert {r.getMessage() for r in told} == {
+        f"sbatch refused the job of worker SLURMCluster-{i}: invalid partition specified: nosuch. Batch job "
+        "submission failed: Invalid partition name specified" for i in (0, 1)}
+    assert not [r for r in log_records.records if r.exc_info], log_records.text()
+    assert "Traceback" not in log_records.text()
+
+
+def test_a_submission_failing_otherwise_keeps_its_traceback(tmp_path, monkeypatch, make_control, log_records):
+    """A submission that fails for another reason than a refusal (here sbatch answers without a job id)
+    is logged with its traceback, once, and shown in the status as before."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    fake = folder / "sbatch"
+    fake.write_text("#!/bin/bash\necho 'all good'\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{folder}:{shutil.os.environ['PATH']}")
+    cc = make_control(backend="slurm", encrypt=False)
+    cc.start(validate=False)
+    cc.scale(1, validate=False)
+    st = wait_until(lambda: (s := cc.status()) and s.errors and s, 60, what="the submission failed")
+    assert "Could not parse job id" in st.errors[0]
+    cc.close()
+    told = [r for r in log_records.records if r.exc_info]
+    assert len(told) == 1, log_records.text()
+    assert told[0].levelno == logging.ERROR and isinstance(told[0].exc_info[1], ValueError)
+    assert told[0].getMessage() == "The job of worker SLURMCluster-0 could not be submitted"
 
 
 def test_a_refusal_no_longer_holds_once_a_later_submission_goes_through():
