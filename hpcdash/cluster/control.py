@@ -226,6 +226,7 @@ class SweepOutcome:
     ``message`` a plain-text line (progress, or how it ended), ``paths`` the files written (set when it
     ended), ``running`` while it runs, ``failed`` when it ended with an error or was cancelled.
     ``sweep_id`` is the number :meth:`ClusterControl.begin_sweep` gave the sweep (0 for an outcome set
+    on the control directly), ``started_at`` when it began there (``time.time()``; None for an outcome set
     on the control directly)."""
 
     total: int
@@ -235,6 +236,7 @@ class SweepOutcome:
     running: bool = True
     failed: bool = False
     sweep_id: int = 0
+    started_at: float | None = None
 
 
 @dataclass
@@ -1046,7 +1048,7 @@ class ClusterControl(param.Parameterized):
             if current is not None and current.running:
                 raise SweepRunningError(current)
             self._sweeps += 1
-            outcome = SweepOutcome(total=int(total), message=message, sweep_id=self._sweeps)
+            outcome = SweepOutcome(total=int(total), message=message, sweep_id=self._sweeps, started_at=time.time())
             self.last_sweep = outcome
         return outcome
 

@@ -44,8 +44,6 @@ STOP_LABEL = "Stop"
 STOP_DURING_SWEEP = "Stop and cancel the sweep"
 #: Said by the sweep's button while there is no cluster to run it on
 NO_CLUSTER_FOR_SWEEP = "<small>Start a cluster above: the sweep runs on its workers.</small>"
-#: Put before the progress of a sweep that another page of the server started (its button is disabled)
-SWEEP_ELSEWHERE = "A sweep is running (started on another page)"
 
 __all__ = ["ClusterView", "cluster_tab"]
 
@@ -83,6 +81,17 @@ def _fmt_start(t: datetime | None) -> str:
     delta = (t - datetime.now()).total_seconds()
     when = t.strftime("%H:%M:%S") if t.date() == datetime.now().date() else t.strftime("%Y-%m-%d %H:%M")
     return f"{when} (now)" if delta <= 5 else f"{when} (in {_fmt_seconds(delta)})"
+
+
+def sweep_elsewhere(outcome: SweepOutcome) -> str:
+    """Put before the progress of a running sweep that this page did not start (its Run sweep button is
+    disabled): another page's, or this page's own before it was reloaded (a reload makes a new page), so
+    it names no page, only when the sweep began: "A sweep is running (started at 14:02 on this server)"."""
+    if outcome.started_at is None:
+        return "A sweep is running (started on this server)"
+    began = datetime.fromtimestamp(outcome.started_at)
+    when = f"{began:%H:%M}" if began.date() == datetime.now().date() else f"{began:%Y-%m-%d %H:%M}"
+    return f"A sweep is running (started at {when} on this server)"
 
 
 #: The job table is drawn anew at every refresh (its times change), which closed a stderr tail the user had
@@ -359,7 +368,7 @@ class ClusterView(pn.viewable.Viewer):
         self._update_preview()
         self._update_batch_fields()
         self._update_buttons(c.running)
-        self._render_sweep(c.last_sweep)  # a sweep run from another page (or before a reload)
+        self._render_sweep(c.last_sweep)  # a sweep run from another page (or from this one before a reload)
 
     # ------------------------------------------------------------------ layout
     def _with_help(self, name: str, widget):
@@ -778,7 +787,7 @@ class ClusterView(pn.viewable.Viewer):
             self.sweep_bar.visible = True
             message = outcome.message
             if self._started_elsewhere(outcome):  # why this page's button is disabled
-                message = f"{SWEEP_ELSEWHERE}: {message}"
+                message = f"{sweep_elsewhere(outcome)}: {message}"
             text = html.escape(message)
             self.sweep_msg.object = f"<span style='color:#c62828'>{text}</span>" if outcome.failed else text
             self.open_btn.visible = self._open_runs is not None and not outcome.running and bool(outcome.paths)
@@ -786,7 +795,7 @@ class ClusterView(pn.viewable.Viewer):
                 self.open_msg.object = ""
 
     def _refuse_sweep(self, running: SweepOutcome) -> None:
-        """Say that ``running``, another page's sweep, runs on the cluster (drawn again even if shown)."""
+        """Say that ``running``, a sweep this page did not start, runs on the cluster (drawn again even if shown)."""
         self._shown_sweep = None
         self._render_sweep(running)
 
@@ -798,7 +807,7 @@ class ClusterView(pn.viewable.Viewer):
             self._show_error("Start the cluster before running a sweep.", None)
             return
         running = self.control.sweep_running
-        if running is not None:  # another page's (the button is disabled from this page's next refresh)
+        if running is not None:  # not this page's (the button is disabled from this page's next refresh)
             self._refuse_sweep(running)
             return
         try:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import html
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime
 
 from hpcdash.cluster import ClusterControl, SweepOutcome, SweepRunningError
-from hpcdash.cluster.view import SWEEP_ELSEWHERE, ClusterView
+from hpcdash.cluster.view import ClusterView, sweep_elsewhere
 from tests.cluster.test_sweep_form import run
 
 
@@ -78,14 +80,14 @@ def test_a_second_page_cannot_start_a_sweep_while_one_runs_and_sees_it_to_its_en
         shown = second._shown_sweep
         assert shown.sweep_id == claimed.sweep_id and shown.total == 40
         assert second.sweep_btn.disabled and first.sweep_btn.disabled
-        assert second.sweep_msg.object == html.escape(f"{SWEEP_ELSEWHERE}: {shown.message}")
+        assert second.sweep_msg.object == html.escape(f"{sweep_elsewhere(shown)}: {shown.message}")
         assert second.sweep_bar.visible and (second.sweep_bar.value, second.sweep_bar.max) == (shown.done, 40)
         await first.refresh()
-        assert not first.sweep_msg.object.startswith(SWEEP_ELSEWHERE)  # the page that started it
+        assert not first.sweep_msg.object.startswith("A sweep is running (")  # the page that started it
 
         await second._on_sweep()  # a click that got through before the button was disabled
         assert control.last_sweep.sweep_id == claimed.sweep_id and control.last_sweep.total == 40
-        assert second.sweep_msg.object.startswith(html.escape(SWEEP_ELSEWHERE))
+        assert second.sweep_msg.object.startswith(html.escape(sweep_elsewhere(claimed)))
 
         await second._on_stop()  # warns of the sweep that runs, the first page's
         assert control.client is not None
@@ -110,7 +112,31 @@ def test_a_second_page_cannot_start_a_sweep_while_one_runs_and_sees_it_to_its_en
             assert (page.sweep_bar.value, page.sweep_bar.max) == (outcome.done, 40)
             assert page.sweep_bar.bar_color != "success"
             assert html.escape(outcome.message) in page.sweep_msg.object
-            assert not page.sweep_msg.object.startswith(html.escape(SWEEP_ELSEWHERE))
+            assert not page.sweep_msg.object.startswith("A sweep is running (")
             assert page.sweep_btn.disabled  # no cluster now
     finally:
         control.close()
+
+
+def test_a_page_opened_while_a_sweep_runs_says_when_it_began_not_who_started_it():
+    """A page reloaded during its own sweep is a new page, as another person's is: the running sweep is
+    said with the time it began on the server, which is true for both; "another page" would not be."""
+    control = ClusterControl()
+    before = time.time()
+    begun = control.begin_sweep(3, "1/3 runs done")
+    assert before <= begun.started_at <= time.time()
+    page = ClusterView(control)  # the page opened again while the sweep runs
+    said = f"A sweep is running (started at {datetime.fromtimestamp(begun.started_at):%H:%M} on this server)"
+    assert sweep_elsewhere(begun) == said
+    assert page.sweep_msg.object == html.escape(f"{said}: 1/3 runs done")
+    assert "another page" not in page.sweep_msg.object
+    # begun on another day: the date too; set on the control by hand (no time known): no time
+    yesterday = replace(begun, started_at=begun.started_at - 86400)
+    assert sweep_elsewhere(yesterday) == "A sweep is running (started at " \
+        f"{datetime.fromtimestamp(yesterday.started_at):%Y-%m-%d %H:%M} on this server)"
+    control.last_sweep = SweepOutcome(total=2, message="0/2 runs done")
+    assert ClusterView(control).sweep_msg.object == html.escape(
+        "A sweep is running (started on this server): 0/2 runs done")
+    # ended, it is said as it ended, on every page
+    control.last_sweep = replace(begun, running=False, done=3, message="3/3 runs done")
+    assert ClusterView(control).sweep_msg.object == "3/3 runs done"

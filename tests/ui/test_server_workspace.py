@@ -115,11 +115,12 @@ def test_one_sweep_at_a_time_on_the_shared_cluster(page: Page, shared_server, co
     first.locator(".hpc-sweep button").click()
     expect(first.locator(".hpc-sweep-msg")).to_contain_text("/40 runs done", timeout=STEP)
     msg = second.locator(".hpc-sweep-msg")
-    expect(msg).to_contain_text("A sweep is running (started on another page): ", timeout=STEP)
+    expect(msg).to_contain_text(re.compile(r"A sweep is running \(started at \d\d:\d\d on this server\): "),
+                                timeout=STEP)
     expect(msg).to_contain_text("/40 runs done")
     expect(second.locator(".hpc-sweep button")).to_be_disabled()
     expect(first.locator(".hpc-sweep button")).to_be_disabled()
-    expect(first.locator(".hpc-sweep-msg")).not_to_contain_text("started on another page")
+    expect(first.locator(".hpc-sweep-msg")).not_to_contain_text("A sweep is running (")
     expect(msg).to_contain_text(re.compile(r": [2-9]/40 runs done"), timeout=STEP)  # its progress, as it goes
 
     second.locator(".hpc-stop button").click()
@@ -129,7 +130,7 @@ def test_one_sweep_at_a_time_on_the_shared_cluster(page: Page, shared_server, co
     cancelled = re.compile(r"The sweep was cancelled after \d+ of 40 runs")
     for p in (first, second):
         expect(p.locator(".hpc-sweep-msg")).to_contain_text(cancelled, timeout=STEP)
-        expect(p.locator(".hpc-sweep-msg")).not_to_contain_text("started on another page")
+        expect(p.locator(".hpc-sweep-msg")).not_to_contain_text("A sweep is running (")
     done = _sweep_bar(first)["value"]
     assert 2 <= done < 40
     for p in (first, second):  # the bar and the message agree
@@ -137,6 +138,30 @@ def test_one_sweep_at_a_time_on_the_shared_cluster(page: Page, shared_server, co
         bar = _sweep_bar(p)
         assert (bar["value"], bar["max"]) == (done, 40), bar
         assert "success" not in bar["classes"] and "danger" in bar["classes"], bar
+    assert console_errors == []
+
+
+def test_a_page_reloaded_during_its_own_sweep_says_when_the_sweep_began(page: Page, shared_server, console_errors):
+    """A reload makes a new page: the sweep it started before is said with the time it began on the server
+    (true for whoever started it), its progress goes on, and Stop on the reloaded page still cancels it."""
+    open_view(page, shared_server)
+    start_local_cluster(page, workers=1)
+    _fill(page, ".hpc-sweep-runs", "40")
+    _fill(page, ".hpc-sweep-cells", "48")
+    page.locator(".hpc-sweep button").click()
+    expect(page.locator(".hpc-sweep-msg")).to_contain_text("/40 runs done", timeout=STEP)
+    page.reload(timeout=LOAD)
+    _cluster_tab(page)
+    msg = page.locator(".hpc-sweep-msg")
+    expect(msg).to_contain_text(re.compile(r"^A sweep is running \(started at \d\d:\d\d on this server\): \d+/40 "
+                                           r"runs done"), timeout=STEP)
+    expect(page.locator(".hpc-sweep button")).to_be_disabled()
+    page.locator(".hpc-stop button").click()
+    expect(page.locator(".hpc-error")).to_contain_text(re.compile(r"A sweep is running \(\d+ of 40 runs ended\)"),
+                                                       timeout=STEP)
+    page.locator(".hpc-stop button").click()
+    expect(msg).to_contain_text(re.compile(r"The sweep was cancelled after \d+ of 40 runs"), timeout=STEP)
+    expect(page.locator(".hpc-phase")).to_have_text("stopped", timeout=STEP)
     assert console_errors == []
 
 
