@@ -293,9 +293,17 @@ def query_jobs(job_ids: list[str] | tuple[str, ...], *, timeout: float = DEFAULT
                 if reason:
                     jobs[jid].reason = reason
     for job in jobs.values():
-        if job.state == JobState.PENDING and job.start is not None and job.start.year > 9000:
+        if job.state == JobState.PENDING and job.start is not None and (
+                job.start.year > 9000 or not start_can_be_expected(job.reason)):
             job.start = None
     return jobs
+
+
+def start_can_be_expected(reason: str | None) -> bool:
+    """False for a pending job whose reason rules out a start time (held, waiting for a dependency,
+    or a request that can never run): SLURM keeps the start it estimated before the job was held, and
+    the table showed it for a while."""
+    return no_start_note(reason) in ("not estimated yet", _NO_START["BeginTime"])
 
 
 def _expected_starts(job_ids: list[str], *, timeout: float) -> list[tuple[str, datetime | None, str | None]]:

@@ -72,6 +72,32 @@ def test_a_refused_account_is_named_by_the_account_field():
     assert sched.guess_field("Batch job submission failed: Invalid partition name specified") == "queue"
 
 
+def test_a_held_job_shows_no_start_slurm_estimated_before_the_hold(monkeypatch):
+    """SLURM keeps the start it estimated for a job before it was held (or made to wait for another
+    job): the job table showed that time for a held job. Pending on resources or a begin time, the
+    estimate stays. squeue's answers here are what it printed for such jobs."""
+    fields = "RUNNING|None|2026-12-01T10:00:00|1:00|59:00|vm|1:00:00|(null)|w|debug"
+    rows = {
+        "1": "PENDING|JobHeldUser|2026-12-01T11:00:00|0:00|1:00:00||1:00:00|(null)|w|debug",
+        "2": "PENDING|Dependency|2026-12-01T11:00:00|0:00|1:00:00||1:00:00|afterok:9(unfulfilled)|w|debug",
+        "3": "PENDING|Resources|2026-12-01T11:00:00|0:00|1:00:00||1:00:00|(null)|w|debug",
+        "4": "PENDING|BeginTime|2026-12-01T12:00:00|0:00|1:00:00||1:00:00|(null)|w|debug",
+        "5": "PENDING|PartitionTimeLimit|2026-12-01T11:00:00|0:00|1:00:00||1:00:00|(null)|w|debug",
+        "6": fields,
+    }
+
+    def squeue(cmd, **kwargs):
+        if "--start" in cmd:  # no newer estimate: SLURM's stored one stands
+            return subprocess.CompletedProcess(cmd, 0, "", "")
+        return subprocess.CompletedProcess(cmd, 0, "".join(f"{j}|{r}\n" for j, r in rows.items()), "")
+
+    monkeypatch.setattr(sched, "_run", squeue)
+    jobs = sched.query_jobs(list(rows))
+    assert [jobs[j].start for j in ("1", "2", "5")] == [None, None, None]
+    assert jobs["3"].start == datetime(2026, 12, 1, 11) and jobs["4"].start == datetime(2026, 12, 1, 12)
+    assert jobs["6"].start == datetime(2026, 12, 1, 10)  # a running job keeps when it started
+
+
 def test_the_job_table_explains_reasons_escaped_and_says_why_there_is_no_start():
     st = ClusterStatus(backend="slurm", running=True, phase="queued", jobs=[
         JobRecord("7", "w-0", "pending", reason="JobHeldUser",
