@@ -23,6 +23,7 @@ from pathlib import Path
 
 import panel as pn
 
+from hpcdash.access import AccessibleColumn
 from hpcdash.panes import HTML
 from hpcdash.tabs import PageTabs
 
@@ -358,7 +359,8 @@ def create_app(paths: Iterable[str | os.PathLike] = (), root: str | os.PathLike 
     built = [(entries[0][0], _build(entries[0][0], entries[0][1], ctx))] if entries else []
     later = {}
     for i, (name, factory) in enumerate(entries[1:], start=1):
-        holder = pn.Column(HTML(f"<p>Opening {html.escape(name)}…</p>"), sizing_mode="stretch_width")
+        # drawn with the page, it prepares the page for the controls the tab draws once opened
+        holder = AccessibleColumn(HTML(f"<p>Opening {html.escape(name)}…</p>"), sizing_mode="stretch_width")
         later[i] = (name, factory, holder)
         built.append((name, holder))
     # Not dynamic: a tab's models stay in the page while another is shown (the tabs not opened yet

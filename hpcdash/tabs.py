@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import panel as pn
 import param
-from bokeh.models import CustomJS
+
+from hpcdash.access import when_page_ready
 
 __all__ = ["KeyboardTabs", "KeyboardTabsHost", "PageTabs", "keyboard_tabs"]
 
@@ -135,11 +136,7 @@ def keyboard_tabs(doc) -> None:
     """Once per page (`doc`, None: nothing): when it is ready, every ``KeyboardTabs`` of the page,
     drawn with it or later, follows the tabs pattern (see the module's docstring). Calling it again
     for the same page adds nothing."""
-    if doc is None or getattr(doc, "_hpcdash_keyboard_tabs", False):
-        return
-    doc._hpcdash_keyboard_tabs = True
-    model_type = pn.Tabs._bokeh_model.__qualified_model__
-    doc.js_on_event("document_ready", CustomJS(args={"model_type": model_type, "mark": _MARK}, code=_INSTALL))
+    when_page_ready(doc, "keyboard_tabs", _INSTALL, model_type=pn.Tabs._bokeh_model.__qualified_model__, mark=_MARK)
 
 
 class KeyboardTabs(pn.Tabs):

@@ -23,6 +23,7 @@ from pathlib import Path
 import panel as pn
 import param
 
+from hpcdash.access import AccessibleFlexBox, help_icon
 from hpcdash.data.errors import PathOutsideRootError
 from hpcdash.data.paths import safe_path
 from hpcdash.panes import HTML, Alert, labelled_checkbox
@@ -377,7 +378,7 @@ class ClusterView(pn.viewable.Viewer):
         if not isinstance(widget, pn.widgets.CheckBoxGroup):
             return widget
         doc = self.control.param[name].doc or ""
-        return pn.Row(widget, pn.widgets.TooltipIcon(value=doc, margin=(5, 0)), margin=0)
+        return pn.Row(widget, help_icon(doc, _FIELD_LABELS[name], margin=(5, 0)), margin=0)
 
     def __panel__(self):
         if self._layout is not None:
@@ -413,8 +414,8 @@ class ClusterView(pn.viewable.Viewer):
             sizing_mode="stretch_width", styles={"flex": "1 1 420px", "min-width": "0"},
         )
         # the status goes under the form on a narrow screen (side by side it ran off the right edge)
-        self._layout = pn.FlexBox(form, status, flex_wrap="wrap", align_items="flex-start",
-                                  sizing_mode="stretch_width", css_classes=["hpc-cluster-tab"])
+        self._layout = AccessibleFlexBox(form, status, flex_wrap="wrap", align_items="flex-start",
+                                         sizing_mode="stretch_width", css_classes=["hpc-cluster-tab"])
         self._start_refresh()
         return self._layout
 

@@ -30,6 +30,7 @@ from holoviews.plotting.util import process_cmap
 from panel.io.state import set_curdoc
 from panel.models import HTML as PanelHTML
 
+from hpcdash.access import AccessibleColumn
 from hpcdash.data.paths import HDF5_SUFFIXES
 from hpcdash.panes import HTML, Markdown, labelled_checkbox
 from hpcdash.sessions import in_session
@@ -1425,7 +1426,8 @@ class ExplorerView(pn.viewable.Viewer):
         self._url_pending = False
         self._on_panes()
         # the comparison stands above the panes: choosing "difference" shows it where the user looks
-        self._layout = pn.Column(self.controls, self.comparison, self.main, self._reveal, sizing_mode="stretch_width")
+        self._layout = AccessibleColumn(self.controls, self.comparison, self.main, self._reveal,
+                                        sizing_mode="stretch_width")
         if served:
             # a job writing to a shown file lights the pane's Reload button without a user action
             pn.state.add_periodic_callback(self._check_files, period=CHANGE_CHECK_MS)

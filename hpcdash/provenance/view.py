@@ -23,6 +23,7 @@ import param
 from bokeh.models import DatetimeTickFormatter
 from dask.utils import format_bytes
 
+from hpcdash.access import AccessibleColumn
 from hpcdash.explorer.views import STYLESHEETS
 from hpcdash.panes import HTML, Markdown, labelled_checkbox
 from hpcdash.sessions import at_session_end, in_session, release, watchers_added
@@ -388,7 +389,7 @@ class ProvenanceView(pn.viewable.Viewer):
         )
         if self._periodic is None and in_session():
             self._periodic = pn.state.add_periodic_callback(self._refresh, period=POLL_MS)
-        return pn.Column(record, export, sizing_mode="stretch_width", css_classes=["hpc-provenance"])
+        return AccessibleColumn(record, export, sizing_mode="stretch_width", css_classes=["hpc-provenance"])
 
     def _refresh(self) -> None:
         """Show what changed since the last call: the events (table, timeline) when there are new ones,

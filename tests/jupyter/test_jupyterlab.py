@@ -378,3 +378,26 @@ def test_a_drag_in_a_notebook_reads_only_the_newest_slice(lab, page):
     reads = int(re.search(r"reads=(\d+)", counter.inner_text()).group(1)) - before
     # six moves while slices take hundreds of ms each: reading each in turn would make 6
     assert 1 <= reads <= 2, (before, counter.inner_text())
+
+
+
+def test_cluster_form_in_a_notebook_still_works(lab, page, console_errors):
+    """The Cluster tab's form in a notebook's output, where the page never reports itself ready (one of
+    its roots, Panel's comm manager, never reports itself drawn), so the form's help icons, step buttons and card
+    headers stay as Bokeh and Panel draw them (hpcdash.access): nothing of it breaks the form."""
+    base, root = lab
+    _write_notebook(root / "cluster-form.ipynb", [
+        "import panel as pn\nfrom hpcdash.cluster import ClusterControl\nfrom hpcdash.cluster.view import ClusterView\n\n"
+        "pn.extension()",
+        'ClusterView(ClusterControl(cores=1, processes=1, memory="1GB"))',
+    ])
+    output = _run_all(page, base, "cluster-form.ipynb", drawn=".hpc-start button")
+    script = output.locator(".hpc-script-text")
+    expect(script).to_contain_text("1 thread", timeout=30_000)
+    output.locator(".hpc-cores input").focus()
+    page.keyboard.press("ArrowUp")  # over the kernel comm, back as a new preview
+    expect(script).to_contain_text("2 threads", timeout=30_000)
+    output.get_by_role("button", name="Job script (exactly what is submitted for the first job)").click()
+    expect(script).to_be_hidden()
+    # the text panes' stylesheets asked of the CDN, blocked here, are a known limit (hpcdash.panes)
+    assert not [e for e in _errors(console_errors) if "net::ERR_FAILED" not in e]

@@ -395,3 +395,29 @@ def test_the_explorer_tabs_give_a_page_one_hook_however_often_it_lays_out(data_r
     assert {"hpcdash_tablist": "Open files"} in model.tags
     assert [t.title for t in model.tabs] == ["1. a.h5", "2. b.h5", "3. c.h5"]
     assert ready_hooks() == 1
+
+
+def test_the_page_is_prepared_once_for_the_controls_its_tabs_draw_later(data_root):
+    """The page gets one hook for its help icons, number fields and cards when it is built, before the
+    Cluster and Provenance tabs are drawn (the first time they are opened, after the page is ready);
+    drawing them adds none."""
+    from bokeh.document import Document
+
+    from hpcdash.access import AccessibleFlexBox
+    from hpcdash.tabs import PageTabs
+
+    app = create_app(root=str(data_root), template=False)
+    doc = Document()
+    doc.add_root(app.get_root(doc))
+
+    def hooks() -> int:
+        found = doc.callbacks._js_event_callbacks.get("document_ready", [])
+        return sum("__hpcdash_access" in getattr(h, "code", "") for h in found)
+
+    assert hooks() == 1
+    (tabs,) = [o for o in app.objects if isinstance(o, PageTabs)]
+    for i in (1, 2, 0, 1):
+        tabs.active = i
+    assert hooks() == 1
+    (cluster,) = tabs.objects[1].objects
+    assert isinstance(cluster, AccessibleFlexBox) and cluster._models  # the Cluster tab, drawn on this page

@@ -1,0 +1,267 @@
+"""Controls a keyboard reaches and a screen reader names: help icons, number fields' step buttons and
+card headers, as Bokeh and Panel draw them.
+
+- **Help icons** (the "?" a field shows for its parameter's doc, and ``help_icon``) are ``div``s that
+  only a mouse opens. Each becomes a Tab stop named "Help: <field>" (a button; for a field's own icon,
+  right before the field, where it is drawn, in its label), described by the help text
+  (``aria-description``), which is also the field's description. Following the WAI-ARIA tooltip pattern, the tooltip shows while the icon has
+  the keyboard focus and Escape hides it; Enter or Space shows or hides it too. A mouse works as before.
+- **Number fields** (``IntInput``, ``FloatInput``) draw two step buttons after the field, unnamed and in
+  the Tab order. As in the WAI-ARIA spin button pattern, the field alone is a Tab stop (ArrowUp/ArrowDown
+  and PageUp/PageDown step its value); the buttons leave the Tab order, are named "Increase <field>" and
+  "Decrease <field>", and step the value when a screen reader or voice control activates them.
+- **Card headers** (``pn.Card``'s collapse button) are named by the card's title and say whether the
+  card is open (``aria-expanded``).
+
+Nothing is attached to each drawn widget: once per page, when it is ready, the browser wraps (once per
+window) the drawing methods of Bokeh's input widgets, Panel's TooltipIcon and Panel's Card, so that
+whatever they draw, then or later (a card opened, a form drawn again, a new file pane), gets the above.
+The page is prepared by any ``AccessibleColumn`` or ``AccessibleFlexBox`` drawn on it, or by
+``accessible_controls(doc)``. Known limit: a notebook's output never reports itself ready (one of its
+roots, Panel's comm manager, never reports itself drawn), so there the controls stay as Bokeh and
+Panel draw them (as do ``hpcdash.tabs``' keyboard tabs); served pages and saved HTML files work.
+
+``when_page_ready`` is the once-per-page mechanism, shared with :mod:`hpcdash.tabs`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import panel as pn
+from bokeh.models import CustomJS, TextInput
+
+__all__ = ["AccessibleColumn", "AccessibleFlexBox", "accessible_controls", "help_icon", "when_page_ready"]
+
+#: The key of the tag that names what a ``help_icon`` helps with.
+_HELP_FOR = "hpcdash_help_for"
+
+
+def when_page_ready(doc, name: str, code: str, **args: Any) -> None:
+    """Once per page (`doc`; None: nothing) and `name`: run the JavaScript `code` in the browser when the
+    page is ready (with `args` as its arguments). Calling it again with the same name adds nothing."""
+    if doc is None:
+        return
+    done = getattr(doc, "_hpcdash_when_ready", None)
+    if done is None:
+        done = doc._hpcdash_when_ready = set()
+    if name in done:
+        return
+    done.add(name)
+    doc.js_on_event("document_ready", CustomJS(args=args, code=code))
+
+
+#: Once per page, when it is ready: wraps the drawing methods (once per window), then binds the views
+#: already drawn. Arguments: the models' qualified names and the help icon's tag key.
+_INSTALL = """
+const input_view = Bokeh.Models.get(text_input)?.prototype.default_view
+const icon_view = Bokeh.Models.get(tooltip_icon)?.prototype.default_view
+const card_view = Bokeh.Models.get(card)?.prototype.default_view
+if (input_view == null)
+  return
+// the class that draws every input widget's title and help icon (TextInput's view inherits it)
+let input_proto = input_view.prototype
+while (input_proto != null && !Object.prototype.hasOwnProperty.call(input_proto, "_build_description_el"))
+  input_proto = Object.getPrototypeOf(input_proto)
+if (input_proto == null)
+  return
+if (!Object.prototype.hasOwnProperty.call(input_proto, "__hpcdash_access")) {
+  const set = (el, name, value) => {
+    if (el.getAttribute(name) !== value)
+      el.setAttribute(name, value)
+  }
+  const flat = (text) => (text ?? "").replace(/\\s+/g, " ").trim()
+  // the text of an element, through open shadow roots (not of styles or scripts)
+  const text_of = (el) => {
+    if (el.nodeType === Node.TEXT_NODE)
+      return el.textContent
+    if (el.nodeType !== Node.ELEMENT_NODE || ["STYLE", "SCRIPT", "LINK", "TEMPLATE"].includes(el.tagName))
+      return ""
+    const children = el.shadowRoot != null ? el.shadowRoot.childNodes : el.childNodes
+    return Array.from(children, text_of).join(" ")
+  }
+  // a tooltip's content as plain text (a string, or HTML as Panel makes it)
+  const tip_text = (content) => {
+    if (typeof content == "string")
+      return flat(content)
+    const html = content?.html
+    const parts = typeof html == "string" ? [html] : Array.isArray(html) ? html : []
+    const parsed = document.createElement("template")
+    parsed.innerHTML = parts.filter((part) => typeof part == "string").join(" ")
+    return flat(parsed.content.textContent)
+  }
+  // `icon`: the "?" element; `tip()`: its tooltip's view (a string when Bokeh shows the text as the icon's
+  // title); `about`: what it helps with; `field`: the control it describes (null: none)
+  const bind_help = (icon, tip, about, field) => {
+    set(icon, "role", "button")
+    set(icon, "tabindex", "0")
+    set(icon, "aria-label", about ? `Help: ${about}` : "Help")
+    const view = tip()
+    const text = tip_text(typeof view == "string" ? view : view?.model.content)
+    if (view?.el != null)
+      set(view.el, "role", "tooltip")
+    // the text itself, not a reference to it: ids name elements of their own shadow root only, and a
+    // hidden copy of the text would be found by searches of the page's text
+    set(icon, "aria-description", text)
+    if (field != null)
+      set(field, "aria-description", text)
+    if (icon.__hpcdash_keys)
+      return
+    icon.__hpcdash_keys = true
+    // shown while the icon has the keyboard focus (a click keeps Bokeh's own show and pin)
+    const model = () => {
+      const view = tip()
+      return view == null || typeof view == "string" ? null : view.model
+    }
+    let by_focus = false
+    const show = () => {
+      const m = model()
+      if (m != null && !m.visible) {
+        by_focus = true
+        m.visible = true
+      }
+    }
+    const hide = () => {
+      const m = model()
+      if (m != null && by_focus)
+        m.visible = false
+      by_focus = false
+    }
+    icon.addEventListener("focus", () => {
+      if (icon.matches(":focus-visible"))
+        show()
+    })
+    icon.addEventListener("blur", hide)
+    icon.addEventListener("mouseleave", () => {  // Bokeh hides it then; the focus is still on the icon
+      if (by_focus && icon.getRootNode().activeElement === icon) {
+        by_focus = false
+        show()
+      }
+    })
+    icon.addEventListener("keydown", (event) => {
+      const m = model()
+      if (m == null || event.altKey || event.ctrlKey || event.metaKey)
+        return
+      if (event.key == "Escape" && m.visible) {
+        event.preventDefault()
+        event.stopPropagation()
+        by_focus = true
+        hide()
+      } else if (event.key == "Enter" || event.key == " ") {
+        event.preventDefault()
+        if (m.visible) {
+          by_focus = true
+          hide()
+        } else
+          show()
+      }
+    })
+  }
+  const title_of = (view) => {
+    const {title} = view.model
+    return flat(typeof title == "string" ? title : view.title_el?.textContent)
+  }
+  const bind_input = (view) => {
+    const about = title_of(view)
+    const {desc_el: icon, input_el: field, btn_up_el: up, btn_down_el: down} = view
+    if (icon != null) {
+      bind_help(icon, () => view.description, about, field)
+      // the field is named by its title alone, not by the help icon drawn inside its label
+      if (field != null && about)
+        set(field, "aria-label", about)
+    }
+    for (const [btn, word, sign] of [[up, "Increase", 1], [down, "Decrease", -1]]) {
+      if (btn == null)
+        continue
+      set(btn, "tabindex", "-1")
+      set(btn, "aria-label", about ? `${word} ${about}` : word)
+      if (btn.__hpcdash_click)
+        continue
+      btn.__hpcdash_click = true
+      // a screen reader's or voice control's click has no mouse press (Bokeh steps on mouse presses)
+      btn.addEventListener("click", (event) => {
+        if (event.detail !== 0 || view.model.disabled)
+          return
+        view.increment(sign * view.model.step)
+        view.model.value_throttled = view.model.value
+      })
+    }
+  }
+  const bind_icon = (view) => {
+    const tag = view.model.tags.find((t) => t != null && typeof t == "object" && typeof t[help_for] == "string")
+    if (view.desc_el != null)
+      bind_help(view.desc_el, () => view.child_views.find((v) => v.model === view.model.description),
+                tag?.[help_for] ?? "", null)
+  }
+  const bind_card = (view) => {
+    const button = view.button_el
+    if (button == null || !view.model.collapsible || view.header_el !== button)
+      return
+    set(button, "aria-expanded", view.model.collapsed ? "false" : "true")
+    const title = flat(text_of(view.child_views[0]?.el ?? button))
+    if (title)
+      set(button, "aria-label", title)
+  }
+  // a failure here must not stop Bokeh from drawing the widget
+  const safely = (bind) => (view) => {
+    try {
+      bind(view)
+    } catch (error) {
+      console.warn("accessible controls:", error)
+    }
+  }
+  const wrap = (proto, names, bind) => {
+    for (const name of names) {
+      const base = proto[name]
+      if (typeof base != "function")
+        continue
+      proto[name] = function (...args) {
+        const result = base.apply(this, args)
+        bind(this)
+        return result
+      }
+    }
+    proto.__hpcdash_access = bind
+  }
+  wrap(input_proto, ["render"], safely(bind_input))
+  if (icon_view != null)
+    wrap(icon_view.prototype, ["render"], safely(bind_icon))
+  if (card_view != null)
+    wrap(card_view.prototype, ["render", "_collapse"], safely(bind_card))
+}
+for (const view of Bokeh.index.query((v) => typeof v.__hpcdash_access == "function"))
+  view.__hpcdash_access(view)
+"""
+
+
+def accessible_controls(doc) -> None:
+    """Once per page (`doc`, None: nothing): when it is ready, its help icons, number fields and card
+    headers, drawn with it or later, are reached and named as the module's docstring says. Calling it
+    again for the same page adds nothing."""
+    when_page_ready(doc, "accessible_controls", _INSTALL,
+                    text_input=TextInput.__qualified_model__,
+                    tooltip_icon=pn.widgets.TooltipIcon._widget_type.__qualified_model__,
+                    card=pn.Card._bokeh_model.__qualified_model__, help_for=_HELP_FOR)
+
+
+def help_icon(text: str, about: str, **kwargs: Any) -> pn.widgets.TooltipIcon:
+    """A "?" icon that shows `text` (Markdown), for the control named `about`: a screen reader calls it
+    "Help: <about>" (on a page prepared by ``accessible_controls``)."""
+    tags = [*kwargs.pop("tags", []), {_HELP_FOR: about}]
+    return pn.widgets.TooltipIcon(value=text, tags=tags, **kwargs)
+
+
+class AccessibleColumn(pn.Column):
+    """A ``pn.Column`` that prepares the page it is drawn on with ``accessible_controls``."""
+
+    def _get_model(self, doc, root=None, parent=None, comm=None):
+        accessible_controls(doc)
+        return super()._get_model(doc, root, parent, comm)
+
+
+class AccessibleFlexBox(pn.FlexBox):
+    """A ``pn.FlexBox`` that prepares the page it is drawn on with ``accessible_controls``."""
+
+    def _get_model(self, doc, root=None, parent=None, comm=None):
+        accessible_controls(doc)
+        return super()._get_model(doc, root, parent, comm)
