@@ -1359,7 +1359,7 @@ class FileBrowser(pn.viewable.Viewer):
         if not real.exists():
             self._show_message(f"{path} does not exist in the root folder.")
             return
-        self.explorer.open(real, background=True, reveal=True)
+        self.explorer.open(path, background=True, reveal=True)  # as typed: a link stays a link
 
 
 def _entry_name(entry) -> tuple[str, bool]:

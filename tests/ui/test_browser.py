@@ -345,6 +345,39 @@ def test_a_running_job_writes_while_the_file_is_shown(page: Page, hpcdash_server
     assert console_errors == []
 
 
+def test_a_symlink_keeps_its_name_in_the_url_and_reload_follows_it(page: Page, hpcdash_server, data_root: Path,
+                                                                   console_errors):
+    """linked/latest.h5 -> run_0042.h5, opened from the URL, then re-pointed by a job to run_0043.h5:
+    the title names both, the URL keeps the link, the page notices the new target by itself, and Reload
+    shows it, the URL still naming the link (a shared link or a reloaded page follows it too)."""
+    from tests.ui.hdf5_files import write_run
+
+    folder = data_root / "linked"
+    folder.mkdir(exist_ok=True)
+    write_run(folder / "run_0042.h5", 1, 10.0)
+    write_run(folder / "run_0043.h5", 2, 100.0)
+    link = folder / "latest.h5"
+    link.unlink(missing_ok=True)
+    link.symlink_to("run_0042.h5")
+    open_view(page, hpcdash_server, file="linked/latest.h5")
+    title = pane(page, 0).locator(".hpcdash-title")
+    expect(title).to_contain_text("latest.h5 → run_0042.h5", timeout=LOAD)
+    expect(title).to_contain_text("beta=10.0")
+    expect(page).to_have_url(re.compile(r"slice="), timeout=STEP)  # the view written into the URL
+    assert parse_qs(urlparse(page.url).query)["file"] == ["linked/latest.h5"]
+    (folder / "next.h5").symlink_to("run_0043.h5")
+    os.replace(folder / "next.h5", link)
+    reload = pane(page, 0).locator(".hpcdash-reload button")
+    expect(reload).to_have_class(re.compile(r"bk-btn-primary"), timeout=STEP)
+    expect(pane(page, 0).get_by_text("latest.h5 now leads to run_0043.h5")).to_be_visible()
+    reload.click()
+    expect(title).to_contain_text("latest.h5 → run_0043.h5", timeout=STEP)
+    expect(title).to_contain_text("beta=100.0")
+    expect(reload).not_to_have_class(re.compile(r"bk-btn-primary"), timeout=STEP)
+    assert parse_qs(urlparse(page.url).query)["file"] == ["linked/latest.h5"]
+    assert console_errors == []
+
+
 def test_outside_root_is_refused_in_the_browser(page: Page, hpcdash_server):
     open_view(page, hpcdash_server)
     expect(page.get_by_text("No file open yet")).to_be_visible(timeout=LOAD)
