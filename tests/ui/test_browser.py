@@ -513,6 +513,44 @@ def test_difference_view(page: Page, hpcdash_server, console_errors):
     assert console_errors == []
 
 
+#: The comparison's figure (its colour bar says "A - B"): its frame and outer sizes and its data ranges
+_COMPARISON_FRAME = """() => {
+    for (const doc of Bokeh.documents)
+        for (const m of doc._all_models.values())
+            if (m.constructor.__name__ === "Figure" && m.inner_width > 0
+                    && [...m.right, ...m.left, ...m.center].some((r) => String(r.title ?? "").startsWith("A - B")))
+                return {w: m.inner_width, h: m.inner_height, W: m.outer_width, H: m.outer_height,
+                        dx: m.x_range.end - m.x_range.start, dy: m.y_range.end - m.y_range.start};
+    return null;
+}"""
+
+
+def test_the_comparison_follows_the_window_width_true_to_shape(page: Page, hpcdash_server, console_errors):
+    """A - B is drawn as wide as there is room, like the panes: wider in a wider window, within the
+    page, at least the panes' lowest height, and true to shape (both axes in metres) at each width."""
+    from hpcdash.explorer.views import PLOT_MIN_HEIGHT
+
+    open_view(page, hpcdash_server, file="a.h5", file2="b.h5", compare="difference")
+    expect(page.locator(".hpcdash-compare canvas").first).to_be_visible(timeout=LOAD)
+
+    def settled(width: int) -> dict | None:
+        f = page.evaluate(_COMPARISON_FRAME)
+        if f is None or f["W"] > width or f["H"] < PLOT_MIN_HEIGHT:
+            return None
+        return f if abs((f["h"] / f["dy"]) / (f["w"] / f["dx"]) - 1) < 0.03 else None
+
+    sizes = {}
+    for width in (1000, 1800):
+        page.set_viewport_size({"width": width, "height": 900})
+        deadline = time.monotonic() + 10
+        while settled(width) is None and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        sizes[width] = settled(width)
+        assert sizes[width] is not None, (width, page.evaluate(_COMPARISON_FRAME))
+    assert sizes[1800]["W"] > sizes[1000]["W"] + 150, sizes
+    assert console_errors == []
+
+
 def test_the_comparison_zooms_with_the_linked_panes(page: Page, hpcdash_server, console_errors):
     """With Link on, A - B shows what the panes show: zooming a pane zooms the comparison, zooming the
     comparison zooms the panes (and the URL keeps it); with Link off its zoom is its own."""
