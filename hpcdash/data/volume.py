@@ -83,6 +83,7 @@ from .conventions import (
     nexus_default_path,
     plane_order,
     resolve_axes,
+    split_volume,
 )
 from .errors import (
     BrokenLinkError,
@@ -1218,10 +1219,11 @@ class Volume:
 
     def _sample_blocks(self) -> Iterator[tuple[slice, ...]]:
         c = self._block_shape()
+        leading, _ = split_volume(self.shape)
         per_dim = []
         for d, (n, cd) in enumerate(zip(self.shape, c, strict=False)):
             nblocks = -(-n // cd)
-            k = SAMPLE_PER_DIM if d >= self.ndim - 3 else 1
+            k = SAMPLE_PER_DIM if d >= len(leading) else 1  # one position along each leading dim
             picks = sorted(set(np.linspace(0, nblocks - 1, min(k, nblocks)).round().astype(int).tolist()))
             per_dim.append([slice(b * cd, min((b + 1) * cd, n)) for b in picks])
         grids = np.meshgrid(*[np.arange(len(p)) for p in per_dim], indexing="ij")

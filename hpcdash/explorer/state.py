@@ -92,7 +92,10 @@ def default_axis(dims: list[str], roles: dict[str, str | None] | None = None) ->
     None for 2-D data (the dataset is the image)."""
     if len(dims) < 3:
         return None
-    return next((d for d in dims[-3:] if (roles or {}).get(d) == "vertical"), dims[-3])
+    from hpcdash.data.conventions import split_volume
+
+    volume = split_volume(dims)[1]
+    return next((d for d in volume if (roles or {}).get(d) == "vertical"), volume[0])
 
 
 def start_of_held(dims: list[str], held: dict[str, int]) -> dict[str, int]:
@@ -100,7 +103,9 @@ def start_of_held(dims: list[str], held: dict[str, int]) -> dict[str, int]:
     dimension (before the last three: time steps, iterations) at its last index, the newest of a run
     that is still writing; one of the volume's own three (held when a leading one is the normal axis)
     at its middle, like the slice of a 3-D volume."""
-    volume = set(dims[-3:])
+    from hpcdash.data.conventions import split_volume
+
+    volume = set(split_volume(dims)[1])
     return {d: (n // 2 if d in volume else n - 1) for d, n in held.items()}
 
 
@@ -236,6 +241,7 @@ class SliceState(param.Parameterized):
         #: `extra` of the result on show (what `on_loaded` added to it).
         self.shown_extra: dict = {}
         self._title_first: tuple[str, ...] = ()  # attributes named first in the title
+        self._depth_down: tuple[tuple, bool] | None = None  # ((file, dataset), axis) -> depth_down
         self._same_grid: dict = {}  # (id of own coords, id of a lead's) -> same coordinates
         if init_file:
             self.open(str(init_file), dataset=params.get("dataset"), axis=params.get("axis"),
@@ -304,7 +310,9 @@ class SliceState(param.Parameterized):
         others = [d for d in dims if d != axis]
         if len(others) <= 2:
             return others
-        volume = dims[-3:]
+        from hpcdash.data.conventions import split_volume
+
+        volume = list(split_volume(dims)[1])
         if axis in volume:
             return [d for d in volume if d != axis]
         vertical = getattr(vol, "vertical_dim", lambda ds: None)(volume)
@@ -522,6 +530,7 @@ class SliceState(param.Parameterized):
         with self._lock:
             old, self._vol = self._vol, vol
             self._vol_key = (self.file, dataset)
+        self._depth_down = None  # the file may have been written since (Reload)
         if old is not None and old is not vol:
             _safe_close(old)
         self.target = str(getattr(vol, "real_path", None) or os.path.realpath(self.file))
@@ -602,6 +611,7 @@ class SliceState(param.Parameterized):
     def _close_volume(self) -> None:
         with self._lock:
             vol, self._vol, self._vol_key = self._vol, None, None
+        self._depth_down = None
         self.target = ""
         if vol is not None:
             _safe_close(vol)
@@ -862,14 +872,21 @@ class SliceState(param.Parameterized):
     @property
     def depth_down(self) -> bool:
         """True when the slice's vertical axis is a depth (``Volume.positive_down``: CF ``positive="down"``):
-        it is drawn increasing downwards, the surface at the top."""
+        it is drawn increasing downwards, the surface at the top. Worked out once per file, dataset and
+        normal axis (views and linked panes ask it on every redraw)."""
+        key = (self._vol_key, self.axis)
+        known = self._depth_down
+        if known is not None and known[0] == key:
+            return known[1]
         vol = self._vol
         plane = self.plane_dims() if vol is not None else []
-        if len(plane) != 2:
-            return False
-        # the plane as drawn, known before its first slice is read (linked panes decide on it first)
-        up = vol.plane_order(plane)[0] if hasattr(vol, "plane_order") else plane[0]
-        return up in (getattr(vol, "positive_down", None) or ())
+        down = False
+        if len(plane) == 2:
+            # the plane as drawn, known before its first slice is read (linked panes decide on it first)
+            up = vol.plane_order(plane)[0] if hasattr(vol, "plane_order") else plane[0]
+            down = up in (getattr(vol, "positive_down", None) or ())
+        self._depth_down = (key, down)
+        return down
 
     def same_units(self) -> bool:
         """True when both plane axes carry the same (known) units: draw with data aspect 1."""
