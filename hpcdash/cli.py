@@ -296,13 +296,14 @@ def machine_name() -> str:
 
 def opened_path(path: str, root: str) -> str | None:
     """What `serve` passes on to its pages for a path named on its command line, said on stderr when
-    it cannot be shown: its real path (`hpcdash.data.named_path`: the working directory first, else below
-    the root); `path` as given when it exists nowhere yet (pages open it once it exists below the root:
-    a file the job has yet to write); None when it is outside the root."""
+    it cannot be shown: its path (`hpcdash.data.named_path`: the working directory first, else below
+    the root; a symlink kept, which the pages follow when it is re-pointed); `path` as given when it
+    exists nowhere yet (pages open it once it exists below the root: a file the job has yet to write);
+    None when it is outside the root."""
     from hpcdash.data import MissingFileError, PathOutsideRootError, named_path
 
     try:
-        return str(named_path(root, path))
+        return str(named_path(root, path, keep_links=True))
     except MissingFileError as err:
         print(f"hpcdash: warning: {err} Pages will open it once it exists in the root folder.", file=sys.stderr)
         return path

@@ -19,7 +19,7 @@ so a slider drag never queues stale reads; see :mod:`hpcdash.data.cache`. Catch
 and reading), ``conventions`` (dimension scales, NeXus, CF), ``chunks`` (lock-free chunk
 readers), ``preads`` (a slice's reads in one call outside the GIL), ``cache`` (slab cache,
 read-ahead, LatestOnly), ``write`` (``write_volume``),
-``paths`` (``safe_path``, ``named_path``, ``default_root``, ``list_dir``, ``folder_stamp``, ``FolderWatch``), ``errors``.
+``paths`` (``safe_path``, ``kept_path``, ``named_path``, ``default_root``, ``list_dir``, ``folder_stamp``, ``FolderWatch``), ``errors``.
 """
 
 from .cache import CacheStats, LatestOnly, SlabCache, SliceRequest, Superseded, set_cache_budget, slab_cache
@@ -43,6 +43,7 @@ from .paths import (
     default_root,
     filename_part,
     folder_stamp,
+    kept_path,
     list_dir,
     looks_like_hdf5,
     named_path,
@@ -71,6 +72,7 @@ __all__ = [
     "FileChangedError",
     "SliceIndexError",
     "safe_path",
+    "kept_path",
     "named_path",
     "default_root",
     "list_dir",

@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import h5py
 import numpy as np
+
+T = TypeVar("T")
 
 NETCDF_PHONY_PREFIX = "This is a netCDF dimension but not a netCDF variable"
 # Attributes that are HDF5/netCDF plumbing rather than user metadata.
@@ -234,6 +236,19 @@ def dim_role(name: str, attrs: dict[str, Any] | None = None) -> str | None:
     """The spatial role of a dimension: "vertical", "north", "east" or None (not recognisable).
     The coordinate's CF attributes decide first (:func:`role_from_attrs`), then its name."""
     return role_from_attrs(attrs or {}) or role_from_name(name)
+
+
+#: How many trailing dimensions of a dataset form the volume that slices cut (see `split_volume`).
+VOLUME_NDIM = 3
+
+
+def split_volume(dims: Sequence[T]) -> tuple[tuple[T, ...], tuple[T, ...]]:
+    """``dims`` (names, lengths, positions: anything in dimension order) split into the leading ones,
+    each held at one index while slicing (time steps, iterations, frequencies of (t, z, y, x)), and the
+    volume's own: the last three (all of them for data of three dimensions or fewer)."""
+    dims = tuple(dims)
+    cut = max(len(dims) - VOLUME_NDIM, 0)
+    return dims[:cut], dims[cut:]
 
 
 def plane_order(dims: tuple[str, str] | list[str], roles: dict[str, str | None]) -> tuple[str, str]:

@@ -1,7 +1,9 @@
 """Path safety for the file browser: nothing outside the configured root is reachable.
 
 ``safe_path(root, path)`` resolves symlinks and ``..`` and raises
-:class:`PathOutsideRootError` if the result is not inside ``root``.
+:class:`PathOutsideRootError` if the result is not inside ``root``; ``kept_path(root, path)`` checks the
+same and returns the path as the user named it, a symlink kept (``latest.h5``, which a job re-points to
+its newest results, is opened again as ``latest.h5``).
 ``list_dir(root, rel)`` lists one folder below the root for the browser; entries whose
 real location is outside the root (escaping symlinks) are left out.
 ``named_path(root, path)`` is the rule for a path the user typed in a shell or a notebook
@@ -58,8 +60,37 @@ def safe_path(root: Path | str, path: Path | str) -> Path:
     return real
 
 
-def named_path(root: Path | str, path: Path | str, cwd: Path | str | None = None) -> Path:
-    """The real path of a file the user named in a shell or a notebook, guaranteed inside ``root``.
+def kept_path(root: Path | str, path: Path | str) -> Path:
+    """``path`` (relative to ``root`` or absolute) as the user named it, guaranteed to lead inside ``root``:
+    absolute, '.' and '..' taken out, symlinks kept, so that a link re-pointed later (``latest.h5``) leads
+    to its new target when the path is opened again. Raises :class:`PathOutsideRootError` like
+    :func:`safe_path`; callers check again each time they open it (a link may lead out of the root by then).
+    """
+    real = safe_path(root, path)
+    p = Path(path)
+    real_root = Path(os.path.realpath(root))
+    return _as_named(real_root, p if p.is_absolute() else real_root / p, real)
+
+
+def _as_named(real_root: Path, candidate: Path, real: Path) -> Path:
+    """``candidate`` (absolute, leading to ``real`` inside ``real_root``) with its symlinks kept and '.' and
+    '..' taken out, below ``real_root`` as it is spelt. Where that would mean another file (a '..' after
+    a link to a folder) or lie elsewhere (the root reached through another name): its folder resolved
+    and its own name kept (a link's name); else ``real``."""
+    lexical = Path(os.path.normpath(candidate))
+    if _within(lexical, real_root) and os.path.realpath(lexical) == str(real):
+        return lexical
+    if candidate.name not in ("", ".", ".."):
+        named = Path(os.path.realpath(candidate.parent)) / candidate.name
+        if _within(named.parent, real_root) and os.path.realpath(named) == str(real):
+            return named
+    return real
+
+
+def named_path(root: Path | str, path: Path | str, cwd: Path | str | None = None, *,
+               keep_links: bool = False) -> Path:
+    """The real path of a file the user named in a shell or a notebook, guaranteed inside ``root``;
+    with ``keep_links``, the path as named instead (see :func:`kept_path`: a link stays a link).
 
     An absolute ``path`` is taken as it is. A relative one means what it means in the shell: below the
     working directory ``cwd`` (default: the process's) when it exists there, else below ``root``.
@@ -95,7 +126,7 @@ def named_path(root: Path | str, path: Path | str, cwd: Path | str | None = None
     if real != real_root and real_root not in real.parents:
         leads = "" if real == found else f" (it leads to {real})"
         raise PathOutsideRootError(f"{found} is outside the root folder {real_root}{leads}.")
-    return real
+    return _as_named(real_root, found, real) if keep_links else real
 
 
 def _within(path: Path, root: Path) -> bool:

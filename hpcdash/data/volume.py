@@ -31,7 +31,8 @@ Value range
 
 Files changing on disk
     Every slice first compares the file's (device, inode, mtime, size) with the values
-    seen at open. If the file was deleted or replaced, :class:`FileChangedError` is
+    seen at open, through the path as opened: a symlink re-pointed to another file is a
+    change too. If the file was deleted or replaced, :class:`FileChangedError` is
     raised (the Volume does not silently reopen: shapes and coordinates may have
     changed); the caller opens it again. Cache keys include the identity, so nothing
     stale is ever served; the offsets of the chunks, found once per open dataset
@@ -82,6 +83,7 @@ from .conventions import (
     nexus_default_path,
     plane_order,
     resolve_axes,
+    split_volume,
 )
 from .errors import (
     BrokenLinkError,
@@ -134,6 +136,18 @@ def file_identity(path: Path | str) -> tuple[int, int, int, int]:
     """(device, inode, mtime_ns, size) of ``path``: changes when the file is replaced or rewritten."""
     st = os.stat(path)
     return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _file_read(path: Path | str, root: Path | str | None) -> Path:
+    """The file HDF5 opens for ``path``: its real path (symlinks resolved). With ``root``, checked to be
+    inside it, and that very path opened: a link re-pointed after its caller checked it cannot lead
+    HDF5 out of the root."""
+    if root is None:
+        return Path(os.path.realpath(path))
+    try:
+        return safe_path(root, os.path.abspath(path))
+    except PathOutsideRootError:
+        raise PathOutsideRootError(f"'{_display(path)}' is outside the root folder.") from None
 
 
 def open_hdf5(path: Path | str) -> h5py.File:
@@ -536,7 +550,7 @@ def find_volumes(path: Path | str, root: Path | str | None = None) -> list[Volum
     (external links, external storage, virtual datasets). Raises :class:`NotHDF5Error`, :class:`CorruptFileError`,
     :class:`MissingFileError`, or :class:`NoVolumeError` if nothing is plottable.
     """
-    with open_hdf5(path) as f:
+    with open_hdf5(_file_read(path, root)) as f:
         try:
             infos = _list_volumes(f, path, root)
             why = "" if infos else _why_none(f, root)
@@ -603,7 +617,8 @@ _RANGES_LOCK = threading.Lock()
 class Volume:
     """One open N-D (N >= 2) dataset; see the module docstring for the read strategy.
 
-    Attributes: ``path``, ``name`` (path in the file), ``shape``, ``ndim``, ``dtype``
+    Attributes: ``path`` (as given, made absolute: a symlink stays one), ``real_path`` (the file read),
+    ``name`` (path in the file), ``shape``, ``ndim``, ``dtype``
     (stored dtype), ``dims``, ``coords`` (dim -> float64 cell centres; ``index_dims``: those the file
     gives none, whose coords are 0 to n-1), ``coord_units``, ``dim_roles`` (dim -> "vertical",
     "north", "east" or None: :func:`hpcdash.data.conventions.dim_role`), ``positive_down`` (the
@@ -616,10 +631,14 @@ class Volume:
         self.path = Path(path).absolute()
         self._root = root
         self._fname = _display(self.path)
+        #: the file read: ``path`` with its symlinks resolved (the target of a link, as it was at open)
+        self.real_path = _file_read(self.path, root)
+        # the identity of what `path` leads to, which changes when a link is re-pointed; checked against
+        # the file opened below (a link re-pointed meanwhile: FileChangedError, and open_volume tries again)
         self._identity = file_identity(self.path) if self.path.exists() else None
         self._io_lock = threading.Lock()
         self._io_users = 0  # reads in progress: close() waits for them before closing the file
-        self._file: h5py.File | None = open_hdf5(self.path)
+        self._file: h5py.File | None = open_hdf5(self.real_path)
         self._closed = False
         try:
             self._setup(dataset)
@@ -739,12 +758,12 @@ class Volume:
         self.long_name: str | None = attr_str(ds, "long_name")
         self._decoder = CFDecoder(ds)
         self._compressed = any(code not in NON_COMPRESSING for code, _ in filters_of(ds))
-        self._fd = os.open(self.path, os.O_RDONLY)
+        self._fd = os.open(self.real_path, os.O_RDONLY)
         st = os.fstat(self._fd)
         if (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size) != self._identity:
             raise FileChangedError(f"'{self._fname}' changed on disk while it was being opened; open it again.")
         try:  # datasets reached through an external link live in another file: h5py only
-            same_file = os.path.samefile(ds.file.filename, self.path)
+            same_file = os.path.samefile(ds.file.filename, self.real_path)
         except OSError:
             same_file = False
         self._direct = block_reader(ds, self._fd if same_file else None)
@@ -752,7 +771,7 @@ class Volume:
         self._prefetching: set[tuple] = set()  # slab keys handed to the read-ahead pool, not loaded yet
         self._plane_coords: dict[tuple[str, str], Any] = {}  # (dim, dim) -> xarray.Coordinates
         self._uniform: dict[str, bool] = {}  # dim -> is_uniform (coordinates do not change while open)
-        self._key = (str(self.path), self._identity, name)
+        self._key = (str(self.real_path), self._identity, name)  # one file's slabs, by whatever link it was opened
 
     # -- basic API ---------------------------------------------------------------
     def __enter__(self) -> Volume:
@@ -1200,10 +1219,11 @@ class Volume:
 
     def _sample_blocks(self) -> Iterator[tuple[slice, ...]]:
         c = self._block_shape()
+        leading, _ = split_volume(self.shape)
         per_dim = []
         for d, (n, cd) in enumerate(zip(self.shape, c, strict=False)):
             nblocks = -(-n // cd)
-            k = SAMPLE_PER_DIM if d >= self.ndim - 3 else 1
+            k = SAMPLE_PER_DIM if d >= len(leading) else 1  # one position along each leading dim
             picks = sorted(set(np.linspace(0, nblocks - 1, min(k, nblocks)).round().astype(int).tolist()))
             per_dim.append([slice(b * cd, min((b + 1) * cd, n)) for b in picks])
         grids = np.meshgrid(*[np.arange(len(p)) for p in per_dim], indexing="ij")

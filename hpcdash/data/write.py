@@ -34,7 +34,7 @@ try:
 except ImportError:  # pragma: no cover - hdf5plugin is a dependency
     hdf5plugin = None
 
-from .conventions import NETCDF_PHONY_PREFIX
+from .conventions import NETCDF_PHONY_PREFIX, split_volume
 
 
 def auto_chunks(shape: tuple[int, ...], itemsize: int = 4) -> tuple[int, ...]:
@@ -45,7 +45,8 @@ def auto_chunks(shape: tuple[int, ...], itemsize: int = 4) -> tuple[int, ...]:
         return (min(shape[0], 65536),)
     if ndim == 2:
         return tuple(max(1, min(n, 256)) for n in shape)
-    return tuple(1 for _ in shape[:-3]) + tuple(max(1, min(n, 64)) for n in shape[-3:])
+    leading, volume = split_volume(shape)
+    return tuple(1 for _ in leading) + tuple(max(1, min(n, 64)) for n in volume)
 
 
 def compression_kwargs(compression: str | Mapping | None) -> dict[str, Any]:

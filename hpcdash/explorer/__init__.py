@@ -61,12 +61,12 @@ class SliceExplorer(pn.viewable.Viewer):
         refused = []
         for p in paths:
             try:
-                real = named_path(state.root, p)
+                named = named_path(state.root, p, keep_links=True)
             except VolumeError as err:
                 hint = " root= chooses another folder." if isinstance(err, PathOutsideRootError) else ""
                 refused.append(f"{err}{hint}")
                 continue
-            state.open(real)
+            state.open(named)
         if refused:  # after the opens, which set their own message (or clear it)
             state.message = " ".join(refused + ([state.message] if state.message else []))
         self.view = ExplorerView(state)

@@ -92,7 +92,10 @@ def default_axis(dims: list[str], roles: dict[str, str | None] | None = None) ->
     None for 2-D data (the dataset is the image)."""
     if len(dims) < 3:
         return None
-    return next((d for d in dims[-3:] if (roles or {}).get(d) == "vertical"), dims[-3])
+    from hpcdash.data.conventions import split_volume
+
+    volume = split_volume(dims)[1]
+    return next((d for d in volume if (roles or {}).get(d) == "vertical"), volume[0])
 
 
 def start_of_held(dims: list[str], held: dict[str, int]) -> dict[str, int]:
@@ -100,7 +103,9 @@ def start_of_held(dims: list[str], held: dict[str, int]) -> dict[str, int]:
     dimension (before the last three: time steps, iterations) at its last index, the newest of a run
     that is still writing; one of the volume's own three (held when a leading one is the normal axis)
     at its middle, like the slice of a 3-D volume."""
-    volume = set(dims[-3:])
+    from hpcdash.data.conventions import split_volume
+
+    volume = set(split_volume(dims)[1])
     return {d: (n // 2 if d in volume else n - 1) for d, n in held.items()}
 
 
@@ -162,7 +167,8 @@ class SliceState(param.Parameterized):
     (`close()` releases it), so consecutive slices profit from the data layer's cache.
     """
 
-    file = param.String(default="", doc="Path of the open HDF5 file ('' before any file is open).")
+    file = param.String(default="", doc="Path of the HDF5 file as it was opened, a symlink kept ('' before any "
+                                        "file is open): Reload opens it again, following a link re-pointed since.")
     root = param.String(default=None, allow_None=True,
                         doc="When set, data stored outside this folder (external links, external storage, "
                             "virtual datasets) is refused.")
@@ -193,6 +199,8 @@ class SliceState(param.Parameterized):
     clim = param.Tuple(default=(0.0, 1.0), length=2, doc="Colour range actually used.")
     readout = param.String(default="", doc="Slice position in physical units, e.g. 'z = -125.0 m'.")
     title = param.String(default="", doc="File name, dataset and key attributes (plain text).")
+    target = param.String(default="", doc="The file read: `file` with its symlinks resolved, as it was when the "
+                                          "dataset was opened (a link's target); '' while none is open.")
     loading = param.Boolean(default=False, doc="True while a requested slice is on its way.")
     changed = param.Boolean(default=False, doc="The file changed on disk since it was opened: `reload()` "
                                                "shows the new contents.")
@@ -233,6 +241,7 @@ class SliceState(param.Parameterized):
         #: `extra` of the result on show (what `on_loaded` added to it).
         self.shown_extra: dict = {}
         self._title_first: tuple[str, ...] = ()  # attributes named first in the title
+        self._depth_down: tuple[tuple, bool] | None = None  # ((file, dataset), axis) -> depth_down
         self._same_grid: dict = {}  # (id of own coords, id of a lead's) -> same coordinates
         if init_file:
             self.open(str(init_file), dataset=params.get("dataset"), axis=params.get("axis"),
@@ -301,7 +310,9 @@ class SliceState(param.Parameterized):
         others = [d for d in dims if d != axis]
         if len(others) <= 2:
             return others
-        volume = dims[-3:]
+        from hpcdash.data.conventions import split_volume
+
+        volume = list(split_volume(dims)[1])
         if axis in volume:
             return [d for d in volume if d != axis]
         vertical = getattr(vol, "vertical_dim", lambda ds: None)(volume)
@@ -457,11 +468,14 @@ class SliceState(param.Parameterized):
         """A step asked for a slice of a file that changed on disk since it was opened (a job writing
         it): open it again at the place asked for and read it from what is on disk now (once per
         place: if it changes again meanwhile, the slice on screen stays). False if it cannot be opened."""
+        before = self.target
         if not self.open(self.file, dataset=self.dataset, axis=self.axis, index=self.index, held=self._newest_kept(),
                          read=False):
             return False
         self._reopened_for = self.request_key()
-        self._reopen_note = f"{Path(self.file).name} changed on disk: opened again, this slice is what it holds now."
+        what = (f"now leads to {Path(self.target).name}" if Path(self.target).name != Path(before).name
+                else "changed on disk")
+        self._reopen_note = f"{Path(self.file).name} {what}: opened again, this slice is what it holds now."
         self._request("reopened")  # this pane alone, also while linked panes are being shown
         return True
 
@@ -483,6 +497,9 @@ class SliceState(param.Parameterized):
     def _changed_notice(self) -> str:
         name = Path(self.file).name
         if os.path.exists(self.file):
+            now = Path(os.path.realpath(self.file)).name
+            if self.target and now != Path(self.target).name:  # a link re-pointed: another run now
+                return f"{name} now leads to {now} (it led to {Path(self.target).name} when opened): Reload opens it."
             return f"{name} changed on disk since it was opened: Reload shows what was written."
         return f"{name} was deleted or moved since it was opened: the slice shown is the last one read."
 
@@ -513,8 +530,10 @@ class SliceState(param.Parameterized):
         with self._lock:
             old, self._vol = self._vol, vol
             self._vol_key = (self.file, dataset)
+        self._depth_down = None  # the file may have been written since (Reload)
         if old is not None and old is not vol:
             _safe_close(old)
+        self.target = str(getattr(vol, "real_path", None) or os.path.realpath(self.file))
         dims = list(vol.dims)
         # 3-D and N-D: any dim can be the normal axis (the extra dims of N-D data are held at an
         # index each, `held`); 2-D: the dataset is the image, there is no normal axis
@@ -554,8 +573,21 @@ class SliceState(param.Parameterized):
             if self._vol is not None:
                 self.title = self._make_title(self._vol)
 
+    @property
+    def opened_as(self) -> str:
+        """`file` when the file read (`target`) is reached through a symlink (the file is one, or lies in
+        a linked folder), else ''."""
+        return self.file if self.target and os.path.abspath(self.file) != self.target else ""
+
+    def file_label(self) -> str:
+        """The file as this pane names it (plain text): its name, then the name of the file read where
+        that differs (a link: "latest.h5 → run_0042.h5")."""
+        name = Path(self.file).name
+        read = Path(self.target).name if self.target else name
+        return name if read == name else f"{name} → {read}"
+
     def _make_title(self, vol) -> str:
-        parts = [Path(self.file).name, str(vol.name)]
+        parts = [self.file_label(), str(vol.name)]
         attrs = getattr(vol, "attrs", {}) or {}
         shown = self.title_attrs()
         keys = list(shown)
@@ -579,6 +611,8 @@ class SliceState(param.Parameterized):
     def _close_volume(self) -> None:
         with self._lock:
             vol, self._vol, self._vol_key = self._vol, None, None
+        self._depth_down = None
+        self.target = ""
         if vol is not None:
             _safe_close(vol)
 
@@ -838,14 +872,21 @@ class SliceState(param.Parameterized):
     @property
     def depth_down(self) -> bool:
         """True when the slice's vertical axis is a depth (``Volume.positive_down``: CF ``positive="down"``):
-        it is drawn increasing downwards, the surface at the top."""
+        it is drawn increasing downwards, the surface at the top. Worked out once per file, dataset and
+        normal axis (views and linked panes ask it on every redraw)."""
+        key = (self._vol_key, self.axis)
+        known = self._depth_down
+        if known is not None and known[0] == key:
+            return known[1]
         vol = self._vol
         plane = self.plane_dims() if vol is not None else []
-        if len(plane) != 2:
-            return False
-        # the plane as drawn, known before its first slice is read (linked panes decide on it first)
-        up = vol.plane_order(plane)[0] if hasattr(vol, "plane_order") else plane[0]
-        return up in (getattr(vol, "positive_down", None) or ())
+        down = False
+        if len(plane) == 2:
+            # the plane as drawn, known before its first slice is read (linked panes decide on it first)
+            up = vol.plane_order(plane)[0] if hasattr(vol, "plane_order") else plane[0]
+            down = up in (getattr(vol, "positive_down", None) or ())
+        self._depth_down = (key, down)
+        return down
 
     def same_units(self) -> bool:
         """True when both plane axes carry the same (known) units: draw with data aspect 1."""
@@ -942,9 +983,10 @@ class SliceState(param.Parameterized):
     def _held_prefix(cls, suffix: str) -> str:
         return f"{cls.HELD_QUERY_KEY}{suffix}."
 
-    def to_query(self, suffix: str = "", root: str | None = None) -> dict[str, str]:
+    def to_query(self, suffix: str = "", root: str | None = None, targets: bool = False) -> dict[str, str]:
         """The view as URL query items (file relative to `root` when inside it); held dimensions as
-        "at.<dim>=<slice number>"."""
+        "at.<dim>=<slice number>". The file as it was opened (a link stays a link: the URL follows it
+        when re-pointed); with `targets`, the file read (`target`: a record of what was shown)."""
         if not self.file:
             return {}
         q = {}
@@ -952,6 +994,8 @@ class SliceState(param.Parameterized):
         keys = {"file": self.QUERY_KEYS["file"]} if self._vol is None else self.QUERY_KEYS
         for name, key in keys.items():
             value = getattr(self, name)
+            if name == "file" and targets and self.target:
+                value = self.target
             if value is None or (name == "symmetric" and not value):
                 continue
             if name in ("vmin", "vmax") and self.range_mode != "fixed":
@@ -1226,8 +1270,9 @@ class ExplorerState(param.Parameterized):
     comparison_clim = param.Tuple(default=(-1.0, 1.0), length=2)
     comparison_export = param.Dict(default=None, allow_None=True,
                                    doc="The last comparison exported: format, filename, bytes, sha256, the "
-                                       "mode (compare), the runs a and b (file, dataset, index), axis and "
-                                       "readout (see `comparison_exported`).")
+                                       "mode (compare), the runs a and b (file: the file read; opened_as: the "
+                                       "link it was opened as, if any; dataset, index), axis and readout (see "
+                                       "`comparison_exported`).")
 
     #: "axis" and "held" name a pane's own dimensions: another pane takes its counterparts of them
     #: (`SliceState.dims_for`: by role, else by name), "held" at the same index
@@ -1295,7 +1340,8 @@ class ExplorerState(param.Parameterized):
 
     def open(self, path: str | os.PathLike, *, background: bool = False, deadline: float | None = None,
              reveal: bool = False, **settings) -> SliceState | None:
-        """Open `path` in a new pane. Paths outside `root` are refused with a message (returns None).
+        """Open `path` in a new pane, as named (a symlink kept: see `SliceState.file`). Paths outside `root`,
+        or symlinks leading out of it, are refused with a message (returns None).
         ``reveal``: a user asked for it (the file browser, the Cluster tab's runs): `reveal` names it.
 
         The pane's first slice is read once the pane has joined the others (with Link on it shows
@@ -1303,14 +1349,16 @@ class ExplorerState(param.Parameterized):
         session: in a reading thread, the pane showing its loading indicator meanwhile), or with a
         ``deadline`` (``time.monotonic()``; one for several files) through `loader`, shown at once if
         read by then (see `SliceLoader.request_within`)."""
+        from hpcdash.data import kept_path
+
         try:
-            real = self.resolve(path)
+            named = kept_path(self.root, path)  # a link stays a link (Reload and the URL follow it)
         except Exception as err:  # noqa: BLE001
             self.message = str(err) or f"{path} cannot be opened."
             return None
-        already = [i + 1 for i, p in enumerate(self.panes) if p.file == str(real)]
+        already = [i + 1 for i, p in enumerate(self.panes) if p.file == str(named)]
         pane = SliceState(root=self.root)
-        pane.open(str(real), dataset=settings.get("dataset"), axis=settings.get("axis"),
+        pane.open(str(named), dataset=settings.get("dataset"), axis=settings.get("axis"),
                   index=settings.get("index"), held=settings.get("held"), read=False)
         if settings and not pane.error:
             pane.apply_settings(settings, read=False)
@@ -1319,7 +1367,7 @@ class ExplorerState(param.Parameterized):
             self.reveal = pane
         # opening a file twice may be meant (two axes of one run); said, in case it was not
         self.message = " ".join(filter(None, [
-            f"{real.name} was already open in pane {already[0]}; pane {len(self.panes)} shows it too."
+            f"{named.name} was already open in pane {already[0]}; pane {len(self.panes)} shows it too."
             if already else "", pane.dataset_note]))
         if not pane.error:
             if background:
@@ -1618,16 +1666,19 @@ class ExplorerState(param.Parameterized):
         a, b = runs
         self.comparison_export = {
             **_export_record(kind, filename, payload), "compare": self.compare,
-            **{k: {"file": p.file, "dataset": p.dataset, "index": p.index} for k, p in (("a", a), ("b", b))},
+            **{k: {"file": p.target or p.file, "dataset": p.dataset, "index": p.index,
+                   **({"opened_as": p.opened_as} if p.opened_as else {})}
+               for k, p in (("a", a), ("b", b))},
             "axis": a.axis, "readout": a.readout}
 
     # ------------------------------------------------------------------ URL query
-    def to_query(self) -> dict[str, str]:
+    def to_query(self, targets: bool = False) -> dict[str, str]:
         """The whole view as URL query items: pane 1 uses plain keys (file, axis, slice, ...),
-        pane k > 1 the same keys with suffix k; plus link, layout and compare."""
+        pane k > 1 the same keys with suffix k; plus link, layout and compare. Files as opened (links
+        kept); with `targets`, the files read (see `SliceState.to_query`)."""
         q: dict[str, str] = {}
         for i, p in enumerate(self.panes):
-            q.update(p.to_query("" if i == 0 else str(i + 1), root=self.root))
+            q.update(p.to_query("" if i == 0 else str(i + 1), root=self.root, targets=targets))
         if not self.link:
             q["link"] = "0"
         if self.layout != "grid":

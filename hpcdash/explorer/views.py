@@ -42,7 +42,6 @@ from .state import DIVERGING_CMAP, ExplorerState, SliceLoader, SliceState, Slice
 #: Worker threads shared by all sessions for slice reads (a resource, not state: each session has its
 #: own loader and queue).
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hpcdash-slice")
-FRAME_WIDTH = 420
 #: Tallest plot (CSS pixels): a slice, its controls and the page header fit a laptop screen, and the
 #: browser colour-maps no more pixels than are seen at once.
 MAX_PLOT_HEIGHT = 560
@@ -443,6 +442,65 @@ def bound_to_data(plot, element=None, extent: tuple | None = None) -> None:
         lo, hi = (extent[2 * i], extent[2 * i + 1]) if extent is not None else (r.start, r.end)
         if r.bounds is None and all(isinstance(v, (int, float)) and np.isfinite(v) for v in (lo, hi)):
             r.bounds = (min(lo, hi), max(lo, hi))
+
+
+def whole_extent(p: SliceParts) -> tuple[float, float, float, float]:
+    """The whole slice plane of `p`, (x0, x1, y0, y1) to the outer cell edges, as drawn."""
+    x, y, _ = ascending(p.x, p.y, p.z)  # as aggregate_slice draws it
+    return (*_extent(x), *_extent(y))
+
+
+def data_aspect(data, same_units: bool) -> float | None:
+    """Height over width of a 2-D slice (rows = y) in its coordinates, drawn true to shape when its
+    axes share their units (`same_units`); None otherwise, or for a shape too extreme to draw so (the
+    plot keeps a readable 4:3 then)."""
+    if data is None or not same_units:
+        return None
+    ydim, xdim = data.dims
+    x, y = np.asarray(data[xdim].values, float), np.asarray(data[ydim].values, float)
+    if x.size < 2 or y.size < 2:
+        return None
+    ratio = (np.ptp(y) or 1) / (np.ptp(x) or 1)
+    return ratio if 0.2 <= ratio <= 5 else None
+
+
+def responsive_opts(aspect: float | None) -> dict:
+    """Plot options of a slice drawn as wide as its pane: the height follows the width, by the data's
+    `aspect` (see `data_aspect`; None: 4:3), at least PLOT_MIN_HEIGHT and at most MAX_PLOT_HEIGHT tall."""
+    ratio = (1 / aspect) if aspect is not None else 4 / 3
+    return dict(
+        responsive=True, aspect=ratio, min_height=PLOT_MIN_HEIGHT,
+        # the height follows the width (aspect): cap the width so the plot is at most MAX_PLOT_HEIGHT tall
+        max_width=int(MAX_PLOT_HEIGHT * ratio) + PLOT_MARGIN_WIDTH,
+        backend_opts={
+            # 2-D canvas, not WebGL: one image glyph gains nothing from WebGL, and without a GPU
+            # (headless or remote desktops) WebGL is emulated in software: every update ~60 ms slower
+            "plot.output_backend": "canvas",
+            # The figure keeps the layout the pane gives it (full width, height from the aspect).
+            # HoloViews computes "scale_both" for responsive + aspect and sets it again on its first
+            # update after the browser reports the plot size: a scale_both figure grows from a zero
+            # height in the pane's flex column, i.e. stays squashed at its minimum height (a browser
+            # test checks the aspect).
+            "plot.sizing_mode": "stretch_width",
+        })
+
+
+def keep_true_to_shape(fig, aspect: float | None, whole: tuple[float, float, float, float] | None) -> None:
+    """Keep the frame of a figure drawn with `responsive_opts` true to shape: height over width `aspect`,
+    of the `whole` slice (cell edges) where given rather than of its cell centres. Nothing for None."""
+    if aspect is not None and whole is not None:
+        spans = whole[1] - whole[0], whole[3] - whole[2]
+        if spans[0] > 0 and spans[1] > 0:
+            aspect = spans[1] / spans[0]
+    if aspect is not None and not any(getattr(cb, "name", None) == "hpcdash-equal-aspect"
+                                      for cb in fig.js_property_callbacks.get("change:inner_width", [])):
+        # The figure's aspect ratio counts its axes, toolbar and colour bar, so the frame
+        # itself came out taller than the data (1.3 times for a square slice in a 450 px pane).
+        # Once the browser has laid the figure out, its aspect is set so that the frame
+        # shows one metre as long across as up.
+        fit = CustomJS(name="hpcdash-equal-aspect", args={"fig": fig, "ratio": aspect}, code=_EQUAL_ASPECT)
+        fig.js_on_change("inner_width", fit)
+        fig.js_on_change("inner_height", fit)
 
 
 #: The slider handle's ``aria-valuetext``, what a screen reader announces, as the whole slice number
@@ -875,7 +933,7 @@ class SliceView(pn.viewable.Viewer):
         # Panel links the x/y ranges (zoom and pan) of plots whose axes have the same label and unit;
         # only linked panes take part, their dims under the first pane's names
         names = dict(self.names) if self.linked else {}
-        opts = dict(colorbar=True, clabel=plain_text(cl), tools=["hover"], responsive=True, title="",
+        opts = dict(colorbar=True, clabel=plain_text(cl), tools=["hover"], title="",
                     shared_axes=self.linked, toolbar="above", **navigation_tools())
         if s.data is not None:
             ydim, xdim = s.data.dims
@@ -885,23 +943,8 @@ class SliceView(pn.viewable.Viewer):
                 opts["hover_tooltips"] = [(opts["xlabel"], "$x"), (opts["ylabel"], "$y"), (vlabel, "@image")]
         # a depth (CF positive="down") increases downwards: the surface at the top of a section
         opts["invert_yaxis"] = s.depth_down
-        aspect = self._aspect()
         # physical aspect when both axes have the same units (and the shape is not extreme)
-        opts["aspect"] = (1 / aspect) if aspect is not None else 4 / 3
-        opts["min_height"] = PLOT_MIN_HEIGHT
-        # the height follows the width (aspect): cap the width so the plot is at most MAX_PLOT_HEIGHT tall
-        opts["max_width"] = int(MAX_PLOT_HEIGHT * opts["aspect"]) + PLOT_MARGIN_WIDTH
-        opts["backend_opts"] = {
-            # 2-D canvas, not WebGL: one image glyph gains nothing from WebGL, and without a GPU
-            # (headless or remote desktops) WebGL is emulated in software: every update ~60 ms slower
-            "plot.output_backend": "canvas",
-            # The figure keeps the layout the pane gives it (full width, height from the aspect).
-            # HoloViews computes "scale_both" for responsive + aspect and sets it again on its first
-            # update after the browser reports the plot size: a scale_both figure grows from a zero
-            # height in the pane's flex column, i.e. stays squashed at its minimum height (a browser
-            # test checks the aspect).
-            "plot.sizing_mode": "stretch_width",
-        }
+        opts.update(responsive_opts(self._aspect()))
         # the range hook goes onto the image source while the plot is built: added later, the new
         # CustomJS model makes Bokeh walk the whole document again (~30 ms per pane on the first step)
         opts["hooks"] = [weak_hook(self._hook_at_render)]
@@ -955,21 +998,7 @@ class SliceView(pn.viewable.Viewer):
         skip_first_range_rerun(plot)
         whole = self._whole_extent()
         bound_to_data(plot, extent=whole)
-        fig = plot.state
-        ratio = self._aspect()
-        if ratio is not None and whole is not None:  # of the whole slice (cell edges), not of the cell centres
-            spans = whole[1] - whole[0], whole[3] - whole[2]
-            if spans[0] > 0 and spans[1] > 0:
-                ratio = spans[1] / spans[0]
-        if ratio is not None and not any(getattr(cb, "name", None) == "hpcdash-equal-aspect"
-                                         for cb in fig.js_property_callbacks.get("change:inner_width", [])):
-            # The figure's aspect ratio counts its axes, toolbar and colour bar, so the frame
-            # itself came out taller than the data (1.3 times for a square slice in a 450 px pane).
-            # Once the browser has laid the figure out, its aspect is set so that the frame
-            # shows one metre as long across as up.
-            fit = CustomJS(name="hpcdash-equal-aspect", args={"fig": fig, "ratio": ratio}, code=_EQUAL_ASPECT)
-            fig.js_on_change("inner_width", fit)
-            fig.js_on_change("inner_height", fit)
+        keep_true_to_shape(plot.state, self._aspect(), whole)
         if plot.handles.get("source") is not None and plot.handles.get("color_mapper") is not None:
             self._hook_range(plot)
 
@@ -977,9 +1006,7 @@ class SliceView(pn.viewable.Viewer):
         """The whole slice plane shown, (x0, x1, y0, y1) to the outer cell edges (None before a slice)."""
         if self.state.data is None:
             return None
-        p = slice_parts(self.state.data, self.state)
-        x, y, _ = ascending(p.x, p.y, p.z)  # as aggregate_slice draws it
-        return (*_extent(x), *_extent(y))
+        return whole_extent(slice_parts(self.state.data, self.state))
 
     def _fit_zoom(self, zoom: tuple | None) -> tuple | None:
         """`zoom` cut to the whole slice; None when it covers the slice or misses it (a hand-made link)."""
@@ -1047,15 +1074,7 @@ class SliceView(pn.viewable.Viewer):
         return plots if plots and all(_served_image(plot) for plot in plots) else []
 
     def _aspect(self) -> float | None:
-        s = self.state
-        if s.data is None or not s.same_units():
-            return None
-        ydim, xdim = s.data.dims
-        x, y = np.asarray(s.data[xdim].values, float), np.asarray(s.data[ydim].values, float)
-        if x.size < 2 or y.size < 2:
-            return None
-        ratio = (np.ptp(y) or 1) / (np.ptp(x) or 1)
-        return ratio if 0.2 <= ratio <= 5 else None
+        return data_aspect(self.state.data, self.state.same_units())
 
     def _sync_plot(self) -> bool:
         """Draw a fresh plot if the plot's dimensions changed; True when it did."""
@@ -1124,7 +1143,9 @@ class ComparisonView(pn.viewable.Viewer):
         self._names: dict[str, str] = {}  # A's dims drawn under the first pane's names (see shared_names)
         self.error_pane = message_pane("warning")
         self.title_pane = HTML("", css_classes=["hpcdash-title"])
-        self.plot_pane = pn.pane.HoloViews(None, linked_axes=True, css_classes=["hpcdash-compare-plot"])
+        # as wide as the panes' area, like a pane's plot (see SliceView)
+        self.plot_pane = pn.pane.HoloViews(None, linked_axes=True, css_classes=["hpcdash-compare-plot"],
+                                           sizing_mode="stretch_width", min_height=PLOT_MIN_HEIGHT)
         self.exports = ExportButtons(data=lambda: explorer.comparison, stem=explorer.comparison_stem,
                                      png=self._png, record=explorer.comparison_exported)
         self._key = None
@@ -1204,9 +1225,10 @@ class ComparisonView(pn.viewable.Viewer):
         clabel = plain_text(e.comparison_label())
         linked = bool(self._zoom_linked(a))
         names = shared_names(a, e.panes[0]) if linked else {}
-        key = (clabel, a.same_units(), linked, a.depth_down, tuple(sorted(names.items())))
-        # the colour bar's label is an option of the plot: a new mode draws anew; so does joining or
-        # leaving the linked panes' zoom and pan
+        aspect = data_aspect(e.comparison, a.same_units())
+        key = (clabel, aspect, linked, a.depth_down, tuple(sorted(names.items())))
+        # the colour bar's label is an option of the plot: a new mode draws anew; so do joining or
+        # leaving the linked panes' zoom and pan, and a plane of another shape (another normal axis)
         if self._key != key:
             self._linked, self._names = linked, names
             stream = hv.streams.Params(e, ["comparison", "comparison_clim"])
@@ -1215,15 +1237,13 @@ class ComparisonView(pn.viewable.Viewer):
             z = a.zoom if linked else None
             rng = hv.streams.RangeXY(x_range=(z[0], z[1]), y_range=(z[2], z[3])) if z else hv.streams.RangeXY()
 
-            # sizing mode left unset: HoloViews calls a figure of fixed frame size "fixed", and Bokeh
-            # then warns (W-1005) that its outer width and height are not set
-            opts = dict(colorbar=True, tools=["hover"], toolbar="above", frame_width=FRAME_WIDTH, clabel=clabel, title="",
-                        hooks=[skip_first_range_rerun, bound_to_data], backend_opts={"plot.sizing_mode": None},
-                        shared_axes=linked, invert_yaxis=a.depth_down, **navigation_tools())
-            if a.same_units():  # true to shape, as the panes: the frame's height follows the data's
-                opts["data_aspect"] = 1
-            else:
-                opts["frame_height"] = int(FRAME_WIDTH * 0.75)
+            # sized as the panes' plots are (true to shape where both axes share their units)
+            whole = whole_extent(self._parts(e.comparison))
+            opts = dict(colorbar=True, tools=["hover"], toolbar="above", clabel=clabel, title="",
+                        hooks=[skip_first_range_rerun, bound_to_data,
+                               lambda plot, element: keep_true_to_shape(plot.state, aspect, whole)],
+                        shared_axes=linked, invert_yaxis=a.depth_down, **navigation_tools(),
+                        **responsive_opts(aspect))
 
             def element(comparison, comparison_clim, x_range=None, y_range=None, width=None, height=None,
                         scale=None):
@@ -1360,7 +1380,7 @@ class FileBrowser(pn.viewable.Viewer):
         if not real.exists():
             self._show_message(f"{path} does not exist in the root folder.")
             return
-        self.explorer.open(real, background=True, reveal=True)
+        self.explorer.open(path, background=True, reveal=True)  # as typed: a link stays a link
 
 
 def _entry_name(entry) -> tuple[str, bool]:

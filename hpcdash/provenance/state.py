@@ -26,6 +26,12 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).replace(microsecond=0).isoformat()
 
 
+def _opened_as(pane) -> dict[str, str]:
+    """``{"opened_as": path}`` for a pane that reads its file through a symlink (`SliceState.opened_as`), else
+    {}: the record names the file read and the link the user opened."""
+    return {"opened_as": pane.opened_as} if pane.opened_as else {}
+
+
 class ProvenanceState(param.Parameterized):
     """The record of a server's pages (or of one notebook) and the bundle export.
 
@@ -113,30 +119,33 @@ class ProvenanceState(param.Parameterized):
         for pane in explorer.panes:
             if pane not in self._opened:
                 self._opened[pane] = ("", "")
-                pane.param.watch(lambda e, p=pane: self._pane_changed(p), ["file", "dataset"])
+                # the file read (a link re-pointed and reloaded reads another) and the dataset
+                pane.param.watch(lambda e, p=pane: self._pane_changed(p), ["target", "dataset"])
                 pane.param.watch(lambda e, p=pane: self._exported(p, e.new), ["last_export"])
                 self._pane_changed(pane)
 
     def _pane_changed(self, pane) -> None:
-        key = (pane.file, pane.dataset or "")
-        if not pane.file or pane.error or self._opened.get(pane) == key:
+        """Record the file a pane reads (`target`: a link's target, which is what is hashed and bundled;
+        the link it was opened as is named in the details, `opened_as`) and its dataset."""
+        key = (pane.target, pane.dataset or "")
+        if not pane.target or pane.error or self._opened.get(pane) == key:
             return
         self._opened[pane] = key
-        stamp = file_stamp(pane.file)
+        stamp = file_stamp(pane.target)
         with self._open_lock:
             # a page (re)loaded, a second tab or another pane showing a file already recorded with this
             # content adds nothing: an "open" is recorded again only when the file changed since
-            last = self.log.last("open", pane.file, dataset=pane.dataset)
+            last = self.log.last("open", pane.target, dataset=pane.dataset)
             if last is not None and stamp and all(last.details.get(k) == v for k, v in stamp.items()):
                 return
             vol = getattr(pane, "volume", None)
-            details: dict[str, Any] = {"dataset": pane.dataset, **stamp}
+            details: dict[str, Any] = {"dataset": pane.dataset, **stamp, **_opened_as(pane)}
             if vol is not None:
                 details.update(shape=list(vol.shape), dims=list(vol.dims), units=vol.units or "")
             self.log.record(
                 "open",
-                f"Opened {Path(pane.file).name}" + (f" {pane.dataset}" if pane.dataset else ""),
-                paths=[pane.file],
+                f"Opened {pane.file_label()}" + (f" {pane.dataset}" if pane.dataset else ""),
+                paths=[pane.target],
                 **details,
             )
 
@@ -146,9 +155,10 @@ class ProvenanceState(param.Parameterized):
         if not export:
             return
         holder = next((x for x in list(self._explorers) if pane in x.panes), None)
-        view = {"query": holder.to_query()} if holder is not None else {}
+        view = {"query": holder.to_query(targets=True)} if holder is not None else {}
         self.log.record(
-            "export", f"Downloaded {export.get('filename', 'a slice')}", paths=[pane.file], **export, **view
+            "export", f"Downloaded {export.get('filename', 'a slice')}", paths=[pane.target or pane.file],
+            **export, **_opened_as(pane), **view
         )
 
     def _comparison_exported(self, export: dict | None, explorer=None) -> None:
@@ -158,7 +168,7 @@ class ProvenanceState(param.Parameterized):
         if not export:
             return
         paths = [export[k]["file"] for k in ("a", "b") if export.get(k, {}).get("file")]
-        view = {"query": explorer.to_query()} if explorer is not None else {}
+        view = {"query": explorer.to_query(targets=True)} if explorer is not None else {}
         self.log.record(
             "export", f"Downloaded {export.get('filename', 'a comparison')}", paths=paths, **export, **view
         )
@@ -202,7 +212,7 @@ class ProvenanceState(param.Parameterized):
     def views(self) -> list[dict[str, str]]:
         """Each distinct view of the watched explorers as URL query items (explorers showing nothing left
         out; two pages showing the same view, a reloaded page not closed yet or a second tab, give it once)."""
-        return distinct_views(x.to_query() for x in self._live_explorers())
+        return distinct_views(x.to_query(targets=True) for x in self._live_explorers())
 
     def _views_to_record(self, shown: list[tuple[Any, dict[str, str]]]) -> list[tuple[Any, dict[str, str]]]:
         """Of `shown` (explorer, view), one for each distinct view, but those already recorded since the
@@ -222,10 +232,8 @@ class ProvenanceState(param.Parameterized):
     def _record_view(self, explorer, view: dict[str, str]) -> None:
         """A "view" event for an explorer's view as the bundle records it."""
         panes = explorer.panes
-        files = [p.file for p in panes if p.file]
-        where = "; ".join(
-            f"{Path(p.file).name}: {p.readout}" if p.readout else Path(p.file).name for p in panes if p.file
-        )
+        files = [p.target or p.file for p in panes if p.file]
+        where = "; ".join(f"{p.file_label()}: {p.readout}" if p.readout else p.file_label() for p in panes if p.file)
         self.log.record(
             "view",
             f"View of {len(files)} pane{'s' if len(files) != 1 else ''}: {where}",
@@ -262,7 +270,7 @@ class ProvenanceState(param.Parameterized):
         shown: list[str] = []
         for explorer in self._live_explorers():
             for pane in explorer.panes:
-                real = os.path.realpath(pane.file) if pane.file else ""
+                real = (pane.target or os.path.realpath(pane.file)) if pane.file else ""
                 if real in out and real not in shown:
                     shown.append(real)
         return shown
@@ -284,7 +292,7 @@ class ProvenanceState(param.Parameterized):
         self.param.update(progress=0.0, progress_text="Starting", error="", message="", warnings=[])
         dest = Path(self.bundle_dir or Path(self.root) / "bundles")
         name = name or default_name(dest)
-        shown = [(x, x.to_query()) for x in self._live_explorers()]
+        shown = [(x, x.to_query(targets=True)) for x in self._live_explorers()]
         # the views open now, then those downloads were made from (a Compare view since closed)
         views = distinct_views([*(v for _, v in shown), *self.exported_views()])
         warnings: list[str] = []

@@ -15,6 +15,7 @@ from hpcdash.data import (
     PathOutsideRootError,
     VolumeError,
     default_root,
+    kept_path,
     list_dir,
     named_path,
     safe_path,
@@ -128,6 +129,32 @@ def test_named_path_is_taken_from_the_working_directory_else_below_the_root(tree
     assert named_path(root, "a.h5", cwd=root / "runs") == real
     assert named_path(root, str(real), cwd=tmp_path) == real
     assert named_path(root, "inside_link.h5", cwd=tmp_path) == real  # a symlink that stays inside
+
+
+def test_kept_path_keeps_a_link_inside_the_root_and_refuses_what_leads_out(tree, tmp_path):
+    """A link is kept by its own name ('.' and '..' taken out), so that opening it again follows it; a
+    '..' after a link to a folder means the real path's parent, so the real path is kept there; links
+    leading out of the root are refused as by safe_path."""
+    root, _ = tree
+    real_root = root.resolve()
+    assert kept_path(root, "inside_link.h5") == real_root / "inside_link.h5"
+    assert kept_path(root, "runs/../inside_link.h5") == real_root / "inside_link.h5"
+    assert kept_path(root, str(real_root / "./inside_link.h5")) == real_root / "inside_link.h5"
+    assert kept_path(root, "runs/a.h5") == real_root / "runs" / "a.h5"
+    os.symlink(root / "runs" / "deep", root / "deep_link")
+    (root / "runs" / "b.h5").write_bytes(b"")
+    # lexically root/b.h5, which is not what the file system means: the real path
+    assert kept_path(root, "deep_link/../b.h5") == real_root / "runs" / "b.h5"
+    # the root through another name of it: the link's name, in the root's real folder
+    os.symlink(root, tmp_path / "root_link")
+    assert kept_path(root, str(tmp_path / "root_link" / "inside_link.h5")) == real_root / "inside_link.h5"
+    for bad in ("runs/escape.h5", "escape_dir/secret.h5", "../outside/secret.h5"):
+        with pytest.raises(PathOutsideRootError):
+            kept_path(root, bad)
+    assert named_path(root, "inside_link.h5", cwd=tmp_path, keep_links=True) == real_root / "inside_link.h5"
+    assert named_path(root, "inside_link.h5", cwd=tmp_path) == real_root / "runs" / "a.h5"
+    with pytest.raises(PathOutsideRootError):
+        named_path(root, "runs/escape.h5", cwd=tmp_path, keep_links=True)
 
 
 def test_named_path_names_every_path_tried_when_it_exists_nowhere(tree, tmp_path):

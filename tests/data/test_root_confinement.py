@@ -271,3 +271,34 @@ def test_a_virtual_source_inside_the_root_that_reads_outside_it_is_refused(layou
         f.create_virtual_dataset("v", vl, fillvalue=-1)
     with open_volume(root / "top_ok.h5", "/v", root=root) as vol:
         np.testing.assert_array_equal(vol.slice(0, 1).values, secret + 100)
+
+
+def test_a_volume_opened_through_a_symlink_reads_its_target_and_sees_it_re_pointed(tmp_path):
+    """latest.h5 -> run_1.h5, which a job re-points to run_2.h5: the volume keeps the link's path and
+    reads the file it led to when opened; the link re-pointed is a changed file (the next read says so),
+    and opening the link again reads the new target. A link leading out of the root is never opened."""
+    from hpcdash.data import FileChangedError
+
+    root = tmp_path / "root"
+    root.mkdir()
+    for k in (1, 2):
+        with h5py.File(root / f"run_{k}.h5", "w") as f:
+            f["data"] = np.full((3, 4, 5), float(k))
+    link = root / "latest.h5"
+    link.symlink_to("run_1.h5")
+    with open_volume(link, root=root) as vol:
+        assert vol.path == link and vol.real_path == (root / "run_1.h5").resolve()
+        assert float(vol.read_raw(0, 0).mean()) == 1.0 and not vol.changed_on_disk()
+        (root / "next.h5").symlink_to("run_2.h5")
+        os.replace(root / "next.h5", link)  # atomically, as a job re-points it
+        assert vol.changed_on_disk()
+        with pytest.raises(FileChangedError, match="'latest.h5' changed on disk"):
+            vol.read_raw(0, 1)
+    with open_volume(link, root=root) as vol:
+        assert vol.real_path == (root / "run_2.h5").resolve() and float(vol.read_raw(0, 0).mean()) == 2.0
+    (root / "out.h5").symlink_to(tmp_path / "elsewhere.h5")
+    with h5py.File(tmp_path / "elsewhere.h5", "w") as f:
+        f["data"] = np.zeros((3, 4, 5))
+    for call in (find_volumes, open_volume):
+        with pytest.raises(PathOutsideRootError, match="'out.h5' is outside the root folder"):
+            call(root / "out.h5", root=root)

@@ -90,6 +90,45 @@ def test_a_bundle_reopens_the_views_downloads_were_made_from(root: Path):
     assert "<b>2</b> views" in ProvenanceView(prov).counts.object
 
 
+def test_a_run_opened_through_a_symlink_is_recorded_as_the_file_read(root: Path):
+    """runs/latest.h5 -> a.h5, later re-pointed to b <i>.h5 and reloaded: each "open" names the file read
+    (what the bundle hashes and copies), with the link it was opened as; downloads likewise; and the
+    bundle's notebook reopens the views with the files it holds, not the link (which may lead elsewhere
+    by the time the bundle is opened)."""
+    import os
+
+    link = root / "runs" / "latest.h5"
+    link.symlink_to("a.h5")
+    prov = ProvenanceState(root=str(root))
+    ex = ExplorerState(root=str(root), link=True)
+    prov.watch_explorer(ex)
+    pane = ex.open("runs/latest.h5")
+    a, b = (str((root / "runs" / n).resolve()) for n in ("a.h5", "b <i>.h5"))
+    (opened,) = [e for e in prov.events() if e.kind == "open"]
+    assert opened.summary == "Opened latest.h5 → a.h5 /model/conductivity"
+    assert opened.paths == (a,) and opened.details["opened_as"] == str(link)
+    assert opened.details["size"] == os.path.getsize(a) and opened.details["shape"] == list(pane.volume.shape)
+    pane.exported("npy", "latest_z7.npy", b"\x93NUMPY...")
+    export = prov.events()[-1]
+    assert export.paths == (a,) and export.details["opened_as"] == str(link)
+    assert export.details["query"]["file"] == "runs/a.h5"
+    assert ex.to_query()["file"] == "runs/latest.h5"  # the page's own URL keeps the link
+
+    (root / "runs" / "next.h5").symlink_to("b <i>.h5")
+    os.replace(root / "runs" / "next.h5", link)
+    assert pane.reload()
+    opens = [e for e in prov.events() if e.kind == "open"]
+    assert [e.paths for e in opens] == [(a,), (b,)]
+    assert opens[1].summary == "Opened latest.h5 → b <i>.h5 /model/conductivity"
+    assert pane.reload() and len([e for e in prov.events() if e.kind == "open"]) == 2  # the same file again
+
+    folder = prov.export_bundle(name="linked").with_suffix("")
+    assert sorted(p.name for p in (folder / "data" / "runs").iterdir()) == ["a.h5", "b <i>.h5"]
+    nb = json.loads((folder / "reproduce.ipynb").read_text())
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert '"file": "runs/b <i>.h5"' in code and '"file": "runs/a.h5"' in code and "latest.h5" not in code
+
+
 def test_an_unwritable_bundle_folder_is_reported(root: Path, tmp_path: Path):
     blocker = tmp_path / "file-not-folder"
     blocker.write_text("x")

@@ -234,12 +234,14 @@ def test_a_step_after_the_file_changed_reads_it_again(tmp_path):
 
 
 def test_comparison_is_drawn_true_to_shape(data_root):
-    """The difference view's frame has the slice's aspect when its axes share their units."""
+    """The difference view stretches across its width like a pane's plot, and its frame is kept at the
+    slice's aspect (to the cell edges) when its axes share their units: the browser test checks the
+    frame drawn at two window widths."""
     import holoviews as hv
     import numpy as np
 
     from hpcdash.explorer.state import ExplorerState
-    from hpcdash.explorer.views import ExplorerView
+    from hpcdash.explorer.views import PLOT_MIN_HEIGHT, ExplorerView
 
     ex = ExplorerState(["a.h5", "b.h5"], root=str(data_root), link=True)
     view = ExplorerView(ex, sync_url=False)
@@ -248,12 +250,14 @@ def test_comparison_is_drawn_true_to_shape(data_root):
     dx, dy = (r.end - r.start for r in (plot.x_range, plot.y_range))
     x, y = (np.asarray(ex.comparison[d].values) for d in ex.comparison.dims[::-1])
     assert np.ptp(x) < dx and np.ptp(y) < dy  # the ranges drawn are the slice's, to the cell edges
-    assert plot.frame_height / plot.frame_width == pytest.approx(dy / dx, rel=0.02)
+    assert (plot.sizing_mode, plot.min_height) == ("stretch_width", PLOT_MIN_HEIGHT) and plot.aspect_ratio
+    (fit,) = [cb for cb in plot.js_property_callbacks["change:inner_width"] if cb.name == "hpcdash-equal-aspect"]
+    assert fit.args["ratio"] == pytest.approx(dy / dx, rel=0.02)
 
 
 def test_comparison_plots_pass_bokeh_validation_and_end_without_warnings(data_root):
-    """The comparison's figure (fixed frame size) raises no Bokeh validation warning (W-1005 was logged
-    with every new comparison), and turning the comparison off makes HoloViews warn of nothing."""
+    """The comparison's figure raises no Bokeh validation warning (W-1005 was logged with every new
+    comparison drawn in a fixed frame), and turning the comparison off makes HoloViews warn of nothing."""
     import warnings
 
     from bokeh.core.validation import check_integrity

@@ -345,6 +345,39 @@ def test_a_running_job_writes_while_the_file_is_shown(page: Page, hpcdash_server
     assert console_errors == []
 
 
+def test_a_symlink_keeps_its_name_in_the_url_and_reload_follows_it(page: Page, hpcdash_server, data_root: Path,
+                                                                   console_errors):
+    """linked/latest.h5 -> run_0042.h5, opened from the URL, then re-pointed by a job to run_0043.h5:
+    the title names both, the URL keeps the link, the page notices the new target by itself, and Reload
+    shows it, the URL still naming the link (a shared link or a reloaded page follows it too)."""
+    from tests.ui.hdf5_files import write_run
+
+    folder = data_root / "linked"
+    folder.mkdir(exist_ok=True)
+    write_run(folder / "run_0042.h5", 1, 10.0)
+    write_run(folder / "run_0043.h5", 2, 100.0)
+    link = folder / "latest.h5"
+    link.unlink(missing_ok=True)
+    link.symlink_to("run_0042.h5")
+    open_view(page, hpcdash_server, file="linked/latest.h5")
+    title = pane(page, 0).locator(".hpcdash-title")
+    expect(title).to_contain_text("latest.h5 → run_0042.h5", timeout=LOAD)
+    expect(title).to_contain_text("beta=10.0")
+    expect(page).to_have_url(re.compile(r"slice="), timeout=STEP)  # the view written into the URL
+    assert parse_qs(urlparse(page.url).query)["file"] == ["linked/latest.h5"]
+    (folder / "next.h5").symlink_to("run_0043.h5")
+    os.replace(folder / "next.h5", link)
+    reload = pane(page, 0).locator(".hpcdash-reload button")
+    expect(reload).to_have_class(re.compile(r"bk-btn-primary"), timeout=STEP)
+    expect(pane(page, 0).get_by_text("latest.h5 now leads to run_0043.h5")).to_be_visible()
+    reload.click()
+    expect(title).to_contain_text("latest.h5 → run_0043.h5", timeout=STEP)
+    expect(title).to_contain_text("beta=100.0")
+    expect(reload).not_to_have_class(re.compile(r"bk-btn-primary"), timeout=STEP)
+    assert parse_qs(urlparse(page.url).query)["file"] == ["linked/latest.h5"]
+    assert console_errors == []
+
+
 def test_outside_root_is_refused_in_the_browser(page: Page, hpcdash_server):
     open_view(page, hpcdash_server)
     expect(page.get_by_text("No file open yet")).to_be_visible(timeout=LOAD)
@@ -477,6 +510,44 @@ def test_difference_view(page: Page, hpcdash_server, console_errors):
     assert compared.bounding_box()["y"] < pane(page, 0).bounding_box()["y"]
     open_view(page, hpcdash_server, file="a.h5", file2="c.h5", compare="difference")
     expect(page.get_by_text("The grids differ")).to_be_visible(timeout=LOAD)
+    assert console_errors == []
+
+
+#: The comparison's figure (its colour bar says "A - B"): its frame and outer sizes and its data ranges
+_COMPARISON_FRAME = """() => {
+    for (const doc of Bokeh.documents)
+        for (const m of doc._all_models.values())
+            if (m.constructor.__name__ === "Figure" && m.inner_width > 0
+                    && [...m.right, ...m.left, ...m.center].some((r) => String(r.title ?? "").startsWith("A - B")))
+                return {w: m.inner_width, h: m.inner_height, W: m.outer_width, H: m.outer_height,
+                        dx: m.x_range.end - m.x_range.start, dy: m.y_range.end - m.y_range.start};
+    return null;
+}"""
+
+
+def test_the_comparison_follows_the_window_width_true_to_shape(page: Page, hpcdash_server, console_errors):
+    """A - B is drawn as wide as there is room, like the panes: wider in a wider window, within the
+    page, at least the panes' lowest height, and true to shape (both axes in metres) at each width."""
+    from hpcdash.explorer.views import PLOT_MIN_HEIGHT
+
+    open_view(page, hpcdash_server, file="a.h5", file2="b.h5", compare="difference")
+    expect(page.locator(".hpcdash-compare canvas").first).to_be_visible(timeout=LOAD)
+
+    def settled(width: int) -> dict | None:
+        f = page.evaluate(_COMPARISON_FRAME)
+        if f is None or f["W"] > width or f["H"] < PLOT_MIN_HEIGHT:
+            return None
+        return f if abs((f["h"] / f["dy"]) / (f["w"] / f["dx"]) - 1) < 0.03 else None
+
+    sizes = {}
+    for width in (1000, 1800):
+        page.set_viewport_size({"width": width, "height": 900})
+        deadline = time.monotonic() + 10
+        while settled(width) is None and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        sizes[width] = settled(width)
+        assert sizes[width] is not None, (width, page.evaluate(_COMPARISON_FRAME))
+    assert sizes[1800]["W"] > sizes[1000]["W"] + 150, sizes
     assert console_errors == []
 
 

@@ -65,6 +65,8 @@ def test_serve_says_at_start_which_paths_it_cannot_open(tmp_path: Path, monkeypa
     monkeypatch.chdir(tmp_path)
     assert cli.opened_path("run.h5", str(root)) == str(root / "run.h5")
     assert cli.opened_path("demo/run.h5", str(root)) == str(root / "run.h5")
+    (root / "latest.h5").symlink_to("run.h5")  # a link a job re-points: the pages keep it, and follow it
+    assert cli.opened_path("demo/latest.h5", str(root)) == str(root / "latest.h5")
     assert capsys.readouterr().err == ""
     assert cli.opened_path("nosuch.h5", str(root)) == "nosuch.h5"
     assert capsys.readouterr().err == (f"hpcdash: warning: {tmp_path}/nosuch.h5 does not exist, nor does "

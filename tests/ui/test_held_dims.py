@@ -280,3 +280,29 @@ def test_one_slider_per_held_dim_only_for_data_of_more_than_three_dims(runs: Pat
     (name,) = odd.held_w
     assert name == "$$<img src=x onerror=alert(1)>$$"
     assert "$$" not in odd.held_w[name].label and "<img" in odd.held_w[name].label
+
+
+def test_the_leading_dims_are_held_and_the_last_three_form_the_volume_everywhere(tmp_path: Path):
+    """One rule (`split_volume`) for where a dataset opens, which dims start at their last index, which
+    form the plane, how new files are chunked and where the value range is sampled: (s, t) lead, (z, y,
+    x) is the volume."""
+    from hpcdash.data import write_volume
+    from hpcdash.data.conventions import split_volume
+    from hpcdash.data.write import auto_chunks
+    from hpcdash.explorer.state import default_axis, start_of_held
+
+    assert split_volume(("z", "y", "x")) == ((), ("z", "y", "x"))
+    assert split_volume(("y", "x")) == ((), ("y", "x"))
+    assert split_volume((2, 3, 100, 4, 5)) == ((2, 3), (100, 4, 5))
+    cube = np.random.default_rng(7).random((2, 3, 4, 70, 6)).astype(np.float32)
+    path = tmp_path / "st.h5"
+    write_volume(path, "/m", cube, {d: None for d in ("s", "t", "z", "y", "x")}, chunks=True)
+    s = SliceState(str(path))
+    dims = list(s.volume.dims)
+    assert s.axis == default_axis(dims) == "z" and s.held == {"s": 1, "t": 2}  # the newest of each
+    assert start_of_held(dims, {"t": 3, "y": 70}) == {"t": 2, "y": 35}
+    assert s.plane_dims() == ["y", "x"] and s.plane_dims("t") == ["y", "x"]
+    assert s.volume.chunks == auto_chunks(cube.shape) == (1, 1, 4, 64, 6)
+    picked = list(s.volume._sample_blocks())
+    assert {b[0].start for b in picked} == {0} and {b[1].start for b in picked} == {0}  # one of each leading
+    assert {b[3].start for b in picked} == {0, 64}

@@ -46,6 +46,18 @@ def test_a_file_in_a_symlinked_data_folder_opens(notebook_dir: Path):
     assert (shown, message) == (["x.h5", "run.h5"], "")
 
 
+def test_a_symlink_named_in_a_notebook_is_kept(notebook_dir: Path):
+    """scratch/latest.h5 -> x.h5, named through the linked folder: the pane keeps the link (a job may
+    re-point it) in the root's real folder, and reads its target."""
+    scratch = (notebook_dir.parent / "scratch").resolve()
+    (scratch / "latest.h5").symlink_to("x.h5")
+    ex, shown, message = _explorer("demo_link/latest.h5")
+    assert (shown, message) == (["latest.h5"], "")
+    pane = ex.state.panes[0]
+    assert (pane.file, pane.target) == (str(scratch / "latest.h5"), str(scratch / "x.h5"))
+    assert pane.title.startswith("latest.h5 → x.h5 · ")
+
+
 def test_a_path_from_the_working_directory_with_a_root_opens(notebook_dir: Path):
     """root='demo_link' and 'demo_link/x.h5': the path is the shell's, not demo_link/demo_link/x.h5."""
     _, shown, message = _explorer("demo_link/x.h5", root="demo_link")

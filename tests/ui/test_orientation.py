@@ -5,6 +5,7 @@ written by h5py and xarray (h5netcdf), real reads, no browser."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import h5py
@@ -190,6 +191,34 @@ def test_positive_down_depth_increases_downwards(tmp_path: Path):
     assert g[top, col] < g[bottom, col]  # shallow (small values, dark) at the top
     assert h[top, col] > h[bottom, col]  # drawn upwards: deep at the top
     assert g[top, col] == pytest.approx(h[bottom, col], abs=2)
+
+
+def test_depth_down_is_worked_out_once_per_file_dataset_and_axis(tmp_path: Path):
+    """Asked on every redraw, `depth_down` reads the volume's roles once per file, dataset and normal
+    axis; another axis, and the file written again with positive="up" and reloaded, are told apart."""
+    depth = -Z
+    path = write_ordered(tmp_path / "depth.h5", "zyx", {"z": "depth"}, {"z": {"positive": "down"}}, z=depth)
+    s = SliceState(str(path))
+    s.axis = "y"
+    asked = []
+
+    def counting(vol):
+        drawn = vol.plane_order
+        vol.plane_order = lambda dims: asked.append(tuple(dims)) or drawn(dims)
+
+    counting(s.volume)
+    assert s.depth_down and [s.depth_down for _ in range(5)] == [True] * 5
+    assert len(asked) <= 1
+    s.axis = "depth"
+    assert not s.depth_down
+    s.axis = "y"
+    assert s.depth_down
+    new = write_ordered(tmp_path / "depth-new.h5", "zyx", {"z": "depth"}, {"z": {"positive": "up"}}, z=depth)
+    os.replace(new, path)  # the run written again, as a job replaces its output
+    assert s.reload() and s.axis == "y" and not s.depth_down
+    counting(s.volume)
+    asked.clear()
+    assert [s.depth_down for _ in range(5)] == [False] * 5 and asked == []
 
 
 def test_a_depth_without_positive_is_drawn_downwards(tmp_path: Path):

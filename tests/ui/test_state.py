@@ -865,6 +865,68 @@ def test_reload_refuses_a_file_that_became_a_symlink_out_of_the_root(tmp_path: P
     assert pane.error == "'run.h5' is outside the root folder." and pane.data is None and pane.volume is None
 
 
+def _repoint(link: Path, target: str) -> None:
+    """Point the symlink `link` at `target` atomically, as a job that wrote new results does."""
+    tmp = link.with_name(link.name + ".new")
+    tmp.symlink_to(target)
+    os.replace(tmp, link)
+
+
+def test_a_symlink_is_kept_by_its_name_and_reload_follows_it_when_re_pointed(tmp_path: Path):
+    """latest.h5 -> run_0042.h5, re-pointed by a job to run_0043.h5: the pane opened from the link (a
+    URL, the Path field) keeps the link's name in its file, title and URL; the re-pointed link is a
+    changed file (noticed, Reload asked for), and Reload opens the link again: the new run, at the same
+    slice, the URL still naming the link."""
+    from hpcdash.explorer.views import FileBrowser
+    from tests.ui.hdf5_files import write_run
+
+    root = tmp_path / "root"
+    root.mkdir()
+    write_run(root / "run_0042.h5", 1, 10.0)
+    write_run(root / "run_0043.h5", 2, 100.0)
+    link = root / "latest.h5"
+    link.symlink_to("run_0042.h5")
+    real = root.resolve()
+    ex = ExplorerState(root=str(root))
+    ex.apply_query({"file": "sub/../latest.h5", "axis": "y", "slice": "4"})
+    fb = FileBrowser(ex)
+    fb._open_path("latest.h5")
+    for pane in ex.panes:
+        assert pane.error == "" and pane.file == str(real / "latest.h5")
+        assert pane.target == str(real / "run_0042.h5") and pane.opened_as == pane.file
+        assert pane.title.startswith("latest.h5 → run_0042.h5 · /model/conductivity · beta=10.0")
+    pane = ex.panes[0]
+    np.testing.assert_allclose(pane.data.values, model(1)[:, 3, :], rtol=1e-6)
+    assert ex.to_query()["file"] == "latest.h5" and ex.to_query()["file2"] == "latest.h5"
+    assert ex.to_query(targets=True)["file"] == "run_0042.h5"
+
+    _repoint(link, "run_0043.h5")
+    assert pane.check_changed() and pane.changed
+    assert pane.notice == ("latest.h5 now leads to run_0043.h5 (it led to run_0042.h5 when opened): "
+                           "Reload opens it.")
+    assert pane.reload()
+    assert pane.error == "" and not pane.changed and pane.target == str(real / "run_0043.h5")
+    assert pane.title.startswith("latest.h5 → run_0043.h5 · /model/conductivity · beta=100.0")
+    assert (pane.axis, pane.index) == ("y", 3)
+    np.testing.assert_allclose(pane.data.values, model(2)[:, 3, :], rtol=1e-6)
+    assert ex.to_query()["file"] == "latest.h5" and ex.to_query(targets=True)["file"] == "run_0043.h5"
+
+    # a step on the other pane, still showing run_0042.h5: it opens the link again, and says so
+    other = ex.panes[1]
+    other.index = other.index + 1
+    assert other.target == str(real / "run_0043.h5") and other.error == ""
+    assert other.notice.startswith("latest.h5 now leads to run_0043.h5: opened again")
+
+    # re-pointed out of the root: refused on Reload, as a new page refuses it
+    write_run(tmp_path / "secret.h5", 3, 1.0)
+    _repoint(link, str(tmp_path / "secret.h5"))
+    assert pane.check_changed()
+    assert not pane.reload()
+    assert pane.error == "'latest.h5' is outside the root folder." and pane.volume is None and pane.target == ""
+    ex.open("latest.h5")
+    assert ex.message == "'latest.h5' is outside the root folder." and len(ex.panes) == 2
+
+
 def test_a_link_opens_at_most_max_panes_and_says_so(tmp_path: Path):
     from hpcdash.explorer.state import MAX_PANES_FROM_LINK
     from tests.ui.hdf5_files import write_run
