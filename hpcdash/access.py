@@ -17,21 +17,26 @@ Nothing is attached to each drawn widget: once per page, when it is ready, the b
 window) the drawing methods of Bokeh's input widgets, Panel's TooltipIcon and Panel's Card, so that
 whatever they draw, then or later (a card opened, a form drawn again, a new file pane), gets the above.
 The page is prepared by any ``AccessibleColumn`` or ``AccessibleFlexBox`` drawn on it, or by
-``accessible_controls(doc)``. Known limit: a notebook's output never reports itself ready (one of its
-roots, Panel's comm manager, never reports itself drawn), so there the controls stay as Bokeh and
-Panel draw them (as do ``hpcdash.tabs``' keyboard tabs); served pages and saved HTML files work.
+``accessible_controls(doc)``. A notebook's output never reports itself ready (one of its roots, Panel's
+comm manager, never reports itself drawn): there the layouts above (and ``hpcdash.tabs``'
+``KeyboardTabsHost``) carry a small script that runs the same code when the output is drawn
+(``with_page_hooks``); a view of ours inside a layout of the user's own that holds none of them stays
+as Bokeh and Panel draw it.
 
 ``when_page_ready`` is the once-per-page mechanism, shared with :mod:`hpcdash.tabs`.
 """
 
 from __future__ import annotations
 
+import html
+import json
 from typing import Any
 
 import panel as pn
 from bokeh.models import CustomJS, TextInput
 
-__all__ = ["AccessibleColumn", "AccessibleFlexBox", "accessible_controls", "help_icon", "when_page_ready"]
+__all__ = ["AccessibleColumn", "AccessibleFlexBox", "accessible_controls", "help_icon", "when_page_ready",
+           "with_page_hooks"]
 
 #: The key of the tag that names what a ``help_icon`` helps with.
 _HELP_FOR = "hpcdash_help_for"
@@ -39,7 +44,10 @@ _HELP_FOR = "hpcdash_help_for"
 
 def when_page_ready(doc, name: str, code: str, **args: Any) -> None:
     """Once per page (`doc`; None: nothing) and `name`: run the JavaScript `code` in the browser when the
-    page is ready (with `args` as its arguments). Calling it again with the same name adds nothing."""
+    page is ready (with `args` as its arguments). Calling it again with the same name adds nothing.
+
+    A notebook's output never reports itself ready (one of its roots, Panel's comm manager, never
+    reports itself drawn): there the code runs from the layout that carries it (``with_page_hooks``)."""
     if doc is None:
         return
     done = getattr(doc, "_hpcdash_when_ready", None)
@@ -49,6 +57,52 @@ def when_page_ready(doc, name: str, code: str, **args: Any) -> None:
         return
     done.add(name)
     doc.js_on_event("document_ready", CustomJS(args=args, code=code))
+    pending = getattr(doc, "_hpcdash_page_hooks", None)
+    if pending is None:
+        pending = doc._hpcdash_page_hooks = []
+    pending.append((code, args))
+
+
+#: Runs each hook's code once it is drawn, again when the output it is in has been drawn (the views drawn
+#: before it are then in Bokeh's index), and once more a second later; the hooks wrap Bokeh's and
+#: Panel's drawing methods once per window and bind views idempotently, so running again adds nothing.
+_NOTEBOOK_RUNNER = """(function () {
+  const hooks = [%s]
+  const run = () => {
+    for (const hook of hooks) {
+      try {
+        hook()
+      } catch (error) {
+        console.warn("page hooks:", error)
+      }
+    }
+  }
+  run()
+  setTimeout(run, 0)
+  setTimeout(run, 1000)
+})()"""
+
+
+def with_page_hooks(model, doc, comm) -> Any:
+    """`model` (a drawn layout's Bokeh model) carrying, in a notebook's output (`comm` given), the page
+    hooks asked for on `doc` by ``when_page_ready`` that no layout carries yet: a script run when the
+    output is drawn, as the page's ready event would run them in a served page. Elsewhere `model` as it is."""
+    pending = getattr(doc, "_hpcdash_page_hooks", None) if comm is not None else None
+    if not pending or not isinstance(getattr(model, "children", None), list):
+        return model  # (a layout drawn by a template, such as a FlexBox, leaves them to one inside it)
+    from panel.models import HTML as PanelHTML
+
+    hooks = []
+    for code, args in pending:
+        consts = "".join(f"const {k} = {json.dumps(v)};\n" for k, v in args.items())
+        hooks.append(f"() => {{\n{consts}{code}\n}}")
+    pending.clear()
+    script = (_NOTEBOOK_RUNNER % ",\n".join(hooks)).replace("</", "<\\/")
+    runner = PanelHTML(text=html.escape(f"<script>{script}</script>"), run_scripts=True, disable_math=True,
+                       width=0, height=0, margin=(0, 0, 0, 0), sizing_mode="fixed",
+                       tags=["hpcdash-page-hooks"])
+    model.children = [*model.children, runner]
+    return model
 
 
 #: Once per page, when it is ready: wraps the drawing methods (once per window), then binds the views
@@ -252,16 +306,18 @@ def help_icon(text: str, about: str, **kwargs: Any) -> pn.widgets.TooltipIcon:
 
 
 class AccessibleColumn(pn.Column):
-    """A ``pn.Column`` that prepares the page it is drawn on with ``accessible_controls``."""
+    """A ``pn.Column`` that prepares the page it is drawn on with ``accessible_controls`` (in a notebook,
+    it carries the page's hooks: ``with_page_hooks``)."""
 
     def _get_model(self, doc, root=None, parent=None, comm=None):
         accessible_controls(doc)
-        return super()._get_model(doc, root, parent, comm)
+        return with_page_hooks(super()._get_model(doc, root, parent, comm), doc, comm)
 
 
 class AccessibleFlexBox(pn.FlexBox):
-    """A ``pn.FlexBox`` that prepares the page it is drawn on with ``accessible_controls``."""
+    """A ``pn.FlexBox`` that prepares the page it is drawn on with ``accessible_controls`` (in a notebook,
+    it carries the page's hooks: ``with_page_hooks``)."""
 
     def _get_model(self, doc, root=None, parent=None, comm=None):
         accessible_controls(doc)
-        return super()._get_model(doc, root, parent, comm)
+        return with_page_hooks(super()._get_model(doc, root, parent, comm), doc, comm)

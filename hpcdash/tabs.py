@@ -25,7 +25,7 @@ from __future__ import annotations
 import panel as pn
 import param
 
-from hpcdash.access import when_page_ready
+from hpcdash.access import when_page_ready, with_page_hooks
 
 __all__ = ["KeyboardTabs", "KeyboardTabsHost", "PageTabs", "keyboard_tabs"]
 
@@ -166,8 +166,9 @@ class PageTabs(KeyboardTabs):
 
 class KeyboardTabsHost(pn.Column):
     """A ``pn.Column`` that may show ``KeyboardTabs`` only after its page is ready (a layout switched to
-    tabs later): drawing it prepares the page for them (``keyboard_tabs``), as drawing the tabs would."""
+    tabs later): drawing it prepares the page for them (``keyboard_tabs``), as drawing the tabs would (in a
+    notebook, it carries the page's hooks: ``with_page_hooks``)."""
 
     def _get_model(self, doc, root=None, parent=None, comm=None):
         keyboard_tabs(doc)
-        return super()._get_model(doc, root, parent, comm)
+        return with_page_hooks(super()._get_model(doc, root, parent, comm), doc, comm)

@@ -23,7 +23,7 @@ from pathlib import Path
 import panel as pn
 import param
 
-from hpcdash.access import AccessibleFlexBox, help_icon
+from hpcdash.access import AccessibleColumn, AccessibleFlexBox, help_icon
 from hpcdash.data.errors import PathOutsideRootError
 from hpcdash.data.paths import safe_path
 from hpcdash.panes import HTML, Alert, labelled_checkbox
@@ -398,7 +398,7 @@ class ClusterView(pn.viewable.Viewer):
             pn.Row(self.amin, self.amax, self.adapt_btn),
             width=400, css_classes=["hpc-form"],
         )
-        status = pn.Column(
+        status = AccessibleColumn(  # (in a notebook, it carries the page's hooks: the FlexBox cannot)
             _heading("Cluster"),
             self.phase, self.progress, self.workers, self.loads, self.dashboard, self.submit_errors, self.shared_pane,
             _heading("Batch jobs"), self.jobs,

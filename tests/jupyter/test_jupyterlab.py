@@ -381,10 +381,11 @@ def test_a_drag_in_a_notebook_reads_only_the_newest_slice(lab, page):
 
 
 
-def test_cluster_form_in_a_notebook_still_works(lab, page, console_errors):
-    """The Cluster tab's form in a notebook's output, where the page never reports itself ready (one of
-    its roots, Panel's comm manager, never reports itself drawn), so the form's help icons, step buttons and card
-    headers stay as Bokeh and Panel draw them (hpcdash.access): nothing of it breaks the form."""
+def test_cluster_form_in_a_notebook_is_reached_and_named_like_served(lab, page, console_errors):
+    """The Cluster tab's form in a notebook's output, which never reports itself ready (one of its roots,
+    Panel's comm manager, never reports itself drawn): the layout carries the page's hooks
+    (hpcdash.access.with_page_hooks), so its help icons, step buttons and card headers are reached and
+    named as on a served page, and the form works over the kernel comm."""
     base, root = lab
     _write_notebook(root / "cluster-form.ipynb", [
         "import panel as pn\nfrom hpcdash.cluster import ClusterControl\nfrom hpcdash.cluster.view import ClusterView\n\n"
@@ -394,10 +395,47 @@ def test_cluster_form_in_a_notebook_still_works(lab, page, console_errors):
     output = _run_all(page, base, "cluster-form.ipynb", drawn=".hpc-start button")
     script = output.locator(".hpc-script-text")
     expect(script).to_contain_text("1 thread", timeout=30_000)
-    output.locator(".hpc-cores input").focus()
-    page.keyboard.press("ArrowUp")  # over the kernel comm, back as a new preview
+    # help icons: Tab stops named after their fields, the help text their description
+    memory_help = output.get_by_role("button", name="Help: Memory per job")
+    expect(memory_help).to_have_attribute("tabindex", "0", timeout=30_000)
+    expect(memory_help).to_have_attribute("aria-description", re.compile(r"^Memory per job, e\.g\. '4GB'"))
+    # step buttons: out of the Tab order, named, and a screen reader's click steps over the kernel comm
+    up = output.get_by_role("button", name="Increase Cores per job")
+    expect(up).to_have_attribute("tabindex", "-1")
+    up.evaluate("b => b.click()")
     expect(script).to_contain_text("2 threads", timeout=30_000)
-    output.get_by_role("button", name="Job script (exactly what is submitted for the first job)").click()
+    output.locator(".hpc-cores input").focus()
+    page.keyboard.press("ArrowUp")
+    expect(script).to_contain_text("3 threads", timeout=30_000)
+    # a card's header says whether it is open
+    header = output.get_by_role("button", name="Job script (exactly what is submitted for the first job)")
+    expect(header).to_have_attribute("aria-expanded", "true")
+    header.click()
     expect(script).to_be_hidden()
+    expect(header).to_have_attribute("aria-expanded", "false")
     # the text panes' stylesheets asked of the CDN, blocked here, are a known limit (hpcdash.panes)
+    assert not [e for e in _errors(console_errors) if "net::ERR_FAILED" not in e]
+
+
+def test_runs_as_tabs_in_a_notebook_are_a_tab_list(lab, page, console_errors):
+    """The explorer's "tabs" layout in a notebook's output is a tab list named "Open files", as served:
+    the tabs hook runs there too (hpcdash.access.with_page_hooks), also for tabs drawn after the output."""
+    base, root = lab
+    _write_run(root / "run-b.h5")
+    _write_notebook(root / "tabs.ipynb", [
+        NOTEBOOK_CELLS[0],
+        'explorer = hpcdash.SliceExplorer(["run-a.h5", "run-b.h5"], browser=False)\nexplorer',
+        'explorer.state.layout = "tabs"',
+    ])
+    output = _run_all(page, base, "tabs.ipynb")
+    tablist = output.get_by_role("tablist", name="Open files")
+    expect(tablist).to_be_visible(timeout=30_000)
+    tabs = tablist.get_by_role("tab")
+    expect(tabs).to_have_count(2)
+    expect(tabs.nth(0)).to_have_attribute("aria-selected", "true")
+    tabs.nth(0).focus()
+    page.keyboard.press("ArrowRight")
+    expect(tabs.nth(1)).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(tabs.nth(1)).to_have_attribute("aria-selected", "true", timeout=30_000)
     assert not [e for e in _errors(console_errors) if "net::ERR_FAILED" not in e]
