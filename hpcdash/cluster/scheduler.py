@@ -303,7 +303,7 @@ def start_can_be_expected(reason: str | None) -> bool:
     """False for a pending job whose reason rules out a start time (held, waiting for a dependency,
     or a request that can never run): SLURM keeps the start it estimated before the job was held, and
     the table showed it for a while."""
-    return no_start_note(reason) in ("not estimated yet", _NO_START["BeginTime"])
+    return no_start_note(reason) in (NOT_ESTIMATED, _NO_START["BeginTime"])
 
 
 def _expected_starts(job_ids: list[str], *, timeout: float) -> list[tuple[str, datetime | None, str | None]]:
@@ -542,6 +542,8 @@ def explain_reason(reason: str | None, *, job_id: str | None = None, dependency:
 
 
 #: Reasons for which SLURM gives no expected start, and why there is none.
+#: `no_start_note` for a pending job whose start SLURM can still estimate (its backfill pass has not yet)
+NOT_ESTIMATED = "not estimated yet"
 _NO_START = {
     "JobHeldUser": "none while held", "JobHeldAdmin": "none while held",
     "launch failed requeued held": "none while held", "Dependency": "once its dependency is met",
@@ -565,7 +567,7 @@ def no_start_note(reason: str | None, *, dependency: str | None = None) -> str:
     m = _LIMIT_RE.match(code)
     if m and m[2] == "Max" and (m[4] or "Job") == "Job":
         return "never, as requested"
-    return "not estimated yet"
+    return NOT_ESTIMATED
 
 
 def script_dependency(script: str) -> str | None:
