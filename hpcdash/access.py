@@ -1,5 +1,5 @@
-"""Controls a keyboard reaches and a screen reader names: help icons, number fields' step buttons and
-card headers, as Bokeh and Panel draw them.
+"""Controls a keyboard reaches and a screen reader names: help icons, number fields, buttons, card
+headers, plots and their tools, as Bokeh and Panel draw them.
 
 - **Help icons** (the "?" a field shows for its parameter's doc, and ``help_icon``) are ``div``s that
   only a mouse opens. Each becomes a Tab stop named "Help: <field>" (a button; for a field's own icon,
@@ -10,12 +10,20 @@ card headers, as Bokeh and Panel draw them.
   the Tab order. As in the WAI-ARIA spin button pattern, the field alone is a Tab stop (ArrowUp/ArrowDown
   and PageUp/PageDown step its value); the buttons leave the Tab order, are named "Increase <field>" and
   "Decrease <field>", and step the value when a screen reader or voice control activates them.
+  The field itself is a spin button (``role="spinbutton"``, ``aria-valuenow``/``-valuemin``/``-valuemax``
+  following the model).
 - **Card headers** (``pn.Card``'s collapse button) are named by the card's title and say whether the
   card is open (``aria-expanded``).
+- **Buttons with a tooltip** (Panel's ``description``) are described by its text, not for mouse users
+  alone; a check box labelled as a help icon's tag says (``help_icon``) is described by the help text.
+- **Plots**: a canvas takes the keyboard focus (for its tools' keys) as an unnamed group. It becomes an
+  image (``aria-roledescription`` "plot") named by ``name_plot``'s tag, else by its title, axis labels and
+  colour bar title, kept up to date when they change. The **toolbar's tools** are buttons; those a click
+  turns on and off say whether they are on (``aria-pressed``). Bokeh's keys stay (Enter toggles a tool).
 
 Nothing is attached to each drawn widget: once per page, when it is ready, the browser wraps (once per
-window) the drawing methods of Bokeh's input widgets, Panel's TooltipIcon and Panel's Card, so that
-whatever they draw, then or later (a card opened, a form drawn again, a new file pane), gets the above.
+window) the drawing methods of Bokeh's input widgets, buttons, plots and tool buttons, Panel's TooltipIcon
+and Panel's Card, so that whatever they draw, then or later (a card opened, a form drawn again, a new file pane), gets the above.
 The page is prepared by any ``AccessibleColumn`` or ``AccessibleFlexBox`` drawn on it, or by
 ``accessible_controls(doc)``. A notebook's output never reports itself ready (one of its roots, Panel's
 comm manager, never reports itself drawn): there the layouts above (and ``hpcdash.tabs``'
@@ -33,13 +41,15 @@ import json
 from typing import Any
 
 import panel as pn
-from bokeh.models import CustomJS, TextInput
+from bokeh.models import Button, CustomJS, PanTool, Plot, ResetTool, TextInput
 
-__all__ = ["AccessibleColumn", "AccessibleFlexBox", "accessible_controls", "help_icon", "when_page_ready",
-           "with_page_hooks"]
+__all__ = ["AccessibleColumn", "AccessibleFlexBox", "accessible_controls", "help_icon", "name_plot",
+           "when_page_ready", "with_page_hooks"]
 
 #: The key of the tag that names what a ``help_icon`` helps with.
 _HELP_FOR = "hpcdash_help_for"
+#: The key of the tag that names a plot (``name_plot``).
+_PLOT_NAME = "hpcdash_plot_name"
 
 
 def when_page_ready(doc, name: str, code: str, **args: Any) -> None:
@@ -111,6 +121,19 @@ _INSTALL = """
 const input_view = Bokeh.Models.get(text_input)?.prototype.default_view
 const icon_view = Bokeh.Models.get(tooltip_icon)?.prototype.default_view
 const card_view = Bokeh.Models.get(card)?.prototype.default_view
+const button_view = Bokeh.Models.get(button)?.prototype.default_view
+const plot_view = Bokeh.Models.get(plot)?.prototype.default_view
+// the classes of a toolbar's buttons are not in Bokeh's registry: those of an on/off tool's and a
+// one-click tool's button (a toolbar makes its buttons so)
+const button_class = (tool) => {
+  try {
+    return new (Bokeh.Models.get(tool))().tool_button().constructor
+  } catch (error) {
+    return null
+  }
+}
+const tool_view = button_class(on_off_tool)?.prototype.default_view
+const click_model = button_class(click_tool)
 if (input_view == null)
   return
 // the class that draws every input widget's title and help icon (TextInput's view inherits it)
@@ -224,6 +247,26 @@ if (!Object.prototype.hasOwnProperty.call(input_proto, "__hpcdash_access")) {
       if (field != null && about)
         set(field, "aria-label", about)
     }
+    if (field != null && up != null) {
+      // a number field with step buttons is a spin button: its role, bounds and current value
+      set(field, "role", "spinbutton")
+      const number = (v) => typeof v == "number" && isFinite(v) ? String(v) : null
+      const state = () => {
+        for (const [name, v] of [["aria-valuenow", view.model.value], ["aria-valuemin", view.model.low],
+                                 ["aria-valuemax", view.model.high]]) {
+          const text = number(v)
+          if (text == null)
+            field.removeAttribute(name)
+          else
+            set(field, name, text)
+        }
+      }
+      state()
+      if (!view.__hpcdash_value) {
+        view.__hpcdash_value = true
+        view.on_change([view.model.properties.value, view.model.properties.low, view.model.properties.high], state)
+      }
+    }
     for (const [btn, word, sign] of [[up, "Increase", 1], [down, "Decrease", -1]]) {
       if (btn == null)
         continue
@@ -243,9 +286,55 @@ if (!Object.prototype.hasOwnProperty.call(input_proto, "__hpcdash_access")) {
   }
   const bind_icon = (view) => {
     const tag = view.model.tags.find((t) => t != null && typeof t == "object" && typeof t[help_for] == "string")
+    const about = tag?.[help_for] ?? ""
+    // the control it helps with, when one control on the page is labelled so (a check box's own label)
+    const labelled = (v) => v.model.label === about || (Array.isArray(v.model.labels) && v.model.labels.length == 1
+                                                         && v.model.labels[0] === about)
+    const fields = about ? Array.from(Bokeh.index.query(labelled), (v) => v.input_el ?? v.shadow_el?.querySelector("input"))
+                                .filter((el) => el != null) : []
     if (view.desc_el != null)
       bind_help(view.desc_el, () => view.child_views.find((v) => v.model === view.model.description),
-                tag?.[help_for] ?? "", null)
+                about, fields.length == 1 ? fields[0] : null)
+  }
+  // a button's tooltip (Panel's ``description``) is its description, not for mouse users alone
+  const bind_button = (view) => {
+    const tip = view.model.tooltip ?? view.model.description
+    const text = tip == null ? "" : tip_text(typeof tip == "string" ? tip : tip.content)
+    if (view.button_el != null && text)
+      set(view.button_el, "aria-description", text)
+  }
+  // a plot's canvas takes the keyboard focus (for its tools' keys): an image named by what it shows
+  const axis_label = (renderers) => flat(renderers.find((r) => typeof r.axis_label == "string" && r.axis_label)?.axis_label)
+  const plot_name = (model) => {
+    const tag = model.tags.find((t) => t != null && typeof t == "object" && typeof t[plot_tag] == "string")
+    if (tag != null)
+      return tag[plot_tag]
+    const {title, below, above, left, right} = model
+    const x = axis_label([...below, ...above]), y = axis_label([...left, ...right])
+    const bar = [...right, ...left, ...below, ...above].find((r) => r.color_mapper != null && typeof r.title == "string")
+    return [flat(typeof title == "string" ? title : title?.text), x && y ? `${y} against ${x}` : "",
+            bar != null && flat(bar.title) ? `colour: ${flat(bar.title)}` : ""].filter(Boolean).join(", ")
+  }
+  const bind_plot = (view) => {
+    const el = view.canvas_view?.events_el
+    if (el == null)
+      return
+    set(el, "role", "img")
+    set(el, "aria-roledescription", "plot")
+    set(el, "aria-label", plot_name(view.model) || "plot")
+    if (view.__hpcdash_named)
+      return
+    view.__hpcdash_named = true
+    const {below, above, left, right} = view.model
+    const labels = [...below, ...above, ...left, ...right].flatMap((r) =>
+      ["axis_label", "title"].filter((name) => r.properties[name] != null).map((name) => r.properties[name]))
+    view.on_change([...labels, view.model.properties.tags], () => bind_plot(view))
+  }
+  // a tool's button: a button, pressed while its tool is on (Save and Reset act at once: no state)
+  const bind_tool = (view) => {
+    set(view.el, "role", "button")
+    if (click_model == null || !(view.model instanceof click_model))
+      set(view.el, "aria-pressed", view.model.tool.active ? "true" : "false")
   }
   const bind_card = (view) => {
     const button = view.button_el
@@ -278,6 +367,21 @@ if (!Object.prototype.hasOwnProperty.call(input_proto, "__hpcdash_access")) {
     proto.__hpcdash_access = bind
   }
   wrap(input_proto, ["render"], safely(bind_input))
+  const own = (view_class, name) => {
+    let proto = view_class?.prototype
+    while (proto != null && !Object.prototype.hasOwnProperty.call(proto, name))
+      proto = Object.getPrototypeOf(proto)
+    return proto
+  }
+  const button_proto = own(button_view, "_render_button")
+  if (button_proto != null)
+    wrap(button_proto, ["render"], safely(bind_button))
+  const plot_proto = own(plot_view, "render")
+  if (plot_proto != null)
+    wrap(plot_proto, ["render"], safely(bind_plot))
+  const tool_proto = own(tool_view, "_toggle_active")
+  if (tool_proto != null)
+    wrap(tool_proto, ["_toggle_active"], safely(bind_tool))
   if (icon_view != null)
     wrap(icon_view.prototype, ["render"], safely(bind_icon))
   if (card_view != null)
@@ -295,7 +399,10 @@ def accessible_controls(doc) -> None:
     when_page_ready(doc, "accessible_controls", _INSTALL,
                     text_input=TextInput.__qualified_model__,
                     tooltip_icon=pn.widgets.TooltipIcon._widget_type.__qualified_model__,
-                    card=pn.Card._bokeh_model.__qualified_model__, help_for=_HELP_FOR)
+                    card=pn.Card._bokeh_model.__qualified_model__, help_for=_HELP_FOR,
+                    button=Button.__qualified_model__, plot=Plot.__qualified_model__,
+                    on_off_tool=PanTool.__qualified_model__, click_tool=ResetTool.__qualified_model__,
+                    plot_tag=_PLOT_NAME)
 
 
 def help_icon(text: str, about: str, **kwargs: Any) -> pn.widgets.TooltipIcon:
@@ -303,6 +410,12 @@ def help_icon(text: str, about: str, **kwargs: Any) -> pn.widgets.TooltipIcon:
     "Help: <about>" (on a page prepared by ``accessible_controls``)."""
     tags = [*kwargs.pop("tags", []), {_HELP_FOR: about}]
     return pn.widgets.TooltipIcon(value=text, tags=tags, **kwargs)
+
+
+def name_plot(fig, name: str) -> None:
+    """Name the Bokeh figure `fig` `name` for a screen reader (on a page prepared by
+    ``accessible_controls``), in place of the name made of its title, axis labels and colour bar title."""
+    fig.tags = [t for t in fig.tags if not (isinstance(t, dict) and _PLOT_NAME in t)] + [{_PLOT_NAME: name}]
 
 
 class AccessibleColumn(pn.Column):

@@ -23,7 +23,7 @@ import param
 from bokeh.models import DatetimeTickFormatter
 from dask.utils import format_bytes
 
-from hpcdash.access import AccessibleColumn
+from hpcdash.access import AccessibleColumn, name_plot
 from hpcdash.explorer.views import STYLESHEETS
 from hpcdash.panes import HTML, Markdown, labelled_checkbox
 from hpcdash.sessions import at_session_end, in_session, release, watchers_added
@@ -192,6 +192,12 @@ def counts_html(events: list[Event], n_files: int, n_views: int) -> str:
     )
 
 
+def _timeline_name(plot, element) -> None:
+    """What a screen reader calls the timeline (its canvas takes the keyboard focus)."""
+    n = len(element)
+    name_plot(plot.state, f"Timeline of what was done: {n} event{'' if n == 1 else 's'}, by kind and time")
+
+
 def _clock_ticks(plot, element) -> None:
     """Time-axis labels as clock times and dates; Bokeh's default formatter adds a line of context
     ("Dec 01, 2026") under the ticks and labels short spans in milliseconds. HoloViews copies only
@@ -225,7 +231,7 @@ def timeline(events: list[Event]) -> hv.Scatter:
         pad = max(timedelta(minutes=2) - (t1 - t0), timedelta(0)) / 2 + timedelta(seconds=15)
         extra["xlim"] = (t0 - pad, t1 + pad)
     return hv.Scatter(data, "time", ["kind", "what", "colour"]).opts(
-        hooks=[_clock_ticks],
+        hooks=[_clock_ticks, _timeline_name],
         **extra,
         color="colour",
         size=11,

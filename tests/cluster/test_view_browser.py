@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.ui.a11y import focused, tab_stops
+
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
 SCRIPT = Path(__file__).with_name("serve_cluster_tab.py")
@@ -309,54 +311,21 @@ def test_runs_opened_from_the_cluster_tab_keep_the_page_on_its_server(page, star
     assert not [e for e in console_errors if "favicon" not in e], console_errors
 
 
-#: The element that has the focus, through open shadow roots.
-_FOCUSED = """(() => { let a = document.activeElement
-    while (a && a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement
-    return a })()"""
-
-
-def _focused(page, cdp) -> dict:
-    """What Chromium's accessibility tree says of the focused element (role, name, description), with its
-    tag and classes."""
-    handle = cdp.send("Runtime.evaluate", {"expression": _FOCUSED})["result"]
-    (node,) = cdp.send("Accessibility.getPartialAXTree", {"objectId": handle["objectId"],
-                                                         "fetchRelatives": False})["nodes"]
-    tag = cdp.send("Runtime.callFunctionOn", {
-        "objectId": handle["objectId"], "returnByValue": True,
-        "functionDeclaration": "function () { return [this.tagName, this.className] }"})["result"]["value"]
-    return {"tag": tag[0], "class": tag[1], "role": node.get("role", {}).get("value"),
-            "name": node.get("name", {}).get("value", ""),
-            "description": node.get("description", {}).get("value", "")}
-
-
-def _tab_stops(page, cdp, first_css: str, limit: int = 60) -> list[dict]:
-    """Focus `first_css`, then press Tab until the focus leaves the page's controls (the document itself)
-    or comes back to the first stop; every stop on the way, the first one included."""
-    page.locator(first_css).focus()
-    stops = [_focused(page, cdp)]
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        stop = _focused(page, cdp)
-        if stop["tag"] == "BODY" or stop == stops[0]:
-            break
-        stops.append(stop)
-    return stops
-
-
 @pytest.mark.parametrize("tab", ["local"], indirect=True)
 def test_the_form_from_the_keyboard_every_stop_named_help_reached_no_step_buttons(page, tab, console_errors,
                                                                                   blocked_requests):
     """Tab through the whole tab from the Backend field: every focus stop has a name; each field's "?" is
     a stop named "Help: <field>" just before its field, and its text is the description of both; the
-    number fields' step buttons are not stops, but are named and step the value when a screen reader
-    activates them; the cards' headers are named by their titles and say whether they are open."""
+    number fields are spin buttons, whose step buttons are not stops, but are named and step the value
+    when a screen reader activates them; the check box with a "?" beside it is described by its text; the
+    cards' headers are named by their titles and say whether they are open."""
     url, _, _ = tab
     page.set_viewport_size({"width": 1400, "height": 1000})
     page.goto(url, timeout=120_000)
     expect(page.locator(".hpc-start button")).to_be_visible(timeout=60_000)
     cdp = page.context.new_cdp_session(page)
     cdp.send("Accessibility.enable")
-    stops = _tab_stops(page, cdp, ".hpc-backend select")
+    stops = tab_stops(page, cdp, ".hpc-backend select")
     names = [s["name"] for s in stops]
     assert all(names), stops
     assert not [s for s in stops if "bk-spin-btn" in s["class"]], stops
@@ -374,20 +343,23 @@ def test_the_form_from_the_keyboard_every_stop_named_help_reached_no_step_button
     assert by_name["Help: Memory per job"]["description"].startswith(memory_help)
     assert by_name["Memory per job"]["description"].startswith(memory_help)
     assert by_name["Help: Encrypt (TLS)"]["description"].startswith("Scheduler, workers and client talk TLS")
+    assert by_name["Encrypt (TLS)"]["description"] == by_name["Help: Encrypt (TLS)"]["description"]
+    # the number fields are spin buttons
+    assert {by_name[f]["role"] for f in ("Cores per job", "Workers", "Adapt max", "Runs")} == {"spinbutton"}
 
     # the tooltip shows while its icon has the keyboard focus; Escape hides it, Enter shows it again
     tooltip = page.get_by_role("tooltip").filter(has_text=memory_help)
     page.locator(".hpc-processes input").focus()
     page.keyboard.press("Tab")
-    assert _focused(page, cdp)["name"] == "Help: Memory per job"
+    assert focused(page, cdp)["name"] == "Help: Memory per job"
     expect(tooltip).to_be_visible()
     page.keyboard.press("Escape")
     expect(tooltip).to_have_count(0)
-    assert _focused(page, cdp)["name"] == "Help: Memory per job"
+    assert focused(page, cdp)["name"] == "Help: Memory per job"
     page.keyboard.press("Enter")
     expect(tooltip).to_be_visible()
     page.keyboard.press("Tab")  # on to the field: the tooltip goes
-    assert _focused(page, cdp)["name"] == "Memory per job"
+    assert focused(page, cdp)["name"] == "Memory per job"
     expect(tooltip).to_have_count(0)
 
     # the step buttons: out of the Tab order, named, and a screen reader's click (no mouse press) steps
@@ -396,8 +368,10 @@ def test_the_form_from_the_keyboard_every_stop_named_help_reached_no_step_button
     expect(up).to_have_attribute("tabindex", "-1")
     expect(down).to_have_attribute("tabindex", "-1")
     expect(cores).to_have_value("1")
+    expect(cores).to_have_attribute("aria-valuenow", "1")
     up.evaluate("b => b.click()")
     expect(cores).to_have_value("2")
+    expect(cores).to_have_attribute("aria-valuenow", "2")
     expect(page.locator(".hpc-script-text")).to_contain_text("2 threads")
     down.evaluate("b => b.click()")
     expect(cores).to_have_value("1")

@@ -399,7 +399,9 @@ def test_cluster_form_in_a_notebook_is_reached_and_named_like_served(lab, page, 
     memory_help = output.get_by_role("button", name="Help: Memory per job")
     expect(memory_help).to_have_attribute("tabindex", "0", timeout=30_000)
     expect(memory_help).to_have_attribute("aria-description", re.compile(r"^Memory per job, e\.g\. '4GB'"))
-    # step buttons: out of the Tab order, named, and a screen reader's click steps over the kernel comm
+    # number fields are spin buttons; step buttons: out of the Tab order, named, and a screen reader's
+    # click steps over the kernel comm
+    expect(output.get_by_role("spinbutton", name="Cores per job")).to_have_attribute("aria-valuenow", "1")
     up = output.get_by_role("button", name="Increase Cores per job")
     expect(up).to_have_attribute("tabindex", "-1")
     up.evaluate("b => b.click()")
@@ -419,7 +421,8 @@ def test_cluster_form_in_a_notebook_is_reached_and_named_like_served(lab, page, 
 
 def test_runs_as_tabs_in_a_notebook_are_a_tab_list(lab, page, console_errors):
     """The explorer's "tabs" layout in a notebook's output is a tab list named "Open files", as served:
-    the tabs hook runs there too (hpcdash.access.with_page_hooks), also for tabs drawn after the output."""
+    the tabs hook runs there too (hpcdash.access.with_page_hooks), also for tabs drawn after the output;
+    so do the names of the plot and its tools."""
     base, root = lab
     _write_run(root / "run-b.h5")
     _write_notebook(root / "tabs.ipynb", [
@@ -438,4 +441,7 @@ def test_runs_as_tabs_in_a_notebook_are_a_tab_list(lab, page, console_errors):
     expect(tabs.nth(1)).to_be_focused()
     page.keyboard.press("Enter")
     expect(tabs.nth(1)).to_have_attribute("aria-selected", "true", timeout=30_000)
+    # the shown run's plot is named for a screen reader, and its tools are buttons, as served
+    expect(output.get_by_role("img", name=re.compile(r" against .*, colour: ")).first).to_be_visible(timeout=30_000)
+    expect(output.get_by_role("button", name="Box Zoom").first).to_have_attribute("aria-pressed", "false")
     assert not [e for e in _errors(console_errors) if "net::ERR_FAILED" not in e]

@@ -1330,3 +1330,38 @@ def test_a_run_named_by_cf_axis_attributes_links_zooms_and_compares_with_z_y_x(p
     ranges = [tuple(r["x"] + r["y"]) for r in page.evaluate(FIGURE_RANGES)]
     assert len(ranges) == 3 and len(set(ranges)) == 1, ranges
     assert console_errors == []
+
+
+def test_a_pane_from_the_keyboard_the_plot_is_named_and_its_tools_are_buttons(page: Page, hpcdash_server, demo_runs,
+                                                                             console_errors):
+    """Tab through a pane: every stop has a name; Reload is described by its tooltip's text; the plot's
+    canvas (a stop, for its tools' keys) is an image named by its axes and colour bar, not an unnamed
+    group; the toolbar's tools are buttons, the on/off ones saying whether they are on, and Enter on Box
+    Zoom turns it on and Pan off."""
+    from tests.ui.a11y import focused, tab_stops
+
+    open_view(page, hpcdash_server, file=demo_runs[0])
+    expect(readout(page)).to_contain_text("slice", timeout=LOAD)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Accessibility.enable")
+    stops = tab_stops(page, cdp, ".hpcdash-reload button", limit=30)
+    assert all(s["name"] for s in stops), stops
+    names = [s["name"] for s in stops]
+    assert stops[0]["description"].startswith("Open the file again"), stops[0]
+    (plot,) = [s for s in stops if s["role"] == "image"]
+    assert re.fullmatch(r"y \(m\) against x \(m\), colour: log10 electrical conductivity \[log10\(S/m\)\]",
+                        plot["name"]), plot
+    assert names.index(plot["name"]) < names.index("Pan")
+    tools = {s["name"]: s for s in stops if s["name"] in ("Pan", "Box Zoom", "Wheel Zoom", "Save", "Reset", "Hover")}
+    assert len(tools) == 6 and {s["role"] for s in tools.values()} == {"button"}, tools
+    assert [tools[t]["pressed"] for t in ("Pan", "Box Zoom", "Save", "Reset")] == ["true", "false", None, None]
+    # Enter on Box Zoom: on, and Pan (the other drag tool) off
+    page.locator(".hpcdash-reload button").first.focus()
+    for _ in range(names.index("Box Zoom")):
+        page.keyboard.press("Tab")
+    assert focused(page, cdp)["name"] == "Box Zoom"
+    page.keyboard.press("Enter")
+    assert focused(page, cdp)["pressed"] == "true"
+    page.keyboard.press("Shift+Tab")
+    assert focused(page, cdp)["name"] == "Pan" and focused(page, cdp)["pressed"] == "false"
+    assert console_errors == []

@@ -56,6 +56,10 @@ def test_the_session_is_recorded_and_exported_as_a_bundle(
     expect(table).to_contain_text("Opened b <x>.h5")  # shown as text, not markup
     expect(table).to_contain_text(f"Downloaded {npy.name}", timeout=STEP)
     expect(page.locator(".hpc-prov-counts")).to_contain_text("2 files")
+    # the timeline's canvas (a keyboard stop) is an image named for a screen reader, with its count
+    n_rows = table.locator("tbody tr").count()
+    expect(page.get_by_role("img", name=f"Timeline of what was done: {n_rows} events, by kind and time")
+           ).to_be_visible(timeout=STEP)
     expect(page.locator(".hpc-prov-plan")).to_contain_text("Data: 2 files")
 
     page.get_by_placeholder("e.g. Line 3 inversion, beta sweep").fill("Line 3 <b>beta</b> sweep")
