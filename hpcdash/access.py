@@ -52,9 +52,47 @@ _HELP_FOR = "hpcdash_help_for"
 _PLOT_NAME = "hpcdash_plot_name"
 
 
+#: Helpers every page hook's code can use (``when_page_ready`` puts them before it): ``set(el, name,
+#: value)`` sets an attribute unless it has that value already; ``safely(what, bind)`` is ``bind`` that logs
+#: its failure (as `what`) rather than stopping Bokeh's drawing; ``after(proto, names, bind)`` makes each of
+#: the methods `names` of the prototype `proto` call ``bind(view)`` once it has run (once its promise has
+#: settled, for an async one).
+_PRELUDE = """
+const set = (el, name, value) => {
+  if (el.getAttribute(name) !== value)
+    el.setAttribute(name, value)
+}
+const safely = (what, bind) => (view) => {
+  try {
+    bind(view)
+  } catch (error) {
+    console.warn(`${what}:`, error)
+  }
+}
+const after = (proto, names, bind) => {
+  for (const name of names) {
+    const base = proto[name]
+    if (typeof base != "function")
+      continue
+    proto[name] = function (...args) {
+      const result = base.apply(this, args)
+      if (result instanceof Promise)
+        return result.then((value) => {
+          bind(this)
+          return value
+        })
+      bind(this)
+      return result
+    }
+  }
+}
+"""
+
+
 def when_page_ready(doc, name: str, code: str, **args: Any) -> None:
     """Once per page (`doc`; None: nothing) and `name`: run the JavaScript `code` in the browser when the
-    page is ready (with `args` as its arguments). Calling it again with the same name adds nothing.
+    page is ready (with `args` as its arguments, and the helpers of ``_PRELUDE``). Calling it again with
+    the same name adds nothing.
 
     A notebook's output never reports itself ready (one of its roots, Panel's comm manager, never
     reports itself drawn): there the code runs from the layout that carries it (``with_page_hooks``)."""
@@ -66,6 +104,7 @@ def when_page_ready(doc, name: str, code: str, **args: Any) -> None:
     if name in done:
         return
     done.add(name)
+    code = _PRELUDE + code
     doc.js_on_event("document_ready", CustomJS(args=args, code=code))
     pending = getattr(doc, "_hpcdash_page_hooks", None)
     if pending is None:
@@ -143,10 +182,6 @@ while (input_proto != null && !Object.prototype.hasOwnProperty.call(input_proto,
 if (input_proto == null)
   return
 if (!Object.prototype.hasOwnProperty.call(input_proto, "__hpcdash_access")) {
-  const set = (el, name, value) => {
-    if (el.getAttribute(name) !== value)
-      el.setAttribute(name, value)
-  }
   const flat = (text) => (text ?? "").replace(/\\s+/g, " ").trim()
   // the text of an element, through open shadow roots (not of styles or scripts)
   const text_of = (el) => {
@@ -345,28 +380,12 @@ if (!Object.prototype.hasOwnProperty.call(input_proto, "__hpcdash_access")) {
     if (title)
       set(button, "aria-label", title)
   }
-  // a failure here must not stop Bokeh from drawing the widget
-  const safely = (bind) => (view) => {
-    try {
-      bind(view)
-    } catch (error) {
-      console.warn("accessible controls:", error)
-    }
-  }
   const wrap = (proto, names, bind) => {
-    for (const name of names) {
-      const base = proto[name]
-      if (typeof base != "function")
-        continue
-      proto[name] = function (...args) {
-        const result = base.apply(this, args)
-        bind(this)
-        return result
-      }
-    }
-    proto.__hpcdash_access = bind
+    const safe = safely("accessible controls", bind)  // a failure must not stop Bokeh from drawing
+    after(proto, names, safe)
+    proto.__hpcdash_access = safe
   }
-  wrap(input_proto, ["render"], safely(bind_input))
+  wrap(input_proto, ["render"], bind_input)
   const own = (view_class, name) => {
     let proto = view_class?.prototype
     while (proto != null && !Object.prototype.hasOwnProperty.call(proto, name))
@@ -375,17 +394,17 @@ if (!Object.prototype.hasOwnProperty.call(input_proto, "__hpcdash_access")) {
   }
   const button_proto = own(button_view, "_render_button")
   if (button_proto != null)
-    wrap(button_proto, ["render"], safely(bind_button))
+    wrap(button_proto, ["render"], bind_button)
   const plot_proto = own(plot_view, "render")
   if (plot_proto != null)
-    wrap(plot_proto, ["render"], safely(bind_plot))
+    wrap(plot_proto, ["render"], bind_plot)
   const tool_proto = own(tool_view, "_toggle_active")
   if (tool_proto != null)
-    wrap(tool_proto, ["_toggle_active"], safely(bind_tool))
+    wrap(tool_proto, ["_toggle_active"], bind_tool)
   if (icon_view != null)
-    wrap(icon_view.prototype, ["render"], safely(bind_icon))
+    wrap(icon_view.prototype, ["render"], bind_icon)
   if (card_view != null)
-    wrap(card_view.prototype, ["render", "_collapse"], safely(bind_card))
+    wrap(card_view.prototype, ["render", "_collapse"], bind_card)
 }
 for (const view of Bokeh.index.query((v) => typeof v.__hpcdash_access == "function"))
   view.__hpcdash_access(view)

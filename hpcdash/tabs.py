@@ -40,10 +40,6 @@ if (View == null)
   return
 const proto = View.prototype
 if (!Object.prototype.hasOwnProperty.call(proto, "__hpcdash_bind")) {
-  const set = (el, name, value) => {
-    if (el.getAttribute(name) !== value)
-      el.setAttribute(name, value)
-  }
   const bind = (view) => {
     const tag = view.model.tags.find((t) => t != null && typeof t == "object" && typeof t[mark] == "string")
     const {header_el, headers_wrapper_el: list, header_els: els, shadow_el: root} = view
@@ -101,31 +97,9 @@ if (!Object.prototype.hasOwnProperty.call(proto, "__hpcdash_bind")) {
     })
   }
   // a failure here must not stop Bokeh from drawing the tabs
-  const safe_bind = (view) => {
-    try {
-      bind(view)
-    } catch (error) {
-      console.warn("keyboard tabs:", error)
-    }
-  }
-  proto.__hpcdash_bind = safe_bind
-  // the headers drawn (first drawing, new tabs), the open tab shown
-  for (const name of ["_update_headers", "update_active"]) {
-    const base = proto[name]
-    if (typeof base != "function")
-      continue
-    proto[name] = function (...args) {
-      const result = base.apply(this, args)
-      safe_bind(this)
-      return result
-    }
-  }
-  // the contents of new tabs drawn, after their headers
-  const update_children = proto.update_children
-  proto.update_children = async function (...args) {
-    await update_children.apply(this, args)
-    safe_bind(this)
-  }
+  proto.__hpcdash_bind = safely("keyboard tabs", bind)
+  // the headers drawn (first drawing, new tabs), the open tab shown, the contents of new tabs drawn
+  after(proto, ["_update_headers", "update_active", "update_children"], proto.__hpcdash_bind)
 }
 for (const view of Bokeh.index.query((v) => v instanceof View))
   proto.__hpcdash_bind(view)
