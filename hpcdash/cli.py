@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hpcdash.words import counted
+
 DEFAULT_PORT = 5006
 DEFAULT_DEMO_DIR = "hpcdash-demo"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -579,7 +581,7 @@ def verify(bundle: str, recorded_paths: bool = False) -> int:
     outside = sum(c.outside for c in checks)
     print(f"{len(checks) - bad} of {len(checks)} files match their recorded SHA-256"
           + (f"; {outside} named outside the bundle, not read" if outside else "")
-          + (f"; {len(extra)} file(s) under data/ or hpcdash/ not in the record" if extra else ""))
+          + (f"; {counted(len(extra), 'file')} under data/ or hpcdash/ not in the record" if extra else ""))
     return 1 if bad else 0
 
 

@@ -88,3 +88,11 @@ def test_the_top_level_names_load_lazily_and_are_the_classes_documented():
             "from hpcdash.cluster.view import ClusterView; assert hpcdash.ClusterView is ClusterView; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_counted_nouns_take_the_plural_unless_one():
+    from hpcdash.words import counted, plural
+
+    assert [counted(n, "file") for n in (0, 1, 2)] == ["0 files", "1 file", "2 files"]
+    assert counted(1, "process", "processes") == "1 process" and counted(3, "process", "processes") == "3 processes"
+    assert plural(1, "event") == "event" and plural(5, "event") == "events"

@@ -52,6 +52,8 @@ import distributed  # noqa: F401  (loads the distributed.* defaults into dask.co
 import param
 from dask.utils import format_bytes, parse_bytes
 
+from hpcdash.words import counted
+
 from . import scheduler as sched
 from .scheduler import JobState
 
@@ -792,7 +794,7 @@ class ClusterControl(param.Parameterized):
             each = parse_bytes(self.memory) // self.processes
             split = (f" (the job's {self.memory.strip()} and {self.cores} cores split over {self.processes} processes)"
                      if self.processes > 1 else "")
-            return (f"# local backend: no batch job; LocalCluster workers with {threads} thread{'s' if threads != 1 else ''}"
+            return (f"# local backend: no batch job; LocalCluster workers with {counted(threads, 'thread')}"
                     f" and {describe_bytes(each)} of memory each{split}" + (", talking TLS" if self.encrypt else ""))
         # dask-jobqueue writes "dummy-name" where each job's worker name goes: the first job's is shown
         # (the cluster's name and the job's number), so that the script is the one submitted
@@ -823,8 +825,8 @@ class ClusterControl(param.Parameterized):
             return self._record_validation(Validation(False, str(err), field=err.field, backend=self.backend))
         if self.backend == "local":
             return self._record_validation(Validation(
-                True, f"{self.cores} core{'s' if self.cores != 1 else ''}, {self.processes} "
-                f"process{'es' if self.processes != 1 else ''} and {describe_bytes(parse_bytes(self.memory))} per job "
+                True, f"{counted(self.cores, 'core')}, {counted(self.processes, 'process', 'processes')} "
+                f"and {describe_bytes(parse_bytes(self.memory))} per job "
                 "(the local cluster has no scheduler to ask).", backend="local"))
         missing = self.missing_command()
         if missing:
@@ -994,7 +996,7 @@ class ClusterControl(param.Parameterized):
                 adaptive.stop()
             self._adapt_bounds = None
             self._cluster.scale(n)
-        self._tell(f"Asked for {n} worker{'s' if n != 1 else ''}", workers=n)
+        self._tell(f"Asked for {counted(n, 'worker')}", workers=n)
 
     def adapt(self, minimum: int | None = None, maximum: int | None = None, *, validate: bool = True,
               **kwargs: Any) -> None:

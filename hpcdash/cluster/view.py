@@ -28,6 +28,7 @@ from hpcdash.data.errors import PathOutsideRootError
 from hpcdash.data.paths import safe_path
 from hpcdash.panes import HTML, Alert, labelled_checkbox
 from hpcdash.sessions import at_session_end, release, watchers_added
+from hpcdash.words import counted
 
 from .control import (
     ClusterControl,
@@ -517,7 +518,7 @@ class ClusterView(pn.viewable.Viewer):
                     + (" (your site's rate: dask config hpcdash.charge-per-node-hour and charge-unit)"
                        if e.charge_unit == "units" else ""))
             self.estimate.object = (
-                f"<small class='hpc-estimate-text'>Estimate: {e.jobs} job{'s' if e.jobs != 1 else ''} &times; "
+                f"<small class='hpc-estimate-text'>Estimate: {counted(e.jobs, 'job')} &times; "
                 f"{e.walltime_hours:.2f} h, {share}: <b>{e.node_hours:.2f} node-hours</b> "
                 f"({e.core_hours:.1f} core-hours) &asymp; {e.charge:.2f} {html.escape(e.charge_unit)} {rate}</small>"
                 + (f"<br><small class='hpc-fit'>&#9888; {html.escape(fit)}</small>" if fit else ""))
@@ -547,7 +548,7 @@ class ClusterView(pn.viewable.Viewer):
             adapt = f", adaptive {st.adapt[0]}&ndash;{st.adapt[1]}" if st.adapt else ""
             self.workers.object = (
                 f"<span class='hpc-workers-text'>Workers: <b class='hpc-nworkers'>{st.workers}</b> / "
-                f"{st.requested_workers} requested &middot; {st.cores} core{'' if st.cores == 1 else 's'} &middot; {mem}{adapt}</span>")
+                f"{st.requested_workers} requested &middot; {counted(st.cores, 'core')} &middot; {mem}{adapt}</span>")
             if st.dashboard_link:
                 link = html.escape(st.dashboard_link, quote=True)
                 self.dashboard.object = f"<a href='{link}' target='_blank' class='hpc-dashboard-link'>Dask dashboard</a>"
@@ -930,7 +931,7 @@ class ClusterView(pn.viewable.Viewer):
             self.open_msg.object = f"<span style='color:#c62828'>{html.escape(f'Could not open the runs: {err}')}</span>"
             return
         n = len(picks)
-        self.open_msg.object = html.escape(said or f"Opened {n} run{'s' if n != 1 else ''} in the Explorer.")
+        self.open_msg.object = html.escape(said or f"Opened {counted(n, 'run')} in the Explorer.")
 
 
 def cluster_tab(ctx) -> ClusterView:

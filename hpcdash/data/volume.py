@@ -65,6 +65,8 @@ try:  # registers blosc, bitshuffle, lz4, zstd, ... with HDF5
 except ImportError:  # pragma: no cover - hdf5plugin is a dependency
     hdf5plugin = None
 
+from hpcdash.words import counted
+
 from .cache import prefetch_executor, slab_cache
 from .chunks import RawReader, block_reader
 from .conventions import (
@@ -712,7 +714,7 @@ class Volume:
             raise UnsupportedDataError(f"The dataset '{name}' holds {reason}, which cannot be shown as an image.")
         if ds.ndim < 2:
             raise UnsupportedDataError(
-                f"The dataset '{name}' has {ds.ndim} dimension{'s' if ds.ndim != 1 else ''}; "
+                f"The dataset '{name}' has {counted(ds.ndim, 'dimension')}; "
                 "an image needs at least 2.")
         if any(n == 0 for n in ds.shape):
             raise UnsupportedDataError(f"The dataset '{name}' is empty (shape {tuple(ds.shape)}).")

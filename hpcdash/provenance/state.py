@@ -18,6 +18,8 @@ from typing import Any
 
 import param
 
+from hpcdash.words import counted
+
 from .bundle import LICENSES, BundlePlan, default_name, distinct_views, plan_bundle, write_bundle
 from .record import Event, ProvenanceLog, describe_parameters, file_sha256, file_stamp
 
@@ -236,7 +238,7 @@ class ProvenanceState(param.Parameterized):
         where = "; ".join(f"{p.file_label()}: {p.readout}" if p.readout else p.file_label() for p in panes if p.file)
         self.log.record(
             "view",
-            f"View of {len(files)} pane{'s' if len(files) != 1 else ''}: {where}",
+            f"View of {counted(len(files), 'pane')}: {where}",
             paths=files,
             query=view,
         )
@@ -329,7 +331,7 @@ class ProvenanceState(param.Parameterized):
             views=len(views),
             **({"warnings": warnings} if warnings else {}),
         )
-        what = f"{n} data file{'s' if n != 1 else ''}" + (
+        what = counted(n, "data file") + (
             "" if self.include_data else " (recorded, not copied)"
         )
         folder = zip_path.with_suffix("")
@@ -343,7 +345,7 @@ class ProvenanceState(param.Parameterized):
             progress=1.0,
             progress_text="Done",
             warnings=warnings,
-            message=f"Wrote {zip_path.name}: {what}, {len(views)} view(s), "
+            message=f"Wrote {zip_path.name}: {what}, {counted(len(views), 'view')}, "
             f"{len(self.log.events())} events; folder {where}",
         )
         return zip_path

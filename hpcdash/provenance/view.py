@@ -27,6 +27,7 @@ from hpcdash.access import AccessibleColumn, name_plot
 from hpcdash.explorer.views import STYLESHEETS
 from hpcdash.panes import HTML, Markdown, labelled_checkbox
 from hpcdash.sessions import at_session_end, in_session, release, watchers_added
+from hpcdash.words import counted, plural
 
 from .bundle import (
     LICENSES,
@@ -164,7 +165,7 @@ def events_table_html(events: list[Event], root: str | os.PathLike | None = None
     more = len(collapsed) - TABLE_ROWS
     tail = (
         (
-            f"<div class='hpc-prov-more'>{more} earlier event{'s' if more != 1 else ''} not shown here; "
+            f"<div class='hpc-prov-more'>{counted(more, 'earlier event')} not shown here; "
             "all are in the bundle's provenance.jsonl.</div>"
         )
         if more > 0
@@ -177,17 +178,19 @@ def events_table_html(events: list[Event], root: str | os.PathLike | None = None
 
 
 def counts_html(events: list[Event], n_files: int, n_views: int) -> str:
+    """The record's counts in one line; `n_views`: the views a bundle would reopen (open now, or
+    downloaded from), which "view" events record only when a bundle is made: "to reopen" says so."""
     c = Counter(e.kind for e in events)
     parts = [
-        (n_files, "file"),
-        (n_views, "view"),  # what the bundle reopens: open now, or downloaded from
-        (c["run"], "run"),
-        (c["export"], "export"),
-        (c["cluster"], "cluster event"),
+        (n_files, "file", ""),
+        (n_views, "view", " to reopen"),
+        (c["run"], "run", ""),
+        (c["export"], "export", ""),
+        (c["cluster"], "cluster event", ""),
     ]
     return (
         "<div class='hpc-prov-counts'>"
-        + " · ".join(f"<b>{n}</b> {word}{'' if n == 1 else 's'}" for n, word in parts)
+        + " · ".join(f"<b>{n}</b> {plural(n, word)}{tail}" for n, word, tail in parts)
         + "</div>"
     )
 
@@ -195,7 +198,7 @@ def counts_html(events: list[Event], n_files: int, n_views: int) -> str:
 def _timeline_name(plot, element) -> None:
     """What a screen reader calls the timeline (its canvas takes the keyboard focus)."""
     n = len(element)
-    name_plot(plot.state, f"Timeline of what was done: {n} event{'' if n == 1 else 's'}, by kind and time")
+    name_plot(plot.state, f"Timeline of what was done: {counted(n, 'event')}, by kind and time")
 
 
 def _clock_ticks(plot, element) -> None:
@@ -485,7 +488,7 @@ class ProvenanceView(pn.viewable.Viewer):
         size = plan.total_bytes
         n = len(plan.files)
         text = (f"{n} of {n + not_chosen}" if not_chosen else f"{n}") + (
-            f" file{'s' if n + not_chosen != 1 else ''}, {format_bytes(size)}"
+            f" {plural(n + not_chosen, 'file')}, {format_bytes(size)}"
         )
         out = [f"Data: {html.escape(text)}"]
         if size > LARGE_BUNDLE_BYTES:

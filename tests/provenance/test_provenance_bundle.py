@@ -660,7 +660,7 @@ def test_hpcdash_verify_names_extra_files_without_failing(session, tmp_path: Pat
     assert out.returncode == 0, out.stdout + out.stderr
     assert "EXTRA    data/runs/added.h5 (not in the RO-Crate" in out.stdout
     assert "EXTRA    hpcdash/extra.py" in out.stdout and "EXTRA    hpcdash/__pycache__/app.cpython-311.pyc" in out.stdout
-    assert "3 file(s) under data/ or hpcdash/ not in the record" in out.stdout
+    assert "3 files under data/ or hpcdash/ not in the record" in out.stdout
 
 
 def test_hpcdash_verify_says_what_a_bundle_is_when_given_a_file(session, tmp_path: Path):

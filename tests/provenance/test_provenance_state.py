@@ -54,7 +54,8 @@ def test_opened_files_views_and_exports_are_recorded_and_bundled(root: Path):
     assert "b &lt;i&gt;.h5" in table and "<i>" not in table
     # under the root, files are named with their folder (runs of one name in two folders stay apart)
     assert ">runs/b &lt;i&gt;.h5</td>" in events_table_html(prov.events(), prov.root)
-    assert "<b>2</b> files" in counts_html(prov.events(), 2, 1)
+    assert "<b>2</b> files · <b>1</b> view to reopen · <b>0</b> runs" in counts_html(prov.events(), 2, 1)
+    assert "<b>3</b> views to reopen" in counts_html(prov.events(), 2, 3)
 
     zip_path = prov.export_bundle(name="s1")
     assert zip_path is not None and prov.progress == 1.0 and not prov.busy and not prov.error
@@ -450,7 +451,7 @@ def test_a_view_shown_by_two_pages_is_bundled_once(root: Path):
     folder = prov.export_bundle(name="once").with_suffix("")
     views = [e for e in prov.events() if e.kind == "view"]
     assert len(views) == 1 and views[0].summary.startswith("View of 3 panes: a.h5")
-    assert prov.events()[-1].details["views"] == 1 and "1 view(s)" in prov.message
+    assert prov.events()[-1].details["views"] == 1 and "1 view, " in prov.message
     done = (folder / "README.md").read_text().split("## What was done", 1)[1]
     assert done.count("View of 3 panes") == 1 and "2 views" not in done
     nb = json.loads((folder / "reproduce.ipynb").read_text())

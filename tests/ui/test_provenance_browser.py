@@ -66,7 +66,7 @@ def test_the_session_is_recorded_and_exported_as_a_bundle(
     page.get_by_role("button", name="Export bundle").click()
     download_btn = page.get_by_text("Download the bundle (.zip)")
     expect(download_btn).to_be_visible(timeout=STEP)
-    expect(page.locator(".hpc-prov-status")).to_contain_text("2 data files, 1 view(s)")
+    expect(page.locator(".hpc-prov-status")).to_contain_text("2 data files, 1 view, ")
     with page.expect_download(timeout=STEP) as info:
         download_btn.click()
     z = tmp_path / info.value.suggested_filename
