@@ -10,11 +10,9 @@ shows its error instead of taking the page down.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import html
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,15 +22,13 @@ from pathlib import Path
 import panel as pn
 
 from hpcdash.access import AccessibleColumn
+from hpcdash.memory import set_mmap_threshold
 from hpcdash.panes import HTML
 from hpcdash.tabs import PageTabs
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 _startup_frozen = False
 
-#: Heap blocks of this size and more get a memory mapping of their own (see `set_mmap_threshold`).
-MMAP_THRESHOLD = 4 << 20
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 #: BokehJS bundles no hpcdash page uses: MathJax (1.8 MB of the page's 4.4 MB of scripts; our text
 #: panes keep math rendering off) and WebGL (plots draw on a 2-D canvas).
 UNUSED_BUNDLES = ("bokeh-mathjax", "bokeh-gl")
@@ -57,28 +53,6 @@ def freeze_startup_objects() -> bool:
     gc.collect()
     gc.freeze()
     return True
-
-
-def set_mmap_threshold(nbytes: int = MMAP_THRESHOLD) -> bool:
-    """Give blocks of `nbytes` and more back to the system as soon as they are freed (glibc's
-    ``mallopt(M_MMAP_THRESHOLD)``); True if it was set. Nothing is changed on other C libraries or
-    when ``MALLOC_MMAP_THRESHOLD_`` is set in the environment (the user's choice wins).
-
-    glibc starts with a 128 kB threshold and raises it, up to 32 MB, each time a mapped block is
-    freed; from then on the slices of a big volume (a 1024^2 float32 plane is 4 MB; its decoded copy,
-    the pieces Datashader and Bokeh make of it) come from the heap, and freed heap blocks stay resident
-    for as long as anything above them lives. A fixed 4 MB keeps the small, frequent blocks (decoded
-    1 MB chunks among them) on the fast heap path. Measured on a server stepping through a 1024^3
-    volume: peak RSS 604-610 -> 564 MB, step times unchanged within noise.
-    """
-    if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return mallopt(_M_MMAP_THRESHOLD, int(nbytes)) == 1
 
 
 def drop_unused_bundles() -> bool:

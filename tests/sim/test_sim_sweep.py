@@ -21,6 +21,7 @@ from hpcdash.sim.sweep import (
     SWEEP_RANGES,
     atomic_path,
     remove_stale_temporaries,
+    run_dc,
     source_outside_core,
     sweep_values,
     write_run,
@@ -317,3 +318,37 @@ def test_closing_the_generator_cancels_unfinished_runs(client, tmp_path):
     time.sleep(0.5)
     written = visible(tmp_path)
     assert 1 <= len(written) < 8  # runs already executing may finish; queued ones never start
+
+
+def _assembly_page_faults() -> int:
+    """Page faults of one assembly of a run's operator (the second of two: imports and first-call costs
+    are paid by the first): how often its temporary arrays asked the system for fresh memory."""
+    import resource
+
+    from hpcdash.sim import dc
+
+    mesh = dc.TensorMesh.padded((24, 24, 12), 10.0, 8, 1.3)
+    sigma = np.full(mesh.shape_cells, 0.01)
+    dc.assemble_operator(mesh, sigma, (0.0, 0.0, 0.0), bc="mixed")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    dc.assemble_operator(mesh, sigma, (0.0, 0.0, 0.0), bc="mixed")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ,
+                    reason="glibc's mallopt, the threshold not fixed by the environment")
+def test_a_run_on_a_worker_keeps_its_temporaries_on_the_heap(tmp_path):
+    """Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_ set, which keeps glibc's mmap threshold
+    at 128 kB: every temporary array above it was a fresh mapping, faulted in page by page (a run's
+    assembly took twice the CPU time). A sweep run sets the server's threshold in its worker: the same
+    assembly then faults a third less (as in a process without that setting)."""
+    import distributed
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  host="127.0.0.1") as cluster, distributed.Client(cluster) as client:
+        client.wait_for_workers(1, timeout=60)
+        assert list(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()) != [None]
+        (before,) = client.run(_assembly_page_faults).values()
+        client.submit(run_dc, SMALL, str(tmp_path / "heap.h5"), pure=False).result()
+        (after,) = client.run(_assembly_page_faults).values()
+    assert after < 0.8 * before, (before, after)

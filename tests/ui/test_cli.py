@@ -153,8 +153,8 @@ def test_server_gives_big_freed_blocks_back_to_the_system():
     """With the server's mmap threshold, freeing a 6 MB block returns it to the system; without it
     (glibc's own threshold has risen to 8 MB after the first block) the block came from the heap and
     stays resident. A small block allocated after it keeps the heap from being trimmed at its top."""
-    code = ("import os, sys, numpy as np, hpcdash.app as app\n"
-            "print(app.set_mmap_threshold() if sys.argv[1] == 'set' else 'default')\n"
+    code = ("import os, sys, numpy as np, hpcdash.memory as memory\n"
+            "print(memory.set_mmap_threshold() if sys.argv[1] == 'set' else 'default')\n"
             "def rss():\n"
             "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS')) // 1024\n"
             "a = np.ones(1 << 20); del a\n"  # 8 MiB: glibc's dynamic threshold rises to it
