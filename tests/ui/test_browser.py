@@ -1101,16 +1101,17 @@ _WATCH_LOADING = """() => {
 
 
 
-def write_slow_file(data_root: Path, name: str) -> str:
+def write_slow_file(data_root: Path, name: str, width: int = 256) -> str:
     """A volume whose every new slab takes about two seconds to read: one bzip2 chunk holding the whole
-    array (32 MiB; bzip2 decodes ~15 MB/s here), so each normal axis decodes all of it once. Slow enough
-    that the read outlasts the server's 250 ms before showing a spinner even when building the new
-    pane's models holds its event loop on a loaded machine. A new name for each use: the server keeps
-    what it has read in its slab cache."""
+    array (128 x 256 x `width` float32, 32 MiB; bzip2 decodes ~15 MB/s here), so each normal axis decodes
+    all of it once. Slow enough that the read outlasts the server's 250 ms before showing a spinner even
+    when building the new pane's models holds its event loop on a loaded machine (a wider one, for a
+    test that builds a whole pane meanwhile). A new name for each use: the server keeps what it has read
+    in its slab cache."""
     import h5py
     import hdf5plugin
 
-    shape = (128, 256, 256)
+    shape = (128, 256, width)
     zz, yy, xx = np.meshgrid(*(np.linspace(0, 4, n) for n in shape), indexing="ij")
     noise = np.random.default_rng(0).normal(scale=0.01, size=shape)
     data = (np.sin(zz) * np.cos(yy) * np.sin(xx) + noise).astype("f4")
@@ -1154,7 +1155,10 @@ def test_a_file_opened_from_the_browser_is_read_in_the_background(page: Page, hp
                                                                   console_errors):
     """Opening a file from the sidebar adds its pane at once (title, slider) and shows its loading
     indicator until the first slice has been read (it used to be read before the page answered)."""
-    slow_file = write_slow_file(data_root, "slow_opened.h5")
+    # twice the usual read (~4 s): one run on a busy machine saw no spinner with the usual file; the likely
+    # cause, the server's event loop (building the new pane meanwhile) reaching the 250 ms timer only after
+    # the read had ended, when there is correctly nothing to show
+    slow_file = write_slow_file(data_root, "slow_opened.h5", width=512)
     open_view(page, hpcdash_server, file="a.h5", link="0")
     expect(readout(page, 0)).to_contain_text("of 12)", timeout=LOAD)
     page.evaluate(_WATCH_LOADING)
