@@ -175,10 +175,15 @@ const tool_view = button_class(on_off_tool)?.prototype.default_view
 const click_model = button_class(click_tool)
 if (input_view == null)
   return
+// the prototype of `view_class` (or of a class it extends) that defines the method `name` itself
+const own = (view_class, name) => {
+  let proto = view_class?.prototype
+  while (proto != null && !Object.prototype.hasOwnProperty.call(proto, name))
+    proto = Object.getPrototypeOf(proto)
+  return proto
+}
 // the class that draws every input widget's title and help icon (TextInput's view inherits it)
-let input_proto = input_view.prototype
-while (input_proto != null && !Object.prototype.hasOwnProperty.call(input_proto, "_build_description_el"))
-  input_proto = Object.getPrototypeOf(input_proto)
+const input_proto = own(input_view, "_build_description_el")
 if (input_proto == null)
   return
 if (!Object.prototype.hasOwnProperty.call(input_proto, "__hpcdash_access")) {
@@ -386,12 +391,6 @@ if (!Object.prototype.hasOwnProperty.call(input_proto, "__hpcdash_access")) {
     proto.__hpcdash_access = safe
   }
   wrap(input_proto, ["render"], bind_input)
-  const own = (view_class, name) => {
-    let proto = view_class?.prototype
-    while (proto != null && !Object.prototype.hasOwnProperty.call(proto, name))
-      proto = Object.getPrototypeOf(proto)
-    return proto
-  }
   const button_proto = own(button_view, "_render_button")
   if (button_proto != null)
     wrap(button_proto, ["render"], bind_button)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import param
 
-from hpcdash.words import counted
+from hpcdash.words import plural
 
 #: Colormaps offered in the "Colormap" selector (names understood by HoloViews / colorcet / bokeh).
 CMAPS = ["viridis", "cividis", "magma", "inferno", "plasma", "gray", "fire", "kbc", "coolwarm", "RdBu_r",
@@ -1705,7 +1705,7 @@ class ExplorerState(param.Parameterized):
                 continue
             if len(self.panes) >= MAX_PANES_FROM_LINK:
                 more = sum(1 for k in query if k.startswith("file") and k[4:].isdigit() and int(k[4:]) > i)
-                said.append(f"This link names {counted(more, 'more file', 'more files')}: a page opens the first "
+                said.append(f"This link names {more} more {plural(more, 'file')}: a page opens the first "
                             f"{MAX_PANES_FROM_LINK} of a link (open others from the file browser).")
                 break
             settings = SliceState.settings_from_query(query, suffix)
