@@ -4,6 +4,7 @@ the fast heap path (the server's process, and Dask workers running sweeps)."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 
@@ -30,13 +31,20 @@ def set_mmap_threshold(nbytes: int = MMAP_THRESHOLD) -> bool:
     set, which keeps glibc's threshold at 128 kB for good, so every temporary array above it is a
     fresh mapping whose pages fault in one by one. A sweep run's sparse assembly (scipy) took twice the
     CPU time there (20 -> 40 ms for 131 000 cells); with the threshold set it is back to ~25 ms.
-    Setting it again changes nothing and costs microseconds.
+    Setting it again changes nothing and costs one C call (the library is looked up once per process).
     """
     if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
+    mallopt = _mallopt()
+    return mallopt is not None and mallopt(_M_MMAP_THRESHOLD, int(nbytes)) == 1
+
+
+@functools.cache
+def _mallopt():
+    """glibc's ``mallopt`` of this process, or None where there is none."""
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
     except (OSError, AttributeError):
-        return False
+        return None
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return mallopt(_M_MMAP_THRESHOLD, int(nbytes)) == 1
+    return mallopt

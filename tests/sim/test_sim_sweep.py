@@ -239,7 +239,7 @@ def test_atomic_path_replaces_existing_file_in_one_step(tmp_path):
 def client():
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", host="127.0.0.1"
     )
     client = distributed.Client(cluster)
     client.wait_for_workers(2, timeout=60)
@@ -344,7 +344,7 @@ def test_a_run_on_a_worker_keeps_its_temporaries_on_the_heap(tmp_path):
     assembly then faults a third less (as in a process without that setting)."""
     import distributed
 
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   host="127.0.0.1") as cluster, distributed.Client(cluster) as client:
         client.wait_for_workers(1, timeout=60)
         assert list(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()) != [None]
