@@ -11,16 +11,22 @@ SlabCache
     that needs a slab that read-ahead is already loading waits for that load.
 
     Budget: ``HPCDASH_CACHE_MB`` in the environment (default 128), or
-    :func:`set_cache_budget` at run time. One entry may use at most half the budget, so
-    a 1024^3 float32 slab of 64 chunk planes (256 MiB) is cut to blocks of 16 planes
-    (64 MiB): the current block and the read-ahead fit, and a 512^3 one keeps whole
-    64-plane slabs. Loads that know their size reserve it first (least recently used
-    entries go before the read, not after), so cache and loads together stay within the
-    budget: a server with a 1024^3 volume open stays under about 600 MB resident (Panel,
-    HoloViews, Datashader and one session take ~370 MB). Raise it on machines with
-    memory to spare (bigger blocks, fewer reads). ``slab_cache().stats()`` reports hits,
-    misses, loads, evictions and bytes held (tests use it to prove that a second slice
-    inside a slab does not touch the file).
+    :func:`set_cache_budget` at run time, per open volume: the cache holds up to the
+    budget times the number of datasets open (each volume registers with :meth:`SlabCache.use`
+    while it is open; volumes of one dataset share their slabs), but never more than ``HPCDASH_CACHE_MAX_MB`` (default 1024) in
+    all. One entry may use at most half the budget, so a 1024^3 float32 slab of 64
+    chunk planes (256 MiB) is cut to blocks of 16 planes (64 MiB): the current block
+    and the read-ahead fit, and a 512^3 one keeps whole 64-plane slabs. (With one
+    budget for all, four linked 512^3 panes stepping together needed 512 MB of slabs in
+    128: each pane's read-ahead evicted the others' slabs, and every step read all four
+    planes again, ~1.8x the server time of a step inside cached slabs.) Loads that know
+    their size reserve it first (least recently used entries go before the read, not
+    after), so cache and loads together stay within the limit: a server with a 1024^3
+    volume open stays under about 600 MB resident (Panel, HoloViews, Datashader and one
+    session take ~370 MB). Raise it on machines with memory to spare (bigger blocks,
+    fewer reads). ``slab_cache().stats()`` reports hits, misses, loads, evictions and
+    bytes held (tests use it to prove that a second slice inside a slab does not touch
+    the file).
 
 Read-ahead
     :func:`prefetch_executor` is a small shared thread pool used by
@@ -57,6 +63,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
@@ -66,6 +73,7 @@ from typing import Any
 import numpy as np
 
 DEFAULT_BUDGET_MB = 128
+DEFAULT_MAX_MB = 1024
 
 
 @dataclass(frozen=True)
@@ -79,13 +87,17 @@ class CacheStats:
     entries: int
     nbytes: int
     budget: int
+    #: what the cache may hold now: the budget per open volume, up to its maximum
+    limit: int = 0
 
 
 class SlabCache:
     """Thread-safe LRU of numpy arrays with a byte budget and de-duplicated loads."""
 
-    def __init__(self, budget_bytes: int):
+    def __init__(self, budget_bytes: int, max_bytes: int | None = None):
         self._budget = int(budget_bytes)
+        self._max = None if max_bytes is None else int(max_bytes)
+        self._users: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # owner -> what it caches
         self._data: OrderedDict[Hashable, np.ndarray] = OrderedDict()
         self._inflight: dict[Hashable, Future] = {}
         self._nbytes = 0
@@ -95,8 +107,29 @@ class SlabCache:
 
     @property
     def budget(self) -> int:
-        """Memory budget in bytes."""
+        """Memory budget in bytes, per open volume (one entry may use at most half of it)."""
         return self._budget
+
+    @property
+    def limit(self) -> int:
+        """Bytes the cache may hold now: the budget for each dataset open (at least one), but no more
+        than the maximum (unless the budget itself is larger)."""
+        with self._lock:
+            total = self._budget * max(1, len(set(self._users.values())))
+            return total if self._max is None else min(total, max(self._max, self._budget))
+
+    def use(self, owner: object, what: Hashable = None) -> None:
+        """Count `owner` (an open volume) among the cache's users while it lives: the limit grows by one
+        budget for each distinct `what` (a file's dataset: volumes of the same one share their slabs;
+        None: the owner itself)."""
+        with self._lock:
+            self._users[owner] = id(owner) if what is None else what
+
+    def release(self, owner: object) -> None:
+        """`owner` no longer uses the cache (closed): the limit shrinks and entries over it go."""
+        with self._lock:
+            self._users.pop(owner, None)
+            self._evict(0)
 
     def set_budget(self, budget_bytes: int) -> None:
         """Change the budget (bytes); evicts least recently used slabs if needed."""
@@ -124,6 +157,14 @@ class SlabCache:
         with self._lock:
             return key in self._data
 
+    def touch(self, key: Hashable) -> bool:
+        """Mark ``key`` recently used if it is cached (not a hit); True when it is."""
+        with self._lock:
+            if key not in self._data:
+                return False
+            self._data.move_to_end(key)
+            return True
+
     def contains(self, key: Hashable) -> bool:
         """True if ``key`` is cached or being loaded (does not count as a hit)."""
         with self._lock:
@@ -144,7 +185,8 @@ class SlabCache:
             self._nbytes += nbytes
 
     def _evict(self, incoming: int) -> None:
-        while self._data and self._nbytes + self._reserved + incoming > self._budget:
+        limit = self.limit
+        while self._data and self._nbytes + self._reserved + incoming > limit:
             _, old = self._data.popitem(last=False)
             self._nbytes -= old.nbytes
             self._evictions += 1
@@ -216,18 +258,19 @@ class SlabCache:
         """Current counters and size."""
         with self._lock:
             return CacheStats(self._hits, self._misses, self._loads, self._evictions,
-                              len(self._data), self._nbytes, self._budget)
+                              len(self._data), self._nbytes, self._budget, self.limit)
 
 
-def _budget_from_env() -> int:
+def _mb_from_env(name: str, default: float) -> int:
     try:
-        mb = float(os.environ.get("HPCDASH_CACHE_MB", DEFAULT_BUDGET_MB))
+        mb = float(os.environ.get(name, default))
     except ValueError:
-        mb = DEFAULT_BUDGET_MB
+        mb = default
     return int(max(mb, 0) * 1024 * 1024)
 
 
-_CACHE = SlabCache(_budget_from_env())
+_CACHE = SlabCache(_mb_from_env("HPCDASH_CACHE_MB", DEFAULT_BUDGET_MB),
+                   _mb_from_env("HPCDASH_CACHE_MAX_MB", DEFAULT_MAX_MB))
 
 
 def slab_cache() -> SlabCache:

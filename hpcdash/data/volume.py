@@ -651,6 +651,7 @@ class Volume:
         except BaseException:
             self.close()
             raise
+        slab_cache().use(self, self._key[0::2])  # one more budget while this file's dataset is open
 
     # -- opening ---------------------------------------------------------------
     def _resolve(self, dataset: str | None) -> tuple[str, h5py.Dataset]:
@@ -808,6 +809,7 @@ class Volume:
             self._closed = True
             if self._io_users == 0:
                 self._release()
+        slab_cache().release(self)
 
     def _forget_chunks(self) -> None:
         """Drop the reader's table of chunk offsets (the file changed or is closing)."""
@@ -1154,8 +1156,10 @@ class Volume:
         nxt = b0 + block if direction >= 0 else b0 - block
         if 0 <= nxt < self.shape[ax]:
             targets.append(nxt)
-        todo = [b for b in targets if not cache.contains(self._slab_key(ax, b, fixed))
-                and self._slab_key(ax, b, fixed) not in self._prefetching]
+        # a slab already cached that the user is heading into counts as used now: linked panes share
+        # the cache, and another volume's read-ahead must not evict it before the user gets there
+        todo = [b for b in targets if not cache.touch(key := self._slab_key(ax, b, fixed))
+                and not cache.contains(key) and key not in self._prefetching]
         if not todo:
             return None
         keys = [self._slab_key(ax, b, fixed) for b in todo]

@@ -199,6 +199,67 @@ def test_slab_cache_unit():
     assert not cache.contains("e")
 
 
+def test_the_limit_grows_with_the_volumes_open_up_to_the_maximum():
+    class Owner:  # stands in for an open volume
+        pass
+
+    cache = SlabCache(1000, max_bytes=2500)
+    owners = [Owner() for _ in range(4)]
+    assert cache.limit == 1000  # nothing open: one budget
+    cache.use(owners[0])
+    cache.use(owners[1])
+    assert cache.limit == 2000
+    for k in range(4):
+        cache.put(k, np.zeros(450, dtype="u1"))
+    assert cache.stats().entries == 4 and cache.stats().limit == 2000
+    cache.use(owners[2])
+    cache.use(owners[3])
+    assert cache.limit == 2500  # the maximum
+    cache.release(owners[3])
+    cache.release(owners[2])
+    cache.release(owners[1])  # one open: what is over one budget goes, least recently used first
+    assert cache.limit == 1000 and cache.stats().nbytes <= 1000
+    assert cache.get(0) is None and cache.get(3) is not None
+    del owners[0]  # a volume dropped without closing counts no more
+    assert cache.limit == 1000
+    same = [Owner(), Owner()]
+    for o in same:  # two volumes of one dataset share their slabs: one budget
+        cache.use(o, ("run.h5", "/model"))
+    assert cache.limit == 1000
+    assert SlabCache(3000, max_bytes=1000).limit == 3000  # the maximum never cuts one budget
+
+
+def test_volumes_stepped_together_keep_their_slabs(tmp_path, fresh_cache):
+    """Four runs stepped plane by plane together, as linked panes are, with read-ahead: each slab is
+    read once. With one budget for all, each volume's read-ahead evicted the others' slabs and every
+    step read the planes again."""
+    data = np.random.default_rng(7).normal(size=(32, 24, 20)).astype("f4")
+    paths = []
+    for k in range(4):
+        paths.append(tmp_path / f"run{k}.h5")
+        write_volume(paths[-1], "/m/v", data + k, {"z": None, "y": None, "x": None}, chunks=(8, 8, 8),
+                     compression="gzip")
+    slab = 8 * 24 * 20 * 4
+    fresh_cache.set_budget(2 * slab + 100)  # per volume: the slab in view and the one read ahead
+    vols = [open_volume(p) for p in paths]
+    try:
+        counters = [count_reads(v) for v in vols]
+        for i in range(24):
+            for k, v in enumerate(vols):
+                fut = v.prefetch("z", i, +1)
+                if fut is not None:
+                    fut.result(timeout=30)
+                np.testing.assert_array_equal(v.slice("z", i).values, data[i] + k)
+        for c in counters:  # slabs 0, 8 and 16 (and 24, read ahead): 3 x 3 chunks each, once
+            assert len(c.reads) == 4 * 9, len(c.reads)
+        assert fresh_cache.stats().limit == 4 * (2 * slab + 100)
+    finally:
+        for v in vols:
+            v.close()
+    assert fresh_cache.limit == 2 * slab + 100  # closed: back to one budget
+    assert fresh_cache.stats().nbytes <= 2 * slab + 100
+
+
 def test_latest_only_drops_superseded_requests():
     started = threading.Event()
     release = threading.Event()
