@@ -514,7 +514,9 @@ def measure_linked(cfg: Config, srv, linked: list[dict], root: Path, rounds: int
 
     Sessions of one pane and of four alternate (`rounds` of each, the order flipped every round) over
     the same slice indices, so that a slow phase of the machine falls on both; the figures are medians
-    over all steps, and each round's ratio is kept to show the spread."""
+    over all steps, and each round's ratio is kept to show the spread. Each session jumps to random
+    slices, then steps to the next slice `cfg.n_adjacent` times (as keys and drags do: read-ahead and
+    the slab cache at work for all panes at once), recorded apart under "adjacent"."""
     from hpcdash.benchmarks.driver import ProbeLog, SessionDriver
 
     n = linked[0]["n"]
@@ -524,11 +526,13 @@ def measure_linked(cfg: Config, srv, linked: list[dict], root: Path, rounds: int
         i = rng.randrange(n)
         if not idx or idx[-1] != i:
             idx.append(i)
-    res: dict[str, Any] = {"indices": idx, "n": n, "rounds": []}
+    res: dict[str, Any] = {"indices": idx, "n": n, "rounds": [], "adjacent": {"rounds": []}}
     steps: dict[str, list[dict]] = {"one": [], "four": []}
+    adjacent: dict[str, list[dict]] = {"one": [], "four": []}
     errors: dict[str, str] = {}
     for r in range(rounds):
         medians: dict[str, float] = {}
+        adj_medians: dict[str, float] = {}
         for label in (("one", "four") if r % 2 == 0 else ("four", "one")):
             vols = linked[:1] if label == "one" else linked[:4]
             for v in vols:
@@ -547,22 +551,33 @@ def measure_linked(cfg: Config, srv, linked: list[dict], root: Path, rounds: int
                     if drv.slice_index() == i:
                         continue
                     recs.append(drv.set_slice(i, first_only=True, expect=len(vols)))
+                start = min(drv.slice_index(), n - 1 - cfg.n_adjacent)
+                if start != drv.slice_index():
+                    drv.set_slice(start, first_only=True, expect=len(vols))
+                adj = [drv.set_slice(start + k + 1, first_only=True, expect=len(vols)) for k in range(cfg.n_adjacent)]
                 drv.close()
                 steps[label] += recs
+                adjacent[label] += adj
                 ok = [x["server_ms"] for x in recs if x["ok"]]
                 if ok:
                     medians[label] = statistics.median(ok)
+                ok = [x["server_ms"] for x in adj if x["ok"]]
+                if ok:
+                    adj_medians[label] = statistics.median(ok)
             except Exception as e:
                 errors[label] = _err(e)
                 log(f"linked panes {label}: {_err(e)}")
         if "one" in medians and "four" in medians:
             res["rounds"].append(round(medians["four"] / medians["one"], 2))
-    for label, recs in steps.items():
-        ok = [x for x in recs if x["ok"]]
-        res[label] = {**(stats([x["server_ms"] for x in ok]) or {}), "timeouts": len(recs) - len(ok),
-                      "bytes": statistics.median([x["bytes"] for x in ok]) if ok else None}
-        if label in errors:
-            res[label]["error"] = errors[label]
+        if "one" in adj_medians and "four" in adj_medians:
+            res["adjacent"]["rounds"].append(round(adj_medians["four"] / adj_medians["one"], 2))
+    for out, by_label in ((res, steps), (res["adjacent"], adjacent)):
+        for label, recs in by_label.items():
+            ok = [x for x in recs if x["ok"]]
+            out[label] = {**(stats([x["server_ms"] for x in ok]) or {}), "timeouts": len(recs) - len(ok),
+                          "bytes": statistics.median([x["bytes"] for x in ok]) if ok else None}
+            if label in errors:
+                out[label]["error"] = errors[label]
     return res
 
 
@@ -711,6 +726,21 @@ def _x(a: float | None, b: float | None, what: str) -> str:
     return f"{a / b:.2f}x {what}"
 
 
+def _linked_row(lk: dict, what: str, note: str) -> list:
+    """The row of four linked panes against one (the target: at most 1.5 times one pane's time)."""
+    one, four = (lk.get("one") or {}).get("median"), (lk.get("four") or {}).get("median")
+    return _row(what, None if four is None else f"4 panes {four:.1f}", None, None, None,
+                "<= 1.5 x one" + (f" = {1.5 * one:.0f} ms" if one else ""),
+                None if one is None or four is None else four <= 1.5 * one,
+                _x(four, one, "one pane") + (f" (one pane {one:.1f} ms)" if one else ""),
+                "; ".join(str(x) for x in (lk.get("one", {}).get("error"), lk.get("four", {}).get("error"), note,
+                                           f"sessions of one and of four panes alternating, {len(lk['rounds'])} "
+                                           f"each, medians over all steps; ratio per round "
+                                           f"{', '.join(f'{x:.2f}x' for x in lk['rounds'])}"
+                                           if lk.get("rounds") else None)
+                          if x))
+
+
 def build_rows(cfg: Config, R: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     hp, nv, raw, grove = R.get("hpcdash", {}), R.get("naive", {}), R.get("h5py", {}), R.get("h5grove", {})
@@ -799,21 +829,14 @@ def build_rows(cfg: Config, R: dict[str, Any]) -> list[dict[str, Any]]:
                       "Numba's disk cache (hpcdash.explorer.kernels; compiled once per machine)"
                       if "imports_s" in fi else fi.get("error", ""))))
     rows.extend(_page_load_rows(hp.get("browser") or {}, nv.get("browser") or {}, plain["n"]))
-    # linked
+    # linked: random slices, then adjacent steps of the same sessions
     lk = hp.get("linked") or {}
-    one, four = (lk.get("one") or {}).get("median"), (lk.get("four") or {}).get("median")
-    rows.append(_row(f"four linked panes vs one, random slice, {cfg.linked_size}^3 runs [ms/update]",
-                     None if four is None else f"4 panes {four:.1f}", None, None, None,
-                     "<= 1.5 x one" + (f" = {1.5 * one:.0f} ms" if one else ""),
-                     None if one is None or four is None else four <= 1.5 * one,
-                     _x(four, one, "one pane") + (f" (one pane {one:.1f} ms)" if one else ""),
-                     "; ".join(str(x) for x in (lk.get("one", {}).get("error"), lk.get("four", {}).get("error"),
-                                                f"panes found {lk.get('four_panes_found')}" if lk else "not measured",
-                                                f"sessions of one and of four panes alternating, {len(lk['rounds'])} "
-                                                f"each, medians over all steps; ratio per round "
-                                                f"{', '.join(f'{x:.2f}x' for x in lk['rounds'])}"
-                                                if lk.get("rounds") else None)
-                               if x)))
+    rows.append(_linked_row(lk, f"four linked panes vs one, random slice, {cfg.linked_size}^3 runs [ms/update]",
+                            f"panes found {lk.get('four_panes_found')}" if lk else "not measured"))
+    if "adjacent" in lk:
+        rows.append(_linked_row(lk["adjacent"], f"four linked panes vs one, adjacent steps, {cfg.linked_size}^3 runs "
+                                "[ms/update]", "the same sessions after the random slices: read-ahead and the "
+                                "slab cache serving all panes"))
     # browser
     hb_, nb_ = hp.get("browser") or {}, nv.get("browser") or {}
     p50, np50 = hb_.get("p50_ms"), nb_.get("p50_ms")
