@@ -53,6 +53,16 @@ def _click_until(page, button_css: str, target, text: str, tries: int = 3) -> No
                 raise
 
 
+def _box(locator, timeout_s: float = 10.0) -> dict:
+    """The element's bounding box, asked again while the element is being replaced (the job table is
+    drawn anew every second; one asked at that moment has no box)."""
+    deadline = time.monotonic() + timeout_s
+    while (box := locator.bounding_box()) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert box is not None, f"{locator} has no box"
+    return box
+
+
 def _fill(page, css: str, value: str) -> None:
     box = page.locator(f"{css} input").first
     box.fill(value)
@@ -173,7 +183,7 @@ def test_an_opened_stderr_tail_stays_open_while_the_table_refreshes(page, tab, c
     # what the job wrote last (SLURM's CANCELLED line, or a worker's traceback after it when the job was
     # cancelled while its worker started)
     expect(page.locator(".hpc-logtail")).not_to_be_empty()
-    box, column = table.bounding_box(), page.locator(".hpc-jobs").bounding_box()
+    box, column = _box(table), _box(page.locator(".hpc-jobs"))
     assert box["x"] + box["width"] <= column["x"] + column["width"] + 1, (box, column)
     tail.locator("summary").click()
     page.wait_for_timeout(2500)
