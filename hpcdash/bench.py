@@ -527,12 +527,11 @@ def measure_linked(cfg: Config, srv, linked: list[dict], root: Path, rounds: int
         if not idx or idx[-1] != i:
             idx.append(i)
     res: dict[str, Any] = {"indices": idx, "n": n, "rounds": [], "adjacent": {"rounds": []}}
-    steps: dict[str, list[dict]] = {"one": [], "four": []}
-    adjacent: dict[str, list[dict]] = {"one": [], "four": []}
+    outs = {"random": res, "adjacent": res["adjacent"]}  # where each kind of step's figures go
+    steps: dict[str, dict[str, list[dict]]] = {kind: {"one": [], "four": []} for kind in outs}
     errors: dict[str, str] = {}
     for r in range(rounds):
-        medians: dict[str, float] = {}
-        adj_medians: dict[str, float] = {}
+        medians: dict[str, dict[str, float]] = {kind: {} for kind in outs}
         for label in (("one", "four") if r % 2 == 0 else ("four", "one")):
             vols = linked[:1] if label == "one" else linked[:4]
             for v in vols:
@@ -556,23 +555,19 @@ def measure_linked(cfg: Config, srv, linked: list[dict], root: Path, rounds: int
                     drv.set_slice(start, first_only=True, expect=len(vols))
                 adj = [drv.set_slice(start + k + 1, first_only=True, expect=len(vols)) for k in range(cfg.n_adjacent)]
                 drv.close()
-                steps[label] += recs
-                adjacent[label] += adj
-                ok = [x["server_ms"] for x in recs if x["ok"]]
-                if ok:
-                    medians[label] = statistics.median(ok)
-                ok = [x["server_ms"] for x in adj if x["ok"]]
-                if ok:
-                    adj_medians[label] = statistics.median(ok)
+                for kind, got in (("random", recs), ("adjacent", adj)):
+                    steps[kind][label] += got
+                    ok = [x["server_ms"] for x in got if x["ok"]]
+                    if ok:
+                        medians[kind][label] = statistics.median(ok)
             except Exception as e:
                 errors[label] = _err(e)
                 log(f"linked panes {label}: {_err(e)}")
-        if "one" in medians and "four" in medians:
-            res["rounds"].append(round(medians["four"] / medians["one"], 2))
-        if "one" in adj_medians and "four" in adj_medians:
-            res["adjacent"]["rounds"].append(round(adj_medians["four"] / adj_medians["one"], 2))
-    for out, by_label in ((res, steps), (res["adjacent"], adjacent)):
-        for label, recs in by_label.items():
+        for kind, m in medians.items():
+            if "one" in m and "four" in m:
+                outs[kind]["rounds"].append(round(m["four"] / m["one"], 2))
+    for kind, out in outs.items():
+        for label, recs in steps[kind].items():
             ok = [x for x in recs if x["ok"]]
             out[label] = {**(stats([x["server_ms"] for x in ok]) or {}), "timeouts": len(recs) - len(ok),
                           "bytes": statistics.median([x["bytes"] for x in ok]) if ok else None}

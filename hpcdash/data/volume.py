@@ -1158,16 +1158,17 @@ class Volume:
             targets.append(nxt)
         # a slab already cached that the user is heading into counts as used now: linked panes share
         # the cache, and another volume's read-ahead must not evict it before the user gets there
-        todo = [b for b in targets if not cache.touch(key := self._slab_key(ax, b, fixed))
-                and not cache.contains(key) and key not in self._prefetching]
+        wanted = [(b, self._slab_key(ax, b, fixed)) for b in targets]
+        todo = [(b, key) for b, key in wanted
+                if not cache.touch(key) and not cache.contains(key) and key not in self._prefetching]
         if not todo:
             return None
-        keys = [self._slab_key(ax, b, fixed) for b in todo]
+        keys = [key for _, key in todo]
         self._prefetching.update(keys)
 
         def load() -> None:
             try:
-                for b, key in zip(todo, keys, strict=True):
+                for b, key in todo:
                     if self._closed:
                         return
                     b1 = min(b + block, self.shape[ax])
