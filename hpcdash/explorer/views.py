@@ -30,7 +30,7 @@ from holoviews.plotting.util import process_cmap
 from panel.io.state import set_curdoc
 from panel.models import HTML as PanelHTML
 
-from hpcdash.access import AccessibleColumn
+from hpcdash.access import AccessibleColumn, when_page_ready
 from hpcdash.data.paths import HDF5_SUFFIXES
 from hpcdash.panes import HTML, Markdown, labelled_checkbox
 from hpcdash.sessions import in_session
@@ -1442,6 +1442,8 @@ class ExplorerView(pn.viewable.Viewer):
         explorer.param.watch(self._on_link, ["link"])
         explorer.param.watch(self._sync_url, ["link", "compare"])
         self._sync_url_enabled = sync_url and pn.state.location is not None and served
+        if self._sync_url_enabled:
+            when_page_ready(doc, "url_in_place", _URL_IN_PLACE)
         self._url_watchers: list = []
         self._url_pending = False
         self._on_panes()
@@ -1614,6 +1616,24 @@ class ExplorerView(pn.viewable.Viewer):
         search = ("?" + urlencode(query)) if query else ""
         if pn.state.location.search != search:
             pn.state.location.search = search
+
+
+#: Keeps the view's state in the URL of the history entry the page was opened under. Panel's location
+#: pushes a new entry for each write, and nothing reads an entry back but a new page: after scanning
+#: twenty slices, Back stepped the address bar through all twenty while the page stayed as it was,
+#: and took twenty presses to leave. A push to another path (none on our page) still pushes.
+_URL_IN_PLACE = """
+if (!window.__hpcdash_url_in_place) {
+  window.__hpcdash_url_in_place = true
+  const push = history.pushState.bind(history)
+  history.pushState = function (state, title, url) {
+    const to = url == null ? null : new URL(url, window.location.href)
+    if (to != null && to.origin === window.location.origin && to.pathname === window.location.pathname)
+      return history.replaceState(state, title, url)
+    return push(state, title, url)
+  }
+}
+"""
 
 
 def _dispatch(doc_ref, fn) -> None:

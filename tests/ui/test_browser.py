@@ -1376,3 +1376,26 @@ def test_a_pane_from_the_keyboard_the_plot_is_named_and_its_tools_are_buttons(pa
     page.keyboard.press("Shift+Tab")
     assert focused(page, cdp)["name"] == "Pan" and focused(page, cdp)["pressed"] == "false"
     assert console_errors == []
+
+
+def test_the_url_follows_the_view_without_filling_the_back_button(page: Page, hpcdash_server, console_errors):
+    """Each slice, colour map and axis lands in the URL, but in the entry the page was opened under:
+    Back then leaves the page (or goes where the user was before), rather than stepping the address bar
+    through every slice while the page stays as it is."""
+    open_view(page, hpcdash_server, file="a.h5")
+    ro = readout(page)
+    expect(ro).to_contain_text("(slice ", timeout=LOAD)
+    entries = page.evaluate("() => history.length")
+    handle = pane(page, 0).locator(".noUi-handle").first
+    for _ in range(3):
+        n = slice_number(ro)
+        handle.focus()
+        page.keyboard.press("ArrowRight")
+        expect(ro).to_contain_text(f"(slice {n + 1} of ", timeout=STEP)
+        expect(page).to_have_url(re.compile(rf"slice={n + 1}(&|$)"), timeout=STEP)  # each one rested
+    pane(page, 0).locator(".hpcdash-cmap select").select_option("gray")
+    expect(page).to_have_url(re.compile(r"cmap=gray"), timeout=STEP)
+    assert page.evaluate("() => history.length") == entries
+    page.go_back(timeout=LOAD)  # to the page before ours, the new tab's blank one
+    expect(page).to_have_url("about:blank", timeout=STEP)
+    assert console_errors == []
