@@ -40,7 +40,8 @@ class DirEntry:
     path: str
     is_dir: bool
     size: int | None
-    is_hdf5: bool
+    #: None when not checked (``list_dir(check_signature=False)``)
+    is_hdf5: bool | None
 
 
 def safe_path(root: Path | str, path: Path | str) -> Path:
@@ -216,8 +217,15 @@ class FolderWatch:
         return stamp
 
 
-def list_dir(root: Path | str, rel: Path | str = "", show_hidden: bool = False) -> list[DirEntry]:
+def list_dir(root: Path | str, rel: Path | str = "", show_hidden: bool = False,
+             suffixes: Iterable[str] | None = None, check_signature: bool = True) -> list[DirEntry]:
     """Entries of the folder ``rel`` below ``root``: folders first, then files, by name.
+
+    ``suffixes``: only files whose names end with one of them (any case), e.g. :data:`HDF5_SUFFIXES`;
+    ``check_signature``: whether to read each file's first bytes for ``is_hdf5`` (else None). A run
+    folder on a parallel file system may hold tens of thousands of logs and checkpoints, and each stat
+    or open there is a round trip to a metadata server: files the suffixes leave out cost nothing, and
+    only symlinks are resolved (anything else in a folder inside the root is inside it).
 
     Raises :class:`PathOutsideRootError` if ``rel`` escapes the root and
     :class:`VolumeError` if it is not a readable folder.
@@ -231,26 +239,37 @@ def list_dir(root: Path | str, rel: Path | str = "", show_hidden: bool = False) 
     if not folder.is_dir():
         raise VolumeError(f"{what} is not a folder.")
     try:
-        names = sorted(os.listdir(folder))
+        with os.scandir(folder) as it:
+            found = list(it)
     except PermissionError:
         raise VolumeError(f"{what} cannot be read (permission denied).") from None
+    wanted = None if suffixes is None else tuple(x.lower() for x in suffixes)
     entries = []
-    for name in names:
+    for item in found:
+        name = item.name
         if not show_hidden and name.startswith("."):
             continue
         try:
-            real = safe_path(real_root, folder / name)
-            st = os.stat(real)
+            if item.is_symlink():  # it may lead out of the root, or nowhere
+                real = safe_path(real_root, folder / name)
+                st = os.stat(real)
+                is_dir = stat.S_ISDIR(st.st_mode)
+            else:
+                real, st = folder / name, None
+                is_dir = item.is_dir(follow_symlinks=False)
+            if not is_dir and wanted is not None and not name.lower().endswith(wanted):
+                continue
+            if not is_dir and st is None:
+                st = item.stat(follow_symlinks=False)
         except (PathOutsideRootError, OSError):
-            continue  # escaping or dangling symlink
-        is_dir = stat.S_ISDIR(st.st_mode)
-        rel_path = (folder / name).relative_to(real_root).as_posix()
+            continue  # escaping or dangling symlink, or gone meanwhile
+        regular = st is not None and stat.S_ISREG(st.st_mode)
         entries.append(DirEntry(
             name=name,
-            path=rel_path,
+            path=(folder / name).relative_to(real_root).as_posix(),
             is_dir=is_dir,
             size=None if is_dir else st.st_size,
-            is_hdf5=(not is_dir) and stat.S_ISREG(st.st_mode) and looks_like_hdf5(real),
+            is_hdf5=(regular and looks_like_hdf5(real)) if check_signature else None,
         ))
     entries.sort(key=lambda e: (not e.is_dir, e.name.lower()))
     return entries

@@ -1303,12 +1303,8 @@ class FileBrowser(pn.viewable.Viewer):
     def _entries(self, rel: str) -> list[tuple[str, bool]]:
         from hpcdash.data import list_dir
 
-        out = []
-        for entry in list_dir(self.explorer.root, rel):
-            name, is_dir = _entry_name(entry)
-            if is_dir or name.lower().endswith(HDF5_SUFFIXES):
-                out.append((name, is_dir))
-        return out
+        return [(e.name, e.is_dir) for e in list_dir(self.explorer.root, rel, suffixes=HDF5_SUFFIXES,
+                                                     check_signature=False)]
 
     def check_for_new_files(self) -> bool:
         """List the current folder again if it gained, lost or renamed an entry since it was listed (one
@@ -1381,19 +1377,6 @@ class FileBrowser(pn.viewable.Viewer):
             self._show_message(f"{path} does not exist in the root folder.")
             return
         self.explorer.open(path, background=True, reveal=True)  # as typed: a link stays a link
-
-
-def _entry_name(entry) -> tuple[str, bool]:
-    """(name, is_dir) from whatever list_dir yields (dict, object with attributes, tuple or Path)."""
-    if isinstance(entry, dict):
-        return str(entry.get("name")), bool(entry.get("is_dir") or entry.get("type") == "dir")
-    if isinstance(entry, tuple):
-        return str(entry[0]), bool(entry[1])
-    if isinstance(entry, os.PathLike):
-        return Path(entry).name, Path(entry).is_dir()
-    name = getattr(entry, "name", str(entry))
-    is_dir = getattr(entry, "is_dir", False)
-    return str(name), bool(is_dir() if callable(is_dir) else is_dir)
 
 
 class ExplorerView(pn.viewable.Viewer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from hpcdash.data import (
     safe_path,
     write_volume,
 )
+from hpcdash.data.paths import HDF5_SUFFIXES
 
 
 @pytest.fixture
@@ -89,6 +91,35 @@ def test_list_dir(tree):
     missing = os.path.join(os.path.realpath(root), "not-there")
     with pytest.raises(VolumeError, match=f"The root folder {re.escape(missing)} does not exist"):
         list_dir(missing)
+
+
+def test_list_dir_leaves_out_other_files_without_touching_them(tree, monkeypatch):
+    """A run folder of many logs and checkpoints: files the suffixes leave out are neither stat'ed nor
+    opened, nothing but symlinks is resolved, and without the signature check no file is opened."""
+    import hpcdash.data.paths as paths
+
+    root, _ = tree
+    for i in range(50):
+        (root / "runs" / f"step_{i:03d}.log").write_text("x")
+    os.symlink(root / "runs" / "a.h5", root / "runs" / "latest.h5")
+    os.symlink(root / "missing.h5", root / "runs" / "gone.h5")
+    touched: dict[str, list] = {"stat": [], "open": [], "resolved": []}
+    real_stat, real_looks, real_safe = os.stat, paths.looks_like_hdf5, paths.safe_path
+    monkeypatch.setattr(paths.os, "stat", lambda p, *a, **k: touched["stat"].append(str(p)) or real_stat(p, *a, **k))
+    monkeypatch.setattr(paths, "looks_like_hdf5", lambda p: touched["open"].append(str(p)) or real_looks(p))
+    monkeypatch.setattr(paths, "safe_path", lambda r, p: touched["resolved"].append(str(p)) or real_safe(r, p))
+
+    got = {e.name: e for e in list_dir(root, "runs", suffixes=(".H5",), check_signature=False)}
+    # the escaping link and the dangling one are left out as before; folders are always listed
+    assert set(got) == {"deep", "a.h5", "userblock.h5", "latest.h5"}
+    assert got["latest.h5"].size == got["a.h5"].size > 0 and got["latest.h5"].path == "runs/latest.h5"
+    assert all(e.is_hdf5 is None for e in got.values()) and touched["open"] == []
+    assert not any(".log" in p or "notes" in p for p in touched["stat"] + touched["resolved"])
+    resolved = {Path(p).name for p in touched["resolved"]}
+    assert resolved - {"runs"} == {"latest.h5", "escape.h5", "gone.h5"}  # the links alone
+
+    checked = {e.name: e.is_hdf5 for e in list_dir(root, "runs", suffixes=HDF5_SUFFIXES)}
+    assert checked == {"deep": False, "a.h5": True, "userblock.h5": True, "latest.h5": True}
 
 
 def test_folder_watch_sees_a_file_made_in_the_same_tick_as_the_listing(tree):
