@@ -1406,12 +1406,22 @@ class ExplorerState(param.Parameterized):
         return ok
 
     def close_pane(self, pane: SliceState) -> None:
-        """Remove `pane` and release its file."""
+        """Remove `pane` and release its file.
+
+        A comparison goes on between the same two runs (A and B are renumbered when a pane before them
+        closes). It ends (Compare: none) when one of them closes, rather than going on between other
+        runs unasked, and when fewer than two runs stay open (the Compare control is then not shown)."""
         for w in self._watchers.pop(id(pane), []):
             pane.param.unwatch(w)
         pane._on_request = None
         pane.close()
-        self.panes = [p for p in self.panes if p is not pane]
+        runs = [self.panes[i] if 0 <= i < len(self.panes) else None for i in (self.compare_a, self.compare_b)]
+        left = [p for p in self.panes if p is not pane]
+        # the indices of the same runs in what is left (all in one update: the views renumber once)
+        last = max(len(left) - 1, 0)
+        a, b = (min(left.index(p) if p in left else i, last) for p, i in zip(runs, (self.compare_a, self.compare_b), strict=True))
+        ends = self.compare != "none" and (pane in runs or len(left) < 2)
+        self.param.update(compare="none" if ends else self.compare, compare_a=a, compare_b=b, panes=left)
         self._retitle()
         self._update_comparison()
 
@@ -1676,8 +1686,9 @@ class ExplorerState(param.Parameterized):
     # ------------------------------------------------------------------ URL query
     def to_query(self, targets: bool = False) -> dict[str, str]:
         """The whole view as URL query items: pane 1 uses plain keys (file, axis, slice, ...),
-        pane k > 1 the same keys with suffix k; plus link, layout and compare. Files as opened (links
-        kept); with `targets`, the files read (see `SliceState.to_query`)."""
+        pane k > 1 the same keys with suffix k; plus link, layout and compare (with its runs a and b
+        unless they are 1 and 2). Files as opened (links kept); with `targets`, the files read (see
+        `SliceState.to_query`)."""
         q: dict[str, str] = {}
         for i, p in enumerate(self.panes):
             q.update(p.to_query("" if i == 0 else str(i + 1), root=self.root, targets=targets))
@@ -1687,6 +1698,8 @@ class ExplorerState(param.Parameterized):
             q["layout"] = self.layout
         if self.compare != "none":
             q["compare"] = self.compare
+            if (self.compare_a, self.compare_b) != (0, 1):  # the runs as the page numbers them, 1 to n
+                q.update(a=str(self.compare_a + 1), b=str(self.compare_b + 1))
         return q
 
     def apply_query(self, query: dict[str, str], deadline: float | None = None) -> None:
@@ -1717,6 +1730,12 @@ class ExplorerState(param.Parameterized):
         self.link = link
         if query.get("layout") in ("grid", "tabs"):
             self.layout = query["layout"]
+        runs = {}
+        for key in ("a", "b"):  # run numbers 1 to n; others are left as they are
+            number = query.get(key, "")
+            if number.isdigit() and 1 <= int(number) <= len(self.panes):
+                runs[f"compare_{key}"] = int(number) - 1
+        self.param.update(**runs)
         if query.get("compare") in ("difference", "ratio"):
             self.compare = query["compare"]
 

@@ -1423,7 +1423,8 @@ class ExplorerView(pn.viewable.Viewer):
         explorer.param.watch(self._show_ab, ["compare"])
         self._show_ab()
         explorer.param.watch(self._on_link, ["link"])
-        explorer.param.watch(self._sync_url, ["link", "compare"])
+        explorer.param.watch(self._sync_url, ["link", "compare", "compare_a", "compare_b"])
+        explorer.param.watch(self._show_runs, ["compare_a", "compare_b"])
         self._sync_url_enabled = sync_url and pn.state.location is not None and served
         if self._sync_url_enabled:
             when_page_ready(doc, "url_in_place", _URL_IN_PLACE)
@@ -1472,8 +1473,19 @@ class ExplorerView(pn.viewable.Viewer):
         """The SliceView drawing `pane`."""
         return self._views[id(pane)]
 
+    def _show_runs(self, *events) -> None:
+        """A and B show the runs compared (a link, or a pane closed before them, renumbers them)."""
+        e = self.explorer
+        for w, i in ((self.a_w, e.compare_a), (self.b_w, e.compare_b)):
+            if w.value != i and i in w.options.values():
+                w.value = i
+
     def _show_ab(self, *events) -> None:
-        self.a_w.visible = self.b_w.visible = self.explorer.compare != "none"
+        e = self.explorer
+        self.a_w.visible = self.b_w.visible = e.compare != "none"
+        # link, layout and compare act between panes: with one pane open they would do nothing, but
+        # for turning off a comparison a link asked for
+        self.controls.visible = len(e.panes) > 1 or e.compare != "none"
 
     def _zoom_linked(self, pane: SliceState) -> bool:
         """Link's zoom and pan join the panes that show the same place as the first one: a run on
@@ -1547,9 +1559,7 @@ class ExplorerView(pn.viewable.Viewer):
         else:
             body = pn.GridBox(*[c for _, c in cards], ncols=min(len(cards), 2), sizing_mode="stretch_width",
                               stylesheets=[_PANE_GRID_CSS] if len(cards) > 1 else [])
-        # link, layout and compare act between panes: with one pane open they would do nothing
-        several = len(cards) > 1
-        self.controls.visible = several
+        self._show_ab()
         self.main.objects = [body]
         self._sync_url()
 

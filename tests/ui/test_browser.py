@@ -501,6 +501,27 @@ def test_close_button_closes_its_own_pane(page: Page, hpcdash_server, console_er
     assert console_errors == []
 
 
+def test_closing_a_run_of_the_comparison_ends_it(page: Page, hpcdash_server, console_errors):
+    """A - B stays between its runs when a pane before them closes (A and B renumbered), and ends when A
+    closes: no comparison of other runs unasked, no box saying to open two runs with no Compare to turn off."""
+    open_view(page, hpcdash_server, file="multi.h5", file2="a.h5", file3="b.h5", compare="difference",
+              a="2", b="3")
+    compare, run_a, run_b = (page.locator(".hpcdash-controls select").nth(i) for i in range(3))
+    expect(page.locator(".hpcdash-compare canvas").first).to_be_visible(timeout=LOAD)
+    expect(run_a.locator("option:checked")).to_have_text(re.compile(r"^2: a\.h5"), timeout=STEP)
+    pane(page, 0).locator(".hpcdash-close button").click()
+    expect(page.locator(".hpcdash-pane")).to_have_count(2, timeout=STEP)
+    expect(run_a.locator("option:checked")).to_have_text(re.compile(r"^1: a\.h5"), timeout=STEP)
+    expect(run_b.locator("option:checked")).to_have_text(re.compile(r"^2: b\.h5"), timeout=STEP)
+    expect(page.locator(".hpcdash-compare canvas").first).to_be_visible()
+    pane(page, 0).locator(".hpcdash-close button").click()  # run A
+    expect(page.locator(".hpcdash-pane")).to_have_count(1, timeout=STEP)
+    expect(page.locator(".hpcdash-compare")).to_be_hidden(timeout=STEP)
+    expect(page.get_by_text("Open two runs")).to_have_count(0)
+    expect(page).not_to_have_url(re.compile(r"compare="), timeout=STEP)
+    assert console_errors == []
+
+
 def test_difference_view(page: Page, hpcdash_server, console_errors):
     open_view(page, hpcdash_server, file="a.h5", file2="b.h5", compare="difference")
     expect(page.get_by_text("A - B").first).to_be_visible(timeout=LOAD)
