@@ -58,12 +58,13 @@ _CSS_FILE = Path(__file__).resolve().parents[1] / "assets" / "hpcdash.css"
 #: Our stylesheet, given to components (Panel renders each one in its own shadow root).
 STYLESHEETS = [_CSS_FILE.read_text()] if _CSS_FILE.exists() else []
 #: two panes a row where both get at least PANE_MIN_WIDTH px, else one: narrower panes would run into
-#: each other (their controls keep their widths). Bokeh writes the grid's columns into its own stylesheet.
+#: each other (their controls keep their widths). A CSS grid on the panes' Column (see _panes_body).
 PANE_MIN_WIDTH = 460
 _PANE_GRID_CSS = (
-    ":host { grid-template-columns: repeat(auto-fit, minmax(min(100%, max(" f"{PANE_MIN_WIDTH}px"
-    ", calc(50% - 10px))), 1fr)) !important; grid-template-rows: none !important; grid-auto-flow: row !important; }"
-    " :host > * { grid-area: auto !important; }")
+    ":host { display: grid !important; grid-template-columns: repeat(auto-fit, minmax(min(100%, max("
+    f"{PANE_MIN_WIDTH}px, calc(50% - 10px))), 1fr)) !important; grid-auto-flow: row !important; }}"
+    # Panel's Column draws a scroll button (unused here) among its children: it took a cell of the grid
+    " :host > .scroll-button { display: none !important; }")
 
 #: Sets a figure's aspect ratio (outer width / outer height) so that its frame has the data's aspect:
 #: width w and height w * ratio, the axes, toolbar and colour bar keeping their size around it.
@@ -1409,6 +1410,7 @@ class ExplorerView(pn.viewable.Viewer):
                               stylesheets=STYLESHEETS)
         # the runs become keyboard tabs when the layout is switched to tabs, after the page is drawn
         self.main = KeyboardTabsHost(sizing_mode="stretch_width")
+        self._containers: dict[str, pn.layout.Panel] = {}  # the panes' grid or tabs (_panes_body)
         # the pane a user just opened (file browser, Cluster tab) is scrolled into view: new panes go
         # below the others, off-screen on a page of two panes
         self._reveal = pn.widgets.TextInput(value="", visible=False, css_classes=["hpcdash-reveal"])
@@ -1544,24 +1546,49 @@ class ExplorerView(pn.viewable.Viewer):
             # B another run than A (with one pane open, B was that pane too)
             b = e.compare_b if e.compare_b < len(options) and e.compare_b != a else (1 if a == 0 else 0)
             self.a_w.value, self.b_w.value = a, b
-        cards = [(f"{i + 1}. {Path(p.file).name}", self._views[id(p)]) for i, p in enumerate(e.panes)]
-        if not cards:
-            body = self.empty
-        elif e.layout == "tabs":
+        cards = [(f"{i + 1}. {Path(p.file).name}", pn.panel(self._views[id(p)])) for i, p in enumerate(e.panes)]
+        body = self._panes_body(cards, added) if cards else self.empty
+        self._show_ab()
+        if list(self.main.objects) != [body]:
+            self.main.objects = [body]
+        self._sync_url()
+
+    def _panes_body(self, cards: list[tuple[str, pn.viewable.Viewable]], added: bool) -> pn.layout.Panel:
+        """The panes in the layout chosen, in the container they were in before when it has that layout.
+
+        A new container per change made Panel draw every pane again (dropping the old container drops
+        its children's drawn models, though they are shown in the new one too), and changes made while
+        the page's updates are held (several files opened at once from the browser) then named models of
+        a drawing already replaced: the browser refused the whole update, and no new pane showed."""
+        e = self.explorer
+        if e.layout == "tabs":
             # a file just opened is the tab shown; otherwise the tab the user chose stays
             active = len(cards) - 1 if added else min(self._active_tab, len(cards) - 1)
-            # the tab labels wrap onto more lines rather than run off the right edge (many runs)
-            body = KeyboardTabs(*cards, label="Open files", sizing_mode="stretch_width", dynamic=False,
-                                active=active, stylesheets=[".bk-headers-wrapper { flex-wrap: wrap; } "
-                                                            ".bk-tab { white-space: nowrap; }"])
             self._active_tab = active
-            body.param.watch(lambda ev: setattr(self, "_active_tab", ev.new), "active")
+            tabs = self._containers.get("tabs")
+            if tabs is None:
+                # the tab labels wrap onto more lines rather than run off the right edge (many runs)
+                tabs = self._containers["tabs"] = KeyboardTabs(
+                    *cards, label="Open files", sizing_mode="stretch_width", dynamic=False, active=active,
+                    stylesheets=[".bk-headers-wrapper { flex-wrap: wrap; } .bk-tab { white-space: nowrap; }"])
+                tabs.param.watch(lambda ev: setattr(self, "_active_tab", ev.new), "active")
+            else:
+                tabs[:] = cards
+                tabs.active = active
+            self._containers.pop("grid", None)  # drawn anew when the layout comes back
+            return tabs
+        objects = [c for _, c in cards]
+        css = [_PANE_GRID_CSS] if len(objects) > 1 else []  # one pane: the whole width
+        grid = self._containers.get("grid")
+        if grid is None:
+            # a Column drawn as a CSS grid: Bokeh's GridBox lost track of its children when they changed
+            # (a TypeError in its layout, and the page stopped updating)
+            grid = self._containers["grid"] = pn.Column(*objects, sizing_mode="stretch_width", stylesheets=css,
+                                                        css_classes=["hpcdash-panes"])
         else:
-            body = pn.GridBox(*[c for _, c in cards], ncols=min(len(cards), 2), sizing_mode="stretch_width",
-                              stylesheets=[_PANE_GRID_CSS] if len(cards) > 1 else [])
-        self._show_ab()
-        self.main.objects = [body]
-        self._sync_url()
+            grid.param.update(objects=objects, stylesheets=css)
+        self._containers.pop("tabs", None)
+        return grid
 
     # -------------------------------------------------------------- URL
     def _watch_for_url(self, pane: SliceState) -> None:

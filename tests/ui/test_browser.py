@@ -656,6 +656,26 @@ def test_a_file_opened_from_the_browser_is_scrolled_into_view(page: Page, hpcdas
     assert console_errors == []
 
 
+@pytest.mark.parametrize("layout", ["grid", "tabs"])
+def test_several_files_chosen_in_the_browser_open_together(page: Page, hpcdash_server, layout, console_errors):
+    """Three runs chosen at once in the file browser open as three more panes (each a pane before,
+    and the panes' titles change as they join: all of it reaches the page in one piece)."""
+    open_view(page, hpcdash_server, file="c.h5", layout=layout)
+    expect(readout(page, 0)).to_contain_text("(slice", timeout=LOAD)
+    page.locator(".hpcdash-browser select").select_option(["a.h5", "b.h5", "multi.h5"])
+    page.get_by_role("button", name="Open", exact=True).click()
+    if layout == "tabs":
+        for i, name in enumerate(["c.h5", "a.h5", "b.h5", "multi.h5"]):
+            expect(page.get_by_text(f"{i + 1}. {name}", exact=True)).to_be_visible(timeout=LOAD)
+        expect(readout(page, 0)).to_contain_text("(slice", timeout=LOAD)  # the tab shown: the last one
+    else:
+        expect(page.locator(".hpcdash-pane")).to_have_count(4, timeout=LOAD)
+        for i in range(4):
+            expect(readout(page, i)).to_contain_text("(slice", timeout=LOAD)
+    expect(page).to_have_url(re.compile(r"file4=multi\.h5"), timeout=STEP)
+    assert console_errors == []
+
+
 def test_files_opened_from_the_browser_zoom_together(page: Page, hpcdash_server, console_errors):
     """Two runs opened one after the other from the file browser (drawn after the page was built):
     with Link on, Ctrl+wheel on one zooms the other too, and the URL keeps both zooms; Compare's B is
@@ -1237,7 +1257,10 @@ def test_a_slow_file_in_the_url_does_not_hold_the_page(page: Page, hpcdash_serve
     expect(pane(page, 0).locator(".hpcdash-plot.pn-loading")).to_have_count(0, timeout=STEP)
     # (the same patience as the lines above: one run on a busy machine still showed an empty readout 5 s
     # after the image)
-    expect(readout(page)).to_have_text(re.compile(r"slice \d+ of 128"), timeout=STEP)
+    try:
+        expect(readout(page)).to_have_text(re.compile(r"slice \d+ of 128"), timeout=STEP)
+    except AssertionError as err:  # rare (twice in many runs): what the page said, for the next look
+        raise AssertionError(f"no readout after the image; console: {console_errors}") from err
     plot_pixels(page)  # drawn
     assert console_errors == []
 
