@@ -1420,6 +1420,10 @@ class ExplorerState(param.Parameterized):
         # the indices of the same runs in what is left (all in one update: the views renumber once)
         last = max(len(left) - 1, 0)
         a, b = (min(left.index(p) if p in left else i, last) for p, i in zip(runs, (self.compare_a, self.compare_b), strict=True))
+        if pane in runs and a == b and len(left) > 1:  # the closed run's letter goes to another run
+            kept = b if runs[0] is pane else a
+            other = next(i for i in range(len(left)) if i != kept)
+            a, b = (other, kept) if runs[0] is pane else (kept, other)
         ends = self.compare != "none" and (pane in runs or len(left) < 2)
         self.param.update(compare="none" if ends else self.compare, compare_a=a, compare_b=b, panes=left)
         self._retitle()

@@ -265,6 +265,7 @@ def test_a_comparison_keeps_its_runs_when_panes_close(data_root: Path):
     ex.close_pane(a)  # run A itself
     assert ex.compare == "none" and ex.comparison is None and ex.comparison_error == ""
     assert ex.compare_b == 0 and ex.panes[ex.compare_b] is b  # B is still the run it was
+    assert ex.compare_a == 1  # A another run than B, ready for the next comparison
 
     ex.param.update(compare="ratio", compare_a=1, compare_b=0)
     assert ex.comparison is not None
