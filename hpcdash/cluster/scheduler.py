@@ -357,13 +357,18 @@ def list_partitions(*, timeout: float = DEFAULT_TIMEOUT) -> list[Partition]:
     return parts
 
 
+#: A line in the batch system's own words: SLURM's daemons (``slurmstepd:``, or with the node's name,
+#: ``slurmstepd-n042:``, as recent SLURM writes it), srun's errors, PBS's job messages.
+BATCH_SYSTEM_LINE = re.compile(r"\s*(?:(?:slurmstepd|slurmd)(?:-[^\s:]+)?:|srun: error|=>> PBS:)")
+
+
 def tail_file(path: str | os.PathLike, lines: int = 20, max_bytes: int = 64_000,
-              keep: tuple[str, ...] = ("slurmstepd:", "srun: error", "slurmd:", "=>> PBS:")) -> str | None:
+              keep: re.Pattern[str] = BATCH_SYSTEM_LINE) -> str | None:
     """The last ``lines`` lines of a text file (reads at most ``max_bytes`` from its end); None if missing.
 
-    Lines starting with one of ``keep`` (the batch system's own words, e.g. ``slurmstepd: ... CANCELLED AT
-    ... DUE TO TIME LIMIT``) are kept even when a long traceback written after them pushes them out of the
-    last ``lines``: they say why a job ended, which a worker's traceback rarely does."""
+    Lines that ``keep`` matches at their start (the batch system's own words, e.g. ``slurmstepd: ...
+    CANCELLED AT ... DUE TO TIME LIMIT``) are kept even when a long traceback written after them pushes
+    them out of the last ``lines``: they say why a job ended, which a worker's traceback rarely does."""
     p = Path(path)
     try:
         with p.open("rb") as fh:
@@ -375,7 +380,7 @@ def tail_file(path: str | os.PathLike, lines: int = 20, max_bytes: int = 64_000,
         return None
     all_lines = data.decode("utf-8", errors="replace").splitlines()
     last = all_lines[-lines:]
-    earlier = [ln for ln in all_lines[:len(all_lines) - len(last)] if ln.lstrip().startswith(keep)]
+    earlier = [ln for ln in all_lines[:len(all_lines) - len(last)] if keep.match(ln)]
     if earlier:
         last = earlier + ["..."] + last
     return "\n".join(last)

@@ -74,13 +74,16 @@ def test_tail_file(tmp_path):
     assert sched.tail_file(tmp_path / "missing") is None
 
 
-def test_tail_file_keeps_the_batch_systems_words_above_a_long_traceback(tmp_path):
+@pytest.mark.parametrize("daemon", ["slurmstepd", "slurmstepd-n042"])  # recent SLURM adds the node's name
+def test_tail_file_keeps_the_batch_systems_words_above_a_long_traceback(tmp_path, daemon):
     p = tmp_path / "y.err"
-    lines = ["worker starting", "slurmstepd: error: *** JOB 13 ON n1 CANCELLED AT 2026-12-01T10:00:00 ***"]
+    lines = ["worker starting", "slurmstepd_helper: not the batch system", "srun-like: nor this",
+             f"{daemon}: error: *** JOB 13 ON n1 CANCELLED AT 2026-12-01T10:00:00 ***"]
     lines += [f"  File \"x.py\", line {i}" for i in range(40)] + ["RuntimeError: Nanny failed to start."]
     p.write_text("\n".join(lines))
     tail = sched.tail_file(p, lines=5)
-    assert tail.splitlines()[0].startswith("slurmstepd: error: *** JOB 13")
+    assert tail.splitlines()[0].startswith(f"{daemon}: error: *** JOB 13")
     assert tail.splitlines()[1] == "..."
     assert tail.endswith("RuntimeError: Nanny failed to start.")
-    assert "worker starting" not in tail and len(tail.splitlines()) == 7
+    assert "worker starting" not in tail and "helper" not in tail and "like" not in tail
+    assert len(tail.splitlines()) == 7
