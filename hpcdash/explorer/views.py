@@ -1410,7 +1410,7 @@ class ExplorerView(pn.viewable.Viewer):
                               stylesheets=STYLESHEETS)
         # the runs become keyboard tabs when the layout is switched to tabs, after the page is drawn
         self.main = KeyboardTabsHost(sizing_mode="stretch_width")
-        self._containers: dict[str, pn.layout.Panel] = {}  # the panes' grid or tabs (_panes_body)
+        self._box: pn.layout.Panel | None = None  # the panes' grid (a Column) or tabs (_panes_body)
         # the pane a user just opened (file browser, Cluster tab) is scrolled into view: new panes go
         # below the others, off-screen on a page of two panes
         self._reveal = pn.widgets.TextInput(value="", visible=False, css_classes=["hpcdash-reveal"])
@@ -1565,29 +1565,27 @@ class ExplorerView(pn.viewable.Viewer):
             # a file just opened is the tab shown; otherwise the tab the user chose stays
             active = len(cards) - 1 if added else min(self._active_tab, len(cards) - 1)
             self._active_tab = active
-            tabs = self._containers.get("tabs")
-            if tabs is None:
+            tabs = self._box
+            if not isinstance(tabs, KeyboardTabs):
                 # the tab labels wrap onto more lines rather than run off the right edge (many runs)
-                tabs = self._containers["tabs"] = KeyboardTabs(
+                tabs = self._box = KeyboardTabs(
                     *cards, label="Open files", sizing_mode="stretch_width", dynamic=False, active=active,
                     stylesheets=[".bk-headers-wrapper { flex-wrap: wrap; } .bk-tab { white-space: nowrap; }"])
                 tabs.param.watch(lambda ev: setattr(self, "_active_tab", ev.new), "active")
             else:
                 tabs[:] = cards
                 tabs.active = active
-            self._containers.pop("grid", None)  # drawn anew when the layout comes back
             return tabs
         objects = [c for _, c in cards]
         css = [_PANE_GRID_CSS] if len(objects) > 1 else []  # one pane: the whole width
-        grid = self._containers.get("grid")
-        if grid is None:
+        grid = self._box
+        if isinstance(grid, KeyboardTabs) or grid is None:
             # a Column drawn as a CSS grid: Bokeh's GridBox lost track of its children when they changed
             # (a TypeError in its layout, and the page stopped updating)
-            grid = self._containers["grid"] = pn.Column(*objects, sizing_mode="stretch_width", stylesheets=css,
+            grid = self._box = pn.Column(*objects, sizing_mode="stretch_width", stylesheets=css,
                                                         css_classes=["hpcdash-panes"])
         else:
             grid.param.update(objects=objects, stylesheets=css)
-        self._containers.pop("tabs", None)
         return grid
 
     # -------------------------------------------------------------- URL
