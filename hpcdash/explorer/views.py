@@ -1285,7 +1285,12 @@ class FileBrowser(pn.viewable.Viewer):
         self.path_in.param.watch(lambda e: self._open_path(e.new), "enter_pressed") if hasattr(
             self.path_in.param, "enter_pressed") else None
         explorer.param.watch(self._on_message, ["message"])
+        explorer.param.watch(self._on_panes, ["panes"])
         self._watch = None  # hpcdash.data.FolderWatch of the folder listed
+        #: True once the user moved through folders here; until then the list shows the folder of the
+        #: newest file opened elsewhere (the page's link, a double-click in JupyterLab, the Cluster tab)
+        self._navigated = False
+        self.cwd = (self._folder_of(explorer.panes[-1]) if explorer.panes else None) or ""
         self._refresh()
         self._layout = pn.Column(
             HTML("<b>File browser</b>"), self.where, self.listing,
@@ -1300,6 +1305,24 @@ class FileBrowser(pn.viewable.Viewer):
 
     def _show_message(self, text: str) -> None:
         self.message.param.update(object=escape(text), visible=bool(text))
+
+    def _folder_of(self, pane: SliceState) -> str | None:
+        """The folder of `pane`'s file relative to the root ("" for the root itself), or None when it is
+        no folder below the root (a file named before it exists, in a folder not made yet)."""
+        folder = os.path.dirname(os.path.abspath(pane.file)) if pane.file else ""
+        rel = os.path.relpath(folder, os.path.abspath(self.explorer.root)) if folder else ".."
+        if rel.startswith("..") or not os.path.isdir(folder):
+            return None
+        return "" if rel == "." else rel
+
+    def _on_panes(self, event) -> None:
+        new = [p for p in event.new if p not in event.old]
+        if self._navigated or not new:
+            return
+        folder = self._folder_of(new[-1])
+        if folder is not None and folder != self.cwd:
+            self.cwd = folder
+            self._refresh()
 
     def _entries(self, rel: str) -> list[tuple[str, bool]]:
         from hpcdash.data import list_dir
@@ -1340,6 +1363,7 @@ class FileBrowser(pn.viewable.Viewer):
         self.where.object = f'<code title="{escape(full)}">{escape(crumb)}</code>'
 
     def _go_up(self) -> None:
+        self._navigated = True
         self.cwd = str(Path(self.cwd).parent) if self.cwd not in ("", ".") else ""
         if self.cwd == ".":
             self.cwd = ""
@@ -1348,6 +1372,7 @@ class FileBrowser(pn.viewable.Viewer):
     def _open_selected(self) -> None:
         chosen = list(self.listing.value)
         if len(chosen) == 1 and chosen[0][1]:
+            self._navigated = True
             self.cwd = os.path.join(self.cwd, chosen[0][0])
             self._refresh()
             return
@@ -1370,6 +1395,7 @@ class FileBrowser(pn.viewable.Viewer):
             return
         if real.is_dir():
             rel = os.path.relpath(real, os.path.realpath(self.explorer.root))
+            self._navigated = True
             self.cwd = "" if rel == "." else rel
             self._refresh()
             self._show_message("")

@@ -261,6 +261,9 @@ def test_double_click_opens_the_file_in_an_hpcdash_tab(lab, page, console_errors
     app.get_by_text(re.compile(r"run b\.h5 · /sigma")).filter(visible=True).first.wait_for(timeout=150_000)
     app.get_by_text(READOUT).filter(visible=True).first.wait_for(timeout=30_000)
     app.locator("canvas").first.wait_for(state="visible", timeout=30_000)
+    # the file browser lists the file's folder (its neighbours, the other runs, a click away)
+    expect(app.locator(".hpcdash-cwd code")).to_have_text(re.compile(r"/results/$"))
+    expect(app.locator(".hpcdash-browser select option", has_text="run b.h5")).to_have_count(1)
     page.wait_for_timeout(1000)  # let the datashaded image arrive before the picture
     _screenshot(page, "jupyterlab-hdf5-tab.png")
 
