@@ -653,7 +653,7 @@ class ExportButtons(pn.viewable.Viewer):
         super().__init__(**params)
         self._data, self._stem, self._png, self._record = data, stem, png, record
         self.buttons = {kind: pn.widgets.FileDownload(callback=partial(self._download, kind), filename=f"slice.{kind}",
-                                                      label=label, color="light", width=80, embed=False)
+                                                      label=label, color="default", width=80, embed=False)
                         for kind, label in self.FORMATS.items()}
         #: the buttons in a row (a layout: hidden and shown with its `visible`)
         self.row = pn.Row(HTML("Export:", margin=(12, 5)), *self.buttons.values(),
@@ -776,13 +776,13 @@ class SliceView(pn.viewable.Viewer):
         s.param.watch(self._on_loading, ["loading"])
         s.param.watch(self._sync_exports, ["data"])
         self.param.watch(self._on_link, ["linked", "names"])
-        self.reload_w = pn.widgets.Button(label="Reload", width=75, color="light", css_classes=["hpcdash-reload"],
+        self.reload_w = pn.widgets.Button(label="Reload", width=75, color="default", css_classes=["hpcdash-reload"],
                                           description="Open the file again: shows what a running job wrote since")
         self.reload_w.on_click(lambda event: self.state.reload())
         s.param.watch(self._on_changed, "changed")
         header = [self.title_pane, self.reload_w]
         if self.on_close is not None:
-            self.close_w = pn.widgets.Button(label="Close", width=70, color="light", css_classes=["hpcdash-close"])
+            self.close_w = pn.widgets.Button(label="Close", width=70, color="default", css_classes=["hpcdash-close"])
             self.close_w.on_click(lambda event: self.on_close())
             header.append(self.close_w)
         # the settings flow into as many lines as the pane's width needs (one on a wide pane), so the
@@ -908,7 +908,7 @@ class SliceView(pn.viewable.Viewer):
 
     def _on_changed(self, event) -> None:
         # the file changed on disk: Reload is what to press next
-        self.reload_w.color = "primary" if event.new else "light"
+        self.reload_w.color = "primary" if event.new else "default"
 
     def _on_loading(self, event) -> None:
         # on the placeholder until the first plot is drawn (which clears the placeholder's, _sync_plot)
