@@ -1288,9 +1288,9 @@ class FileBrowser(pn.viewable.Viewer):
         explorer.param.watch(self._on_panes, ["panes"])
         self._watch = None  # hpcdash.data.FolderWatch of the folder listed
         #: True once the user moved through folders here; until then the list shows the folder of the
-        #: newest file opened elsewhere (the page's link, a double-click in JupyterLab, the Cluster tab)
+        #: first file opened (by the page's link, a double-click in JupyterLab, the Cluster tab)
         self._navigated = False
-        self.cwd = (self._folder_of(explorer.panes[-1]) if explorer.panes else None) or ""
+        self.cwd = (self._folder_of(explorer.panes[0]) if explorer.panes else None) or ""
         self._refresh()
         self._layout = pn.Column(
             HTML("<b>File browser</b>"), self.where, self.listing,
@@ -1316,10 +1316,9 @@ class FileBrowser(pn.viewable.Viewer):
         return "" if rel == "." else rel
 
     def _on_panes(self, event) -> None:
-        new = [p for p in event.new if p not in event.old]
-        if self._navigated or not new:
+        if self._navigated or event.old or not event.new:
             return
-        folder = self._folder_of(new[-1])
+        folder = self._folder_of(event.new[0])
         if folder is not None and folder != self.cwd:
             self.cwd = folder
             self._refresh()

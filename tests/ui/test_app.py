@@ -149,9 +149,10 @@ def test_open_path_opens_files_lists_folders_and_names_what_it_cannot_open(tmp_p
     assert [p.file for p in ex.panes] == [str(tmp_path / "runs" / "run_01.h5")] and not ex.panes[0].error
 
 
-def test_the_browser_shows_the_folder_of_a_file_opened_elsewhere_until_the_user_moves(tmp_path):
-    """A file opened by the page's link, a double-click in JupyterLab or the Cluster tab: the browser
-    lists its folder (its neighbours are a click away), until the user has gone through folders."""
+def test_the_browser_shows_the_folder_of_the_first_file_opened_until_the_user_moves(tmp_path):
+    """Files opened by the page's link, a double-click in JupyterLab or the Cluster tab: the browser
+    lists the first one's folder (its neighbours are a click away), until the user has gone through
+    folders; a later file opened elsewhere does not pull the list away."""
     import hpcdash
     from hpcdash.explorer.state import ExplorerState
     from hpcdash.explorer.views import FileBrowser
@@ -160,15 +161,20 @@ def test_the_browser_shows_the_folder_of_a_file_opened_elsewhere_until_the_user_
     for folder in ("runs/a", "runs/b"):
         (tmp_path / folder).mkdir(parents=True)
         hpcdash.write_volume(tmp_path / folder / "run.h5", "/m", model(1), grid(), mode="w")
-    assert FileBrowser(ExplorerState(["runs/a/run.h5"], root=str(tmp_path))).cwd == "runs/a"
+    assert FileBrowser(ExplorerState(["runs/a/run.h5", "runs/b/run.h5"], root=str(tmp_path))).cwd == "runs/a"
     ex = ExplorerState(root=str(tmp_path))
     fb = FileBrowser(ex)
     assert fb.cwd == "" and list(fb.listing.options) == ["runs/"]
     ex.open("runs/b/run.h5")
     assert fb.cwd == "runs/b" and list(fb.listing.options) == ["run.h5"]
     assert fb.where.object.endswith(">" + tmp_path.name + "/runs/b/</code>")
-    ex.open("elsewhere/missing.h5")  # not a folder: the list stays
+    ex.open("runs/a/run.h5")
     assert fb.cwd == "runs/b"
+    for p in list(ex.panes):
+        ex.close_pane(p)
+    ex.open("elsewhere/missing.h5")  # in no folder: the list stays
+    assert fb.cwd == "runs/b"
+    ex.close_pane(ex.panes[0])
     fb.up_btn.clicks += 1
     ex.open("runs/a/run.h5")
     assert fb.cwd == "runs"  # where the user went
