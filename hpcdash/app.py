@@ -174,9 +174,9 @@ class Workspace:
         """The server's ClusterControl (made on first use, recorded by the provenance state)."""
         with self._lock:
             if self._control is None:
-                from hpcdash.cluster import ClusterControl, ClusterLease
+                from hpcdash.cluster import ClusterControl, ClusterLease, default_backend
 
-                self._control = ClusterControl(dashboard_proxy=self.dashboard_proxy)
+                self._control = ClusterControl(backend=default_backend(), dashboard_proxy=self.dashboard_proxy)
                 self.provenance.watch_cluster(self._control)
                 self._lease = ClusterLease(self._control, grace_s=self.grace_seconds())
                 for page in self._pages:  # the pages open now hold it

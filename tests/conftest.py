@@ -46,6 +46,24 @@ def _private_state_dir(tmp_path_factory) -> Iterator[Path]:
         os.environ["XDG_STATE_HOME"] = old
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _local_cluster_unless_asked() -> Iterator[None]:
+    """The app's cluster form starts with the batch system found on the machine (SLURM here, where the
+    suite runs its own; see `hpcdash.cluster.default_backend`). Tests that start the form's cluster as
+    it comes mean the local one, so the run says so (dask config ``hpcdash.backend``, also to the
+    servers it starts); tests of that choice take it back (`tests/cluster/test_default_backend.py`)."""
+    import dask
+
+    old = os.environ.get("DASK_HPCDASH__BACKEND")
+    os.environ["DASK_HPCDASH__BACKEND"] = "local"
+    with dask.config.set({"hpcdash.backend": "local"}):
+        yield
+    if old is None:
+        os.environ.pop("DASK_HPCDASH__BACKEND", None)
+    else:
+        os.environ["DASK_HPCDASH__BACKEND"] = old
+
+
 def wait_for_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 120.0) -> None:
     """Poll `url` until it answers (any HTTP status below 500) or fail with the process output."""
     try:

@@ -15,6 +15,7 @@ from .control import (
     SweepRunningError,
     Validation,
     WorkerLoad,
+    default_backend,
     proxied_dashboard_link,
 )
 from .scheduler import JobState, SchedulerError, SchedulerUnavailableError
@@ -34,5 +35,6 @@ __all__ = [
     "SweepRunningError",
     "Validation",
     "WorkerLoad",
+    "default_backend",
     "proxied_dashboard_link",
 ]

@@ -19,6 +19,8 @@ Configuration (dask config, e.g. ``~/.config/dask/jobqueue.yaml`` and ``~/.confi
           debug:       {backend: slurm, queue: debug, cores: 1, memory: 1GB, walltime: "00:10:00"}
 
   Keys are ClusterControl parameter names (``-`` or ``_``); unknown keys raise ``ValueError``.
+- ``hpcdash.backend``: the backend the app's form starts with (default: the batch system whose commands
+  are on the PATH, else ``local``; see :func:`default_backend`).
 - ``hpcdash.charge-per-node-hour`` (float) and ``hpcdash.cores-per-node`` (int) for :meth:`estimate`.
 
 Why the job class is wrapped: dask-jobqueue submits jobs inside ``cluster.scale()`` on its event loop
@@ -428,6 +430,47 @@ def _unique_names(cluster_cls: type) -> type:
 
     UniqueNames.__name__ = UniqueNames.__qualname__ = cluster_cls.__name__
     return UniqueNames
+
+
+#: The commands that tell each batch system's login nodes, in the order they are looked for (PBS and
+#: SGE both have ``qsub``: their other commands tell them apart)
+_BATCH_COMMANDS = (("slurm", ("sinfo", "sbatch", "squeue")), ("pbs", ("qsub", "pbsnodes")),
+                   ("sge", ("qsub", "qconf")), ("lsf", ("bsub", "bjobs")),
+                   ("htcondor", ("condor_submit", "condor_q")))
+
+
+def default_backend() -> str:
+    """The backend a new form starts with: dask config ``hpcdash.backend`` when set, else the batch
+    system whose commands are on this machine's PATH (a login node: workers are not started on it),
+    else ``"local"`` (a laptop or a workstation). A configured name hpcdash does not know is logged
+    and passed over."""
+    import shutil
+
+    configured = dask.config.get("hpcdash.backend", default=None)
+    if configured:
+        name = str(configured).strip().lower()
+        if name in BACKENDS:
+            return name
+        log.warning("dask config hpcdash.backend is %r, which is none of %s: looking for a batch system",
+                    configured, ", ".join(BACKENDS))
+    for backend, commands in _BATCH_COMMANDS:
+        if all(shutil.which(c) for c in commands) and (backend != "slurm" or _slurm_configured()):
+            return backend
+    return "local"
+
+
+def _slurm_configured() -> bool:
+    """True when this machine has a SLURM configuration its commands read (``$SLURM_CONF``, the usual
+    places, a configless node's cached copy, or ``etc/`` beside the commands' own folder): Debian's
+    slurm-client installed on a workstation, with no cluster to talk to, does not count."""
+    import shutil
+
+    places = [os.environ.get("SLURM_CONF", ""), "/etc/slurm/slurm.conf", "/etc/slurm-llnl/slurm.conf",
+              "/run/slurm/conf/slurm.conf", "/var/spool/slurmd/conf-cache/slurm.conf"]
+    sbatch = shutil.which("sbatch")
+    if sbatch:
+        places.append(os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(sbatch))), "etc", "slurm.conf"))
+    return any(p and os.path.isfile(p) for p in places)
 
 
 def _job_classes(backend: str) -> tuple[type, type]:

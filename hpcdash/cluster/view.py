@@ -36,6 +36,7 @@ from .control import (
     RequestError,
     SweepOutcome,
     SweepRunningError,
+    default_backend,
     describe_duration,
     slurm_megabytes,
 )
@@ -237,7 +238,7 @@ class ClusterView(pn.viewable.Viewer):
         of every run of a sweep as it ends with its output (all its parameters, the fixed ones too; the
         sweep's start as a Unix time; the parameters the sweep set), in the sweep's thread. How a sweep
         that did not complete ended goes to the cluster's activity listeners (`ClusterControl.note`)."""
-        super().__init__(control=control or ClusterControl(), **params)
+        super().__init__(control=control or ClusterControl(backend=default_backend()), **params)
         self._open_runs = open_runs
         self._ran = ran
         self._shown_sweep: SweepOutcome | None = None  # the control's last sweep as this page shows it
@@ -514,7 +515,8 @@ class ClusterView(pn.viewable.Viewer):
                 share = f"each job {node_share:.0%} of a node (its memory; {c.cores} of {per_node} cores)"
             else:
                 share = f"each job {c.cores} of a node's {per_node} cores"
-            rate = (f"at {c.charge_per_node_hour:g} {html.escape(e.charge_unit)} per node-hour"
+            per = "unit" if e.charge_unit == "units" and c.charge_per_node_hour == 1 else e.charge_unit
+            rate = (f"at {c.charge_per_node_hour:g} {html.escape(per)} per node-hour"
                     + (" (your site's rate: dask config hpcdash.charge-per-node-hour and charge-unit)"
                        if e.charge_unit == "units" else ""))
             self.estimate.object = (
@@ -951,7 +953,7 @@ def cluster_tab(ctx) -> ClusterView:
     ran = provenance.record_run if provenance is not None else None
     ws = ctx.shared.get("workspace")
     if ws is None:  # a page of its own (notebook, script): its own cluster, closed with it
-        control = ClusterControl()
+        control = ClusterControl(backend=default_backend())
         if provenance is not None:
             provenance.watch_cluster(control)
         view = ClusterView(control, sweep_dir=str(Path(ctx.root) / "runs"), root=ctx.root, open_runs=open_runs,

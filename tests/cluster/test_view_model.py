@@ -169,6 +169,10 @@ def test_the_estimate_counts_the_share_of_a_node_a_job_takes(slurm, make_control
     said = ClusterView(cc).estimate.object
     assert "2 jobs &times; 1.00 h, each job 1 of a node's 2 cores: <b>1.00 node-hours</b> (2.0 core-hours)" in said
     assert "dask config hpcdash.charge-per-node-hour" in said  # what "units" are, and where they are set
+    assert "&asymp; 1.00 units at 1 unit per node-hour" in said
+    cc.charge_per_node_hour = 2.5
+    assert "&asymp; 2.50 units at 2.5 units per node-hour" in ClusterView(cc).estimate.object
+    cc.charge_per_node_hour = 1
     pbs = ClusterView(ClusterControl(backend="pbs", cores=1, walltime="01:00:00", n_workers=2)).estimate.object
     assert "each job a whole node: <b>2.00 node-hours</b>" in pbs
     cc.memory = "3.5GB"  # 3338 of the node's 4000 MB: no second job fits beside it, whatever its cores
