@@ -111,14 +111,16 @@ def test_partitions_listed_for_slurm(slurm, make_control):
     assert view.fields["queue"].visible and view.fields["walltime"].name == "Walltime (HH:MM:SS)"
 
 
-@pytest.mark.parametrize("seconds,spinner", [(0.0, False), (0.6, True)])
-def test_spinner_only_for_slow_calls_and_no_second_call_meanwhile(make_control, seconds, spinner):
-    """A call that ends at once never switches the spinner on (on and off within one callback, the
-    browser could get the two changes in the wrong order and keep the button covered); a slow one
-    does, and ends with it off. A click while the call runs starts nothing."""
+@pytest.mark.parametrize("seconds,delay,spinner", [(0.0, 2.0, False), (0.6, 0.2, True)])
+def test_spinner_only_for_slow_calls_and_no_second_call_meanwhile(make_control, seconds, delay, spinner):
+    """A call that ends before the spinner's delay never switches the spinner on (on and off within one
+    callback, the browser could get the two changes in the wrong order and keep the button covered); a
+    slow one does, and ends with it off. A click while the call runs starts nothing. (The delay is
+    `delay` here: on a busy test machine the thread of an instant call may take longer than 0.2 s to run.)"""
     import time
 
     view = ClusterView(make_control(backend="local"))
+    view.SPINNER_DELAY_S = delay
     seen, calls = [], []
     view.validate_btn.param.watch(lambda e: seen.append(e.new), "loading")
 
