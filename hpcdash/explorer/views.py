@@ -1311,7 +1311,7 @@ class FileBrowser(pn.viewable.Viewer):
         no folder below the root (a file named before it exists, in a folder not made yet)."""
         folder = os.path.dirname(os.path.abspath(pane.file)) if pane.file else ""
         rel = os.path.relpath(folder, os.path.abspath(self.explorer.root)) if folder else ".."
-        if rel.startswith("..") or not os.path.isdir(folder):
+        if rel == ".." or rel.startswith(".." + os.sep) or not os.path.isdir(folder):
             return None
         return "" if rel == "." else rel
 

@@ -158,13 +158,14 @@ def test_the_browser_shows_the_folder_of_the_first_file_opened_until_the_user_mo
     from hpcdash.explorer.views import FileBrowser
     from tests.ui.hdf5_files import grid, model
 
-    for folder in ("runs/a", "runs/b"):
+    for folder in ("runs/a", "runs/b", "..dots"):
         (tmp_path / folder).mkdir(parents=True)
         hpcdash.write_volume(tmp_path / folder / "run.h5", "/m", model(1), grid(), mode="w")
     assert FileBrowser(ExplorerState(["runs/a/run.h5", "runs/b/run.h5"], root=str(tmp_path))).cwd == "runs/a"
+    assert FileBrowser(ExplorerState(["..dots/run.h5"], root=str(tmp_path))).cwd == "..dots"  # a name, not ..
     ex = ExplorerState(root=str(tmp_path))
     fb = FileBrowser(ex)
-    assert fb.cwd == "" and list(fb.listing.options) == ["runs/"]
+    assert fb.cwd == "" and list(fb.listing.options) == ["runs/"]  # (..dots is hidden: a dot name)
     ex.open("runs/b/run.h5")
     assert fb.cwd == "runs/b" and list(fb.listing.options) == ["run.h5"]
     assert fb.where.object.endswith(">" + tmp_path.name + "/runs/b/</code>")
