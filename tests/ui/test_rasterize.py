@@ -255,3 +255,4 @@ def test_closed_sessions_leave_their_panes_to_the_garbage_collector(small_run):
         assert alive() == 0
     finally:
         server.stop()
+        server.join(timeout=30)  # the server's loop shut down and closed here, not during a later test
