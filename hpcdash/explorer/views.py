@@ -704,6 +704,10 @@ setTimeout(go, 50)
 """
 
 
+#: The slice slider's least width beside the readout (narrower, the readout goes under it)
+SLIDER_MIN_WIDTH = 260
+
+
 class SliceView(pn.viewable.Viewer):
     """One pane: title, controls, readout, messages, datashaded slice, export."""
 
@@ -790,7 +794,11 @@ class SliceView(pn.viewable.Viewer):
         settings = pn.FlexBox(self.dataset_w, self.axis_w, self.cmap_w, self.scale_w, self.range_w,
                               self.vmin_w, self.vmax_w, self.sym_w, align_items="flex-end",
                               css_classes=["hpcdash-settings"], sizing_mode="stretch_width", margin=0)
-        slider_row = pn.Row(self.slice_w, self.readout_pane, sizing_mode="stretch_width")
+        # the readout goes under the slider where the pane is too narrow for both on one line (a
+        # slider squeezed beside a long readout to a few slices' width is hard to step through)
+        slider_row = pn.Row(self.slice_w, self.readout_pane, sizing_mode="stretch_width",
+                            stylesheets=[":host { flex-wrap: wrap; }"])
+        self.slice_w.styles = {"min-width": f"{SLIDER_MIN_WIDTH}px"}
         export_row = self.exports.row
         # a file that could not be opened: its pane shows the message, Reload and Close, not controls
         # that would do nothing
