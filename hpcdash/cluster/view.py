@@ -264,7 +264,11 @@ class ClusterView(pn.viewable.Viewer):
     def _build(self) -> None:
         c = self.control
         p = c.param
-        self.backend = pn.widgets.Select.from_param(p.backend, label="Backend", css_classes=["hpc-backend"])
+        self.backend = pn.widgets.Select.from_param(
+            p.backend, label="Backend", css_classes=["hpc-backend"],
+            description="Where workers run: as jobs of a batch system, or 'local' (processes on this machine). "
+                        "A new form starts with the batch system found on this machine (its commands on the "
+                        "PATH), else local; dask config hpcdash.backend chooses.")
         self.profile = pn.widgets.Select.from_param(p.profile, label="Profile", css_classes=["hpc-profile"],
                                                     visible=len(p.profile.objects) > 1)
         self.fields = {

@@ -94,3 +94,11 @@ def test_on_a_slurm_login_node_the_app_form_starts_with_slurm(unconfigured, tmp_
     assert ClusterView().control.backend == "slurm"
     with dask.config.set({"hpcdash.backend": "local"}):
         assert Workspace(str(tmp_path)).cluster().backend == "local"
+
+
+def test_the_form_says_where_its_backend_comes_from(unconfigured):
+    """The Backend field's help names the rule and the setting that overrides it."""
+    from hpcdash.cluster.view import ClusterView
+
+    said = ClusterView(ClusterControl()).backend.description
+    assert "batch system found on this machine" in said and "hpcdash.backend" in said
