@@ -372,7 +372,8 @@ class ProvenanceView(pn.viewable.Viewer):
     def __panel__(self):
         export = pn.Card(
             self.title_w,
-            pn.Row(self.author_w, self.orcid_w, sizing_mode="stretch_width"),
+            # one under the other where the tab is narrow (a split JupyterLab tab)
+            pn.FlexBox(self.author_w, self.orcid_w, sizing_mode="stretch_width", margin=0),
             self.affiliation_w,
             self.orcid_msg,
             self.license_w,

@@ -167,3 +167,22 @@ def test_reloads_add_no_rows_and_the_bundles_files_are_chosen(page: Page, prov_s
     b.check()  # as it was
     expect(plan).to_contain_text(f"Data: {n} files", timeout=STEP)
     assert console_errors == []
+
+
+def test_the_tab_fits_a_narrow_window(page: Page, prov_server, console_errors):
+    """In a 640 px window (a JupyterLab tab split in two) the record and the bundle form stay within the
+    page: long file names break, Author and ORCID go one under the other, nothing is cut off at the
+    right."""
+    open_view(page, prov_server, file="runs/a.h5")
+    expect(readout(page)).to_contain_text("(slice ", timeout=LOAD)
+    page.set_viewport_size({"width": 640, "height": 900})
+    page.wait_for_function("() => window.innerWidth === 640")
+    page.locator(".bk-tab", has_text="Provenance").click()
+    table = page.locator(".hpc-prov-table")
+    expect(table).to_contain_text("Opened a.h5", timeout=STEP)
+    page.wait_for_timeout(500)
+    right = page.evaluate("() => document.documentElement.clientWidth")
+    for css in (".hpc-prov-table", ".hpc-prov-author", ".hpc-prov-orcid", ".hpc-prov-export"):
+        box = page.locator(css).first.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= right + 1, (css, box, right)
+    assert console_errors == []
