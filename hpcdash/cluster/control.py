@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import sys
 import threading
 import time
@@ -432,10 +433,9 @@ def _unique_names(cluster_cls: type) -> type:
     return UniqueNames
 
 
-#: The commands that tell each batch system's login nodes, in the order they are looked for (PBS and
-#: SGE both have ``qsub``: their other commands tell them apart)
-_BATCH_COMMANDS = (("slurm", ("sinfo", "sbatch", "squeue")), ("pbs", ("qsub", "pbsnodes")),
-                   ("sge", ("qsub", "qconf")), ("lsf", ("bsub", "bjobs")),
+#: The commands that tell the other batch systems' login nodes, in the order they are looked for after
+#: SLURM (`scheduler.slurm_available`); PBS and SGE both have ``qsub``: their other commands tell them apart
+_BATCH_COMMANDS = (("pbs", ("qsub", "pbsnodes")), ("sge", ("qsub", "qconf")), ("lsf", ("bsub", "bjobs")),
                    ("htcondor", ("condor_submit", "condor_q")))
 
 
@@ -444,8 +444,6 @@ def default_backend() -> str:
     system whose commands are on this machine's PATH (a login node: workers are not started on it),
     else ``"local"`` (a laptop or a workstation). A configured name hpcdash does not know is logged
     and passed over."""
-    import shutil
-
     configured = dask.config.get("hpcdash.backend", default=None)
     if configured:
         name = str(configured).strip().lower()
@@ -453,8 +451,10 @@ def default_backend() -> str:
             return name
         log.warning("dask config hpcdash.backend is %r, which is none of %s: looking for a batch system",
                     configured, ", ".join(BACKENDS))
+    if sched.slurm_available() and _slurm_configured():
+        return "slurm"
     for backend, commands in _BATCH_COMMANDS:
-        if all(shutil.which(c) for c in commands) and (backend != "slurm" or _slurm_configured()):
+        if all(shutil.which(c) for c in commands):
             return backend
     return "local"
 
@@ -463,8 +463,6 @@ def _slurm_configured() -> bool:
     """True when this machine has a SLURM configuration its commands read (``$SLURM_CONF``, the usual
     places, a configless node's cached copy, or ``etc/`` beside the commands' own folder): Debian's
     slurm-client installed on a workstation, with no cluster to talk to, does not count."""
-    import shutil
-
     places = [os.environ.get("SLURM_CONF", ""), "/etc/slurm/slurm.conf", "/etc/slurm-llnl/slurm.conf",
               "/run/slurm/conf/slurm.conf", "/var/spool/slurmd/conf-cache/slurm.conf"]
     sbatch = shutil.which("sbatch")
@@ -937,8 +935,6 @@ class ClusterControl(param.Parameterized):
         on this machine's PATH, so no job can be submitted from here; "" when it is (or for local)."""
         if self.backend == "local":
             return ""
-        import shutil
-
         command = _job_classes(self.backend)[1].submit_command
         if shutil.which(command):
             return ""

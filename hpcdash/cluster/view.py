@@ -28,7 +28,7 @@ from hpcdash.data.errors import PathOutsideRootError
 from hpcdash.data.paths import safe_path
 from hpcdash.panes import HTML, Alert, labelled_checkbox
 from hpcdash.sessions import at_session_end, release, watchers_added
-from hpcdash.words import counted
+from hpcdash.words import counted, plural
 
 from .control import (
     ClusterControl,
@@ -519,7 +519,7 @@ class ClusterView(pn.viewable.Viewer):
                 share = f"each job {node_share:.0%} of a node (its memory; {c.cores} of {per_node} cores)"
             else:
                 share = f"each job {c.cores} of a node's {per_node} cores"
-            per = "unit" if e.charge_unit == "units" and c.charge_per_node_hour == 1 else e.charge_unit
+            per = plural(c.charge_per_node_hour, "unit") if e.charge_unit == "units" else e.charge_unit
             rate = (f"at {c.charge_per_node_hour:g} {html.escape(per)} per node-hour"
                     + (" (your site's rate: dask config hpcdash.charge-per-node-hour and charge-unit)"
                        if e.charge_unit == "units" else ""))
