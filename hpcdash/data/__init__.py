@@ -19,7 +19,7 @@ so a slider drag never queues stale reads; see :mod:`hpcdash.data.cache`. Catch
 and reading), ``conventions`` (dimension scales, NeXus, CF), ``chunks`` (lock-free chunk
 readers), ``preads`` (a slice's reads in one call outside the GIL), ``cache`` (slab cache,
 read-ahead, LatestOnly), ``write`` (``write_volume``),
-``paths`` (``safe_path``, ``kept_path``, ``named_path``, ``default_root``, ``list_dir``, ``folder_stamp``, ``FolderWatch``), ``errors``.
+``paths`` (``safe_path``, ``kept_path``, ``named_path``, ``relative_below``, ``default_root``, ``list_dir``, ``folder_stamp``, ``FolderWatch``), ``errors``.
 """
 
 from .cache import CacheStats, LatestOnly, SlabCache, SliceRequest, Superseded, set_cache_budget, slab_cache
@@ -47,6 +47,7 @@ from .paths import (
     list_dir,
     looks_like_hdf5,
     named_path,
+    relative_below,
     safe_path,
 )
 from .volume import Volume, VolumeInfo, find_volumes, open_volume
@@ -74,6 +75,7 @@ __all__ = [
     "safe_path",
     "kept_path",
     "named_path",
+    "relative_below",
     "default_root",
     "list_dir",
     "FolderWatch",

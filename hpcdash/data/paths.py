@@ -130,6 +130,14 @@ def named_path(root: Path | str, path: Path | str, cwd: Path | str | None = None
     return _as_named(real_root, found, real) if keep_links else real
 
 
+def relative_below(root: Path | str, path: Path | str) -> str | None:
+    """`path` relative to `root` as written (no link resolved: see `safe_path` for what a path
+    reaches), "." for the root itself, or None when it lies outside (``..`` leads out of the root; a
+    name such as ``..dots`` does not)."""
+    rel = os.path.relpath(path, root)
+    return None if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
+
+
 def _within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 

@@ -436,8 +436,8 @@ class SliceState(param.Parameterized):
         """`path` as the user knows it: relative to the root when it is below it, else as it is."""
         if not self.root:
             return path
-        rel = os.path.relpath(path, self.root)
-        return path if rel == ".." or rel.startswith(".." + os.sep) else rel
+        rel = self._data().relative_below(self.root, path)
+        return path if rel is None else rel
 
     def _not_shown(self, path: str, asked: str, shown: str) -> str:
         """Why dataset `asked` of `path` is not shown (the reason the data layer gives), and what is

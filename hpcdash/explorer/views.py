@@ -1317,9 +1317,13 @@ class FileBrowser(pn.viewable.Viewer):
     def _folder_of(self, pane: SliceState) -> str | None:
         """The folder of `pane`'s file relative to the root ("" for the root itself), or None when it is
         no folder below the root (a file named before it exists, in a folder not made yet)."""
-        folder = os.path.dirname(os.path.abspath(pane.file)) if pane.file else ""
-        rel = os.path.relpath(folder, os.path.abspath(self.explorer.root)) if folder else ".."
-        if rel == ".." or rel.startswith(".." + os.sep) or not os.path.isdir(folder):
+        from hpcdash.data import relative_below
+
+        if not pane.file:
+            return None
+        folder = os.path.dirname(os.path.abspath(pane.file))
+        rel = relative_below(self.explorer.root, folder)
+        if rel is None or not os.path.isdir(folder):
             return None
         return "" if rel == "." else rel
 

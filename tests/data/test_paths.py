@@ -19,6 +19,7 @@ from hpcdash.data import (
     kept_path,
     list_dir,
     named_path,
+    relative_below,
     safe_path,
     write_volume,
 )
@@ -256,3 +257,13 @@ def test_filename_part_makes_untrusted_names_safe_in_file_names():
     assert filename_part("Tiefe_ü.v2") == "Tiefe_ü.v2" and filename_part("λ_1") == "λ_1"
     assert filename_part("ünï 数据") == "ünï-数据"  # names in any script stay readable
     assert filename_part("..") == "" and filename_part("¿?") == "" and filename_part("a\tb\nc") == "a-b-c"
+
+
+def test_relative_below_names_the_place_under_the_root_or_none(tmp_path):
+    root = tmp_path / "root"
+    assert relative_below(root, root / "runs" / "a.h5") == os.path.join("runs", "a.h5")
+    assert relative_below(root, root) == "."
+    assert relative_below(root, root / "..dots" / "a.h5") == os.path.join("..dots", "a.h5")  # a name
+    assert relative_below(root, tmp_path / "other" / "a.h5") is None
+    assert relative_below(root, root / ".." / "a.h5") is None
+    assert relative_below(root, tmp_path) is None
