@@ -122,6 +122,20 @@ _REOPEN_TAILS = """<script>(() => {
 })()</script>"""
 
 
+#: The job table's columns, in order, and the class of the cells that have one.
+_JOB_COLUMNS = ("Job", "Worker", "State", "Reason", "Expected start", "Elapsed", "Walltime left", "Node", "Workers")
+_JOB_CELL_CLASS = {"State": " class='hpc-state'", "Reason": " class='hpc-reason'"}
+#: Below this width of its column the job table shows each job as a card (see `jobs_table_html`).
+JOBS_CARD_WIDTH_PX = 560
+_NARROW_JOBS_CSS = (
+    f"@container (max-width:{JOBS_CARD_WIDTH_PX}px){{"
+    ".hpc-jobs-table,.hpc-jobs-table tbody,.hpc-jobs-table tr,.hpc-jobs-table td{display:block}"
+    ".hpc-jobs-table tr.hpc-jobs-head{display:none}"
+    ".hpc-jobs-table tr.hpc-job{border-bottom:1px solid #ddd;padding:4px 0}"
+    ".hpc-jobs-table td{border-bottom:none;padding:1px 5px}.hpc-jobs-table td:empty{display:none}"
+    ".hpc-jobs-table td::before{content:attr(data-label) ': ';color:#555;font-weight:600}}")
+
+
 def jobs_table_html(st: ClusterStatus) -> str:
     """The job table as escaped HTML: one row per batch job, SLURM's reasons explained in words, why a
     pending job has no expected start, stderr tails in a <details> that stays open across refreshes
@@ -142,24 +156,26 @@ def jobs_table_html(st: ClusterStatus) -> str:
                     f"<pre class='hpc-logtail'{pre}>{e(j.log_tail)}</pre></details>")
         start = e(_fmt_start(j.expected_start)) or (f"<span class='hpc-nostart'>{e(j.start_note)}</span>"
                                                      if j.start_note else "")
-        rows.append(
-            f"<tr class='hpc-job hpc-job-{e(j.state)}'><td>{e(j.job_id or '-')}</td><td>{e(j.worker_name)}</td>"
-            f"<td class='hpc-state'>{e(j.state)}</td><td class='hpc-reason'>{e(j.describe_reason())}{tail}</td>"
-            f"<td>{start}</td><td>{e(_fmt_seconds(j.elapsed))}</td>"
-            f"<td>{e(_fmt_seconds(j.time_left))}</td><td>{e(j.node or '')}</td><td>{j.workers}</td></tr>")
-    head = "<tr>" + "".join(f"<th scope='col'>{name}</th>" for name in (
-        "Job", "Worker", "State", "Reason", "Expected start", "Elapsed", "Walltime left", "Node", "Workers")) + "</tr>"
-    # the reason (and its stderr tail) wraps anywhere, so the table fits its column; a column too narrow
-    # even so scrolls sideways rather than cutting the last columns off
+        cells = (e(j.job_id or '-'), e(j.worker_name), e(j.state), f"{e(j.describe_reason())}{tail}", start,
+                 e(_fmt_seconds(j.elapsed)), e(_fmt_seconds(j.time_left)), e(j.node or ''), str(j.workers))
+        rows.append(f"<tr class='hpc-job hpc-job-{e(j.state)}'>" + "".join(
+            f"<td data-label='{name}'{_JOB_CELL_CLASS.get(name, '')}>{cell}</td>"
+            for name, cell in zip(_JOB_COLUMNS, cells, strict=True)) + "</tr>")
+    head = ("<tr class='hpc-jobs-head'>" + "".join(f"<th scope='col'>{name}</th>" for name in _JOB_COLUMNS)
+            + "</tr>")
+    # the reason (and its stderr tail) wraps anywhere, so the table fits its column; in a column too
+    # narrow for nine columns (a narrow window, a JupyterLab side panel) each job is a card of
+    # "Column: value" lines, so the state, the reason, the expected start and the walltime left are
+    # read without scrolling sideways
     return (
-        "<style>.hpc-jobs-scroll{max-width:100%;overflow-x:auto}"
+        "<style>.hpc-jobs-scroll{max-width:100%;overflow-x:auto;container-type:inline-size}"
         ".hpc-jobs-table{border-collapse:collapse;font-size:13px}"
         ".hpc-jobs-table td,.hpc-jobs-table th{border-bottom:1px solid #ddd;padding:3px 5px;text-align:left;"
         "vertical-align:top}.hpc-jobs-table td.hpc-reason{overflow-wrap:anywhere;min-width:7em}"
         ".hpc-job-pending .hpc-state{color:#8a6d00}.hpc-job-running .hpc-state{color:#1a7f37}"
         ".hpc-job-failed .hpc-state{color:#c62828;font-weight:bold}.hpc-nostart{color:#666}"
         ".hpc-logtail{max-width:640px;max-height:200px;overflow:auto;font-size:11px;background:#f6f6f6;"
-        "white-space:pre-wrap;overflow-wrap:anywhere}</style>"
+        f"white-space:pre-wrap;overflow-wrap:anywhere}}{_NARROW_JOBS_CSS}</style>"
         f"<div class='hpc-jobs-scroll'><table class='hpc-jobs-table' aria-label='Batch jobs of the cluster'>{head}{''.join(rows)}</table></div>"
         + (_REOPEN_TAILS if any(j.log_tail and j.job_id for j in st.jobs) else ""))
 
@@ -188,14 +204,19 @@ def worker_loads_html(st: ClusterStatus, describe_memory) -> str:
             memory = f"<span>{e(describe_memory(w.memory))}</span>"
         rows.append(f"<tr class='hpc-worker-load'><td>{e(w.name)}</td><td>{memory}</td>"
                     f"<td>{_bar(w.cpu / 100.0, f'{w.cpu:.0f}%')}</td><td>{w.executing}</td></tr>")
+    # in a narrow column a bar's figures go under it, and what is still too wide scrolls sideways
+    # rather than running off the page
     return (
-        "<style>.hpc-loads{border-collapse:collapse;font-size:12px}.hpc-loads td,.hpc-loads th{padding:2px 8px;"
-        "text-align:left}.hpc-bar{display:flex;align-items:center;gap:6px;white-space:nowrap}"
+        "<style>.hpc-loads{border-collapse:collapse;font-size:12px}.hpc-loads td,.hpc-loads th{padding:2px 6px;"
+        "text-align:left;vertical-align:top}.hpc-loads td:first-child{overflow-wrap:anywhere}"
+        ".hpc-loads-scroll{max-width:100%;overflow-x:auto}"
+        ".hpc-bar{display:flex;flex-wrap:wrap;align-items:center;column-gap:6px}"
         ".hpc-bar-track{position:relative;flex:none;width:90px;height:12px;background:#eee;border-radius:3px}"
         ".hpc-bar-fill{position:absolute;left:0;top:0;bottom:0;border-radius:3px}"
-        ".hpc-bar-label{line-height:16px}</style>"
-        "<table class='hpc-loads'><tr><th>Worker</th><th>Memory</th><th>CPU</th><th>Tasks</th></tr>"
-        + "".join(rows) + "</table>")
+        ".hpc-bar-label{line-height:16px;white-space:nowrap}</style>"
+        "<div class='hpc-loads-scroll'><table class='hpc-loads' aria-label='Workers of the cluster'>"
+        "<tr><th scope='col'>Worker</th><th scope='col'>Memory</th><th scope='col'>CPU</th>"
+        "<th scope='col'>Tasks</th></tr>" + "".join(rows) + "</table></div>")
 
 
 def _phase_html(st: ClusterStatus) -> str:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -213,6 +214,44 @@ def test_the_job_table_fits_its_column_with_long_reasons_and_an_open_tail(page):
     assert page.locator("details").evaluate("d => d.open")
     assert page.locator(".hpc-jobs-table").bounding_box()["width"] <= 600
     assert page.locator("th", has_text="Workers").bounding_box()["width"] >= 40
+
+
+def test_in_a_narrow_column_each_job_is_a_card_and_the_worker_bars_fit(page):
+    """In a 350 px column (a 700 px window beside the file browser, a JupyterLab side panel) the job
+    table's columns ran past the edge: the expected start and the walltime left were out of sight. There
+    each job shows as "Column: value" lines and the worker table fits; at 900 px the job table is a table."""
+    from hpcdash.cluster import ClusterStatus, JobRecord, WorkerLoad
+    from hpcdash.cluster.view import jobs_table_html, worker_loads_html
+
+    st = ClusterStatus(backend="slurm", running=True, phase="queued", jobs=[
+        JobRecord("131", "SLURMCluster-0", "pending", reason="Priority", expected_start=datetime.now() + timedelta(hours=1)),
+        JobRecord("132", "SLURMCluster-1", "running", elapsed=61, time_left=1739, node="vm", workers=1)],
+        loads=[WorkerLoad("SLURMCluster-1", memory=85_000_000, memory_limit=1_950_000_000, cpu=4.0)])
+    page.set_content(f"<div id='col' style='width:350px'>{jobs_table_html(st)}"
+                     f"{worker_loads_html(st, lambda n: f'{n / 2**20:.2f} MiB')}</div>")
+
+    col = page.locator("#col").bounding_box()
+    for sel in (".hpc-jobs-table", ".hpc-loads"):
+        box = page.locator(sel).bounding_box()
+        assert box["x"] + box["width"] <= col["x"] + col["width"] + 0.5, (sel, box, col)
+    expect(page.locator(".hpc-jobs-table th").first).to_be_hidden()
+    # each value on its own line after its column's name (empty ones left out)
+    shown = """row => [...row.cells].filter(td => td.offsetParent !== null).map(td =>
+        [getComputedStyle(td, '::before').content + td.innerText, Math.round(td.getBoundingClientRect().y)])"""
+    running = page.locator("tr.hpc-job-running").evaluate(shown)
+    assert [text for text, _ in running] == [
+        '"Job: "132', '"Worker: "SLURMCluster-1', '"State: "running', '"Elapsed: "0:01:01',
+        '"Walltime left: "0:28:59', '"Node: "vm', '"Workers: "1'], running
+    assert len({y for _, y in running}) == len(running), running
+    pending = [text for text, _ in page.locator("tr.hpc-job-pending").evaluate(shown)]
+    assert '"Reason: "Priority' in pending, pending
+    assert any(t.startswith('"Expected start: "') and "(in 0:59:" in t for t in pending), pending
+    page.locator("#col").evaluate("e => e.style.width = '900px'")
+    expect(page.locator(".hpc-jobs-table th", has_text="Walltime left")).to_be_visible()
+    row = page.locator("tr.hpc-job-running td")
+    assert row.count() == 9 and row.nth(6).inner_text() == "0:28:59"
+    tops = {round(row.nth(i).bounding_box()["y"]) for i in range(9)}
+    assert len(tops) == 1, tops  # one line: a table row again
 
 
 def _app_on_its_cluster_tab(page, start_server, tmp_path) -> None:
