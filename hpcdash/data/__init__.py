@@ -12,6 +12,7 @@ Typical use::
         da = vol.display_slice("z", 40)        # its dims as drawn: depth / north up, east across
         vol.prefetch("z", 40, +1)              # read-ahead while the user looks
         vmin, vmax = vol.value_range()         # whole-volume range, cheap, cached
+        vol.part = "phase"                     # complex values: amplitude, phase (deg), real, imaginary
 
 In a UI, run reads through :class:`LatestOnly` (one per pane) with :class:`SliceRequest`
 so a slider drag never queues stale reads; see :mod:`hpcdash.data.cache`. Catch
@@ -23,6 +24,7 @@ read-ahead, LatestOnly), ``write`` (``write_volume``),
 """
 
 from .cache import CacheStats, LatestOnly, SlabCache, SliceRequest, Superseded, set_cache_budget, slab_cache
+from .conventions import COMPLEX_PARTS
 from .errors import (
     BrokenLinkError,
     CorruptFileError,
@@ -90,4 +92,5 @@ __all__ = [
     "CacheStats",
     "slab_cache",
     "set_cache_budget",
+    "COMPLEX_PARTS",
 ]

@@ -545,14 +545,40 @@ def nexus_default_path(f: h5py.Group, allowed: Callable[[h5py.Group, str], bool]
     return None
 
 
+#: What of complex values is shown (frequency-domain fields are complex): the first is the default.
+COMPLEX_PARTS = ("amplitude", "phase", "real", "imaginary")
+#: The unit of the phase of complex values.
+PHASE_UNITS = "deg"
+
+
+def complex_part(values: np.ndarray, part: str) -> np.ndarray:
+    """One real part of complex ``values`` (see `COMPLEX_PARTS`; the phase in degrees, -180 to 180)."""
+    if part == "amplitude":
+        return np.abs(values)
+    if part == "phase":
+        return np.degrees(np.angle(values))
+    if part == "real":
+        return values.real
+    if part == "imaginary":
+        return values.imag
+    raise ValueError(f"Unknown part of complex values {part!r}: choose one of {', '.join(COMPLEX_PARTS)}.")
+
+
 class CFDecoder:
     """Applies CF decoding to raw values: fill/missing -> NaN, valid range, scale/offset.
 
     The output dtype is floating: the dtype of ``scale_factor`` if packed, float32 for
-    float16/float32 and integers of at most 2 bytes, else float64.
+    float16/float32 and integers of at most 2 bytes, else float64. Complex values become the real
+    ``part`` asked for (`COMPLEX_PARTS`, default amplitude): float32 from complex64, else float64;
+    fill values apply to them, a valid range does not (complex numbers have no order).
     """
 
-    def __init__(self, ds: h5py.Dataset):
+    def __init__(self, ds: h5py.Dataset, part: str | None = None):
+        self.is_complex = ds.dtype.kind == "c"
+        if part is not None and part not in COMPLEX_PARTS:
+            raise ValueError(f"Unknown part of complex values {part!r}: choose one of {', '.join(COMPLEX_PARTS)}.")
+        #: the part of complex values shown; None for real data
+        self.part = (part or COMPLEX_PARTS[0]) if self.is_complex else None
         self.fills = []
         for key in ("_FillValue", "missing_value"):
             value = attr(ds, key)
@@ -563,8 +589,8 @@ class CFDecoder:
         vmax = attr(ds, "valid_max")
         if isinstance(vrange, list) and len(vrange) == 2:
             vmin, vmax = vrange
-        self.vmin = number(vmin)
-        self.vmax = number(vmax)
+        self.vmin = None if self.is_complex else number(vmin)
+        self.vmax = None if self.is_complex else number(vmax)
         self.scale = number(attr(ds, "scale_factor"))
         self.offset = number(attr(ds, "add_offset"))
         raw = ds.dtype
@@ -572,6 +598,8 @@ class CFDecoder:
             packed = [ds.attrs[k].dtype for k in ("scale_factor", "add_offset")
                       if k in ds.attrs and hasattr(ds.attrs[k], "dtype")]
             self.dtype = np.result_type(np.float32, *packed) if packed else np.dtype(np.float64)
+        elif raw.kind == "c":
+            self.dtype = np.dtype(np.float32) if raw.itemsize <= 8 else np.dtype(np.float64)
         elif raw.kind == "f":
             self.dtype = np.dtype(np.float32) if raw.itemsize <= 4 else np.dtype(raw)
         else:
@@ -585,6 +613,8 @@ class CFDecoder:
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         """Decode ``raw`` into a new C-contiguous floating array (never a view of ``raw``)."""
+        if self.is_complex:
+            return self._complex(raw)
         out = np.array(raw, dtype=self.dtype, copy=True, order="C")
         if self.is_identity:
             return out
@@ -602,4 +632,14 @@ class CFDecoder:
         if self.offset is not None:
             out += self.dtype.type(self.offset)
         out[bad] = np.nan
+        return out
+
+    def _complex(self, raw: np.ndarray) -> np.ndarray:
+        values = raw
+        if self.scale is not None or self.offset is not None:
+            values = raw * (1.0 if self.scale is None else self.scale) + (0.0 if self.offset is None else self.offset)
+        out = np.array(complex_part(values, self.part), dtype=self.dtype, copy=True, order="C")
+        for fill in self.fills:
+            if not (isinstance(fill, float) and np.isnan(fill)):
+                out[raw == fill] = np.nan
         return out

@@ -70,7 +70,9 @@ from hpcdash.words import counted
 from .cache import prefetch_executor, slab_cache
 from .chunks import RawReader, block_reader
 from .conventions import (
+    COMPLEX_PARTS,
     NON_COMPRESSING,
+    PHASE_UNITS,
     CFDecoder,
     attr,
     attr_str,
@@ -227,13 +229,11 @@ def _unsupported_reason(ds: h5py.Dataset) -> str | None:
         return "compound (table-like) data"
     if dt.kind in "SUa" or h5py.check_string_dtype(dt) is not None:
         return "text (string) data"
-    if dt.kind == "c":
-        return "complex numbers"
     if h5py.check_vlen_dtype(dt) is not None:
         return "variable-length data"
     if h5py.check_ref_dtype(dt) is not None:
         return "object references"
-    if not is_numeric_dtype(dt):
+    if not is_numeric_dtype(dt) and dt.kind != "c":  # complex: one real part shows (Volume.part)
         return f"data of type {dt}"
     return None
 
@@ -584,8 +584,10 @@ def _why_none(f: h5py.File, root: Path | str | None) -> str:
     return ": " + "; ".join(reasons[:3]) + more
 
 
-def open_volume(path: Path | str, dataset: str | None = None, root: Path | str | None = None) -> Volume:
+def open_volume(path: Path | str, dataset: str | None = None, root: Path | str | None = None,
+                part: str | None = None) -> Volume:
     """Open one dataset of an HDF5 file as a :class:`Volume` (default pick if ``dataset`` is None).
+    Complex values show as their ``part`` (``COMPLEX_PARTS``; default amplitude, see `Volume.part`).
 
     With ``root``, a dataset whose values live in a file outside ``root`` (through an external
     link, external storage or a virtual dataset) raises :class:`PathOutsideRootError`.
@@ -595,7 +597,7 @@ def open_volume(path: Path | str, dataset: str | None = None, root: Path | str |
     """
     for attempt in range(3):
         try:
-            return Volume(path, dataset, root=root)
+            return Volume(path, dataset, root=root, part=part)
         except FileChangedError:
             if attempt == 2:
                 raise
@@ -629,7 +631,8 @@ class Volume:
     ``attrs``, ``units``, ``long_name``, ``chunks``, ``compression``.
     """
 
-    def __init__(self, path: Path | str, dataset: str | None = None, root: Path | str | None = None):
+    def __init__(self, path: Path | str, dataset: str | None = None, root: Path | str | None = None,
+                 part: str | None = None):
         self.path = Path(path).absolute()
         self._root = root
         self._fname = _display(self.path)
@@ -643,7 +646,7 @@ class Volume:
         self._file: h5py.File | None = open_hdf5(self.real_path)
         self._closed = False
         try:
-            self._setup(dataset)
+            self._setup(dataset, part)
         except OSError as exc:
             self.close()
             raise CorruptFileError(f"'{self._fname}' cannot be read: it is truncated or damaged "
@@ -702,7 +705,7 @@ class Volume:
             raise NoVolumeError(f"'{name}' in '{self._fname}' is not a dataset.")
         return name, obj
 
-    def _setup(self, dataset: str | None) -> None:
+    def _setup(self, dataset: str | None, part: str | None = None) -> None:
         name, ds = self._resolve(dataset)
         _check_storage_inside(ds, self.path, self._root, name)
         gone = [str(n) for n, opened in external_files(ds) if not opened.is_file()]
@@ -757,9 +760,9 @@ class Volume:
         self.dim_roles: dict[str, str | None] = {a.name: a.role for a in axes}
         self.positive_down: frozenset[str] = frozenset(a.name for a in axes if a.positive == "down")
         self.attrs: dict[str, Any] = decoded_attrs(ds)
-        self.units: str | None = attr_str(ds, "units")
-        self.long_name: str | None = attr_str(ds, "long_name")
-        self._decoder = CFDecoder(ds)
+        self._units: str | None = attr_str(ds, "units")
+        self._long_name: str | None = attr_str(ds, "long_name")
+        self._decoder = CFDecoder(ds, part)
         self._compressed = any(code not in NON_COMPRESSING for code, _ in filters_of(ds))
         self._fd = os.open(self.real_path, os.O_RDONLY)
         st = os.fstat(self._fd)
@@ -844,8 +847,41 @@ class Volume:
     @property
     def info(self) -> VolumeInfo:
         """This volume as a :class:`VolumeInfo`."""
-        return VolumeInfo(self.name, self.shape, str(self.dtype), self.dims, self.units, self.long_name,
+        return VolumeInfo(self.name, self.shape, str(self.dtype), self.dims, self._units, self._long_name,
                           self.chunks, self.compression, False)
+
+    @property
+    def is_complex(self) -> bool:
+        """True when the values are complex numbers: slices show one real `part` of them."""
+        return self._decoder.is_complex
+
+    @property
+    def part(self) -> str | None:
+        """What of complex values slices show (one of ``COMPLEX_PARTS``: amplitude, phase in degrees,
+        real, imaginary); None for real data. Settable; the cache of stored values is kept."""
+        return self._decoder.part
+
+    @part.setter
+    def part(self, value: str | None) -> None:
+        if not self.is_complex or value == self._decoder.part:
+            return
+        if value not in COMPLEX_PARTS:
+            raise ValueError(f"Unknown part of complex values {value!r}: choose one of {', '.join(COMPLEX_PARTS)}.")
+        self._decoder.part = value
+
+    @property
+    def units(self) -> str | None:
+        """The units of the values shown (degrees for the phase of complex values)."""
+        return PHASE_UNITS if self.part == "phase" else self._units
+
+    @property
+    def long_name(self) -> str | None:
+        """What the values shown are ("amplitude of electric field" for complex ones), None when the
+        file does not say (real values)."""
+        if self.part is None:
+            return self._long_name
+        what = {"real": "real part", "imaginary": "imaginary part"}.get(self.part, self.part)
+        return f"{what} of {self._long_name or posixpath.basename(self.name) or 'values'}"
 
     def axis_number(self, axis: int | str) -> int:
         """Dimension number of ``axis`` (a dim name or an int, negative allowed)."""
@@ -1192,7 +1228,7 @@ class Volume:
         """
         if method not in ("sample", "exact"):
             raise ValueError("method must be 'sample' or 'exact'")
-        key = self._key + ("range", method)
+        key = self._key + ("range", method, self.part)
         with _RANGES_LOCK:
             if key in _RANGES:
                 return _RANGES[key]
@@ -1212,7 +1248,7 @@ class Volume:
         return result
 
     def _range_from_attrs(self) -> tuple[float, float] | None:
-        value = self.attrs.get("actual_range")
+        value = None if self.is_complex else self.attrs.get("actual_range")
         if isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
             lo, hi = float(value[0]), float(value[1])
             if np.isfinite(lo) and np.isfinite(hi) and lo <= hi:

@@ -29,11 +29,13 @@ from typing import Any
 import numpy as np
 import param
 
+from hpcdash.data.conventions import COMPLEX_PARTS
 from hpcdash.words import plural
 
 #: Colormaps offered in the "Colormap" selector (names understood by HoloViews / colorcet / bokeh).
+#: colorwheel (colorcet) is cyclic: its ends meet, as a phase of -180 and 180 degrees does
 CMAPS = ["viridis", "cividis", "magma", "inferno", "plasma", "gray", "fire", "kbc", "coolwarm", "RdBu_r",
-         "Spectral_r"]
+         "Spectral_r", "colorwheel"]
 #: A link (URL) opens at most this many panes: each is read and drawn when the page opens
 MAX_PANES_FROM_LINK = 16
 #: A move of at most this many slices counts as stepping (read-ahead starts); a longer one is a jump.
@@ -181,6 +183,9 @@ class SliceState(param.Parameterized):
     held = param.Dict(default={}, doc="Data of more than 3 dimensions: the index of each dimension that is "
                                       "neither the normal axis nor in the slice plane (dim name -> index, "
                                       "see `held_sizes`); {} for 2-D and 3-D data.")
+    part = param.Selector(default=COMPLEX_PARTS[0], objects=list(COMPLEX_PARTS), label="Complex part",
+                          doc="What of complex values is shown: their amplitude, phase (degrees), real or "
+                              "imaginary part (`is_complex`); real data ignores it.")
     cmap = param.Selector(default="viridis", objects=CMAPS, label="Colormap")
     scale = param.Selector(default="linear", objects=["linear", "log"], label="Colour scale")
     symmetric = param.Boolean(default=False, label="Symmetric about zero")
@@ -204,6 +209,7 @@ class SliceState(param.Parameterized):
     target = param.String(default="", doc="The file read: `file` with its symlinks resolved, as it was when the "
                                           "dataset was opened (a link's target); '' while none is open.")
     loading = param.Boolean(default=False, doc="True while a requested slice is on its way.")
+    is_complex = param.Boolean(default=False, doc="The dataset holds complex values: `part` says what shows.")
     changed = param.Boolean(default=False, doc="The file changed on disk since it was opened: `reload()` "
                                                "shows the new contents.")
     last_export = param.Dict(default=None, allow_None=True,
@@ -536,6 +542,9 @@ class SliceState(param.Parameterized):
         if old is not None and old is not vol:
             _safe_close(old)
         self.target = str(getattr(vol, "real_path", None) or os.path.realpath(self.file))
+        self.is_complex = bool(getattr(vol, "is_complex", False))
+        if self.is_complex:
+            vol.part = self.part
         dims = list(vol.dims)
         # 3-D and N-D: any dim can be the normal axis (the extra dims of N-D data are held at an
         # index each, `held`); 2-D: the dataset is the image, there is no normal axis
@@ -651,6 +660,20 @@ class SliceState(param.Parameterized):
                 self.held = fitted
         self._request("held")
 
+    @param.depends("part", watch=True)
+    def _part_changed(self):
+        if self._suspend or not self.is_complex:
+            return
+        self.sync_part()
+        self._request("part")
+
+    def sync_part(self) -> None:
+        """Give the open volume this pane's `part` (its units, the `quantity`, follow at once; the
+        slice with it is read by the next request)."""
+        with self._lock:
+            if self._vol is not None and self.is_complex:
+                self._vol.part = self.part
+
     @param.depends("cmap", "scale", "symmetric", "range_mode", "vmin", "vmax", watch=True)
     def _colour_changed(self):
         if self._suspend:
@@ -671,19 +694,23 @@ class SliceState(param.Parameterized):
 
     # ------------------------------------------------------------------ reading
     def request_key(self) -> tuple:
-        """Identifies what is wanted now: (file, dataset, axis, index, held as sorted (dim, index) pairs)."""
-        return (self.file, self.dataset, self.axis, self.index, tuple(sorted(self.held.items())))
+        """Identifies what is wanted now: (file, dataset, axis, index, held as sorted (dim, index) pairs,
+        part of complex values or None)."""
+        return (self.file, self.dataset, self.axis, self.index, tuple(sorted(self.held.items())),
+                self.part if self.is_complex else None)
 
     def load(self, key: tuple | None = None) -> SliceResult:
         """Read the slice for `key` (default: the current request). Thread-safe; sets no parameters."""
         key = key or self.request_key()
-        file, dataset, axis, index, held = key
+        file, dataset, axis, index, held, part = key
         held = dict(held)
         with self._lock:
             vol = self._vol
             if vol is None or self._vol_key != (file, dataset):
                 return SliceResult(key, error=self.error or "No file is open in this pane.")
             try:
+                if part is not None:
+                    vol.part = part
                 last = self._last_index
                 if axis is not None and last is not None and 0 < abs(index - last) <= READ_AHEAD_STEP:
                     # stepping: the slabs around here load in the background (asked first, so
@@ -718,7 +745,7 @@ class SliceState(param.Parameterized):
         return result
 
     def _volume_range(self, vol) -> tuple:
-        key = (self.file, self.dataset)
+        key = (self.file, self.dataset, getattr(vol, "part", None))
         if key not in self._vrange:
             self._vrange[key] = tuple(float(v) for v in vol.value_range())
         return self._vrange[key]
@@ -765,20 +792,22 @@ class SliceState(param.Parameterized):
     def export_stem(self, name: str | None = None) -> str:
         """File name (without suffix) of an export of what this pane shows: `name` (default: the
         file's stem), then the normal axis and the slice number the page shows, 1 to n ("a_z64"),
-        then each held dimension's ("a_z64_t3"); `name` alone for a 2-D dataset."""
+        then each held dimension's ("a_z64_t3"); `name` alone for a 2-D dataset; then the part of
+        complex values ("a_z64_phase")."""
         from hpcdash.data import filename_part
 
         name = name or filename_part(Path(self.file).stem) or "slice"
+        part = f"_{self.part}" if self.is_complex else ""
         if not self.axis:
-            return name
+            return name + part
         parts = [(self.axis, self.index), *self.held.items()]
-        return name + "".join(f"_{filename_part(d) or 'dim'}{i + 1}" for d, i in parts)
+        return name + "".join(f"_{filename_part(d) or 'dim'}{i + 1}" for d, i in parts) + part
 
     def exported(self, kind: str, filename: str, payload: bytes) -> None:
         """Note that the current slice was exported (`kind`: png / npy / csv) as `payload`."""
         self.last_export = {**_export_record(kind, filename, payload), "dataset": self.dataset,
                             "axis": self.axis, "index": self.index, "held": dict(self.held),
-                            "readout": self.readout}
+                            "readout": self.readout, **({"part": self.part} if self.is_complex else {})}
 
     def refresh(self) -> None:
         """Read and show the current slice synchronously (notebook and tests)."""
@@ -974,8 +1003,8 @@ class SliceState(param.Parameterized):
         return self.scale == "log" and lo > 0 and hi > 0
 
     # ------------------------------------------------------------------ URL query
-    QUERY_KEYS = {"file": "file", "dataset": "dataset", "axis": "axis", "index": "slice", "cmap": "cmap",
-                  "scale": "scale", "symmetric": "sym", "range_mode": "range", "vmin": "vmin",
+    QUERY_KEYS = {"file": "file", "dataset": "dataset", "axis": "axis", "index": "slice", "part": "part",
+                  "cmap": "cmap", "scale": "scale", "symmetric": "sym", "range_mode": "range", "vmin": "vmin",
                   "vmax": "vmax", "zoom": "zoom"}
     #: `held` goes into the URL as one item per held dimension: "at.t=3" (pane k > 1: "at2.t=3"), the
     #: slice number the page shows, like "slice"; a key of its own keeps any dim name unambiguous
@@ -1001,6 +1030,8 @@ class SliceState(param.Parameterized):
             if value is None or (name == "symmetric" and not value):
                 continue
             if name in ("vmin", "vmax") and self.range_mode != "fixed":
+                continue
+            if name == "part" and not self.is_complex:
                 continue
             if name == "file" and root:
                 try:
@@ -1038,6 +1069,8 @@ class SliceState(param.Parameterized):
                 elif name == "symmetric":
                     out[name] = raw not in ("0", "false", "False", "")
                 elif name == "cmap" and raw not in CMAPS:
+                    continue
+                elif name == "part" and raw not in COMPLEX_PARTS:
                     continue
                 elif name == "scale" and raw not in ("linear", "log"):
                     continue
@@ -1080,6 +1113,9 @@ class SliceState(param.Parameterized):
                 self.held = self.fit_held({**self.held, **settings["held"]})
             if "zoom" in settings:
                 self.zoom = settings["zoom"]
+            if settings.get("part") in COMPLEX_PARTS:
+                self.part = settings["part"]
+        self.sync_part()
         if read:
             self.refresh()
 
@@ -1278,7 +1314,7 @@ class ExplorerState(param.Parameterized):
 
     #: "axis" and "held" name a pane's own dimensions: another pane takes its counterparts of them
     #: (`SliceState.dims_for`: by role, else by name), "held" at the same index
-    _LINKED = ("axis", "index", "held", "cmap", "scale", "symmetric", "range_mode", "vmin", "vmax")
+    _LINKED = ("axis", "index", "held", "part", "cmap", "scale", "symmetric", "range_mode", "vmin", "vmax")
     #: linked only between panes of one quantity (fixed values in S/m mean nothing for ohm m)
     _PER_QUANTITY = ("symmetric", "range_mode", "vmin", "vmax")
 
@@ -1462,6 +1498,8 @@ class ExplorerState(param.Parameterized):
             return dst.dim_for(src, src.axis) == dst.axis and lo <= src.index <= hi
         if name in ExplorerState._PER_QUANTITY:
             return src.quantity == dst.quantity
+        if name == "part":  # complex values' part, between panes of complex values
+            return src.is_complex and dst.is_complex
         return True
 
     @staticmethod
@@ -1501,6 +1539,8 @@ class ExplorerState(param.Parameterized):
             if "held" in values:  # a lead's held indices, for the dims this pane holds too
                 values = {**values, "held": pane.fit_held({**pane.held, **values["held"]})}
             pane.param.update(**{k: v for k, v in values.items() if k != "axis"})
+        if "part" in values:
+            pane.sync_part()
 
     def _pane_changed(self, *events) -> None:
         src = events[0].obj
@@ -1535,6 +1575,8 @@ class ExplorerState(param.Parameterized):
             self._pane_request(src, [p for p in others if p.request_key() != before[id(p)]])
         elif {"axis", "index", "held"} & set(values):
             self._pane_request(src, others)
+        elif "part" in values:
+            self._pane_request(src, [p for p in others if p.is_complex])
 
     def _step_linked(self, src: SliceState, others: list[SliceState], index: int) -> None:
         """A slider step on a linked pane. The other panes' reads start at once; their sliders and
@@ -1567,7 +1609,7 @@ class ExplorerState(param.Parameterized):
             return
         if isinstance(reason, list):
             panes = [pane] + reason
-        elif reason in ("axis", "index", "held") and self.link and any(
+        elif reason in ("axis", "index", "held", "part") and self.link and any(
                 p is not pane and not p.error for p in self.panes):
             return
         else:

@@ -741,6 +741,9 @@ class SliceView(pn.viewable.Viewer):
                                visible=False)
         self._sync_held()
         s.param.watch(self._sync_held, ["held", "axis", "dataset", "file"])
+        # complex values (frequency-domain fields): amplitude, phase, real or imaginary part
+        self.part_w = pn.widgets.Select.from_param(s.param.part, label="Complex part", width=110,
+                                                   css_classes=["hpcdash-part"], visible=s.is_complex)
         self.cmap_w = pn.widgets.Select.from_param(s.param.cmap, label="Colormap", width=110, css_classes=["hpcdash-cmap"])
         self.scale_w = pn.widgets.RadioButtonGroup.from_param(s.param.scale, label="Colour scale", width=120, css_classes=["hpcdash-scale"])
         self.sym_w = labelled_checkbox(s, "symmetric", "Symmetric about zero", width=155, margin=(5, 5, 11, 5))
@@ -775,7 +778,8 @@ class SliceView(pn.viewable.Viewer):
         state.on_loaded = self._prepare_frame
         self._sync_text()
         self._sync_plot()
-        s.param.watch(self._on_text, ["title", "readout", "error", "notice", "range_mode", "datasets_info"])
+        s.param.watch(self._on_text, ["title", "readout", "error", "notice", "range_mode", "datasets_info",
+                                      "is_complex"])
         s.param.watch(self._on_structure, ["file", "dataset", "data", "clim", "scale"])
         s.param.watch(self._on_loading, ["loading"])
         s.param.watch(self._sync_exports, ["data"])
@@ -791,7 +795,7 @@ class SliceView(pn.viewable.Viewer):
             header.append(self.close_w)
         # the settings flow into as many lines as the pane's width needs (one on a wide pane), so the
         # slice stands as high on the screen as it can; the slider sits right above it
-        settings = pn.FlexBox(self.dataset_w, self.axis_w, self.cmap_w, self.scale_w, self.range_w,
+        settings = pn.FlexBox(self.dataset_w, self.axis_w, self.part_w, self.cmap_w, self.scale_w, self.range_w,
                               self.vmin_w, self.vmax_w, self.sym_w, align_items="flex-end",
                               css_classes=["hpcdash-settings"], sizing_mode="stretch_width", margin=0)
         # the readout goes under the slider where the pane is too narrow for both on one line (a
@@ -839,6 +843,7 @@ class SliceView(pn.viewable.Viewer):
         fixed = s.range_mode == "fixed"
         self.vmin_w.visible = self.vmax_w.visible = fixed
         self.dataset_w.visible = len(s.param.dataset.objects) > 1
+        self.part_w.visible = s.is_complex
         # a 2-D dataset is one plane: no normal axis to choose, no slices to scan
         has_axis = any(o is not None for o in s.param.axis.objects)
         self.axis_w.visible = self.slice_w.visible = has_axis
@@ -1090,7 +1095,7 @@ class SliceView(pn.viewable.Viewer):
         s = self.state
         # log <-> linear colour needs another kind of colour mapper, which an existing plot cannot swap
         key = (s.file, s.dataset, None if s.data is None else s.data.dims, self.linked, s.log_active, s.depth_down,
-               tuple(sorted(self.names.items())) if self.linked else ())
+               tuple(sorted(self.names.items())) if self.linked else (), s.part if s.is_complex else None)
         if key == self._plot_key:
             return False
         self._plot_key = key

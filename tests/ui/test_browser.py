@@ -12,6 +12,7 @@ from io import BytesIO
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
+import h5py
 import numpy as np
 import pytest
 from PIL import Image
@@ -1475,4 +1476,42 @@ def test_a_narrow_pane_puts_the_readout_under_a_slider_of_usable_width(page: Pag
     s, r = layout()
     assert s["width"] >= SLIDER_MIN_WIDTH - 1, s
     assert r["y"] >= s["y"] + s["height"] - 1, (s, r)  # under the slider
+    assert console_errors == []
+
+
+#: The titles of the colour bars drawn.
+_COLOUR_BAR_TITLES = """() => { const out = new Set(); for (const d of Bokeh.documents) for (const r of d._roots)
+  for (const m of r.references()) if (m.type === 'ColorBar') out.add(m.title); return [...out]; }"""
+
+
+def test_complex_values_show_the_part_chosen(page: Page, hpcdash_server, data_root: Path, console_errors):
+    """A frequency-domain field (complex values) opens on its amplitude; "Complex part" shows its phase
+    in degrees (colour bar, colour range, the URL); a pane of real values has no such choice."""
+    rng = np.random.default_rng(11)
+    values = (rng.normal(size=(6, 8, 10)) + 1j * rng.normal(size=(6, 8, 10))).astype(np.complex64)
+    with h5py.File(data_root / "fdem.h5", "w") as f:
+        ds = f.create_dataset("e_x", data=values)
+        ds.attrs["units"], ds.attrs["long_name"] = "V/m", "electric field x"
+    open_view(page, hpcdash_server, file="fdem.h5", file2="a.h5", layout="grid")
+    expect(readout(page, 1)).to_contain_text("(slice ", timeout=LOAD)
+    part = pane(page, 0).locator(".hpcdash-part select")
+    expect(part).to_have_value("amplitude", timeout=STEP)
+    expect(pane(page, 1).locator(".hpcdash-part")).to_be_hidden()
+    page.wait_for_timeout(1000)
+    assert "amplitude of electric field x [V/m]" in page.evaluate(_COLOUR_BAR_TITLES)
+    before = plot_pixels(page)
+    part.select_option("phase")
+    wait_for_image_change(page, before)
+    deadline = time.monotonic() + STEP / 1000
+    while "phase of electric field x [deg]" not in page.evaluate(_COLOUR_BAR_TITLES) and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    assert "phase of electric field x [deg]" in page.evaluate(_COLOUR_BAR_TITLES)
+    lows_highs = [(lo, hi) for _, lo, hi in page.evaluate(_IMAGE_MAPPERS)]
+    assert any(-180 <= lo < -90 and 90 < hi <= 180 for lo, hi in lows_highs), lows_highs
+    # a cyclic colormap for it: the same colour at -180 and 180 degrees
+    phase = plot_pixels(page)
+    pane(page, 0).locator(".hpcdash-cmap select").select_option("colorwheel")
+    wait_for_image_change(page, phase, min_fraction=0.2)
+    q = parse_qs(urlparse(page.url).query)
+    assert q["part"] == ["phase"] and q["cmap"] == ["colorwheel"] and "part2" not in q
     assert console_errors == []
