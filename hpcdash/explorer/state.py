@@ -1786,6 +1786,11 @@ class ExplorerState(param.Parameterized):
             self.compare = query["compare"]
 
 
+def _part_words(part: str) -> str:
+    """A pane's values as a comparison message names them: "the phase of its complex values"."""
+    return "real values" if part == "values" else f"the {part} of its complex values"
+
+
 def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
     """Difference (A - B) or ratio (log10 A/B) of two panes' current slices.
 
@@ -1793,6 +1798,10 @@ def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
     """
     if a.data is None or b.data is None:
         return None, "Both runs need a slice on screen to compare them."
+    parts = [p.part if p.is_complex else "values" for p in (a, b)]
+    if parts[0] != parts[1]:
+        return None, (f"A shows {_part_words(parts[0])} and B {_part_words(parts[1])}: choose the same "
+                      "Complex part in both to compare them.")
     da, db = a.data, b.data
     # B's dimensions as A names them: by role, else by name ("k" with CF axis "Z" is "z")
     dims = b.dims_for(a)

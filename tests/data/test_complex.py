@@ -146,3 +146,27 @@ def test_a_pane_of_complex_values_switches_part_and_keeps_it_in_its_link(tmp_pat
     c = ex.open("f2.h5", part="imaginary")
     assert c.part == "phase"
     np.testing.assert_allclose(c.data.values, np.degrees(np.angle((values * 2)[c.index])), rtol=1e-5, atol=1e-4)
+
+
+def test_a_comparison_needs_the_same_part_in_both_runs(tmp_path):
+    from hpcdash.explorer.state import ExplorerState
+
+    values = _field()
+    _write_h5py(tmp_path / "f1.h5", values)
+    _write_h5py(tmp_path / "f2.h5", values * 2)
+    with h5py.File(tmp_path / "sigma.h5", "w") as f:
+        f["e_x"] = np.ones(SHAPE, "f4")
+    ex = ExplorerState(["f1.h5", "f2.h5", "sigma.h5"], root=str(tmp_path), link=False)
+    a, b, real = ex.panes
+    ex.compare = "difference"
+    assert ex.comparison is not None and ex.comparison_error == ""
+    np.testing.assert_allclose(ex.comparison.values, np.abs(values[a.index]) - np.abs(2 * values[b.index]),
+                               rtol=1e-5, atol=1e-5)
+    b.part = "phase"
+    assert ex.comparison is None
+    assert ex.comparison_error == ("A shows the amplitude of its complex values and B the phase of its complex "
+                                   "values: choose the same Complex part in both to compare them.")
+    a.part = "phase"
+    assert ex.comparison is not None and ex.comparison_error == ""
+    ex.param.update(compare_a=0, compare_b=2)
+    assert "B real values" in ex.comparison_error
