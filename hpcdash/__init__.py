@@ -24,6 +24,7 @@ _EXPORTS = {
     "find_volumes": "hpcdash.data",
     "open_volume": "hpcdash.data",
     "write_volume": "hpcdash.data",
+    "write_mesh_model": "hpcdash.data",
     "Volume": "hpcdash.data",
     "VolumeInfo": "hpcdash.data",
     "VolumeError": "hpcdash.data",

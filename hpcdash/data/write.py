@@ -244,3 +244,56 @@ def write_volume(path: Path | str, name: str, data: Any, coords: dict[str, Any],
             dset.attrs["actual_range"] = np.array(rng, dtype=np.float64)
         for key, value in user_attrs.items():
             dset.attrs[key] = value
+
+
+def write_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, active_cells: Any = None,
+                     attrs: dict[str, Any] | None = None, units: str | None = None, long_name: str | None = None,
+                     chunks: bool | tuple[int, ...] | None = True, compression: str | Mapping | None = None,
+                     mode: str = "a") -> None:
+    """Write a model (or a field) on a 3-D tensor mesh as a volume the explorer opens, the last step
+    of a SimPEG inversion: ``write_mesh_model("run.h5", "/model/conductivity", mesh, np.exp(m),
+    active_cells=active, units="S/m")``.
+
+    ``mesh``: a tensor mesh with its cell edges (metres) as ``nodes_x``, ``nodes_y``, ``nodes_z``, as
+    discretize's ``TensorMesh`` and :class:`hpcdash.sim.mesh.TensorMesh` have. ``values``: one per cell
+    in discretize's order (x fastest, then y, then z: a SimPEG model vector, ``n_cells`` long); or one per
+    active cell with ``active_cells`` (a boolean mask over the cells, or their indices, as SimPEG's
+    ``active_cells``), the other cells (the air above the topography) written as NaN; or an array
+    already shaped (nz, ny, nx). Written by :func:`write_volume`: dims (z, y, x), the edges as CF
+    bounds, in metres; raises ValueError, saying what does not fit, for anything else.
+    """
+    nodes = {d: getattr(mesh, f"nodes_{d}", None) for d in ("z", "y", "x")}
+    if any(n is None for n in nodes.values()):
+        dim = getattr(mesh, "dim", None)
+        what = f"this {type(mesh).__name__} is {dim}-D" if dim else f"{type(mesh).__name__} has not all three"
+        raise ValueError(f"a 3-D tensor mesh is needed: one with cell edges nodes_x, nodes_y and nodes_z ({what})")
+    edges = {d: np.asarray(n, dtype=np.float64) for d, n in nodes.items()}
+    if any(e.ndim != 1 or e.size < 2 for e in edges.values()):
+        raise ValueError("the mesh's nodes_x, nodes_y and nodes_z must each be 1-D with at least 2 edges")
+    shape = tuple(e.size - 1 for e in edges.values())  # (nz, ny, nx)
+    n_cells = int(np.prod(shape))
+    values = np.asarray(values)
+    if active_cells is not None:
+        active = np.asarray(active_cells)
+        if active.dtype == bool:
+            if active.shape != (n_cells,):
+                raise ValueError(f"active_cells is a mask of {active.size} entries; the mesh has {n_cells} cells")
+            index = np.flatnonzero(active)
+        else:
+            index = active.astype(np.int64, copy=False).ravel()
+            if index.size and (index.min() < 0 or index.max() >= n_cells):
+                raise ValueError(f"active_cells holds indices outside the mesh's {n_cells} cells")
+        if values.shape != (index.size,):
+            raise ValueError(f"values has shape {values.shape}; with active_cells it takes one value per active "
+                             f"cell ({index.size})")
+        full = np.full(n_cells, np.nan, dtype=np.result_type(values.dtype, np.float32))
+        full[index] = values
+        values = full
+    if values.shape == (n_cells,):
+        # discretize's cell order: x fastest, then y, then z (Fortran order of (nx, ny, nz))
+        values = values.reshape(shape[::-1], order="F").transpose(2, 1, 0)
+    elif values.shape != shape:
+        raise ValueError(f"values has shape {values.shape}; the mesh takes {n_cells} values in discretize's "
+                         f"cell order or an array of shape (nz, ny, nx) = {shape}")
+    write_volume(path, name, np.ascontiguousarray(values), edges, attrs, units=units, long_name=long_name,
+                 coord_units={"z": "m", "y": "m", "x": "m"}, chunks=chunks, compression=compression, mode=mode)

@@ -156,34 +156,15 @@ def write_demo_runs(
 def _write_model(path: Path, mesh: TensorMesh, log10_sigma: np.ndarray, attrs: dict, chunks) -> Path:
     import h5py
 
-    from hpcdash.data import write_volume
+    from hpcdash.data import write_mesh_model
     from hpcdash.sim.sweep import atomic_path
 
-    coord_units = {"z": "m", "y": "m", "x": "m"}
     chunks = tuple(min(int(c), n) for c, n in zip(chunks, log10_sigma.shape, strict=True))
     with atomic_path(path) as tmp:
-        write_volume(
-            tmp,
-            "/model/log10_conductivity",
-            log10_sigma,
-            mesh.edges,
-            attrs,
-            units="log10(S/m)",
-            long_name="log10 electrical conductivity",
-            coord_units=coord_units,
-            chunks=chunks,
-        )
-        write_volume(
-            tmp,
-            "/model/conductivity",
-            np.power(10.0, log10_sigma, dtype=np.float32),
-            mesh.edges,
-            attrs,
-            units="S/m",
-            long_name="electrical conductivity",
-            coord_units=coord_units,
-            chunks=chunks,
-        )
+        write_mesh_model(tmp, "/model/log10_conductivity", mesh, log10_sigma, attrs=attrs, units="log10(S/m)",
+                         long_name="log10 electrical conductivity", chunks=chunks)
+        write_mesh_model(tmp, "/model/conductivity", mesh, np.power(10.0, log10_sigma, dtype=np.float32),
+                         attrs=attrs, units="S/m", long_name="electrical conductivity", chunks=chunks)
         with h5py.File(tmp, "a") as f:
             f.attrs.update(attrs)
             f.attrs["title"] = f"{attrs['survey']}: {attrs['model_kind']} model"

@@ -1,7 +1,7 @@
 """Parameter sweeps of the DC forward model, serially or on a Dask cluster, with atomic file output.
 
 Each parameter set is one run: one :func:`forward_model` solve whose conductivity and potential
-volumes are written to one HDF5 file with :func:`hpcdash.data.write_volume`, the run's parameters
+volumes are written to one HDF5 file with :func:`hpcdash.data.write_mesh_model`, the run's parameters
 stored as attributes of the file and of each dataset.
 
 Atomic output: a run writes ``.<name>.<random>.tmp`` in the output directory, flushes it to disk and
@@ -162,33 +162,16 @@ def write_run(path: str | os.PathLike, result: Mapping[str, Any], extra_attrs: M
     ``extra_attrs`` as attributes of the file and of both datasets."""
     import h5py
 
-    from hpcdash.data import write_volume
+    from hpcdash.data import write_mesh_model
 
     mesh = result["mesh"]
     attrs = {k: _attr_value(v) for k, v in {**result["params"], **(extra_attrs or {})}.items()}
-    coord_units = {"z": "m", "y": "m", "x": "m"}
     with atomic_path(path) as tmp:
         # the potential first: it is the file's default plot (NeXus default chain)
-        write_volume(
-            tmp,
-            "/dc/potential",
-            result["phi"].astype(np.float32),
-            mesh.edges,
-            attrs,
-            units="V",
-            long_name="electric potential",
-            coord_units=coord_units,
-        )
-        write_volume(
-            tmp,
-            "/dc/conductivity",
-            result["sigma"].astype(np.float32),
-            mesh.edges,
-            attrs,
-            units="S/m",
-            long_name="electrical conductivity",
-            coord_units=coord_units,
-        )
+        write_mesh_model(tmp, "/dc/potential", mesh, result["phi"].astype(np.float32), attrs=attrs, units="V",
+                         long_name="electric potential")
+        write_mesh_model(tmp, "/dc/conductivity", mesh, result["sigma"].astype(np.float32), attrs=attrs,
+                         units="S/m", long_name="electrical conductivity")
         with h5py.File(tmp, "a") as f:
             f.attrs.update(attrs)
             f.attrs["title"] = "DC resistivity forward run"

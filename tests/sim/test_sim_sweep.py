@@ -169,14 +169,14 @@ def test_error_mid_write_leaves_no_file(tmp_path, monkeypatch):
     import hpcdash.data
 
     calls = []
-    real = hpcdash.data.write_volume
+    real = hpcdash.data.write_mesh_model
 
     def write_then_fail(path, name, *args, **kwargs):
         real(path, name, *args, **kwargs)
         calls.append(Path(path))
         raise OSError("disk full")
 
-    monkeypatch.setattr(hpcdash.data, "write_volume", write_then_fail)
+    monkeypatch.setattr(hpcdash.data, "write_mesh_model", write_then_fail)
     target = tmp_path / "run.h5"
     with pytest.raises(OSError, match="disk full"):
         write_run(target, forward_model(SMALL))

@@ -1,0 +1,83 @@
+"""A SimPEG model vector on a discretize TensorMesh, written by `write_mesh_model`, opens on the mesh's
+cells: dims (z, y, x), cell centres from the mesh, inactive (air) cells missing."""
+from __future__ import annotations
+
+import discretize  # a test dependency: SimPEG's meshes
+import numpy as np
+import pytest
+
+from hpcdash.data import open_volume, write_mesh_model
+
+
+def _mesh():
+    # a core of 10 m cells with padding growing by 1.3, the surface at z = 0 (SimPEG's usual mesh)
+    return discretize.TensorMesh([[(10.0, 3, -1.3), (10.0, 6), (10.0, 3, 1.3)],
+                                  [(10.0, 2, -1.3), (10.0, 5), (10.0, 2, 1.3)],
+                                  [(10.0, 3, -1.3), (10.0, 4)]], origin="CC0")
+
+
+def _truth(mesh) -> np.ndarray:
+    """A value per cell, a function of its centre, in discretize's order (x fastest)."""
+    c = mesh.cell_centers
+    return (c[:, 0] + 1000 * c[:, 1] + 1e6 * c[:, 2]).astype(np.float64)
+
+
+def test_a_model_vector_with_active_cells_opens_on_the_mesh(tmp_path):
+    mesh = _mesh()
+    truth = _truth(mesh)
+    active = mesh.cell_centers[:, 2] < -15  # below a flat topography
+    model = truth[active]
+    path = tmp_path / "inversion.h5"
+    write_mesh_model(path, "/model/conductivity", mesh, model, active_cells=active, units="S/m",
+                     long_name="electrical conductivity", attrs={"beta": 10.0})
+    with open_volume(path) as vol:
+        assert vol.name == "/model/conductivity" and vol.dims == ("z", "y", "x")
+        assert vol.shape == (mesh.shape_cells[2], mesh.shape_cells[1], mesh.shape_cells[0])
+        for d in "xyz":
+            np.testing.assert_allclose(vol.coords[d], getattr(mesh, f"cell_centers_{d}"))
+            np.testing.assert_allclose(vol.edges(d), getattr(mesh, f"nodes_{d}"))
+            assert vol.coord_units[d] == "m"
+        assert vol.units == "S/m" and vol.attrs["beta"] == 10.0
+        cube = np.stack([vol.slice("z", k).transpose("y", "x").values for k in range(vol.shape[0])])
+    # each cell holds its own value, and the air is missing
+    expected = np.where(active, truth, np.nan).reshape(mesh.shape_cells, order="F").transpose(2, 1, 0)
+    np.testing.assert_allclose(cube, expected)
+    zc = mesh.cell_centers_z
+    assert np.isnan(cube[zc >= -15]).all() and np.isfinite(cube[zc < -15]).all()
+    # the same with the active cells' indices, and with the whole vector
+    write_mesh_model(path, "/model/by_index", mesh, model, active_cells=np.flatnonzero(active))
+    write_mesh_model(path, "/model/whole", mesh, truth)
+    with open_volume(path, "/model/by_index") as a, open_volume(path, "/model/whole") as b:
+        np.testing.assert_allclose(a.slice("x", 4).values, expected[:, :, 4])
+        np.testing.assert_allclose(b.slice("x", 4).values,
+                                   truth.reshape(mesh.shape_cells, order="F").transpose(2, 1, 0)[:, :, 4])
+
+
+def test_what_does_not_fit_the_mesh_is_refused_with_the_reason(tmp_path):
+    mesh = _mesh()
+    path = tmp_path / "bad.h5"
+    with pytest.raises(ValueError, match=rf"values has shape \(7,\); the mesh takes {mesh.n_cells} values"):
+        write_mesh_model(path, "/m", mesh, np.ones(7))
+    active = np.zeros(mesh.n_cells, bool)
+    active[:10] = True
+    with pytest.raises(ValueError, match=r"one value per active cell \(10\)"):
+        write_mesh_model(path, "/m", mesh, np.ones(11), active_cells=active)
+    with pytest.raises(ValueError, match=rf"a mask of 5 entries; the mesh has {mesh.n_cells} cells"):
+        write_mesh_model(path, "/m", mesh, np.ones(5), active_cells=np.ones(5, bool))
+    with pytest.raises(ValueError, match="indices outside the mesh"):
+        write_mesh_model(path, "/m", mesh, np.ones(1), active_cells=[mesh.n_cells])
+    with pytest.raises(ValueError, match="a 3-D tensor mesh is needed"):
+        write_mesh_model(path, "/m", discretize.TensorMesh([4, 5]), np.ones(20))
+
+
+def test_a_mesh_of_hpcdash_sim_and_complex_fields_too(tmp_path):
+    from hpcdash.sim.mesh import TensorMesh
+
+    mesh = TensorMesh.padded((4, 5, 6), 10.0, n_pad=2)
+    nz, ny, nx = mesh.shape_cells
+    field = (np.arange(mesh.n_cells) * (1 + 1j)).astype(np.complex64)
+    write_mesh_model(tmp_path / "f.h5", "/fields/e_x", mesh, field, units="V/m")
+    with open_volume(tmp_path / "f.h5", part="real") as vol:
+        assert vol.shape == (nz, ny, nx) and vol.is_complex
+        np.testing.assert_allclose(vol.slice("z", 1).values,
+                                   np.arange(mesh.n_cells).reshape((nx, ny, nz), order="F").T[1])
