@@ -267,11 +267,19 @@ def write_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, act
         dim = getattr(mesh, "dim", None)
         what = f"this {type(mesh).__name__} is {dim}-D" if dim else f"{type(mesh).__name__} has not all three"
         raise ValueError(f"a 3-D tensor mesh is needed: one with cell edges nodes_x, nodes_y and nodes_z ({what})")
+    # discretize's TreeMesh and CylindricalMesh have nodes_x too (their base grid, or radii), but their
+    # cells are not that grid's
+    not_a_grid = ValueError(f"a tensor mesh is needed: the cells of this {type(mesh).__name__} are not the grid "
+                            "of its nodes_x, nodes_y and nodes_z; interpolate the model onto a TensorMesh first")
+    if str(getattr(mesh, "_meshType", "TENSOR")).upper() != "TENSOR":
+        raise not_a_grid
     edges = {d: np.asarray(n, dtype=np.float64) for d, n in nodes.items()}
     if any(e.ndim != 1 or e.size < 2 for e in edges.values()):
         raise ValueError("the mesh's nodes_x, nodes_y and nodes_z must each be 1-D with at least 2 edges")
     shape = tuple(e.size - 1 for e in edges.values())  # (nz, ny, nx)
     n_cells = int(np.prod(shape))
+    if int(getattr(mesh, "n_cells", n_cells)) != n_cells:
+        raise not_a_grid
     values = np.asarray(values)
     if active_cells is not None:
         active = np.asarray(active_cells)

@@ -68,6 +68,13 @@ def test_what_does_not_fit_the_mesh_is_refused_with_the_reason(tmp_path):
         write_mesh_model(path, "/m", mesh, np.ones(1), active_cells=[mesh.n_cells])
     with pytest.raises(ValueError, match="a 3-D tensor mesh is needed"):
         write_mesh_model(path, "/m", discretize.TensorMesh([4, 5]), np.ones(20))
+    # an octree or a cylindrical mesh has nodes_x too, but not cells on that grid
+    tree = discretize.TreeMesh([16, 16, 16], diagonal_balance=False)
+    tree.refine(3)
+    cyl = discretize.CylindricalMesh([4, 1, 4])
+    for other in (tree, cyl):
+        with pytest.raises(ValueError, match=f"the cells of this {type(other).__name__} are not the grid"):
+            write_mesh_model(path, "/m", other, np.ones(other.n_cells))
 
 
 def test_a_mesh_of_hpcdash_sim_and_complex_fields_too(tmp_path):
