@@ -250,35 +250,39 @@ def write_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, act
                      attrs: dict[str, Any] | None = None, units: str | None = None, long_name: str | None = None,
                      chunks: bool | tuple[int, ...] | None = True, compression: str | Mapping | None = None,
                      mode: str = "a") -> None:
-    """Write a model (or a field) on a 3-D tensor mesh as a volume the explorer opens, the last step
-    of a SimPEG inversion: ``write_mesh_model("run.h5", "/model/conductivity", mesh, np.exp(m),
+    """Write a model (or a field) on a 3-D tensor or octree mesh as a volume the explorer opens, the last
+    step of a SimPEG inversion: ``write_mesh_model("run.h5", "/model/conductivity", mesh, np.exp(m),
     active_cells=active, units="S/m")``.
 
     ``mesh``: a tensor mesh with its cell edges (metres) as ``nodes_x``, ``nodes_y``, ``nodes_z``, as
-    discretize's ``TensorMesh`` and :class:`hpcdash.sim.mesh.TensorMesh` have. ``values``: one per cell
-    in discretize's order (x fastest, then y, then z: a SimPEG model vector, ``n_cells`` long); or one per
-    active cell with ``active_cells`` (a boolean mask over the cells, or their indices, as SimPEG's
-    ``active_cells``), the other cells (the air above the topography) written as NaN; or an array
-    already shaped (nz, ny, nx). Written by :func:`write_volume`: dims (z, y, x), the edges as CF
-    bounds, in metres; raises ValueError, saying what does not fit, for anything else.
+    discretize's ``TensorMesh`` and :class:`hpcdash.sim.mesh.TensorMesh` have; or discretize's
+    ``TreeMesh`` (an octree), written on its finest grid, each fine cell holding the value of the
+    octree cell that contains it. ``values``: one per cell in discretize's order (for a tensor mesh x
+    fastest, then y, then z: a SimPEG model vector, ``n_cells`` long); or one per active cell with
+    ``active_cells`` (a boolean mask over the cells, or their indices, as SimPEG's ``active_cells``), the
+    other cells (the air above the topography) written as NaN; or, for a tensor mesh, an array already
+    shaped (nz, ny, nx). Written by :func:`write_volume`: dims (z, y, x), the edges as CF bounds, in
+    metres; raises ValueError, saying what does not fit, for anything else (a cylindrical mesh, a 2-D one).
     """
     nodes = {d: getattr(mesh, f"nodes_{d}", None) for d in ("z", "y", "x")}
     if any(n is None for n in nodes.values()):
         dim = getattr(mesh, "dim", None)
         what = f"this {type(mesh).__name__} is {dim}-D" if dim else f"{type(mesh).__name__} has not all three"
         raise ValueError(f"a 3-D tensor mesh is needed: one with cell edges nodes_x, nodes_y and nodes_z ({what})")
-    # discretize's TreeMesh and CylindricalMesh have nodes_x too (their base grid, or radii), but their
-    # cells are not that grid's
+    # discretize's CylindricalMesh has nodes_x too (radii), but its cells are not on that grid; a
+    # TreeMesh's cells are blocks of its finest grid
+    kind = str(getattr(mesh, "_meshType", "TENSOR")).upper()
+    tree = kind == "TREE" and hasattr(mesh, "get_containing_cells")
     not_a_grid = ValueError(f"a tensor mesh is needed: the cells of this {type(mesh).__name__} are not the grid "
                             "of its nodes_x, nodes_y and nodes_z; interpolate the model onto a TensorMesh first")
-    if str(getattr(mesh, "_meshType", "TENSOR")).upper() != "TENSOR":
+    if kind != "TENSOR" and not tree:
         raise not_a_grid
     edges = {d: np.asarray(n, dtype=np.float64) for d, n in nodes.items()}
     if any(e.ndim != 1 or e.size < 2 for e in edges.values()):
         raise ValueError("the mesh's nodes_x, nodes_y and nodes_z must each be 1-D with at least 2 edges")
     shape = tuple(e.size - 1 for e in edges.values())  # (nz, ny, nx)
-    n_cells = int(np.prod(shape))
-    if int(getattr(mesh, "n_cells", n_cells)) != n_cells:
+    n_cells = int(mesh.n_cells) if tree else int(np.prod(shape))
+    if not tree and int(getattr(mesh, "n_cells", n_cells)) != n_cells:
         raise not_a_grid
     values = np.asarray(values)
     if active_cells is not None:
@@ -297,11 +301,26 @@ def write_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, act
         full = np.full(n_cells, np.nan, dtype=np.result_type(values.dtype, np.float32))
         full[index] = values
         values = full
-    if values.shape == (n_cells,):
+    if tree and values.shape == (n_cells,):
+        values = _octree_on_grid(mesh, values, edges)
+    elif not tree and values.shape == (n_cells,):
         # discretize's cell order: x fastest, then y, then z (Fortran order of (nx, ny, nz))
         values = values.reshape(shape[::-1], order="F").transpose(2, 1, 0)
-    elif values.shape != shape:
+    elif tree or values.shape != shape:
+        also = "" if tree else f" or an array of shape (nz, ny, nx) = {shape}"
         raise ValueError(f"values has shape {values.shape}; the mesh takes {n_cells} values in discretize's "
-                         f"cell order or an array of shape (nz, ny, nx) = {shape}")
+                         f"cell order{also}")
     write_volume(path, name, np.ascontiguousarray(values), edges, attrs, units=units, long_name=long_name,
                  coord_units={"z": "m", "y": "m", "x": "m"}, chunks=chunks, compression=compression, mode=mode)
+
+
+def _octree_on_grid(mesh: Any, values: np.ndarray, edges: dict[str, np.ndarray]) -> np.ndarray:
+    """An octree's cell values on its finest grid (nz, ny, nx): each fine cell takes the value of the
+    octree cell containing its centre (discretize's ``get_containing_cells``), one z level at a time."""
+    centres = {d: (e[:-1] + e[1:]) / 2 for d, e in edges.items()}
+    y, x = np.meshgrid(centres["y"], centres["x"], indexing="ij")
+    out = np.empty((centres["z"].size, *y.shape), dtype=values.dtype)
+    for k, z in enumerate(centres["z"]):
+        points = np.column_stack([x.ravel(), y.ravel(), np.full(x.size, z)])
+        out[k] = values[np.asarray(mesh.get_containing_cells(points), dtype=np.int64)].reshape(y.shape)
+    return out

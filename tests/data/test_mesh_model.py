@@ -68,13 +68,13 @@ def test_what_does_not_fit_the_mesh_is_refused_with_the_reason(tmp_path):
         write_mesh_model(path, "/m", mesh, np.ones(1), active_cells=[mesh.n_cells])
     with pytest.raises(ValueError, match="a 3-D tensor mesh is needed"):
         write_mesh_model(path, "/m", discretize.TensorMesh([4, 5]), np.ones(20))
-    # an octree or a cylindrical mesh has nodes_x too, but not cells on that grid
-    tree = discretize.TreeMesh([16, 16, 16], diagonal_balance=False)
-    tree.refine(3)
+    # a cylindrical mesh has nodes_x too (radii), but not cells on a grid of x, y and z
     cyl = discretize.CylindricalMesh([4, 1, 4])
-    for other in (tree, cyl):
-        with pytest.raises(ValueError, match=f"the cells of this {type(other).__name__} are not the grid"):
-            write_mesh_model(path, "/m", other, np.ones(other.n_cells))
+    with pytest.raises(ValueError, match="the cells of this CylindricalMesh are not the grid"):
+        write_mesh_model(path, "/m", cyl, np.ones(cyl.n_cells))
+    with pytest.raises(ValueError, match=r"values has shape \(8, 16, 16\); the mesh takes \d+ values in "
+                                         r"discretize's cell order$"):
+        write_mesh_model(path, "/m", _octree(), np.ones((8, 16, 16)))
 
 
 def test_a_mesh_of_hpcdash_sim_and_complex_fields_too(tmp_path):
@@ -88,3 +88,33 @@ def test_a_mesh_of_hpcdash_sim_and_complex_fields_too(tmp_path):
         assert vol.shape == (nz, ny, nx) and vol.is_complex
         np.testing.assert_allclose(vol.slice("z", 1).values,
                                    np.arange(mesh.n_cells).reshape((nx, ny, nz), order="F").T[1])
+
+
+def _octree():
+    """SimPEG's usual 3-D mesh: an octree of 10 m cells refined around a target, coarse far from it."""
+    mesh = discretize.TreeMesh([np.full(16, 10.0), np.full(16, 10.0), np.full(8, 10.0)], origin=[-80, -80, -80],
+                               diagonal_balance=False)
+    mesh.refine_ball(np.array([[0.0, 0.0, -30.0]]), [25.0], [mesh.max_level])
+    return mesh
+
+
+def test_an_octree_model_is_written_on_its_finest_grid(tmp_path):
+    mesh = _octree()
+    assert 100 < mesh.n_cells < 16 * 16 * 8  # fine cells near the target, coarse ones elsewhere
+    truth = _truth(mesh)
+    active = mesh.cell_centers[:, 2] < -20
+    write_mesh_model(tmp_path / "tree.h5", "/model/conductivity", mesh, truth[active], active_cells=active,
+                     units="S/m")
+    # expected: each octree cell's value over the fine cells it covers (from its bounds)
+    expected = np.full((8, 16, 16), np.nan)
+    for value, on, (x0, x1, y0, y1, z0, z1) in zip(truth, active, mesh.cell_bounds, strict=True):
+        k0, k1 = np.searchsorted(mesh.nodes_z, [z0, z1])
+        j0, j1 = np.searchsorted(mesh.nodes_y, [y0, y1])
+        i0, i1 = np.searchsorted(mesh.nodes_x, [x0, x1])
+        expected[k0:k1, j0:j1, i0:i1] = value if on else np.nan
+    with open_volume(tmp_path / "tree.h5") as vol:
+        assert vol.shape == (8, 16, 16) and vol.dims == ("z", "y", "x")
+        np.testing.assert_allclose(vol.coords["z"], (mesh.nodes_z[:-1] + mesh.nodes_z[1:]) / 2)
+        cube = np.stack([vol.slice("z", k).values for k in range(8)])
+    np.testing.assert_allclose(cube, expected)
+    assert np.isnan(cube).any() and len(np.unique(cube[np.isfinite(cube)])) == int(active.sum())
