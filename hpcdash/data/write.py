@@ -21,7 +21,7 @@ group (NeXus needs a group): use a path like ``"/model/sigma"``.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -235,14 +235,25 @@ def write_volume(path: Path | str, name: str, data: Any, coords: dict[str, Any],
     do not fit in memory use :func:`create_volume`.
     """
     data = np.asarray(data)
-    user_attrs = dict(attrs or {})
-    with create_volume(path, name, data.shape, data.dtype, coords, None, units=units, long_name=long_name,
-                       coord_units=coord_units, chunks=chunks, compression=compression, mode=mode) as dset:
-        dset[...] = data
-        rng = _finite_range(data)
-        if rng is not None:
-            dset.attrs["actual_range"] = np.array(rng, dtype=np.float64)
-        for key, value in user_attrs.items():
+    _write_blocks(path, name, data.shape, data.dtype, [(slice(None), data)], coords, attrs, units=units,
+                  long_name=long_name, coord_units=coord_units, chunks=chunks, compression=compression, mode=mode)
+
+
+def _write_blocks(path: Path | str, name: str, shape: tuple[int, ...], dtype: Any,
+                  blocks: Iterable[tuple[Any, np.ndarray]], coords: dict[str, Any], attrs: dict[str, Any] | None,
+                  **layout: Any) -> None:
+    """`write_volume` of values that come in blocks ((index along the first dim, values) pairs, e.g. one
+    plane at a time): the whole array need not be in memory; ``actual_range`` covers all blocks."""
+    lo, hi = np.inf, -np.inf
+    with create_volume(path, name, shape, dtype, coords, None, **layout) as dset:
+        for where, block in blocks:
+            dset[where] = block
+            rng = _finite_range(np.asarray(block))
+            if rng is not None:
+                lo, hi = min(lo, rng[0]), max(hi, rng[1])
+        if lo <= hi:
+            dset.attrs["actual_range"] = np.array((lo, hi), dtype=np.float64)
+        for key, value in (attrs or {}).items():
             dset.attrs[key] = value
 
 
@@ -301,26 +312,27 @@ def write_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, act
         full = np.full(n_cells, np.nan, dtype=np.result_type(values.dtype, np.float32))
         full[index] = values
         values = full
+    layout = dict(units=units, long_name=long_name, coord_units={"z": "m", "y": "m", "x": "m"}, chunks=chunks,
+                  compression=compression, mode=mode)
     if tree and values.shape == (n_cells,):
-        values = _octree_on_grid(mesh, values, edges)
-    elif not tree and values.shape == (n_cells,):
+        # the finest grid may be far bigger than the octree: written one z level at a time
+        _write_blocks(path, name, shape, values.dtype, _octree_levels(mesh, values, edges), edges, attrs, **layout)
+        return
+    if not tree and values.shape == (n_cells,):
         # discretize's cell order: x fastest, then y, then z (Fortran order of (nx, ny, nz))
         values = values.reshape(shape[::-1], order="F").transpose(2, 1, 0)
     elif tree or values.shape != shape:
         also = "" if tree else f" or an array of shape (nz, ny, nx) = {shape}"
         raise ValueError(f"values has shape {values.shape}; the mesh takes {n_cells} values in discretize's "
                          f"cell order{also}")
-    write_volume(path, name, np.ascontiguousarray(values), edges, attrs, units=units, long_name=long_name,
-                 coord_units={"z": "m", "y": "m", "x": "m"}, chunks=chunks, compression=compression, mode=mode)
+    write_volume(path, name, np.ascontiguousarray(values), edges, attrs, **layout)
 
 
-def _octree_on_grid(mesh: Any, values: np.ndarray, edges: dict[str, np.ndarray]) -> np.ndarray:
-    """An octree's cell values on its finest grid (nz, ny, nx): each fine cell takes the value of the
-    octree cell containing its centre (discretize's ``get_containing_cells``), one z level at a time."""
+def _octree_levels(mesh: Any, values: np.ndarray, edges: dict[str, np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
+    """An octree's cell values on its finest grid, one z level (ny, nx) at a time: each fine cell takes
+    the value of the octree cell containing its centre (discretize's ``get_containing_cells``)."""
     centres = {d: (e[:-1] + e[1:]) / 2 for d, e in edges.items()}
     y, x = np.meshgrid(centres["y"], centres["x"], indexing="ij")
-    out = np.empty((centres["z"].size, *y.shape), dtype=values.dtype)
     for k, z in enumerate(centres["z"]):
         points = np.column_stack([x.ravel(), y.ravel(), np.full(x.size, z)])
-        out[k] = values[np.asarray(mesh.get_containing_cells(points), dtype=np.int64)].reshape(y.shape)
-    return out
+        yield k, values[np.asarray(mesh.get_containing_cells(points), dtype=np.int64)].reshape(y.shape)
