@@ -297,21 +297,7 @@ def write_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, act
         raise not_a_grid
     values = np.asarray(values)
     if active_cells is not None:
-        active = np.asarray(active_cells)
-        if active.dtype == bool:
-            if active.shape != (n_cells,):
-                raise ValueError(f"active_cells is a mask of {active.size} entries; the mesh has {n_cells} cells")
-            index = np.flatnonzero(active)
-        else:
-            index = active.astype(np.int64, copy=False).ravel()
-            if index.size and (index.min() < 0 or index.max() >= n_cells):
-                raise ValueError(f"active_cells holds indices outside the mesh's {n_cells} cells")
-        if values.shape != (index.size,):
-            raise ValueError(f"values has shape {values.shape}; with active_cells it takes one value per active "
-                             f"cell ({index.size})")
-        full = np.full(n_cells, np.nan, dtype=np.result_type(values.dtype, np.float32))
-        full[index] = values
-        values = full
+        values = _with_inactive_cells(values, active_cells, n_cells)
     layout = dict(units=units, long_name=long_name, coord_units={"z": "m", "y": "m", "x": "m"}, chunks=chunks,
                   compression=compression, mode=mode)
     if tree and values.shape == (n_cells,):
@@ -326,6 +312,26 @@ def write_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, act
         raise ValueError(f"values has shape {values.shape}; the mesh takes {n_cells} values in discretize's "
                          f"cell order{also}")
     write_volume(path, name, np.ascontiguousarray(values), edges, attrs, **layout)
+
+
+def _with_inactive_cells(values: np.ndarray, active_cells: Any, n_cells: int) -> np.ndarray:
+    """One value per cell of the mesh from `values` of its active cells (a boolean mask or indices, as
+    SimPEG's ``active_cells``), NaN in the others."""
+    active = np.asarray(active_cells)
+    if active.dtype == bool:
+        if active.shape != (n_cells,):
+            raise ValueError(f"active_cells is a mask of {active.size} entries; the mesh has {n_cells} cells")
+        index = np.flatnonzero(active)
+    else:
+        index = active.astype(np.int64, copy=False).ravel()
+        if index.size and (index.min() < 0 or index.max() >= n_cells):
+            raise ValueError(f"active_cells holds indices outside the mesh's {n_cells} cells")
+    if values.shape != (index.size,):
+        raise ValueError(f"values has shape {values.shape}; with active_cells it takes one value per active "
+                         f"cell ({index.size})")
+    full = np.full(n_cells, np.nan, dtype=np.result_type(values.dtype, np.float32))
+    full[index] = values
+    return full
 
 
 def _octree_levels(mesh: Any, values: np.ndarray, edges: dict[str, np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
