@@ -25,6 +25,7 @@ _EXPORTS = {
     "open_volume": "hpcdash.data",
     "write_volume": "hpcdash.data",
     "write_mesh_model": "hpcdash.data",
+    "append_mesh_model": "hpcdash.data",
     "Volume": "hpcdash.data",
     "VolumeInfo": "hpcdash.data",
     "VolumeError": "hpcdash.data",

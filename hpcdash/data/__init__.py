@@ -53,13 +53,14 @@ from .paths import (
     safe_path,
 )
 from .volume import Volume, VolumeInfo, find_volumes, open_volume
-from .write import create_volume, write_mesh_model, write_volume
+from .write import append_mesh_model, create_volume, write_mesh_model, write_volume
 
 __all__ = [
     "find_volumes",
     "open_volume",
     "write_volume",
     "write_mesh_model",
+    "append_mesh_model",
     "create_volume",
     "Volume",
     "VolumeInfo",

@@ -95,8 +95,10 @@ def _phony_dim(group: h5py.Group, name: str, n: int) -> h5py.Dataset:
     return ds
 
 
-def _coordinate(group: h5py.Group, dim: str, n: int, values: Any, units: str | None) -> h5py.Dataset:
-    """Create (or reuse if identical) the dimension-scale coordinate of ``dim``."""
+def _coordinate(group: h5py.Group, dim: str, n: int, values: Any, units: str | None,
+                growing: bool = False) -> h5py.Dataset:
+    """Create (or reuse if identical) the dimension-scale coordinate of ``dim`` (``growing``: one that
+    `append_mesh_model` extends, of unlimited length)."""
     if values is None:
         return _phony_dim(group, dim, n)
     v = np.asarray(values, dtype=np.float64)
@@ -111,7 +113,7 @@ def _coordinate(group: h5py.Group, dim: str, n: int, values: Any, units: str | N
         if not same:
             raise ValueError(f"'{group.name.rstrip('/')}/{dim}' already exists with different values")
         return existing
-    coord = group.create_dataset(dim, data=centres)
+    coord = group.create_dataset(dim, data=centres, **({"maxshape": (None,), "chunks": (4096,)} if growing else {}))
     coord.make_scale(dim)
     if units:
         coord.attrs["units"] = units
@@ -174,8 +176,10 @@ def create_volume(path: Path | str, name: str, shape: tuple[int, ...], dtype: An
                   attrs: dict[str, Any] | None = None, *, units: str | None = None,
                   long_name: str | None = None, coord_units: dict[str, str | None] | None = None,
                   chunks: bool | tuple[int, ...] | None = True,
-                  compression: str | Mapping | None = None, mode: str = "a") -> Iterator[h5py.Dataset]:
+                  compression: str | Mapping | None = None, mode: str = "a",
+                  growing: bool = False) -> Iterator[h5py.Dataset]:
     """Like :func:`write_volume` for data too big for memory: yields the empty dataset.
+    ``growing``: the first dimension (and its coordinate) can be extended later (see `append_mesh_model`).
 
     Everything but the values (coordinates, CF attributes, NXdata, default chain) is
     written first; fill the yielded ``h5py.Dataset`` (e.g. slab by slab) inside the
@@ -205,7 +209,12 @@ def create_volume(path: Path | str, name: str, shape: tuple[int, ...], dtype: An
         group = f.require_group(gpath)
         if base in group:
             del group[base]
-        scales = [_coordinate(group, d, n, coords[d], coord_units.get(d)) for d, n in zip(dims, shape, strict=True)]
+        scales = [_coordinate(group, d, n, coords[d], coord_units.get(d), growing=growing and i == 0)
+                  for i, (d, n) in enumerate(zip(dims, shape, strict=True))]
+        if growing:
+            if chunk_shape is None:
+                raise ValueError("a growing dataset needs chunks (chunks=True or a tuple)")
+            kwargs["maxshape"] = (None, *shape[1:])
         dset = group.create_dataset(base, shape=shape, dtype=dtype, chunks=chunk_shape, **kwargs)
         for i, scale in enumerate(scales):
             dset.dims[i].attach_scale(scale)
@@ -275,6 +284,67 @@ def write_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, act
     shaped (nz, ny, nx). Written by :func:`write_volume`: dims (z, y, x), the edges as CF bounds, in
     metres; raises ValueError, saying what does not fit, for anything else (a cylindrical mesh, a 2-D one).
     """
+    edges, shape, dtype, blocks = _on_mesh_grid(mesh, values, active_cells)
+    _write_blocks(path, name, shape, dtype, blocks, edges, attrs, units=units, long_name=long_name,
+                  coord_units=dict.fromkeys(edges, "m"), chunks=chunks, compression=compression, mode=mode)
+
+
+def append_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, step: float | None = None,
+                      step_dim: str = "iteration", active_cells: Any = None, attrs: dict[str, Any] | None = None,
+                      units: str | None = None, long_name: str | None = None,
+                      compression: str | Mapping | None = None) -> int:
+    """Add one step (an iteration of an inversion, a time step) of a model on a mesh to the dataset
+    ``name`` of ``path``, a 4-D (``step_dim``, z, y, x) volume that grows by one each call; creates
+    file and dataset at the first call. ``mesh``, ``values`` and ``active_cells`` as in
+    :func:`write_mesh_model`; ``step``: this step's coordinate (default: its number, 1, 2, ...).
+    Returns the number of steps now written.
+
+    Called at the end of each iteration (a SimPEG directive's ``endIter``), it keeps a run in view while
+    it goes on: the explorer opens such a dataset at its newest step, says when the file grew, and
+    Reload shows the new step. The file is opened, extended and closed at each call, so between calls
+    it is whole for readers."""
+    edges, shape, dtype, blocks = _on_mesh_grid(mesh, values, active_cells)
+    name = "/" + name.strip("/")
+    exists = False
+    if Path(path).exists():
+        with h5py.File(path, "r") as f:
+            exists = name in f
+    if not exists:
+        _write_blocks(path, name, (1, *shape), dtype, (((0, where), block) for where, block in blocks),
+                      {step_dim: [float(step) if step is not None else 1.0], **edges}, attrs, units=units,
+                      long_name=long_name, coord_units=dict.fromkeys(edges, "m"),
+                      chunks=(1, *auto_chunks(shape, np.dtype(dtype).itemsize)), compression=compression,
+                      mode="a", growing=True)
+        return 1
+    with h5py.File(path, "a") as f:
+        dset = f[name]
+        if dset.ndim != 4 or tuple(dset.shape[1:]) != shape or dset.maxshape[0] is not None:
+            raise ValueError(f"'{name}' in {Path(path).name} has shape {dset.shape}; a step on this mesh is "
+                             f"{shape} (z, y, x) and does not fit (append_mesh_model adds to the 4-D datasets "
+                             "it made)")
+        coord = dset.dims[0][0]
+        n = dset.shape[0] + 1
+        dset.resize(n, axis=0)
+        coord.resize((n,))
+        coord[n - 1] = float(step) if step is not None else float(n)
+        lo, hi = dset.attrs.get("actual_range", (np.inf, -np.inf))
+        for where, block in blocks:
+            dset[(n - 1, where)] = block
+            rng = _finite_range(np.asarray(block))
+            if rng is not None:
+                lo, hi = min(lo, rng[0]), max(hi, rng[1])
+        if lo <= hi:
+            dset.attrs["actual_range"] = np.array((lo, hi), dtype=np.float64)
+        for key, value in (attrs or {}).items():
+            dset.attrs[key] = value
+    return n
+
+
+def _on_mesh_grid(mesh: Any, values: Any, active_cells: Any) -> tuple[dict[str, np.ndarray], tuple[int, ...],
+                                                                         np.dtype, Iterator[tuple[Any, np.ndarray]]]:
+    """`values` on `mesh` (see `write_mesh_model`) as its cells' grid: the edges by dim (z, y, x), the
+    grid's shape and dtype, and the values in blocks ((index along z, values) pairs: one block for a
+    tensor mesh, one z level at a time for an octree)."""
     nodes = {d: getattr(mesh, f"nodes_{d}", None) for d in ("z", "y", "x")}
     if any(n is None for n in nodes.values()):
         dim = getattr(mesh, "dim", None)
@@ -298,12 +368,9 @@ def write_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, act
     values = np.asarray(values)
     if active_cells is not None:
         values = _with_inactive_cells(values, active_cells, n_cells)
-    layout = dict(units=units, long_name=long_name, coord_units={"z": "m", "y": "m", "x": "m"}, chunks=chunks,
-                  compression=compression, mode=mode)
     if tree and values.shape == (n_cells,):
-        # the finest grid may be far bigger than the octree: written one z level at a time
-        _write_blocks(path, name, shape, values.dtype, _octree_levels(mesh, values, edges), edges, attrs, **layout)
-        return
+        # the finest grid may be far bigger than the octree: one z level at a time
+        return edges, shape, values.dtype, _octree_levels(mesh, values, edges)
     if not tree and values.shape == (n_cells,):
         # discretize's cell order: x fastest, then y, then z (Fortran order of (nx, ny, nz))
         values = values.reshape(shape[::-1], order="F").transpose(2, 1, 0)
@@ -311,7 +378,7 @@ def write_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, act
         also = "" if tree else f" or an array of shape (nz, ny, nx) = {shape}"
         raise ValueError(f"values has shape {values.shape}; the mesh takes {n_cells} values in discretize's "
                          f"cell order{also}")
-    write_volume(path, name, np.ascontiguousarray(values), edges, attrs, **layout)
+    return edges, shape, values.dtype, iter([(slice(None), np.ascontiguousarray(values))])
 
 
 def _with_inactive_cells(values: np.ndarray, active_cells: Any, n_cells: int) -> np.ndarray:

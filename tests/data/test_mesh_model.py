@@ -2,18 +2,22 @@
 cells: dims (z, y, x), cell centres from the mesh, inactive (air) cells missing."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import discretize  # a test dependency: SimPEG's meshes
 import numpy as np
 import pytest
 
 from hpcdash.data import open_volume, write_mesh_model
+from tests.conftest import REPO
 
 
 def _mesh():
     # a core of 10 m cells with padding growing by 1.3, the surface at z = 0 (SimPEG's usual mesh)
     return discretize.TensorMesh([[(10.0, 3, -1.3), (10.0, 6), (10.0, 3, 1.3)],
                                   [(10.0, 2, -1.3), (10.0, 5), (10.0, 2, 1.3)],
-                                  [(10.0, 3, -1.3), (10.0, 4)]], origin="CC0")
+                                  [(10.0, 3, -1.3), (10.0, 4)]], origin="CCN")
 
 
 def _truth(mesh) -> np.ndarray:
@@ -43,6 +47,7 @@ def test_a_model_vector_with_active_cells_opens_on_the_mesh(tmp_path):
     expected = np.where(active, truth, np.nan).reshape(mesh.shape_cells, order="F").transpose(2, 1, 0)
     np.testing.assert_allclose(cube, expected)
     zc = mesh.cell_centers_z
+    assert (zc < -15).sum() == 5 and (zc >= -15).sum() == 2  # earth below, air above
     assert np.isnan(cube[zc >= -15]).all() and np.isfinite(cube[zc < -15]).all()
     # the same with the active cells' indices, and with the whole vector
     write_mesh_model(path, "/model/by_index", mesh, model, active_cells=np.flatnonzero(active))
@@ -120,3 +125,56 @@ def test_an_octree_model_is_written_on_its_finest_grid(tmp_path):
         assert vol.value_range() == pytest.approx((np.nanmin(expected), np.nanmax(expected)))
     np.testing.assert_allclose(cube, expected)
     assert np.isnan(cube).any() and len(np.unique(cube[np.isfinite(cube)])) == int(active.sum())
+
+
+def test_an_inversion_appends_each_iteration_and_the_explorer_shows_the_newest(tmp_path):
+    import xarray as xr
+
+    from hpcdash.data import append_mesh_model
+    from hpcdash.explorer.state import SliceState
+
+    mesh = _mesh()
+    truth = _truth(mesh)
+    active = mesh.cell_centers[:, 2] < -15
+    path = tmp_path / "inversion.h5"
+
+    def model(it: int) -> np.ndarray:
+        return truth[active] * (1 + it / 10)
+
+    def cube(it: int) -> np.ndarray:
+        return np.where(active, truth * (1 + it / 10), np.nan).reshape(mesh.shape_cells, order="F").transpose(2, 1, 0)
+
+    for it in range(3):
+        assert append_mesh_model(path, "/model/conductivity", mesh, model(it), step=it, active_cells=active,
+                                 units="S/m", attrs={"beta": 10.0 / (it + 1)}) == it + 1
+    with open_volume(path) as vol:
+        assert vol.dims == ("iteration", "z", "y", "x") and vol.shape[0] == 3
+        np.testing.assert_array_equal(vol.coords["iteration"], [0, 1, 2])
+        for it in range(3):
+            np.testing.assert_allclose(vol.slice("z", 5, iteration=it).values, cube(it)[5])
+        every = np.stack([cube(it) for it in range(3)])  # the range of all steps, kept as they come
+        assert vol.value_range() == pytest.approx((np.nanmin(every), np.nanmax(every)))
+        assert vol.attrs["beta"] == pytest.approx(10.0 / 3)  # the newest step's attributes
+    # what netCDF readers see: the steps along an unlimited dimension with its coordinate
+    with xr.open_dataset(path, engine="h5netcdf", group="model") as ds:
+        assert ds["conductivity"].dims == ("iteration", "z", "y", "x")
+        np.testing.assert_allclose(ds["conductivity"].isel(iteration=2).values, cube(2))
+
+    pane = SliceState(str(path))
+    assert pane.axis == "z" and pane.held == {"iteration": 2}  # the newest iteration
+    # the inversion goes on in its own process (a batch job) while the pane shows the file
+    code = ("import sys; sys.path.insert(0, sys.argv[2]); from tests.data.test_mesh_model import _mesh, _truth; "
+            "from hpcdash.data import append_mesh_model; m = _mesh(); a = m.cell_centers[:, 2] < -15; "
+            "print(append_mesh_model(sys.argv[1], '/model/conductivity', m, _truth(m)[a] * 1.3, step=3, "
+            "active_cells=a))")
+    done = subprocess.run([sys.executable, "-c", code, str(path), str(REPO)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "4", done.stderr
+    assert pane.reload()
+    assert pane.held == {"iteration": 3}  # Reload: still the newest
+    np.testing.assert_allclose(np.sort(pane.data.values[np.isfinite(pane.data.values)]),
+                               np.sort(cube(3)[pane.index][np.isfinite(cube(3)[pane.index])]))
+    pane.close()
+
+    with pytest.raises(ValueError, match=r"has shape \(4, 7, 9, 12\); a step on this mesh is \(2, 2, 2\)"):
+        append_mesh_model(path, "/model/conductivity", discretize.TensorMesh([2, 2, 2]), np.ones(8))
