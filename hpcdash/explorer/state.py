@@ -38,6 +38,9 @@ CMAPS = ["viridis", "cividis", "magma", "inferno", "plasma", "gray", "fire", "kb
          "Spectral_r", "colorwheel"]
 #: A link (URL) opens at most this many panes: each is read and drawn when the page opens
 MAX_PANES_FROM_LINK = 16
+#: With `SliceState.follow`, a changed file is opened again once it has not been written for this long
+#: (a job's write of a step takes well under a second; one caught half-way would not open).
+FOLLOW_QUIET_S = 1.0
 #: A move of at most this many slices counts as stepping (read-ahead starts); a longer one is a jump.
 READ_AHEAD_STEP = 8
 #: Diverging colormap used for difference and ratio views.
@@ -212,6 +215,9 @@ class SliceState(param.Parameterized):
     is_complex = param.Boolean(default=False, doc="The dataset holds complex values: `part` says what shows.")
     changed = param.Boolean(default=False, doc="The file changed on disk since it was opened: `reload()` "
                                                "shows the new contents.")
+    follow = param.Boolean(default=False, label="Follow",
+                           doc="Open the file again by itself when a job writes to it, as Reload would: the "
+                               "newest step of a running inversion comes into view (see `follow_changes`).")
     last_export = param.Dict(default=None, allow_None=True,
                              doc="The last slice exported from this pane: format, filename, bytes, sha256, "
                                  "axis, index, held (see `exported`).")
@@ -237,6 +243,7 @@ class SliceState(param.Parameterized):
         self._reopen_note = ""  # said with the next slice shown
         #: why the dataset asked for in the last `open` is not the one shown ("" when it is)
         self.dataset_note = ""
+        self._follow_failed: tuple | None = None  # the file's (mtime, size) when following it last failed
         self._opener = opener
         self._finder = finder
         self._suspend = False
@@ -492,6 +499,24 @@ class SliceState(param.Parameterized):
         job that appended an iteration: the newest is shown, as when the file is first opened)."""
         sizes = self.held_sizes()
         return {d: (_LAST if i == sizes.get(d, 0) - 1 else i) for d, i in self.held.items()}
+
+    def follow_changes(self) -> bool:
+        """With `follow` on: open the file again (`reload`) when it changed on disk and has not been
+        written for `FOLLOW_QUIET_S`; True when it did. A file caught while a job writes it is tried at
+        the next check, the slice on screen staying; one that failed to open is tried again once it is
+        written again."""
+        if not (self.follow and self.file and (self.changed or (self._vol is None and self.error))):
+            return False
+        try:
+            st = os.stat(self.file)
+        except OSError:
+            return False  # replaced by a rename this very moment, or deleted: the next check sees
+        version = (st.st_mtime_ns, st.st_size)
+        if time.time() - st.st_mtime < FOLLOW_QUIET_S or version == self._follow_failed:
+            return False
+        ok = self.reload()
+        self._follow_failed = None if ok else version
+        return ok
 
     def check_changed(self) -> bool:
         """Note (in `changed` and `notice`) that the open file was written, replaced or deleted since it
@@ -1005,7 +1030,7 @@ class SliceState(param.Parameterized):
     # ------------------------------------------------------------------ URL query
     QUERY_KEYS = {"file": "file", "dataset": "dataset", "axis": "axis", "index": "slice", "part": "part",
                   "cmap": "cmap", "scale": "scale", "symmetric": "sym", "range_mode": "range", "vmin": "vmin",
-                  "vmax": "vmax", "zoom": "zoom"}
+                  "vmax": "vmax", "zoom": "zoom", "follow": "follow"}
     #: `held` goes into the URL as one item per held dimension: "at.t=3" (pane k > 1: "at2.t=3"), the
     #: slice number the page shows, like "slice"; a key of its own keeps any dim name unambiguous
     HELD_QUERY_KEY = "at"
@@ -1027,7 +1052,7 @@ class SliceState(param.Parameterized):
             value = getattr(self, name)
             if name == "file" and targets and self.target:
                 value = self.target
-            if value is None or (name == "symmetric" and not value):
+            if value is None or (name in ("symmetric", "follow") and not value):
                 continue
             if name in ("vmin", "vmax") and self.range_mode != "fixed":
                 continue
@@ -1066,7 +1091,7 @@ class SliceState(param.Parameterized):
                     zoom = tuple(float(v) for v in raw.split(","))
                     if len(zoom) == 4 and all(map(math.isfinite, zoom)) and zoom[0] < zoom[1] and zoom[2] < zoom[3]:
                         out[name] = zoom
-                elif name == "symmetric":
+                elif name in ("symmetric", "follow"):
                     out[name] = raw not in ("0", "false", "False", "")
                 elif name == "cmap" and raw not in CMAPS:
                     continue
@@ -1096,7 +1121,7 @@ class SliceState(param.Parameterized):
     def apply_settings(self, settings: dict[str, Any], read: bool = True) -> None:
         """Set colour settings and position from a dict (as returned by `settings_from_query`), then
         read the slice unless ``read=False``."""
-        colour = {k: settings[k] for k in ("cmap", "scale", "symmetric", "range_mode", "vmin", "vmax")
+        colour = {k: settings[k] for k in ("cmap", "scale", "symmetric", "range_mode", "vmin", "vmax", "follow")
                   if k in settings}
         with self.suspended():
             self.param.update(**colour)

@@ -788,7 +788,10 @@ class SliceView(pn.viewable.Viewer):
                                           description="Open the file again: shows what a running job wrote since")
         self.reload_w.on_click(lambda event: self.state.reload())
         s.param.watch(self._on_changed, "changed")
-        header = [self.title_pane, self.reload_w]
+        # a running job's file: each step it writes comes into view by itself (checked with the others)
+        self.follow_w = labelled_checkbox(s, "follow", "Follow", width=80, css_classes=["hpcdash-follow"],
+                                          margin=(12, 5, 5, 5))
+        header = [self.title_pane, self.follow_w, self.reload_w]
         if self.on_close is not None:
             self.close_w = pn.widgets.Button(label="Close", width=70, color="default", css_classes=["hpcdash-close"])
             self.close_w.on_click(lambda event: self.on_close())
@@ -1498,8 +1501,8 @@ class ExplorerView(pn.viewable.Viewer):
             try:
                 if p.appeared():  # named before it was written: open it now
                     self.explorer.open_appeared(p)
-                else:
-                    p.check_changed()
+                elif p.check_changed() or p.error:
+                    p.follow_changes()
             except Exception:  # noqa: BLE001 - a check that fails is tried again next period
                 pass
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import discretize  # a test dependency: SimPEG's meshes
 import numpy as np
@@ -163,18 +164,34 @@ def test_an_inversion_appends_each_iteration_and_the_explorer_shows_the_newest(t
     pane = SliceState(str(path))
     assert pane.axis == "z" and pane.held == {"iteration": 2}  # the newest iteration
     # the inversion goes on in its own process (a batch job) while the pane shows the file
-    code = ("import sys; sys.path.insert(0, sys.argv[2]); from tests.data.test_mesh_model import _mesh, _truth; "
-            "from hpcdash.data import append_mesh_model; m = _mesh(); a = m.cell_centers[:, 2] < -15; "
-            "print(append_mesh_model(sys.argv[1], '/model/conductivity', m, _truth(m)[a] * 1.3, step=3, "
-            "active_cells=a))")
-    done = subprocess.run([sys.executable, "-c", code, str(path), str(REPO)], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0 and done.stdout.strip() == "4", done.stderr
+    assert _append_elsewhere(path, 3) == 4
     assert pane.reload()
     assert pane.held == {"iteration": 3}  # Reload: still the newest
     np.testing.assert_allclose(np.sort(pane.data.values[np.isfinite(pane.data.values)]),
                                np.sort(cube(3)[pane.index][np.isfinite(cube(3)[pane.index])]))
+    # Follow: the next iteration comes into view by itself once the file is quiet
+    pane.follow = True
+    assert _append_elsewhere(path, 4) == 5
+    assert pane.check_changed()
+    deadline = time.monotonic() + 10
+    while not pane.follow_changes():
+        assert time.monotonic() < deadline, "Follow did not open the file again"
+        time.sleep(0.2)
+    assert pane.held == {"iteration": 4} and not pane.changed and pane.error == ""
+    assert pane.to_query()["follow"] == "1"
     pane.close()
 
-    with pytest.raises(ValueError, match=r"has shape \(4, 7, 9, 12\); a step on this mesh is \(2, 2, 2\)"):
+    with pytest.raises(ValueError, match=r"has shape \(5, 7, 9, 12\); a step on this mesh is \(2, 2, 2\)"):
         append_mesh_model(path, "/model/conductivity", discretize.TensorMesh([2, 2, 2]), np.ones(8))
+
+
+def _append_elsewhere(path, step: int) -> int:
+    """Iteration `step` of the test inversion (`_truth` * (1 + step / 10)), appended by another process."""
+    code = ("import sys; sys.path.insert(0, sys.argv[2]); from tests.data.test_mesh_model import _mesh, _truth; "
+            "from hpcdash.data import append_mesh_model; m = _mesh(); a = m.cell_centers[:, 2] < -15; "
+            "print(append_mesh_model(sys.argv[1], '/model/conductivity', m, _truth(m)[a] * (1 + int(sys.argv[3]) / 10), "
+            "step=int(sys.argv[3]), active_cells=a))")
+    done = subprocess.run([sys.executable, "-c", code, str(path), str(REPO), str(step)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.strip())

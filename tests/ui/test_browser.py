@@ -1515,3 +1515,37 @@ def test_complex_values_show_the_part_chosen(page: Page, hpcdash_server, data_ro
     q = parse_qs(urlparse(page.url).query)
     assert q["part"] == ["phase"] and q["cmap"] == ["colorwheel"] and "part2" not in q
     assert console_errors == []
+
+
+def test_follow_brings_each_new_iteration_of_a_running_inversion_into_view(page: Page, hpcdash_server,
+                                                                          data_root: Path, console_errors):
+    """An inversion (this test process) appends an iteration to the 4-D file a pane shows with Follow on
+    (from the link): the pane opens the file again by itself and shows the newest iteration, no click."""
+    from hpcdash.data import append_mesh_model
+    from hpcdash.sim.mesh import TensorMesh
+
+    mesh = TensorMesh.padded((6, 8, 10), 10.0, n_pad=2)
+    rng = np.random.default_rng(5)
+    path = data_root / "live_inversion.h5"
+    path.unlink(missing_ok=True)
+    for it in (1, 2):
+        append_mesh_model(path, "/model/conductivity", mesh, rng.random(mesh.n_cells), step=it, units="S/m")
+    open_view(page, hpcdash_server, file="live_inversion.h5", follow="1")
+    ro = readout(page)
+    expect(ro).to_contain_text("iteration = 2.0 (slice 2 of 2)", timeout=LOAD)
+    follow = pane(page, 0).get_by_label("Follow", exact=True)
+    expect(follow).to_be_checked()
+    img = plot_pixels(page)
+    append_mesh_model(path, "/model/conductivity", mesh, rng.random(mesh.n_cells) + 5, step=3)
+    expect(ro).to_contain_text("iteration = 3.0 (slice 3 of 3)", timeout=STEP)
+    wait_for_image_change(page, img)
+    expect(pane(page, 0).locator(".hpcdash-reload button")).not_to_have_class(re.compile(r"bk-btn-primary"))
+    # unticked, the next iteration waits for Reload
+    follow.uncheck()
+    append_mesh_model(path, "/model/conductivity", mesh, rng.random(mesh.n_cells), step=4)
+    expect(pane(page, 0).locator(".hpcdash-reload button")).to_have_class(re.compile(r"bk-btn-primary"),
+                                                                          timeout=STEP)
+    page.wait_for_timeout(3000)
+    expect(ro).to_contain_text("iteration = 3.0 (slice 3 of 3)")
+    assert "follow" not in parse_qs(urlparse(page.url).query)
+    assert console_errors == []
