@@ -250,20 +250,28 @@ def write_volume(path: Path | str, name: str, data: Any, coords: dict[str, Any],
 
 def _write_blocks(path: Path | str, name: str, shape: tuple[int, ...], dtype: Any,
                   blocks: Iterable[tuple[Any, np.ndarray]], coords: dict[str, Any], attrs: dict[str, Any] | None,
-                  **layout: Any) -> None:
-    """`write_volume` of values that come in blocks ((index along the first dim, values) pairs, e.g. one
-    plane at a time): the whole array need not be in memory; ``actual_range`` covers all blocks."""
-    lo, hi = np.inf, -np.inf
+                  at: tuple = (), **layout: Any) -> None:
+    """`write_volume` of values that come in blocks ((index along the first dim after `at`, values)
+    pairs, e.g. one plane at a time): the whole array need not be in memory; ``actual_range`` covers
+    all blocks."""
     with create_volume(path, name, shape, dtype, coords, None, **layout) as dset:
-        for where, block in blocks:
-            dset[where] = block
-            rng = _finite_range(np.asarray(block))
-            if rng is not None:
-                lo, hi = min(lo, rng[0]), max(hi, rng[1])
-        if lo <= hi:
-            dset.attrs["actual_range"] = np.array((lo, hi), dtype=np.float64)
-        for key, value in (attrs or {}).items():
-            dset.attrs[key] = value
+        _fill(dset, blocks, attrs, at)
+
+
+def _fill(dset: h5py.Dataset, blocks: Iterable[tuple[Any, np.ndarray]], attrs: dict[str, Any] | None,
+          at: tuple = ()) -> None:
+    """Write `blocks` ((index, values) pairs) into `dset` (below the leading index `at`), widen its
+    ``actual_range`` to their finite values, and set `attrs`."""
+    lo, hi = dset.attrs.get("actual_range", (np.inf, -np.inf))
+    for where, block in blocks:
+        dset[(*at, where)] = block
+        rng = _finite_range(np.asarray(block))
+        if rng is not None:
+            lo, hi = min(lo, rng[0]), max(hi, rng[1])
+    if lo <= hi:
+        dset.attrs["actual_range"] = np.array((lo, hi), dtype=np.float64)
+    for key, value in (attrs or {}).items():
+        dset.attrs[key] = value
 
 
 def write_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, active_cells: Any = None,
@@ -310,11 +318,11 @@ def append_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, st
         with h5py.File(path, "r") as f:
             exists = name in f
     if not exists:
-        _write_blocks(path, name, (1, *shape), dtype, (((0, where), block) for where, block in blocks),
+        _write_blocks(path, name, (1, *shape), dtype, blocks,
                       {step_dim: [float(step) if step is not None else 1.0], **edges}, attrs, units=units,
                       long_name=long_name, coord_units=dict.fromkeys(edges, "m"),
                       chunks=(1, *auto_chunks(shape, np.dtype(dtype).itemsize)), compression=compression,
-                      mode="a", growing=True)
+                      mode="a", growing=True, at=(0,))
         return 1
     with h5py.File(path, "a") as f:
         dset = f[name]
@@ -327,16 +335,7 @@ def append_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, st
         dset.resize(n, axis=0)
         coord.resize((n,))
         coord[n - 1] = float(step) if step is not None else float(n)
-        lo, hi = dset.attrs.get("actual_range", (np.inf, -np.inf))
-        for where, block in blocks:
-            dset[(n - 1, where)] = block
-            rng = _finite_range(np.asarray(block))
-            if rng is not None:
-                lo, hi = min(lo, rng[0]), max(hi, rng[1])
-        if lo <= hi:
-            dset.attrs["actual_range"] = np.array((lo, hi), dtype=np.float64)
-        for key, value in (attrs or {}).items():
-            dset.attrs[key] = value
+        _fill(dset, blocks, attrs, at=(n - 1,))
     return n
 
 
