@@ -1121,10 +1121,11 @@ class SliceState(param.Parameterized):
     def apply_settings(self, settings: dict[str, Any], read: bool = True) -> None:
         """Set colour settings and position from a dict (as returned by `settings_from_query`), then
         read the slice unless ``read=False``."""
-        colour = {k: settings[k] for k in ("cmap", "scale", "symmetric", "range_mode", "vmin", "vmax", "follow")
-                  if k in settings}
+        # colour settings and Follow are taken as they are; the others are fitted to the file
+        as_given = {k: settings[k] for k in ("cmap", "scale", "symmetric", "range_mode", "vmin", "vmax", "follow")
+                    if k in settings}
         with self.suspended():
-            self.param.update(**colour)
+            self.param.update(**as_given)
             if settings.get("dataset") and settings["dataset"] in self.param.dataset.objects \
                     and settings["dataset"] != self.dataset:
                 self.dataset = settings["dataset"]
