@@ -120,7 +120,7 @@ class ProvenanceState(param.Parameterized):
             return
         for pane in explorer.panes:
             if pane not in self._opened:
-                self._opened[pane] = ("", "")
+                self._opened[pane] = ("", "", ())
                 # the file read (a link re-pointed and reloaded reads another) and the dataset
                 pane.param.watch(lambda e, p=pane: self._pane_changed(p), ["target", "dataset"])
                 pane.param.watch(lambda e, p=pane: self._exported(p, e.new), ["last_export"])
@@ -129,11 +129,13 @@ class ProvenanceState(param.Parameterized):
     def _pane_changed(self, pane) -> None:
         """Record the file a pane reads (`target`: a link's target, which is what is hashed and bundled;
         the link it was opened as is named in the details, `opened_as`) and its dataset."""
-        key = (pane.target, pane.dataset or "")
+        # the file's content too: a Reload (or Follow) of a file a job rewrote in place reads another
+        # version of it, recorded with its size and time
+        stamp = file_stamp(pane.target) if pane.target else {}
+        key = (pane.target, pane.dataset or "", tuple(sorted(stamp.items())))
         if not pane.target or pane.error or self._opened.get(pane) == key:
             return
         self._opened[pane] = key
-        stamp = file_stamp(pane.target)
         with self._open_lock:
             # a page (re)loaded, a second tab or another pane showing a file already recorded with this
             # content adds nothing: an "open" is recorded again only when the file changed since

@@ -17,7 +17,7 @@ from hpcdash.explorer.state import ExplorerState
 from hpcdash.provenance.record import Event
 from hpcdash.provenance.state import ProvenanceState
 from hpcdash.provenance.view import ProvenanceView, counts_html, events_table_html
-from tests.ui.hdf5_files import write_run
+from tests.ui.hdf5_files import NX, NY, NZ, write_run
 
 
 @pytest.fixture()
@@ -27,6 +27,32 @@ def root(tmp_path: Path) -> Path:
     write_run(r / "runs" / "a.h5", 1, 10.0)
     write_run(r / "runs" / "b <i>.h5", 2, 100.0)
     return r
+
+
+def test_a_file_rewritten_in_place_and_reloaded_is_recorded_again_with_its_new_content(root: Path):
+    """A job rewrites the file a pane shows (same path, same inode: another iteration of a running
+    inversion); Reload (or Follow) shows the new content, and the record gets an "open" of that version
+    (its size and time), while a Reload of an unchanged file adds none."""
+    import os
+    import shutil
+
+    prov = ProvenanceState(root=str(root))
+    ex = ExplorerState(root=str(root))
+    prov.watch_explorer(ex)
+    pane = ex.open("runs/a.h5")
+    a = root / "runs" / "a.h5"
+    inode = a.stat().st_ino
+    assert pane.reload()
+    assert len([e for e in prov.events() if e.kind == "open"]) == 1  # unchanged: nothing new
+    write_run(root / "runs" / "bigger.h5", 3, 1000.0, shape=(NZ + 4, NY, NX))
+    shutil.copyfile(root / "runs" / "bigger.h5", a)  # rewritten in place
+    os.utime(a, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns + 10**9))
+    assert a.stat().st_ino == inode
+    assert pane.reload()
+    opens = [e for e in prov.events() if e.kind == "open"]
+    assert len(opens) == 2 and opens[0].paths == opens[1].paths
+    assert opens[1].details["size"] == a.stat().st_size != opens[0].details["size"]
+    assert opens[1].details["shape"] == list(pane.volume.shape) != opens[0].details["shape"]
 
 
 def test_opened_files_views_and_exports_are_recorded_and_bundled(root: Path):
