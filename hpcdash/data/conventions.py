@@ -551,17 +551,20 @@ COMPLEX_PARTS = ("amplitude", "phase", "real", "imaginary")
 PHASE_UNITS = "deg"
 
 
+def checked_part(part: str) -> str:
+    """`part` when it is one of `COMPLEX_PARTS`, else ValueError saying which there are."""
+    if part not in COMPLEX_PARTS:
+        raise ValueError(f"Unknown part of complex values {part!r}: choose one of {', '.join(COMPLEX_PARTS)}.")
+    return part
+
+
 def complex_part(values: np.ndarray, part: str) -> np.ndarray:
     """One real part of complex ``values`` (see `COMPLEX_PARTS`; the phase in degrees, -180 to 180)."""
-    if part == "amplitude":
+    if checked_part(part) == "amplitude":
         return np.abs(values)
     if part == "phase":
         return np.degrees(np.angle(values))
-    if part == "real":
-        return values.real
-    if part == "imaginary":
-        return values.imag
-    raise ValueError(f"Unknown part of complex values {part!r}: choose one of {', '.join(COMPLEX_PARTS)}.")
+    return values.real if part == "real" else values.imag
 
 
 class CFDecoder:
@@ -575,8 +578,8 @@ class CFDecoder:
 
     def __init__(self, ds: h5py.Dataset, part: str | None = None):
         self.is_complex = ds.dtype.kind == "c"
-        if part is not None and part not in COMPLEX_PARTS:
-            raise ValueError(f"Unknown part of complex values {part!r}: choose one of {', '.join(COMPLEX_PARTS)}.")
+        if part is not None:
+            checked_part(part)
         #: the part of complex values shown; None for real data
         self.part = (part or COMPLEX_PARTS[0]) if self.is_complex else None
         self.fills = []

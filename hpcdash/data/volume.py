@@ -70,12 +70,12 @@ from hpcdash.words import counted
 from .cache import prefetch_executor, slab_cache
 from .chunks import RawReader, block_reader
 from .conventions import (
-    COMPLEX_PARTS,
     NON_COMPRESSING,
     PHASE_UNITS,
     CFDecoder,
     attr,
     attr_str,
+    checked_part,
     compression_of,
     decoded_attrs,
     filters_of,
@@ -863,11 +863,8 @@ class Volume:
 
     @part.setter
     def part(self, value: str | None) -> None:
-        if not self.is_complex or value == self._decoder.part:
-            return
-        if value not in COMPLEX_PARTS:
-            raise ValueError(f"Unknown part of complex values {value!r}: choose one of {', '.join(COMPLEX_PARTS)}.")
-        self._decoder.part = value
+        if self.is_complex:
+            self._decoder.part = checked_part(value)
 
     @property
     def units(self) -> str | None:

@@ -568,8 +568,7 @@ class SliceState(param.Parameterized):
             _safe_close(old)
         self.target = str(getattr(vol, "real_path", None) or os.path.realpath(self.file))
         self.is_complex = bool(getattr(vol, "is_complex", False))
-        if self.is_complex:
-            vol.part = self.part
+        self.sync_part()
         dims = list(vol.dims)
         # 3-D and N-D: any dim can be the normal axis (the extra dims of N-D data are held at an
         # index each, `held`); 2-D: the dataset is the image, there is no normal axis
@@ -692,6 +691,11 @@ class SliceState(param.Parameterized):
         self.sync_part()
         self._request("part")
 
+    @property
+    def complex_part(self) -> str | None:
+        """`part` when the dataset holds complex values, else None (real data has no part)."""
+        return self.part if self.is_complex else None
+
     def sync_part(self) -> None:
         """Give the open volume this pane's `part` (its units, the `quantity`, follow at once; the
         slice with it is read by the next request)."""
@@ -722,7 +726,7 @@ class SliceState(param.Parameterized):
         """Identifies what is wanted now: (file, dataset, axis, index, held as sorted (dim, index) pairs,
         part of complex values or None)."""
         return (self.file, self.dataset, self.axis, self.index, tuple(sorted(self.held.items())),
-                self.part if self.is_complex else None)
+                self.complex_part)
 
     def load(self, key: tuple | None = None) -> SliceResult:
         """Read the slice for `key` (default: the current request). Thread-safe; sets no parameters."""
@@ -822,7 +826,7 @@ class SliceState(param.Parameterized):
         from hpcdash.data import filename_part
 
         name = name or filename_part(Path(self.file).stem) or "slice"
-        part = f"_{self.part}" if self.is_complex else ""
+        part = f"_{self.complex_part}" if self.is_complex else ""
         if not self.axis:
             return name + part
         parts = [(self.axis, self.index), *self.held.items()]
@@ -832,7 +836,7 @@ class SliceState(param.Parameterized):
         """Note that the current slice was exported (`kind`: png / npy / csv) as `payload`."""
         self.last_export = {**_export_record(kind, filename, payload), "dataset": self.dataset,
                             "axis": self.axis, "index": self.index, "held": dict(self.held),
-                            "readout": self.readout, **({"part": self.part} if self.is_complex else {})}
+                            "readout": self.readout, **({"part": self.complex_part} if self.is_complex else {})}
 
     def refresh(self) -> None:
         """Read and show the current slice synchronously (notebook and tests)."""

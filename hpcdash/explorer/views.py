@@ -1098,7 +1098,7 @@ class SliceView(pn.viewable.Viewer):
         s = self.state
         # log <-> linear colour needs another kind of colour mapper, which an existing plot cannot swap
         key = (s.file, s.dataset, None if s.data is None else s.data.dims, self.linked, s.log_active, s.depth_down,
-               tuple(sorted(self.names.items())) if self.linked else (), s.part if s.is_complex else None)
+               tuple(sorted(self.names.items())) if self.linked else (), s.complex_part)
         if key == self._plot_key:
             return False
         self._plot_key = key
@@ -1501,8 +1501,9 @@ class ExplorerView(pn.viewable.Viewer):
             try:
                 if p.appeared():  # named before it was written: open it now
                     self.explorer.open_appeared(p)
-                elif p.check_changed() or p.error:
-                    p.follow_changes()
+                else:
+                    p.check_changed()
+                    p.follow_changes()  # with Follow on, a changed file (or a failed reopen) is opened again
             except Exception:  # noqa: BLE001 - a check that fails is tried again next period
                 pass
 
