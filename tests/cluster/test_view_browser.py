@@ -274,8 +274,17 @@ def test_laptop_screen_messages_by_the_buttons_and_sweep_fields_inside_their_car
     expect(validate).to_be_visible(timeout=60_000)
 
     def in_view(locator) -> bool:
-        box = locator.bounding_box()
-        return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 720
+        """`locator` within the 720 px window, waiting up to 10 s for the page to settle: a single look
+        right after Start once found the message there but not in view (a clean-clone run; the layout
+        was still changing, cause not pinned down)."""
+        def now() -> bool:
+            box = locator.bounding_box()
+            return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 720
+
+        deadline = time.monotonic() + 10
+        while not now() and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        return now()
 
     card = page.locator(".hpc-sweep-card").bounding_box()
     for css in (".hpc-sweep-runs", ".hpc-sweep-cells"):
