@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +18,13 @@ from hpcdash.data import write_volume
 
 @pytest.fixture(autouse=True)
 def fresh_cache() -> Iterator[cache_mod.SlabCache]:
-    """Every test starts with an empty process-wide slab cache of 256 MiB and zeroed stats."""
+    """Every test starts with an empty process-wide slab cache of 256 MiB and zeroed stats, and no
+    volume left open by an earlier test counted among its users (their budgets would raise the limit)."""
     cache = cache_mod.slab_cache()
     old = cache.budget
     cache.set_budget(256 * 2**20)
+    if cache.limit > cache.budget:
+        gc.collect()
     cache.clear()
     cache.reset_stats()
     yield cache
