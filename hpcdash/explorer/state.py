@@ -863,7 +863,10 @@ class SliceState(param.Parameterized):
         if coords is None or not 0 <= index < n:
             return f"{dim}: slice {index + 1} of {n}"
         units = (getattr(vol, "coord_units", {}) or {}).get(dim)
-        pos = f"{dim} = {_fmt_position(float(coords[index]))}" + (f" {units}" if units else "")
+        value = coords[index]
+        # counts (iterations, steps, frequencies numbered 1, 2, ...) as whole numbers: "iteration = 3"
+        counted = np.asarray(coords).dtype.kind in "iu" or (not units and bool(np.all(np.mod(coords, 1) == 0)))
+        pos = f"{dim} = {int(value) if counted else _fmt_position(float(value))}" + (f" {units}" if units else "")
         return f"{pos} (slice {index + 1} of {n})"
 
     def axis_labels(self) -> tuple[str, str, str]:

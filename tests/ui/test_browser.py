@@ -1532,7 +1532,7 @@ def test_follow_brings_each_new_iteration_of_a_running_inversion_into_view(page:
         append_mesh_model(path, "/model/conductivity", mesh, rng.random(mesh.n_cells), step=it, units="S/m")
     open_view(page, hpcdash_server, file="live_inversion.h5", follow="1")
     ro = readout(page)
-    expect(ro).to_contain_text("iteration = 2.0 (slice 2 of 2)", timeout=LOAD)
+    expect(ro).to_contain_text("iteration = 2 (slice 2 of 2)", timeout=LOAD)
     follow = pane(page, 0).get_by_label("Follow", exact=True)
     expect(follow).to_be_checked()
     img = plot_pixels(page)

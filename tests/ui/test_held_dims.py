@@ -306,3 +306,23 @@ def test_the_leading_dims_are_held_and_the_last_three_form_the_volume_everywhere
     picked = list(s.volume._sample_blocks())
     assert {b[0].start for b in picked} == {0} and {b[1].start for b in picked} == {0}  # one of each leading
     assert {b[3].start for b in picked} == {0, 64}
+
+
+@pytest.mark.parametrize("steps", [np.array([1.0, 2.0, 3.0]), np.array([1, 2, 3], dtype=np.int32)],
+                         ids=["float", "int"])
+def test_a_counted_dim_reads_as_a_whole_number(tmp_path: Path, steps: np.ndarray):
+    """Iterations of an inversion (no units, whole-numbered coordinates, float or int in the file) read
+    "iteration = 3", not "iteration = 3.0"; a coordinate with units keeps its decimal (z = -62.5 m,
+    t = 1.0 s above)."""
+    from hpcdash.data import write_volume
+
+    z = np.linspace(-100.0, 0.0, 4)
+    coords = {"iteration": steps, "z": z, "y": np.arange(5.0), "x": np.arange(6.0)}
+    write_volume(tmp_path / "inv.h5", "model", np.random.default_rng(1).random((3, 4, 5, 6)), coords,
+                 {"units": "S/m"}, coord_units={"z": "m", "y": "m", "x": "m"})
+    s = SliceState(str(tmp_path / "inv.h5"), root=str(tmp_path), axis="z")
+    s.index = 0
+    s.held = {"iteration": 2}
+    assert s.readout == "z = -100.0 m (slice 1 of 4) · iteration = 3 (slice 3 of 3)"
+    s.held = {"iteration": 0}
+    assert s.readout.endswith("iteration = 1 (slice 1 of 3)")
