@@ -111,6 +111,11 @@ class SlabCache:
         return self._budget
 
     @property
+    def max_bytes(self) -> int | None:
+        """The most the cache may hold whatever the number of volumes open (None: no maximum)."""
+        return self._max
+
+    @property
     def limit(self) -> int:
         """Bytes the cache may hold now: the budget for each dataset open (at least one), but no more
         than the maximum (unless the budget itself is larger)."""

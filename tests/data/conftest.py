@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,19 +16,14 @@ from hpcdash.data import write_volume
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache() -> Iterator[cache_mod.SlabCache]:
-    """Every test starts with an empty process-wide slab cache of 256 MiB and zeroed stats, and no
-    volume left open by an earlier test counted among its users (their budgets would raise the limit)."""
-    cache = cache_mod.slab_cache()
-    old = cache.budget
-    cache.set_budget(256 * 2**20)
-    if cache.limit > cache.budget:
-        gc.collect()
-    cache.clear()
-    cache.reset_stats()
+def fresh_cache(monkeypatch) -> Iterator[cache_mod.SlabCache]:
+    """Every test gets a slab cache of its own: empty, 256 MiB, zeroed stats, no users (a volume an
+    earlier test left open would count among the process-wide cache's users and raise its limit)."""
+    old = cache_mod.slab_cache()
+    cache = cache_mod.SlabCache(256 * 2**20, old.max_bytes)
+    monkeypatch.setattr(cache_mod, "_CACHE", cache)
     yield cache
     cache.clear()
-    cache.set_budget(old)
 
 
 def tensor_axis(n_core: int, h: float, n_pad: int, factor: float, start: float = 0.0) -> np.ndarray:
