@@ -47,6 +47,37 @@ def in_session() -> bool:
     return doc is not None and doc.session_context is not None
 
 
+def run_on(doc, fn: Callable[[], None], hold: bool = True) -> None:
+    """Run `fn()` in `doc`'s next tick, its document locked and current (a Bokeh model may be changed
+    there, not from a HoloViews stream's subscriber or a widget's event); with `hold`, its changes
+    are sent as one (Panel then leaves a pane's new HoloViews plot unsent: `next_tick` does not hold).
+    Nothing once the session closed."""
+    from panel.io.state import set_curdoc
+
+    def run() -> None:
+        # Panel sends model changes of this session only when its document is the current one
+        with set_curdoc(doc):
+            if hold:
+                with pn.io.hold(doc):
+                    fn()
+            else:
+                fn()
+
+    try:
+        doc.add_next_tick_callback(run)
+    except Exception:  # noqa: BLE001 - the session closed meanwhile
+        pass
+
+
+def next_tick(fn: Callable[[], None]) -> None:
+    """`run_on` the current page's document, not held; outside a served page (a notebook, a script)
+    at once."""
+    if in_session():
+        run_on(pn.state.curdoc, fn, hold=False)
+    else:
+        fn()
+
+
 def at_session_end(fn: Callable[[], None]) -> bool:
     """Call `fn()` when the current page's session ends; False (and nothing registered) outside one."""
     if not in_session():

@@ -153,15 +153,12 @@ def _csv_cell(text: str) -> str:
 
 
 def slice_csv(data) -> bytes:
-    """The slice as long-format CSV: one row per cell with both coordinates and the value."""
-    ydim, xdim = data.dims
-    x = np.asarray(data[xdim].values, dtype=float)
-    y = np.asarray(data[ydim].values, dtype=float)
-    yy, xx = np.meshgrid(y, x, indexing="ij")
+    """The slice (or a profile, 1-D) as long-format CSV: one row per cell with its coordinates and
+    the value."""
+    grids = np.meshgrid(*(np.asarray(data[d].values, dtype=float) for d in data.dims), indexing="ij")
     name = _csv_cell(data.name or "value")
-    table = np.column_stack([yy.ravel(), xx.ravel(), np.asarray(data.values, dtype=float).ravel()])
+    table = np.column_stack([g.ravel() for g in grids] + [np.asarray(data.values, dtype=float).ravel()])
     buf = io.StringIO()
-    safe = [_csv_cell(d) for d in (ydim, xdim)]
-    buf.write(f"{safe[0]},{safe[1]},{name}\n")
+    buf.write(",".join([*(_csv_cell(d) for d in data.dims), name]) + "\n")
     np.savetxt(buf, table, delimiter=",", fmt="%.9g")
     return buf.getvalue().encode()

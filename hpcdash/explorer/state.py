@@ -218,6 +218,13 @@ class SliceState(param.Parameterized):
     follow = param.Boolean(default=False, label="Follow",
                            doc="Open the file again by itself when a job writes to it, as Reload would: the "
                                "newest step of a running inversion comes into view (see `follow_changes`).")
+    probe = param.Dict(default=None, allow_None=True, doc="""
+        A point of the slice plane (clicked on the plot) to draw the values along the normal axis through:
+        {dim: coordinate} of the plane's two dims, in their units; None for none. Another normal axis,
+        dataset or file clears it.""")
+    profile = param.Parameter(default=None, doc="The values along the normal axis through `probe` at the held "
+                              "indices (1-D xarray.DataArray), or None.")
+    profile_error = param.String(default="", doc="Why there is no profile at `probe` (plain text).")
     last_export = param.Dict(default=None, allow_None=True,
                              doc="The last slice exported from this pane: format, filename, bytes, sha256, "
                                  "axis, index, held (see `exported`).")
@@ -258,6 +265,7 @@ class SliceState(param.Parameterized):
         self._title_first: tuple[str, ...] = ()  # attributes named first in the title
         self._depth_down: tuple[tuple, bool] | None = None  # ((file, dataset), axis) -> depth_down
         self._same_grid: dict = {}  # (id of own coords, id of a lead's) -> same coordinates
+        self._profile_key: tuple | None = None  # what `profile` was read for
         if init_file:
             self.open(str(init_file), dataset=params.get("dataset"), axis=params.get("axis"),
                       index=index, held=held)
@@ -308,6 +316,7 @@ class SliceState(param.Parameterized):
         n = self.fit_index_bounds()
         self.index = self.clamp_index(known.get(self.axis, n // 2))
         self.zoom = None  # another plane
+        self.probe = None  # a point of the old plane is a line across the new one
         self.held = self.fit_held(known)
         self._last_index = None
 
@@ -691,6 +700,80 @@ class SliceState(param.Parameterized):
         self.sync_part()
         self._request("part")
 
+    @param.depends("probe", "data", watch=True)
+    def _update_profile(self) -> None:
+        """Read the profile at `probe` when what it depends on changed: the point, the held indices,
+        the complex part, the file opened again (a new iteration of a running inversion); a step of
+        the slider only moves the slice along it."""
+        at = self.probe_indices()
+        if not isinstance(at, dict):
+            key = at
+        else:
+            key = (getattr(self._vol, "version", id(self._vol)), self.dataset, self.axis, tuple(sorted(at.items())),
+                   tuple(sorted(self.held.items())), self.complex_part)
+        if key == self._profile_key:
+            return
+        self._profile_key = key
+        if at is None:
+            self.param.update(profile=None, profile_error="")
+            return
+        if isinstance(at, str):
+            self.param.update(profile=None, profile_error=at)
+            return
+        try:
+            with self._lock:
+                line = self._vol.profile(self.axis, **at, **self.held)
+        except Exception as err:  # noqa: BLE001 - said in the pane; the slice stays
+            self._profile_key = None  # tried again with the next slice shown
+            self.param.update(profile=None, profile_error=str(err) or f"The profile could not be read "
+                                                                     f"({type(err).__name__}).")
+            return
+        self.param.update(profile=line, profile_error="")
+
+    def probe_at(self, point: dict[str, float]) -> None:
+        """Draw the profile through `point` ({dim: coordinate} of the plane's two dims, e.g. where the
+        plot was clicked): `probe` becomes the centre of the cell there (as it is when outside the grid,
+        to say so)."""
+        at = self.probe_indices(point)
+        if isinstance(at, dict):
+            point = {d: float(self._coords_of(d)[i]) if self._coords_of(d) is not None else float(i)
+                     for d, i in at.items()}
+        self.probe = dict(point)
+
+    def probe_indices(self, point: dict[str, float] | None = None) -> dict[str, int] | str | None:
+        """The cell of the plane nearest to `point` (default `probe`) ({dim: index}); a message when
+        the point lies outside this pane's grid; None without a point (or a point of another plane)."""
+        point = self.probe if point is None else point
+        if not point or self._vol is None or self.axis is None or set(point) != set(self.plane_dims()):
+            return None
+        out = {}
+        for dim, value in point.items():
+            n = self._vol.shape[list(self._vol.dims).index(dim)]
+            coords = self._coords_of(dim)
+            c = np.arange(n, dtype=float) if coords is None else np.asarray(coords, dtype=float)
+            if not np.isfinite(value):
+                return None
+            i = int(np.abs(c - value).argmin())
+            half = abs(c[1] - c[0]) / 2 if n > 1 else 0.5  # half a cell beyond the outer centres
+            lo, hi = float(c.min()), float(c.max())
+            if not lo - half <= value <= hi + half:
+                where = ", ".join(f"{d} = {_fmt_position(v)}" for d, v in point.items())
+                return f"The point {where} is outside the grid of {Path(self.file).name}."
+            out[dim] = i
+        return out
+
+    def profile_text(self) -> str:
+        """Where the profile runs: 'z through y = 5.0 m · x = -35.0 m' (the centres of the cell read,
+        in file order)."""
+        line = self.profile
+        if line is None:
+            return ""
+        (dim,) = line.dims
+        at = self.probe_indices()
+        if not isinstance(at, dict):
+            return ""
+        return f"{dim} through " + " · ".join(self._coord_text(d, at[d]) for d in self.plane_dims() if d in at)
+
     @property
     def complex_part(self) -> str | None:
         """`part` when the dataset holds complex values, else None (real data has no part)."""
@@ -838,6 +921,26 @@ class SliceState(param.Parameterized):
                             "axis": self.axis, "index": self.index, "held": dict(self.held),
                             "readout": self.readout, **({"part": self.complex_part} if self.is_complex else {})}
 
+    def profile_stem(self) -> str:
+        """File name (without suffix) of an export of the profile: the file's stem, the axis it runs
+        along, then the cell it runs through (in file order) and the held indices, numbered from 1 like
+        the slices ("a_z_profile_y65_x61")."""
+        from hpcdash.data import filename_part
+
+        at = self.probe_indices()
+        at = at if isinstance(at, dict) else {}
+        cells = [*((d, at[d]) for d in self.plane_dims() if d in at), *self.held.items()]
+        return (f"{filename_part(Path(self.file).stem) or 'run'}_{filename_part(self.axis or '') or 'dim'}_profile"
+                + "".join(f"_{filename_part(d) or 'dim'}{i + 1}" for d, i in cells)
+                + (f"_{self.complex_part}" if self.is_complex else ""))
+
+    def profile_exported(self, kind: str, filename: str, payload: bytes) -> None:
+        """Note that the profile was exported (`kind`: npy / csv) as `payload`."""
+        self.last_export = {**_export_record(kind, filename, payload), "dataset": self.dataset,
+                            "profile": {"axis": self.axis, "through": dict(self.probe or {}),
+                                        "where": self.profile_text()},
+                            "held": dict(self.held), **({"part": self.complex_part} if self.is_complex else {})}
+
     def refresh(self) -> None:
         """Read and show the current slice synchronously (notebook and tests)."""
         if not self.file or self._vol is None:
@@ -859,15 +962,21 @@ class SliceState(param.Parameterized):
         number alone for a dim without coordinates (an index "= 8" beside "slice 9" read as two)."""
         vol = self._vol
         n = vol.shape[list(vol.dims).index(dim)]
-        coords = self._coords_of(dim)
-        if coords is None or not 0 <= index < n:
+        if self._coords_of(dim) is None or not 0 <= index < n:
             return f"{dim}: slice {index + 1} of {n}"
-        units = (getattr(vol, "coord_units", {}) or {}).get(dim)
+        return f"{self._coord_text(dim, index)} (slice {index + 1} of {n})"
+
+    def _coord_text(self, dim: str, index: int) -> str:
+        """The coordinate of cell `index` along `dim`: 'z = -125.0 m'; 'x: cell 4' (1-based, like the
+        slices) where the file gives none."""
+        coords = self._coords_of(dim)
+        if coords is None:
+            return f"{dim}: cell {index + 1}"
+        units = (getattr(self._vol, "coord_units", {}) or {}).get(dim)
         value = coords[index]
         # counts (iterations, steps, frequencies numbered 1, 2, ...) as whole numbers: "iteration = 3"
         counted = np.asarray(coords).dtype.kind in "iu" or (not units and bool(np.all(np.mod(coords, 1) == 0)))
-        pos = f"{dim} = {int(value) if counted else _fmt_position(float(value))}" + (f" {units}" if units else "")
-        return f"{pos} (slice {index + 1} of {n})"
+        return f"{dim} = {int(value) if counted else _fmt_position(float(value))}" + (f" {units}" if units else "")
 
     def axis_labels(self) -> tuple[str, str, str]:
         """Labels with units: (x axis, y axis, colour bar)."""
@@ -1041,6 +1150,8 @@ class SliceState(param.Parameterized):
     #: `held` goes into the URL as one item per held dimension: "at.t=3" (pane k > 1: "at2.t=3"), the
     #: slice number the page shows, like "slice"; a key of its own keeps any dim name unambiguous
     HELD_QUERY_KEY = "at"
+    #: `probe` likewise: "probe.x=-35&probe.y=5" (pane k > 1: "probe2.x=-35"), the point's coordinates
+    PROBE_QUERY_KEY = "probe"
 
     @classmethod
     def _held_prefix(cls, suffix: str) -> str:
@@ -1079,6 +1190,8 @@ class SliceState(param.Parameterized):
             q[key + suffix] = str(value)
         for d, i in self.held.items():
             q[self._held_prefix(suffix) + d] = str(i + 1)
+        for d, v in (self.probe or {}).items():
+            q[f"{self.PROBE_QUERY_KEY}{suffix}.{d}"] = f"{v:.10g}"
         return q
 
     @classmethod
@@ -1123,6 +1236,17 @@ class SliceState(param.Parameterized):
                     continue
         if held:
             out["held"] = held
+        prefix, probe = f"{cls.PROBE_QUERY_KEY}{suffix}.", {}
+        for key, raw in query.items():
+            if key.startswith(prefix) and len(key) > len(prefix):
+                try:
+                    value = float(raw)
+                except (TypeError, ValueError):
+                    continue
+                if math.isfinite(value):
+                    probe[key[len(prefix):]] = value
+        if len(probe) == 2:
+            out["probe"] = probe
         return out
 
     def apply_settings(self, settings: dict[str, Any], read: bool = True) -> None:
@@ -1148,6 +1272,8 @@ class SliceState(param.Parameterized):
                 self.zoom = settings["zoom"]
             if settings.get("part") in COMPLEX_PARTS:
                 self.part = settings["part"]
+            if "probe" in settings:
+                self.probe = settings["probe"]
         self.sync_part()
         if read:
             self.refresh()
@@ -1347,7 +1473,8 @@ class ExplorerState(param.Parameterized):
 
     #: "axis" and "held" name a pane's own dimensions: another pane takes its counterparts of them
     #: (`SliceState.dims_for`: by role, else by name), "held" at the same index
-    _LINKED = ("axis", "index", "held", "part", "cmap", "scale", "symmetric", "range_mode", "vmin", "vmax")
+    #: "probe" (the point a profile runs through) names them too, and goes to the panes of the same normal axis
+    _LINKED = ("axis", "index", "held", "part", "probe", "cmap", "scale", "symmetric", "range_mode", "vmin", "vmax")
     #: linked only between panes of one quantity (fixed values in S/m mean nothing for ohm m)
     _PER_QUANTITY = ("symmetric", "range_mode", "vmin", "vmax")
 
@@ -1533,13 +1660,16 @@ class ExplorerState(param.Parameterized):
             return src.quantity == dst.quantity
         if name == "part":  # complex values' part, between panes of complex values
             return src.is_complex and dst.is_complex
+        if name == "probe":  # a point of the same plane (a cleared point clears it everywhere)
+            dims = dst.dims_for(src)
+            return dims.get(src.axis) == dst.axis and all(d in dims for d in src.probe or ())
         return True
 
     @staticmethod
     def _in_terms_of(dst: SliceState, src: SliceState, values: dict) -> dict:
         """Linked `values` of `src` as `dst` names them: the normal axis and the held dimensions are
         `dst`'s counterparts of `src`'s (`SliceState.dims_for`); those it has none of are left out."""
-        if "axis" not in values and "held" not in values:
+        if not {"axis", "held", "probe"} & set(values):
             return values
         dims = dst.dims_for(src)
         out = dict(values)
@@ -1551,6 +1681,8 @@ class ExplorerState(param.Parameterized):
                 out["axis"] = axis
         if "held" in out:
             out["held"] = {dims[d]: i for d, i in out["held"].items() if d in dims}
+        if out.get("probe"):
+            out["probe"] = {dims[d]: v for d, v in out["probe"].items() if d in dims}
         return out
 
     def _follow(self, lead: SliceState, pane: SliceState) -> None:

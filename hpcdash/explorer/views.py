@@ -33,7 +33,7 @@ from panel.models import HTML as PanelHTML
 from hpcdash.access import AccessibleColumn, when_page_ready
 from hpcdash.data.paths import HDF5_SUFFIXES
 from hpcdash.panes import HTML, Markdown, labelled_checkbox
-from hpcdash.sessions import in_session
+from hpcdash.sessions import in_session, next_tick, run_on
 from hpcdash.tabs import KeyboardTabs, KeyboardTabsHost
 
 from . import export
@@ -648,13 +648,15 @@ class ExportButtons(pn.viewable.Viewer):
 
     FORMATS: ClassVar[dict[str, str]] = {"png": "PNG", "npy": ".npy", "csv": ".csv"}
 
-    def __init__(self, data: Callable[[], object], stem: Callable[[], str], png: Callable[[object], bytes],
-                 record: Callable[[str, str, bytes], None], **params):
+    def __init__(self, data: Callable[[], object], stem: Callable[[], str], png: Callable[[object], bytes] | None,
+                 record: Callable[[str, str, bytes], None], formats: tuple[str, ...] = ("png", "npy", "csv"),
+                 **params):
+        """`formats`: the buttons offered, of `FORMATS` (no PNG: `png` may be None)."""
         super().__init__(**params)
         self._data, self._stem, self._png, self._record = data, stem, png, record
         self.buttons = {kind: pn.widgets.FileDownload(callback=partial(self._download, kind), filename=f"slice.{kind}",
-                                                      label=label, color="default", width=80, embed=False)
-                        for kind, label in self.FORMATS.items()}
+                                                      label=self.FORMATS[kind], color="default", width=80, embed=False)
+                        for kind in formats}
         #: the buttons in a row (a layout: hidden and shown with its `visible`)
         self.row = pn.Row(HTML("Export:", margin=(12, 5)), *self.buttons.values(),
                           css_classes=["hpcdash-export"])
@@ -771,6 +773,11 @@ class SliceView(pn.viewable.Viewer):
         self.plot_box = pn.Column(self.plot_pane, self.placeholder, sizing_mode="stretch_width", margin=0)
         self.exports = ExportButtons(data=lambda: state.data, stem=state.export_stem, png=self._png,
                                      record=state.exported)
+        from .profile import ProfileView
+
+        # a click on the slice: the values along the normal axis through that point, under the slice
+        self.profile_view = ProfileView(state)
+        self._tap = None
         self._plot_key = None
         self._streams: list[hv.streams.Params] = []
         self._range = self._size = None
@@ -819,6 +826,7 @@ class SliceView(pn.viewable.Viewer):
             self.notice_pane,
             self.plot_box,
             export_row,
+            self.profile_view,
             css_classes=["hpcdash-pane", self.anchor], sizing_mode="stretch_width", stylesheets=STYLESHEETS,
         )
         self._sync_controls()
@@ -972,7 +980,23 @@ class SliceView(pn.viewable.Viewer):
             img = rasterize_slice(slice_parts(s.data, s, names), x_range, y_range, width, height)
             return style_image(img, cmap, s.clim, colour_scale).opts(**opts)
 
-        return hv.DynamicMap(element, streams=[stream, self._range, self._size])
+        dmap = hv.DynamicMap(element, streams=[stream, self._range, self._size])
+        # a click on the plot asks for the profile through that point; a stream with the plot as its
+        # source only, not one of the DynamicMap's own (a click redraws nothing)
+        self._tap = hv.streams.SingleTap(source=dmap)
+        self._tap.add_subscriber(partial(self._on_tap, self._tap))
+        return dmap
+
+    def _on_tap(self, stream, x=None, y=None, **kwargs) -> None:
+        """A click on the drawn slice: the profile through the cell there (`SliceState.probe_at`)."""
+        s = self.state
+        if stream is not self._tap or s.data is None or s.axis is None or x is None or y is None:
+            return
+        if not (np.isfinite(x) and np.isfinite(y)):
+            return
+        ydim, xdim = s.data.dims
+        # HoloViews calls this outside the document's lock: the profile is drawn in the next tick
+        next_tick(partial(s.probe_at, {str(xdim): float(x), str(ydim): float(y)}))
 
     def _push_frame(self, image: bool = True) -> None:
         """Show the state's current slice (unless ``image`` is False) and colour range in the drawn plot.
@@ -1636,7 +1660,7 @@ class ExplorerView(pn.viewable.Viewer):
 
     # -------------------------------------------------------------- URL
     def _watch_for_url(self, pane: SliceState) -> None:
-        pane.param.watch(self._sync_url, [*SliceState.QUERY_KEYS, "held"])
+        pane.param.watch(self._sync_url, [*SliceState.QUERY_KEYS, "held", "probe"])
 
     def sync_url(self) -> None:
         """Write the view into the page's URL (when this view keeps it in step): in a served page once the
@@ -1702,18 +1726,8 @@ if (!window.__hpcdash_url_in_place) {
 
 def _dispatch(doc_ref, fn) -> None:
     doc = doc_ref()
-    if doc is None:
-        return
-
-    def run():
-        # Panel sends model changes of this session only when its document is the current one
-        with set_curdoc(doc), pn.io.hold(doc):
-            fn()
-
-    try:
-        doc.add_next_tick_callback(run)
-    except Exception:  # noqa: BLE001 - the session closed meanwhile
-        pass
+    if doc is not None:
+        run_on(doc, fn)
 
 
 def _delay(doc, fn, ms: int = 250) -> None:

@@ -1537,7 +1537,7 @@ def test_follow_brings_each_new_iteration_of_a_running_inversion_into_view(page:
     expect(follow).to_be_checked()
     img = plot_pixels(page)
     append_mesh_model(path, "/model/conductivity", mesh, rng.random(mesh.n_cells) + 5, step=3)
-    expect(ro).to_contain_text("iteration = 3.0 (slice 3 of 3)", timeout=STEP)
+    expect(ro).to_contain_text("iteration = 3 (slice 3 of 3)", timeout=STEP)
     wait_for_image_change(page, img)
     expect(pane(page, 0).locator(".hpcdash-reload button")).not_to_have_class(re.compile(r"bk-btn-primary"))
     # unticked, the next iteration waits for Reload
@@ -1546,6 +1546,58 @@ def test_follow_brings_each_new_iteration_of_a_running_inversion_into_view(page:
     expect(pane(page, 0).locator(".hpcdash-reload button")).to_have_class(re.compile(r"bk-btn-primary"),
                                                                           timeout=STEP)
     page.wait_for_timeout(3000)
-    expect(ro).to_contain_text("iteration = 3.0 (slice 3 of 3)")
+    expect(ro).to_contain_text("iteration = 3 (slice 3 of 3)")
     assert "follow" not in parse_qs(urlparse(page.url).query)
+    assert console_errors == []
+
+
+def test_a_click_on_the_slice_draws_the_profile_through_it_in_each_linked_run(page: Page, hpcdash_server,
+                                                                               data_root: Path, tmp_path: Path,
+                                                                               console_errors):
+    """Click a point of one run's slice: each linked run (c.h5 on another y grid) draws the values along
+    the normal axis through its own cell nearest that point; the .csv of one is what h5py reads there;
+    the point is in the URL; Clear on either removes both."""
+    open_view(page, hpcdash_server, file="a.h5", file2="c.h5")
+    for i in (0, 1):
+        expect(readout(page, i)).to_contain_text("(slice ", timeout=LOAD)
+    hint = pane(page, 0).locator(".hpcdash-profile-hint")
+    expect(hint).to_contain_text("Click the slice to plot the values along z", timeout=STEP)
+    wheres = [pane(page, i).locator(".hpcdash-profile-where") for i in (0, 1)]
+    expect(wheres[0]).to_be_hidden()
+    canvas = pane(page, 0).locator(".hpcdash-plot canvas").first
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+    for where in wheres:
+        expect(where).to_contain_text(re.compile(r"Profile along z through y = [\d.]+ m · x = -?[\d.]+ m"), timeout=STEP)
+    expect(hint).to_be_hidden()
+    for i in (0, 1):
+        expect(pane(page, i).locator(".hpcdash-profile-plot canvas").first).to_be_visible(timeout=STEP)
+    page.wait_for_function("() => location.search.includes('probe2.x')", timeout=STEP)
+    q = parse_qs(urlparse(page.url).query)
+    x, y = float(q["probe.x"][0]), float(q["probe.y"][0])
+    with page.expect_download(timeout=STEP) as info:
+        pane(page, 1).locator(".hpcdash-profile").get_by_role("button", name=".csv").click()
+    target = tmp_path / info.value.suggested_filename
+    info.value.save_as(target)
+    with h5py.File(data_root / "c.h5", "r") as f:
+        xs, ys, zs = (f[f"/model/{d}"][()] for d in ("x", "y", "z"))
+        ix, iy = int(np.abs(xs - x).argmin()), int(np.abs(ys - y).argmin())
+        expected = f["/model/conductivity"][:, iy, ix]
+    assert target.name == f"c_z_profile_y{iy + 1}_x{ix + 1}.csv"
+    lines = target.read_text().splitlines()
+    assert lines[0] == "z,conductivity" and len(lines) == 1 + len(zs)
+    table = np.loadtxt(lines[1:], delimiter=",")
+    np.testing.assert_allclose(table[:, 0], zs)
+    np.testing.assert_allclose(table[:, 1], expected, rtol=1e-6)
+    # stepping the slice keeps the profile (only its mark moves); Clear on the other run removes both
+    before = readout(page, 0).inner_text()
+    pane(page, 0).locator(".noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    expect(readout(page, 0)).not_to_have_text(before, timeout=STEP)
+    expect(wheres[1]).to_be_visible()
+    pane(page, 1).locator(".hpcdash-profile").get_by_role("button", name="Clear").click()
+    for where in wheres:
+        expect(where).to_be_hidden(timeout=STEP)
+    expect(hint).to_be_visible(timeout=STEP)
+    page.wait_for_function("() => !location.search.includes('probe')", timeout=STEP)
     assert console_errors == []
