@@ -14,7 +14,7 @@ import numpy as np
 import panel as pn
 
 from hpcdash.panes import HTML
-from hpcdash.sessions import next_tick
+from hpcdash.sessions import in_session, next_tick
 
 from .state import SliceState, escape
 from .views import STYLESHEETS, ExportButtons, _dim, _value_dim, message_pane, weak_hook
@@ -126,8 +126,13 @@ class ProfileView(pn.viewable.Viewer):
         self._marks.append(mark)
 
     def _on_index(self, event) -> None:
-        if self._marks:  # Bokeh models: changed in the document's next tick (see `next_tick`)
+        if not self._marks:
+            return
+        if in_session():  # Bokeh models: changed in the document's next tick (see `next_tick`)
             next_tick(self._move_marks)
+        elif self.state.profile is not None:  # a notebook sends a new plot, not a model's change
+            self._marks = []
+            self.plot_pane.object = self._element(self.state.profile)
 
     def _move_marks(self) -> None:
         pos = self._position()

@@ -1589,11 +1589,17 @@ def test_a_click_on_the_slice_draws_the_profile_through_it_in_each_linked_run(pa
     table = np.loadtxt(lines[1:], delimiter=",")
     np.testing.assert_allclose(table[:, 0], zs)
     np.testing.assert_allclose(table[:, 1], expected, rtol=1e-6)
-    # stepping the slice keeps the profile (only its mark moves); Clear on the other run removes both
+    # stepping the slice keeps the profile; its mark (a dashed line in each run's plot) moves to the
+    # slice's depth; Clear on the other run removes both
     before = readout(page, 0).inner_text()
     pane(page, 0).locator(".noUi-handle").first.focus()
     page.keyboard.press("ArrowRight")
     expect(readout(page, 0)).not_to_have_text(before, timeout=STEP)
+    depth = float(re.search(r"z = (-?[\d.]+) m", readout(page, 0).inner_text()).group(1))
+    page.wait_for_function("""(depth) => { const at = [];
+        for (const doc of Bokeh.documents) for (const m of doc.all_models)
+            if (m.constructor.__name__ === 'Span') at.push(m.location);
+        return at.length == 2 && at.every((v) => Math.abs(v - depth) < 1e-6) }""", arg=depth, timeout=STEP)
     expect(wheres[1]).to_be_visible()
     pane(page, 1).locator(".hpcdash-profile").get_by_role("button", name="Clear").click()
     for where in wheres:

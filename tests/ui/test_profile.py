@@ -135,8 +135,9 @@ def test_the_view_says_to_click_then_draws_a_sounding_with_the_slice_marked(runs
     view.plot_pane.get_root(Document())  # drawn: the hook marks the slice shown
     assert view._marks and view._marks[0].location == grid()["z"][s.index]
     assert view._marks[0].dimension == "width"  # z is vertical: depth down the side
-    s.index = 2
-    assert view._marks[0].location == grid()["z"][2]
+    s.index = 2  # outside a served page (a notebook): drawn again with the mark there
+    view.plot_pane.get_root(Document())
+    assert view._marks[-1].location == grid()["z"][2]
     assert all(not b.disabled for b in view.exports.buttons.values())
     view._clear()
     assert s.probe is None and view.hint.visible and not view.box.visible
