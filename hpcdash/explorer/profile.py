@@ -7,6 +7,7 @@ in every run of the same axis. The state side is `SliceState.probe` / `profile`;
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import holoviews as hv
@@ -17,7 +18,7 @@ from hpcdash.panes import HTML
 from hpcdash.sessions import in_session, next_tick
 
 from .state import SliceState, escape
-from .views import STYLESHEETS, ExportButtons, _dim, _value_dim, message_pane, weak_hook
+from .views import STYLESHEETS, ExportButtons, _dim, _value_dim, message_pane, plain_text, weak_hook
 
 #: height of a profile's plot (px)
 PROFILE_HEIGHT = 230
@@ -25,7 +26,73 @@ PROFILE_HEIGHT = 230
 MARK_STYLE = {"line_color": "#d62728", "line_dash": "dashed", "line_width": 1.5}
 
 
-class ProfileView(pn.viewable.Viewer):
+def profile_curve(pane: SliceState, label: str = "") -> hv.Curve:
+    """`pane`'s profile as a curve: the axis's coordinates (with units) and the values (long name, units)."""
+    line, vol = pane.profile, pane.volume
+    (dim,) = line.dims
+    kdim = _dim(str(dim), str(dim), (getattr(vol, "coord_units", {}) or {}).get(dim))
+    return hv.Curve((np.asarray(line[dim].values, dtype=float), np.asarray(line.values, dtype=float)),
+                    kdims=[kdim], vdims=[_value_dim(vol)], label=plain_text(label) or "")
+
+
+def profile_opts(pane: SliceState) -> dict:
+    """How a profile of `pane` is drawn: along a vertical axis as a sounding, depth up and down the side as
+    geophysicists draw them (increasing downwards for a depth), else along the horizontal axis."""
+    vol, (dim,) = pane.volume, pane.profile.dims
+    vertical = (getattr(vol, "dim_roles", {}) or {}).get(dim) == "vertical"
+    down = dim in (getattr(vol, "positive_down", None) or ())
+    return dict(responsive=True, height=PROFILE_HEIGHT, tools=["hover"], title="", line_width=2,
+                invert_axes=vertical, invert_yaxis=vertical and down, invert_xaxis=not vertical and down,
+                show_grid=True, toolbar="above")
+
+
+class _MarkedPlot(pn.viewable.Viewer):
+    """A profile plot (`plot_pane`) with the slice on show marked by a dashed line across it, which
+    follows the slider of the pane it is marked for (`_marked`)."""
+
+    def _marked(self) -> SliceState | None:
+        raise NotImplementedError
+
+    def _element(self) -> hv.Element:
+        raise NotImplementedError
+
+    def _position(self) -> float | None:
+        """Where the slice shown lies along the profile's axis (its coordinate)."""
+        s = self._marked()
+        line = None if s is None else s.profile
+        if line is None:
+            return None
+        (dim,) = line.dims
+        coords = np.asarray(line[dim].values, dtype=float)
+        return float(coords[s.index]) if 0 <= s.index < coords.size else None
+
+    def _mark_at_render(self, plot, element) -> None:
+        from bokeh.models import Span
+
+        pos = self._position()
+        mark = Span(location=pos, dimension="width" if plot.invert_axes else "height", **MARK_STYLE)
+        plot.state.add_layout(mark)
+        self._marks.append(mark)
+
+    def _on_index(self, *events) -> None:
+        if not self._marks:
+            return
+        if in_session():  # Bokeh models: changed in the document's next tick (see `next_tick`)
+            next_tick(self._move_marks)
+        else:  # a notebook sends a new plot, not a model's change
+            self._marks = []
+            self.plot_pane.object = self._element()
+
+    def _move_marks(self) -> None:
+        pos = self._position()
+        if pos is None:
+            return
+        for mark in self._marks:
+            if mark.location != pos:
+                mark.location = pos
+
+
+class ProfileView(_MarkedPlot):
     """Below a pane's slice: a hint to click it, then the profile through the clicked point (a line
     plot along the normal axis, drawn as a sounding with depth down the side when that axis is
     vertical), the slice shown marked on it, with Clear and its .csv / .npy downloads."""
@@ -89,55 +156,104 @@ class ProfileView(pn.viewable.Viewer):
         self.where.object = f"<b>Profile</b> along {escape(s.profile_text())}" if line is not None else ""
         self.exports.enable(line is not None and not empty)
         self._marks = []
-        self.plot_pane.object = None if line is None or empty else self._element(line)
+        self.plot_pane.object = None if line is None or empty else self._element()
         self.plot_box.visible = line is not None and not empty
 
-    def _element(self, line) -> hv.Element:
-        vol = self.state.volume
-        (dim,) = line.dims
-        coord_units = getattr(vol, "coord_units", {}) or {}
-        kdim = _dim(str(dim), str(dim), coord_units.get(dim))
-        curve = hv.Curve((np.asarray(line[dim].values, dtype=float), np.asarray(line.values, dtype=float)),
-                         kdims=[kdim], vdims=[_value_dim(vol)])
-        # along a vertical axis, a sounding: depth up and down the side, as geophysicists draw them
-        vertical = (getattr(vol, "dim_roles", {}) or {}).get(dim) == "vertical"
-        down = dim in (getattr(vol, "positive_down", None) or ())
-        return curve.opts(responsive=True, height=PROFILE_HEIGHT, tools=["hover"], title="", line_width=2,
-                          color="#1f77b4", invert_axes=vertical, invert_yaxis=vertical and down,
-                          invert_xaxis=not vertical and down, show_grid=True, toolbar="above",
-                          hooks=[weak_hook(self._mark_at_render)])
+    def _marked(self) -> SliceState | None:
+        return self.state
 
-    def _position(self) -> float | None:
-        """Where the slice shown lies along the profile's axis (its coordinate)."""
-        s, line = self.state, self.state.profile
-        if line is None:
-            return None
-        (dim,) = line.dims
-        coords = np.asarray(line[dim].values, dtype=float)
-        return float(coords[s.index]) if 0 <= s.index < coords.size else None
+    def _element(self) -> hv.Element:
+        return profile_curve(self.state).opts(color="#1f77b4", hooks=[weak_hook(self._mark_at_render)],
+                                              **profile_opts(self.state))
 
-    def _mark_at_render(self, plot, element) -> None:
-        from bokeh.models import Span
 
-        pos = self._position()
-        vertical = bool(plot.invert_axes)
-        mark = Span(location=pos, dimension="width" if vertical else "height", **MARK_STYLE)
-        plot.state.add_layout(mark)
-        self._marks.append(mark)
+class ProfilesOverlay(_MarkedPlot):
+    """With Link on, the profiles of the linked runs through the point clicked, in one plot: a curve per
+    run in one quantity (units) as the first run with a profile, named by pane number and file, so soundings
+    of runs read side by side (each pane shows its own under its slice too). Shown above the panes while at
+    least two runs have a profile."""
 
-    def _on_index(self, event) -> None:
-        if not self._marks:
+    def __init__(self, explorer, **params):
+        super().__init__(**params)
+        self.explorer = explorer
+        self.where = HTML("", css_classes=["hpcdash-profiles-where"], sizing_mode="stretch_width",
+                          margin=(8, 10, 0, 10))
+        self.note = HTML("", css_classes=["hpcdash-profiles-note"], margin=(0, 10), visible=False)
+        self.plot_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=PROFILE_HEIGHT + 30,
+                                           css_classes=["hpcdash-profiles-plot"])
+        self.clear_w = pn.widgets.Button(label="Clear", width=70, color="default",
+                                         css_classes=["hpcdash-profiles-clear"],
+                                         description="Remove the profiles of all linked runs")
+        self.clear_w.on_click(self._clear)
+        self._layout = pn.Column(pn.Row(self.where, self.clear_w, sizing_mode="stretch_width"), self.note,
+                                 self.plot_pane, css_classes=["hpcdash-profiles"], sizing_mode="stretch_width",
+                                 visible=False, margin=(0, 0, 10, 0))
+        self._marks: list[Any] = []
+        self._watched: dict[int, tuple] = {}  # id(pane) -> (pane, its watchers)
+        self._key: tuple | None = None  # what the plot drawn shows
+        explorer.param.watch(self._on_panes, ["panes"])
+        explorer.param.watch(self._update, ["link"])
+        self._on_panes()
+
+    def __panel__(self):
+        return self._layout
+
+    def _on_panes(self, *events) -> None:
+        live = {id(p) for p in self.explorer.panes}
+        for key in [k for k in self._watched if k not in live]:
+            pane, watchers = self._watched.pop(key)
+            for w in watchers:
+                pane.param.unwatch(w)
+        for p in self.explorer.panes:
+            if id(p) not in self._watched:
+                self._watched[id(p)] = (p, [p.param.watch(self._update, ["profile"]),
+                                            p.param.watch(self._on_index, ["index"])])
+        self._update()
+
+    def _runs(self) -> list[tuple[int, SliceState]]:
+        """The panes (numbered from 1) whose profiles are drawn: those of the first one's quantity."""
+        with_profile = [(i + 1, p) for i, p in enumerate(self.explorer.panes) if p.profile is not None]
+        if not with_profile:
+            return []
+        quantity = with_profile[0][1].quantity
+        return [(i, p) for i, p in with_profile if p.quantity == quantity]
+
+    def _marked(self) -> SliceState | None:
+        runs = self._runs()
+        return runs[0][1] if runs else None
+
+    def _on_index(self, *events) -> None:
+        if any(e.obj is self._marked() for e in events):  # the runs' mark is the first run's slice
+            super()._on_index(*events)
+
+    def _clear(self, event=None) -> None:
+        for p in self.explorer.panes:
+            p.probe = None
+
+    def _element(self) -> hv.Element:
+        runs = self._runs()
+        opts = profile_opts(runs[0][1])
+        curves = [profile_curve(p, f"{i}. {Path(p.file).name}").opts(**opts) for i, p in runs]
+        return hv.Overlay(curves).opts(legend_position="right", responsive=True, height=PROFILE_HEIGHT + 30,
+                                       hooks=[weak_hook(self._mark_at_render)])
+
+    def _update(self, *events) -> None:
+        e = self.explorer
+        runs = self._runs() if e.link else []
+        shown = len(runs) >= 2
+        left = [i for i, p in enumerate(e.panes, 1) if p.profile is not None and (i, p) not in runs]
+        key = (tuple((i, id(p.profile)) for i, p in runs), tuple(left)) if shown else None
+        if key == self._key:
             return
-        if in_session():  # Bokeh models: changed in the document's next tick (see `next_tick`)
-            next_tick(self._move_marks)
-        elif self.state.profile is not None:  # a notebook sends a new plot, not a model's change
-            self._marks = []
-            self.plot_pane.object = self._element(self.state.profile)
-
-    def _move_marks(self) -> None:
-        pos = self._position()
-        if pos is None:
+        self._key = key
+        self._layout.visible = shown
+        self._marks = []
+        if not shown:
+            self.plot_pane.object = None
             return
-        for mark in self._marks:
-            if mark.location != pos:
-                mark.location = pos
+        lead = runs[0][1]
+        self.where.object = f"<b>Profiles of the linked runs</b> along {escape(lead.profile_text())}"
+        self.note.param.update(visible=bool(left), object=(
+            f"Run{'s' if len(left) > 1 else ''} {', '.join(map(str, left))} left out: "
+            f"values in other units than run {runs[0][0]}'s." if left else ""))
+        self.plot_pane.object = self._element()

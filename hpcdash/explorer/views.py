@@ -1503,7 +1503,11 @@ class ExplorerView(pn.viewable.Viewer):
         self._url_pending = False
         self._on_panes()
         # the comparison stands above the panes: choosing "difference" shows it where the user looks
-        self._layout = AccessibleColumn(self.controls, self.comparison, self.main, self._reveal,
+        from .profile import ProfilesOverlay
+
+        # with Link on, the profiles of the runs through the point clicked, in one plot, above them too
+        self.profiles = ProfilesOverlay(explorer)
+        self._layout = AccessibleColumn(self.controls, self.comparison, self.profiles, self.main, self._reveal,
                                         sizing_mode="stretch_width")
         if served:
             # a job writing to a shown file lights the pane's Reload button without a user action

@@ -1572,6 +1572,10 @@ def test_a_click_on_the_slice_draws_the_profile_through_it_in_each_linked_run(pa
     expect(hint).to_be_hidden()
     for i in (0, 1):
         expect(pane(page, i).locator(".hpcdash-profile-plot canvas").first).to_be_visible(timeout=STEP)
+    # above the panes, both runs' profiles in one plot
+    expect(page.locator(".hpcdash-profiles-where")).to_contain_text(
+        re.compile(r"Profiles of the linked runs along z through y = "), timeout=STEP)
+    expect(page.locator(".hpcdash-profiles-plot canvas").first).to_be_visible(timeout=STEP)
     page.wait_for_function("() => location.search.includes('probe2.x')", timeout=STEP)
     q = parse_qs(urlparse(page.url).query)
     x, y = float(q["probe.x"][0]), float(q["probe.y"][0])
@@ -1589,8 +1593,8 @@ def test_a_click_on_the_slice_draws_the_profile_through_it_in_each_linked_run(pa
     table = np.loadtxt(lines[1:], delimiter=",")
     np.testing.assert_allclose(table[:, 0], zs)
     np.testing.assert_allclose(table[:, 1], expected, rtol=1e-6)
-    # stepping the slice keeps the profile; its mark (a dashed line in each run's plot) moves to the
-    # slice's depth; Clear on the other run removes both
+    # stepping the slice keeps the profile; its mark (a dashed line in each run's plot and in the plot
+    # of both) moves to the slice's depth; Clear on the other run removes both
     before = readout(page, 0).inner_text()
     pane(page, 0).locator(".noUi-handle").first.focus()
     page.keyboard.press("ArrowRight")
@@ -1599,11 +1603,12 @@ def test_a_click_on_the_slice_draws_the_profile_through_it_in_each_linked_run(pa
     page.wait_for_function("""(depth) => { const at = [];
         for (const doc of Bokeh.documents) for (const m of doc.all_models)
             if (m.constructor.__name__ === 'Span') at.push(m.location);
-        return at.length == 2 && at.every((v) => Math.abs(v - depth) < 1e-6) }""", arg=depth, timeout=STEP)
+        return at.length == 3 && at.every((v) => Math.abs(v - depth) < 1e-6) }""", arg=depth, timeout=STEP)
     expect(wheres[1]).to_be_visible()
     pane(page, 1).locator(".hpcdash-profile").get_by_role("button", name="Clear").click()
     for where in wheres:
         expect(where).to_be_hidden(timeout=STEP)
+    expect(page.locator(".hpcdash-profiles-where")).to_be_hidden(timeout=STEP)
     expect(hint).to_be_visible(timeout=STEP)
     page.wait_for_function("() => !location.search.includes('probe')", timeout=STEP)
     assert console_errors == []

@@ -193,3 +193,40 @@ def test_an_exported_profile_is_recorded_with_where_it_runs(runs: Path):
     assert rec["filename"] == "a_z_profile_y10_x5.csv" and rec["bytes"] == len(payload)
     assert rec["profile"]["axis"] == "z" and rec["profile"]["through"] == s.probe
     assert payload.decode().splitlines()[0] == "z,conductivity"
+
+
+def test_linked_runs_profiles_are_drawn_together_in_one_quantity(runs: Path):
+    """With Link on and two or more profiles: one plot, a curve per run named by pane number and file,
+    of the first run's units (a run in other units is left out, and said so); Link off hides it."""
+    from hpcdash.data import write_volume
+    from hpcdash.explorer.profile import ProfilesOverlay
+
+    write_volume(runs / "rho.h5", "/model/resistivity", 1 / model(4), grid(), units="ohm m",
+                 coord_units={"z": "m", "y": "m", "x": "m"}, mode="w")
+    ex = ExplorerState([runs / "a.h5", runs / "c.h5", runs / "rho.h5"], root=str(runs))
+    overlay = ProfilesOverlay(ex)
+    pn.panel(overlay).get_root(Document())
+    assert not overlay._layout.visible  # no profile yet
+    ex.link = True
+    a, c, rho = ex.panes
+    a.probe_at({"x": grid()["x"][4], "y": grid()["y"][9]})
+    assert rho.profile is not None  # its own pane shows it
+    assert overlay._layout.visible and "Profiles of the linked runs</b> along z through y = " in overlay.where.object
+    drawn = overlay.plot_pane.object
+    assert isinstance(drawn, hv.Overlay) and [el.label for el in drawn] == ["1. a.h5", "2. c.h5"]
+    for el, p in zip(drawn, (a, c), strict=True):
+        np.testing.assert_array_equal(el.dimension_values(1), p.profile.values)
+    assert overlay.note.visible and "Run 3 left out: values in other units than run 1's" in overlay.note.object
+    overlay.plot_pane.get_root(Document())
+    a.index = 3  # the mark is at the first run's slice
+    overlay.plot_pane.get_root(Document())
+    assert overlay._marks[-1].location == grid()["z"][3]
+    ex.link = False
+    assert not overlay._layout.visible
+    ex.link = True
+    assert overlay._layout.visible
+    overlay._clear()
+    assert all(p.probe is None for p in ex.panes) and not overlay._layout.visible
+    # a closed pane is no longer watched
+    ex.close_pane(c)
+    assert id(c) not in overlay._watched
