@@ -1198,6 +1198,44 @@ class Volume:
         return xr.DataArray(self._decoder(np.asarray(raw)), dims=(dim,), coords=coords,
                             name=posixpath.basename(self.name) or "data", attrs=attrs)
 
+    def series(self, dim: int | str) -> dict[str, xr.DataArray]:
+        """The figures a run kept per step of ``dim`` beside this dataset: the 1-D numeric datasets of its
+        group along ``dim``'s dimension scale (``append_mesh_model(..., history=...)``: the data misfit
+        per iteration), by name, each a 1-D ``xarray.DataArray`` (CF-decoded, NaN where a step gave
+        none). {} for a dim without a scale. Links are not followed (nothing outside this file is read)."""
+        import xarray as xr
+
+        d = self.axis_number(dim)
+        ds = self._check_open()
+        self._enter_io()
+        try:
+            scales = list(ds.dims[d].values())
+            if not scales:
+                return {}
+            scale, group, out = scales[0], ds.parent, {}
+            for key in group:
+                link = group.get(key, getlink=True)
+                if not isinstance(link, h5py.HardLink):
+                    continue
+                obj = group[key]
+                if (not isinstance(obj, h5py.Dataset) or obj.ndim != 1 or obj.dtype.kind not in "iuf"
+                        or obj == scale or obj.is_scale or obj == ds):
+                    continue
+                if not any(s == scale for s in obj.dims[0].values()):
+                    continue
+                values = np.full(self.shape[d], np.nan)
+                got = CFDecoder(obj)(obj[: self.shape[d]])
+                values[: got.shape[0]] = got
+                attrs = {k: v for k in ("units", "long_name") if (v := attr_str(obj, k))}
+                out[str(key)] = xr.DataArray(values, dims=(self.dims[d],), name=str(key), attrs=attrs,
+                                             coords={self.dims[d]: xr.Variable((self.dims[d],), self.coords[self.dims[d]],
+                                                                               self._coord_attrs(self.dims[d]))})
+            return out
+        except OSError as exc:
+            raise self._read_error(exc) from None
+        finally:
+            self._exit_io()
+
     def _coord_attrs(self, dim: str) -> dict[str, str]:
         return {k: v for k, v in (("units", self.coord_units.get(dim)), ("long_name", self.coord_long_names.get(dim)))
                 if v}

@@ -299,12 +299,15 @@ def write_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, act
 
 def append_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, step: float | None = None,
                       step_dim: str = "iteration", active_cells: Any = None, attrs: dict[str, Any] | None = None,
-                      units: str | None = None, long_name: str | None = None,
-                      compression: str | Mapping | None = None) -> int:
+                      history: Mapping[str, float] | None = None, units: str | None = None,
+                      long_name: str | None = None, compression: str | Mapping | None = None) -> int:
     """Add one step (an iteration of an inversion, a time step) of a model on a mesh to the dataset
     ``name`` of ``path``, a 4-D (``step_dim``, z, y, x) volume that grows by one each call; creates
     file and dataset at the first call. ``mesh``, ``values`` and ``active_cells`` as in
-    :func:`write_mesh_model`; ``step``: this step's coordinate (default: its number, 1, 2, ...).
+    :func:`write_mesh_model`; ``step``: this step's coordinate (default: its number, 1, 2, ...);
+    ``history``: figures of this step (``{"phi_d": 85.1, "phi_m": 0.2, "beta": 1e3}``), each kept as a
+    1-D dataset beside the model along ``step_dim`` (``/model/phi_d``; NaN for the steps that did not
+    give it), which the explorer plots against the steps and xarray reads as variables of the run.
     Returns the number of steps now written.
 
     Called at the end of each iteration (a SimPEG directive's ``endIter``), it keeps a run in view while
@@ -317,12 +320,22 @@ def append_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, st
     if Path(path).exists():
         with h5py.File(path, "r") as f:
             exists = name in f
+            group = f.get(posixpath.dirname(name)) if history else None
+            taken = {k: group[k] for k in history or () if isinstance(group, h5py.Group) and k in group}
+            refused = [k for k, obj in taken.items() if not _is_history(obj)]
+    else:
+        refused = []
+    for key in history or ():  # refused before anything is written: no step without its figures
+        if not key or "/" in key or key in (posixpath.basename(name), step_dim, *edges) or key in refused:
+            raise ValueError(f"'{key}' cannot name a history figure of '{name}': it is empty, holds '/', is "
+                             "the model's or a coordinate's name, or another dataset has it")
     if not exists:
         _write_blocks(path, name, (1, *shape), dtype, blocks,
                       {step_dim: [float(step) if step is not None else 1.0], **edges}, attrs, units=units,
                       long_name=long_name, coord_units=dict.fromkeys(edges, "m"),
                       chunks=(1, *auto_chunks(shape, np.dtype(dtype).itemsize)), compression=compression,
                       mode="a", growing=True, at=(0,))
+        _append_history(path, name, 1, history)
         return 1
     with h5py.File(path, "a") as f:
         dset = f[name]
@@ -336,7 +349,32 @@ def append_mesh_model(path: Path | str, name: str, mesh: Any, values: Any, *, st
         coord.resize((n,))
         coord[n - 1] = float(step) if step is not None else float(n)
         _fill(dset, blocks, attrs, at=(n - 1,))
+    _append_history(path, name, n, history)
     return n
+
+
+def _is_history(obj: Any) -> bool:
+    """`obj` is a figure `append_mesh_model` keeps per step: a growing 1-D dataset, not a dimension scale."""
+    return isinstance(obj, h5py.Dataset) and obj.ndim == 1 and obj.maxshape[0] is None and not obj.is_scale
+
+
+def _append_history(path: Path | str, name: str, n: int, history: Mapping[str, float] | None) -> None:
+    """Set step `n` (1-based) of each of `history`'s 1-D datasets beside the growing dataset `name`,
+    each along its first dimension's scale (created, or grown with NaN for the steps it missed)."""
+    if not history:
+        return
+    with h5py.File(path, "a") as f:
+        dset = f[name]
+        group, scale = dset.parent, dset.dims[0][0]
+        for key, value in history.items():
+            series = group.get(key)
+            if series is None:
+                series = group.create_dataset(key, shape=(n,), maxshape=(None,), chunks=(1024,), dtype="f8",
+                                              fillvalue=np.nan)
+                series.dims[0].attach_scale(scale)
+            if series.shape[0] < n:
+                series.resize((n,))
+            series[n - 1] = float(value)
 
 
 def _on_mesh_grid(mesh: Any, values: Any, active_cells: Any) -> tuple[dict[str, np.ndarray], tuple[int, ...],

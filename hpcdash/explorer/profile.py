@@ -46,25 +46,25 @@ def profile_opts(pane: SliceState) -> dict:
                 show_grid=True, toolbar="above")
 
 
-class _MarkedPlot(pn.viewable.Viewer):
-    """A profile plot (`plot_pane`) with the slice on show marked by a dashed line across it, which
-    follows the slider of the pane it is marked for (`_marked`)."""
+def profile_position(pane: SliceState | None) -> float | None:
+    """Where `pane`'s slice lies along its profile's axis (its coordinate); None without a profile."""
+    line = None if pane is None else pane.profile
+    if line is None:
+        return None
+    (dim,) = line.dims
+    coords = np.asarray(line[dim].values, dtype=float)
+    return float(coords[pane.index]) if 0 <= pane.index < coords.size else None
 
-    def _marked(self) -> SliceState | None:
-        raise NotImplementedError
+
+class _MarkedPlot(pn.viewable.Viewer):
+    """A plot along one dimension (`plot_pane`, drawn by `_element`) with the place on show marked by a
+    dashed line across it (`_position`), which follows the slider (`_on_index`, watched by the subclass)."""
 
     def _element(self) -> hv.Element:
         raise NotImplementedError
 
     def _position(self) -> float | None:
-        """Where the slice shown lies along the profile's axis (its coordinate)."""
-        s = self._marked()
-        line = None if s is None else s.profile
-        if line is None:
-            return None
-        (dim,) = line.dims
-        coords = np.asarray(line[dim].values, dtype=float)
-        return float(coords[s.index]) if 0 <= s.index < coords.size else None
+        raise NotImplementedError
 
     def _mark_at_render(self, plot, element) -> None:
         from bokeh.models import Span
@@ -75,13 +75,16 @@ class _MarkedPlot(pn.viewable.Viewer):
         self._marks.append(mark)
 
     def _on_index(self, *events) -> None:
-        if not self._marks:
+        if not self._marks or all(mark.location == self._position() for mark in self._marks):
             return
         if in_session():  # Bokeh models: changed in the document's next tick (see `next_tick`)
             next_tick(self._move_marks)
         else:  # a notebook sends a new plot, not a model's change
-            self._marks = []
-            self.plot_pane.object = self._element()
+            self._redraw()
+
+    def _redraw(self) -> None:
+        self._marks = []
+        self.plot_pane.object = self._element()
 
     def _move_marks(self) -> None:
         pos = self._position()
@@ -115,13 +118,14 @@ class ProfileView(_MarkedPlot):
         # HoloViews pane that has drawn a plot fails in Panel 1.9)
         self.plot_box = pn.Column(self.plot_pane, sizing_mode="stretch_width", margin=0)
         self._marks: list[Any] = []  # the Bokeh Spans marking the slice in the drawn plots
+        self._drawn: int | None = None  # id of the profile drawn
         self.box = pn.Column(pn.Row(self.where, self.clear_w, sizing_mode="stretch_width"), self.error_pane,
                              self.plot_box, self.exports.row, css_classes=["hpcdash-profile"],
                              sizing_mode="stretch_width", visible=False, margin=0)
         self._layout = pn.Column(self.hint, self.box, sizing_mode="stretch_width", margin=0)
-        state.param.watch(self._on_profile, ["profile", "profile_error", "probe"])
+        state.param.watch(self._on_profile, ["profile", "profile_error", "probe", "error"])
         state.param.watch(self._on_index, ["index"])
-        state.param.watch(self._on_hint, ["data", "error", "axis"])
+        state.param.watch(self._on_hint, ["data", "axis"])
         self._on_hint()
         self._on_profile()
 
@@ -145,7 +149,8 @@ class ProfileView(_MarkedPlot):
         s = self.state
         self._on_hint()
         line, error = s.profile, s.profile_error
-        self.box.visible = bool(s.probe) and (line is not None or bool(error))
+        # a pane showing an error (its file gone or broken) shows no profile of what it read before
+        self.box.visible = bool(s.probe) and not s.error and (line is not None or bool(error))
         self.error_pane.param.update(object=escape(error), visible=bool(error))
         values = None if line is None else np.asarray(line.values, dtype=float)
         empty = values is not None and not np.isfinite(values).any()
@@ -155,12 +160,15 @@ class ProfileView(_MarkedPlot):
                                          visible=True)
         self.where.object = f"<b>Profile</b> along {escape(s.profile_text())}" if line is not None else ""
         self.exports.enable(line is not None and not empty)
-        self._marks = []
-        self.plot_pane.object = None if line is None or empty else self._element()
-        self.plot_box.visible = line is not None and not empty
+        drawn = None if line is None or empty else id(line)
+        if drawn != self._drawn:  # a new profile (the point moved, the file was read again): a new plot
+            self._drawn = drawn
+            self._marks = []
+            self.plot_pane.object = None if drawn is None else self._element()
+        self.plot_box.visible = drawn is not None
 
-    def _marked(self) -> SliceState | None:
-        return self.state
+    def _position(self) -> float | None:
+        return profile_position(self.state)
 
     def _element(self) -> hv.Element:
         return profile_curve(self.state).opts(color="#1f77b4", hooks=[weak_hook(self._mark_at_render)],
@@ -222,6 +230,9 @@ class ProfilesOverlay(_MarkedPlot):
         runs = self._runs()
         return runs[0][1] if runs else None
 
+    def _position(self) -> float | None:
+        return profile_position(self._marked())
+
     def _on_index(self, *events) -> None:
         if any(e.obj is self._marked() for e in events):  # the runs' mark is the first run's slice
             super()._on_index(*events)
@@ -257,3 +268,79 @@ class ProfilesOverlay(_MarkedPlot):
             f"Run{'s' if len(left) > 1 else ''} {', '.join(map(str, left))} left out: "
             f"values in other units than run {runs[0][0]}'s." if left else ""))
         self.plot_pane.object = self._element()
+
+
+class HistoryView(_MarkedPlot):
+    """Under a pane of a run that kept figures per step (`SliceState.history`: the misfit, beta... per
+    iteration, written by ``append_mesh_model(..., history=...)``): a small plot of each against the
+    steps, side by side as the width allows, the step on show marked; a figure spanning decades (a
+    misfit) on a log scale. One HoloViews pane per figure, in a Row that wraps: a HoloViews Layout, or
+    HoloViews panes in a FlexBox, on the page kept the slice's in-place updates after a Reload from
+    reaching the browser (Panel 1.9; seen, cause not found)."""
+
+    def __init__(self, state: SliceState, **params):
+        super().__init__(**params)
+        self.state = state
+        self.where = HTML("", css_classes=["hpcdash-history-where"], sizing_mode="stretch_width",
+                          margin=(8, 10, 0, 10))
+        self.plots = pn.Row(css_classes=["hpcdash-history-plots"], sizing_mode="stretch_width", margin=0,
+                            stylesheets=[":host { flex-wrap: wrap; }"])
+        self._layout = pn.Column(self.where, self.plots, css_classes=["hpcdash-history"],
+                                 sizing_mode="stretch_width", visible=False, margin=0)
+        self._marks: list[Any] = []
+        state.param.watch(self._on_history, ["history"])
+        state.param.watch(self._on_index, ["held", "index"])
+        self._draw()
+
+    def __panel__(self):
+        return self._layout
+
+    def _dim(self) -> str | None:
+        return next(iter(self.state.history), None)
+
+    def _position(self) -> float | None:
+        s, dim = self.state, self._dim()
+        if dim is None:
+            return None
+        at = s.held.get(dim, s.index if dim == s.axis else None)
+        coords = np.asarray(next(iter(s.history[dim].values()))[dim].values, dtype=float)
+        return float(coords[at]) if at is not None and 0 <= at < coords.size else None
+
+    def _on_history(self, *events) -> None:
+        next_tick(self._draw)
+
+    def _redraw(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        dim = self._dim()
+        self._layout.visible = dim is not None
+        self._marks = []
+        if dim is None:
+            self.plots.objects = []
+            return
+        n = len(self.state.history[dim])
+        self.where.object = (f"<b>Run history</b>: {'the figure' if n == 1 else f'{n} figures'} the run kept per "
+                             f"{escape(dim)}, the one shown marked")
+        self.plots.objects = [pn.pane.HoloViews(el, linked_axes=False, css_classes=["hpcdash-history-plot"])
+                              for el in self._elements()]
+
+    def _elements(self) -> list[hv.Overlay]:
+        s, dim = self.state, self._dim()
+        vol = s.volume
+        kdim = _dim(str(dim), str(dim), (getattr(vol, "coord_units", {}) or {}).get(dim))
+        plots = []
+        for name, series in s.history[dim].items():
+            x = np.asarray(series[dim].values, dtype=float)
+            y = np.asarray(series.values, dtype=float)
+            finite = y[np.isfinite(y)]
+            logy = bool(finite.size > 1 and (finite > 0).all() and finite.max() >= 100 * finite.min())
+            vdim = _dim(f"history_{len(plots)}", str(series.attrs.get("long_name") or name), series.attrs.get("units"))
+            curve = hv.Curve((x, y), kdims=[kdim], vdims=[vdim])
+            points = hv.Scatter((x, y), kdims=[kdim], vdims=[vdim])
+            plots.append((curve * points).opts(
+                hv.opts.Curve(color="#1f77b4", line_width=2, tools=["hover"], logy=logy),
+                hv.opts.Scatter(color="#1f77b4", size=5, logy=logy),
+                hv.opts.Overlay(title=plain_text(str(name)) or "", width=300, height=190, show_grid=True,
+                                toolbar=None, hooks=[weak_hook(self._mark_at_render)])))
+        return plots

@@ -225,6 +225,9 @@ class SliceState(param.Parameterized):
     profile = param.Parameter(default=None, doc="The values along the normal axis through `probe` at the held "
                               "indices (1-D xarray.DataArray), or None.")
     profile_error = param.String(default="", doc="Why there is no profile at `probe` (plain text).")
+    history = param.Dict(default={}, doc="""
+        What the run kept per step of a leading dimension (the data misfit, beta... per iteration of an
+        inversion, `Volume.series`): {dim: {name: 1-D xarray.DataArray}}; read again with the file.""")
     last_export = param.Dict(default=None, allow_None=True,
                              doc="The last slice exported from this pane: format, filename, bytes, sha256, "
                                  "axis, index, held (see `exported`).")
@@ -553,7 +556,7 @@ class SliceState(param.Parameterized):
         if self._absent and isinstance(err, MissingFileError):
             msg = f"'{self._below_root(path)}' does not exist (yet): this pane opens it when it appears."
         self.param.update(file=path, data=None, error=msg, notice="", readout="",
-                          title=Path(path).name, datasets_info=[], changed=False)
+                          title=Path(path).name, datasets_info=[], changed=False, history={})
 
     def appeared(self) -> bool:
         """True when the pane could not open its file because it did not exist, and it does now (a
@@ -595,7 +598,21 @@ class SliceState(param.Parameterized):
         start = start_of_held(dims, self.held_sizes(axis))
         self.param.update(axis=axis, index=index, held=self.fit_held({**start, **(held or {})}, axis), error="")
         self.title = self._make_title(vol)
+        self.history = self._read_history(vol)
         return True
+
+    @staticmethod
+    def _read_history(vol) -> dict[str, dict]:
+        """`history` of `vol`: the series along its leading dims (those before the last three)."""
+        out = {}
+        for dim in list(getattr(vol, "dims", ()))[:-3]:
+            try:
+                series = vol.series(dim)
+            except Exception:  # noqa: BLE001 - figures beside the model; the model shows without them
+                continue
+            if series:
+                out[dim] = series
+        return out
 
     def title_attrs(self) -> dict[str, str]:
         """The dataset's attributes that may describe the run in its title, as shown (name -> text):

@@ -773,10 +773,12 @@ class SliceView(pn.viewable.Viewer):
         self.plot_box = pn.Column(self.plot_pane, self.placeholder, sizing_mode="stretch_width", margin=0)
         self.exports = ExportButtons(data=lambda: state.data, stem=state.export_stem, png=self._png,
                                      record=state.exported)
-        from .profile import ProfileView
+        from .profile import HistoryView, ProfileView
 
         # a click on the slice: the values along the normal axis through that point, under the slice
         self.profile_view = ProfileView(state)
+        # a run that kept its misfit (and more) per iteration: those figures against the iterations
+        self.history_view = HistoryView(state)
         self._tap = None
         self._plot_key = None
         self._streams: list[hv.streams.Params] = []
@@ -827,6 +829,7 @@ class SliceView(pn.viewable.Viewer):
             self.plot_box,
             export_row,
             self.profile_view,
+            self.history_view,
             css_classes=["hpcdash-pane", self.anchor], sizing_mode="stretch_width", stylesheets=STYLESHEETS,
         )
         self._sync_controls()

@@ -195,3 +195,48 @@ def _append_elsewhere(path, step: int) -> int:
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return int(done.stdout.strip())
+
+
+def test_an_inversion_keeps_its_misfit_per_iteration_beside_the_model(tmp_path):
+    """`history`: a 1-D dataset per figure along the iteration scale, NaN for a step that did not give it;
+    `Volume.series` reads them back, xarray reads them as variables of the run, the pane as its history
+    (read again with the file: another process appends while it is shown)."""
+    import xarray as xr
+
+    from hpcdash.data import append_mesh_model
+    from hpcdash.explorer.state import SliceState
+
+    mesh = _mesh()
+    path = tmp_path / "inversion.h5"
+    figures = [{"phi_d": 900.0, "beta": 100.0}, {"phi_d": 120.0}, {"phi_d": 30.0, "beta": 25.0}]
+    for it, h in enumerate(figures, 1):
+        append_mesh_model(path, "/model/conductivity", mesh, _truth(mesh) * it, step=it, history=h)
+    with open_volume(path) as vol:
+        series = vol.series("iteration")
+        assert set(series) == {"phi_d", "beta"} and vol.series("z") == {}
+        np.testing.assert_array_equal(series["phi_d"].values, [900.0, 120.0, 30.0])
+        np.testing.assert_array_equal(series["beta"].values, [100.0, np.nan, 25.0])
+        np.testing.assert_array_equal(series["phi_d"]["iteration"].values, [1, 2, 3])
+    with xr.open_dataset(path, engine="h5netcdf", group="model") as ds:
+        assert ds["phi_d"].dims == ("iteration",)
+        np.testing.assert_array_equal(ds["phi_d"].values, [900.0, 120.0, 30.0])
+    pane = SliceState(str(path))
+    assert list(pane.history) == ["iteration"]
+    np.testing.assert_array_equal(pane.history["iteration"]["phi_d"].values, [900.0, 120.0, 30.0])
+    code = ("import sys; sys.path.insert(0, sys.argv[2]); from tests.data.test_mesh_model import _mesh, _truth; "
+            "from hpcdash.data import append_mesh_model; m = _mesh(); "
+            "append_mesh_model(sys.argv[1], '/model/conductivity', m, _truth(m) * 4, step=4, history={'phi_d': 9.5})")
+    done = subprocess.run([sys.executable, "-c", code, str(path), str(REPO)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert pane.reload()
+    np.testing.assert_array_equal(pane.history["iteration"]["phi_d"].values, [900.0, 120.0, 30.0, 9.5])
+    np.testing.assert_array_equal(pane.history["iteration"]["beta"].values, [100.0, np.nan, 25.0, np.nan])
+    pane.close()
+    # a figure may not take the model's or a coordinate's name, nor another dataset's; refused before
+    # the step is written
+    for bad in ("conductivity", "z", "iteration", "a/b", "x_bnds", ""):
+        with pytest.raises(ValueError, match="cannot name a history figure"):
+            append_mesh_model(path, "/model/conductivity", mesh, _truth(mesh), history={bad: 1.0})
+    with open_volume(path) as vol:
+        assert vol.shape[0] == 4

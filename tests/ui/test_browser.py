@@ -1517,6 +1517,16 @@ def test_complex_values_show_the_part_chosen(page: Page, hpcdash_server, data_ro
     assert console_errors == []
 
 
+def marks_at(page: Page, where: float, count: int = 1) -> None:
+    """Wait until the page's dashed marks (Bokeh Spans: the slice on a profile, the iteration on a run's
+    history) are `count` and all at `where`."""
+    page.wait_for_function("""([where, count]) => { const at = [];
+        for (const doc of Bokeh.documents) for (const m of doc.all_models)
+            if (m.constructor.__name__ === 'Span') at.push(m.location);
+        return at.length == count && at.every((v) => Math.abs(v - where) < 1e-6) }""", arg=[where, count],
+                           timeout=STEP)
+
+
 def test_follow_brings_each_new_iteration_of_a_running_inversion_into_view(page: Page, hpcdash_server,
                                                                           data_root: Path, console_errors):
     """An inversion (this test process) appends an iteration to the 4-D file a pane shows with Follow on
@@ -1529,16 +1539,22 @@ def test_follow_brings_each_new_iteration_of_a_running_inversion_into_view(page:
     path = data_root / "live_inversion.h5"
     path.unlink(missing_ok=True)
     for it in (1, 2):
-        append_mesh_model(path, "/model/conductivity", mesh, rng.random(mesh.n_cells), step=it, units="S/m")
+        append_mesh_model(path, "/model/conductivity", mesh, rng.random(mesh.n_cells), step=it, units="S/m",
+                          history={"phi_d": 1000.0 / it})
     open_view(page, hpcdash_server, file="live_inversion.h5", follow="1")
     ro = readout(page)
     expect(ro).to_contain_text("iteration = 2 (slice 2 of 2)", timeout=LOAD)
+    # the misfit the inversion kept per iteration, plotted under the slice, the iteration shown marked
+    expect(pane(page, 0).locator(".hpcdash-history-where")).to_contain_text("Run history", timeout=STEP)
+    marks_at(page, 2.0)
     follow = pane(page, 0).get_by_label("Follow", exact=True)
     expect(follow).to_be_checked()
     img = plot_pixels(page)
-    append_mesh_model(path, "/model/conductivity", mesh, rng.random(mesh.n_cells) + 5, step=3)
+    append_mesh_model(path, "/model/conductivity", mesh, rng.random(mesh.n_cells) + 5, step=3,
+                      history={"phi_d": 90.0})
     expect(ro).to_contain_text("iteration = 3 (slice 3 of 3)", timeout=STEP)
     wait_for_image_change(page, img)
+    marks_at(page, 3.0)
     expect(pane(page, 0).locator(".hpcdash-reload button")).not_to_have_class(re.compile(r"bk-btn-primary"))
     # unticked, the next iteration waits for Reload
     follow.uncheck()
@@ -1599,11 +1615,7 @@ def test_a_click_on_the_slice_draws_the_profile_through_it_in_each_linked_run(pa
     pane(page, 0).locator(".noUi-handle").first.focus()
     page.keyboard.press("ArrowRight")
     expect(readout(page, 0)).not_to_have_text(before, timeout=STEP)
-    depth = float(re.search(r"z = (-?[\d.]+) m", readout(page, 0).inner_text()).group(1))
-    page.wait_for_function("""(depth) => { const at = [];
-        for (const doc of Bokeh.documents) for (const m of doc.all_models)
-            if (m.constructor.__name__ === 'Span') at.push(m.location);
-        return at.length == 3 && at.every((v) => Math.abs(v - depth) < 1e-6) }""", arg=depth, timeout=STEP)
+    marks_at(page, float(re.search(r"z = (-?[\d.]+) m", readout(page, 0).inner_text()).group(1)), count=3)
     expect(wheres[1]).to_be_visible()
     pane(page, 1).locator(".hpcdash-profile").get_by_role("button", name="Clear").click()
     for where in wheres:

@@ -230,3 +230,15 @@ def test_linked_runs_profiles_are_drawn_together_in_one_quantity(runs: Path):
     # a closed pane is no longer watched
     ex.close_pane(c)
     assert id(c) not in overlay._watched
+
+
+def test_a_pane_whose_file_is_gone_shows_no_profile_of_it(runs: Path):
+    """The file deleted and Reload pressed: the pane says why it shows nothing, and its profile (of the
+    values read before) goes too."""
+    s = SliceState(str(runs / "a.h5"), root=str(runs), axis="z")
+    view = _drawn(ProfileView(s))
+    s.probe_at({"x": grid()["x"][4], "y": grid()["y"][9]})
+    assert view.box.visible
+    (runs / "a.h5").unlink()
+    assert not s.reload()
+    assert s.error and not view.box.visible and not view.hint.visible
