@@ -70,7 +70,8 @@ class _MarkedPlot(pn.viewable.Viewer):
         from bokeh.models import Span
 
         pos = self._position()
-        mark = Span(location=pos, dimension="width" if plot.invert_axes else "height", **MARK_STYLE)
+        mark = Span(location=pos, dimension="width" if plot.invert_axes else "height", name="hpcdash-mark",
+                    **MARK_STYLE)
         plot.state.add_layout(mark)
         self._marks.append(mark)
 

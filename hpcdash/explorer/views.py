@@ -47,6 +47,8 @@ _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hpcdash-slice")
 MAX_PLOT_HEIGHT = 560
 #: Lowest plot (CSS pixels); the box standing in for a pane's first plot is as tall.
 PLOT_MIN_HEIGHT = 250
+#: the crosshair on a slice at the point its profile runs through
+PROBE_MARK_STYLE = {"line_color": "#d62728", "line_dash": "dashed", "line_width": 1.5}
 #: How long the slider rests before its position is written to the URL.
 URL_DELAY_MS = 400
 #: How often a served page checks whether its panes' files changed on disk and whether the file
@@ -782,6 +784,7 @@ class SliceView(pn.viewable.Viewer):
         self._tap = None
         self._plot_key = None
         self._streams: list[hv.streams.Params] = []
+        self._probe_marks: list = []  # the crosshair (two Bokeh Spans) at the profile's point, per drawn plot
         self._range = self._size = None
         self._range_hooks: dict[int, CustomJS] = {}  # image source id -> its colour-range hook
         state.on_loaded = self._prepare_frame
@@ -790,6 +793,7 @@ class SliceView(pn.viewable.Viewer):
         s.param.watch(self._on_text, ["title", "readout", "error", "notice", "range_mode", "datasets_info",
                                       "is_complex"])
         s.param.watch(self._on_structure, ["file", "dataset", "data", "clim", "scale"])
+        s.param.watch(self._on_probe, ["probe"])
         s.param.watch(self._on_loading, ["loading"])
         s.param.watch(self._sync_exports, ["data"])
         self.param.watch(self._on_link, ["linked", "names"])
@@ -944,6 +948,7 @@ class SliceView(pn.viewable.Viewer):
     # -------------------------------------------------------------- plot
     def _build_plot(self):
         s = self.state
+        self._probe_marks = []
         for stream in self._streams:  # the previous plot's streams stop watching the state
             stream.unwatch()
         # Colour map and scale redraw through HoloViews (a log scale needs another colour mapper); a new
@@ -1045,6 +1050,41 @@ class SliceView(pn.viewable.Viewer):
         keep_true_to_shape(plot.state, self._aspect(), whole)
         if plot.handles.get("source") is not None and plot.handles.get("color_mapper") is not None:
             self._hook_range(plot)
+        self._mark_probe_at_render(plot)
+
+    def _probe_xy(self) -> tuple[float, float] | None:
+        """Where the profile's point is drawn on this pane's slice (x, y), or None without one."""
+        s = self.state
+        if not s.probe or s.data is None:
+            return None
+        ydim, xdim = s.data.dims
+        at = s.probe_indices()
+        if not isinstance(at, dict):
+            return None
+        return tuple(float(s.data[d].values[at[d]]) for d in (xdim, ydim))
+
+    def _mark_probe_at_render(self, plot) -> None:
+        """A crosshair at the profile's point: two dashed lines, hidden while there is none."""
+        from bokeh.models import Span
+
+        # HoloViews runs the hook again at each redraw of the same figure: its crosshair is made once
+        if any(getattr(r, "name", None) == "hpcdash-probe" for r in plot.state.center):
+            return
+        at = self._probe_xy()
+        for i, dimension in enumerate(("height", "width")):
+            mark = Span(location=at[i] if at else 0.0, dimension=dimension, visible=at is not None,
+                        name="hpcdash-probe", **PROBE_MARK_STYLE)
+            plot.state.add_layout(mark)
+            self._probe_marks.append(mark)
+
+    def _on_probe(self, event) -> None:
+        if self._probe_marks:  # Bokeh models: in the document's next tick (see `next_tick`)
+            next_tick(self._move_probe_marks)
+
+    def _move_probe_marks(self) -> None:
+        at = self._probe_xy()
+        for i, mark in enumerate(self._probe_marks):
+            mark.update(visible=at is not None, **({"location": at[i % 2]} if at else {}))
 
     def _whole_extent(self) -> tuple[float, float, float, float] | None:
         """The whole slice plane shown, (x0, x1, y0, y1) to the outer cell edges (None before a slice)."""

@@ -1517,12 +1517,20 @@ def test_complex_values_show_the_part_chosen(page: Page, hpcdash_server, data_ro
     assert console_errors == []
 
 
+def span_locations(page: Page, name: str) -> list:
+    """The locations of the page's Bokeh Spans named `name`, those shown only."""
+    return page.evaluate("""(name) => { const at = [];
+        for (const doc of Bokeh.documents) for (const m of doc.all_models)
+            if (m.constructor.__name__ === 'Span' && m.name === name && m.visible) at.push(m.location);
+        return at }""", name)
+
+
 def marks_at(page: Page, where: float, count: int = 1) -> None:
     """Wait until the page's dashed marks (Bokeh Spans: the slice on a profile, the iteration on a run's
     history) are `count` and all at `where`."""
     page.wait_for_function("""([where, count]) => { const at = [];
         for (const doc of Bokeh.documents) for (const m of doc.all_models)
-            if (m.constructor.__name__ === 'Span') at.push(m.location);
+            if (m.constructor.__name__ === 'Span' && m.name === 'hpcdash-mark') at.push(m.location);
         return at.length == count && at.every((v) => Math.abs(v - where) < 1e-6) }""", arg=[where, count],
                            timeout=STEP)
 
@@ -1595,11 +1603,18 @@ def test_a_click_on_the_slice_draws_the_profile_through_it_in_each_linked_run(pa
     page.wait_for_function("() => location.search.includes('probe2.x')", timeout=STEP)
     q = parse_qs(urlparse(page.url).query)
     x, y = float(q["probe.x"][0]), float(q["probe.y"][0])
+    # the point is marked on both slices (a crosshair: a line at its x and one at its y in each)
+    page.wait_for_function("""(name) => { let n = 0;
+        for (const doc of Bokeh.documents) for (const m of doc.all_models)
+            if (m.constructor.__name__ === 'Span' && m.name === name && m.visible) n++;
+        return n == 4 }""", arg="hpcdash-probe", timeout=STEP)
+    shown = span_locations(page, "hpcdash-probe")
+    assert shown.count(x) == 2 and y in shown
     with page.expect_download(timeout=STEP) as info:
         pane(page, 1).locator(".hpcdash-profile").get_by_role("button", name=".csv").click()
     target = tmp_path / info.value.suggested_filename
     info.value.save_as(target)
-    with h5py.File(data_root / "c.h5", "r") as f:
+    with h5py.File(data_root / "c.h5", "r", locking=False) as f:  # as the explorer opens it (tests of this process may hold it)
         xs, ys, zs = (f[f"/model/{d}"][()] for d in ("x", "y", "z"))
         ix, iy = int(np.abs(xs - x).argmin()), int(np.abs(ys - y).argmin())
         expected = f["/model/conductivity"][:, iy, ix]
@@ -1622,5 +1637,8 @@ def test_a_click_on_the_slice_draws_the_profile_through_it_in_each_linked_run(pa
         expect(where).to_be_hidden(timeout=STEP)
     expect(page.locator(".hpcdash-profiles-where")).to_be_hidden(timeout=STEP)
     expect(hint).to_be_visible(timeout=STEP)
+    page.wait_for_function("""() => { for (const doc of Bokeh.documents) for (const m of doc.all_models)
+        if (m.constructor.__name__ === 'Span' && m.name === 'hpcdash-probe' && m.visible) return false;
+        return true }""", timeout=STEP)
     page.wait_for_function("() => !location.search.includes('probe')", timeout=STEP)
     assert console_errors == []

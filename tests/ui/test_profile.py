@@ -242,3 +242,20 @@ def test_a_pane_whose_file_is_gone_shows_no_profile_of_it(runs: Path):
     (runs / "a.h5").unlink()
     assert not s.reload()
     assert s.error and not view.box.visible and not view.hint.visible
+
+
+def test_the_point_is_marked_on_the_slice(runs: Path):
+    """A crosshair on the pane's slice at the centre of the cell the profile runs through; hidden without
+    a point."""
+    from hpcdash.explorer.views import SliceView
+
+    s = SliceState(str(runs / "a.h5"), root=str(runs), axis="z")
+    view = SliceView(s)
+    pn.panel(view).get_root(Document())
+    assert len(view._probe_marks) == 2 and not any(m.visible for m in view._probe_marks)
+    s.probe_at({"x": grid()["x"][4] + 1.0, "y": grid()["y"][9] - 1.0})
+    lines = {m.dimension: m for m in view._probe_marks}
+    assert lines["height"].visible and lines["height"].location == grid()["x"][4]  # a vertical line at x
+    assert lines["width"].visible and lines["width"].location == grid()["y"][9]
+    s.probe = None
+    assert not any(m.visible for m in view._probe_marks)
