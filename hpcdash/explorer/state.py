@@ -722,15 +722,15 @@ class SliceState(param.Parameterized):
         """Read the profile at `probe` when what it depends on changed: the point, the held indices,
         the complex part, the file opened again (a new iteration of a running inversion); a step of
         the slider only moves the slice along it."""
-        at = self.probe_indices()
-        if not isinstance(at, dict):
-            key = at
-        else:
-            key = (getattr(self._vol, "version", id(self._vol)), self.dataset, self.axis, tuple(sorted(at.items())),
-                   tuple(sorted(self.held.items())), self.complex_part)
+        # the key is made of what the cell depends on, not of the cell: a slider step (a new `data`)
+        # looks for none of it
+        key = None if not self.probe else (
+            getattr(self._vol, "version", id(self._vol)), self.dataset, self.axis,
+            tuple(sorted(self.probe.items())), tuple(sorted(self.held.items())), self.complex_part)
         if key == self._profile_key:
             return
         self._profile_key = key
+        at = self.probe_indices()
         if at is None:
             self.param.update(profile=None, profile_error="")
             return
