@@ -18,12 +18,10 @@ from hpcdash.panes import HTML
 from hpcdash.sessions import in_session, next_tick
 
 from .state import SliceState, escape
-from .views import STYLESHEETS, ExportButtons, _dim, _value_dim, message_pane, plain_text, weak_hook
+from .views import STYLESHEETS, ExportButtons, _dim, _value_dim, add_mark, message_pane, plain_text, weak_hook
 
 #: height of a profile's plot (px)
 PROFILE_HEIGHT = 230
-#: the dashed line marking the slice shown along the profile
-MARK_STYLE = {"line_color": "#d62728", "line_dash": "dashed", "line_width": 1.5}
 
 
 def profile_curve(pane: SliceState, label: str = "") -> hv.Curve:
@@ -67,13 +65,8 @@ class _MarkedPlot(pn.viewable.Viewer):
         raise NotImplementedError
 
     def _mark_at_render(self, plot, element) -> None:
-        from bokeh.models import Span
-
-        pos = self._position()
-        mark = Span(location=pos, dimension="width" if plot.invert_axes else "height", name="hpcdash-mark",
-                    **MARK_STYLE)
-        plot.state.add_layout(mark)
-        self._marks.append(mark)
+        self._marks.append(add_mark(plot, "hpcdash-mark", "width" if plot.invert_axes else "height",
+                                    self._position()))
 
     def _on_index(self, *events) -> None:
         if not self._marks or all(mark.location == self._position() for mark in self._marks):

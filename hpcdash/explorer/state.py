@@ -926,11 +926,15 @@ class SliceState(param.Parameterized):
         from hpcdash.data import filename_part
 
         name = name or filename_part(Path(self.file).stem) or "slice"
-        part = f"_{self.complex_part}" if self.is_complex else ""
-        if not self.axis:
-            return name + part
-        parts = [(self.axis, self.index), *self.held.items()]
-        return name + "".join(f"_{filename_part(d) or 'dim'}{i + 1}" for d, i in parts) + part
+        return self._stem(name, [(self.axis, self.index), *self.held.items()] if self.axis else [])
+
+    def _stem(self, name: str, cells: list[tuple[str, int]]) -> str:
+        """`name`, then each (dim, index) numbered from 1 like the slices ("_z64"), then the part of
+        complex values: the tail of every export's file name."""
+        from hpcdash.data import filename_part
+
+        return (name + "".join(f"_{filename_part(d) or 'dim'}{i + 1}" for d, i in cells)
+                + (f"_{self.complex_part}" if self.is_complex else ""))
 
     def exported(self, kind: str, filename: str, payload: bytes) -> None:
         """Note that the current slice was exported (`kind`: png / npy / csv) as `payload`."""
@@ -947,9 +951,8 @@ class SliceState(param.Parameterized):
         at = self.probe_indices()
         at = at if isinstance(at, dict) else {}
         cells = [*((d, at[d]) for d in self.plane_dims() if d in at), *self.held.items()]
-        return (f"{filename_part(Path(self.file).stem) or 'run'}_{filename_part(self.axis or '') or 'dim'}_profile"
-                + "".join(f"_{filename_part(d) or 'dim'}{i + 1}" for d, i in cells)
-                + (f"_{self.complex_part}" if self.is_complex else ""))
+        return self._stem(f"{filename_part(Path(self.file).stem) or 'run'}_{filename_part(self.axis or '') or 'dim'}"
+                          "_profile", cells)
 
     def profile_exported(self, kind: str, filename: str, payload: bytes) -> None:
         """Note that the profile was exported (`kind`: npy / csv) as `payload`."""

@@ -47,8 +47,18 @@ _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hpcdash-slice")
 MAX_PLOT_HEIGHT = 560
 #: Lowest plot (CSS pixels); the box standing in for a pane's first plot is as tall.
 PLOT_MIN_HEIGHT = 250
-#: the crosshair on a slice at the point its profile runs through
-PROBE_MARK_STYLE = {"line_color": "#d62728", "line_dash": "dashed", "line_width": 1.5}
+#: the dashed lines of a slice's crosshair (the profile's point) and of a profile's mark (the slice shown)
+MARK_STYLE = {"line_color": "#d62728", "line_dash": "dashed", "line_width": 1.5}
+
+
+def add_mark(plot, name: str, dimension: str, location: float | None, visible: bool = True):
+    """A dashed line across `plot`'s figure (a Bokeh Span named `name`: "height" a vertical one),
+    added to it and returned; the browser tests find the marks by name."""
+    from bokeh.models import Span
+
+    mark = Span(location=location, dimension=dimension, visible=visible, name=name, **MARK_STYLE)
+    plot.state.add_layout(mark)
+    return mark
 #: How long the slider rests before its position is written to the URL.
 URL_DELAY_MS = 400
 #: How often a served page checks whether its panes' files changed on disk and whether the file
@@ -1065,17 +1075,13 @@ class SliceView(pn.viewable.Viewer):
 
     def _mark_probe_at_render(self, plot) -> None:
         """A crosshair at the profile's point: two dashed lines, hidden while there is none."""
-        from bokeh.models import Span
-
         # HoloViews runs the hook again at each redraw of the same figure: its crosshair is made once
         if any(getattr(r, "name", None) == "hpcdash-probe" for r in plot.state.center):
             return
         at = self._probe_xy()
         for i, dimension in enumerate(("height", "width")):
-            mark = Span(location=at[i] if at else 0.0, dimension=dimension, visible=at is not None,
-                        name="hpcdash-probe", **PROBE_MARK_STYLE)
-            plot.state.add_layout(mark)
-            self._probe_marks.append(mark)
+            self._probe_marks.append(add_mark(plot, "hpcdash-probe", dimension, at[i] if at else 0.0,
+                                              visible=at is not None))
 
     def _on_probe(self, event) -> None:
         if self._probe_marks:  # Bokeh models: in the document's next tick (see `next_tick`)
