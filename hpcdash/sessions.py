@@ -4,11 +4,13 @@ of its pages (browser tabs), and each page shows them with widgets of its own.
 Widgets made with ``from_param`` and ``param.watch`` callbacks register watchers on the shared object;
 nothing removes those when the page closes, so every reload would leave a set behind (each holding its
 page's widgets, and each woken by every change). `watchers_added` collects what a view registers, and
-`at_session_end` runs the clean-up when the page's session ends.
+`at_session_end` runs the clean-up when the page's session ends. `run_on`, `next_tick` and `held`
+change a page's Bokeh models from callbacks that are not the page's own events.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -47,6 +49,36 @@ def in_session() -> bool:
     return doc is not None and doc.session_context is not None
 
 
+@contextmanager
+def held(doc=None) -> Iterator[None]:
+    """The Bokeh model changes made inside (to `doc`, default the current page's) go to the page as
+    one message, as with Panel's ``pn.io.hold``, also in the moments before the page has said it is
+    drawn: Panel's hold then drops them, counting on the page to fetch the whole document later, but a
+    page that has fetched it and is still drawing it never got them (a slice read meanwhile was shown
+    with an empty readout). Until then Bokeh's own hold sends them to the page."""
+    from panel.io.state import set_curdoc
+
+    doc = doc if doc is not None else pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        with pn.io.hold(doc):
+            yield
+        return
+    with set_curdoc(doc):
+        drawn = pn.state.loaded
+    # (on a thread of its own, as Panel's hold does: Bokeh's sends only on the document's own thread)
+    if drawn or getattr(pn.state, "_thread_id", None) not in (None, threading.get_ident()):
+        with pn.io.hold(doc):
+            yield
+    elif doc.callbacks.hold_value:  # inside another hold: it sends them
+        yield
+    else:
+        doc.hold("combine")
+        try:
+            yield
+        finally:
+            doc.unhold()
+
+
 def run_on(doc, fn: Callable[[], None], hold: bool = True) -> None:
     """Run `fn()` in `doc`'s next tick, its document locked and current (a Bokeh model may be changed
     there, not from a HoloViews stream's subscriber or a widget's event); with `hold`, its changes
@@ -58,7 +90,7 @@ def run_on(doc, fn: Callable[[], None], hold: bool = True) -> None:
         # Panel sends model changes of this session only when its document is the current one
         with set_curdoc(doc):
             if hold:
-                with pn.io.hold(doc):
+                with held(doc):
                     fn()
             else:
                 fn()

@@ -27,7 +27,7 @@ from hpcdash.access import AccessibleColumn, AccessibleFlexBox, help_icon
 from hpcdash.data.errors import PathOutsideRootError
 from hpcdash.data.paths import safe_path
 from hpcdash.panes import HTML, Alert, labelled_checkbox
-from hpcdash.sessions import at_session_end, release, watchers_added
+from hpcdash.sessions import at_session_end, held, release, watchers_added
 from hpcdash.words import counted, plural
 
 from .control import (
@@ -566,7 +566,7 @@ class ClusterView(pn.viewable.Viewer):
 
     def _render_status(self, st: ClusterStatus) -> None:
         self._last_status = st
-        with pn.io.hold():
+        with held():
             self.phase.object = _phase_html(st)
             self.progress.visible = st.running and st.requested_workers > 0 and st.phase != "submission failed"
             self.progress.max = max(1, st.requested_workers)
@@ -767,7 +767,7 @@ class ClusterView(pn.viewable.Viewer):
         if start is not None and stop is not None:
             self._sweep_ranges[event.old] = (start, stop)
         start, stop = self._sweep_ranges[event.new]
-        with pn.io.hold():
+        with held():
             self.sweep_from.value, self.sweep_to.value = start, stop
         self._update_sweep_note()
 
@@ -803,7 +803,7 @@ class ClusterView(pn.viewable.Viewer):
         self._shown_sweep = outcome
         if (outcome is None or not outcome.running) and self.stop_btn.label == STOP_DURING_SWEEP:
             self.stop_btn.label = STOP_LABEL  # no sweep to warn of any more
-        with pn.io.hold():
+        with held():
             self._update_sweep_btn()
             if outcome is None:
                 self.sweep_bar.visible = self.open_btn.visible = False
@@ -843,7 +843,7 @@ class ClusterView(pn.viewable.Viewer):
             sets = self.sweep_params()
             out = self.sweep_folder()
         except ValueError as err:  # said by the button, and stays until the next sweep
-            with pn.io.hold():
+            with held():
                 self.sweep_msg.object = f"<span style='color:#c62828'>{html.escape(str(err))}</span>"
                 self.sweep_bar.visible = self.open_btn.visible = False
             # the last sweep's outcome is not drawn again over it by the next refresh

@@ -33,7 +33,7 @@ from panel.models import HTML as PanelHTML
 from hpcdash.access import AccessibleColumn, when_page_ready
 from hpcdash.data.paths import HDF5_SUFFIXES
 from hpcdash.panes import HTML, Markdown, labelled_checkbox
-from hpcdash.sessions import in_session, next_tick, run_on
+from hpcdash.sessions import held, in_session, next_tick, run_on
 from hpcdash.tabs import KeyboardTabs, KeyboardTabsHost
 
 from . import export
@@ -1468,7 +1468,7 @@ class FileBrowser(pn.viewable.Viewer):
             self.cwd = os.path.join(self.cwd, chosen[0][0])
             self._refresh()
             return
-        with pn.io.hold():
+        with held():
             for name, is_dir in chosen:
                 if not is_dir:
                     self.explorer.open(os.path.join(self.explorer.root, self.cwd, name), background=True, reveal=True)
@@ -1621,7 +1621,7 @@ class ExplorerView(pn.viewable.Viewer):
         return pane is e.panes[0] or pane.same_extent(e.panes[0])
 
     def _on_link(self, *events) -> None:
-        with pn.io.hold():
+        with held():
             for p in self.explorer.panes:
                 v = self._views.get(id(p))
                 linked = self._zoom_linked(p)
