@@ -320,6 +320,8 @@ class HistoryView(_MarkedPlot):
                               for el in self._elements()]
 
     def _elements(self) -> list[hv.Overlay]:
+        from bokeh.models import BasicTicker
+
         s, dim = self.state, self._dim()
         vol = s.volume
         kdim = _dim(str(dim), str(dim), (getattr(vol, "coord_units", {}) or {}).get(dim))
@@ -332,8 +334,11 @@ class HistoryView(_MarkedPlot):
             vdim = _dim(f"history_{len(plots)}", str(series.attrs.get("long_name") or name), series.attrs.get("units"))
             curve = hv.Curve((x, y), kdims=[kdim], vdims=[vdim])
             points = hv.Scatter((x, y), kdims=[kdim], vdims=[vdim])
+            # counted steps (iterations) are ticked at whole numbers only (not at "1.5")
+            whole = bool(x.size and np.all(np.mod(x[np.isfinite(x)], 1) == 0))
+            ticks = {"xticks": BasicTicker(min_interval=1)} if whole else {}
             plots.append((curve * points).opts(
-                hv.opts.Curve(color="#1f77b4", line_width=2, tools=["hover"], logy=logy),
+                hv.opts.Curve(color="#1f77b4", line_width=2, tools=["hover"], logy=logy, **ticks),
                 hv.opts.Scatter(color="#1f77b4", size=5, logy=logy),
                 hv.opts.Overlay(title=plain_text(str(name)) or "", width=300, height=190, show_grid=True,
                                 toolbar=None, hooks=[weak_hook(self._mark_at_render)])))

@@ -43,6 +43,8 @@ def test_each_figure_is_plotted_against_the_iterations_with_the_one_shown_marked
     np.testing.assert_array_equal(curve.dimension_values(1), misfit)
     assert curve.opts.get().kwargs["logy"] is True  # 4000 to 12: decades
     assert by_title["beta"].Curve.I.opts.get().kwargs["logy"] is False
+    # iterations are counted: ticks at whole numbers only (Bokeh chose 1.5, 2.5 on a narrow plot)
+    assert hv.render(by_title["beta"]).xaxis[0].ticker.min_interval == 1
     view._marks.clear()
     view.plots.get_root(Document())
     assert [m.location for m in view._marks] == [4.0, 4.0]  # opened at the newest iteration
