@@ -101,13 +101,16 @@ def run_on(doc, fn: Callable[[], None], hold: bool = True) -> None:
         pass
 
 
-def next_tick(fn: Callable[[], None]) -> None:
+def next_tick(fn: Callable[[], None], shown_by: pn.viewable.Viewable | None = None) -> None:
     """`run_on` the current page's document, not held; outside a served page (a notebook, a script)
-    at once."""
+    at once. `fn` changes Bokeh models itself: in a notebook they reach the output only when pushed
+    over its comm, which `shown_by` (a Panel object drawn with those models) does."""
     if in_session():
         run_on(pn.state.curdoc, fn, hold=False)
-    else:
-        fn()
+        return
+    fn()
+    if shown_by is not None:
+        pn.io.push_notebook(shown_by)
 
 
 def at_session_end(fn: Callable[[], None]) -> bool:

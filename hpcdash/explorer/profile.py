@@ -15,7 +15,7 @@ import numpy as np
 import panel as pn
 
 from hpcdash.panes import HTML
-from hpcdash.sessions import in_session, next_tick
+from hpcdash.sessions import next_tick
 
 from .state import SliceState, escape
 from .views import STYLESHEETS, ExportButtons, _dim, _value_dim, add_mark, message_pane, plain_text, weak_hook
@@ -71,14 +71,11 @@ class _MarkedPlot(pn.viewable.Viewer):
     def _on_index(self, *events) -> None:
         if not self._marks or all(mark.location == self._position() for mark in self._marks):
             return
-        if in_session():  # Bokeh models: changed in the document's next tick (see `next_tick`)
-            next_tick(self._move_marks)
-        else:  # a notebook sends a new plot, not a model's change
-            self._redraw()
+        next_tick(self._move_marks, shown_by=self._drawn_in())  # Bokeh models (see `next_tick`)
 
-    def _redraw(self) -> None:
-        self._marks = []
-        self.plot_pane.object = self._element()
+    def _drawn_in(self) -> pn.viewable.Viewable:
+        """The Panel object drawn with the marked plot (a notebook's changes are pushed through it)."""
+        return self.plot_pane
 
     def _move_marks(self) -> None:
         pos = self._position()
@@ -303,8 +300,8 @@ class HistoryView(_MarkedPlot):
     def _on_history(self, *events) -> None:
         next_tick(self._draw)
 
-    def _redraw(self) -> None:
-        self._draw()
+    def _drawn_in(self) -> pn.viewable.Viewable:
+        return self.plots
 
     def _draw(self) -> None:
         dim = self._dim()

@@ -1085,7 +1085,7 @@ class SliceView(pn.viewable.Viewer):
 
     def _on_probe(self, event) -> None:
         if self._probe_marks:  # Bokeh models: in the document's next tick (see `next_tick`)
-            next_tick(self._move_probe_marks)
+            next_tick(self._move_probe_marks, shown_by=self.plot_pane)
 
     def _move_probe_marks(self) -> None:
         at = self._probe_xy()

@@ -324,6 +324,50 @@ def test_explorer_in_a_notebook(lab, page):
     _screenshot(page, "jupyterlab-notebook.png")
 
 
+def _span_locations(page, name: str) -> list:
+    """The locations of the Bokeh Spans named `name` in the page's documents, those shown only."""
+    return page.evaluate("""(name) => { const at = [];
+        for (const doc of Bokeh.documents) for (const m of doc.all_models)
+            if (m.constructor.__name__ === 'Span' && m.name === name && m.visible) at.push(m.location);
+        return at }""", name)
+
+
+def test_a_click_on_the_slice_in_a_notebook_draws_its_profile(lab, page):
+    """In a notebook's output too, a click on the slice plots the profile through that point under it,
+    marks the point on the slice, and the profile's mark follows the slider (over the kernel's comm)."""
+    base, _ = lab
+    output = _run_all(page, base, "explorer.ipynb")
+    readout = output.locator(".hpcdash-readout-text").filter(visible=True).first
+    expect(readout).to_have_text(READOUT, timeout=30_000)
+    canvas = output.locator(".hpcdash-plot canvas").first
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+    where = output.locator(".hpcdash-profile-where").first
+    expect(where).to_contain_text(re.compile(r"Profile along z through y = -?[\d.]+ m · x = -?[\d.]+ m"),
+                                  timeout=30_000)
+    expect(output.locator(".hpcdash-profile-plot canvas").first).to_be_visible(timeout=30_000)
+    # the point on the slice: a crosshair, a line at its x and one at its y
+    page.wait_for_function("""() => { let n = 0;
+        for (const doc of Bokeh.documents) for (const m of doc.all_models)
+            if (m.constructor.__name__ === 'Span' && m.name === 'hpcdash-probe' && m.visible) n++;
+        return n == 2 }""", timeout=30_000)
+    said = where.evaluate("(el) => (el.shadowRoot || el).textContent")  # (Panel's HTML draws in a shadow root)
+    y, x = (float(v) for v in re.search(r"y = (-?[\d.]+) m\s*·\s*x = (-?[\d.]+) m", said).groups())
+    assert sorted(_span_locations(page, "hpcdash-probe")) == pytest.approx(sorted([x, y]), abs=0.06)
+    # the slice shown is marked on the profile, and the mark moves with the slider
+    before = readout.inner_text()
+    z = float(re.search(r"z = (-?[\d.]+) m", before).group(1))
+    assert _span_locations(page, "hpcdash-mark") == [pytest.approx(z, abs=0.06)]
+    output.locator(".noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    expect(readout).not_to_have_text(before, timeout=30_000)
+    z2 = float(re.search(r"z = (-?[\d.]+) m", readout.inner_text()).group(1))
+    page.wait_for_function("""(z) => { const at = [];
+        for (const doc of Bokeh.documents) for (const m of doc.all_models)
+            if (m.constructor.__name__ === 'Span' && m.name === 'hpcdash-mark') at.push(m.location);
+        return at.length >= 1 && at.every((v) => Math.abs(v - z) < 0.06) }""", arg=z2, timeout=30_000)
+
+
 def test_without_the_proxy_the_tab_says_what_to_install(lab_without_proxy, page):
     base, _ = lab_without_proxy
     page.goto(base + "/lab?reset", timeout=120_000)
