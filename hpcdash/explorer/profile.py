@@ -33,15 +33,20 @@ def profile_curve(pane: SliceState, label: str = "") -> hv.Curve:
                     kdims=[kdim], vdims=[_value_dim(vol)], label=plain_text(label) or "")
 
 
-def profile_opts(pane: SliceState) -> dict:
-    """How a profile of `pane` is drawn: along a vertical axis as a sounding, depth up and down the side as
-    geophysicists draw them (increasing downwards for a depth), else along the horizontal axis."""
+def profile_opts(pane: SliceState, *others: SliceState) -> dict:
+    """How a profile of `pane` (and those of `others` in one plot) is drawn: along a vertical axis as a
+    sounding, depth up and down the side as geophysicists draw them (increasing downwards for a depth),
+    else along the horizontal axis; the values on a log axis while the pane's colours are on a log scale
+    (conductivities over decades), if every value is positive."""
     vol, (dim,) = pane.volume, pane.profile.dims
     vertical = (getattr(vol, "dim_roles", {}) or {}).get(dim) == "vertical"
     down = dim in (getattr(vol, "positive_down", None) or ())
+    values = np.concatenate([np.asarray(p.profile.values, dtype=float).ravel() for p in (pane, *others)])
+    finite = values[np.isfinite(values)]
+    log = pane.scale == "log" and finite.size > 0 and bool((finite > 0).all())
     return dict(responsive=True, height=PROFILE_HEIGHT, tools=["hover"], title="", line_width=2,
                 invert_axes=vertical, invert_yaxis=vertical and down, invert_xaxis=not vertical and down,
-                show_grid=True, toolbar="above")
+                logx=vertical and log, logy=not vertical and log, show_grid=True, toolbar="above")
 
 
 def profile_position(pane: SliceState | None) -> float | None:
@@ -109,12 +114,12 @@ class ProfileView(_MarkedPlot):
         # HoloViews pane that has drawn a plot fails in Panel 1.9)
         self.plot_box = pn.Column(self.plot_pane, sizing_mode="stretch_width", margin=0)
         self._marks: list[Any] = []  # the Bokeh Spans marking the slice in the drawn plots
-        self._drawn: int | None = None  # id of the profile drawn
+        self._drawn: tuple | None = None  # (id of the profile drawn, colour scale)
         self.box = pn.Column(pn.Row(self.where, self.clear_w, sizing_mode="stretch_width"), self.error_pane,
                              self.plot_box, self.exports.row, css_classes=["hpcdash-profile"],
                              sizing_mode="stretch_width", visible=False, margin=0)
         self._layout = pn.Column(self.hint, self.box, sizing_mode="stretch_width", margin=0)
-        state.param.watch(self._on_profile, ["profile", "profile_error", "probe", "error"])
+        state.param.watch(self._on_profile, ["profile", "profile_error", "probe", "error", "scale"])
         state.param.watch(self._on_index, ["index"])
         state.param.watch(self._on_hint, ["data", "axis"])
         self._on_hint()
@@ -151,8 +156,8 @@ class ProfileView(_MarkedPlot):
                                          visible=True)
         self.where.object = f"<b>Profile</b> along {escape(s.profile_text())}" if line is not None else ""
         self.exports.enable(line is not None and not empty)
-        drawn = None if line is None or empty else id(line)
-        if drawn != self._drawn:  # a new profile (the point moved, the file was read again): a new plot
+        drawn = None if line is None or empty else (id(line), s.scale)
+        if drawn != self._drawn:  # a new profile (the point moved, the file was read again, log): a new plot
             self._drawn = drawn
             self._marks = []
             self.plot_pane.object = None if drawn is None else self._element()
@@ -205,7 +210,7 @@ class ProfilesOverlay(_MarkedPlot):
                 pane.param.unwatch(w)
         for p in self.explorer.panes:
             if id(p) not in self._watched:
-                self._watched[id(p)] = (p, [p.param.watch(self._update, ["profile"]),
+                self._watched[id(p)] = (p, [p.param.watch(self._update, ["profile", "scale"]),
                                             p.param.watch(self._on_index, ["index"])])
         self._update()
 
@@ -234,7 +239,7 @@ class ProfilesOverlay(_MarkedPlot):
 
     def _element(self) -> hv.Element:
         runs = self._runs()
-        opts = profile_opts(runs[0][1])
+        opts = profile_opts(*(p for _, p in runs))
         curves = [profile_curve(p, f"{i}. {Path(p.file).name}").opts(**opts) for i, p in runs]
         return hv.Overlay(curves).opts(legend_position="right", responsive=True, height=PROFILE_HEIGHT + 30,
                                        hooks=[weak_hook(self._mark_at_render)])
@@ -244,7 +249,7 @@ class ProfilesOverlay(_MarkedPlot):
         runs = self._runs() if e.link else []
         shown = len(runs) >= 2
         left = [i for i, p in enumerate(e.panes, 1) if p.profile is not None and (i, p) not in runs]
-        key = (tuple((i, id(p.profile)) for i, p in runs), tuple(left)) if shown else None
+        key = (tuple((i, id(p.profile)) for i, p in runs), tuple(left), runs[0][1].scale) if shown else None
         if key == self._key:
             return
         self._key = key

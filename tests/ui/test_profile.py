@@ -135,12 +135,42 @@ def test_the_view_says_to_click_then_draws_a_sounding_with_the_slice_marked(runs
     view.plot_pane.get_root(Document())  # drawn: the hook marks the slice shown
     assert view._marks and view._marks[0].location == grid()["z"][s.index]
     assert view._marks[0].dimension == "width"  # z is vertical: depth down the side
-    s.index = 2  # outside a served page (a notebook): drawn again with the mark there
+    s.index = 2  # outside a served page (a notebook): the mark moves (and is pushed over the comm)
     view.plot_pane.get_root(Document())
     assert view._marks[-1].location == grid()["z"][2]
     assert all(not b.disabled for b in view.exports.buttons.values())
     view._clear()
     assert s.probe is None and view.hint.visible and not view.box.visible
+
+
+def test_a_pane_on_a_log_colour_scale_draws_its_profile_on_a_log_axis(runs: Path):
+    """Conductivities spanning decades: with the pane's colours on a log scale its sounding's values are on
+    a log axis too (across, z being vertical), in the overlay of linked runs as well; linear again with
+    the colours, and kept linear for values that are not all positive."""
+    from bokeh.models import LogAxis
+
+    from hpcdash.explorer.profile import ProfilesOverlay
+
+    def value_axis(plot_pane) -> type:
+        return type(hv.render(plot_pane.object).xaxis[0])
+
+    ex = ExplorerState([runs / "a.h5", runs / "c.h5"], root=str(runs), link=True)
+    a, c = ex.panes
+    view, overlay = _drawn(ProfileView(a)), ProfilesOverlay(ex)
+    a.probe_at({"x": grid()["x"][4], "y": grid()["y"][9]})
+    assert (a.profile.values > 0).all() and value_axis(view.plot_pane) is not LogAxis
+    a.scale = "log"
+    assert value_axis(view.plot_pane) is LogAxis
+    assert overlay._layout.visible and value_axis(overlay.plot_pane) is LogAxis
+    a.scale = "linear"
+    assert value_axis(view.plot_pane) is not LogAxis and value_axis(overlay.plot_pane) is not LogAxis
+    write_run(runs / "signed.h5", 2, 10.0)
+    with h5py.File(runs / "signed.h5", "r+") as f:
+        f["/model/conductivity"][...] -= 0.5 * float(np.nanmax(f["/model/conductivity"][...]))
+    s = SliceState(str(runs / "signed.h5"), root=str(runs), axis="z", scale="log")
+    signed = _drawn(ProfileView(s))
+    s.probe_at({"x": grid()["x"][4], "y": grid()["y"][9]})
+    assert (s.profile.values <= 0).any() and value_axis(signed.plot_pane) is not LogAxis
 
 
 def test_a_point_without_values_says_so_instead_of_a_plot(tmp_path: Path):
