@@ -270,9 +270,9 @@ class HistoryView(_MarkedPlot):
     """Under a pane of a run that kept figures per step (`SliceState.history`: the misfit, beta... per
     iteration, written by ``append_mesh_model(..., history=...)``): a small plot of each against the
     steps, side by side as the width allows, the step on show marked; a figure spanning decades (a
-    misfit) on a log scale. One HoloViews pane per figure, in a Row that wraps: a HoloViews Layout, or
-    HoloViews panes in a FlexBox, on the page kept the slice's in-place updates after a Reload from
-    reaching the browser (Panel 1.9; seen, cause not found)."""
+    misfit) on a log scale. One HoloViews pane per figure, in a Row that wraps: with a HoloViews Layout,
+    or HoloViews panes in a FlexBox, the page never said it was drawn (Panel 1.9: no "document_ready",
+    so no `pn.state.onload` callbacks, and changes made under Panel's hold were dropped)."""
 
     def __init__(self, state: SliceState, **params):
         super().__init__(**params)
