@@ -1871,6 +1871,18 @@ class ExplorerState(param.Parameterized):
         except IndexError:
             return None
 
+    def probe_compared(self, point: dict[str, float]) -> None:
+        """A point of the comparison drawn ({dim: coordinate} of A's plane, e.g. where it was clicked):
+        the profiles of A and B through it, under their panes (and, with Link on, of the other linked
+        runs and together above them)."""
+        runs = self.comparison_runs()
+        if runs is None:
+            return
+        a, b = runs
+        a.probe_at(point)
+        if b.probe != a.probe and set(b.plane_dims()) == set(point):  # not linked: B on the same plane
+            b.probe_at(point)
+
     def comparison_label(self, units: bool = True) -> str:
         """What the comparison's values are, as its colour bar says: "A - B (S/m)", "log10(A / B)";
         "" with no comparison mode. Units come from a file: escape before HTML."""

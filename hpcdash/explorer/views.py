@@ -1239,8 +1239,10 @@ class ComparisonView(pn.viewable.Viewer):
         self.exports = ExportButtons(data=lambda: explorer.comparison, stem=explorer.comparison_stem,
                                      png=self._png, record=explorer.comparison_exported)
         self._key = None
+        self._tap = None
         explorer.param.watch(self._update, ["comparison", "comparison_error", "compare", "comparison_clim", "link"])
-        self._layout = pn.Column(self.title_pane, self.error_pane, self.plot_pane, self.exports.row,
+        self.hint = HTML("", css_classes=["hpcdash-compare-hint"], margin=(0, 10), stylesheets=STYLESHEETS)
+        self._layout = pn.Column(self.title_pane, self.error_pane, self.plot_pane, self.exports.row, self.hint,
                                  css_classes=["hpcdash-compare"], sizing_mode="stretch_width",
                                  stylesheets=STYLESHEETS)
         self._update()
@@ -1288,6 +1290,15 @@ class ComparisonView(pn.viewable.Viewer):
             opts["hover_tooltips"] = [(opts["xlabel"], "$x"), (opts["ylabel"], "$y"), (vlabel, "@image")]
         return opts
 
+    def _on_tap(self, stream, x=None, y=None, **kwargs) -> None:
+        """A click on the comparison: the profiles of A and B through the cell there."""
+        data = self.explorer.comparison
+        if stream is not self._tap or data is None or x is None or y is None or not np.isfinite([x, y]).all():
+            return
+        ydim, xdim = data.dims
+        # HoloViews calls this outside the document's lock: the profiles are drawn in the next tick
+        next_tick(partial(self.explorer.probe_compared, {str(xdim): float(x), str(ydim): float(y)}))
+
     def _png(self, data) -> bytes:
         """The comparison as a PNG: its colour map, symmetric range and colour bar label, the runs and
         the position in the heading, axes labelled as A's pane."""
@@ -1305,6 +1316,7 @@ class ComparisonView(pn.viewable.Viewer):
         self.exports.enable(e.comparison is not None)
         if e.comparison is None:
             self.plot_pane.object = None
+            self.hint.object = ""
             self.title_pane.object = ""  # it named the runs of the last comparison drawn
             self._key = None
             return
@@ -1312,6 +1324,10 @@ class ComparisonView(pn.viewable.Viewer):
         self.title_pane.object = (f"<b>{escape(e.comparison_label(units=False))}</b>: A = {escape(a.title)}; "
                                   f"B = {escape(b.title)} &middot; "
                                   f"<span class='hpcdash-readout-text'>{escape(a.readout)}</span>")
+        hint = f"Click the comparison to plot A's and B's values along {escape(a.axis)} through that point." \
+            if a.axis else ""
+        if self.hint.object != hint:
+            self.hint.object = hint
         clabel = plain_text(e.comparison_label())
         linked = bool(self._zoom_linked(a))
         names = shared_names(a, e.panes[0]) if linked else {}
@@ -1341,7 +1357,11 @@ class ComparisonView(pn.viewable.Viewer):
                 return style_image(img, DIVERGING_CMAP, comparison_clim, "linear").opts(
                     **opts, **self._label_opts(comparison))
 
-            self.plot_pane.object = hv.DynamicMap(element, streams=[stream, rng, hv.streams.PlotSize()])
+            dmap = hv.DynamicMap(element, streams=[stream, rng, hv.streams.PlotSize()])
+            # a click: the profiles of A and B through that point (see SliceView._build_plot)
+            self._tap = hv.streams.SingleTap(source=dmap)
+            self._tap.add_subscriber(partial(self._on_tap, self._tap))
+            self.plot_pane.object = dmap
             self._key = key
             if linked:
                 link_axes_of(self.plot_pane)

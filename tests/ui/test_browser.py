@@ -1579,6 +1579,24 @@ def marks_at(page: Page, where: float, count: int = 1) -> None:
                            timeout=STEP)
 
 
+def test_a_click_on_the_comparison_draws_both_runs_profiles(page: Page, hpcdash_server, console_errors):
+    """A click on A - B: the profiles of A and B through that point under their panes, and together
+    above them (Link on)."""
+    open_view(page, hpcdash_server, file="a.h5", file2="b.h5", compare="difference")
+    compared = page.locator(".hpcdash-compare-plot canvas").first
+    expect(compared).to_be_visible(timeout=LOAD)
+    expect(page.locator(".hpcdash-compare-hint")).to_contain_text("Click the comparison to plot A's and B's values",
+                                                                  timeout=STEP)
+    box = compared.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+    for i in (0, 1):
+        expect(pane(page, i).locator(".hpcdash-profile-where")).to_contain_text(
+            re.compile(r"Profile along z through y = "), timeout=STEP)
+        expect(pane(page, i).locator(".hpcdash-profile-plot canvas").first).to_be_visible(timeout=STEP)
+    expect(page.locator(".hpcdash-profiles-plot canvas").first).to_be_visible(timeout=STEP)
+    assert console_errors == []
+
+
 def test_follow_brings_each_new_iteration_of_a_running_inversion_into_view(page: Page, hpcdash_server,
                                                                           data_root: Path, console_errors):
     """An inversion (this test process) appends an iteration to the 4-D file a pane shows with Follow on

@@ -289,3 +289,27 @@ def test_the_point_is_marked_on_the_slice(runs: Path):
     assert lines["width"].visible and lines["width"].location == grid()["y"][9]
     s.probe = None
     assert not any(m.visible for m in view._probe_marks)
+
+
+@pytest.mark.parametrize("link", [True, False])
+def test_a_click_on_the_comparison_gives_both_runs_profiles_through_that_point(runs: Path, link: bool):
+    """Where A - B stands out, a click on the comparison plots A's and B's profiles through that cell
+    (linked or not), each read from its own file."""
+    from hpcdash.explorer.views import ComparisonView
+
+    write_run(runs / "b.h5", 2, 10.0)
+    ex = ExplorerState([runs / "a.h5", runs / "b.h5"], root=str(runs), link=link)
+    ex.compare = "difference"
+    view = ComparisonView(ex)
+    pn.panel(view).get_root(Document())
+    assert ex.comparison is not None and "Click the comparison to plot A's and B's values along z" in view.hint.object
+    x, y = grid()["x"][4], grid()["y"][9]
+    view._on_tap(view._tap, x=x + 0.1, y=y - 0.1)  # near the centre of that cell
+    a, b = ex.panes
+    assert a.probe == b.probe == {"x": x, "y": y}
+    with h5py.File(runs / "b.h5", "r", locking=False) as f:
+        np.testing.assert_array_equal(b.profile.values, f["/model/conductivity"][:, 9, 4])
+    assert not np.array_equal(a.profile.values, b.profile.values)
+    view._on_tap(object(), x=x, y=y)  # another plot's click: nothing
+    ex.compare = "none"
+    assert view.hint.object == ""
