@@ -722,7 +722,48 @@ setTimeout(go, 50)
 SLIDER_MIN_WIDTH = 260
 
 
-class SliceView(pn.viewable.Viewer):
+def probe_point_on(pane: SliceState | None, data) -> tuple[float, float] | None:
+    """Where `pane`'s profile point lies on the 2-D `data` drawn (x, y: the centre of its cell), or None
+    without one."""
+    if pane is None or not pane.probe or data is None:
+        return None
+    ydim, xdim = data.dims
+    at = pane.probe_indices()
+    if not isinstance(at, dict) or not {xdim, ydim} <= set(at):
+        return None
+    return tuple(float(data[d].values[at[d]]) for d in (xdim, ydim))
+
+
+class _Crosshair:
+    """A dashed crosshair on a drawn plane (`plot_pane`) at the point a profile runs through
+    (`_probe_xy`), hidden while there is none; `_mark_probe_at_render` is called from a plot hook."""
+
+    _probe_marks: list
+    plot_pane: pn.pane.HoloViews
+
+    def _probe_xy(self) -> tuple[float, float] | None:
+        raise NotImplementedError
+
+    def _mark_probe_at_render(self, plot) -> None:
+        # HoloViews runs the hook again at each redraw of the same figure: its crosshair is made once
+        if any(getattr(r, "name", None) == "hpcdash-probe" for r in plot.state.center):
+            return
+        at = self._probe_xy()
+        for i, dimension in enumerate(("height", "width")):
+            self._probe_marks.append(add_mark(plot, "hpcdash-probe", dimension, at[i] if at else 0.0,
+                                              visible=at is not None))
+
+    def _on_probe(self, *events) -> None:
+        if self._probe_marks:  # Bokeh models: in the document's next tick (see `next_tick`)
+            next_tick(self._move_probe_marks, shown_by=self.plot_pane)
+
+    def _move_probe_marks(self) -> None:
+        at = self._probe_xy()
+        for i, mark in enumerate(self._probe_marks):
+            mark.update(visible=at is not None, **({"location": at[i % 2]} if at else {}))
+
+
+class SliceView(_Crosshair, pn.viewable.Viewer):
     """One pane: title, controls, readout, messages, datashaded slice, export."""
 
     state = param.ClassSelector(class_=SliceState)
@@ -1063,34 +1104,7 @@ class SliceView(pn.viewable.Viewer):
         self._mark_probe_at_render(plot)
 
     def _probe_xy(self) -> tuple[float, float] | None:
-        """Where the profile's point is drawn on this pane's slice (x, y), or None without one."""
-        s = self.state
-        if not s.probe or s.data is None:
-            return None
-        ydim, xdim = s.data.dims
-        at = s.probe_indices()
-        if not isinstance(at, dict):
-            return None
-        return tuple(float(s.data[d].values[at[d]]) for d in (xdim, ydim))
-
-    def _mark_probe_at_render(self, plot) -> None:
-        """A crosshair at the profile's point: two dashed lines, hidden while there is none."""
-        # HoloViews runs the hook again at each redraw of the same figure: its crosshair is made once
-        if any(getattr(r, "name", None) == "hpcdash-probe" for r in plot.state.center):
-            return
-        at = self._probe_xy()
-        for i, dimension in enumerate(("height", "width")):
-            self._probe_marks.append(add_mark(plot, "hpcdash-probe", dimension, at[i] if at else 0.0,
-                                              visible=at is not None))
-
-    def _on_probe(self, event) -> None:
-        if self._probe_marks:  # Bokeh models: in the document's next tick (see `next_tick`)
-            next_tick(self._move_probe_marks, shown_by=self.plot_pane)
-
-    def _move_probe_marks(self) -> None:
-        at = self._probe_xy()
-        for i, mark in enumerate(self._probe_marks):
-            mark.update(visible=at is not None, **({"location": at[i % 2]} if at else {}))
+        return probe_point_on(self.state, self.state.data)
 
     def _whole_extent(self) -> tuple[float, float, float, float] | None:
         """The whole slice plane shown, (x0, x1, y0, y1) to the outer cell edges (None before a slice)."""
@@ -1218,7 +1232,7 @@ class SliceView(pn.viewable.Viewer):
                                 equal_aspect=s.same_units(), y_down=s.depth_down)
 
 
-class ComparisonView(pn.viewable.Viewer):
+class ComparisonView(_Crosshair, pn.viewable.Viewer):
     """Difference (A - B) or ratio (log10 A/B) of two panes, diverging colormap, symmetric range; its
     PNG, .npy and .csv exports."""
 
@@ -1240,6 +1254,12 @@ class ComparisonView(pn.viewable.Viewer):
                                      png=self._png, record=explorer.comparison_exported)
         self._key = None
         self._tap = None
+        # the point A's profile runs through is marked on the comparison as on A's slice
+        self._probe_marks: list = []
+        self._probe_at: tuple | None = None  # where the crosshair was last put
+        self._watched: dict[int, tuple] = {}  # id(pane) -> (pane, its watcher of `probe`)
+        explorer.param.watch(self._on_panes, ["panes"])
+        self._on_panes()
         explorer.param.watch(self._update, ["comparison", "comparison_error", "compare", "comparison_clim", "link"])
         self.hint = HTML("", css_classes=["hpcdash-compare-hint"], margin=(0, 10), stylesheets=STYLESHEETS)
         self._layout = pn.Column(self.title_pane, self.error_pane, self.plot_pane, self.exports.row, self.hint,
@@ -1289,6 +1309,26 @@ class ComparisonView(pn.viewable.Viewer):
             vlabel = _dim("value", str(data.name), data.attrs.get("units")).pprint_label
             opts["hover_tooltips"] = [(opts["xlabel"], "$x"), (opts["ylabel"], "$y"), (vlabel, "@image")]
         return opts
+
+    def _on_panes(self, *events) -> None:
+        live = {id(p) for p in self.explorer.panes}
+        for key in [k for k in self._watched if k not in live]:
+            pane, watcher = self._watched.pop(key)
+            pane.param.unwatch(watcher)
+        for p in self.explorer.panes:
+            if id(p) not in self._watched:
+                self._watched[id(p)] = (p, p.param.watch(self._on_probe, ["probe"]))
+
+    def _probe_xy(self) -> tuple[float, float] | None:
+        runs = self.explorer.comparison_runs()
+        return probe_point_on(runs[0] if runs else None, self.explorer.comparison)
+
+    def _render_hook(self, plot, element) -> None:
+        self._mark_probe_at_render(plot)
+
+    def _on_probe(self, *events) -> None:
+        self._probe_at = self._probe_xy()
+        super()._on_probe(*events)
 
     def _on_tap(self, stream, x=None, y=None, **kwargs) -> None:
         """A click on the comparison: the profiles of A and B through the cell there."""
@@ -1347,7 +1387,8 @@ class ComparisonView(pn.viewable.Viewer):
             whole = whole_extent(self._parts(e.comparison))
             opts = dict(colorbar=True, tools=["hover"], toolbar="above", clabel=clabel, title="",
                         hooks=[skip_first_range_rerun, bound_to_data,
-                               lambda plot, element: keep_true_to_shape(plot.state, aspect, whole)],
+                               lambda plot, element: keep_true_to_shape(plot.state, aspect, whole),
+                               weak_hook(self._render_hook)],
                         shared_axes=linked, invert_yaxis=a.depth_down, **navigation_tools(),
                         **responsive_opts(aspect))
 
@@ -1363,8 +1404,11 @@ class ComparisonView(pn.viewable.Viewer):
             self._tap.add_subscriber(partial(self._on_tap, self._tap))
             self.plot_pane.object = dmap
             self._key = key
+            self._probe_at = self._probe_xy()  # drawn there by the hook
             if linked:
                 link_axes_of(self.plot_pane)
+        elif self._probe_xy() != self._probe_at:  # another A (or a changed file) in the same plot
+            self._on_probe()
 
 
 class FileBrowser(pn.viewable.Viewer):

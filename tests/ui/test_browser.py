@@ -1594,6 +1594,12 @@ def test_a_click_on_the_comparison_draws_both_runs_profiles(page: Page, hpcdash_
             re.compile(r"Profile along z through y = "), timeout=STEP)
         expect(pane(page, i).locator(".hpcdash-profile-plot canvas").first).to_be_visible(timeout=STEP)
     expect(page.locator(".hpcdash-profiles-plot canvas").first).to_be_visible(timeout=STEP)
+    # the point marked on both slices and on the comparison (a crosshair each)
+    page.wait_for_function("""(name) => { let n = 0;
+        for (const doc of Bokeh.documents) for (const m of doc.all_models)
+            if (m.constructor.__name__ === 'Span' && m.name === name && m.visible) n++;
+        return n == 6 }""", arg="hpcdash-probe", timeout=STEP)
+    assert len(set(span_locations(page, "hpcdash-probe"))) == 2  # one x, one y
     assert console_errors == []
 
 

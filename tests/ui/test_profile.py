@@ -307,9 +307,13 @@ def test_a_click_on_the_comparison_gives_both_runs_profiles_through_that_point(r
     view._on_tap(view._tap, x=x + 0.1, y=y - 0.1)  # near the centre of that cell
     a, b = ex.panes
     assert a.probe == b.probe == {"x": x, "y": y}
+    # the point is marked on the comparison as on the slices: a crosshair, at its x and at its y
+    assert [(m.visible, m.location) for m in view._probe_marks] == [(True, x), (True, y)]
     with h5py.File(runs / "b.h5", "r", locking=False) as f:
         np.testing.assert_array_equal(b.profile.values, f["/model/conductivity"][:, 9, 4])
     assert not np.array_equal(a.profile.values, b.profile.values)
     view._on_tap(object(), x=x, y=y)  # another plot's click: nothing
+    a.probe = b.probe = None
+    assert [m.visible for m in view._probe_marks] == [False, False]
     ex.compare = "none"
     assert view.hint.object == ""
