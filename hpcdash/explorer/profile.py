@@ -18,7 +18,17 @@ from hpcdash.panes import HTML
 from hpcdash.sessions import next_tick
 
 from .state import SliceState, escape
-from .views import STYLESHEETS, ExportButtons, _dim, _value_dim, add_mark, message_pane, plain_text, weak_hook
+from .views import (
+    STYLESHEETS,
+    ExportButtons,
+    _dim,
+    _value_dim,
+    add_mark,
+    message_pane,
+    plain_text,
+    watch_panes,
+    weak_hook,
+)
 
 #: height of a profile's plot (px)
 PROFILE_HEIGHT = 230
@@ -203,15 +213,8 @@ class ProfilesOverlay(_MarkedPlot):
         return self._layout
 
     def _on_panes(self, *events) -> None:
-        live = {id(p) for p in self.explorer.panes}
-        for key in [k for k in self._watched if k not in live]:
-            pane, watchers = self._watched.pop(key)
-            for w in watchers:
-                pane.param.unwatch(w)
-        for p in self.explorer.panes:
-            if id(p) not in self._watched:
-                self._watched[id(p)] = (p, [p.param.watch(self._update, ["profile", "scale"]),
-                                            p.param.watch(self._on_index, ["index"])])
+        watch_panes(self._watched, self.explorer.panes, lambda p: [p.param.watch(self._update, ["profile", "scale"]),
+                                                                   p.param.watch(self._on_index, ["index"])])
         self._update()
 
     def _runs(self) -> list[tuple[int, SliceState]]:

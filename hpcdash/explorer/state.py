@@ -1883,6 +1883,24 @@ class ExplorerState(param.Parameterized):
         if b.probe != a.probe and set(b.plane_dims()) == set(point):  # not linked: B on the same plane
             b.probe_at(point)
 
+    def comparison_profile(self) -> Any:
+        """The comparison along the profiles of A and B through the point clicked (A - B, or log10(A/B),
+        of their values: a 1-D DataArray on A's coordinates, named as the comparison); None without a
+        comparison, without both profiles, or where their cells along the axis differ."""
+        runs = self.comparison_runs()
+        if runs is None or self.comparison is None:
+            return None
+        pa, pb = (p.profile for p in runs)
+        if pa is None or pb is None or pa.shape != pb.shape:
+            return None
+        ca, cb = (np.asarray(p[p.dims[0]].values, dtype=float) for p in (pa, pb))
+        if not np.allclose(ca, cb, rtol=1e-6, atol=1e-9 * max(1.0, float(np.abs(ca).max()))):
+            return None
+        out, _ = compared_values(np.asarray(pa.values, dtype=float), np.asarray(pb.values, dtype=float), self.compare)
+        line = pa.copy(data=out)
+        line.name, line.attrs = self.comparison.name, dict(self.comparison.attrs)
+        return line
+
     def comparison_label(self, units: bool = True) -> str:
         """What the comparison's values are, as its colour bar says: "A - B (S/m)", "log10(A / B)";
         "" with no comparison mode. Units come from a file: escape before HTML."""
@@ -2052,17 +2070,13 @@ def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
     va = np.asarray(da.values, dtype=ftype)
     vb = np.asarray(db.values, dtype=ftype)
     note = f"A is in {ua} and B in {ub}." if mixed else ""
+    out, blank = compared_values(va, vb, mode)
     if mode == "ratio":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = va / vb
-            bad = ~(ratio > 0)
-            out = np.where(bad, np.nan, np.log10(np.where(bad, 1.0, ratio)))
-        if bad.any() and np.isfinite(va).any():
+        if blank and np.isfinite(va).any():
             note = " ".join(filter(None, [note, "Cells where A/B is not positive are left blank."]))
         name = "log10(A/B)"
         units = None
     else:
-        out = va - vb
         name = "A - B"
         units = da.attrs.get("units")
     result = da.copy(data=out)
@@ -2070,6 +2084,17 @@ def compare_slices(a: SliceState, b: SliceState, mode: str) -> tuple[Any, str]:
     result.attrs = {"units": units} if units else {}
     result.attrs["long_name"] = name
     return result, note
+
+
+def compared_values(va: np.ndarray, vb: np.ndarray, mode: str) -> tuple[np.ndarray, bool]:
+    """A - B, or for mode "ratio" log10(A / B) with NaN where A/B is not positive; and whether any
+    value was left blank so."""
+    if mode != "ratio":
+        return va - vb, False
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = va / vb
+        bad = ~(ratio > 0)
+        return np.where(bad, np.nan, np.log10(np.where(bad, 1.0, ratio))), bool(bad.any())
 
 
 def _renamed(data: Any, names: dict[str, str]) -> Any:

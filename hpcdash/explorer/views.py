@@ -722,6 +722,19 @@ setTimeout(go, 50)
 SLIDER_MIN_WIDTH = 260
 
 
+def watch_panes(watched: dict, panes: list[SliceState], watch: Callable[[SliceState], list]) -> None:
+    """Keep `watched` ({id(pane): (pane, its watchers)}) in step with `panes`: the watchers of panes
+    closed are removed, and `watch(pane)` (returning the watchers it added) is called for new ones."""
+    live = {id(p) for p in panes}
+    for key in [k for k in watched if k not in live]:
+        pane, watchers = watched.pop(key)
+        for w in watchers:
+            pane.param.unwatch(w)
+    for p in panes:
+        if id(p) not in watched:
+            watched[id(p)] = (p, watch(p))
+
+
 def probe_point_on(pane: SliceState | None, data) -> tuple[float, float] | None:
     """Where `pane`'s profile point lies on the 2-D `data` drawn (x, y: the centre of its cell), or None
     without one."""
@@ -1257,13 +1270,21 @@ class ComparisonView(_Crosshair, pn.viewable.Viewer):
         # the point A's profile runs through is marked on the comparison as on A's slice
         self._probe_marks: list = []
         self._probe_at: tuple | None = None  # where the crosshair was last put
-        self._watched: dict[int, tuple] = {}  # id(pane) -> (pane, its watcher of `probe`)
+        self._watched: dict[int, tuple] = {}  # id(pane) -> (pane, its watchers of `probe` and `profile`)
         explorer.param.watch(self._on_panes, ["panes"])
         self._on_panes()
         explorer.param.watch(self._update, ["comparison", "comparison_error", "compare", "comparison_clim", "link"])
         self.hint = HTML("", css_classes=["hpcdash-compare-hint"], margin=(0, 10), stylesheets=STYLESHEETS)
+        # the comparison along A's and B's profiles through the point clicked (in a box of its own: see
+        # SliceView.plot_box)
+        self.profile_where = HTML("", css_classes=["hpcdash-compare-profile-where"], sizing_mode="stretch_width",
+                                  margin=(8, 10, 0, 10))
+        self.profile_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", css_classes=["hpcdash-compare-profile"])
+        self.profile_box = pn.Column(self.profile_where, self.profile_pane, sizing_mode="stretch_width", margin=0,
+                                     visible=False)
+        self._profile_key: tuple | None = None
         self._layout = pn.Column(self.title_pane, self.error_pane, self.plot_pane, self.exports.row, self.hint,
-                                 css_classes=["hpcdash-compare"], sizing_mode="stretch_width",
+                                 self.profile_box, css_classes=["hpcdash-compare"], sizing_mode="stretch_width",
                                  stylesheets=STYLESHEETS)
         self._update()
 
@@ -1311,13 +1332,33 @@ class ComparisonView(_Crosshair, pn.viewable.Viewer):
         return opts
 
     def _on_panes(self, *events) -> None:
-        live = {id(p) for p in self.explorer.panes}
-        for key in [k for k in self._watched if k not in live]:
-            pane, watcher = self._watched.pop(key)
-            pane.param.unwatch(watcher)
-        for p in self.explorer.panes:
-            if id(p) not in self._watched:
-                self._watched[id(p)] = (p, p.param.watch(self._on_probe, ["probe"]))
+        watch_panes(self._watched, self.explorer.panes, lambda p: [p.param.watch(self._on_probe, ["probe"]),
+                                                                   p.param.watch(self._update_profile, ["profile"])])
+
+    def _update_profile(self, *events) -> None:
+        """Draw the comparison along A's and B's profiles when they (or the comparison's runs or mode)
+        changed; hidden without one."""
+        e = self.explorer
+        line = e.comparison_profile()
+        runs = e.comparison_runs()
+        key = None if line is None or runs is None else (id(runs[0].profile), id(runs[1].profile), e.compare)
+        if key == self._profile_key:
+            return
+        self._profile_key = key
+        self.profile_box.visible = key is not None
+        if key is None:
+            self.profile_pane.object = None
+            return
+        from .profile import PROFILE_HEIGHT, profile_opts
+
+        a = runs[0]
+        (dim,) = line.dims
+        kdim = _dim(str(dim), str(dim), self._units().get(dim))
+        vdim = _dim("value", str(line.name), line.attrs.get("units"))
+        self.profile_where.object = f"<b>{escape(e.comparison_label(units=False))}</b> along {escape(a.profile_text())}"
+        opts = {**profile_opts(a), "logx": False, "logy": False, "height": PROFILE_HEIGHT}
+        self.profile_pane.object = hv.Curve((np.asarray(line[dim].values, dtype=float), np.asarray(line.values)),
+                                            kdims=[kdim], vdims=[vdim]).opts(color="#7b3294", **opts)
 
     def _probe_xy(self) -> tuple[float, float] | None:
         runs = self.explorer.comparison_runs()
@@ -1354,6 +1395,7 @@ class ComparisonView(_Crosshair, pn.viewable.Viewer):
         self.error_pane.param.update(object=escape(e.comparison_error), visible=bool(e.comparison_error))
         self._layout.visible = e.compare != "none"
         self.exports.enable(e.comparison is not None)
+        self._update_profile()
         if e.comparison is None:
             self.plot_pane.object = None
             self.hint.object = ""
@@ -1402,6 +1444,7 @@ class ComparisonView(_Crosshair, pn.viewable.Viewer):
             # a click: the profiles of A and B through that point (see SliceView._build_plot)
             self._tap = hv.streams.SingleTap(source=dmap)
             self._tap.add_subscriber(partial(self._on_tap, self._tap))
+            self._probe_marks = []  # (those of the plot replaced)
             self.plot_pane.object = dmap
             self._key = key
             self._probe_at = self._probe_xy()  # drawn there by the hook

@@ -1600,6 +1600,10 @@ def test_a_click_on_the_comparison_draws_both_runs_profiles(page: Page, hpcdash_
             if (m.constructor.__name__ === 'Span' && m.name === name && m.visible) n++;
         return n == 6 }""", arg="hpcdash-probe", timeout=STEP)
     assert len(set(span_locations(page, "hpcdash-probe"))) == 2  # one x, one y
+    # and A - B along both profiles, under the comparison
+    expect(page.locator(".hpcdash-compare-profile-where")).to_contain_text(re.compile(r"A - B along z through y = "),
+                                                                           timeout=STEP)
+    expect(page.locator(".hpcdash-compare-profile canvas").first).to_be_visible(timeout=STEP)
     assert console_errors == []
 
 

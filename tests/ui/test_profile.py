@@ -312,8 +312,17 @@ def test_a_click_on_the_comparison_gives_both_runs_profiles_through_that_point(r
     with h5py.File(runs / "b.h5", "r", locking=False) as f:
         np.testing.assert_array_equal(b.profile.values, f["/model/conductivity"][:, 9, 4])
     assert not np.array_equal(a.profile.values, b.profile.values)
+    # the comparison along both profiles, under the comparison: A - B, then log10(A/B)
+    line = ex.comparison_profile()
+    np.testing.assert_allclose(line.values, a.profile.values - b.profile.values)
+    assert view.profile_box.visible and "<b>A - B</b> along z through y = " in view.profile_where.object
+    np.testing.assert_allclose(view.profile_pane.object.dimension_values(1), line.values)
+    ex.compare = "ratio"
+    np.testing.assert_allclose(view.profile_pane.object.dimension_values(1),
+                               np.log10(a.profile.values / b.profile.values), rtol=1e-6)
     view._on_tap(object(), x=x, y=y)  # another plot's click: nothing
     a.probe = b.probe = None
     assert [m.visible for m in view._probe_marks] == [False, False]
+    assert ex.comparison_profile() is None and not view.profile_box.visible
     ex.compare = "none"
     assert view.hint.object == ""
