@@ -26,7 +26,7 @@ import param
 from hpcdash.access import AccessibleColumn, AccessibleFlexBox, help_icon
 from hpcdash.data.errors import PathOutsideRootError
 from hpcdash.data.paths import safe_path
-from hpcdash.panes import HTML, Alert, labelled_checkbox
+from hpcdash.panes import HTML, Alert, kept_in_view, labelled_checkbox
 from hpcdash.sessions import at_session_end, held, release, watchers_added
 from hpcdash.words import counted, plural
 
@@ -321,10 +321,12 @@ class ClusterView(pn.viewable.Viewer):
 
         self.script = HTML("", css_classes=["hpc-script"], sizing_mode="stretch_width")
         self.estimate = HTML("", css_classes=["hpc-estimate"])
-        self.validation = Alert("", alert_type="info", visible=False, css_classes=["hpc-validation"],
-                                stylesheets=_COMPACT_ALERT, margin=(0, 10))
-        self.error = Alert("", alert_type="danger", visible=False, css_classes=["hpc-error"],
-                           stylesheets=_COMPACT_ALERT, margin=(0, 10))
+        # Validate's and Start's answers, under their buttons: scrolled into view (a laptop screen shows
+        # the buttons near its bottom edge, and a field's own error above them pushes them down)
+        self.validation = kept_in_view(Alert("", alert_type="info", visible=False, css_classes=["hpc-validation"],
+                                             stylesheets=_COMPACT_ALERT, margin=(0, 10)))
+        self.error = kept_in_view(Alert("", alert_type="danger", visible=False, css_classes=["hpc-error"],
+                                        stylesheets=_COMPACT_ALERT, margin=(0, 10)))
 
         self.validate_btn = pn.widgets.Button(label="Validate", color="default", css_classes=["hpc-validate"])
         self.start_btn = pn.widgets.Button(label="Start", color="primary", css_classes=["hpc-start"])

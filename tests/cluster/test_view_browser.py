@@ -265,21 +265,22 @@ def _app_on_its_cluster_tab(page, start_server, tmp_path) -> None:
 
 def test_laptop_screen_messages_by_the_buttons_and_sweep_fields_inside_their_card(page, start_server, tmp_path,
                                                                                    console_errors):
-    """The whole app at 1280x720 (sidebar open): a memory the request cannot read is refused by Validate
-    and by Start with a message under the buttons, in view without scrolling (and next to the field);
-    the preview does not show the value as if it were fine; the Run sweep card's fields stay inside it."""
-    page.set_viewport_size({"width": 1280, "height": 720})
+    """The whole app on a 1280x720 laptop screen (a 1280x640 page under the browser's bars; sidebar open):
+    a memory the request cannot read is refused by Validate and by Start with a message under the
+    buttons, brought into view (the buttons sit near the bottom edge, and the message below them), and
+    next to the field; the preview does not show the value as if it were fine; the Run sweep card's
+    fields stay inside it."""
+    height = 640
+    page.set_viewport_size({"width": 1280, "height": height})
     _app_on_its_cluster_tab(page, start_server, tmp_path)
     validate = page.locator(".hpc-validate button")
     expect(validate).to_be_visible(timeout=60_000)
 
     def in_view(locator) -> bool:
-        """`locator` within the 720 px window, waiting up to 10 s for the page to settle: a single look
-        right after Start once found the message there but not in view (a clean-clone run; the layout
-        was still changing, cause not pinned down)."""
+        """`locator` within the window, waiting up to 10 s for the page to settle (and scroll)."""
         def now() -> bool:
             box = locator.bounding_box()
-            return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 720
+            return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
 
         deadline = time.monotonic() + 10
         while not now() and time.monotonic() < deadline:
@@ -293,22 +294,22 @@ def test_laptop_screen_messages_by_the_buttons_and_sweep_fields_inside_their_car
 
     _fill(page, ".hpc-memory", "2 bananas")
     expect(page.locator(".hpc-script-text")).to_contain_text("cannot build the job script")
-    assert in_view(validate)
+    assert in_view(validate), validate.bounding_box()
     validate.click()
     said = page.locator(".hpc-error")
     expect(said).to_contain_text("Not accepted: see Memory per job above.", timeout=30_000)
     expect(page.locator(".hpc-error-memory")).to_contain_text("'2 bananas' is not a size")
     expect(page.locator(".hpc-validation")).to_be_hidden()
-    assert in_view(said)
+    assert in_view(said), said.bounding_box()
     page.locator(".hpc-start button").click()
     expect(page.locator(".hpc-phase")).to_have_text("stopped", timeout=30_000)
     expect(said).to_contain_text("Memory per job")
-    assert in_view(said)
+    assert in_view(said), said.bounding_box()
     _fill(page, ".hpc-memory", "1GB")
     expect(said).to_be_hidden()
     validate.click()
     expect(page.locator(".hpc-validation")).to_contain_text("Request accepted", timeout=30_000)
-    assert in_view(page.locator(".hpc-validation"))
+    assert in_view(page.locator(".hpc-validation")), page.locator(".hpc-validation").bounding_box()
     # the check box is named by its label (screen readers), and the label ticks it
     encrypt = page.get_by_label("Encrypt (TLS)", exact=True)  # not its help icon, "Help: Encrypt (TLS)"
     expect(encrypt).to_be_checked()
