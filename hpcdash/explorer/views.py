@@ -370,9 +370,18 @@ def link_axes_of(pane: pn.pane.HoloViews) -> None:
     showing it. Panel links axes when a page is built or a pane changes, but inside a template it does
     so on the template's stand-in root, under which a plot drawn later (a file opened from the browser,
     Compare chosen afterwards) is not registered: that plot kept ranges of its own. A page whose
-    websocket is not open yet gets the new plot on its next tick: the ranges are joined after it."""
+    websocket is not open yet gets the new plot on its next tick: the ranges are joined after it.
+
+    The ranges are joined under a hold (`held`): a served page then gets the panes' new ranges after
+    the message that brings the new plot and defines them (Panel may still hold that message back
+    while the websocket is busy; sent straight away, the change reached the page first, which failed
+    with "reference ... isn't known")."""
     from panel.io.state import state
     from panel.pane.holoviews import link_axes
+
+    def join(view, root, doc) -> None:
+        with held(doc):
+            link_axes(view, root)
 
     for ref in list(pane._models):
         entry = state._views.get(ref)
@@ -380,11 +389,13 @@ def link_axes_of(pane: pn.pane.HoloViews) -> None:
             continue
         view, root, doc, comm = entry[:4]
         # as Panel decides whether the plot is drawn now or scheduled (`PaneBase._update_pane`)
-        if comm or state._unblocked(doc) or not doc.session_context:
+        if comm or not doc.session_context:
             link_axes(view, root)
+        elif state._unblocked(doc):
+            join(view, root, doc)
         else:
             with set_curdoc(doc):
-                state.execute(partial(link_axes, view, root), schedule=True)
+                state.execute(partial(join, view, root, doc), schedule=True)
 
 
 def weak_hook(method: Callable) -> Callable:
