@@ -79,21 +79,18 @@ def held(doc=None) -> Iterator[None]:
             doc.unhold()
 
 
-def run_on(doc, fn: Callable[[], None], hold: bool = True) -> None:
+def run_on(doc, fn: Callable[[], None]) -> None:
     """Run `fn()` in `doc`'s next tick, its document locked and current (a Bokeh model may be changed
-    there, not from a HoloViews stream's subscriber or a widget's event); with `hold`, its changes
-    are sent as one (Panel then leaves a pane's new HoloViews plot unsent: `next_tick` does not hold).
-    Nothing once the session closed."""
+    there, not from a HoloViews stream's subscriber or a widget's event), its changes sent as one,
+    under `held`. Held, they also keep their place among Panel's messages: Panel holds a message back
+    while the page's websocket is busy, and a change sent straight away could overtake the message
+    that brought its model to the page. Nothing once the session closed."""
     from panel.io.state import set_curdoc
 
     def run() -> None:
         # Panel sends model changes of this session only when its document is the current one
-        with set_curdoc(doc):
-            if hold:
-                with held(doc):
-                    fn()
-            else:
-                fn()
+        with set_curdoc(doc), held(doc):
+            fn()
 
     try:
         doc.add_next_tick_callback(run)
@@ -102,11 +99,10 @@ def run_on(doc, fn: Callable[[], None], hold: bool = True) -> None:
 
 
 def next_tick(fn: Callable[[], None], shown_by: pn.viewable.Viewable | None = None) -> None:
-    """`run_on` the current page's document, not held; outside a served page (a notebook, a script)
-    at once. `fn` changes Bokeh models itself: in a notebook they reach the output only when pushed
+    """`run_on` the current page's document; outside a served page (a notebook, a script) at once. `fn` changes Bokeh models itself: in a notebook they reach the output only when pushed
     over its comm, which `shown_by` (a Panel object drawn with those models) does."""
     if in_session():
-        run_on(pn.state.curdoc, fn, hold=False)
+        run_on(pn.state.curdoc, fn)
         return
     fn()
     if shown_by is not None:
