@@ -1215,12 +1215,18 @@ def test_a_file_opened_from_the_browser_is_read_in_the_background(page: Page, hp
     expect(readout(page, 0)).to_contain_text("of 12)", timeout=LOAD)
     page.evaluate(_WATCH_LOADING)
     page.get_by_placeholder("runs/run_01.h5").fill(slow_file)
+    clicked = time.monotonic()
     page.get_by_role("button", name="Open path").click()
     expect(page.locator(".hpcdash-pane")).to_have_count(2, timeout=STEP)
+    added = time.monotonic() - clicked
     expect(pane(page, 1).locator(".hpcdash-title")).to_contain_text("slow_opened.h5", timeout=STEP)
     expect(readout(page, 1)).to_have_text(re.compile(r"slice \d+ of 128"), timeout=STEP)
+    read = time.monotonic() - clicked
     expect(pane(page, 1).locator(".hpcdash-plot.pn-loading")).to_have_count(0, timeout=STEP)
-    assert page.evaluate("window.__hpcdashSawLoading") is True
+    # (the times say whether the page got the pane while the slice was still being read)
+    assert page.evaluate("window.__hpcdashSawLoading") is True, (
+        f"no loading indicator; the pane was on the page {added:.1f} s after the click, its slice {read:.1f} s "
+        f"after it; placeholders seen: {page.evaluate('window.__hpcdashPlaceholders')}")
     # meanwhile the pane said what it was doing where its plot was to come; that box is gone now
     assert "Reading the first slice of slow_opened.h5…" in page.evaluate("window.__hpcdashPlaceholders")
     expect(pane(page, 1).locator(".hpcdash-placeholder")).to_be_hidden(timeout=STEP)
