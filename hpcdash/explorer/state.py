@@ -753,8 +753,7 @@ class SliceState(param.Parameterized):
         to say so)."""
         at = self.probe_indices(point)
         if isinstance(at, dict):
-            point = {d: float(self._coords_of(d)[i]) if self._coords_of(d) is not None else float(i)
-                     for d, i in at.items()}
+            point = {d: self._position_of(d, i) for d, i in at.items()}
         self.probe = dict(point)
 
     def probe_indices(self, point: dict[str, float] | None = None) -> dict[str, int] | str | None:
