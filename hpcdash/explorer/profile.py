@@ -22,8 +22,8 @@ from .views import (
     STYLESHEETS,
     ExportButtons,
     _dim,
+    _MarkedPlot,
     _value_dim,
-    add_mark,
     message_pane,
     plain_text,
     watch_panes,
@@ -67,38 +67,6 @@ def profile_position(pane: SliceState | None) -> float | None:
     (dim,) = line.dims
     coords = np.asarray(line[dim].values, dtype=float)
     return float(coords[pane.index]) if 0 <= pane.index < coords.size else None
-
-
-class _MarkedPlot(pn.viewable.Viewer):
-    """A plot along one dimension (`plot_pane`, drawn by `_element`) with the place on show marked by a
-    dashed line across it (`_position`), which follows the slider (`_on_index`, watched by the subclass)."""
-
-    def _element(self) -> hv.Element:
-        raise NotImplementedError
-
-    def _position(self) -> float | None:
-        raise NotImplementedError
-
-    def _mark_at_render(self, plot, element) -> None:
-        self._marks.append(add_mark(plot, "hpcdash-mark", "width" if plot.invert_axes else "height",
-                                    self._position()))
-
-    def _on_index(self, *events) -> None:
-        if not self._marks or all(mark.location == self._position() for mark in self._marks):
-            return
-        next_tick(self._move_marks, shown_by=self._drawn_in())  # Bokeh models (see `next_tick`)
-
-    def _drawn_in(self) -> pn.viewable.Viewable:
-        """The Panel object drawn with the marked plot (a notebook's changes are pushed through it)."""
-        return self.plot_pane
-
-    def _move_marks(self) -> None:
-        pos = self._position()
-        if pos is None:
-            return
-        for mark in self._marks:
-            if mark.location != pos:
-                mark.location = pos
 
 
 class ProfileView(_MarkedPlot):

@@ -787,6 +787,39 @@ class _Crosshair:
             mark.update(visible=at is not None, **({"location": at[i % 2]} if at else {}))
 
 
+class _MarkedPlot(pn.viewable.Viewer):
+    """A plot along one dimension (`plot_pane`, drawn by `_element`; another pane, `_drawn_in`) with the
+    place on show marked by a dashed line across it (`_position`; each drawn plot's hook calls
+    `_mark_at_render`), which follows the slider (`_on_index`, watched by the subclass)."""
+
+    def _element(self) -> hv.Element:
+        raise NotImplementedError
+
+    def _position(self) -> float | None:
+        raise NotImplementedError
+
+    def _mark_at_render(self, plot, element) -> None:
+        self._marks.append(add_mark(plot, "hpcdash-mark", "width" if plot.invert_axes else "height",
+                                    self._position()))
+
+    def _on_index(self, *events) -> None:
+        if not self._marks or all(mark.location == self._position() for mark in self._marks):
+            return
+        next_tick(self._move_marks, shown_by=self._drawn_in())  # Bokeh models (see `next_tick`)
+
+    def _drawn_in(self) -> pn.viewable.Viewable:
+        """The Panel object drawn with the marked plot (a notebook's changes are pushed through it)."""
+        return self.plot_pane
+
+    def _move_marks(self) -> None:
+        pos = self._position()
+        if pos is None:
+            return
+        for mark in self._marks:
+            if mark.location != pos:
+                mark.location = pos
+
+
 class SliceView(_Crosshair, pn.viewable.Viewer):
     """One pane: title, controls, readout, messages, datashaded slice, export."""
 
@@ -1256,9 +1289,10 @@ class SliceView(_Crosshair, pn.viewable.Viewer):
                                 equal_aspect=s.same_units(), y_down=s.depth_down)
 
 
-class ComparisonView(_Crosshair, pn.viewable.Viewer):
+class ComparisonView(_Crosshair, _MarkedPlot):
     """Difference (A - B) or ratio (log10 A/B) of two panes, diverging colormap, symmetric range; its
-    PNG, .npy and .csv exports."""
+    PNG, .npy and .csv exports; after a click on it, the comparison along A's and B's profiles, A's
+    slice marked on it."""
 
     def __init__(self, explorer: ExplorerState, zoom_linked: Callable[[SliceState], bool] | None = None,
                  **params):
@@ -1294,6 +1328,7 @@ class ComparisonView(_Crosshair, pn.viewable.Viewer):
         self.profile_box = pn.Column(self.profile_where, self.profile_pane, sizing_mode="stretch_width", margin=0,
                                      visible=False)
         self._profile_key: tuple | None = None
+        self._marks: list = []  # the Bokeh Spans marking A's slice on the comparison's profile
         self._layout = pn.Column(self.title_pane, self.error_pane, self.plot_pane, self.exports.row, self.hint,
                                  self.profile_box, css_classes=["hpcdash-compare"], sizing_mode="stretch_width",
                                  stylesheets=STYLESHEETS)
@@ -1344,7 +1379,8 @@ class ComparisonView(_Crosshair, pn.viewable.Viewer):
 
     def _on_panes(self, *events) -> None:
         watch_panes(self._watched, self.explorer.panes, lambda p: [p.param.watch(self._on_probe, ["probe"]),
-                                                                   p.param.watch(self._update_profile, ["profile"])])
+                                                                   p.param.watch(self._update_profile, ["profile"]),
+                                                                   p.param.watch(self._on_index, ["index"])])
 
     def _update_profile(self, *events) -> None:
         """Draw the comparison along A's and B's profiles when they (or the comparison's runs or mode)
@@ -1367,9 +1403,20 @@ class ComparisonView(_Crosshair, pn.viewable.Viewer):
         kdim = _dim(str(dim), str(dim), self._units().get(dim))
         vdim = _dim("value", str(line.name), line.attrs.get("units"))
         self.profile_where.object = f"<b>{escape(e.comparison_label(units=False))}</b> along {escape(a.profile_text())}"
-        opts = {**profile_opts(a), "logx": False, "logy": False, "height": PROFILE_HEIGHT}
+        opts = {**profile_opts(a), "logx": False, "logy": False, "height": PROFILE_HEIGHT,
+                "hooks": [weak_hook(self._mark_at_render)]}
+        self._marks = []  # (those of the plot replaced)
         self.profile_pane.object = hv.Curve((np.asarray(line[dim].values, dtype=float), np.asarray(line.values)),
                                             kdims=[kdim], vdims=[vdim]).opts(color="#7b3294", **opts)
+
+    def _position(self) -> float | None:
+        from .profile import profile_position
+
+        runs = self.explorer.comparison_runs()
+        return profile_position(runs[0]) if runs else None
+
+    def _drawn_in(self) -> pn.viewable.Viewable:
+        return self.profile_pane
 
     def _probe_xy(self) -> tuple[float, float] | None:
         runs = self.explorer.comparison_runs()

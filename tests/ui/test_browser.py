@@ -1587,7 +1587,8 @@ def marks_at(page: Page, where: float, count: int = 1) -> None:
 
 def test_a_click_on_the_comparison_draws_both_runs_profiles(page: Page, hpcdash_server, console_errors):
     """A click on A - B: the profiles of A and B through that point under their panes, and together
-    above them (Link on)."""
+    above them (Link on), and A - B along them under the comparison; each marks the slice shown, and
+    the marks follow the slider."""
     open_view(page, hpcdash_server, file="a.h5", file2="b.h5", compare="difference")
     compared = page.locator(".hpcdash-compare-plot canvas").first
     expect(compared).to_be_visible(timeout=LOAD)
@@ -1610,6 +1611,14 @@ def test_a_click_on_the_comparison_draws_both_runs_profiles(page: Page, hpcdash_
     expect(page.locator(".hpcdash-compare-profile-where")).to_contain_text(re.compile(r"A - B along z through y = "),
                                                                            timeout=STEP)
     expect(page.locator(".hpcdash-compare-profile canvas").first).to_be_visible(timeout=STEP)
+    # the slice shown marked on each profile plot (each run's, both runs', the comparison's); a step moves them
+    depth = re.compile(r"z = (-?[\d.]+) m")
+    marks_at(page, float(depth.search(readout(page, 0).inner_text()).group(1)), count=4)
+    before = readout(page, 0).inner_text()
+    pane(page, 0).locator(".noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    expect(readout(page, 0)).not_to_have_text(before, timeout=STEP)
+    marks_at(page, float(depth.search(readout(page, 0).inner_text()).group(1)), count=4)
     assert console_errors == []
 
 
