@@ -380,7 +380,7 @@ def link_axes_of(pane: pn.pane.HoloViews) -> None:
     from panel.pane.holoviews import link_axes
 
     def join(view, root, doc) -> None:
-        with held(doc):
+        with set_curdoc(doc), held(doc):
             link_axes(view, root)
 
     for ref in list(pane._models):
